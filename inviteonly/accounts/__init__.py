@@ -1,0 +1,1 @@
+"""Members: the account model, login and logout, sessions, password recovery."""

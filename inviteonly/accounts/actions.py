@@ -1,0 +1,269 @@
+"""Every write about members: joining, logging in and out, recovering a password."""
+
+from __future__ import annotations
+
+from django.contrib import auth
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.accounts.models import Member
+from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
+from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.models import AuditAction
+from inviteonly.invitations.models import Invitation
+from inviteonly.lib import clock, crypto
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.models import NotificationKind
+from inviteonly.phone_verification.actions import (
+    StartedVerification,
+    check_verification_code,
+    consume_verification,
+    create_verification,
+)
+from inviteonly.phone_verification.models import VerificationPurpose
+from inviteonly.site_config.models import RegistrationMode, get_site_configuration
+from inviteonly.sms.models import SmsPurpose
+from inviteonly.sms.outbox import queue_sms
+from inviteonly.sms.texts import join_code_text, recovery_code_text
+
+
+def _check_registration_open(invitation: Invitation | None) -> None:
+    if invitation is not None and invitation.grants_role == Member.Role.FOUNDER:
+        return  # Founder invitations work in every mode: they are how a site starts.
+    mode = get_site_configuration().registration_mode
+    if mode == RegistrationMode.CLOSED:
+        raise ActionError(
+            "registration_closed",
+            _("Registration is closed at the moment. Please try again later."),
+            status=403,
+        )
+    if invitation is None and mode != RegistrationMode.OPEN:
+        raise ActionError(
+            "invitation_required",
+            _("You can join only with an invitation from a member."),
+            status=403,
+        )
+
+
+def do_start_join(
+    *,
+    invitation: Invitation | None,
+    phone: str,
+    display_name: str,
+    password: str,
+    language: str,
+    region_hint: str | None = None,
+    ip_address: str | None = None,
+) -> StartedVerification:
+    """Check what the newcomer typed and send a code to their number.
+
+    The answer is the same whether or not the number already has an account (the
+    owner of the number learns which after typing the code), so a join link cannot
+    be used to probe numbers.
+    """
+    _check_registration_open(invitation)
+    number = normalize_phone_number(phone, region_hint=region_hint)
+    index = crypto.blind_index(number.e164)
+    if invitation is not None and invitation.phone_blind_index is not None:
+        if not crypto.digests_equal(index, invitation.phone_blind_index):
+            raise ActionError(
+                "phone_mismatch",
+                _("This invitation was sent to a different number. Enter the number "
+                  "that received the invitation SMS."),
+                field="phone",
+            )
+    display_name = clean_display_name(display_name)
+    language = clean_language(language)
+    check_new_password(password)
+    # The one deliberately slow step, done before any lock is taken.
+    password_hash = make_password(password)
+    with transaction.atomic():
+        started, code = create_verification(
+            purpose=VerificationPurpose.JOIN,
+            phone=number,
+            invitation=invitation,
+            pending_display_name=display_name,
+            pending_password_hash=password_hash,
+            pending_language=language,
+        )
+        queue_sms(
+            phone=number,
+            text=join_code_text(code=code, language=language),
+            purpose=SmsPurpose.JOIN_CODE,
+        )
+        record_audit_entry(
+            AuditAction.JOIN_STARTED,
+            invitation=invitation,
+            ip_address=ip_address,
+            phone_masked=number.masked,
+            region=number.region,
+        )
+    return started
+
+
+def do_confirm_join(
+    *, verification_id: int, code: str, ip_address: str | None = None
+) -> Member:
+    """Create the member if ``code`` is right; redeem the invitation exactly once."""
+    verification = check_verification_code(
+        verification_id=verification_id, purpose=VerificationPurpose.JOIN, code=code
+    )
+    invitation = verification.invitation
+    now = clock.now()
+    with transaction.atomic():
+        _check_registration_open(invitation)
+        consume_verification(verification)
+        if invitation is not None:
+            # Conditional UPDATE: of concurrent redemptions exactly one sees 1 row.
+            redeemed = Invitation.objects.filter(
+                id=invitation.id,
+                redeemed_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
+            ).update(redeemed_at=now)
+            if redeemed != 1:
+                raise ActionError(
+                    "invitation_used",
+                    _("This invitation has already been used or has expired."),
+                    status=410,
+                )
+        role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
+        member = Member(
+            display_name=verification.pending_display_name,
+            phone_blind_index=verification.phone_blind_index,
+            phone_ciphertext=verification.phone_ciphertext,
+            phone_masked=verification.phone_masked,
+            language=verification.pending_language,
+            invited_by=invitation.inviter if invitation is not None else None,
+            role=role,
+            is_staff=role == Member.Role.FOUNDER,
+            is_superuser=role == Member.Role.FOUNDER,
+            password=verification.pending_password_hash,
+            joined_at=now,
+        )
+        try:
+            with transaction.atomic():
+                member.save(force_insert=True)
+        except IntegrityError as error:
+            # The unique blind index: this number already has an account.
+            raise ActionError(
+                "phone_taken",
+                _("This number already has an account. Log in, or recover your password "
+                  "if you have forgotten it."),
+                status=409,
+            ) from error
+        record_audit_entry(
+            AuditAction.MEMBER_JOINED,
+            actor=member,
+            target_member=member,
+            invitation=invitation,
+            ip_address=ip_address,
+            phone_masked=member.phone_masked,
+        )
+        if invitation is not None:
+            Invitation.objects.filter(id=invitation.id).update(redeemed_by=member)
+            record_audit_entry(
+                AuditAction.INVITATION_REDEEMED,
+                actor=member,
+                target_member=invitation.inviter,
+                invitation=invitation,
+                ip_address=ip_address,
+            )
+            if invitation.inviter is not None:
+                notify_member(invitation.inviter, NotificationKind.INVITEE_JOINED, subject=member)
+    return member
+
+
+def _login_refused() -> ActionError:
+    return ActionError(
+        "login_failed", _("The phone number or the password is wrong."), status=401
+    )
+
+
+def authenticate_member(
+    *, phone: str, password: str, region_hint: str | None = None, ip_address: str | None = None
+) -> Member:
+    """The member with this number and password, or one refusal for every failure."""
+    number = normalize_phone_number(phone, region_hint=region_hint)
+    member = auth.authenticate(None, phone=number, password=password or "")
+    if not isinstance(member, Member):
+        record_audit_entry(
+            AuditAction.LOGIN_FAILED, ip_address=ip_address, phone_masked=number.masked
+        )
+        raise _login_refused()
+    return member
+
+
+def do_log_in(request: HttpRequest, *, member: Member, ip_address: str | None = None) -> None:
+    """Start a session for ``member`` on ``request`` (a new session key, always)."""
+    auth.login(request, member, backend="inviteonly.accounts.backends.PhonePasswordBackend")
+    if member.language:
+        request.session["language"] = member.language
+    record_audit_entry(
+        AuditAction.LOGIN_SUCCEEDED, actor=member, target_member=member, ip_address=ip_address
+    )
+
+
+def do_log_out(request: HttpRequest, *, ip_address: str | None = None) -> None:
+    member = request.user
+    if isinstance(member, Member):
+        record_audit_entry(
+            AuditAction.LOGGED_OUT, actor=member, target_member=member, ip_address=ip_address
+        )
+    auth.logout(request)
+
+
+def do_start_recovery(
+    *, phone: str, region_hint: str | None = None, ip_address: str | None = None
+) -> StartedVerification:
+    """Send a recovery code if the number has an account; answer the same either way."""
+    number = normalize_phone_number(phone, region_hint=region_hint)
+    with transaction.atomic():
+        member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
+        started, code = create_verification(
+            purpose=VerificationPurpose.RECOVERY,
+            phone=number,
+            member=member if member is not None and member.is_active else None,
+        )
+        if member is not None and member.is_active:
+            queue_sms(
+                phone=number,
+                text=recovery_code_text(code=code, language=member.language),
+                purpose=SmsPurpose.RECOVERY_CODE,
+            )
+        record_audit_entry(
+            AuditAction.RECOVERY_REQUESTED,
+            target_member=member,
+            ip_address=ip_address,
+            phone_masked=number.masked,
+        )
+    return started
+
+
+def do_confirm_recovery(
+    *, verification_id: int, code: str, new_password: str, ip_address: str | None = None
+) -> Member:
+    """Set a new password if ``code`` is right. Every session of the member ends (the
+    session auth hash follows the password); the member is notified and not logged in."""
+    check_new_password(new_password, field="new_password")
+    verification = check_verification_code(
+        verification_id=verification_id, purpose=VerificationPurpose.RECOVERY, code=code
+    )
+    password_hash = make_password(new_password)
+    with transaction.atomic():
+        consume_verification(verification)
+        member = Member.objects.select_for_update().get(id=verification.member_id)
+        member.password = password_hash
+        member.save(update_fields=["password"])
+        notify_member(member, NotificationKind.PASSWORD_RECOVERED)
+        record_audit_entry(
+            AuditAction.PASSWORD_RECOVERED,
+            actor=member,
+            target_member=member,
+            ip_address=ip_address,
+        )
+    return member

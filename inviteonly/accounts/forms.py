@@ -1,0 +1,77 @@
+"""Page forms: they check shape only; the rules live in the actions."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
+
+
+def phone_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("Mobile number"),
+        max_length=MAX_INPUT_LENGTH,
+        widget=forms.TextInput(
+            attrs={"inputmode": "tel", "autocomplete": "tel", "placeholder": "+7 916 123-45-67"}
+        ),
+    )
+
+
+def password_field(label: str, *, autocomplete: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=settings.PASSWORD_MAX_LENGTH,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+def code_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("Code from the SMS"),
+        max_length=16,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True}
+        ),
+    )
+
+
+class LoginForm(forms.Form):
+    phone = phone_field()
+    password = password_field(_("Password"), autocomplete="current-password")
+
+
+class RecoverForm(forms.Form):
+    phone = phone_field()
+
+
+class RecoverConfirmForm(forms.Form):
+    code = code_field()
+    new_password = password_field(_("New password"), autocomplete="new-password")
+
+
+class CodeForm(forms.Form):
+    code = code_field()
+
+
+class JoinForm(forms.Form):
+    phone = phone_field()
+    display_name = forms.CharField(
+        label=_("Your name"),
+        max_length=settings.DISPLAY_NAME_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    password = password_field(_("Password"), autocomplete="new-password")
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+
+
+class InviteForm(forms.Form):
+    phone = phone_field()
+    note = forms.CharField(
+        label=_("Note for the invitee (optional)"),
+        max_length=settings.INVITATION_NOTE_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )

@@ -1,0 +1,52 @@
+"""Database sessions whose keys are stored only as HMACs.
+
+Django's database backend stores the session key — the bearer secret in the cookie
+— in plaintext, so a database dump would hand out every logged-in session. This
+backend stores ``token_digest(key)`` instead (truncated to the column's 40
+characters, 160 bits); the key itself lives only in the member's cookie or API
+client. Ending all of a member's sessions does not need to find them: every
+session carries Django's session auth hash, which changes with the password.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from inviteonly.lib import crypto
+
+
+def stored_session_key(session_key: str) -> str:
+    return crypto.token_digest(session_key, context="session")[:40]
+
+
+class SessionStore(DatabaseSessionStore):
+    def _get_session_from_db(self) -> Session | None:
+        if self.session_key is None:
+            return None
+        # Expiry is Django's business, so it is read from Django's clock.
+        session = Session.objects.filter(
+            session_key=stored_session_key(self.session_key), expire_date__gt=timezone.now()
+        ).first()
+        if session is None:
+            self._session_key = None
+        return session
+
+    def exists(self, session_key: str) -> bool:
+        return Session.objects.filter(session_key=stored_session_key(session_key)).exists()
+
+    def create_model_instance(self, data: dict[str, Any]) -> Session:
+        return Session(
+            session_key=stored_session_key(self._get_or_create_session_key()),
+            session_data=self.encode(data),
+            expire_date=self.get_expiry_date(),
+        )
+
+    def delete(self, session_key: str | None = None) -> None:
+        session_key = session_key or self.session_key
+        if session_key is not None:
+            Session.objects.filter(session_key=stored_session_key(session_key)).delete()
+

@@ -1,0 +1,57 @@
+"""Checks on what a newcomer types: display name, language, password."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.lib.errors import ActionError
+
+
+def clean_display_name(raw: str) -> str:
+    name = " ".join(unicodedata.normalize("NFC", raw or "").split())
+    if any(unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs"} for char in name):
+        raise ActionError(
+            "display_name_invalid",
+            _("The name contains invisible or control characters."),
+            field="display_name",
+        )
+    if not name:
+        raise ActionError("display_name_required", _("Enter your name."), field="display_name")
+    if len(name) > settings.DISPLAY_NAME_MAX_LENGTH:
+        raise ActionError(
+            "display_name_too_long",
+            _("The name can be at most %(limit)d characters long.")
+            % {"limit": settings.DISPLAY_NAME_MAX_LENGTH},
+            field="display_name",
+        )
+    return name
+
+
+def clean_language(raw: str) -> str:
+    codes = [code for code, _name in settings.LANGUAGES]
+    if raw not in codes:
+        raise ActionError(
+            "language_unknown",
+            _("Choose one of the offered languages."),
+            field="language",
+        )
+    return raw
+
+
+def check_new_password(password: str, *, field: str = "password") -> None:
+    if len(password or "") > settings.PASSWORD_MAX_LENGTH:
+        raise ActionError(
+            "password_too_long",
+            _("The password can be at most %(limit)d characters long.")
+            % {"limit": settings.PASSWORD_MAX_LENGTH},
+            field=field,
+        )
+    try:
+        password_validation.validate_password(password or "")
+    except ValidationError as error:
+        raise ActionError("password_weak", " ".join(error.messages), field=field) from error

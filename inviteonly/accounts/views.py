@@ -1,0 +1,150 @@
+"""Pages: home, login, logout, recovery, the language switch."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from inviteonly.accounts.actions import (
+    authenticate_member,
+    do_confirm_recovery,
+    do_log_in,
+    do_log_out,
+    do_start_recovery,
+)
+from inviteonly.accounts.forms import LoginForm, RecoverConfirmForm, RecoverForm
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.queries import invitations_sent_by
+from inviteonly.invitations.rights import can_invite
+from inviteonly.lib.web import client_ip, run_form_action
+from inviteonly.notifications.actions import do_mark_notifications_read
+from inviteonly.notifications.queries import recent_notifications
+
+RECOVERY_SESSION_KEY = "recovery_verification_id"
+
+
+def set_language_cookie(response: HttpResponse, language: str) -> HttpResponse:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=365 * 24 * 3600,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    member = request.user
+    if not isinstance(member, Member):
+        return render(request, "accounts/welcome.html")
+    return render(
+        request,
+        "accounts/home.html",
+        {
+            "member": member,
+            "notifications": recent_notifications(member),
+            "can_invite": can_invite(member),
+            "invitations_count": invitations_sent_by(member).count(),
+        },
+    )
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return "/"
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    form = LoginForm(request.POST or None)
+    member = run_form_action(
+        request,
+        form,
+        lambda data: authenticate_member(
+            phone=data["phone"], password=data["password"], ip_address=client_ip(request)
+        ),
+    )
+    if member is not None:
+        do_log_in(request, member=member, ip_address=client_ip(request))
+        return set_language_cookie(HttpResponseRedirect(_safe_next(request)), member.language)
+    return render(request, "accounts/login.html", {"form": form, "next": _safe_next(request)})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    do_log_out(request, ip_address=client_ip(request))
+    messages.info(request, _("You have logged out."))
+    return redirect("login")
+
+
+def recover_view(request: HttpRequest) -> HttpResponse:
+    form = RecoverForm(request.POST or None)
+    started = run_form_action(
+        request,
+        form,
+        lambda data: do_start_recovery(phone=data["phone"], ip_address=client_ip(request)),
+    )
+    if started is not None:
+        request.session[RECOVERY_SESSION_KEY] = started.verification.id
+        return redirect("recover_confirm")
+    return render(request, "accounts/recover.html", {"form": form})
+
+
+def recover_confirm_view(request: HttpRequest) -> HttpResponse:
+    verification_id = request.session.get(RECOVERY_SESSION_KEY)
+    if verification_id is None:
+        return redirect("recover")
+    form = RecoverConfirmForm(request.POST or None)
+    member = run_form_action(
+        request,
+        form,
+        lambda data: do_confirm_recovery(
+            verification_id=verification_id,
+            code=data["code"],
+            new_password=data["new_password"],
+            ip_address=client_ip(request),
+        ),
+    )
+    if member is not None:
+        request.session.pop(RECOVERY_SESSION_KEY, None)
+        messages.success(
+            request, _("Your password has been changed. Log in with the new password.")
+        )
+        return redirect("login")
+    return render(request, "accounts/recover_confirm.html", {"form": form})
+
+
+@require_POST
+def set_language_view(request: HttpRequest) -> HttpResponse:
+    language = request.POST.get("language", "")
+    if language not in dict(settings.LANGUAGES):
+        language = settings.LANGUAGE_CODE
+    if isinstance(request.user, Member) and request.user.language != language:
+        request.user.language = language
+        request.user.save(update_fields=["language"])
+    return set_language_cookie(HttpResponseRedirect(_safe_next(request)), language)
+
+
+@require_POST
+@login_required
+def notifications_read_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, Member)
+    do_mark_notifications_read(member=request.user)
+    return redirect("home")
+
+
+def admin_login_redirect(request: HttpRequest) -> HttpResponse:
+    """The admin has no login form of its own: members log in by phone here."""
+    query = urlencode({"next": request.GET.get("next", "/admin/")})
+    return redirect(f"{reverse('login')}?{query}")

@@ -1,0 +1,53 @@
+"""API authentication: the bearer token is a session key (stored only as an HMAC)."""
+
+from __future__ import annotations
+
+from django.contrib import auth
+from django.http import HttpRequest
+from ninja.security import HttpBearer
+
+from inviteonly.accounts.actions import do_log_in, do_log_out
+from inviteonly.accounts.models import Member
+from inviteonly.accounts.sessions import SessionStore
+from inviteonly.lib.web import client_ip
+
+
+def _session_request(request: HttpRequest, session: SessionStore) -> HttpRequest:
+    """A stand-in request carrying an API session, for Django's login machinery."""
+    stand_in = HttpRequest()
+    stand_in.META = dict(request.META)
+    stand_in.session = session
+    return stand_in
+
+
+class SessionBearer(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Member | None:
+        stand_in = _session_request(request, SessionStore(session_key=token))
+        member = auth.get_user(stand_in)  # also checks the session auth hash
+        if not isinstance(member, Member):
+            return None
+        request.user = member
+        request.api_session = stand_in.session  # type: ignore[attr-defined]
+        return member
+
+
+session_bearer = SessionBearer()
+
+
+def start_api_session(request: HttpRequest, member: Member) -> str:
+    stand_in = _session_request(request, SessionStore())
+    do_log_in(stand_in, member=member, ip_address=client_ip(request))
+    stand_in.session.save()
+    assert stand_in.session.session_key is not None
+    return stand_in.session.session_key
+
+
+def end_api_session(request: HttpRequest) -> None:
+    stand_in = _session_request(request, request.api_session)  # type: ignore[attr-defined]
+    stand_in.user = request.user
+    do_log_out(stand_in, ip_address=client_ip(request))
+
+
+def authenticated_member(request: HttpRequest) -> Member:
+    assert isinstance(request.user, Member)
+    return request.user

@@ -1,0 +1,67 @@
+"""POST/GET /api/invitations: invite a mobile number, list my invitations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+from pydantic import Field
+
+from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.schemas import ERRORS, PhoneField, RegionField
+from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.queries import invitations_sent_by
+from inviteonly.lib import clock
+from inviteonly.lib.web import client_ip
+
+router = Router(auth=session_bearer)
+
+
+class InviteIn(Schema):
+    phone: str = PhoneField
+    note: str = Field(default="", max_length=settings.INVITATION_NOTE_MAX_LENGTH)
+    region: str | None = RegionField
+
+
+class InvitationOut(Schema):
+    id: int
+    phone_masked: str
+    note: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+
+    @staticmethod
+    def of(invitation: Invitation) -> InvitationOut:
+        return InvitationOut(
+            id=invitation.id,
+            phone_masked=invitation.phone_masked,
+            note=invitation.note,
+            state=invitation.state_at(clock.now()),
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
+        )
+
+
+@router.post("", response={201: InvitationOut, **ERRORS}, summary="Invite a mobile number")
+def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, InvitationOut]:
+    """Sends the invitation SMS. A number that already belongs to a member gets the same
+    answer, and no SMS."""
+    invitation = do_invite_by_phone(
+        inviter=authenticated_member(request),
+        phone=payload.phone,
+        note=payload.note,
+        region_hint=payload.region,
+        ip_address=client_ip(request),
+    )
+    return 201, InvitationOut.of(invitation)
+
+
+@router.get("", response=list[InvitationOut], summary="My invitations, newest first")
+@paginate(LimitOffsetPagination)
+def list_invitations(request: HttpRequest) -> list[InvitationOut]:
+    return invitations_sent_by(authenticated_member(request))  # type: ignore[return-value]

@@ -1,0 +1,105 @@
+"""/api/join: look at an invitation, start joining (a code is sent), confirm the code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Router, Schema
+from pydantic import Field
+
+from inviteonly.accounts.actions import do_confirm_join, do_start_join
+from inviteonly.api.auth import start_api_session
+from inviteonly.api.schemas import (
+    ERRORS,
+    CodeField,
+    MemberOut,
+    PasswordField,
+    PhoneField,
+    RegionField,
+    SessionOut,
+    TokenField,
+    VerificationStartedOut,
+)
+from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.lib.web import client_ip
+from inviteonly.phone_verification.actions import find_verification_id
+from inviteonly.phone_verification.models import VerificationPurpose
+
+router = Router()
+
+
+class InvitationLookupIn(Schema):
+    token: str = TokenField
+
+
+class InvitationPreviewOut(Schema):
+    site_name: str
+    inviter_name: str | None
+    note: str
+    expires_at: datetime
+    bound_to_number: bool
+
+
+class JoinIn(Schema):
+    # The token from the join link; leave it out only when registration is open.
+    token: str | None = Field(default=None, max_length=128)
+    phone: str = PhoneField
+    display_name: str = Field(max_length=settings.DISPLAY_NAME_MAX_LENGTH)
+    password: str = PasswordField
+    language: str = Field(default=settings.LANGUAGE_CODE, max_length=8)
+    region: str | None = RegionField
+
+
+class ConfirmIn(Schema):
+    verification_token: str = TokenField
+    code: str = CodeField
+
+
+@router.post(
+    "/invitation", response={200: InvitationPreviewOut, **ERRORS}, summary="Who invited me?"
+)
+def preview_invitation(request: HttpRequest, payload: InvitationLookupIn) -> InvitationPreviewOut:
+    invitation = access_invitation_by_token(payload.token)
+    return InvitationPreviewOut(
+        site_name=settings.SITE_NAME,
+        inviter_name=invitation.inviter.display_name if invitation.inviter else None,
+        note=invitation.note,
+        expires_at=invitation.expires_at,
+        bound_to_number=invitation.phone_blind_index is not None,
+    )
+
+
+@router.post("", response={202: VerificationStartedOut, **ERRORS}, summary="Start joining")
+def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, VerificationStartedOut]:
+    """Sends a confirmation code to the number; the account is created when it comes back."""
+    invitation = access_invitation_by_token(payload.token) if payload.token is not None else None
+    started = do_start_join(
+        invitation=invitation,
+        phone=payload.phone,
+        display_name=payload.display_name,
+        password=payload.password,
+        language=payload.language,
+        region_hint=payload.region,
+        ip_address=client_ip(request),
+    )
+    return 202, VerificationStartedOut(
+        verification_token=started.token,
+        phone_masked=started.verification.phone_masked,
+        expires_at=started.verification.expires_at,
+    )
+
+
+@router.post("/confirm", response={201: SessionOut, **ERRORS}, summary="Confirm the code, join")
+def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, SessionOut]:
+    member = do_confirm_join(
+        verification_id=find_verification_id(
+            token=payload.verification_token, purpose=VerificationPurpose.JOIN
+        ),
+        code=payload.code,
+        ip_address=client_ip(request),
+    )
+    return 201, SessionOut(
+        session_token=start_api_session(request, member), member=MemberOut.of(member)
+    )

@@ -1,0 +1,62 @@
+"""/api/recovery: a code to the account's number, then a new password."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Router, Schema
+
+from inviteonly.accounts.actions import do_confirm_recovery, do_start_recovery
+from inviteonly.api.schemas import (
+    ERRORS,
+    CodeField,
+    DetailOut,
+    PasswordField,
+    PhoneField,
+    RegionField,
+    TokenField,
+    VerificationStartedOut,
+)
+from inviteonly.lib.web import client_ip
+from inviteonly.phone_verification.actions import find_verification_id
+from inviteonly.phone_verification.models import VerificationPurpose
+
+router = Router()
+
+
+class RecoveryIn(Schema):
+    phone: str = PhoneField
+    region: str | None = RegionField
+
+
+class RecoveryConfirmIn(Schema):
+    verification_token: str = TokenField
+    code: str = CodeField
+    new_password: str = PasswordField
+
+
+@router.post("", response={202: VerificationStartedOut, **ERRORS}, summary="Start recovery")
+def start_recovery(request: HttpRequest, payload: RecoveryIn) -> tuple[int, VerificationStartedOut]:
+    """The answer is the same whether or not the number has an account."""
+    started = do_start_recovery(
+        phone=payload.phone, region_hint=payload.region, ip_address=client_ip(request)
+    )
+    return 202, VerificationStartedOut(
+        verification_token=started.token,
+        phone_masked=started.verification.phone_masked,
+        expires_at=started.verification.expires_at,
+    )
+
+
+@router.post("/confirm", response={200: DetailOut, **ERRORS}, summary="Set a new password")
+def confirm_recovery(request: HttpRequest, payload: RecoveryConfirmIn) -> DetailOut:
+    """Every session of the member ends; log in again with the new password."""
+    do_confirm_recovery(
+        verification_id=find_verification_id(
+            token=payload.verification_token, purpose=VerificationPurpose.RECOVERY
+        ),
+        code=payload.code,
+        new_password=payload.new_password,
+        ip_address=client_ip(request),
+    )
+    return DetailOut(detail=_("Your password has been changed. Log in with the new password."))

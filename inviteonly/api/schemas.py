@@ -1,0 +1,79 @@
+"""Shapes shared by several API modules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from ninja import Schema
+from pydantic import Field
+
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.rights import can_invite
+from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
+
+PhoneField = Field(max_length=MAX_INPUT_LENGTH, examples=["+7 916 123-45-67"])
+# A region hint for numbers typed in national format ("8 916 …" with "RU").
+RegionField = Field(default=None, min_length=2, max_length=2, examples=["RU"])
+PasswordField = Field(max_length=settings.PASSWORD_MAX_LENGTH)
+CodeField = Field(max_length=16, examples=["123456"])
+TokenField = Field(max_length=128)
+
+
+class ErrorOut(Schema):
+    code: str
+    detail: str
+    field: str | None = None
+
+
+class MemberRef(Schema):
+    id: int
+    display_name: str
+
+
+class MemberOut(Schema):
+    id: int
+    display_name: str
+    phone_masked: str
+    language: str
+    role: str
+    status: str
+    joined_at: datetime
+    invited_by: MemberRef | None
+    can_invite: bool
+
+    @staticmethod
+    def of(member: Member) -> MemberOut:
+        inviter = member.invited_by
+        return MemberOut(
+            id=member.id,
+            display_name=member.display_name,
+            phone_masked=member.phone_masked,
+            language=member.language,
+            role=member.role,
+            status=member.status,
+            joined_at=member.joined_at,
+            invited_by=(
+                MemberRef(id=inviter.id, display_name=inviter.display_name) if inviter else None
+            ),
+            can_invite=can_invite(member),
+        )
+
+
+class VerificationStartedOut(Schema):
+    verification_token: str
+    phone_masked: str
+    expires_at: datetime
+
+
+class SessionOut(Schema):
+    session_token: str
+    member: MemberOut
+
+
+class DetailOut(Schema):
+    detail: str
+
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+          410: ErrorOut, 415: ErrorOut, 422: ErrorOut}

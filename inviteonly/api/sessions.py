@@ -1,0 +1,45 @@
+"""/api/session: log in (get a bearer token) and log out."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from inviteonly.accounts.actions import authenticate_member
+from inviteonly.api.auth import end_api_session, session_bearer, start_api_session
+from inviteonly.api.schemas import (
+    ERRORS,
+    MemberOut,
+    PasswordField,
+    PhoneField,
+    RegionField,
+    SessionOut,
+)
+from inviteonly.lib.web import client_ip
+
+router = Router()
+
+
+class LoginIn(Schema):
+    phone: str = PhoneField
+    password: str = PasswordField
+    region: str | None = RegionField
+
+
+@router.post("", response={201: SessionOut, **ERRORS}, summary="Log in")
+def log_in(request: HttpRequest, payload: LoginIn) -> tuple[int, SessionOut]:
+    member = authenticate_member(
+        phone=payload.phone,
+        password=payload.password,
+        region_hint=payload.region,
+        ip_address=client_ip(request),
+    )
+    return 201, SessionOut(
+        session_token=start_api_session(request, member), member=MemberOut.of(member)
+    )
+
+
+@router.delete("", auth=session_bearer, response={204: None, **ERRORS}, summary="Log out")
+def log_out(request: HttpRequest) -> tuple[int, None]:
+    end_api_session(request)
+    return 204, None

@@ -1,0 +1,55 @@
+"""/api/site: public facts about the site; the registration mode (founders only)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from ninja import Router, Schema
+
+from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.schemas import ERRORS
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.web import client_ip
+from inviteonly.site_config.actions import do_set_registration_mode
+from inviteonly.site_config.models import RegistrationMode, get_site_configuration
+
+router = Router()
+
+
+class SiteOut(Schema):
+    site_name: str
+    registration_mode: RegistrationMode
+
+
+class RegistrationModeIn(Schema):
+    mode: RegistrationMode
+
+
+@router.get("", response=SiteOut, summary="Site name and registration mode")
+def get_site(request: HttpRequest) -> SiteOut:
+    return SiteOut(
+        site_name=settings.SITE_NAME,
+        registration_mode=RegistrationMode(get_site_configuration().registration_mode),
+    )
+
+
+@router.put(
+    "/registration-mode",
+    auth=session_bearer,
+    response={200: SiteOut, **ERRORS},
+    summary="Switch the registration mode (administrators)",
+)
+def set_registration_mode(request: HttpRequest, payload: RegistrationModeIn) -> SiteOut:
+    member = authenticated_member(request)
+    if not member.is_superuser:
+        raise ActionError(
+            "forbidden", _("Only administrators can change the registration mode."), status=403
+        )
+    configuration = do_set_registration_mode(
+        actor=member, mode=payload.mode, ip_address=client_ip(request)
+    )
+    return SiteOut(
+        site_name=settings.SITE_NAME,
+        registration_mode=RegistrationMode(configuration.registration_mode),
+    )

@@ -1,0 +1,1 @@
+"""Who did what to whom, when, from where — never a code, a token or a full number."""

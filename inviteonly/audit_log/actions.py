@@ -1,0 +1,37 @@
+"""Writing audit entries. Called inside the transaction of the action being audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations.models import Invitation
+
+# Detail keys an audit entry may carry. A closed list, so that nobody passes a code,
+# a token or a full number by accident.
+ALLOWED_DETAIL_KEYS = frozenset(
+    {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt"}
+)
+
+
+def record_audit_entry(
+    action: AuditAction,
+    *,
+    actor: Member | None = None,
+    target_member: Member | None = None,
+    invitation: Invitation | None = None,
+    ip_address: str | None = None,
+    **details: Any,
+) -> AuditEntry:
+    unknown = set(details) - ALLOWED_DETAIL_KEYS
+    if unknown:
+        raise ValueError(f"audit details may not carry {sorted(unknown)}")
+    return AuditEntry.objects.create(
+        action=action,
+        actor=actor,
+        target_member=target_member,
+        invitation=invitation,
+        ip_address=ip_address,
+        details=details,
+    )

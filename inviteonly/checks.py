@@ -1,0 +1,55 @@
+"""Start-up checks: a misconfigured site refuses to start instead of failing at the
+first SMS (`inviteonly check`, and every `serve`/`worker` start)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from inviteonly.lib import crypto
+from inviteonly.sms.gateways import GATEWAYS
+
+
+@register()
+def check_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    try:
+        crypto.check_keys()
+    except crypto.KeyConfigurationError as error:
+        return [Error(str(error), hint="See docs/operations.md, 'Keys'.", id="inviteonly.E001")]
+    return []
+
+
+@register()
+def check_sms_gateway(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if settings.SMS_GATEWAY not in GATEWAYS:
+        return [
+            Error(
+                f"INVITEONLY_SMS_GATEWAY={settings.SMS_GATEWAY!r} is not a known gateway.",
+                hint=f"Choose one of: {', '.join(GATEWAYS)}.",
+                id="sms.E001",
+            )
+        ]
+    if settings.SMS_GATEWAY in ("console", "memory") and not settings.DEBUG:
+        return [
+            Warning(
+                f"SMS are not really sent: the {settings.SMS_GATEWAY!r} gateway is in use.",
+                hint="Fine on a laptop; in production configure a real gateway.",
+                id="sms.W001",
+            )
+        ]
+    return []
+
+
+@register()
+def check_base_url(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if not settings.BASE_URL.startswith(("http://", "https://")):
+        return [
+            Error(
+                "INVITEONLY_BASE_URL must start with http:// or https://.",
+                hint="Join links in invitation SMS are built from it.",
+                id="inviteonly.E002",
+            )
+        ]
+    return []

@@ -1,0 +1,1 @@
+"""Invitations by mobile number: who may invite, the join links, the invitation tree."""

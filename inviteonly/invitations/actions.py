@@ -1,0 +1,136 @@
+"""Every write about invitations."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import formats
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.models import AuditAction
+from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.rights import check_can_invite
+from inviteonly.lib import clock, crypto, tokens
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.sms.models import SmsPurpose
+from inviteonly.sms.outbox import queue_sms
+from inviteonly.sms.texts import invitation_text, language_for_number
+
+
+def join_url(token: str) -> str:
+    return f"{settings.BASE_URL}/j/{token}"
+
+
+def join_token_digest(token: str) -> str:
+    return crypto.token_digest(token, context="join")
+
+
+def clean_note(note: str) -> str:
+    note = " ".join((note or "").split())
+    if len(note) > settings.INVITATION_NOTE_MAX_LENGTH:
+        raise ActionError(
+            "note_too_long",
+            _("The note can be at most %(limit)d characters long.")
+            % {"limit": settings.INVITATION_NOTE_MAX_LENGTH},
+            field="note",
+        )
+    return note
+
+
+@transaction.atomic
+def do_invite_by_phone(
+    *,
+    inviter: Member,
+    phone: str,
+    note: str = "",
+    region_hint: str | None = None,
+    ip_address: str | None = None,
+) -> Invitation:
+    """Invite the owner of ``phone``. If the number already belongs to a member, the
+    inviter gets the same answer but no SMS leaves: the invitation simply expires."""
+    # Lock the inviter: one invitation at a time per member (allowances build on this).
+    inviter = Member.objects.select_for_update().get(id=inviter.id)
+    check_can_invite(inviter)
+    number = normalize_phone_number(phone, region_hint=region_hint)
+    note = clean_note(note)
+    index = crypto.blind_index(number.e164)
+    now = clock.now()
+    pending = (
+        Invitation.objects.filter(
+            inviter=inviter,
+            phone_blind_index=index,
+            redeemed_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+    if pending is not None:
+        raise ActionError(
+            "invitation_pending",
+            _("You have already invited this number. The invitation is valid until %(date)s.")
+            % {"date": formats.date_format(pending.expires_at, "DATE_FORMAT")},
+            status=409,
+            field="phone",
+        )
+    token = tokens.new_join_token()
+    invitation = Invitation.objects.create(
+        inviter=inviter,
+        token_digest=join_token_digest(token),
+        phone_blind_index=index,
+        phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
+        phone_masked=number.masked,
+        note=note,
+        created_at=now,
+        expires_at=now + settings.INVITATION_TTL,
+    )
+    if not Member.objects.filter(phone_blind_index=index).exists():
+        invitation.sms = queue_sms(
+            phone=number,
+            text=invitation_text(
+                inviter_name=inviter.display_name,
+                link=join_url(token),
+                language=language_for_number(number),
+            ),
+            purpose=SmsPurpose.INVITATION,
+        )
+        invitation.save(update_fields=["sms"])
+    record_audit_entry(
+        AuditAction.INVITATION_CREATED,
+        actor=inviter,
+        invitation=invitation,
+        ip_address=ip_address,
+        phone_masked=number.masked,
+        region=number.region,
+    )
+    return invitation
+
+
+@transaction.atomic
+def do_create_founder_invitation(*, phone: str | None = None) -> tuple[Invitation, str]:
+    """An invitation without an inviter that makes its redeemer a founder. Returns the
+    join token, which is shown once (printed by ``inviteonly founder`` and ``serve``)."""
+    now = clock.now()
+    token = tokens.new_join_token()
+    number = normalize_phone_number(phone) if phone else None
+    invitation = Invitation.objects.create(
+        token_digest=join_token_digest(token),
+        phone_blind_index=crypto.blind_index(number.e164) if number else None,
+        phone_ciphertext=(
+            crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER) if number else None
+        ),
+        phone_masked=number.masked if number else "",
+        grants_role=Member.Role.FOUNDER,
+        created_at=now,
+        expires_at=now + settings.INVITATION_TTL,
+    )
+    record_audit_entry(
+        AuditAction.FOUNDER_INVITATION_CREATED,
+        invitation=invitation,
+        phone_masked=number.masked if number else "",
+    )
+    return invitation, token

@@ -1,0 +1,79 @@
+"""An invitation: a member vouches for the owner of one mobile number."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.lib import clock
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", _("Waiting for the invitee")
+    REDEEMED = "redeemed", _("Joined")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+
+
+class Invitation(models.Model):
+    """The join token is never stored, only its digest (``token_digest``). An
+    invitation is bound to the invitee's number through its blind index; a founder
+    invitation (printed by ``inviteonly founder``) has no inviter and may be bound to
+    no number. Redemption sets ``redeemed_at`` with a conditional UPDATE, so one
+    token makes at most one account."""
+
+    inviter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invitations_sent",
+    )
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    phone_blind_index = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    phone_ciphertext = models.BinaryField(null=True, blank=True, editable=False)
+    phone_masked = models.CharField(_("phone number"), max_length=32, blank=True)
+    note = models.CharField(_("note"), max_length=settings.INVITATION_NOTE_MAX_LENGTH, blank=True)
+    # The member role the invitee gets: founder invitations make founders.
+    grants_role = models.CharField(max_length=16, default="member")
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_by = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invitation_redeemed",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    sms = models.ForeignKey(
+        "sms.OutboundSms", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        indexes = [
+            # "My invitations", newest first.
+            models.Index(fields=["inviter", "-created_at"], name="invitation_inviter_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} → {self.phone_masked or '—'}"
+
+    def state_at(self, moment: datetime) -> InvitationState:
+        if self.redeemed_at is not None:
+            return InvitationState.REDEEMED
+        if self.revoked_at is not None:
+            return InvitationState.REVOKED
+        if self.expires_at <= moment:
+            return InvitationState.EXPIRED
+        return InvitationState.PENDING
+
+    @property
+    def state(self) -> InvitationState:
+        return self.state_at(clock.now())

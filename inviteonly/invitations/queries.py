@@ -1,0 +1,53 @@
+"""Reading invitations."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.actions import join_token_digest
+from inviteonly.invitations.models import Invitation, InvitationState
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+
+
+def access_invitation_by_token(token: str) -> Invitation:
+    """The pending invitation behind a join link, or a refusal that says what is wrong."""
+    invitation = (
+        Invitation.objects.select_related("inviter")
+        .filter(token_digest=join_token_digest(token or ""))
+        .first()
+    )
+    if invitation is None:
+        raise ActionError(
+            "invitation_unknown",
+            _("This invitation link is not valid. Check that you opened the whole link "
+              "from the SMS."),
+            status=404,
+        )
+    state = invitation.state_at(clock.now())
+    if state == InvitationState.REDEEMED:
+        raise ActionError(
+            "invitation_used",
+            _("This invitation has already been used. If it was you, log in."),
+            status=410,
+        )
+    if state == InvitationState.EXPIRED:
+        raise ActionError(
+            "invitation_expired",
+            _("This invitation has expired. Ask the person who invited you for a new one."),
+            status=410,
+        )
+    if state == InvitationState.REVOKED:
+        raise ActionError(
+            "invitation_revoked",
+            _("This invitation was withdrawn by the person who sent it."),
+            status=410,
+        )
+    return invitation
+
+
+def invitations_sent_by(member: Member) -> QuerySet[Invitation]:
+    # Relies on the index invitation_inviter_recent.
+    return Invitation.objects.filter(inviter=member).order_by("-created_at", "-id")

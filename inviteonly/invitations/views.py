@@ -1,0 +1,137 @@
+"""Pages: invite, my invitations, join (by link or, in open mode, without one)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import formats
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from inviteonly.accounts.actions import do_confirm_join, do_log_in, do_start_join
+from inviteonly.accounts.forms import CodeForm, InviteForm, JoinForm
+from inviteonly.accounts.models import Member
+from inviteonly.accounts.views import set_language_cookie
+from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.queries import access_invitation_by_token, invitations_sent_by
+from inviteonly.invitations.rights import check_can_invite
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.web import client_ip, run_form_action
+from inviteonly.site_config.models import RegistrationMode, get_site_configuration
+
+JOIN_SESSION_KEY = "join_verification_id"
+INVITATIONS_PER_PAGE = 50
+
+
+def _member(request: HttpRequest) -> Member:
+    assert isinstance(request.user, Member)
+    return request.user
+
+
+@login_required
+def invite_view(request: HttpRequest) -> HttpResponse:
+    member = _member(request)
+    try:
+        check_can_invite(member)
+        refusal = None
+    except ActionError as error:
+        refusal = error.message
+    form = InviteForm(request.POST or None)
+    invitation = run_form_action(
+        request,
+        form,
+        lambda data: do_invite_by_phone(
+            inviter=member, phone=data["phone"], note=data["note"], ip_address=client_ip(request)
+        ),
+    )
+    if invitation is not None:
+        messages.success(
+            request,
+            _("Invitation sent to %(phone)s. It is valid until %(date)s.")
+            % {
+                "phone": invitation.phone_masked,
+                "date": formats.date_format(invitation.expires_at, "DATE_FORMAT"),
+            },
+        )
+        return redirect("invitations")
+    return render(request, "invitations/invite.html", {"form": form, "refusal": refusal})
+
+
+@login_required
+def invitations_view(request: HttpRequest) -> HttpResponse:
+    page = Paginator(invitations_sent_by(_member(request)), INVITATIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    now = clock.now()
+    rows = [(invitation, invitation.state_at(now)) for invitation in page.object_list]
+    return render(request, "invitations/list.html", {"page": page, "rows": rows})
+
+
+def _join_form_page(
+    request: HttpRequest, invitation: Invitation | None, status: int = 200
+) -> HttpResponse:
+    form = JoinForm(request.POST or None, initial={"language": get_language()})
+    started = run_form_action(
+        request,
+        form,
+        lambda data: do_start_join(
+            invitation=invitation,
+            phone=data["phone"],
+            display_name=data["display_name"],
+            password=data["password"],
+            language=data["language"],
+            ip_address=client_ip(request),
+        ),
+    )
+    if started is not None:
+        request.session[JOIN_SESSION_KEY] = started.verification.id
+        return redirect("join_confirm")
+    return render(
+        request, "invitations/join.html", {"form": form, "invitation": invitation}, status=status
+    )
+
+
+def join_by_link_view(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        invitation = access_invitation_by_token(token)
+    except ActionError as error:
+        return render(
+            request, "invitations/join_refused.html", {"reason": error.message}, status=error.status
+        )
+    return _join_form_page(request, invitation)
+
+
+def join_open_view(request: HttpRequest) -> HttpResponse:
+    if get_site_configuration().registration_mode != RegistrationMode.OPEN:
+        return render(
+            request,
+            "invitations/join_refused.html",
+            {"reason": _("You can join only with an invitation from a member.")},
+            status=403,
+        )
+    return _join_form_page(request, None)
+
+
+def join_confirm_view(request: HttpRequest) -> HttpResponse:
+    verification_id = request.session.get(JOIN_SESSION_KEY)
+    if verification_id is None:
+        return redirect("home")
+    form = CodeForm(request.POST or None)
+    member = run_form_action(
+        request,
+        form,
+        lambda data: do_confirm_join(
+            verification_id=verification_id, code=data["code"], ip_address=client_ip(request)
+        ),
+    )
+    if member is not None:
+        request.session.pop(JOIN_SESSION_KEY, None)
+        do_log_in(request, member=member, ip_address=client_ip(request))
+        messages.success(request, _("Welcome, %(name)s!") % {"name": member.display_name})
+        return set_language_cookie(redirect("home"), member.language)
+    return render(request, "invitations/join_confirm.html", {"form": form})

@@ -1,0 +1,1 @@
+"""Building blocks without models: phone numbers, keys, tokens, SMS text, the clock."""

@@ -1,0 +1,29 @@
+"""The one exception actions raise when they refuse a request.
+
+A refusal carries a stable ``code`` for programs, a translated ``message`` for
+people, the HTTP status the API answers with, and optionally the form field it is
+about. Pages show the message next to the field; the API returns all of it as JSON.
+"""
+
+from __future__ import annotations
+
+from django_stubs_ext import StrOrPromise
+
+
+class ActionError(Exception):
+    def __init__(
+        self,
+        code: str,
+        message: StrOrPromise,
+        *,
+        status: int = 400,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.field = field
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"

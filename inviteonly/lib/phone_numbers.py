@@ -1,0 +1,126 @@
+"""The one place where typed phone numbers become E.164.
+
+``normalize_phone_number`` accepts what people type (international or national
+format with a region hint) and returns a ``PhoneNumber`` only for numbers that can
+receive an SMS code: MOBILE and FIXED_LINE_OR_MOBILE. The latter matters: every
+US/Canada number is FIXED_LINE_OR_MOBILE, and refusing it is how the scheme we
+model failed American invitees. Everything else is refused with a translated
+reason. ``PhoneNumber.masked`` is the only form a number is ever shown in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from inviteonly.lib.errors import ActionError
+
+# Longer input is not a phone number; refuse it before parsing.
+MAX_INPUT_LENGTH = 40
+
+ACCEPTED_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+_REFUSAL_REASONS: dict[int, StrOrPromise] = {
+    PhoneNumberType.FIXED_LINE: _(
+        "This is a landline number. Codes are sent by SMS, so enter a mobile number."
+    ),
+    PhoneNumberType.TOLL_FREE: _(
+        "This is a toll-free number, which cannot receive SMS. Enter a mobile number."
+    ),
+    PhoneNumberType.PREMIUM_RATE: _(
+        "This is a premium-rate number, which cannot receive SMS. Enter a mobile number."
+    ),
+    PhoneNumberType.SHARED_COST: _(
+        "This is a shared-cost number, which cannot receive SMS. Enter a mobile number."
+    ),
+    PhoneNumberType.VOIP: _(
+        "This is an internet telephony (VoIP) number. Enter a mobile number."
+    ),
+    PhoneNumberType.PERSONAL_NUMBER: _(
+        "This is a personal forwarding number. Enter the mobile number itself."
+    ),
+    PhoneNumberType.PAGER: _("This is a pager number. Enter a mobile number."),
+    PhoneNumberType.UAN: _("This is a company's universal access number. Enter a mobile number."),
+    PhoneNumberType.VOICEMAIL: _("This is a voicemail access number. Enter a mobile number."),
+}
+
+
+@dataclass(frozen=True)
+class PhoneNumber:
+    e164: str
+    region: str
+
+    @property
+    def country_calling_code(self) -> int:
+        return phonenumbers.parse(self.e164).country_code
+
+    @property
+    def masked(self) -> str:
+        return mask_phone_number(self.e164)
+
+
+def _refuse(code: str, message: StrOrPromise) -> ActionError:
+    return ActionError(code, message, field="phone")
+
+
+def normalize_phone_number(raw: str, *, region_hint: str | None = None) -> PhoneNumber:
+    text = (raw or "").strip()
+    if not text:
+        raise _refuse("phone_required", _("Enter a mobile phone number."))
+    if len(text) > MAX_INPUT_LENGTH:
+        raise _refuse("phone_invalid", _("This is too long to be a phone number."))
+    region = (region_hint or settings.PHONE_DEFAULT_REGION or "").upper() or None
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as error:
+        raise _refuse(
+            "phone_invalid",
+            _("This does not look like a phone number. Enter it with the country code, "
+              "for example +7 916 123-45-67 or +1 415 555 2671."),
+        ) from error
+    if not phonenumbers.is_valid_number(parsed):
+        raise _refuse(
+            "phone_invalid",
+            _("This is not a valid phone number. Check the digits and the country code."),
+        )
+    number_type = phonenumbers.number_type(parsed)
+    if number_type not in ACCEPTED_TYPES:
+        raise _refuse(
+            "phone_not_mobile",
+            _REFUSAL_REASONS.get(
+                number_type, _("This number cannot receive SMS. Enter a mobile number.")
+            ),
+        )
+    number_region = phonenumbers.region_code_for_number(parsed) or ""
+    allowed = settings.PHONE_ALLOWED_REGIONS
+    if number_region in settings.PHONE_DENIED_REGIONS or (allowed and number_region not in allowed):
+        raise _refuse(
+            "phone_region_refused",
+            _("This site does not accept phone numbers from this country."),
+        )
+    return PhoneNumber(
+        e164=phonenumbers.format_number(parsed, PhoneNumberFormat.E164), region=number_region
+    )
+
+
+def mask_phone_number(e164: str) -> str:
+    """"+79161234567" → "+7 916 ***-**-67": country, operator code and the last two digits."""
+    parsed = phonenumbers.parse(e164)
+    shown = phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL)
+    visible_prefix = len(str(parsed.country_code)) + max(
+        phonenumbers.length_of_national_destination_code(parsed), 1
+    )
+    total_digits = sum(char.isdigit() for char in shown)
+    masked, seen = [], 0
+    for char in shown:
+        if char.isdigit():
+            seen += 1
+            if visible_prefix < seen <= total_digits - 2:
+                char = "*"
+        masked.append(char)
+    return "".join(masked)

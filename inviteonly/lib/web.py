@@ -1,0 +1,43 @@
+"""Small helpers shared by the page views: the client address, running a form's action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django import forms
+from django.conf import settings
+from django.http import HttpRequest
+
+from inviteonly.lib.errors import ActionError
+
+Result = TypeVar("Result")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address; behind ``TRUSTED_PROXY_COUNT`` proxies, read from
+    X-Forwarded-For as those proxies appended it."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [
+            part.strip()
+            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def run_form_action(
+    request: HttpRequest, form: forms.Form, action: Callable[[dict[str, Any]], Result]
+) -> Result | None:
+    """On a valid POST, run ``action(cleaned_data)``; a refusal becomes a form error."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return action(form.cleaned_data)
+    except ActionError as error:
+        field = error.field if error.field in form.fields else None
+        form.add_error(field, str(error.message))
+        return None

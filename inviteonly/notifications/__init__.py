@@ -1,0 +1,1 @@
+"""In-app notices to members ("your invitee joined", "your password was changed")."""

@@ -1,0 +1,19 @@
+"""Creating and reading notifications."""
+
+from __future__ import annotations
+
+from inviteonly.accounts.models import Member
+from inviteonly.lib import clock
+from inviteonly.notifications.models import Notification, NotificationKind
+
+
+def notify_member(
+    member: Member, kind: NotificationKind, *, subject: Member | None = None
+) -> Notification:
+    return Notification.objects.create(member=member, kind=kind, subject=subject)
+
+
+def do_mark_notifications_read(*, member: Member) -> int:
+    return Notification.objects.filter(member=member, read_at__isnull=True).update(
+        read_at=clock.now()
+    )

@@ -1,0 +1,1 @@
+"""Proving possession of a mobile number with a code sent by SMS."""

@@ -1,0 +1,160 @@
+"""Creating, checking and consuming phone verifications.
+
+These run inside the caller's action: ``create_verification`` in the caller's
+transaction, ``check_verification_code`` in its own (a wrong try must be counted
+even though the caller then refuses), ``consume_verification`` in the caller's
+transaction with a conditional UPDATE, so a code is used once even under races.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.models import Invitation
+from inviteonly.lib import clock, crypto, tokens
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import PhoneNumber
+from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
+
+# Bytes of randomness in the verification token an API client holds.
+VERIFICATION_TOKEN_BYTES = 24
+
+
+@dataclass(frozen=True)
+class StartedVerification:
+    """A verification just created; ``token`` exists only here, never in the database."""
+
+    verification: PhoneVerification
+    token: str
+
+
+def _code_digest(verification_token_digest: str, code: str) -> str:
+    # Bound to the verification, so one code's digest says nothing about another's.
+    return crypto.token_digest(code, context=f"code:{verification_token_digest}")
+
+
+def verification_token_digest(token: str) -> str:
+    return crypto.token_digest(token, context="verification")
+
+
+def create_verification(
+    *,
+    purpose: VerificationPurpose,
+    phone: PhoneNumber,
+    member: Member | None = None,
+    invitation: Invitation | None = None,
+    pending_display_name: str = "",
+    pending_password_hash: str = "",
+    pending_language: str = "",
+) -> tuple[StartedVerification, str]:
+    """Return the new verification and its code (to be put in an SMS, never stored)."""
+    token = tokens.new_url_token(VERIFICATION_TOKEN_BYTES)
+    token_digest = verification_token_digest(token)
+    code = tokens.new_code()
+    verification = PhoneVerification.objects.create(
+        purpose=purpose,
+        token_digest=token_digest,
+        code_digest=_code_digest(token_digest, code),
+        phone_blind_index=crypto.blind_index(phone.e164),
+        phone_ciphertext=crypto.encrypt(phone.e164, purpose=crypto.Purpose.PHONE_NUMBER),
+        phone_masked=phone.masked,
+        member=member,
+        invitation=invitation,
+        pending_display_name=pending_display_name,
+        pending_password_hash=pending_password_hash,
+        pending_language=pending_language,
+        expires_at=clock.now() + settings.VERIFICATION_CODE_TTL,
+    )
+    return StartedVerification(verification=verification, token=token), code
+
+
+def find_verification_id(*, token: str, purpose: VerificationPurpose) -> int:
+    found = (
+        PhoneVerification.objects.filter(
+            token_digest=verification_token_digest(token), purpose=purpose
+        )
+        .values_list("id", flat=True)
+        .first()
+    )
+    if found is None:
+        raise _code_expired()
+    return found
+
+
+def _code_expired() -> ActionError:
+    return ActionError(
+        "code_expired",
+        _("This code has expired or was already used. Start again to get a new code."),
+        status=410,
+        field="code",
+    )
+
+
+def check_verification_code(
+    *, verification_id: int, purpose: VerificationPurpose, code: str
+) -> PhoneVerification:
+    """Return the verification if ``code`` is right; otherwise count the try and refuse."""
+    typed = tokens.normalize_code(code)
+    if len(typed) != settings.VERIFICATION_CODE_DIGITS:
+        raise ActionError(
+            "code_malformed",
+            _("Enter the %(digits)d-digit code from the SMS.")
+            % {"digits": settings.VERIFICATION_CODE_DIGITS},
+            field="code",
+        )
+    with transaction.atomic():
+        verification = (
+            PhoneVerification.objects.select_for_update()
+            .filter(id=verification_id, purpose=purpose)
+            .first()
+        )
+        if (
+            verification is None
+            or verification.consumed_at is not None
+            or verification.expires_at <= clock.now()
+            or verification.failed_attempts >= settings.VERIFICATION_CODE_MAX_ATTEMPTS
+        ):
+            raise _code_expired()
+        right = crypto.digests_equal(
+            _code_digest(verification.token_digest, typed), verification.code_digest
+        )
+        # A recovery verification for a number without an account can never succeed.
+        if right and (purpose != VerificationPurpose.RECOVERY or verification.member_id):
+            return verification
+        PhoneVerification.objects.filter(id=verification.id).update(
+            failed_attempts=F("failed_attempts") + 1
+        )
+    remaining = settings.VERIFICATION_CODE_MAX_ATTEMPTS - verification.failed_attempts - 1
+    if remaining <= 0:
+        raise ActionError(
+            "code_exhausted",
+            _("Too many wrong codes. This code no longer works; start again to get a new one."),
+            status=410,
+            field="code",
+        )
+    raise ActionError(
+        "code_wrong",
+        ngettext(
+            "The code is wrong. You have %(count)d more try.",
+            "The code is wrong. You have %(count)d more tries.",
+            remaining,
+        )
+        % {"count": remaining},
+        field="code",
+    )
+
+
+def consume_verification(verification: PhoneVerification) -> None:
+    """Mark the verification used and wipe its payload; refuse if it already was."""
+    consumed = PhoneVerification.objects.filter(
+        id=verification.id, consumed_at__isnull=True
+    ).update(consumed_at=clock.now(), pending_password_hash="", pending_display_name="")
+    if consumed != 1:
+        raise _code_expired()

@@ -1,0 +1,334 @@
+"""Every tunable of inviteonly, each with the reason it exists.
+
+Values come from the environment (``INVITEONLY_*``, ``DATABASE_URL``) so one build
+serves a laptop and a production cluster. With nothing set, the service runs on the
+embedded default: SQLite in ``./var``, the console SMS gateway, keys generated once
+into ``./var/keys.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from base64 import urlsafe_b64encode
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Where the embedded default keeps its SQLite database and generated keys.
+DATA_DIR = Path(os.environ.get("INVITEONLY_DATA_DIR", Path.cwd() / "var")).resolve()
+
+# Debug pages leak settings and stack traces: never on in production.
+DEBUG = _env_bool("INVITEONLY_DEBUG", False)
+
+# The public address of the site, used to build the join links sent by SMS.
+BASE_URL = os.environ.get("INVITEONLY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# The name members see in pages and in invitation SMS.
+SITE_NAME = os.environ.get("INVITEONLY_SITE_NAME", "inviteonly")
+
+ALLOWED_HOSTS = _env_list(
+    "INVITEONLY_ALLOWED_HOSTS", f"127.0.0.1,localhost,{urlsplit(BASE_URL).hostname}"
+)
+CSRF_TRUSTED_ORIGINS = [BASE_URL]
+
+# How many reverse proxies (nginx, a load balancer) stand in front of the server. Each
+# appends the address it saw to X-Forwarded-For; the client's is the one the outermost
+# proxy appended. 0 = take REMOTE_ADDR (no proxy; X-Forwarded-For could be forged).
+TRUSTED_PROXY_COUNT = int(os.environ.get("INVITEONLY_TRUSTED_PROXY_COUNT", "0"))
+
+
+# ---------------------------------------------------------------------------
+# Keys. Each key has an id so it can be rotated: new data is written under the
+# first key of a ring, old data stays readable under the others.
+# ---------------------------------------------------------------------------
+
+KEYS_FILE = DATA_DIR / "keys.json"
+_KEY_NAMES = (
+    "INVITEONLY_SECRET_KEY",
+    "INVITEONLY_PHONE_ENCRYPTION_KEYS",
+    "INVITEONLY_PHONE_INDEX_KEY",
+    "INVITEONLY_TOKEN_KEY",
+)
+
+
+def _new_key() -> str:
+    return urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def _load_keys() -> dict[str, str]:
+    """Keys from the environment; missing ones from (or generated into) ``KEYS_FILE``."""
+    keys = {name: os.environ[name] for name in _KEY_NAMES if os.environ.get(name)}
+    if len(keys) == len(_KEY_NAMES):
+        return keys
+    stored: dict[str, str] = {}
+    if KEYS_FILE.exists():
+        stored = json.loads(KEYS_FILE.read_text())
+    missing = [name for name in _KEY_NAMES if name not in stored]
+    if missing:
+        generated = {
+            "INVITEONLY_SECRET_KEY": _new_key(),
+            "INVITEONLY_PHONE_ENCRYPTION_KEYS": f"k1:{_new_key()}",
+            "INVITEONLY_PHONE_INDEX_KEY": _new_key(),
+            "INVITEONLY_TOKEN_KEY": _new_key(),
+        }
+        stored.update({name: generated[name] for name in missing})
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        KEYS_FILE.touch(mode=0o600, exist_ok=True)
+        KEYS_FILE.write_text(json.dumps(stored, indent=2))
+    return {**stored, **keys}
+
+
+_KEYS = _load_keys()
+
+# Signs sessions and CSRF tokens.
+SECRET_KEY = _KEYS["INVITEONLY_SECRET_KEY"]
+
+# AES-GCM keys for phone numbers and SMS texts at rest: "id:base64key,id:base64key".
+# The first key encrypts; every listed key decrypts (rotation: prepend a new key,
+# run `inviteonly rotate_phone_keys`, then drop the old one).
+PHONE_ENCRYPTION_KEYS = _KEYS["INVITEONLY_PHONE_ENCRYPTION_KEYS"]
+
+# HMAC-SHA256 key of the phone blind index (the unique, searchable stand-in for a
+# number). Kept apart from the encryption keys so a leak of one does not open the other.
+PHONE_INDEX_KEY = _KEYS["INVITEONLY_PHONE_INDEX_KEY"]
+
+# HMAC-SHA256 key under which join tokens, verification tokens and codes are stored.
+TOKEN_KEY = _KEYS["INVITEONLY_TOKEN_KEY"]
+
+
+# ---------------------------------------------------------------------------
+# Django
+# ---------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",
+    "inviteonly.apps.InviteonlyConfig",
+    "inviteonly.site_config",
+    "inviteonly.accounts",
+    "inviteonly.invitations",
+    "inviteonly.phone_verification",
+    "inviteonly.sms",
+    "inviteonly.audit_log",
+    "inviteonly.notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "inviteonly.urls"
+WSGI_APPLICATION = "inviteonly.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "inviteonly.site_config.context_processors.site",
+            ],
+        },
+    },
+]
+
+# SQLite by default: WAL lets readers run beside the writer, the busy timeout makes
+# writers queue instead of failing, IMMEDIATE transactions take the write lock up
+# front so two writers never deadlock upgrading a read lock.
+_SQLITE_PATH = DATA_DIR / "inviteonly.sqlite3"
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{_SQLITE_PATH}", conn_max_age=60, conn_health_checks=True
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        ),
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.Member"
+AUTHENTICATION_BACKENDS = ["inviteonly.accounts.backends.PhonePasswordBackend"]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+
+# Argon2id first: the password hash is the one deliberately slow step of joining.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Passwords longer than this are refused before hashing (a megabyte password is a
+# denial-of-service tool, not a password).
+PASSWORD_MAX_LENGTH = 256
+
+# Session keys are stored only as HMACs (see accounts/sessions.py).
+SESSION_ENGINE = "inviteonly.accounts.sessions"
+SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = BASE_URL.startswith("https://")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ru", "Русский")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "UTC"
+USE_TZ = True
+
+STATIC_URL = "static/"
+# Where `inviteonly collectstatic` gathers files for a front proxy; unset, whitenoise
+# serves them straight from the package.
+STATIC_ROOT = os.environ.get("INVITEONLY_STATIC_ROOT") or None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve static files straight from the app directories: `serve` needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
+
+# Requests larger than this are refused before they reach a view.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("INVITEONLY_LOG_LEVEL", "INFO")},
+}
+
+
+# ---------------------------------------------------------------------------
+# Phone numbers
+# ---------------------------------------------------------------------------
+
+# Region assumed for numbers typed without a country code ("8 916 123-45-67").
+PHONE_DEFAULT_REGION = os.environ.get("INVITEONLY_PHONE_DEFAULT_REGION", "RU")
+
+# If set, only numbers from these ISO regions may be invited or join (e.g. "RU,BY,KZ").
+PHONE_ALLOWED_REGIONS = _env_list("INVITEONLY_PHONE_ALLOWED_REGIONS")
+
+# Numbers from these regions are refused (a cheap first line against SMS pumping).
+PHONE_DENIED_REGIONS = _env_list("INVITEONLY_PHONE_DENIED_REGIONS")
+
+
+# ---------------------------------------------------------------------------
+# Invitations
+# ---------------------------------------------------------------------------
+
+# A join link is valid this long; an unredeemed invitation then expires.
+INVITATION_TTL = timedelta(days=int(os.environ.get("INVITEONLY_INVITATION_TTL_DAYS", "7")))
+
+# Random bytes in a join token: 12 bytes = 96 bits, 16 URL-safe characters, short
+# enough that the invitation SMS fits one segment.
+JOIN_TOKEN_BYTES = 12
+
+# A member who joined this recently cannot invite yet (founders and moderators can).
+INVITE_MIN_ACCOUNT_AGE_DAYS = int(os.environ.get("INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", "30"))
+
+# The optional note an inviter attaches; it is shown to the invitee on the join page.
+INVITATION_NOTE_MAX_LENGTH = 200
+
+# The longest display name; long names would push the invitation SMS into two segments.
+DISPLAY_NAME_MAX_LENGTH = 64
+
+
+# ---------------------------------------------------------------------------
+# Confirmation codes
+# ---------------------------------------------------------------------------
+
+# Six digits: one in a million per guess, and five guesses per code.
+VERIFICATION_CODE_DIGITS = 6
+
+# A code not entered within this time is dead.
+VERIFICATION_CODE_TTL = timedelta(minutes=10)
+
+# Wrong entries that kill a code.
+VERIFICATION_CODE_MAX_ATTEMPTS = 5
+
+
+# ---------------------------------------------------------------------------
+# SMS
+# ---------------------------------------------------------------------------
+
+# Which gateway delivers SMS: "console" prints them (laptops), "memory" keeps them
+# for tests.
+SMS_GATEWAY = os.environ.get("INVITEONLY_SMS_GATEWAY", "console")
+
+# Invitation SMS are written in the invitee's likely language: the language of their
+# number's region, English elsewhere.
+SMS_LANGUAGE_BY_REGION = {
+    "RU": "ru",
+    "BY": "ru",
+    "KZ": "ru",
+    "KG": "ru",
+    "TJ": "ru",
+    "UZ": "ru",
+    "AM": "ru",
+    "AZ": "ru",
+    "MD": "ru",
+}
+
+# Seconds an idle delivery worker waits before looking for new messages again.
+SMS_WORKER_POLL_SECONDS = float(os.environ.get("INVITEONLY_SMS_WORKER_POLL_SECONDS", "1"))
+
+# Messages a worker claims in one transaction.
+SMS_WORKER_BATCH_SIZE = 20
+
+# A message that still failed after this many attempts is marked failed for good.
+SMS_MAX_ATTEMPTS = 8
+
+# First retry delay; each further attempt doubles it (with jitter).
+SMS_RETRY_BASE_DELAY = timedelta(seconds=5)

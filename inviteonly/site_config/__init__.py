@@ -1,0 +1,1 @@
+"""Site-wide settings an administrator changes at run time (the registration mode)."""

@@ -1,0 +1,37 @@
+"""The single row of run-time site configuration."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RegistrationMode(models.TextChoices):
+    INVITE_ONLY = "invite_only", _("Invitation only")
+    OPEN = "open", _("Open to anyone with a mobile number")
+    CLOSED = "closed", _("Closed")
+
+
+class SiteConfiguration(models.Model):
+    """Exactly one row (id 1); read with ``get_site_configuration``."""
+
+    registration_mode = models.CharField(
+        max_length=16, choices=RegistrationMode.choices, default=RegistrationMode.INVITE_ONLY
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("site configuration")
+        verbose_name_plural = _("site configuration")
+
+    def __str__(self) -> str:
+        return str(_("Site configuration"))
+
+
+def get_site_configuration() -> SiteConfiguration:
+    configuration, _created = SiteConfiguration.objects.get_or_create(id=1)
+    return configuration

@@ -1,0 +1,1 @@
+"""Outgoing SMS: the outbox every action writes to, the delivery worker, the gateways."""

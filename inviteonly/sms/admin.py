@@ -1,0 +1,23 @@
+"""Admin for the SMS outbox: status and counts, never a text or a full number."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from inviteonly.sms.models import OutboundSms
+
+
+@admin.register(OutboundSms)
+class OutboundSmsAdmin(admin.ModelAdmin):
+    list_display = ("id", "purpose", "recipient_masked", "region", "status", "segments",
+                    "attempts", "created_at", "sent_at")
+    list_filter = ("status", "purpose", "region", "gateway")
+    fields = ("purpose", "recipient_masked", "region", "encoding", "segments", "status",
+              "attempts", "created_at", "next_attempt_at", "sent_at", "gateway",
+              "gateway_message_id", "last_error")
+    readonly_fields = fields
+    ordering = ("-id",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,57 @@
+"""The SMS outbox: actions write rows in their own transaction, workers deliver them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.lib import clock
+
+
+class SmsStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Not delivered")
+
+
+class SmsPurpose(models.TextChoices):
+    INVITATION = "invitation", _("Invitation")
+    JOIN_CODE = "join_code", _("Join code")
+    RECOVERY_CODE = "recovery_code", _("Recovery code")
+
+
+class OutboundSms(models.Model):
+    """One SMS. The recipient and the text (which holds a code or a join link) are
+    encrypted; the text is wiped once the gateway has accepted the message."""
+
+    purpose = models.CharField(max_length=16, choices=SmsPurpose.choices)
+    recipient_ciphertext = models.BinaryField()
+    recipient_masked = models.CharField(max_length=32)
+    region = models.CharField(max_length=2, blank=True)
+    text_ciphertext = models.BinaryField(null=True, blank=True)
+    encoding = models.CharField(max_length=8)
+    segments = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=SmsStatus.choices, default=SmsStatus.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=clock.now)
+    next_attempt_at = models.DateTimeField(default=clock.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    gateway = models.CharField(max_length=32, blank=True)
+    gateway_message_id = models.CharField(max_length=128, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("SMS")
+        verbose_name_plural = _("SMS outbox")
+        indexes = [
+            # The delivery worker's scan: due queued messages, oldest first.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=models.Q(status="queued"),
+                name="sms_due_queued",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"SMS #{self.pk} {self.purpose} → {self.recipient_masked} ({self.status})"

@@ -1,0 +1,11 @@
+"""The WSGI application, for `inviteonly serve` or any WSGI server (gunicorn, uWSGI)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inviteonly.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,118 @@
+"""The whole membership flow through the JSON API: invite → SMS → join → code →
+account → logout → login → recovery → login with the new password."""
+
+from __future__ import annotations
+
+import pytest
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations.models import Invitation
+from inviteonly.notifications.models import Notification, NotificationKind
+from tests.conftest import PASSWORD, ApiClient, SmsOutbox
+
+pytestmark = pytest.mark.django_db
+
+
+def run_membership_flow(
+    founder: Member, sms_outbox: SmsOutbox, *, typed_phone: str, e164: str, language: str,
+    region: str | None = None,
+) -> Member:
+    inviter = ApiClient(language)
+    inviter.log_in(founder_phone(founder))
+    invited = inviter.post("/invitations", {"phone": typed_phone, "note": "from work", "region": region})
+    assert invited.status_code == 201, invited.json_body
+    assert invited.json_body["state"] == "pending"
+    assert "***" in invited.json_body["phone_masked"]
+
+    token = sms_outbox.join_token_for(e164)
+    newcomer = ApiClient(language)
+    preview = newcomer.post("/join/invitation", {"token": token})
+    assert preview.status_code == 200
+    assert preview.json_body["inviter_name"] == founder.display_name
+    assert preview.json_body["note"] == "from work"
+
+    started = newcomer.post("/join", {
+        "token": token, "phone": typed_phone, "region": region,
+        "display_name": "Newcomer Boris", "password": PASSWORD, "language": language,
+    })
+    assert started.status_code == 202, started.json_body
+    joined = newcomer.post("/join/confirm", {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for(e164),
+    })
+    assert joined.status_code == 201, joined.json_body
+    assert joined.json_body["member"]["invited_by"]["display_name"] == founder.display_name
+    newcomer.token = joined.json_body["session_token"]
+    assert newcomer.get("/me").json_body["display_name"] == "Newcomer Boris"
+
+    assert newcomer.request("DELETE", "/session").status_code == 204
+    assert newcomer.get("/me").status_code == 401
+    newcomer.log_in(e164)
+
+    other_device = ApiClient(language)
+    other_device.log_in(e164)
+    recovery = ApiClient(language).post("/recovery", {"phone": e164})
+    assert recovery.status_code == 202
+    changed = ApiClient(language).post("/recovery/confirm", {
+        "verification_token": recovery.json_body["verification_token"],
+        "code": sms_outbox.code_for(e164),
+        "new_password": "a brand new passphrase",
+    })
+    assert changed.status_code == 200, changed.json_body
+    # Every session ended, old password dead, new one works.
+    assert newcomer.get("/me").status_code == 401
+    assert other_device.get("/me").status_code == 401
+    assert ApiClient().post("/session", {"phone": e164, "password": PASSWORD}).status_code == 401
+    newcomer.log_in(e164, "a brand new passphrase")
+    assert newcomer.get("/me").status_code == 200
+    return Member.objects.get(display_name="Newcomer Boris")
+
+
+def founder_phone(founder: Member) -> str:
+    return "+79160000001"
+
+
+def test_us_number_end_to_end(founder: Member, sms_outbox: SmsOutbox) -> None:
+    member = run_membership_flow(
+        founder, sms_outbox, typed_phone="+1 415 555 2671", e164="+14155552671", language="en"
+    )
+    assert member.phone_masked == "+1 415-***-**71"
+    assert member.invited_by == founder
+    invitation_sms = sms_outbox.messages[0]
+    assert invitation_sms.to == "+14155552671"
+    assert invitation_sms.text.startswith("Founder Anna invites you to inviteonly: http://testserver/j/")
+
+
+def test_russian_national_format_end_to_end(founder: Member, sms_outbox: SmsOutbox) -> None:
+    member = run_membership_flow(
+        founder, sms_outbox, typed_phone="8 (916) 123-45-67", e164="+79161234567",
+        language="ru", region="RU",
+    )
+    assert member.phone_masked == "+7 916 ***-**-67"
+    assert member.language == "ru"
+    # The invitation SMS was written in Russian for a Russian number.
+    assert "приглашает" in sms_outbox.messages[0].text
+
+
+def test_joining_notifies_inviter_and_writes_audit_entries(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    member = run_membership_flow(
+        founder, sms_outbox, typed_phone="+79161234567", e164="+79161234567", language="en"
+    )
+    notification = Notification.objects.get(member=founder)
+    assert notification.kind == NotificationKind.INVITEE_JOINED
+    assert notification.subject == member
+    assert Notification.objects.filter(
+        member=member, kind=NotificationKind.PASSWORD_RECOVERED
+    ).exists()
+    actions = set(AuditEntry.objects.values_list("action", flat=True))
+    assert {
+        AuditAction.INVITATION_CREATED, AuditAction.JOIN_STARTED, AuditAction.MEMBER_JOINED,
+        AuditAction.INVITATION_REDEEMED, AuditAction.LOGIN_SUCCEEDED, AuditAction.LOGGED_OUT,
+        AuditAction.RECOVERY_REQUESTED, AuditAction.PASSWORD_RECOVERED,
+    } <= actions
+    invitation = Invitation.objects.get()
+    assert invitation.redeemed_by == member
+    assert AuditEntry.objects.get(action=AuditAction.MEMBER_JOINED).ip_address == "127.0.0.1"
