@@ -22,3 +22,10 @@ os.environ.setdefault("INVITEONLY_BASE_URL", "http://testserver")
 from inviteonly.settings import *  # noqa: E402, F403
 
 ALLOWED_HOSTS = ["*"]
+
+# SQLite tests run on a file, not in memory: concurrency tests need real WAL locking
+# and the busy timeout (shared-cache in-memory databases fail fast instead of waiting).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(os.environ["INVITEONLY_DATA_DIR"], "test.sqlite3")
+    }

@@ -1,0 +1,272 @@
+"""Inviting by phone and joining: who may invite, what each bad link or number gets,
+registration modes, existing members' numbers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from inviteonly.accounts.actions import do_confirm_join, do_start_join
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations.actions import do_create_founder_invitation, do_invite_by_phone
+from inviteonly.invitations.models import Invitation, InvitationState
+from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.sms_text import shape_of
+from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.site_config.actions import do_set_registration_mode
+from inviteonly.site_config.models import RegistrationMode
+from inviteonly.sms.models import OutboundSms
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+
+pytestmark = pytest.mark.django_db
+
+NUMBER = "+79161234567"
+
+
+def join(invitation: Invitation | None, sms_outbox: SmsOutbox, *, phone: str = NUMBER) -> Member:
+    started = do_start_join(
+        invitation=invitation, phone=phone, display_name="Boris", password=PASSWORD, language="ru"
+    )
+    return do_confirm_join(verification_id=started.verification.id, code=sms_outbox.code_for(phone))
+
+
+def invite_and_open(inviter: Member, sms_outbox: SmsOutbox, phone: str = NUMBER) -> Invitation:
+    do_invite_by_phone(inviter=inviter, phone=phone)
+    return access_invitation_by_token(sms_outbox.join_token_for(phone))
+
+
+def test_new_member_must_wait_before_inviting(clock: FrozenClock, sms_outbox: SmsOutbox) -> None:
+    member = make_member(joined_at=clock.current)
+    with pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=member, phone=NUMBER)
+    assert refused.value.code == "invite_not_allowed"
+    assert refused.value.status == 403
+    assert "30 days" in str(refused.value.message)
+    clock.advance(days=30)
+    invitation = do_invite_by_phone(inviter=member, phone=NUMBER)
+    assert invitation.state == InvitationState.PENDING
+
+
+@pytest.mark.parametrize("role", [Member.Role.FOUNDER, Member.Role.MODERATOR])
+def test_founders_and_moderators_invite_from_day_one(role: str, sms_outbox: SmsOutbox) -> None:
+    do_invite_by_phone(inviter=make_member(role=role), phone=NUMBER)
+    assert len(sms_outbox.to(NUMBER)) == 1
+
+
+def test_banned_member_cannot_invite(sms_outbox: SmsOutbox) -> None:
+    member = make_member(role=Member.Role.FOUNDER)
+    member.status = Member.Status.BANNED
+    member.save()
+    with pytest.raises(ActionError):
+        do_invite_by_phone(inviter=member, phone=NUMBER)
+    assert OutboundSms.objects.count() == 0
+
+
+def test_invitation_token_is_96_bits_and_stored_as_digest(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    invitation = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    token = sms_outbox.join_token_for(NUMBER)
+    assert len(token) >= 16  # 12 random bytes, URL-safe base64
+    assert token not in invitation.token_digest
+    assert invitation.expires_at - invitation.created_at == timedelta(days=7)
+
+
+@pytest.mark.parametrize(
+    ("phone", "language", "encoding"),
+    [("+79161234567", "ru", "ucs2"), ("+14155552671", "en", "gsm7")],
+)
+def test_invitation_sms_in_likely_language_fits_one_segment(
+    founder: Member, sms_outbox: SmsOutbox, phone: str, language: str, encoding: str
+) -> None:
+    founder.display_name = "Анна-Мария Константинопольская-Старшая"
+    founder.save()
+    do_invite_by_phone(inviter=founder, phone=phone)
+    message = OutboundSms.objects.get()
+    assert message.encoding == encoding
+    assert message.segments == 1
+    text = sms_outbox.last_text_to(phone)
+    assert shape_of(text).segments == 1
+    assert "/j/" in text
+
+
+def test_number_of_existing_member_gets_same_answer_and_no_sms(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    make_member(phone=NUMBER)
+    existing = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    fresh = do_invite_by_phone(inviter=founder, phone="+79167654321")
+    assert existing.state == fresh.state == InvitationState.PENDING
+    assert existing.phone_masked == "+7 916 ***-**-67"
+    assert sms_outbox.to(NUMBER) == []
+    assert len(sms_outbox.to("+79167654321")) == 1
+
+
+def test_inviting_the_same_number_twice_is_refused_while_pending(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    with pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=founder, phone="8 916 123-45-67")
+    assert refused.value.code == "invitation_pending"
+    clock.advance(days=7, seconds=1)
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    assert Invitation.objects.count() == 2
+
+
+def test_overlong_note_is_refused_and_nothing_is_written(founder: Member) -> None:
+    with pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=founder, phone=NUMBER, note="x" * 201)
+    assert refused.value.field == "note"
+    assert Invitation.objects.count() == 0
+    assert OutboundSms.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("token", "code"), [("nonsense", "invitation_unknown"), ("", "invitation_unknown")]
+)
+def test_unknown_token(token: str, code: str) -> None:
+    with pytest.raises(ActionError) as refused:
+        access_invitation_by_token(token)
+    assert refused.value.code == code
+
+
+def test_expired_invitation_cannot_be_opened_or_redeemed(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    invitation = invite_and_open(founder, sms_outbox)
+    token = sms_outbox.join_token_for(NUMBER)
+    started = do_start_join(
+        invitation=invitation, phone=NUMBER, display_name="Boris", password=PASSWORD,
+        language="en",
+    )
+    code = sms_outbox.code_for(NUMBER)
+    clock.advance(days=7)
+    with pytest.raises(ActionError) as refused:
+        access_invitation_by_token(token)
+    assert refused.value.code == "invitation_expired"
+    with pytest.raises(ActionError):
+        do_confirm_join(verification_id=started.verification.id, code=code)
+    assert not Member.objects.filter(display_name="Boris").exists()
+
+
+def test_used_invitation_cannot_be_used_again(founder: Member, sms_outbox: SmsOutbox) -> None:
+    token_holder = invite_and_open(founder, sms_outbox)
+    token = sms_outbox.join_token_for(NUMBER)
+    join(token_holder, sms_outbox)
+    with pytest.raises(ActionError) as refused:
+        access_invitation_by_token(token)
+    assert refused.value.code == "invitation_used"
+
+
+def test_join_with_a_different_number_is_refused(founder: Member, sms_outbox: SmsOutbox) -> None:
+    invitation = invite_and_open(founder, sms_outbox)
+    with pytest.raises(ActionError) as refused:
+        do_start_join(
+            invitation=invitation, phone="+79167654321", display_name="Eve", password=PASSWORD,
+            language="en",
+        )
+    assert refused.value.code == "phone_mismatch"
+    assert PhoneVerification.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "overrides", "code"),
+    [
+        ("display_name", {"display_name": "   "}, "display_name_required"),
+        ("display_name", {"display_name": "x" * 65}, "display_name_too_long"),
+        ("display_name", {"display_name": "Bob\u202eevil"}, "display_name_invalid"),
+        ("password", {"password": "short"}, "password_weak"),
+        ("password", {"password": "12345678901"}, "password_weak"),
+        ("password", {"password": "x" * 257}, "password_too_long"),
+        ("language", {"language": "fr"}, "language_unknown"),
+        ("phone", {"phone": "+7 800 123-45-67"}, "phone_not_mobile"),
+    ],
+)
+def test_bad_join_input_is_refused_and_nothing_is_written(
+    founder: Member, sms_outbox: SmsOutbox, field: str, overrides: dict[str, str], code: str
+) -> None:
+    invitation = invite_and_open(founder, sms_outbox)
+    sent_before = OutboundSms.objects.count()
+    arguments = {
+        "phone": NUMBER, "display_name": "Boris", "password": PASSWORD, "language": "en",
+        **overrides,
+    }
+    with pytest.raises(ActionError) as refused:
+        do_start_join(invitation=invitation, **arguments)
+    assert (refused.value.code, refused.value.field) == (code, field)
+    assert PhoneVerification.objects.count() == 0
+    assert OutboundSms.objects.count() == sent_before
+
+
+def test_joining_with_a_number_that_has_an_account_reveals_it_only_after_the_code(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    other_founder_invitation, _token = do_create_founder_invitation()
+    make_member(phone=NUMBER)
+    started = do_start_join(
+        invitation=other_founder_invitation, phone=NUMBER, display_name="Boris",
+        password=PASSWORD, language="en",
+    )
+    assert len(sms_outbox.to(NUMBER)) == 1  # the owner of the number got a code
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(verification_id=started.verification.id, code=sms_outbox.code_for(NUMBER))
+    assert refused.value.code == "phone_taken"
+    assert Member.objects.count() == 2
+    assert Invitation.objects.get(id=other_founder_invitation.id).redeemed_at is None
+
+
+def test_founder_invitation_makes_a_founder(sms_outbox: SmsOutbox) -> None:
+    invitation, token = do_create_founder_invitation()
+    member = join(access_invitation_by_token(token), sms_outbox)
+    assert member.role == Member.Role.FOUNDER
+    assert member.is_staff and member.is_superuser
+    assert member.invited_by is None
+
+
+def test_closed_registration_refuses_invitations_but_not_founder_invitations(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    invitation = invite_and_open(founder, sms_outbox)
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.CLOSED)
+    with pytest.raises(ActionError) as refused:
+        join(invitation, sms_outbox)
+    assert refused.value.code == "registration_closed"
+    founder_invitation, _token = do_create_founder_invitation()
+    assert join(founder_invitation, sms_outbox, phone="+79165550000").role == Member.Role.FOUNDER
+
+
+def test_mode_closed_between_code_and_confirmation_refuses(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    invitation = invite_and_open(founder, sms_outbox)
+    started = do_start_join(
+        invitation=invitation, phone=NUMBER, display_name="Boris", password=PASSWORD,
+        language="en",
+    )
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.CLOSED)
+    with pytest.raises(ActionError):
+        do_confirm_join(verification_id=started.verification.id, code=sms_outbox.code_for(NUMBER))
+    assert Member.objects.count() == 1
+
+
+def test_open_mode_lets_anyone_with_a_number_join(founder: Member, sms_outbox: SmsOutbox) -> None:
+    with pytest.raises(ActionError) as refused:
+        join(None, sms_outbox)
+    assert refused.value.code == "invitation_required"
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.OPEN)
+    member = join(None, sms_outbox)
+    assert member.invited_by is None
+    assert member.role == Member.Role.MEMBER
+
+
+def test_mode_switch_is_audited(founder: Member) -> None:
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.OPEN, ip_address="10.0.0.1")
+    entry = AuditEntry.objects.get(action=AuditAction.REGISTRATION_MODE_CHANGED)
+    assert entry.actor == founder
+    assert entry.details == {"mode": "open", "previous_mode": "invite_only"}
+    with pytest.raises(ActionError):
+        do_set_registration_mode(actor=founder, mode="sometimes")

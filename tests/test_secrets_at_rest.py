@@ -1,0 +1,97 @@
+"""After the whole flow, neither the database nor the logs hold a phone number, a
+code, a join token, a verification token or a session key in plaintext."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from inviteonly.accounts.models import Member
+from tests.conftest import PASSWORD, ApiClient, SmsOutbox
+from tests.test_api_flow import run_membership_flow
+
+pytestmark = pytest.mark.django_db
+
+US_NUMBER = "+14155552671"
+NUMBER_FORMS = [
+    US_NUMBER, US_NUMBER[1:], US_NUMBER[2:], "415 555 2671", "415-555-2671", "(415) 555-2671",
+    "+79160000001", "79160000001", "9160000001", "916 000-00-01",
+]
+
+
+def database_dump() -> str:
+    """Every value in every table, binary values as Latin-1 so stray ASCII would show."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                for value in row:
+                    if isinstance(value, memoryview):
+                        value = value.tobytes()
+                    if isinstance(value, bytes):
+                        value = value.decode("latin-1")
+                    chunks.append(f"{table}: {value}")
+    return "\n".join(chunks)
+
+
+def secrets_found(text: str, secrets: list[str]) -> list[str]:
+    # Codes are six digits, which hex digests contain by chance: look for them standalone.
+    return [
+        secret for secret in secrets
+        if re.search(rf"(?<![0-9A-Za-z_-]){re.escape(secret)}(?![0-9A-Za-z_-])", text)
+    ]
+
+
+def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
+    founder: Member, sms_outbox: SmsOutbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    for logger in ("", "django", "inviteonly", "waitress"):
+        caplog.set_level(logging.DEBUG, logger=logger)
+    connection.force_debug_cursor = True  # log every SQL statement with its parameters
+    try:
+        run_membership_flow(
+            founder, sms_outbox, typed_phone="+1 415 555 2671", e164=US_NUMBER, language="en"
+        )
+        browser = Client()
+        browser.post("/login/", {"phone": US_NUMBER, "password": "a brand new passphrase"})
+        cookie_session_key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+        api_session_key = ApiClient().log_in(US_NUMBER, "a brand new passphrase").json_body[
+            "session_token"
+        ]
+        ApiClient().post("/session", {"phone": US_NUMBER, "password": "wrong " + PASSWORD})
+        ApiClient().post("/join/invitation", {"token": "probe-for-404-logging"})
+    finally:
+        connection.force_debug_cursor = False
+
+    texts = [message.text for message in sms_outbox.messages]
+    codes = [match for text in texts for match in re.findall(r"\b\d{6}\b", text)]
+    join_tokens = [match for text in texts for match in re.findall(r"/j/([A-Za-z0-9_-]+)", text)]
+    assert len(codes) == 2 and len(join_tokens) == 1  # join code, recovery code; one invitation
+    secrets = [
+        *NUMBER_FORMS, *codes, *join_tokens, cookie_session_key, api_session_key,
+        PASSWORD, "a brand new passphrase",
+    ]
+
+    dump = database_dump()
+    assert "Newcomer Boris" in dump  # the dump does contain the data
+    assert secrets_found(dump, secrets) == []
+
+    logs = "\n".join(record.getMessage() for record in caplog.records)
+    assert "SELECT" in logs  # SQL was logged at DEBUG
+    assert secrets_found(logs, secrets) == []
+
+
+def test_log_redaction_blanks_numbers_and_join_links(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger("inviteonly.test").info(
+        "careless line: %s, %s, %s", "+7 916 123-45-67", "79161234567", "/j/AbCdEf0123456789"
+    )
+    message = caplog.records[-1].getMessage()
+    assert "916" not in message and "AbCdEf" not in message
+    assert message == "careless line: [phone], [phone], /j/[token]"

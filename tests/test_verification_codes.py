@@ -1,0 +1,125 @@
+"""Confirmation codes: secret, stored as HMACs, ten minutes, five tries, single use."""
+
+from __future__ import annotations
+
+import pytest
+
+from inviteonly.accounts.actions import do_confirm_join, do_start_join
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.lib.errors import ActionError
+from inviteonly.phone_verification.actions import StartedVerification
+from inviteonly.phone_verification.models import PhoneVerification
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox
+
+pytestmark = pytest.mark.django_db
+
+NUMBER = "+79161234567"
+
+
+def start_join(founder: Member, sms_outbox: SmsOutbox) -> StartedVerification:
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    invitation = access_invitation_by_token(sms_outbox.join_token_for(NUMBER))
+    return do_start_join(
+        invitation=invitation, phone=NUMBER, display_name="Boris", password=PASSWORD,
+        language="en",
+    )
+
+
+def wrong_code(right: str) -> str:
+    return f"{(int(right) + 1) % 10**6:06d}"
+
+
+def test_code_is_six_digits_and_stored_only_as_hmac(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    started = start_join(founder, sms_outbox)
+    code = sms_outbox.code_for(NUMBER)
+    assert len(code) == 6 and code.isdigit()
+    verification = PhoneVerification.objects.get()
+    assert code not in verification.code_digest
+    assert len(verification.code_digest) == 64
+    assert started.token not in verification.token_digest
+
+
+def test_five_wrong_codes_kill_the_code(founder: Member, sms_outbox: SmsOutbox) -> None:
+    started = start_join(founder, sms_outbox)
+    code = sms_outbox.code_for(NUMBER)
+    remaining_messages = []
+    for _ in range(5):
+        with pytest.raises(ActionError) as refused:
+            do_confirm_join(verification_id=started.verification.id, code=wrong_code(code))
+        remaining_messages.append(refused.value.code)
+    assert remaining_messages == ["code_wrong"] * 4 + ["code_exhausted"]
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(verification_id=started.verification.id, code=code)
+    assert refused.value.code == "code_expired"
+    assert not Member.objects.filter(display_name="Boris").exists()
+
+
+def test_wrong_try_says_how_many_remain(founder: Member, sms_outbox: SmsOutbox) -> None:
+    started = start_join(founder, sms_outbox)
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(
+            verification_id=started.verification.id, code=wrong_code(sms_outbox.code_for(NUMBER))
+        )
+    assert "4 more tries" in str(refused.value.message)
+
+
+def test_code_expires_after_ten_minutes(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    started = start_join(founder, sms_outbox)
+    clock.advance(minutes=10, seconds=1)
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(verification_id=started.verification.id, code=sms_outbox.code_for(NUMBER))
+    assert refused.value.code == "code_expired"
+
+
+def test_code_within_ten_minutes_works_and_only_once(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    started = start_join(founder, sms_outbox)
+    clock.advance(minutes=9, seconds=59)
+    code = sms_outbox.code_for(NUMBER)
+    member = do_confirm_join(verification_id=started.verification.id, code=code)
+    assert member.display_name == "Boris"
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(verification_id=started.verification.id, code=code)
+    assert refused.value.code == "code_expired"
+    verification = PhoneVerification.objects.get()
+    assert verification.consumed_at is not None
+    assert verification.pending_password_hash == ""
+
+
+@pytest.mark.parametrize("typed", ["12345", "1234567", "abcdef", ""])
+def test_malformed_code_is_refused_without_using_a_try(
+    founder: Member, sms_outbox: SmsOutbox, typed: str
+) -> None:
+    started = start_join(founder, sms_outbox)
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(verification_id=started.verification.id, code=typed)
+    assert refused.value.code == "code_malformed"
+    assert PhoneVerification.objects.get().failed_attempts == 0
+
+
+def test_code_typed_with_spaces_is_accepted(founder: Member, sms_outbox: SmsOutbox) -> None:
+    started = start_join(founder, sms_outbox)
+    code = sms_outbox.code_for(NUMBER)
+    member = do_confirm_join(verification_id=started.verification.id, code=f" {code[:3]} {code[3:]} ")
+    assert member.phone_masked == "+7 916 ***-**-67"
+
+
+def test_codes_differ_between_verifications(founder: Member, sms_outbox: SmsOutbox) -> None:
+    codes = set()
+    for index in range(8):
+        number = f"+7916555{index:04d}"
+        do_invite_by_phone(inviter=founder, phone=number)
+        invitation = access_invitation_by_token(sms_outbox.join_token_for(number))
+        do_start_join(
+            invitation=invitation, phone=number, display_name="X", password=PASSWORD,
+            language="en",
+        )
+        codes.add(sms_outbox.code_for(number))
+    assert len(codes) >= 7  # one collision in a million is allowed, eight identical are not
