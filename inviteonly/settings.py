@@ -241,6 +241,12 @@ WHITENOISE_USE_FINDERS = True
 # Requests larger than this are refused before they reach a view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
+# API list pages: default and largest page, and the largest offset (a bound keeps
+# absurd offsets from reaching the database).
+NINJA_PAGINATION_PER_PAGE = 50
+NINJA_PAGINATION_MAX_LIMIT = 100
+NINJA_PAGINATION_MAX_OFFSET = 1_000_000
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

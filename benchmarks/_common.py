@@ -1,0 +1,456 @@
+"""Helpers shared by the benchmarks.
+
+* A throwaway environment: ``benchmark_environment`` points the real settings module
+  (``inviteonly.settings``) at a fresh SQLite file in a temporary directory, or at a
+  freshly created PostgreSQL database that is dropped afterwards, with random keys and
+  the memory SMS gateway. Nothing is written into the repository.
+* Child processes: Django can be configured once per process, so a benchmark measures
+  each database in a child process of itself (``run_child``) and reads the last line
+  of the child's standard output as JSON.
+* The request stack: ``JsonApi`` sends JSON through ``django.test.Client`` (middleware,
+  sessions, JSON parsing, all in-process) and then does what a WSGI server's
+  ``request_finished`` signal does and the test client suppresses: it closes database
+  connections that are obsolete (SQLite: ``CONN_MAX_AGE = 0``, so every request opens
+  its own connection, as in production).
+* ``WorkerPool``: long-lived threads (each keeps its own client and database
+  connection) that start a phase together and take work from a shared counter.
+* Counting what a piece of code does: password hashes (``count_password_hashes``) and
+  SQL queries (``count_queries``).
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import itertools
+import json
+import os
+import pstats
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from base64 import urlsafe_b64encode
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL_VARIABLE = "INVITEONLY_BENCH_POSTGRES_URL"
+# Environment variables a child keeps; every other INVITEONLY_* setting is dropped so a
+# developer's shell (a proxy count, a region allow-list, DEBUG) cannot skew the numbers.
+_KEPT_VARIABLES = ("INVITEONLY_LOG_LEVEL", POSTGRES_URL_VARIABLE)
+
+State = TypeVar("State")
+Result = TypeVar("Result")
+
+
+def _random_key() -> str:
+    return urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+# ---------------------------------------------------------------------------
+# A throwaway environment
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def throwaway_postgres_database(url: str) -> Iterator[str]:
+    """Create an empty database next to the one ``url`` names; yield its URL; drop it."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"inviteonly_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@contextmanager
+def benchmark_environment(database: str, postgres_url: str | None = None) -> Iterator[None]:
+    """Set the environment ``inviteonly.settings`` reads, before Django is set up."""
+    if database not in ("sqlite", "postgres"):
+        raise ValueError(f"unknown database {database!r}")
+    if database == "postgres" and not postgres_url:
+        raise ValueError("measuring PostgreSQL needs a PostgreSQL URL")
+    data_dir = tempfile.mkdtemp(prefix="inviteonly-bench-")
+    for name in list(os.environ):
+        if name.startswith("INVITEONLY_") and name not in _KEPT_VARIABLES:
+            del os.environ[name]
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "inviteonly.settings",
+            "INVITEONLY_DATA_DIR": data_dir,
+            "INVITEONLY_SMS_GATEWAY": "memory",
+            "INVITEONLY_BASE_URL": "http://testserver",
+            "INVITEONLY_ALLOWED_HOSTS": "testserver",
+            "INVITEONLY_SECRET_KEY": _random_key(),
+            "INVITEONLY_PHONE_ENCRYPTION_KEYS": f"b1:{_random_key()}",
+            "INVITEONLY_PHONE_INDEX_KEY": _random_key(),
+            "INVITEONLY_TOKEN_KEY": _random_key(),
+        }
+    )
+    try:
+        if database == "postgres":
+            assert postgres_url is not None
+            with throwaway_postgres_database(postgres_url) as url:
+                os.environ["DATABASE_URL"] = url
+                yield
+        else:
+            yield
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def set_up_django() -> None:
+    """``django.setup()`` and every migration, on the throwaway database."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def database_description() -> str:
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        return f"SQLite {connection.Database.sqlite_version} (file, WAL)"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        row = cursor.fetchone()
+    return f"PostgreSQL {row[0] if row else '?'}"
+
+
+# ---------------------------------------------------------------------------
+# Child processes
+# ---------------------------------------------------------------------------
+
+
+def run_child(module: str, arguments: Sequence[str], *, echo: Callable[[str], None]) -> dict[str, Any]:
+    """Run ``python -m module arguments`` from the repository root, echo its output
+    lines as they come, and return its last line parsed as JSON."""
+    command = [sys.executable, "-m", module, *arguments]
+    last = ""
+    with subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, bufsize=1
+    ) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            if last:
+                echo(last)
+            last = line
+    if child.returncode != 0:
+        if last:
+            echo(last)
+        raise RuntimeError(f"{' '.join(command)} exited with status {child.returncode}")
+    try:
+        parsed = json.loads(last)
+    except ValueError as error:
+        raise RuntimeError(f"the last line of {module} is not JSON: {last!r}") from error
+    if not isinstance(parsed, dict):
+        raise RuntimeError(f"the last line of {module} is not a JSON object: {last!r}")
+    return parsed
+
+
+# ---------------------------------------------------------------------------
+# The request stack
+# ---------------------------------------------------------------------------
+
+
+class ApiRefused(AssertionError):
+    def __init__(self, path: str, status: int, expected: int, body: Any) -> None:
+        super().__init__(f"POST /api{path} answered {status} (expected {expected}): {body}")
+
+
+class JsonApi:
+    """JSON requests to /api through one ``django.test.Client``, as one HTTP client."""
+
+    def __init__(self, *, token: str | None = None, language: str = "en") -> None:
+        from django.test import Client
+
+        self.client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        self.token = token
+
+    def forget_cookies(self) -> None:
+        from http.cookies import SimpleCookie
+
+        self.client.cookies = SimpleCookie()
+
+    def post(self, path: str, body: dict[str, Any], *, expect: int) -> Any:
+        from django.db import close_old_connections
+
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = self.client.post(
+                f"/api{path}",
+                data=json.dumps(body),
+                content_type="application/json",
+                headers=headers,
+            )
+        finally:
+            close_old_connections()  # what request_finished does behind a WSGI server
+        answer = json.loads(response.content) if response.content else None
+        if response.status_code != expect:
+            raise ApiRefused(path, response.status_code, expect, answer)
+        return answer
+
+
+JOIN_LINK = re.compile(r"/j/([A-Za-z0-9_-]+)")
+CODE = re.compile(r"\b(\d{6})\b")
+
+
+def message_mark() -> int:
+    """Where the memory gateway's list ends now: SMS delivered later come after it."""
+    from inviteonly.sms.gateways import get_gateway
+    from inviteonly.sms.gateways.memory import MemoryGateway
+
+    gateway = get_gateway()
+    assert isinstance(gateway, MemoryGateway)
+    return len(gateway.messages)
+
+
+def receive_sms(to: str, *, since: int, pattern: re.Pattern[str]) -> str:
+    """Deliver due SMS (anyone's) until one to ``to``, delivered after ``since``, holds
+    ``pattern``; return the pattern's first group. What the ``sms_outbox`` fixture does."""
+    from django.db import close_old_connections
+
+    from inviteonly.sms.delivery import deliver_due_messages
+    from inviteonly.sms.gateways import get_gateway
+    from inviteonly.sms.gateways.memory import MemoryGateway
+
+    gateway = get_gateway()
+    assert isinstance(gateway, MemoryGateway)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            delivered = deliver_due_messages(gateway=gateway)
+        finally:
+            close_old_connections()  # what the delivery worker does after each batch
+        for message in gateway.messages[since:]:
+            if message.to == to:
+                match = pattern.search(message.text)
+                if match:
+                    return match.group(1)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no SMS matching {pattern.pattern!r} reached {to}")
+        if not delivered:
+            # Another thread holds our message in its batch: give it the GIL.
+            time.sleep(0.0002)
+
+
+class PhoneNumbers:
+    """Distinct Russian mobile numbers, "+7916" and seven digits, safe across threads."""
+
+    def __init__(self, start: int = 1_000_000) -> None:
+        self._counter = itertools.count(start)
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            serial = next(self._counter)
+        if serial >= 10**7:
+            raise RuntimeError("out of phone numbers")
+        return f"+7916{serial:07d}"
+
+
+# ---------------------------------------------------------------------------
+# Threads
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Phase(Generic[Result]):
+    """What one phase of a ``WorkerPool`` did: ``wall_s`` from the common start to the
+    last worker's end; ``results`` in the order they finished."""
+
+    threads: int
+    wall_s: float
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def per_s(self) -> float:
+        return len(self.results) / self.wall_s if self.wall_s else 0.0
+
+
+class WorkerPool(Generic[State]):
+    """``size`` long-lived threads, each with its own state (made on first use in the
+    thread, so thread-bound things like database connections stay with it)."""
+
+    def __init__(self, size: int, make_state: Callable[[], State]) -> None:
+        if size < 1:
+            raise ValueError("a pool needs at least one thread")
+        self.size = size
+        self._make_state = make_state
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="bench")
+
+    def _state(self) -> State:
+        state: State | None = getattr(self._local, "state", None)
+        if state is None:
+            state = self._make_state()
+            self._local.state = state
+        return state
+
+    def run(
+        self,
+        task: Callable[[State, int], Result],
+        *,
+        total: int | None = None,
+        each: int | None = None,
+    ) -> Phase[Result]:
+        """Run ``task(state, i)`` ``total`` times in all (threads take the next ``i``
+        from a shared counter) or ``each`` times on every thread. Every thread sets up
+        its state, then all start together; the clock runs from that start to the end
+        of the last task."""
+        if (total is None) == (each is None):
+            raise ValueError("give total or each")
+        counter = itertools.count()
+        lock = threading.Lock()
+        start: list[float] = []
+        barrier = threading.Barrier(self.size, action=lambda: start.append(time.perf_counter()))
+
+        def work() -> tuple[float, list[Result]]:
+            state = self._state()
+            results: list[Result] = []
+            barrier.wait()
+            done = 0
+            while True:
+                if each is not None:
+                    if done >= each:
+                        break
+                    index = done
+                else:
+                    with lock:
+                        index = next(counter)
+                    assert total is not None
+                    if index >= total:
+                        break
+                results.append(task(state, index))
+                done += 1
+            return time.perf_counter(), results
+
+        futures = [self._executor.submit(work) for _ in range(self.size)]
+        ends: list[float] = []
+        results: list[Result] = []
+        for future in futures:
+            end, worker_results = future.result()
+            ends.append(end)
+            results.extend(worker_results)
+        return Phase(threads=self.size, wall_s=max(ends) - start[0], results=results)
+
+    def close(self) -> None:
+        """Close every thread's database connections, then the threads."""
+        from django.db import connections
+
+        self.run(lambda _state, _index: connections.close_all(), each=1)
+        self._executor.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------------------
+# Counting
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class HashCount:
+    encode: int = 0
+    verify: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.encode + self.verify
+
+
+@contextmanager
+def count_password_hashes() -> Iterator[HashCount]:
+    """Count calls of ``encode`` (make_password) and ``verify`` (check_password) on every
+    configured password hasher. Not thread-aware: use it with one thread running."""
+    from django.contrib.auth.hashers import get_hashers
+
+    count = HashCount()
+    patched: list[tuple[type, str, Any]] = []
+
+    def counting(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            setattr(count, kind, getattr(count, kind) + 1)
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    try:
+        for hasher in get_hashers():
+            cls = type(hasher)
+            for kind in ("encode", "verify"):
+                original = cls.__dict__.get(kind)
+                if original is not None:
+                    patched.append((cls, kind, original))
+                    setattr(cls, kind, counting(kind, original))
+        yield count
+    finally:
+        for cls, kind, original in reversed(patched):
+            setattr(cls, kind, original)
+
+
+@dataclass
+class QueryCount:
+    queries: int = 0
+
+
+@contextmanager
+def count_queries() -> Iterator[QueryCount]:
+    """Count SQL statements on this thread's default connection."""
+    from django.db import connection
+
+    count = QueryCount()
+
+    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        count.queries += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield count
+
+
+def argon2_parameters() -> dict[str, int]:
+    """The Argon2 parameters Django's hasher uses."""
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    hasher = Argon2PasswordHasher()
+    return {
+        "time_cost": hasher.time_cost,
+        "memory_cost": hasher.memory_cost,
+        "parallelism": hasher.parallelism,
+    }
+
+
+def profile_text(function: Callable[[], Any], *, limit: int = 35) -> str:
+    """cProfile ``function`` (this thread only): the top entries by cumulative and by
+    own time."""
+    profiler = cProfile.Profile()
+    profiler.runcall(function)
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(limit)
+    stats.sort_stats("tottime").print_stats(limit)
+    # Shorter paths: the repository's own files relative to it, libraries by package.
+    text = out.getvalue().replace(f"{REPO_ROOT}/", "")
+    return re.sub(r"\S*/(?:site|dist)-packages/", "", text)

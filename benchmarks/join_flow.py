@@ -1,0 +1,500 @@
+"""How many complete registrations per second, against the bare Argon2 hashing rate.
+
+Run from the repository root::
+
+    python -m benchmarks.join_flow [--quick] [--concurrency N] [--postgres URL] [--profile]
+
+What one *registration* is: a founder (created once, logged in once through
+``POST /api/session``) invites a fresh number (``POST /api/invitations``); the queued
+invitation SMS is delivered through the memory gateway (``deliver_due_messages``) and
+the join token read from it; the newcomer looks at the invitation
+(``POST /api/join/invitation``), starts joining (``POST /api/join``), gets the code by
+SMS (delivered the same way) and confirms it (``POST /api/join/confirm``), which
+creates the member and answers with a session token. Every request goes through
+``django.test.Client``: the whole Django stack (middleware, sessions, JSON parsing),
+in-process, without a socket. Each worker thread has its own clients and its own
+database connection; after every request, and after every delivery batch, the
+thread closes obsolete connections as ``request_finished`` does behind a real server
+(the test client suppresses that), so on SQLite (``CONN_MAX_AGE = 0``) every request
+opens its connection as in production.
+
+Password hashes per registration: one. ``do_start_join`` (accounts/actions.py) hashes
+the password once with ``make_password``; ``do_confirm_join`` copies the stored hash
+into the member; the founder's bearer token is checked with an HMAC, not a password
+hash. The benchmark also counts hasher calls during one registration and uses that
+count (and says so if it ever differs from one).
+
+What is measured, in one run and on one database:
+
+* ``flow_per_s``: registrations per second with ``--concurrency`` threads (default:
+  the number of CPUs) registering at once.
+* ``hash_bound_per_s``: ``make_password`` calls per second (the same PASSWORD_HASHERS,
+  so Argon2id with Django's parameters) with the same number of threads, divided by
+  the hashes one registration needs. No registration can be faster than this.
+* ``ratio`` = flow ÷ hash-bound (target ≥ 0.9): the share of the machine the flow
+  spends on the deliberate cost. Below the target, the rest of the stack costs more
+  than a tenth of a registration.
+* ``overhead_ms_per_registration`` (target ≤ 15 ms): at concurrency 1, the mean wall
+  time of one registration minus the mean time of one ``make_password`` call, both
+  measured sequentially in the same run. The step breakdown (ms per request and per
+  delivery, with SQL statement counts) says where that time goes.
+
+The rounds interleave hashing and registering, so a slow phase of the machine hits
+both. Each database is measured in a child process of this script (Django is
+configured once per process) on a throwaway database: a fresh SQLite file in a
+temporary directory, and, when a PostgreSQL URL is given (``--postgres`` or
+INVITEONLY_BENCH_POSTGRES_URL), a database created next to the one the URL names
+and dropped afterwards. The last line of the output is one JSON object: SQLite at
+the top level, PostgreSQL under ``postgresql`` (and as ``postgres_*`` keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks._common import (
+    CODE,
+    JOIN_LINK,
+    POSTGRES_URL_VARIABLE,
+    JsonApi,
+    PhoneNumbers,
+    QueryCount,
+    WorkerPool,
+    argon2_parameters,
+    benchmark_environment,
+    count_password_hashes,
+    count_queries,
+    database_description,
+    message_mark,
+    profile_text,
+    receive_sms,
+    run_child,
+    set_up_django,
+)
+
+PASSWORD = "correct horse battery"
+FOUNDER_PHONE = "+79160000001"
+# Read from the code (see the module docstring); checked against a count at run time.
+HASHES_PER_REGISTRATION_BY_READING = 1
+STEPS = ("invite", "deliver_invitation", "preview", "join", "deliver_code", "confirm")
+TARGET_RATIO = 0.9
+TARGET_OVERHEAD_MS = 15.0
+
+
+@dataclass(frozen=True)
+class Counts:
+    warmup: int  # untimed registrations and hashes per thread, before measuring
+    rounds: int  # each round: hashes and registrations, at concurrency 1 and at N
+    sequential: int  # registrations (and hashes) per round at concurrency 1
+    concurrent: int  # registrations (and hashes) per round at concurrency N
+    profiled: int  # registrations profiled with --profile
+
+
+QUICK = Counts(warmup=2, rounds=1, sequential=8, concurrent=16, profiled=3)
+FULL = Counts(warmup=3, rounds=4, sequential=15, concurrent=40, profiled=10)
+
+PHONES = PhoneNumbers()
+
+
+# ---------------------------------------------------------------------------
+# One registration, one hash
+# ---------------------------------------------------------------------------
+
+
+class FlowClients:
+    """One thread's HTTP clients: the founder's (with the bearer token) and a newcomer's."""
+
+    def __init__(self, founder_token: str) -> None:
+        self.inviter = JsonApi(token=founder_token)
+        self.newcomer = JsonApi()
+
+
+class Laps:
+    """Milliseconds (and, if counted, SQL statements) per step of one registration."""
+
+    def __init__(self, queries: QueryCount | None = None) -> None:
+        self._queries = queries
+        self._seen_queries = queries.queries if queries else 0
+        self._last = self._start = time.perf_counter()
+        self.ms: dict[str, float] = {}
+        self.statements: dict[str, int] = {}
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.ms[step] = (now - self._last) * 1000
+        self._last = now
+        if self._queries is not None:
+            self.statements[step] = self._queries.queries - self._seen_queries
+            self._seen_queries = self._queries.queries
+
+    @property
+    def total_ms(self) -> float:
+        return (self._last - self._start) * 1000
+
+
+def register(
+    clients: FlowClients, *, founder_id: int, queries: QueryCount | None = None
+) -> Laps:
+    """One complete registration of a fresh number; raises if any step is refused."""
+    phone = PHONES.next()
+    clients.newcomer.forget_cookies()
+    laps = Laps(queries)
+    mark = message_mark()
+    clients.inviter.post("/invitations", {"phone": phone, "note": "benchmark"}, expect=201)
+    laps.lap("invite")
+    token = receive_sms(phone, since=mark, pattern=JOIN_LINK)
+    laps.lap("deliver_invitation")
+    preview = clients.newcomer.post("/join/invitation", {"token": token}, expect=200)
+    laps.lap("preview")
+    mark = message_mark()
+    started = clients.newcomer.post(
+        "/join",
+        {
+            "token": token,
+            "phone": phone,
+            "display_name": "Benchmark Newcomer",
+            "password": PASSWORD,
+            "language": "en",
+        },
+        expect=202,
+    )
+    laps.lap("join")
+    code = receive_sms(phone, since=mark, pattern=CODE)
+    laps.lap("deliver_code")
+    joined = clients.newcomer.post(
+        "/join/confirm",
+        {"verification_token": started["verification_token"], "code": code},
+        expect=201,
+    )
+    laps.lap("confirm")
+    invited_by = joined["member"]["invited_by"] or {}
+    if not joined["session_token"] or invited_by.get("id") != founder_id or not preview:
+        raise AssertionError(f"unexpected answer to /join/confirm: {joined}")
+    return laps
+
+
+def hash_password() -> float:
+    """Seconds for one ``make_password`` with the configured hashers."""
+    from django.contrib.auth.hashers import make_password
+
+    start = time.perf_counter()
+    make_password(PASSWORD)
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------
+# The child: one database
+# ---------------------------------------------------------------------------
+
+
+def create_founder() -> tuple[int, str]:
+    """A founder made directly in the database (as tests' make_member does), logged in
+    through the API. Returns the founder's id and bearer token."""
+    from django.contrib.auth.hashers import make_password
+
+    from inviteonly.accounts.models import Member
+    from inviteonly.lib import clock, crypto
+    from inviteonly.lib.phone_numbers import normalize_phone_number
+
+    number = normalize_phone_number(FOUNDER_PHONE)
+    founder = Member.objects.create(
+        display_name="Founder Anna",
+        phone_blind_index=crypto.blind_index(number.e164),
+        phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
+        phone_masked=number.masked,
+        language="en",
+        role=Member.Role.FOUNDER,
+        is_staff=True,
+        is_superuser=True,
+        joined_at=clock.now(),
+        password=make_password(PASSWORD),
+    )
+    session = JsonApi().post(
+        "/session", {"phone": FOUNDER_PHONE, "password": PASSWORD}, expect=201
+    )
+    return founder.id, str(session["session_token"])
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else 0.0
+
+
+def _round(value: float, digits: int = 2) -> float:
+    return round(value, digits)
+
+
+def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> dict[str, Any]:
+    """Everything one child measures; prints human-readable lines on the way."""
+    from django.db import connections
+
+    def say(text: str) -> None:
+        print(f"[{database}] {text}", flush=True)
+
+    founder_id, founder_token = create_founder()
+    argon2 = argon2_parameters()
+    say(
+        f"{database_description_cached()}; concurrency {concurrency}; Argon2id time_cost="
+        f"{argon2['time_cost']} memory_cost={argon2['memory_cost']} KiB "
+        f"parallelism={argon2['parallelism']}"
+    )
+
+    # One probe registration on this thread: count its password hashes and statements.
+    probe_clients = FlowClients(founder_token)
+    register(probe_clients, founder_id=founder_id)  # warms this thread's clients
+    with count_password_hashes() as hashes, count_queries() as queries:
+        probe = register(probe_clients, founder_id=founder_id, queries=queries)
+    hashes_per_registration = hashes.total
+    say(
+        f"password hashes per registration: {hashes_per_registration} (counted: "
+        f"{hashes.encode} make_password, {hashes.verify} check_password; by reading the "
+        f"code: {HASHES_PER_REGISTRATION_BY_READING}, do_start_join → make_password)"
+    )
+    if hashes_per_registration != HASHES_PER_REGISTRATION_BY_READING:
+        say("WARNING: the counted hashes differ from the code as read; using the count")
+    if hashes_per_registration < 1:
+        raise AssertionError("a registration that hashes no password cannot be hash-bound")
+    connections.close_all()
+
+    def make_clients() -> FlowClients:
+        return FlowClients(founder_token)
+
+    def registration_task(clients: FlowClients, _index: int) -> Laps:
+        return register(clients, founder_id=founder_id)
+
+    def hash_task(_clients: FlowClients, _index: int) -> float:
+        return hash_password()
+
+    single: WorkerPool[FlowClients] = WorkerPool(1, make_clients)
+    pool: WorkerPool[FlowClients] = (
+        single if concurrency == 1 else WorkerPool(concurrency, make_clients)
+    )
+    sequential_laps: list[Laps] = []
+    sequential_hash_s: list[float] = []
+    concurrent_laps: list[Laps] = []
+    flow_wall = hash_wall = 0.0
+    flow_done = hash_done = 0
+    try:
+        for warm_pool in {id(single): single, id(pool): pool}.values():
+            warm_pool.run(registration_task, each=counts.warmup)
+            warm_pool.run(hash_task, each=counts.warmup)
+        for round_number in range(1, counts.rounds + 1):
+            hashed = single.run(hash_task, total=counts.sequential)
+            sequential_hash_s += hashed.results
+            flowed = single.run(registration_task, total=counts.sequential)
+            sequential_laps += flowed.results
+            hashed = pool.run(hash_task, total=counts.concurrent)
+            hash_wall += hashed.wall_s
+            hash_done += len(hashed.results)
+            flowed = pool.run(registration_task, total=counts.concurrent)
+            flow_wall += flowed.wall_s
+            flow_done += len(flowed.results)
+            concurrent_laps += flowed.results
+            say(
+                f"round {round_number}/{counts.rounds}: {flowed.per_s:.2f} registrations/s, "
+                f"{hashed.per_s:.2f} hashes/s at concurrency {concurrency}"
+            )
+        profile_output = ""
+        if profile:
+            profile_output = profile_text(
+                lambda: [register(probe_clients, founder_id=founder_id)
+                         for _ in range(counts.profiled)]
+            )
+    finally:
+        if pool is not single:
+            pool.close()
+        single.close()
+        connections.close_all()
+
+    flow_per_s = flow_done / flow_wall
+    hash_per_s = hash_done / hash_wall
+    hash_bound_per_s = hash_per_s / hashes_per_registration
+    ratio = flow_per_s / hash_bound_per_s
+    registration_ms = _mean([laps.total_ms for laps in sequential_laps])
+    make_password_ms = _mean(sequential_hash_s) * 1000
+    overhead_ms = registration_ms - make_password_ms * hashes_per_registration
+    steps_ms = {step: _mean([laps.ms[step] for laps in sequential_laps]) for step in STEPS}
+    concurrent_steps_ms = {
+        step: _mean([laps.ms[step] for laps in concurrent_laps]) for step in STEPS
+    }
+
+    ratio_ok = ratio >= TARGET_RATIO
+    overhead_ok = overhead_ms <= TARGET_OVERHEAD_MS
+    say(
+        f"flow: {flow_per_s:.2f} registrations/s at concurrency {concurrency} "
+        f"({flow_done} in {flow_wall:.2f} s)"
+    )
+    say(
+        f"hash: {hash_per_s:.2f} make_password/s at concurrency {concurrency} "
+        f"({hash_done} in {hash_wall:.2f} s) → hash-bound {hash_bound_per_s:.2f} "
+        f"registrations/s"
+    )
+    say(f"ratio: {ratio:.3f} (target ≥ {TARGET_RATIO}) {'OK' if ratio_ok else 'MISSED'}")
+    say(
+        f"concurrency 1: {registration_ms:.1f} ms per registration − "
+        f"{hashes_per_registration} × {make_password_ms:.1f} ms make_password = overhead "
+        f"{overhead_ms:.1f} ms (target ≤ {TARGET_OVERHEAD_MS:g} ms) "
+        f"{'OK' if overhead_ok else 'MISSED'}"
+    )
+    say(
+        "steps at concurrency 1, ms (SQL statements): "
+        + ", ".join(f"{step} {steps_ms[step]:.1f} ({probe.statements[step]})" for step in STEPS)
+        + f"; join without its hash {steps_ms['join'] - make_password_ms:.1f}"
+    )
+    say(
+        f"steps at concurrency {concurrency}, ms: "
+        + ", ".join(f"{step} {concurrent_steps_ms[step]:.1f}" for step in STEPS)
+    )
+    if profile_output:
+        say(f"cProfile of {counts.profiled} registrations at concurrency 1:")
+        for line in profile_output.splitlines():
+            print(f"    {line}", flush=True)
+
+    return {
+        "database": database,
+        "database_version": database_description_cached(),
+        "concurrency": concurrency,
+        "flow_per_s": _round(flow_per_s, 3),
+        "hash_bound_per_s": _round(hash_bound_per_s, 3),
+        "ratio": _round(ratio, 3),
+        "overhead_ms_per_registration": _round(overhead_ms),
+        "hashes_per_registration": hashes_per_registration,
+        "hashes_counted": {"make_password": hashes.encode, "check_password": hashes.verify},
+        "hash_per_s": _round(hash_per_s, 3),
+        "registration_ms": _round(registration_ms),
+        "make_password_ms": _round(make_password_ms),
+        "flow_per_s_at_concurrency_1": _round(1000 / registration_ms, 3),
+        "steps_ms": {step: _round(value) for step, value in steps_ms.items()},
+        "join_without_hash_ms": _round(steps_ms["join"] - make_password_ms),
+        "steps_ms_concurrent": {
+            step: _round(value) for step, value in concurrent_steps_ms.items()
+        },
+        "sql_statements_per_step": probe.statements,
+        "argon2": argon2,
+        "registrations_measured": {
+            "concurrent": flow_done, "sequential": len(sequential_laps)
+        },
+        "hashes_measured": {"concurrent": hash_done, "sequential": len(sequential_hash_s)},
+        "rounds": counts.rounds,
+        "targets": {"ratio": TARGET_RATIO, "overhead_ms_per_registration": TARGET_OVERHEAD_MS},
+        "meets_targets": ratio_ok and overhead_ok,
+    }
+
+
+_DESCRIPTION: list[str] = []
+
+
+def database_description_cached() -> str:
+    if not _DESCRIPTION:
+        _DESCRIPTION.append(database_description())
+    return _DESCRIPTION[0]
+
+
+def child_main(arguments: argparse.Namespace) -> int:
+    counts = QUICK if arguments.quick else FULL
+    with benchmark_environment(arguments.database, arguments.postgres):
+        set_up_django()
+        database_description_cached()
+        result = measure(arguments.database, counts, arguments.concurrency, arguments.profile)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The parent: one child per database, one JSON line at the end
+# ---------------------------------------------------------------------------
+
+
+def parent_main(arguments: argparse.Namespace) -> int:
+    databases = ["sqlite"] + (["postgres"] if arguments.postgres else [])
+    results: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    for database in databases:
+        child_arguments = [
+            "--child",
+            "--database", database,
+            "--concurrency", str(arguments.concurrency),
+        ]
+        if arguments.quick:
+            child_arguments.append("--quick")
+        if arguments.profile:
+            child_arguments.append("--profile")
+        if database == "postgres":
+            child_arguments += ["--postgres", arguments.postgres]
+        try:
+            results[database] = run_child(
+                "benchmarks.join_flow", child_arguments, echo=lambda line: print(line, flush=True)
+            )
+        except RuntimeError as error:
+            errors[database] = str(error)
+            print(f"[{database}] FAILED: {error}", flush=True)
+
+    combined: dict[str, Any] = dict(results.get("sqlite", {"database": "sqlite"}))
+    combined.setdefault("concurrency", arguments.concurrency)
+    if "postgres" in results:
+        postgres = results["postgres"]
+        combined["postgresql"] = postgres
+        combined["postgres_flow_per_s"] = postgres["flow_per_s"]
+        combined["postgres_hash_bound_per_s"] = postgres["hash_bound_per_s"]
+        combined["postgres_ratio"] = postgres["ratio"]
+        combined["postgres_overhead_ms_per_registration"] = postgres[
+            "overhead_ms_per_registration"
+        ]
+    if errors:
+        combined["errors"] = errors
+    print(json.dumps(combined, ensure_ascii=False), flush=True)
+    return 1 if errors else 0
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.join_flow",
+        description="Complete registrations per second against the bare Argon2 rate.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small counts: SQLite and PostgreSQL in ~1 min"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads registering (and hashing) at once (default: the number of CPUs)",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=os.environ.get(POSTGRES_URL_VARIABLE) or None,
+        help="also measure PostgreSQL on a throwaway database created through this URL "
+        f"(default: ${POSTGRES_URL_VARIABLE})",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print a cProfile of a few registrations at concurrency 1",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgres"), default="sqlite", help=argparse.SUPPRESS
+    )
+    arguments = parser.parse_args(argv)
+    if arguments.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    if arguments.child:
+        return child_main(arguments)
+    return parent_main(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Malformed API requests get one clear, translated error shape and change nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.models import Invitation
+from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.sms.models import OutboundSms
+from tests.conftest import ApiClient, make_member
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_nothing_written() -> None:
+    assert Invitation.objects.count() == 0
+    assert PhoneVerification.objects.count() == 0
+    assert OutboundSms.objects.count() == 0
+
+
+def test_form_encoded_body_gets_415(founder: Member, api: ApiClient) -> None:
+    api.log_in("+79160000001")
+    response = api.client.post(
+        "/api/invitations", {"phone": "+79161234567"},
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert "application/json" in response.json()["detail"]
+    assert_nothing_written()
+
+
+def test_malformed_json_gets_400() -> None:
+    response = Client().post("/api/recovery", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "phone"),
+        ({"phone": "1" * 41}, "phone"),
+        ({"phone": 79161234567}, "phone"),
+        ({"phone": "+79161234567", "region": "RUS"}, "region"),
+    ],
+)
+def test_shape_errors_name_the_field(body: dict[str, object], field: str) -> None:
+    response = ApiClient().post("/recovery", body)
+    assert response.status_code == 422
+    assert response.json_body["code"] == "invalid_request"
+    assert response.json_body["field"] == field
+    assert_nothing_written()
+
+
+def test_errors_are_translated_by_accept_language() -> None:
+    english = ApiClient("en").post("/recovery", {"phone": "+7 800 123-45-67"})
+    russian = ApiClient("ru").post("/recovery", {"phone": "+7 800 123-45-67"})
+    assert english.status_code == russian.status_code == 400
+    assert english.json_body["code"] == russian.json_body["code"] == "phone_not_mobile"
+    assert "toll-free" in english.json_body["detail"]
+    assert english.json_body["detail"] != russian.json_body["detail"]
+
+
+def test_missing_or_bad_bearer_token_gets_401() -> None:
+    assert ApiClient().get("/me").status_code == 401
+    api = ApiClient()
+    api.token = "not-a-session"
+    response = api.get("/me")
+    assert response.status_code == 401
+    assert response.json_body["code"] == "not_authenticated"
+
+
+def test_unknown_verification_token_gets_410() -> None:
+    response = ApiClient().post(
+        "/join/confirm", {"verification_token": "nope", "code": "123456"}
+    )
+    assert response.status_code == 410
+    assert response.json_body["code"] == "code_expired"
+
+
+def test_only_administrators_switch_registration_mode(founder: Member) -> None:
+    make_member(phone="+79165550001")
+    member = ApiClient()
+    member.log_in("+79165550001")
+    assert member.request("PUT", "/site/registration-mode", {"mode": "open"}).status_code == 403
+    admin = ApiClient()
+    admin.log_in("+79160000001")
+    bad = admin.request("PUT", "/site/registration-mode", {"mode": "sometimes"})
+    assert bad.status_code == 422
+    good = admin.request("PUT", "/site/registration-mode", {"mode": "open"})
+    assert good.status_code == 200
+    assert ApiClient().get("/site").json_body["registration_mode"] == "open"
+
+
+def test_openapi_document_is_served() -> None:
+    document = json.loads(Client().get("/api/openapi.json").content)
+    assert "/api/join/confirm" in document["paths"]
+    assert Client().get("/api/docs").status_code == 200

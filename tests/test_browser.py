@@ -1,0 +1,120 @@
+"""The whole membership flow in real Chromium, once in English and once in Russian:
+invite → SMS → join → code → account → logout → login → recovery → new password."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from inviteonly.accounts.models import Member
+from tests.conftest import PASSWORD, SmsOutbox, make_member, skip_or_fail
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = os.environ.get("INVITEONLY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = Path(os.environ.get("INVITEONLY_SCREENSHOTS", "/tmp/inviteonly-screenshots"))
+
+# What each language's pages say, to prove the pages really are translated.
+WORDS = {
+    "en": {"log_in": "Log in", "welcome": "Welcome", "changed": "Your password has been changed"},
+    "ru": {"log_in": "Войти", "welcome": "Добро пожаловать", "changed": "Пароль изменён"},
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        skip_or_fail(f"Chromium is not installed at {CHROMIUM} (Debian package chromium)")
+    # Playwright's sync API runs an event loop in this thread; the test still uses the
+    # ORM synchronously between page actions, which is safe here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_membership_flow_in_chromium(
+    browser: object, live_server: object, sms_outbox: SmsOutbox, language: str
+) -> None:
+    from playwright.sync_api import Browser, Page, expect
+
+    assert isinstance(browser, Browser)
+    base = str(live_server)
+    words = WORDS[language]
+    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001")
+    newcomer_phone = "+14155552671" if language == "en" else "+79161234567"
+    typed_phone = "+1 415 555 2671" if language == "en" else "8 (916) 123-45-67"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def log_in(page: Page, phone: str, password: str) -> None:
+        page.goto(f"{base}/login/")
+        page.fill("input[name=phone]", phone)
+        page.fill("input[name=password]", password)
+        page.click("[data-testid=submit]")
+
+    def log_out(page: Page) -> None:
+        page.click("[data-testid=logout]")
+        expect(page.locator("[data-testid=submit]")).to_have_text(words["log_in"])
+
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone screen
+    page = context.new_page()
+    page.goto(f"{base}/login/")
+    page.click(f"[data-testid=language-{language}]")
+    expect(page.locator("[data-testid=submit]")).to_have_text(words["log_in"])
+
+    # The founder invites the newcomer's number.
+    log_in(page, "+79160000001", PASSWORD)
+    expect(page.locator("[data-testid=greeting]")).to_contain_text("Founder Anna")
+    page.goto(f"{base}/invite/")
+    page.fill("input[name=phone]", typed_phone)
+    page.fill("textarea[name=note]", "See you there")
+    page.click("[data-testid=submit]")
+    expect(page.locator("[data-testid=invitations]")).to_contain_text("***")
+    log_out(page)
+
+    # The SMS arrives; the newcomer opens the link on their phone.
+    token = sms_outbox.join_token_for(newcomer_phone)
+    page.goto(f"{base}/j/{token}")
+    expect(page.locator("[data-testid=invited-by]")).to_contain_text("Founder Anna")
+    page.fill("input[name=phone]", typed_phone)
+    page.fill("input[name=display_name]", "Newcomer Boris")
+    page.fill("input[name=password]", PASSWORD)
+    page.select_option("select[name=language]", language)
+    page.click("[data-testid=submit]")
+    page.fill("input[name=code]", sms_outbox.code_for(newcomer_phone))
+    page.click("[data-testid=submit]")
+    expect(page.locator("[data-testid=greeting]")).to_contain_text("Newcomer Boris")
+    expect(page.locator("body")).to_contain_text(words["welcome"])
+    page.screenshot(path=str(SCREENSHOTS / f"joined-{language}.png"), full_page=True)
+    log_out(page)
+
+    # Log in again, then forget the password and recover it by SMS.
+    log_in(page, newcomer_phone, PASSWORD)
+    expect(page.locator("[data-testid=greeting]")).to_contain_text("Newcomer Boris")
+    log_out(page)
+    page.click("[data-testid=forgot]")
+    page.fill("input[name=phone]", typed_phone)
+    page.click("[data-testid=submit]")
+    page.fill("input[name=code]", sms_outbox.code_for(newcomer_phone))
+    page.fill("input[name=new_password]", "a brand new passphrase")
+    page.click("[data-testid=submit]")
+    expect(page.locator("body")).to_contain_text(words["changed"])
+
+    log_in(page, newcomer_phone, PASSWORD)
+    expect(page.locator("[data-testid=form-error]")).to_be_visible()
+    log_in(page, newcomer_phone, "a brand new passphrase")
+    expect(page.locator("[data-testid=greeting]")).to_contain_text("Newcomer Boris")
+    page.screenshot(path=str(SCREENSHOTS / f"recovered-{language}.png"), full_page=True)
+    context.close()
+
