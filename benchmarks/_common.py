@@ -130,7 +130,9 @@ def database_description() -> str:
     from django.db import connection
 
     if connection.vendor == "sqlite":
-        return f"SQLite {connection.Database.sqlite_version} (file, WAL)"
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version} (file, WAL)"
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         row = cursor.fetchone()
@@ -142,7 +144,9 @@ def database_description() -> str:
 # ---------------------------------------------------------------------------
 
 
-def run_child(module: str, arguments: Sequence[str], *, echo: Callable[[str], None]) -> dict[str, Any]:
+def run_child(
+    module: str, arguments: Sequence[str], *, echo: Callable[[str], None]
+) -> dict[str, Any]:
     """Run ``python -m module arguments`` from the repository root, echo its output
     lines as they come, and return its last line parsed as JSON."""
     command = [sys.executable, "-m", module, *arguments]
@@ -370,6 +374,33 @@ class WorkerPool(Generic[State]):
 # ---------------------------------------------------------------------------
 
 
+class CpuWatch:
+    """How busy the rest of the machine was: CPU time of all processes (Linux
+    /proc/stat) minus this process's own, as a share of every CPU's wall time."""
+
+    def __init__(self) -> None:
+        self._start = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        try:
+            fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+            ticks = [int(value) for value in fields[1:9]]
+            per_second = os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+        return busy / per_second, time.process_time(), time.monotonic()
+
+    def other_processes_share(self) -> float | None:
+        end = self._sample()
+        if self._start is None or end is None:
+            return None
+        busy, own, wall = (after - before for after, before in zip(end, self._start, strict=True))
+        capacity = wall * (os.cpu_count() or 1)
+        return max(0.0, busy - own) / capacity if capacity else None
+
+
 @dataclass
 class HashCount:
     encode: int = 0
@@ -422,7 +453,9 @@ def count_queries() -> Iterator[QueryCount]:
 
     count = QueryCount()
 
-    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+    def wrapper(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
         count.queries += 1
         return execute(sql, params, many, context)
 

@@ -1,1 +1,1 @@
-"""inviteonly: an invite-only social network where every account is tied to a verified mobile number."""
+"""inviteonly: an invite-only social network; every account is tied to a verified mobile."""

@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
-from django.utils.translation import gettext_lazy as _
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -242,7 +241,7 @@ WHITENOISE_USE_FINDERS = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 # API list pages: default and largest page, and the largest offset (a bound keeps
-# absurd offsets from reaching the database).
+# absurd offsets from reaching the database; see api/pagination.py).
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 100
 NINJA_PAGINATION_MAX_OFFSET = 1_000_000

@@ -152,7 +152,7 @@ class ApiClient:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.client.generic(
+        response: Any = self.client.generic(
             method,
             f"/api{path}",
             data=json.dumps(body) if body is not None else "",

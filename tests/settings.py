@@ -6,6 +6,7 @@ default) and on PostgreSQL.
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("INVITEONLY_DATA_DIR", tempfile.mkdtemp(prefix="inviteonly-tests-"))
 os.environ.setdefault("INVITEONLY_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
@@ -19,7 +20,7 @@ os.environ.setdefault("INVITEONLY_TOKEN_KEY", "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC
 os.environ.setdefault("INVITEONLY_SMS_GATEWAY", "memory")
 os.environ.setdefault("INVITEONLY_BASE_URL", "http://testserver")
 
-from inviteonly.settings import *  # noqa: E402, F403
+from inviteonly.settings import *  # noqa: F403
 
 ALLOWED_HOSTS = ["*"]
 
@@ -27,5 +28,5 @@ ALLOWED_HOSTS = ["*"]
 # and the busy timeout (shared-cache in-memory databases fail fast instead of waiting).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
-        "NAME": os.path.join(os.environ["INVITEONLY_DATA_DIR"], "test.sqlite3")
+        "NAME": Path(os.environ["INVITEONLY_DATA_DIR"]) / "test.sqlite3"
     }

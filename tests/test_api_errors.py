@@ -102,3 +102,14 @@ def test_openapi_document_is_served() -> None:
     document = json.loads(Client().get("/api/openapi.json").content)
     assert "/api/join/confirm" in document["paths"]
     assert Client().get("/api/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("offset=9223372036854775807", 422), ("limit=1000", 422), ("limit=0", 422),
+     ("limit=10&offset=5", 200)],
+)
+def test_list_pagination_is_bounded(founder: Member, query: str, status: int) -> None:
+    api = ApiClient()
+    api.log_in("+79160000001")
+    assert api.get(f"/invitations?{query}").status_code == status

@@ -20,7 +20,9 @@ def run_membership_flow(
 ) -> Member:
     inviter = ApiClient(language)
     inviter.log_in(founder_phone(founder))
-    invited = inviter.post("/invitations", {"phone": typed_phone, "note": "from work", "region": region})
+    invited = inviter.post(
+        "/invitations", {"phone": typed_phone, "note": "from work", "region": region}
+    )
     assert invited.status_code == 201, invited.json_body
     assert invited.json_body["state"] == "pending"
     assert "***" in invited.json_body["phone_masked"]

@@ -4,6 +4,7 @@ invite → SMS → join → code → account → logout → login → recovery �
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,9 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-SCREENSHOTS = Path(os.environ.get("INVITEONLY_SCREENSHOTS", "/tmp/inviteonly-screenshots"))
+SCREENSHOTS = Path(
+    os.environ.get("INVITEONLY_SCREENSHOTS", Path(tempfile.gettempdir()) / "inviteonly-screenshots")
+)
 
 # What each language's pages say, to prove the pages really are translated.
 WORDS = {
@@ -52,7 +55,10 @@ def test_membership_flow_in_chromium(
     assert isinstance(browser, Browser)
     base = str(live_server)
     words = WORDS[language]
-    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001")
+    make_member(
+        display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001",
+        language=language,
+    )
     newcomer_phone = "+14155552671" if language == "en" else "+79161234567"
     typed_phone = "+1 415 555 2671" if language == "en" else "8 (916) 123-45-67"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -220,7 +220,7 @@ def test_joining_with_a_number_that_has_an_account_reveals_it_only_after_the_cod
 
 
 def test_founder_invitation_makes_a_founder(sms_outbox: SmsOutbox) -> None:
-    invitation, token = do_create_founder_invitation()
+    _invitation, token = do_create_founder_invitation()
     member = join(access_invitation_by_token(token), sms_outbox)
     assert member.role == Member.Role.FOUNDER
     assert member.is_staff and member.is_superuser

@@ -107,7 +107,8 @@ def test_malformed_code_is_refused_without_using_a_try(
 def test_code_typed_with_spaces_is_accepted(founder: Member, sms_outbox: SmsOutbox) -> None:
     started = start_join(founder, sms_outbox)
     code = sms_outbox.code_for(NUMBER)
-    member = do_confirm_join(verification_id=started.verification.id, code=f" {code[:3]} {code[3:]} ")
+    typed = f" {code[:3]} {code[3:]} "
+    member = do_confirm_join(verification_id=started.verification.id, code=typed)
     assert member.phone_masked == "+7 916 ***-**-67"
 
 

@@ -68,14 +68,17 @@ def do_start_join(
     _check_registration_open(invitation)
     number = normalize_phone_number(phone, region_hint=region_hint)
     index = crypto.blind_index(number.e164)
-    if invitation is not None and invitation.phone_blind_index is not None:
-        if not crypto.digests_equal(index, invitation.phone_blind_index):
-            raise ActionError(
-                "phone_mismatch",
-                _("This invitation was sent to a different number. Enter the number "
-                  "that received the invitation SMS."),
-                field="phone",
-            )
+    if (
+        invitation is not None
+        and invitation.phone_blind_index
+        and not crypto.digests_equal(index, invitation.phone_blind_index)
+    ):
+        raise ActionError(
+            "phone_mismatch",
+            _("This invitation was sent to a different number. Enter the number "
+              "that received the invitation SMS."),
+            field="phone",
+        )
     display_name = clean_display_name(display_name)
     language = clean_language(language)
     check_new_password(password)
@@ -256,6 +259,8 @@ def do_confirm_recovery(
     password_hash = make_password(new_password)
     with transaction.atomic():
         consume_verification(verification)
+        # check_verification_code confirms recovery verifications only with a member.
+        assert verification.member_id is not None
         member = Member.objects.select_for_update().get(id=verification.member_id)
         member.password = password_hash
         member.save(update_fields=["password"])

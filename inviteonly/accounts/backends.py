@@ -20,7 +20,7 @@ class PhonePasswordBackend(BaseBackend):
     takes as long as for a registered number.
     """
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self,
         request: HttpRequest | None,
         phone: PhoneNumber | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
 
@@ -19,7 +20,7 @@ def phone_field() -> forms.CharField:
     )
 
 
-def password_field(label: str, *, autocomplete: str) -> forms.CharField:
+def password_field(label: StrOrPromise, *, autocomplete: str) -> forms.CharField:
     return forms.CharField(
         label=label,
         max_length=settings.PASSWORD_MAX_LENGTH,

@@ -40,7 +40,7 @@ class SessionStore(DatabaseSessionStore):
 
     def create_model_instance(self, data: dict[str, Any]) -> Session:
         return Session(
-            session_key=stored_session_key(self._get_or_create_session_key()),
+            session_key=stored_session_key(self._get_or_create_session_key()),  # type: ignore[attr-defined]
             session_data=self.encode(data),
             expire_date=self.get_expiry_date(),
         )

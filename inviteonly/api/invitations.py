@@ -7,10 +7,11 @@ from datetime import datetime
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.pagination import BoundedLimitOffsetPagination
 from inviteonly.api.schemas import ERRORS, PhoneField, RegionField
 from inviteonly.invitations.actions import do_invite_by_phone
 from inviteonly.invitations.models import Invitation
@@ -62,6 +63,6 @@ def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, Inv
 
 
 @router.get("", response=list[InvitationOut], summary="My invitations, newest first")
-@paginate(LimitOffsetPagination)
+@paginate(BoundedLimitOffsetPagination)
 def list_invitations(request: HttpRequest) -> list[InvitationOut]:
     return invitations_sent_by(authenticated_member(request))  # type: ignore[return-value]

@@ -67,7 +67,7 @@ def preview_invitation(request: HttpRequest, payload: InvitationLookupIn) -> Inv
         inviter_name=invitation.inviter.display_name if invitation.inviter else None,
         note=invitation.note,
         expires_at=invitation.expires_at,
-        bound_to_number=invitation.phone_blind_index is not None,
+        bound_to_number=bool(invitation.phone_blind_index),
     )
 
 

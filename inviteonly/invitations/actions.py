@@ -119,7 +119,7 @@ def do_create_founder_invitation(*, phone: str | None = None) -> tuple[Invitatio
     number = normalize_phone_number(phone) if phone else None
     invitation = Invitation.objects.create(
         token_digest=join_token_digest(token),
-        phone_blind_index=crypto.blind_index(number.e164) if number else None,
+        phone_blind_index=crypto.blind_index(number.e164) if number else "",
         phone_ciphertext=(
             crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER) if number else None
         ),

@@ -22,8 +22,8 @@ class Invitation(models.Model):
     """The join token is never stored, only its digest (``token_digest``). An
     invitation is bound to the invitee's number through its blind index; a founder
     invitation (printed by ``inviteonly founder``) has no inviter and may be bound to
-    no number. Redemption sets ``redeemed_at`` with a conditional UPDATE, so one
-    token makes at most one account."""
+    no number (an empty blind index). Redemption sets ``redeemed_at`` with a
+    conditional UPDATE, so one token makes at most one account."""
 
     inviter = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -33,7 +33,8 @@ class Invitation(models.Model):
         related_name="invitations_sent",
     )
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
-    phone_blind_index = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    # Empty for a founder invitation that any number may redeem.
+    phone_blind_index = models.CharField(max_length=64, blank=True, db_index=True)
     phone_ciphertext = models.BinaryField(null=True, blank=True, editable=False)
     phone_masked = models.CharField(_("phone number"), max_length=32, blank=True)
     note = models.CharField(_("note"), max_length=settings.INVITATION_NOTE_MAX_LENGTH, blank=True)

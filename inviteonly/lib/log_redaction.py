@@ -41,7 +41,7 @@ def install() -> None:
         record = make_record(*args, **kwargs)
         try:
             message = record.getMessage()
-        except Exception:  # noqa: BLE001  (a malformed log call must not break the caller)
+        except Exception:
             message = str(record.msg)
         redacted = redact(message)
         if redacted != message or record.args:

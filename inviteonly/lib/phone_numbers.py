@@ -56,10 +56,6 @@ class PhoneNumber:
     region: str
 
     @property
-    def country_calling_code(self) -> int:
-        return phonenumbers.parse(self.e164).country_code
-
-    @property
     def masked(self) -> str:
         return mask_phone_number(self.e164)
 

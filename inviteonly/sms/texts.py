@@ -19,8 +19,8 @@ def language_for_number(phone: PhoneNumber) -> str:
 
 def _shortened(name: str) -> list[str]:
     """The name whole, then cut one character at a time down to a useful length."""
-    cuts = [name[:length].rstrip() + "..." for length in range(len(name) - 1, SHORTEST_USEFUL_NAME - 1, -1)]
-    return [name, *cuts]
+    lengths = range(len(name) - 1, SHORTEST_USEFUL_NAME - 1, -1)
+    return [name, *(name[:length].rstrip() + "..." for length in lengths)]
 
 
 def invitation_text(*, inviter_name: str, link: str, language: str) -> str:
