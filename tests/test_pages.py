@@ -1,0 +1,158 @@
+"""Server-rendered pages: what each bad path shows, admin access, the language switch."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.site_config.actions import do_set_registration_mode
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+
+pytestmark = pytest.mark.django_db
+
+NUMBER = "+79161234567"
+
+
+def logged_in(phone: str, password: str = PASSWORD) -> Client:
+    client = Client()
+    response = client.post("/login/", {"phone": phone, "password": password})
+    assert response.status_code == 302, response.content
+    return client
+
+
+def without_csrf(html: bytes) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html.decode())
+
+
+def test_unknown_join_link_shows_why() -> None:
+    response = Client().get("/j/not-a-real-token")
+    assert response.status_code == 404
+    assert "not valid" in response.content.decode()
+
+
+def test_used_join_link_says_so(founder: Member, sms_outbox: SmsOutbox) -> None:
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    token = sms_outbox.join_token_for(NUMBER)
+    newcomer = Client()
+    newcomer.post(f"/j/{token}", {
+        "phone": NUMBER, "display_name": "Boris", "password": PASSWORD, "language": "en",
+    })
+    confirmed = newcomer.post("/join/confirm/", {"code": sms_outbox.code_for(NUMBER)})
+    assert confirmed.status_code == 302
+    again = Client().get(f"/j/{token}")
+    assert again.status_code == 410
+    assert "already been used" in again.content.decode()
+
+
+def test_join_form_shows_field_errors_and_writes_nothing(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    token = sms_outbox.join_token_for(NUMBER)
+    response = Client().post(f"/j/{token}", {
+        "phone": "+79167654321", "display_name": "Eve", "password": PASSWORD, "language": "en",
+    })
+    assert response.status_code == 200
+    assert "sent to a different number" in response.content.decode()
+    overlong = Client().post(f"/j/{token}", {
+        "phone": NUMBER, "display_name": "x" * 500, "password": PASSWORD, "language": "en",
+    })
+    assert "at most 64 characters" in overlong.content.decode()
+    assert PhoneVerification.objects.count() == 0
+
+
+def test_double_submit_of_the_code_makes_one_member(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    newcomer = Client()
+    newcomer.post(f"/j/{sms_outbox.join_token_for(NUMBER)}", {
+        "phone": NUMBER, "display_name": "Boris", "password": PASSWORD, "language": "en",
+    })
+    code = sms_outbox.code_for(NUMBER)
+    first = newcomer.post("/join/confirm/", {"code": code})
+    second = newcomer.post("/join/confirm/", {"code": code})
+    assert first.status_code == 302 and second.status_code == 302  # second: no verification left
+    assert Member.objects.filter(display_name="Boris").count() == 1
+
+
+def test_login_answers_the_same_for_unknown_and_registered_numbers(founder: Member) -> None:
+    unknown = Client().post("/login/", {"phone": "+79169999999", "password": PASSWORD})
+    wrong = Client().post("/login/", {"phone": "+79160000001", "password": "not it at all"})
+    assert unknown.status_code == wrong.status_code == 200
+    assert "password is wrong" in unknown.content.decode()
+    assert without_csrf(unknown.content).replace("+79169999999", "N") == without_csrf(
+        wrong.content
+    ).replace("+79160000001", "N")
+
+
+def test_recovery_answers_the_same_for_unknown_and_registered_numbers(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    responses = []
+    for phone in ("+79160000001", "+79169999999"):
+        client = Client()
+        first = client.post("/recover/", {"phone": phone})
+        assert first.status_code == 302 and first["Location"] == "/recover/confirm/"
+        responses.append(without_csrf(client.get("/recover/confirm/").content))
+    assert responses[0] == responses[1]
+    assert len(sms_outbox.deliver()) == 1  # only the registered number got an SMS
+
+
+def test_logout_needs_post(founder: Member) -> None:
+    client = logged_in("+79160000001")
+    assert client.get("/logout/").status_code == 405
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/invite/").status_code == 302  # back to login
+
+
+def test_new_member_sees_when_they_can_invite(clock: FrozenClock) -> None:
+    make_member(phone=NUMBER, joined_at=clock.current)
+    page = logged_in(NUMBER).get("/invite/")
+    assert "You can invite from" in page.content.decode()
+    assert "<form method=\"post\" novalidate>" not in page.content.decode()
+
+
+def test_invite_page_sends_and_lists_the_invitation(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    client = logged_in("+79160000001")
+    response = client.post("/invite/", {"phone": "8 916 123-45-67", "note": "hi"}, follow=True)
+    page = response.content.decode()
+    assert "+7 916 ***-**-67" in page
+    assert 'data-state="pending"' in page
+    assert len(sms_outbox.to(NUMBER)) == 1
+
+
+def test_admin_is_for_staff_and_shows_numbers_masked(founder: Member) -> None:
+    make_member(phone=NUMBER, display_name="Plain Member")
+    assert logged_in(NUMBER).get("/admin/").status_code == 302
+    members = logged_in("+79160000001").get("/admin/accounts/member/")
+    assert members.status_code == 200
+    page = members.content.decode()
+    assert "+7 916 ***-**-67" in page and "9161234567" not in page
+
+
+def test_anonymous_admin_goes_to_phone_login() -> None:
+    response = Client().get("/admin/login/?next=/admin/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=%2Fadmin%2F"
+
+
+def test_language_switch_is_remembered_for_the_member(founder: Member) -> None:
+    client = logged_in("+79160000001")
+    client.post("/language/", {"language": "ru", "next": "/"})
+    founder.refresh_from_db()
+    assert founder.language == "ru"
+    assert "Здравствуйте" in client.get("/").content.decode()
+
+
+def test_open_join_page_only_in_open_mode(founder: Member) -> None:
+    assert Client().get("/join/").status_code == 403
+    do_set_registration_mode(actor=founder, mode="open")
+    assert Client().get("/join/").status_code == 200
