@@ -52,9 +52,8 @@ def test_no_operation_answers_with_a_server_error(founder: Member) -> None:
             response = case.call(headers=headers if authenticated else None)
             statuses.add(response.status_code)
             if response.status_code >= 500:
-                failures.append(
-                    f"{case.method} {case.path} {case.query!r} {case.body!r}: {response.status_code}"
-                )
+                request = f"{case.method} {case.path} {case.query!r} {case.body!r}"
+                failures.append(f"{request}: {response.status_code}")
 
         no_server_error()
     assert failures == []
