@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from inviteonly.lib.errors import ActionError
 
@@ -25,7 +26,11 @@ def clean_display_name(raw: str) -> str:
     if len(name) > settings.DISPLAY_NAME_MAX_LENGTH:
         raise ActionError(
             "display_name_too_long",
-            _("The name can be at most %(limit)d characters long.")
+            ngettext(
+                "The name can be at most %(limit)d character long.",
+                "The name can be at most %(limit)d characters long.",
+                settings.DISPLAY_NAME_MAX_LENGTH,
+            )
             % {"limit": settings.DISPLAY_NAME_MAX_LENGTH},
             field="display_name",
         )
@@ -47,7 +52,11 @@ def check_new_password(password: str, *, field: str = "password") -> None:
     if len(password or "") > settings.PASSWORD_MAX_LENGTH:
         raise ActionError(
             "password_too_long",
-            _("The password can be at most %(limit)d characters long.")
+            ngettext(
+                "The password can be at most %(limit)d character long.",
+                "The password can be at most %(limit)d characters long.",
+                settings.PASSWORD_MAX_LENGTH,
+            )
             % {"limit": settings.PASSWORD_MAX_LENGTH},
             field=field,
         )

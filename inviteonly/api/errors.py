@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 
 def validation_error_detail(errors: Sequence[Any]) -> tuple[str | None, str]:
@@ -20,13 +21,19 @@ def validation_error_detail(errors: Sequence[Any]) -> tuple[str | None, str]:
     if kind == "missing":
         message = _("This field is required.")
     elif kind == "string_too_long":
-        message = _("This value is too long: at most %(limit)s characters.") % {
-            "limit": context.get("max_length")
-        }
+        limit = int(context.get("max_length", 0))
+        message = ngettext(
+            "This value is too long: at most %(limit)d character.",
+            "This value is too long: at most %(limit)d characters.",
+            limit,
+        ) % {"limit": limit}
     elif kind == "string_too_short":
-        message = _("This value is too short: at least %(limit)s characters.") % {
-            "limit": context.get("min_length")
-        }
+        limit = int(context.get("min_length", 0))
+        message = ngettext(
+            "This value is too short: at least %(limit)d character.",
+            "This value is too short: at least %(limit)d characters.",
+            limit,
+        ) % {"limit": limit}
     elif kind in ("string_type", "int_type", "int_parsing", "bool_type", "model_type",
                   "dict_type", "model_attributes_type"):
         message = _("This value has the wrong type.")

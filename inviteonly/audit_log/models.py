@@ -20,7 +20,7 @@ class AuditAction(models.TextChoices):
     LOGIN_FAILED = "login_failed", _("Login failed")
     LOGGED_OUT = "logged_out", _("Logged out")
     RECOVERY_REQUESTED = "recovery_requested", _("Password recovery requested")
-    PASSWORD_RECOVERED = "password_recovered", _("Password reset by recovery")
+    PASSWORD_RECOVERED = "password_recovered", _("Password reset via recovery")
     REGISTRATION_MODE_CHANGED = "registration_mode_changed", _("Registration mode changed")
 
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.actions import record_audit_entry
@@ -33,7 +34,11 @@ def clean_note(note: str) -> str:
     if len(note) > settings.INVITATION_NOTE_MAX_LENGTH:
         raise ActionError(
             "note_too_long",
-            _("The note can be at most %(limit)d characters long.")
+            ngettext(
+                "The note can be at most %(limit)d character long.",
+                "The note can be at most %(limit)d characters long.",
+                settings.INVITATION_NOTE_MAX_LENGTH,
+            )
             % {"limit": settings.INVITATION_NOTE_MAX_LENGTH},
             field="note",
         )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
@@ -27,8 +28,13 @@ def check_can_invite(member: Member) -> None:
     if clock.now() < eligible_at:
         raise ActionError(
             "invite_not_allowed",
-            _("Members can invite once their account is %(days)d days old. "
-              "You can invite from %(date)s.")
+            ngettext(
+                "Members can invite once their account is %(days)d day old. "
+                "You can invite from %(date)s.",
+                "Members can invite once their account is %(days)d days old. "
+                "You can invite from %(date)s.",
+                settings.INVITE_MIN_ACCOUNT_AGE_DAYS,
+            )
             % {
                 "days": settings.INVITE_MIN_ACCOUNT_AGE_DAYS,
                 "date": formats.date_format(eligible_at, "DATE_FORMAT"),

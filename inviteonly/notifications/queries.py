@@ -29,8 +29,8 @@ def _text_of(notification: Notification) -> str:
         }
     if notification.kind == NotificationKind.PASSWORD_RECOVERED:
         return _(
-            "Your password was changed through recovery by SMS code, and every session was "
-            "ended. If this was not you, recover your account again at once."
+            "Your password was reset with an SMS code and you were logged out everywhere. "
+            "If this was not you, recover your account right away."
         )
     return str(NotificationKind(notification.kind).label)
 

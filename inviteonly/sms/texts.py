@@ -39,13 +39,13 @@ def invitation_text(*, inviter_name: str, link: str, language: str) -> str:
 
 def join_code_text(*, code: str, language: str) -> str:
     with translation.override(language):
-        return _("%(code)s is your %(site)s sign-up code. Do not tell it to anyone.") % {
+        return _("%(code)s is your %(site)s sign-up code. Don't share it with anyone.") % {
             "code": code, "site": settings.SITE_NAME,
         }
 
 
 def recovery_code_text(*, code: str, language: str) -> str:
     with translation.override(language):
-        return _("%(code)s is your %(site)s recovery code. Do not tell it to anyone.") % {
+        return _("%(code)s is your %(site)s recovery code. Don't share it with anyone.") % {
             "code": code, "site": settings.SITE_NAME,
         }
