@@ -8,11 +8,14 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import override_settings
 
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.lib import crypto
 from inviteonly.site_config.models import get_site_configuration
+from tests.conftest import make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -39,3 +42,21 @@ def test_registration_mode_command_switches_and_audits() -> None:
     assert output.getvalue().strip() == "closed"
     assert get_site_configuration().registration_mode == "closed"
     assert AuditEntry.objects.filter(action=AuditAction.REGISTRATION_MODE_CHANGED).count() == 1
+
+
+def test_rotate_phone_keys_moves_every_value_to_the_current_key() -> None:
+    old_ring = "old:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    with override_settings(PHONE_ENCRYPTION_KEYS=old_ring):
+        member = make_member(phone="+79161234567")
+    assert crypto.key_id_of(bytes(member.phone_ciphertext)) == "old"
+    new_ring = f"new:ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ0=,{old_ring}"
+    with override_settings(PHONE_ENCRYPTION_KEYS=new_ring):
+        output = StringIO()
+        call_command("rotate_phone_keys", stdout=output)
+        assert "Re-encrypted 1 values under key 'new'" in output.getvalue()
+        member.refresh_from_db()
+        blob = bytes(member.phone_ciphertext)
+        assert crypto.key_id_of(blob) == "new"
+        assert crypto.decrypt(blob, purpose=crypto.Purpose.PHONE_NUMBER) == "+79161234567"
+        call_command("rotate_phone_keys", stdout=output)
+        assert "Re-encrypted 0 values" in output.getvalue()
