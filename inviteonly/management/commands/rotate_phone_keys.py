@@ -33,14 +33,14 @@ def rotate_encrypted_columns() -> int:
     current = crypto.current_key_id()
     rotated = 0
     for model, column, purpose in ENCRYPTED_COLUMNS:
-        rows = model.objects.exclude(**{f"{column}__isnull": True}).values_list("pk", column)
+        rows = model._default_manager.exclude(**{f"{column}__isnull": True}).values_list("pk", column)
         for pk, blob in rows.iterator(chunk_size=BATCH_SIZE):
             if not blob or crypto.key_id_of(bytes(blob)) == current:
                 continue
             plaintext = crypto.decrypt(bytes(blob), purpose=purpose)
             fresh = crypto.encrypt(plaintext, purpose=purpose)
             # Conditional on the old value: a row rewritten meanwhile is left alone.
-            model.objects.filter(pk=pk, **{column: blob}).update(**{column: fresh})
+            model._default_manager.filter(pk=pk, **{column: blob}).update(**{column: fresh})
             rotated += 1
     return rotated
 
