@@ -204,8 +204,6 @@ def authenticate_member(
 def do_log_in(request: HttpRequest, *, member: Member, ip_address: str | None = None) -> None:
     """Start a session for ``member`` on ``request`` (a new session key, always)."""
     auth.login(request, member, backend="inviteonly.accounts.backends.PhonePasswordBackend")
-    if member.language:
-        request.session["language"] = member.language
     record_audit_entry(
         AuditAction.LOGIN_SUCCEEDED, actor=member, target_member=member, ip_address=ip_address
     )
