@@ -310,6 +310,10 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     round_ratios: list[float] = []
     flow_wall = hash_wall = 0.0
     flow_done = hash_done = 0
+    # CPU time of this whole process (every thread, the Argon2 lanes included) spent in
+    # the concurrent phases: what a registration and a hash cost the machine, whatever
+    # else runs on it. The PostgreSQL server's CPU is not in it.
+    flow_cpu = hash_cpu = 0.0
     profile_output = ""
     try:
         for warm_pool in {id(single): single, id(pool): pool}.values():
@@ -321,12 +325,16 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
             per_s: dict[str, float] = {}
             for kind in ("hash", "flow") if round_number % 2 else ("flow", "hash"):
                 if kind == "hash":
+                    cpu_before = time.process_time()
                     hashed = pool.run(hash_task, total=counts.concurrent)
+                    hash_cpu += time.process_time() - cpu_before
                     hash_wall += hashed.wall_s
                     hash_done += len(hashed.results)
                     per_s[kind] = hashed.per_s
                 else:
+                    cpu_before = time.process_time()
                     flowed = pool.run(registration_task, total=counts.concurrent)
+                    flow_cpu += time.process_time() - cpu_before
                     flow_wall += flowed.wall_s
                     flow_done += len(flowed.results)
                     concurrent_laps += flowed.results
@@ -362,6 +370,10 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     overhead_median_ms = statistics.median(
         laps.total_ms - hash_s * 1000 * hashes_per_registration for hash_s, laps in pairs
     )
+    cpu_ms_per_registration = flow_cpu / flow_done * 1000
+    cpu_ms_per_hash = hash_cpu / hash_done * 1000
+    # The ratio a CPU-bound machine would reach if only this process's CPU counted.
+    cpu_ratio = cpu_ms_per_hash * hashes_per_registration / cpu_ms_per_registration
     steps_ms = {step: _mean([laps.ms[step] for laps in sequential_laps]) for step in STEPS}
     steps_cpu_ms = {
         step: _mean([laps.cpu_ms[step] for laps in sequential_laps]) for step in STEPS
@@ -384,6 +396,12 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     say(
         f"ratio: {ratio:.3f} (target ≥ {TARGET_RATIO}) {'OK' if ratio_ok else 'MISSED'}; "
         f"median of the rounds' ratios {statistics.median(round_ratios):.3f}"
+    )
+    say(
+        f"CPU of this process at concurrency {concurrency}: {cpu_ms_per_registration:.1f} ms "
+        f"per registration, {cpu_ms_per_hash:.1f} ms per make_password → CPU ratio "
+        f"{cpu_ratio:.3f} (what the ratio would be if CPU were the only limit"
+        f"{' and the PostgreSQL server free' if database == 'postgres' else ''})"
     )
     say(
         f"concurrency 1: {registration_ms:.1f} ms per registration − "
@@ -427,6 +445,9 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
         "hashes_per_registration": hashes_per_registration,
         "hashes_counted": {"make_password": hashes.encode, "check_password": hashes.verify},
         "hash_per_s": _round(hash_per_s, 3),
+        "cpu_ms_per_registration": _round(cpu_ms_per_registration),
+        "cpu_ms_per_hash": _round(cpu_ms_per_hash),
+        "cpu_ratio": _round(cpu_ratio, 3),
         "registration_ms": _round(registration_ms),
         "make_password_ms": _round(make_password_ms),
         "flow_per_s_at_concurrency_1": _round(1000 / registration_ms, 3),

@@ -33,7 +33,9 @@ def rotate_encrypted_columns() -> int:
     current = crypto.current_key_id()
     rotated = 0
     for model, column, purpose in ENCRYPTED_COLUMNS:
-        rows = model._default_manager.exclude(**{f"{column}__isnull": True}).values_list("pk", column)
+        rows = model._default_manager.exclude(**{f"{column}__isnull": True}).values_list(
+            "pk", column
+        )
         for pk, blob in rows.iterator(chunk_size=BATCH_SIZE):
             if not blob or crypto.key_id_of(bytes(blob)) == current:
                 continue
