@@ -225,15 +225,14 @@ def do_start_recovery(
     number = normalize_phone_number(phone, region_hint=region_hint)
     with transaction.atomic():
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
+        recoverable = member if member is not None and member.is_active else None
         started, code = create_verification(
-            purpose=VerificationPurpose.RECOVERY,
-            phone=number,
-            member=member if member is not None and member.is_active else None,
+            purpose=VerificationPurpose.RECOVERY, phone=number, member=recoverable
         )
-        if member is not None and member.is_active:
+        if recoverable is not None:
             queue_sms(
                 phone=number,
-                text=recovery_code_text(code=code, language=member.language),
+                text=recovery_code_text(code=code, language=recoverable.language),
                 purpose=SmsPurpose.RECOVERY_CODE,
             )
         record_audit_entry(
