@@ -170,13 +170,18 @@ TEMPLATES = [
 # writers queue instead of failing, IMMEDIATE transactions take the write lock up
 # front so two writers never deadlock upgrading a read lock.
 _SQLITE_PATH = DATA_DIR / "inviteonly.sqlite3"
+# Seconds a thread keeps its database connection. Reconnecting on every request (and,
+# on SQLite, re-reading the schema) costs a third of a registration's own work
+# (benchmarks/join_flow); health checks notice a connection the server dropped.
+DATABASE_CONNECTION_MAX_AGE = int(os.environ.get("INVITEONLY_DB_CONN_MAX_AGE", "60"))
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{_SQLITE_PATH}", conn_max_age=60, conn_health_checks=True
+        default=f"sqlite:///{_SQLITE_PATH}",
+        conn_max_age=DATABASE_CONNECTION_MAX_AGE,
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"

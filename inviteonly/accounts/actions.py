@@ -24,7 +24,7 @@ from inviteonly.phone_verification.actions import (
     consume_verification,
     create_verification,
 )
-from inviteonly.phone_verification.models import VerificationPurpose
+from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 from inviteonly.site_config.models import RegistrationMode, get_site_configuration
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
@@ -108,76 +108,87 @@ def do_start_join(
     return started
 
 
+def _phone_taken() -> ActionError:
+    return ActionError(
+        "phone_taken",
+        _("This number already has an account. Log in, or recover your password "
+          "if you have forgotten it."),
+        status=409,
+    )
+
+
 def do_confirm_join(
     *, verification_id: int, code: str, ip_address: str | None = None
 ) -> Member:
-    """Create the member if ``code`` is right; redeem the invitation exactly once."""
-    verification = check_verification_code(
-        verification_id=verification_id, purpose=VerificationPurpose.JOIN, code=code
-    )
-    invitation = verification.invitation
-    now = clock.now()
-    with transaction.atomic():
-        _check_registration_open(invitation)
-        consume_verification(verification)
-        if invitation is not None:
-            # Conditional UPDATE: of concurrent redemptions exactly one sees 1 row.
-            redeemed = Invitation.objects.filter(
-                id=invitation.id,
-                redeemed_at__isnull=True,
-                revoked_at__isnull=True,
-                expires_at__gt=now,
-            ).update(redeemed_at=now)
-            if redeemed != 1:
-                raise ActionError(
-                    "invitation_used",
-                    _("This invitation has already been used or has expired."),
-                    status=410,
-                )
-        role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
-        member = Member(
-            display_name=verification.pending_display_name,
-            phone_blind_index=verification.phone_blind_index,
-            phone_ciphertext=verification.phone_ciphertext,
-            phone_masked=verification.phone_masked,
-            language=verification.pending_language,
-            invited_by=invitation.inviter if invitation is not None else None,
-            role=role,
-            is_staff=role == Member.Role.FOUNDER,
-            is_superuser=role == Member.Role.FOUNDER,
-            password=verification.pending_password_hash,
-            joined_at=now,
-        )
-        try:
-            with transaction.atomic():
-                member.save(force_insert=True)
-        except IntegrityError as error:
-            # The unique blind index: this number already has an account.
-            raise ActionError(
-                "phone_taken",
-                _("This number already has an account. Log in, or recover your password "
-                  "if you have forgotten it."),
-                status=409,
-            ) from error
-        record_audit_entry(
-            AuditAction.MEMBER_JOINED,
-            actor=member,
-            target_member=member,
-            invitation=invitation,
-            ip_address=ip_address,
-            phone_masked=member.phone_masked,
-        )
-        if invitation is not None:
-            Invitation.objects.filter(id=invitation.id).update(redeemed_by=member)
-            record_audit_entry(
-                AuditAction.INVITATION_REDEEMED,
-                actor=member,
-                target_member=invitation.inviter,
-                invitation=invitation,
-                ip_address=ip_address,
+    """Create the member if ``code`` is right; redeem the invitation exactly once.
+
+    One transaction: check and consume the code, insert the member (the unique blind
+    index refuses a second account for the number), then redeem the invitation with a
+    conditional UPDATE — of concurrent redemptions exactly one commits.
+    """
+    member = None
+    try:
+        with transaction.atomic():
+            check = check_verification_code(
+                verification_id=verification_id, purpose=VerificationPurpose.JOIN, code=code
             )
-            if invitation.inviter is not None:
-                notify_member(invitation.inviter, NotificationKind.INVITEE_JOINED, subject=member)
+            if check.verification is not None:
+                member = _create_member(check.verification, ip_address=ip_address)
+    except IntegrityError as error:
+        raise _phone_taken() from error
+    if check.refusal is not None:
+        raise check.refusal
+    assert member is not None
+    return member
+
+
+def _create_member(verification: PhoneVerification, *, ip_address: str | None) -> Member:
+    invitation = verification.invitation
+    _check_registration_open(invitation)
+    consume_verification(verification)
+    now = clock.now()
+    role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
+    member = Member.objects.create(
+        display_name=verification.pending_display_name,
+        phone_blind_index=verification.phone_blind_index,
+        phone_ciphertext=verification.phone_ciphertext,
+        phone_masked=verification.phone_masked,
+        language=verification.pending_language,
+        invited_by=invitation.inviter if invitation is not None else None,
+        role=role,
+        is_staff=role == Member.Role.FOUNDER,
+        is_superuser=role == Member.Role.FOUNDER,
+        password=verification.pending_password_hash,
+        joined_at=now,
+    )
+    record_audit_entry(
+        AuditAction.MEMBER_JOINED,
+        actor=member,
+        target_member=member,
+        invitation=invitation,
+        ip_address=ip_address,
+        phone_masked=member.phone_masked,
+    )
+    if invitation is None:
+        return member
+    redeemed = Invitation.objects.filter(
+        id=invitation.id, redeemed_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(redeemed_at=now, redeemed_by=member)
+    if redeemed != 1:
+        raise ActionError(
+            "invitation_used",
+            _("This invitation has already been used or has expired."),
+            status=410,
+        )
+    record_audit_entry(
+        AuditAction.INVITATION_REDEEMED,
+        actor=member,
+        target_member=invitation.inviter,
+        invitation=invitation,
+        ip_address=ip_address,
+    )
+    if invitation.inviter is not None:
+        notify_member(invitation.inviter, NotificationKind.INVITEE_JOINED, subject=member)
     return member
 
 
@@ -250,9 +261,15 @@ def do_confirm_recovery(
     """Set a new password if ``code`` is right. Every session of the member ends (the
     session auth hash follows the password); the member is notified and not logged in."""
     check_new_password(new_password, field="new_password")
-    verification = check_verification_code(
-        verification_id=verification_id, purpose=VerificationPurpose.RECOVERY, code=code
-    )
+    with transaction.atomic():
+        check = check_verification_code(
+            verification_id=verification_id, purpose=VerificationPurpose.RECOVERY, code=code
+        )
+    if check.refusal is not None:
+        raise check.refusal
+    verification = check.verification
+    assert verification is not None
+    # Hashed between the two transactions: no lock is held for the slow part.
     password_hash = make_password(new_password)
     with transaction.atomic():
         consume_verification(verification)

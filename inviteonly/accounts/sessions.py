@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.contrib.sessions.models import Session
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
 from inviteonly.lib import crypto
 
@@ -34,6 +36,11 @@ class SessionStore(DatabaseSessionStore):
         if session is None:
             self._session_key = None
         return session
+
+    def _get_new_session_key(self) -> str:
+        # Django probes the database for a collision first; the INSERT that follows
+        # (must_create) already refuses one, so the probe is a wasted round trip.
+        return get_random_string(32, VALID_KEY_CHARS)
 
     def exists(self, session_key: str) -> bool:
         return Session.objects.filter(session_key=stored_session_key(session_key)).exists()

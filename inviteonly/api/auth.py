@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import auth
+from django.db import transaction
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
@@ -36,8 +37,9 @@ session_bearer = SessionBearer()
 
 def start_api_session(request: HttpRequest, member: Member) -> str:
     stand_in = _session_request(request, SessionStore())
-    do_log_in(stand_in, member=member, ip_address=client_ip(request))
-    stand_in.session.save()
+    with transaction.atomic():
+        do_log_in(stand_in, member=member, ip_address=client_ip(request))
+        stand_in.session.save()
     assert stand_in.session.session_key is not None
     return stand_in.session.session_key
 

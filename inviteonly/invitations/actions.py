@@ -83,6 +83,17 @@ def do_invite_by_phone(
             field="phone",
         )
     token = tokens.new_join_token()
+    sms = None
+    if not Member.objects.filter(phone_blind_index=index).exists():
+        sms = queue_sms(
+            phone=number,
+            text=invitation_text(
+                inviter_name=inviter.display_name,
+                link=join_url(token),
+                language=language_for_number(number),
+            ),
+            purpose=SmsPurpose.INVITATION,
+        )
     invitation = Invitation.objects.create(
         inviter=inviter,
         token_digest=join_token_digest(token),
@@ -92,18 +103,8 @@ def do_invite_by_phone(
         note=note,
         created_at=now,
         expires_at=now + settings.INVITATION_TTL,
+        sms=sms,
     )
-    if not Member.objects.filter(phone_blind_index=index).exists():
-        invitation.sms = queue_sms(
-            phone=number,
-            text=invitation_text(
-                inviter_name=inviter.display_name,
-                link=join_url(token),
-                language=language_for_number(number),
-            ),
-            purpose=SmsPurpose.INVITATION,
-        )
-        invitation.save(update_fields=["sms"])
     record_audit_entry(
         AuditAction.INVITATION_CREATED,
         actor=inviter,

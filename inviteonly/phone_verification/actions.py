@@ -1,9 +1,9 @@
 """Creating, checking and consuming phone verifications.
 
-These run inside the caller's action: ``create_verification`` in the caller's
-transaction, ``check_verification_code`` in its own (a wrong try must be counted
-even though the caller then refuses), ``consume_verification`` in the caller's
-transaction with a conditional UPDATE, so a code is used once even under races.
+These run inside the caller's transaction. ``check_verification_code`` returns its
+refusal instead of raising it, so the caller can commit the count of a wrong try
+before refusing; ``consume_verification`` is a conditional UPDATE, so a code is used
+once even under races.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -97,57 +96,82 @@ def _code_expired() -> ActionError:
     )
 
 
+@dataclass(frozen=True)
+class CodeCheck:
+    """The outcome of a code check: the verification if the code was right, else the
+    refusal to raise once the transaction that counted the wrong try has committed."""
+
+    verification: PhoneVerification | None = None
+    refusal: ActionError | None = None
+
+
 def check_verification_code(
     *, verification_id: int, purpose: VerificationPurpose, code: str
-) -> PhoneVerification:
-    """Return the verification if ``code`` is right; otherwise count the try and refuse."""
+) -> CodeCheck:
+    """Check ``code``; a wrong one is counted. Call inside ``transaction.atomic()`` and
+    raise ``refusal`` only after the block, so the count is committed:
+
+        with transaction.atomic():
+            check = check_verification_code(...)
+            if check.verification is not None:
+                ...  # the work the code unlocks, in the same transaction
+        if check.refusal is not None:
+            raise check.refusal
+    """
     typed = tokens.normalize_code(code)
     if len(typed) != settings.VERIFICATION_CODE_DIGITS:
-        raise ActionError(
-            "code_malformed",
-            _("Enter the %(digits)d-digit code from the SMS.")
-            % {"digits": settings.VERIFICATION_CODE_DIGITS},
-            field="code",
+        return CodeCheck(
+            refusal=ActionError(
+                "code_malformed",
+                _("Enter the %(digits)d-digit code from the SMS.")
+                % {"digits": settings.VERIFICATION_CODE_DIGITS},
+                field="code",
+            )
         )
-    with transaction.atomic():
-        verification = (
-            PhoneVerification.objects.select_for_update()
-            .filter(id=verification_id, purpose=purpose)
-            .first()
-        )
-        if (
-            verification is None
-            or verification.consumed_at is not None
-            or verification.expires_at <= clock.now()
-            or verification.failed_attempts >= settings.VERIFICATION_CODE_MAX_ATTEMPTS
-        ):
-            raise _code_expired()
-        right = crypto.digests_equal(
-            _code_digest(verification.token_digest, typed), verification.code_digest
-        )
-        # A recovery verification for a number without an account can never succeed.
-        if right and (purpose != VerificationPurpose.RECOVERY or verification.member_id):
-            return verification
-        PhoneVerification.objects.filter(id=verification.id).update(
-            failed_attempts=F("failed_attempts") + 1
-        )
+    verification = (
+        PhoneVerification.objects.select_for_update(of=("self",))
+        .select_related("invitation__inviter")
+        .filter(id=verification_id, purpose=purpose)
+        .first()
+    )
+    if (
+        verification is None
+        or verification.consumed_at is not None
+        or verification.expires_at <= clock.now()
+        or verification.failed_attempts >= settings.VERIFICATION_CODE_MAX_ATTEMPTS
+    ):
+        return CodeCheck(refusal=_code_expired())
+    right = crypto.digests_equal(
+        _code_digest(verification.token_digest, typed), verification.code_digest
+    )
+    # A recovery verification for a number without an account can never succeed.
+    if right and (purpose != VerificationPurpose.RECOVERY or verification.member_id):
+        return CodeCheck(verification=verification)
+    PhoneVerification.objects.filter(id=verification.id).update(
+        failed_attempts=F("failed_attempts") + 1
+    )
     remaining = settings.VERIFICATION_CODE_MAX_ATTEMPTS - verification.failed_attempts - 1
     if remaining <= 0:
-        raise ActionError(
-            "code_exhausted",
-            _("Too many wrong codes. This code no longer works; start again to get a new one."),
-            status=410,
+        return CodeCheck(
+            refusal=ActionError(
+                "code_exhausted",
+                _("Too many wrong codes. This code no longer works; start again to get a "
+                  "new one."),
+                status=410,
+                field="code",
+            )
+        )
+    return CodeCheck(
+        refusal=ActionError(
+            "code_wrong",
+            ngettext(
+                "The code is wrong. You have %(count)d more try.",
+                "The code is wrong. You have %(count)d more tries.",
+                remaining,
+            )
+            % {"count": remaining},
             field="code",
         )
-    raise ActionError(
-        "code_wrong",
-        ngettext(
-            "The code is wrong. You have %(count)d more try.",
-            "The code is wrong. You have %(count)d more tries.",
-            remaining,
-        )
-        % {"count": remaining},
-        field="code",
     )
 
 
