@@ -42,6 +42,14 @@ class SessionStore(DatabaseSessionStore):
         # (must_create) already refuses one, so the probe is a wasted round trip.
         return get_random_string(32, VALID_KEY_CHARS)
 
+    def cycle_key(self) -> None:
+        # A session that was never stored has no key anyone could have planted: nothing
+        # to cycle. It gets a fresh key when first saved (one INSERT instead of an INSERT
+        # of an empty session followed by an UPDATE).
+        if self.session_key is None:
+            return
+        super().cycle_key()
+
     def exists(self, session_key: str) -> bool:
         return Session.objects.filter(session_key=stored_session_key(session_key)).exists()
 
