@@ -134,6 +134,7 @@ INSTALLED_APPS = [
     "inviteonly.sms",
     "inviteonly.audit_log",
     "inviteonly.notifications",
+    "inviteonly.abuse",
 ]
 
 MIDDLEWARE = [
@@ -342,3 +343,27 @@ SMS_MAX_ATTEMPTS = 8
 
 # First retry delay; each further attempt doubles it (with jitter).
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)
+
+
+# ---------------------------------------------------------------------------
+# Abuse budgets
+# ---------------------------------------------------------------------------
+
+# Where rate-limit counters live: Redis when set (shared by every process, no writes
+# to the database), otherwise a table in the database.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# Named rate limits: action → (key, maximum hits, window in seconds). Keys: "number",
+# "number_prefix" (country code + 4 digits), "ip", "member", "country", "global".
+RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
+    # SMS with a code: a 60 s cooldown, 5 per hour and 10 per day per number.
+    "send_code": [("number", 1, 60), ("number", 5, 3600), ("number", 10, 86400),
+                  ("ip", 20, 3600)],
+    # Guessing codes: five tries per code are enforced by the code itself; this caps
+    # an address trying many codes.
+    "check_code": [("ip", 30, 600)],
+    "login": [("ip", 30, 600)],
+    "recover": [("number", 5, 3600), ("ip", 10, 3600)],
+    "join": [("ip", 10, 3600)],
+    "invite": [("member", 20, 86400), ("ip", 50, 86400)],
+}

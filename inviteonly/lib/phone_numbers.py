@@ -104,6 +104,13 @@ def normalize_phone_number(raw: str, *, region_hint: str | None = None) -> Phone
     )
 
 
+def number_prefix(e164: str) -> str:
+    """Country code and the next four digits: "+79161234567" → "+79161". Numbers bought
+    in bulk for SMS pumping share it."""
+    parsed = phonenumbers.parse(e164)
+    return f"+{parsed.country_code}{str(parsed.national_number)[:4]}"
+
+
 def mask_phone_number(e164: str) -> str:
     """"+79161234567" → "+7 916 ***-**-67": country, operator code and the last two digits."""
     parsed = phonenumbers.parse(e164)

@@ -1,0 +1,1 @@
+"""Abuse budgets: named rate limits with counters shared by every process."""

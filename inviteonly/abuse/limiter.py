@@ -1,0 +1,165 @@
+"""One rate limiter for every named action.
+
+``settings.RATE_LIMITS`` maps an action (``send_code``, ``login``, …) to rules: which
+key it counts by (number, number prefix, IP, member, country, or one global
+counter), how many hits a window allows, and the window's length. ``hit`` counts one
+hit against every rule of the action and refuses — with the seconds until the
+fullest window ends — if any count went over.
+
+Counting is increment-then-compare in one atomic statement, so 50 simultaneous hits
+against a limit of 10 let exactly 10 through: on SQLite and PostgreSQL an
+``INSERT … ON CONFLICT DO UPDATE … RETURNING``, on Redis ``INCR`` + ``EXPIRE`` in one
+MULTI. Windows are fixed (aligned to the epoch); the clock is ``lib.clock``, so tests
+and benchmarks move it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+from django.db import connection
+
+from inviteonly.abuse.models import RateLimitCounter
+from inviteonly.lib import clock, crypto
+from inviteonly.lib.phone_numbers import number_prefix
+
+
+class KeyKind(StrEnum):
+    NUMBER = "number"
+    # Country code + the next four digits: a block of numbers bought together.
+    NUMBER_PREFIX = "number_prefix"
+    IP = "ip"
+    MEMBER = "member"
+    COUNTRY = "country"
+    GLOBAL = "global"
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: str
+    key: KeyKind
+    limit: int
+    window_seconds: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.action}.{self.key}.{self.limit}/{self.window_seconds}s"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a request is about; rules pick the parts they count by."""
+
+    number: str | None = None  # E.164
+    ip: str | None = None
+    member_id: int | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    rule: Rule
+    retry_after_seconds: int
+
+
+def rules_for(action: str) -> list[Rule]:
+    return [
+        Rule(action=action, key=KeyKind(key), limit=limit, window_seconds=window)
+        for key, limit, window in settings.RATE_LIMITS.get(action, ())
+    ]
+
+
+def _key_value(rule: Rule, subject: Subject) -> str | None:
+    if rule.key == KeyKind.GLOBAL:
+        return "all"
+    if rule.key in (KeyKind.NUMBER, KeyKind.NUMBER_PREFIX):
+        if subject.number is None:
+            return None
+        value = subject.number if rule.key == KeyKind.NUMBER else number_prefix(subject.number)
+        # Counters are keyed by a digest: the store never sees a number.
+        return crypto.token_digest(value, context="rate-limit")[:32]
+    if rule.key == KeyKind.IP:
+        return subject.ip
+    if rule.key == KeyKind.MEMBER:
+        return None if subject.member_id is None else str(subject.member_id)
+    return subject.country
+
+
+class CounterStore(Protocol):
+    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+        """Add one to ``bucket`` (creating it) and return the new count."""
+        ...
+
+
+class DatabaseStore:
+    _UPSERT = (
+        "INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, 1, %s) "
+        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+    )
+
+    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+        table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(self._UPSERT.format(table=table), [bucket, expires_at])
+            row = cursor.fetchone()
+        return int(row[0])
+
+
+class RedisStore:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+
+    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+        pipeline = self.client.pipeline(transaction=True)
+        pipeline.incr(bucket)
+        pipeline.expireat(bucket, math.ceil(expires_at.timestamp()))
+        count, _expiry_set = pipeline.execute()
+        return int(count)
+
+
+@cache
+def _store_for(redis_url: str) -> CounterStore:
+    return RedisStore(redis_url) if redis_url else DatabaseStore()
+
+
+def get_store() -> CounterStore:
+    return _store_for(settings.REDIS_URL)
+
+
+def hit(action: str, subject: Subject, *, store: CounterStore | None = None) -> Refusal | None:
+    """Count one hit of ``action``; return the refusal if a rule is over its limit."""
+    return hit_rules(rules_for(action), subject, store=store or get_store())
+
+
+def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
+    now = clock.now()
+    refusal: Refusal | None = None
+    for rule in rules:
+        value = _key_value(rule, subject)
+        if value is None:
+            continue
+        window = int(now.timestamp()) // rule.window_seconds
+        ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
+        count = store.increment(f"rl:{rule.name}:{value}:{window}", expires_at=ends)
+        if count > rule.limit:
+            wait = max(1, math.ceil((ends - now).total_seconds()))
+            if refusal is None or wait > refusal.retry_after_seconds:
+                refusal = Refusal(rule=rule, retry_after_seconds=wait)
+    return refusal
+
+
+def sweep_expired_counters(*, before: datetime | None = None) -> int:
+    """Delete database counters whose window has ended (Redis expires its own)."""
+    deleted, _by_model = RateLimitCounter.objects.filter(
+        expires_at__lt=before or clock.now() - timedelta(seconds=1)
+    ).delete()
+    return deleted

@@ -1,0 +1,23 @@
+"""Rate-limit counters kept in the database (when Redis is not configured)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class RateLimitCounter(models.Model):
+    """One fixed window of one rule for one key. ``bucket`` names all three (the key
+    as a digest, never a number in plaintext); rows past ``expires_at`` are dead and
+    swept by ``sweep_expired_counters``."""
+
+    bucket = models.CharField(max_length=128, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("rate-limit counter")
+        verbose_name_plural = _("rate-limit counters")
+
+    def __str__(self) -> str:
+        return f"{self.bucket} = {self.count}"

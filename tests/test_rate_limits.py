@@ -1,0 +1,166 @@
+"""The rate limiter: fixed windows, Retry-After, keys as digests, and exact counting
+under concurrency on SQLite, PostgreSQL (whichever the suite runs on) and Redis."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from inviteonly.abuse.limiter import (
+    CounterStore,
+    DatabaseStore,
+    KeyKind,
+    RedisStore,
+    Rule,
+    Subject,
+    hit,
+    hit_rules,
+    rules_for,
+    sweep_expired_counters,
+)
+from inviteonly.abuse.models import RateLimitCounter
+from tests.conftest import FrozenClock, skip_or_fail
+
+REDIS_URL = os.environ.get("INVITEONLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_store() -> Iterator[RedisStore]:
+    import redis
+
+    store = RedisStore(REDIS_URL)
+    try:
+        store.client.ping()
+    except redis.exceptions.ConnectionError:
+        skip_or_fail(f"no Redis at {REDIS_URL} (Debian package redis-server)")
+    yield store
+    for key in store.client.scan_iter("rl:test-*"):
+        store.client.delete(key)
+
+
+def unique_rule(limit: int, window_seconds: int = 3600, key: KeyKind = KeyKind.IP) -> Rule:
+    return Rule(action=f"test-{secrets.token_hex(4)}", key=key, limit=limit,
+                window_seconds=window_seconds)
+
+
+def test_rules_come_from_settings() -> None:
+    with override_settings(RATE_LIMITS={"login": [("ip", 3, 60), ("number", 5, 3600)]}):
+        rules = rules_for("login")
+    assert [(rule.key, rule.limit, rule.window_seconds) for rule in rules] == [
+        (KeyKind.IP, 3, 60), (KeyKind.NUMBER, 5, 3600)
+    ]
+    assert rules_for("no-such-action") == []
+
+
+@pytest.mark.django_db
+def test_limit_refuses_with_seconds_until_the_window_ends(clock: FrozenClock) -> None:
+    clock.current = clock.current.replace(minute=0, second=0)
+    rule = unique_rule(limit=2, window_seconds=3600)
+    subject = Subject(ip="192.0.2.1")
+    store = DatabaseStore()
+    assert hit_rules([rule], subject, store=store) is None
+    clock.advance(minutes=10)
+    assert hit_rules([rule], subject, store=store) is None
+    refusal = hit_rules([rule], subject, store=store)
+    assert refusal is not None
+    assert refusal.rule == rule
+    assert refusal.retry_after_seconds == 50 * 60
+    # Another address has its own budget; a new window starts afresh.
+    assert hit_rules([rule], Subject(ip="192.0.2.2"), store=store) is None
+    clock.advance(minutes=50)
+    assert hit_rules([rule], subject, store=store) is None
+
+
+@pytest.mark.django_db
+def test_the_longest_wait_wins(clock: FrozenClock) -> None:
+    clock.current = clock.current.replace(hour=0, minute=0, second=0)
+    minute = unique_rule(1, 60)
+    day = Rule(action=minute.action, key=KeyKind.IP, limit=1, window_seconds=86400)
+    subject = Subject(ip="192.0.2.1")
+    hit_rules([minute, day], subject, store=DatabaseStore())
+    refusal = hit_rules([minute, day], subject, store=DatabaseStore())
+    assert refusal is not None and refusal.retry_after_seconds == 86400
+
+
+@pytest.mark.django_db
+def test_rules_without_their_key_do_not_count() -> None:
+    rule = unique_rule(limit=1, key=KeyKind.MEMBER)
+    for _ in range(3):
+        assert hit_rules([rule], Subject(ip="192.0.2.1"), store=DatabaseStore()) is None
+    assert RateLimitCounter.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_numbers_are_counted_by_digest_and_prefix_groups_a_block() -> None:
+    number_rule = unique_rule(limit=1, key=KeyKind.NUMBER)
+    prefix_rule = Rule(action=number_rule.action, key=KeyKind.NUMBER_PREFIX, limit=2,
+                       window_seconds=3600)
+    store = DatabaseStore()
+    rules = [number_rule, prefix_rule]
+    assert hit_rules(rules, Subject(number="+79161234567"), store=store) is None
+    assert hit_rules(rules, Subject(number="+79161230000"), store=store) is None
+    refused = hit_rules(rules, Subject(number="+79161999999"), store=store)
+    assert refused is not None and refused.rule == prefix_rule
+    buckets = " ".join(RateLimitCounter.objects.values_list("bucket", flat=True))
+    assert "9161" not in buckets and "+7" not in buckets
+
+
+@pytest.mark.django_db
+def test_hit_uses_the_configured_rules() -> None:
+    with override_settings(RATE_LIMITS={"probe-action": [("ip", 1, 60)]}):
+        assert hit("probe-action", Subject(ip="192.0.2.9")) is None
+        assert hit("probe-action", Subject(ip="192.0.2.9")) is not None
+
+
+@pytest.mark.django_db
+def test_sweep_deletes_only_ended_windows(clock: FrozenClock) -> None:
+    short, long = unique_rule(5, 60), unique_rule(5, 86400)
+    hit_rules([short, long], Subject(ip="192.0.2.1"), store=DatabaseStore())
+    clock.advance(minutes=2)
+    assert sweep_expired_counters() == 1
+    assert RateLimitCounter.objects.count() == 1
+
+
+def fifty_at_once(store: CounterStore, *, close_connections: bool) -> int:
+    rule = unique_rule(limit=10)
+    barrier = threading.Barrier(50)
+    allowed: list[bool] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        try:
+            barrier.wait()
+            outcome = hit_rules([rule], Subject(ip="198.51.100.7"), store=store) is None
+        finally:
+            if close_connections:
+                connection.close()
+        with lock:
+            allowed.append(outcome)
+
+    threads = [threading.Thread(target=attempt) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(allowed) == 50
+    return sum(allowed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_the_database() -> None:
+    assert fifty_at_once(DatabaseStore(), close_connections=True) == 10
+
+
+def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_redis(
+    redis_store: RedisStore,
+) -> None:
+    assert fifty_at_once(redis_store, close_connections=False) == 10
+    assert all(
+        redis_store.client.ttl(key) > 0 for key in redis_store.client.scan_iter("rl:test-*")
+    )
