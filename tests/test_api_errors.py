@@ -11,7 +11,8 @@ from inviteonly.accounts.models import Member
 from inviteonly.invitations.models import Invitation
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
-from tests.conftest import ApiClient, make_member
+from inviteonly.invitations.actions import do_create_founder_invitation
+from tests.conftest import PASSWORD, ApiClient, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +114,38 @@ def test_list_pagination_is_bounded(founder: Member, query: str, status: int) ->
     api = ApiClient()
     api.log_in("+79160000001")
     assert api.get(f"/invitations?{query}").status_code == status
+
+
+def shape(body: dict[str, object]) -> dict[str, object]:
+    """An answer with the values that differ by nature (tokens, ids, times) blanked."""
+    return {
+        key: (type(value).__name__ if key in {"verification_token", "expires_at", "id",
+                                                "created_at", "phone_masked"} else value)
+        for key, value in body.items()
+    }
+
+
+def test_api_answers_alike_for_member_and_stranger_numbers(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    make_member(phone="+79165550001")
+    inviter = ApiClient()
+    inviter.log_in("+79160000001")
+    member_invite = inviter.post("/invitations", {"phone": "+79165550001"})
+    stranger_invite = inviter.post("/invitations", {"phone": "+79165550002"})
+    assert member_invite.status_code == stranger_invite.status_code == 201
+    assert shape(member_invite.json_body) == shape(stranger_invite.json_body)
+
+    member_recovery = ApiClient().post("/recovery", {"phone": "+79165550001"})
+    stranger_recovery = ApiClient().post("/recovery", {"phone": "+79165550002"})
+    assert member_recovery.status_code == stranger_recovery.status_code == 202
+    assert shape(member_recovery.json_body) == shape(stranger_recovery.json_body)
+
+    _founder_link, token = do_create_founder_invitation()
+    joins = [
+        ApiClient().post("/join", {"token": token, "phone": phone, "display_name": "X",
+                                   "password": PASSWORD, "language": "en"})
+        for phone in ("+79165550001", "+79165550003")
+    ]
+    assert joins[0].status_code == joins[1].status_code == 202
+    assert shape(joins[0].json_body) == shape(joins[1].json_body)

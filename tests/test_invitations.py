@@ -60,8 +60,9 @@ def test_banned_member_cannot_invite(sms_outbox: SmsOutbox) -> None:
     member = make_member(role=Member.Role.FOUNDER)
     member.status = Member.Status.BANNED
     member.save()
-    with pytest.raises(ActionError):
+    with pytest.raises(ActionError) as refused:
         do_invite_by_phone(inviter=member, phone=NUMBER)
+    assert refused.value.code == "invite_not_allowed"
     assert OutboundSms.objects.count() == 0
 
 
@@ -148,8 +149,26 @@ def test_expired_invitation_cannot_be_opened_or_redeemed(
     with pytest.raises(ActionError) as refused:
         access_invitation_by_token(token)
     assert refused.value.code == "invitation_expired"
-    with pytest.raises(ActionError):
+    with pytest.raises(ActionError) as refused:
         do_confirm_join(verification_id=started.verification.id, code=code)
+    assert refused.value.code == "code_expired"
+    assert not Member.objects.filter(display_name="Boris").exists()
+
+
+def test_invitation_expiring_while_the_code_is_typed_is_not_redeemed(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    invitation = invite_and_open(founder, sms_outbox)
+    clock.advance(days=7, minutes=-2)
+    started = do_start_join(
+        invitation=invitation, phone=NUMBER, display_name="Boris", password=PASSWORD,
+        language="en",
+    )
+    clock.advance(minutes=3)  # the code is still valid, the invitation is not
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(verification_id=started.verification.id, code=sms_outbox.code_for(NUMBER))
+    assert refused.value.code == "invitation_used"
+    assert Invitation.objects.get().redeemed_at is None
     assert not Member.objects.filter(display_name="Boris").exists()
 
 
@@ -162,15 +181,23 @@ def test_used_invitation_cannot_be_used_again(founder: Member, sms_outbox: SmsOu
     assert refused.value.code == "invitation_used"
 
 
-def test_join_with_a_different_number_is_refused(founder: Member, sms_outbox: SmsOutbox) -> None:
+def test_join_link_with_a_different_number_answers_alike_but_never_succeeds(
+    founder: Member, sms_outbox: SmsOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forwarded link is useless without the phone, and cannot reveal the number."""
     invitation = invite_and_open(founder, sms_outbox)
+    monkeypatch.setattr("inviteonly.lib.tokens.new_code", lambda: "123456")
+    started = do_start_join(
+        invitation=invitation, phone="+79167654321", display_name="Eve", password=PASSWORD,
+        language="en",
+    )
+    assert started.verification.phone_masked == "+7 916 ***-**-21"
+    assert sms_outbox.to("+79167654321") == []
     with pytest.raises(ActionError) as refused:
-        do_start_join(
-            invitation=invitation, phone="+79167654321", display_name="Eve", password=PASSWORD,
-            language="en",
-        )
-    assert refused.value.code == "phone_mismatch"
-    assert PhoneVerification.objects.count() == 0
+        do_confirm_join(verification_id=started.verification.id, code="123456")
+    assert refused.value.code == "code_wrong"
+    assert Member.objects.count() == 1
+    assert PhoneVerification.objects.get().pending_password_hash == ""
 
 
 @pytest.mark.parametrize(
@@ -248,8 +275,9 @@ def test_mode_closed_between_code_and_confirmation_refuses(
         language="en",
     )
     do_set_registration_mode(actor=founder, mode=RegistrationMode.CLOSED)
-    with pytest.raises(ActionError):
+    with pytest.raises(ActionError) as refused:
         do_confirm_join(verification_id=started.verification.id, code=sms_outbox.code_for(NUMBER))
+    assert refused.value.code == "registration_closed"
     assert Member.objects.count() == 1
 
 
@@ -268,5 +296,29 @@ def test_mode_switch_is_audited(founder: Member) -> None:
     entry = AuditEntry.objects.get(action=AuditAction.REGISTRATION_MODE_CHANGED)
     assert entry.actor == founder
     assert entry.details == {"mode": "open", "previous_mode": "invite_only"}
-    with pytest.raises(ActionError):
+    with pytest.raises(ActionError) as refused:
         do_set_registration_mode(actor=founder, mode="sometimes")
+    assert refused.value.code == "mode_unknown"
+
+
+def test_only_administrators_switch_the_mode(founder: Member) -> None:
+    with pytest.raises(ActionError) as refused:
+        do_set_registration_mode(actor=make_member(), mode=RegistrationMode.OPEN)
+    assert refused.value.status == 403
+
+
+def test_bootstrap_founder_link_dies_with_the_first_member(sms_outbox: SmsOutbox) -> None:
+    older, older_token = do_create_founder_invitation(bootstrap=True)
+    _newer, newer_token = do_create_founder_invitation(bootstrap=True)
+    with pytest.raises(ActionError) as replaced:
+        access_invitation_by_token(older_token)
+    assert replaced.value.code == "invitation_revoked"
+    deliberate, deliberate_token = do_create_founder_invitation()
+    assert join(access_invitation_by_token(newer_token), sms_outbox).role == Member.Role.FOUNDER
+    # Another serve-printed link cannot make a second superuser now...
+    _later, later_token = do_create_founder_invitation(bootstrap=True)
+    with pytest.raises(ActionError) as dead:
+        access_invitation_by_token(later_token)
+    assert dead.value.code == "invitation_revoked"
+    # ...but a founder invitation made on purpose with `inviteonly founder` still works.
+    assert access_invitation_by_token(deliberate_token) == deliberate

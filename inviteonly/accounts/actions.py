@@ -13,6 +13,7 @@ from inviteonly.accounts.validation import check_new_password, clean_display_nam
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.queries import check_bootstrap_invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
@@ -31,7 +32,7 @@ from inviteonly.sms.outbox import queue_sms
 from inviteonly.sms.texts import join_code_text, recovery_code_text
 
 
-def _check_registration_open(invitation: Invitation | None) -> None:
+def check_registration_open(invitation: Invitation | None) -> None:
     if invitation is not None and invitation.grants_role == Member.Role.FOUNDER:
         return  # Founder invitations work in every mode: they are how a site starts.
     mode = get_site_configuration().registration_mode
@@ -61,27 +62,21 @@ def do_start_join(
 ) -> StartedVerification:
     """Check what the newcomer typed and send a code to their number.
 
-    The answer is the same whether or not the number already has an account (the
-    owner of the number learns which after typing the code), so a join link cannot
-    be used to probe numbers.
+    The answer is the same whatever the number: one that already has an account gets
+    its code (its owner learns about the account after typing it), and one the
+    invitation was not sent to gets a decoy verification and no SMS. So a join link is
+    no use for finding out which number it was sent to, or which numbers are members.
     """
-    _check_registration_open(invitation)
+    check_registration_open(invitation)
     number = normalize_phone_number(phone, region_hint=region_hint)
-    index = crypto.blind_index(number.e164)
-    if (
-        invitation is not None
-        and invitation.phone_blind_index
-        and not crypto.digests_equal(index, invitation.phone_blind_index)
-    ):
-        raise ActionError(
-            "phone_mismatch",
-            _("This invitation was sent to a different number. Enter the number "
-              "that received the invitation SMS."),
-            field="phone",
-        )
     display_name = clean_display_name(display_name)
     language = clean_language(language)
     check_new_password(password)
+    invited_number = (
+        invitation is None
+        or not invitation.phone_blind_index
+        or crypto.digests_equal(crypto.blind_index(number.e164), invitation.phone_blind_index)
+    )
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(password)
     with transaction.atomic():
@@ -90,14 +85,16 @@ def do_start_join(
             phone=number,
             invitation=invitation,
             pending_display_name=display_name,
-            pending_password_hash=password_hash,
+            pending_password_hash=password_hash if invited_number else "",
             pending_language=language,
+            can_succeed=invited_number,
         )
-        queue_sms(
-            phone=number,
-            text=join_code_text(code=code, language=language),
-            purpose=SmsPurpose.JOIN_CODE,
-        )
+        if invited_number:
+            queue_sms(
+                phone=number,
+                text=join_code_text(code=code, language=language),
+                purpose=SmsPurpose.JOIN_CODE,
+            )
         record_audit_entry(
             AuditAction.JOIN_STARTED,
             invitation=invitation,
@@ -144,7 +141,9 @@ def do_confirm_join(
 
 def _create_member(verification: PhoneVerification, *, ip_address: str | None) -> Member:
     invitation = verification.invitation
-    _check_registration_open(invitation)
+    check_registration_open(invitation)
+    if invitation is not None:
+        check_bootstrap_invitation(invitation)
     consume_verification(verification)
     now = clock.now()
     role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
@@ -238,7 +237,10 @@ def do_start_recovery(
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None
         started, code = create_verification(
-            purpose=VerificationPurpose.RECOVERY, phone=number, member=recoverable
+            purpose=VerificationPurpose.RECOVERY,
+            phone=number,
+            member=recoverable,
+            can_succeed=recoverable is not None,
         )
         if recoverable is not None:
             queue_sms(
@@ -276,6 +278,12 @@ def do_confirm_recovery(
         # check_verification_code confirms recovery verifications only with a member.
         assert verification.member_id is not None
         member = Member.objects.select_for_update().get(id=verification.member_id)
+        if not member.is_active:
+            raise ActionError(
+                "account_restricted",
+                _("This account is restricted; its password cannot be changed."),
+                status=403,
+            )
         member.password = password_hash
         member.save(update_fields=["password"])
         notify_member(member, NotificationKind.PASSWORD_RECOVERED)

@@ -117,10 +117,21 @@ def do_invite_by_phone(
 
 
 @transaction.atomic
-def do_create_founder_invitation(*, phone: str | None = None) -> tuple[Invitation, str]:
+def do_create_founder_invitation(
+    *, phone: str | None = None, bootstrap: bool = False
+) -> tuple[Invitation, str]:
     """An invitation without an inviter that makes its redeemer a founder. Returns the
-    join token, which is shown once (printed by ``inviteonly founder`` and ``serve``)."""
+    join token, which is shown once (printed by ``inviteonly founder`` and ``serve``).
+
+    A ``bootstrap`` invitation (what ``serve`` prints on an empty site) works only
+    while the site has no members, and replaces the previous bootstrap link: links
+    left in old terminal logs cannot make founders later.
+    """
     now = clock.now()
+    if bootstrap:
+        Invitation.objects.filter(
+            is_bootstrap=True, redeemed_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
     token = tokens.new_join_token()
     number = normalize_phone_number(phone) if phone else None
     invitation = Invitation.objects.create(
@@ -131,6 +142,7 @@ def do_create_founder_invitation(*, phone: str | None = None) -> tuple[Invitatio
         ),
         phone_masked=number.masked if number else "",
         grants_role=Member.Role.FOUNDER,
+        is_bootstrap=bootstrap,
         created_at=now,
         expires_at=now + settings.INVITATION_TTL,
     )

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 
 
@@ -39,7 +40,11 @@ class Invitation(models.Model):
     phone_masked = models.CharField(_("phone number"), max_length=32, blank=True)
     note = models.CharField(_("note"), max_length=settings.INVITATION_NOTE_MAX_LENGTH, blank=True)
     # The member role the invitee gets: founder invitations make founders.
-    grants_role = models.CharField(max_length=16, default="member")
+    grants_role = models.CharField(
+        max_length=16, choices=Member.Role.choices, default=Member.Role.MEMBER
+    )
+    # Printed by `serve` on an empty site: valid only while the site has no members.
+    is_bootstrap = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
     redeemed_at = models.DateTimeField(null=True, blank=True)

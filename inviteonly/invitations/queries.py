@@ -26,6 +26,7 @@ def access_invitation_by_token(token: str) -> Invitation:
               "from the SMS."),
             status=404,
         )
+    check_bootstrap_invitation(invitation)
     state = invitation.state_at(clock.now())
     if state == InvitationState.REDEEMED:
         raise ActionError(
@@ -46,6 +47,16 @@ def access_invitation_by_token(token: str) -> Invitation:
             status=410,
         )
     return invitation
+
+
+def check_bootstrap_invitation(invitation: Invitation) -> None:
+    """A bootstrap founder link is dead once the site has its first member."""
+    if invitation.is_bootstrap and Member.objects.exists():
+        raise ActionError(
+            "invitation_revoked",
+            _("This founder link is no longer valid: the site already has members."),
+            status=410,
+        )
 
 
 def invitations_sent_by(member: Member) -> QuerySet[Invitation]:

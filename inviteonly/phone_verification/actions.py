@@ -9,22 +9,21 @@ once even under races.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from inviteonly.accounts.models import Member
+from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
-
-# Bytes of randomness in the verification token an API client holds.
-VERIFICATION_TOKEN_BYTES = 24
-
 
 @dataclass(frozen=True)
 class StartedVerification:
@@ -52,16 +51,29 @@ def create_verification(
     pending_display_name: str = "",
     pending_password_hash: str = "",
     pending_language: str = "",
+    can_succeed: bool = True,
 ) -> tuple[StartedVerification, str]:
-    """Return the new verification and its code (to be put in an SMS, never stored)."""
-    token = tokens.new_url_token(VERIFICATION_TOKEN_BYTES)
+    """Return the new verification and its code (to be put in an SMS, never stored).
+
+    A new code replaces the number's open codes for the same purpose (the newest SMS is
+    the one that works). ``can_succeed=False`` makes a decoy: it answers exactly like a
+    real verification, no code confirms it, and it replaces nothing.
+    """
+    token = tokens.new_url_token(settings.VERIFICATION_TOKEN_BYTES)
     token_digest = verification_token_digest(token)
     code = tokens.new_code()
+    index = crypto.blind_index(phone.e164)
+    now = clock.now()
+    if can_succeed:
+        PhoneVerification.objects.filter(
+            phone_blind_index=index, purpose=purpose, consumed_at__isnull=True
+        ).update(consumed_at=now, pending_password_hash="", pending_display_name="")
     verification = PhoneVerification.objects.create(
         purpose=purpose,
         token_digest=token_digest,
         code_digest=_code_digest(token_digest, code),
-        phone_blind_index=crypto.blind_index(phone.e164),
+        can_succeed=can_succeed,
+        phone_blind_index=index,
         phone_ciphertext=crypto.encrypt(phone.e164, purpose=crypto.Purpose.PHONE_NUMBER),
         phone_masked=phone.masked,
         member=member,
@@ -69,7 +81,8 @@ def create_verification(
         pending_display_name=pending_display_name,
         pending_password_hash=pending_password_hash,
         pending_language=pending_language,
-        expires_at=clock.now() + settings.VERIFICATION_CODE_TTL,
+        created_at=now,
+        expires_at=now + settings.VERIFICATION_CODE_TTL,
     )
     return StartedVerification(verification=verification, token=token), code
 
@@ -130,25 +143,42 @@ def check_verification_code(
         )
     verification = (
         PhoneVerification.objects.select_for_update(of=("self",))
-        .select_related("invitation__inviter")
+        .select_related("invitation__inviter", "member")
         .filter(id=verification_id, purpose=purpose)
         .first()
     )
+    now = clock.now()
     if (
         verification is None
         or verification.consumed_at is not None
-        or verification.expires_at <= clock.now()
+        or verification.expires_at <= now
         or verification.failed_attempts >= settings.VERIFICATION_CODE_MAX_ATTEMPTS
     ):
         return CodeCheck(refusal=_code_expired())
+    if _recent_failures(verification, now=now) >= settings.VERIFICATION_MAX_FAILURES_PER_NUMBER:
+        return CodeCheck(
+            refusal=ActionError(
+                "code_failures_exhausted",
+                _("Too many wrong codes for this number. Try again tomorrow."),
+                status=429,
+                field="code",
+            )
+        )
     right = crypto.digests_equal(
         _code_digest(verification.token_digest, typed), verification.code_digest
     )
-    # A recovery verification for a number without an account can never succeed.
-    if right and (purpose != VerificationPurpose.RECOVERY or verification.member_id):
+    if right and verification.can_succeed:
         return CodeCheck(verification=verification)
     PhoneVerification.objects.filter(id=verification.id).update(
         failed_attempts=F("failed_attempts") + 1
+    )
+    record_audit_entry(
+        AuditAction.CODE_REJECTED,
+        target_member=verification.member,
+        invitation=verification.invitation,
+        phone_masked=verification.phone_masked,
+        purpose=purpose,
+        attempt=verification.failed_attempts + 1,
     )
     remaining = settings.VERIFICATION_CODE_MAX_ATTEMPTS - verification.failed_attempts - 1
     if remaining <= 0:
@@ -173,6 +203,17 @@ def check_verification_code(
             field="code",
         )
     )
+
+
+def _recent_failures(verification: PhoneVerification, *, now: datetime) -> int:
+    """Wrong codes typed for this number and purpose lately, across all its codes: a
+    new code does not bring new tries."""
+    total = PhoneVerification.objects.filter(
+        phone_blind_index=verification.phone_blind_index,
+        purpose=verification.purpose,
+        created_at__gte=now - settings.VERIFICATION_FAILURE_WINDOW,
+    ).aggregate(total=Sum("failed_attempts"))["total"]
+    return int(total or 0)
 
 
 def consume_verification(verification: PhoneVerification) -> None:

@@ -22,13 +22,16 @@ class PhoneVerification(models.Model):
     password already hashed, so the account can be created the moment the code is
     right; that payload is wiped when the verification is consumed. A recovery
     verification for a number that has no account has ``member`` unset: it looks and
-    behaves like any other, and no code can ever confirm it.
+    behaves like any other, and no code can ever confirm it (``can_succeed`` is off).
     """
 
     purpose = models.CharField(max_length=16, choices=VerificationPurpose.choices)
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
     code_digest = models.CharField(max_length=64, editable=False)
-    phone_blind_index = models.CharField(max_length=64, db_index=True)
+    # False for a decoy (a number without an account, a number the join link was not
+    # sent to): it looks like any other verification and no code confirms it.
+    can_succeed = models.BooleanField(default=True)
+    phone_blind_index = models.CharField(max_length=64)
     phone_ciphertext = models.BinaryField(editable=False)
     phone_masked = models.CharField(max_length=32)
     member = models.ForeignKey(
@@ -52,6 +55,11 @@ class PhoneVerification(models.Model):
     class Meta:
         verbose_name = _("phone verification")
         verbose_name_plural = _("phone verifications")
+        indexes = [
+            # Open codes of a number (superseded by a new one) and its recent failures.
+            models.Index(fields=["phone_blind_index", "purpose", "created_at"],
+                         name="verification_number_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.phone_masked}"

@@ -16,6 +16,12 @@ from inviteonly.site_config.models import RegistrationMode, SiteConfiguration
 def do_set_registration_mode(
     *, actor: Member | None, mode: str, ip_address: str | None = None
 ) -> SiteConfiguration:
+    """Switch the registration mode. ``actor`` is None for the operator's command line;
+    a member must be an administrator (a superuser: founders are)."""
+    if actor is not None and not actor.is_superuser:
+        raise ActionError(
+            "forbidden", _("Only administrators can change the registration mode."), status=403
+        )
     if mode not in RegistrationMode.values:
         raise ActionError(
             "mode_unknown",
@@ -23,8 +29,7 @@ def do_set_registration_mode(
             % {"modes": ", ".join(RegistrationMode.values)},
             field="mode",
         )
-    SiteConfiguration.objects.get_or_create(id=1)
-    configuration = SiteConfiguration.objects.select_for_update().get(id=1)
+    configuration, _created = SiteConfiguration.objects.select_for_update().get_or_create(id=1)
     previous = configuration.registration_mode
     configuration.registration_mode = mode
     configuration.updated_by = actor

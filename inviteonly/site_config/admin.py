@@ -25,6 +25,10 @@ class SiteConfigurationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The same rule as do_set_registration_mode: administrators only.
+        return bool(request.user.is_superuser)
+
     def save_model(
         self, request: HttpRequest, obj: SiteConfiguration, form: Any, change: bool
     ) -> None:

@@ -33,5 +33,6 @@ class SiteConfiguration(models.Model):
 
 
 def get_site_configuration() -> SiteConfiguration:
-    configuration, _created = SiteConfiguration.objects.get_or_create(id=1)
-    return configuration
+    # Migration 0002 creates the row; reading never writes (a flushed database reads
+    # as the defaults until the next change).
+    return SiteConfiguration.objects.filter(id=1).first() or SiteConfiguration(id=1)

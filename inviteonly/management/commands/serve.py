@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
         if not Member.objects.exists():
-            invitation, token = do_create_founder_invitation()
+            invitation, token = do_create_founder_invitation(bootstrap=True)
             self.stdout.write(
                 self.style.SUCCESS("\nNo members yet. Open this link to become the founder:\n")
                 + f"  {join_url(token)}\n"
