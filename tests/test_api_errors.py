@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 
 from inviteonly.accounts.models import Member
+from inviteonly.invitations.actions import do_create_founder_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
-from inviteonly.invitations.actions import do_create_founder_invitation
 from tests.conftest import PASSWORD, ApiClient, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db

@@ -308,7 +308,7 @@ def test_only_administrators_switch_the_mode(founder: Member) -> None:
 
 
 def test_bootstrap_founder_link_dies_with_the_first_member(sms_outbox: SmsOutbox) -> None:
-    older, older_token = do_create_founder_invitation(bootstrap=True)
+    _older, older_token = do_create_founder_invitation(bootstrap=True)
     _newer, newer_token = do_create_founder_invitation(bootstrap=True)
     with pytest.raises(ActionError) as replaced:
         access_invitation_by_token(older_token)

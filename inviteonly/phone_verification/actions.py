@@ -25,6 +25,7 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 
+
 @dataclass(frozen=True)
 class StartedVerification:
     """A verification just created; ``token`` exists only here, never in the database."""
