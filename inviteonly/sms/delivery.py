@@ -1,9 +1,12 @@
 """Delivering queued SMS: what ``inviteonly worker`` (and the worker inside ``serve``) runs.
 
-A batch of due messages is claimed with ``SELECT … FOR UPDATE SKIP LOCKED`` on
-PostgreSQL (so parallel workers never take the same row); on SQLite the IMMEDIATE
-transaction serialises workers. A message leaves the queue only in the transaction
-that records the gateway's answer, so a worker that dies mid-batch loses nothing.
+A batch of due messages is claimed in a short transaction (``SELECT … FOR UPDATE
+SKIP LOCKED`` on PostgreSQL, so parallel workers never take the same row) and marked
+``sending`` with a lease; the gateway calls happen outside any transaction; each
+answer is recorded on its own. A worker that dies leaves its claimed messages to come
+back when the lease runs out: nothing is lost (a message the gateway had already
+accepted may then be sent twice — gateway references that prevent this come with the
+real gateways). One message that cannot be sent never holds up the others.
 """
 
 from __future__ import annotations
@@ -29,54 +32,74 @@ def _retry_delay(attempts: int) -> timedelta:
     return settings.SMS_RETRY_BASE_DELAY * (2 ** (attempts - 1)) * jitter
 
 
-def _deliver_one(message: OutboundSms, gateway: SmsGateway) -> None:
+def _claim_batch(limit: int) -> list[OutboundSms]:
+    """Claim due messages for this worker: a short transaction that marks them
+    ``sending`` with a lease, so the slow gateway calls happen outside any lock."""
     now = clock.now()
-    message.attempts += 1
-    message.gateway = gateway.name
-    update_fields = ["attempts", "gateway", "status", "last_error"]
-    try:
-        if message.text_ciphertext is None:
-            raise GatewayError("message text is gone", retryable=False)
-        receipt = gateway.send(
-            to=crypto.decrypt(message.recipient_ciphertext, purpose=crypto.Purpose.PHONE_NUMBER),
-            text=crypto.decrypt(message.text_ciphertext, purpose=crypto.Purpose.SMS_TEXT),
-            reference=str(message.id),
+    with transaction.atomic():
+        batch = list(
+            OutboundSms.objects.select_for_update(skip_locked=True)
+            .filter(status__in=[SmsStatus.QUEUED, SmsStatus.SENDING], next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")[:limit]
         )
-    except GatewayError as error:
-        message.last_error = str(error)[:200]
-        if error.retryable and message.attempts < settings.SMS_MAX_ATTEMPTS:
-            message.next_attempt_at = now + _retry_delay(message.attempts)
-            update_fields.append("next_attempt_at")
-        else:
-            message.status = SmsStatus.FAILED
-            message.text_ciphertext = None
-            update_fields.append("text_ciphertext")
+        OutboundSms.objects.filter(id__in=[message.id for message in batch]).update(
+            status=SmsStatus.SENDING, next_attempt_at=now + settings.SMS_SEND_LEASE
+        )
+    return batch
+
+
+def _send(message: OutboundSms, gateway: SmsGateway) -> str:
+    """Hand the message to the gateway; return its message id or raise GatewayError."""
+    if message.text_ciphertext is None:
+        raise GatewayError("message text is gone", retryable=False)
+    try:
+        to = crypto.decrypt(message.recipient_ciphertext, purpose=crypto.Purpose.PHONE_NUMBER)
+        text = crypto.decrypt(message.text_ciphertext, purpose=crypto.Purpose.SMS_TEXT)
+    except Exception as error:
+        # A key missing from the ring may come back with the next deploy: retry.
+        raise GatewayError(f"cannot decrypt: {type(error).__name__}", retryable=True) from error
+    try:
+        return gateway.send(to=to, text=text, reference=str(message.id)).gateway_message_id
+    except GatewayError:
+        raise
+    except Exception as error:
+        # A gateway's unexpected failure is treated like a timeout: try again later.
+        raise GatewayError(f"gateway failed: {type(error).__name__}", retryable=True) from error
+
+
+def _record(message: OutboundSms, *, gateway: SmsGateway, outcome: str | GatewayError) -> None:
+    now = clock.now()
+    attempts = message.attempts + 1
+    changes: dict[str, object] = {"attempts": attempts, "gateway": gateway.name}
+    if isinstance(outcome, str):
+        # The text holds a code or a join link: once the gateway has it, we drop it.
+        changes |= {"status": SmsStatus.SENT, "sent_at": now, "gateway_message_id": outcome,
+                    "last_error": "", "text_ciphertext": None}
+    elif outcome.retryable and attempts < settings.SMS_MAX_ATTEMPTS:
+        changes |= {"status": SmsStatus.QUEUED, "last_error": str(outcome)[:200],
+                    "next_attempt_at": now + _retry_delay(attempts)}
+    else:
+        changes |= {"status": SmsStatus.FAILED, "last_error": str(outcome)[:200],
+                    "text_ciphertext": None}
+    if not isinstance(outcome, str):
         logger.warning(
             "SMS %s to %s not sent (attempt %s): %s",
-            message.id, message.recipient_masked, message.attempts, message.last_error,
+            message.id, message.recipient_masked, attempts, str(outcome)[:200],
         )
-    else:
-        message.status = SmsStatus.SENT
-        message.sent_at = now
-        message.gateway_message_id = receipt.gateway_message_id
-        message.last_error = ""
-        # The text holds a code or a join link: once the gateway has it, we drop it.
-        message.text_ciphertext = None
-        update_fields += ["sent_at", "gateway_message_id", "text_ciphertext"]
-    message.save(update_fields=update_fields)
+    # Only while our claim holds: a worker whose lease ran out does not overwrite.
+    OutboundSms.objects.filter(id=message.id, status=SmsStatus.SENDING).update(**changes)
 
 
 def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None = None) -> int:
     """Deliver one batch of due messages; return how many were attempted."""
     gateway = gateway or get_gateway()
-    with transaction.atomic():
-        batch = list(
-            OutboundSms.objects.select_for_update(skip_locked=True)
-            .filter(status=SmsStatus.QUEUED, next_attempt_at__lte=clock.now())
-            .order_by("next_attempt_at", "id")[: limit or settings.SMS_WORKER_BATCH_SIZE]
-        )
-        for message in batch:
-            _deliver_one(message, gateway)
+    batch = _claim_batch(limit or settings.SMS_WORKER_BATCH_SIZE)
+    for message in batch:
+        try:
+            outcome: str | GatewayError = _send(message, gateway)
+        except GatewayError as error:
+            outcome = error
+        _record(message, gateway=gateway, outcome=outcome)
     return len(batch)
 
 

@@ -10,6 +10,8 @@ from inviteonly.lib import clock
 
 class SmsStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
+    # Claimed by a worker until ``next_attempt_at``; back in the queue if it dies.
+    SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
     DELIVERED = "delivered", _("Delivered")
     FAILED = "failed", _("Not delivered")
@@ -45,11 +47,12 @@ class OutboundSms(models.Model):
         verbose_name = _("SMS")
         verbose_name_plural = _("SMS outbox")
         indexes = [
-            # The delivery worker's scan: due queued messages, oldest first.
+            # The delivery worker's scan: due messages (queued, or claimed by a worker
+            # whose lease ran out), oldest first.
             models.Index(
                 fields=["next_attempt_at", "id"],
-                condition=models.Q(status="queued"),
-                name="sms_due_queued",
+                condition=models.Q(status__in=["queued", "sending"]),
+                name="sms_due",
             ),
         ]
 

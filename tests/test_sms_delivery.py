@@ -1,0 +1,99 @@
+"""The delivery worker: claims, retries with backoff, gives up, survives bad rows and
+dead workers; texts are dropped once sent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.sms.delivery import deliver_due_messages
+from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
+from inviteonly.sms.outbox import queue_sms
+from tests.conftest import FrozenClock, SmsOutbox
+
+pytestmark = pytest.mark.django_db
+
+
+def queue(number: str, text: str = "hello") -> OutboundSms:
+    return queue_sms(
+        phone=normalize_phone_number(number), text=text, purpose=SmsPurpose.JOIN_CODE
+    )
+
+
+def test_sent_message_records_gateway_id_and_drops_its_text(sms_outbox: SmsOutbox) -> None:
+    message = queue("+79161234567", "123456 is your code")
+    assert [sms.text for sms in sms_outbox.deliver()] == ["123456 is your code"]
+    message.refresh_from_db()
+    assert message.status == SmsStatus.SENT
+    assert message.gateway_message_id.startswith("memory-")
+    assert message.text_ciphertext is None
+    assert sms_outbox.deliver() == []  # never twice
+
+
+def test_unavailable_gateway_means_retry_with_backoff(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    message = queue("+79161234567")
+    sms_outbox.gateway.unavailable = True
+    assert deliver_due_messages(gateway=sms_outbox.gateway) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (SmsStatus.QUEUED, 1)
+    delay = message.next_attempt_at - clock.current
+    assert timedelta(seconds=2) <= delay <= timedelta(seconds=8)  # 5 s ± jitter
+    sms_outbox.gateway.unavailable = False
+    assert deliver_due_messages(gateway=sms_outbox.gateway) == 0  # not due yet
+    clock.advance(seconds=8)
+    assert len(sms_outbox.deliver()) == 1
+
+
+def test_refused_number_fails_for_good(sms_outbox: SmsOutbox) -> None:
+    message = queue("+79161234567")
+    sms_outbox.gateway.refused_numbers.add("+79161234567")
+    sms_outbox.deliver()
+    message.refresh_from_db()
+    assert message.status == SmsStatus.FAILED
+    assert message.text_ciphertext is None
+    assert "refused" in message.last_error
+
+
+def test_gives_up_after_the_last_attempt(sms_outbox: SmsOutbox, clock: FrozenClock) -> None:
+    message = queue("+79161234567")
+    sms_outbox.gateway.unavailable = True
+    for _ in range(8):
+        deliver_due_messages(gateway=sms_outbox.gateway)
+        clock.advance(hours=2)
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (SmsStatus.FAILED, 8)
+
+
+def test_an_unsendable_message_holds_up_nothing_and_nothing_is_sent_twice(
+    sms_outbox: SmsOutbox,
+) -> None:
+    first = queue("+79161234567", "first")
+    broken = queue("+79161234568", "broken")
+    last = queue("+79161234569", "last")
+    # A ciphertext under a key the ring no longer has.
+    OutboundSms.objects.filter(id=broken.id).update(text_ciphertext=b"\x03oldsomething")
+    for _ in range(3):
+        deliver_due_messages(gateway=sms_outbox.gateway)
+    assert sorted(sms.text for sms in sms_outbox.messages) == ["first", "last"]
+    broken.refresh_from_db()
+    assert broken.status == SmsStatus.QUEUED and "decrypt" in broken.last_error
+    assert {first.id, last.id} == set(
+        OutboundSms.objects.filter(status=SmsStatus.SENT).values_list("id", flat=True)
+    )
+
+
+def test_a_dead_workers_claim_returns_to_the_queue(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    message = queue("+79161234567")
+    # A worker claimed it and died before sending.
+    OutboundSms.objects.filter(id=message.id).update(
+        status=SmsStatus.SENDING, next_attempt_at=clock.current + timedelta(minutes=2)
+    )
+    assert sms_outbox.deliver() == []
+    clock.advance(minutes=2)
+    assert [sms.text for sms in sms_outbox.deliver()] == ["hello"]
