@@ -53,6 +53,8 @@ CSRF_TRUSTED_ORIGINS = [BASE_URL]
 # appends the address it saw to X-Forwarded-For; the client's is the one the outermost
 # proxy appended. 0 = take REMOTE_ADDR (no proxy; X-Forwarded-For could be forged).
 TRUSTED_PROXY_COUNT = int(os.environ.get("INVITEONLY_TRUSTED_PROXY_COUNT", "0"))
+# Behind such proxies, the TLS-terminating one says the request came over https.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 
 
 # ---------------------------------------------------------------------------

@@ -68,6 +68,13 @@ class SmsOutbox:
         assert match, "the last SMS holds no join link"
         return match.group(1)
 
+    def join_tokens_for(self, e164: str) -> list[str]:
+        return [
+            match.group(1)
+            for message in self.to(e164)
+            if (match := re.search(r"/j/([A-Za-z0-9_-]+)", message.text))
+        ]
+
 
 @pytest.fixture
 def sms_outbox() -> Iterator[SmsOutbox]:

@@ -75,6 +75,7 @@ def test_missing_or_bad_bearer_token_gets_401() -> None:
     response = api.get("/me")
     assert response.status_code == 401
     assert response.json_body["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Bearer"
 
 
 def test_unknown_verification_token_gets_410() -> None:

@@ -10,7 +10,11 @@ import pytest
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
-from inviteonly.invitations.actions import do_create_founder_invitation, do_invite_by_phone
+from inviteonly.invitations.actions import (
+    do_create_founder_invitation,
+    do_invite_by_phone,
+    join_token_digest,
+)
 from inviteonly.invitations.models import Invitation, InvitationState
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
@@ -72,7 +76,7 @@ def test_invitation_token_is_96_bits_and_stored_as_digest(
     invitation = do_invite_by_phone(inviter=founder, phone=NUMBER)
     token = sms_outbox.join_token_for(NUMBER)
     assert len(token) >= 16  # 12 random bytes, URL-safe base64
-    assert token not in invitation.token_digest
+    assert invitation.token_digest == join_token_digest(token)
     assert invitation.expires_at - invitation.created_at == timedelta(days=7)
 
 
@@ -322,3 +326,30 @@ def test_bootstrap_founder_link_dies_with_the_first_member(sms_outbox: SmsOutbox
     assert dead.value.code == "invitation_revoked"
     # ...but a founder invitation made on purpose with `inviteonly founder` still works.
     assert access_invitation_by_token(deliberate_token) == deliberate
+
+
+@pytest.mark.parametrize(
+    "name", ["Call +7 800 555-35-35", "visit evil.example", "Bank/Support", "Anna 2"]
+)
+def test_names_that_could_carry_numbers_or_links_stay_out_of_the_sms(
+    founder: Member, sms_outbox: SmsOutbox, name: str
+) -> None:
+    founder.display_name = name
+    founder.save()
+    do_invite_by_phone(inviter=founder, phone="+14155552671")
+    text = sms_outbox.last_text_to("+14155552671")
+    assert text.startswith("You are invited to inviteonly: http://testserver/j/")
+
+
+def test_plain_names_are_named_in_the_sms(founder: Member, sms_outbox: SmsOutbox) -> None:
+    founder.display_name = "Anne-Marie O'Neil"
+    founder.save()
+    do_invite_by_phone(inviter=founder, phone="+14155552671")
+    assert sms_outbox.last_text_to("+14155552671").startswith("Anne-Marie O'Neil invites you")
+
+
+def test_note_with_a_direction_override_is_refused(founder: Member) -> None:
+    with pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=founder, phone=NUMBER, note="see \u202egnp.exe")
+    assert (refused.value.code, refused.value.field) == ("note_invalid", "note")
+    assert Invitation.objects.count() == 0

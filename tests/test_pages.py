@@ -160,3 +160,18 @@ def test_open_join_page_only_in_open_mode(founder: Member) -> None:
     assert Client().get("/join/").status_code == 403
     do_set_registration_mode(actor=founder, mode="open")
     assert Client().get("/join/").status_code == 200
+
+
+def test_closed_site_says_registration_is_closed(founder: Member) -> None:
+    do_set_registration_mode(actor=founder, mode="closed")
+    response = Client().get("/join/")
+    assert response.status_code == 403
+    assert "Registration is closed" in response.content.decode()
+
+
+def test_login_redirect_stays_on_the_site(founder: Member) -> None:
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+        response = Client().post(
+            f"/login/?next={target}", {"phone": "+79160000001", "password": PASSWORD}
+        )
+        assert response["Location"] == "/", target

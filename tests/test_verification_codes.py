@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from inviteonly.accounts.actions import do_confirm_join, do_start_join
+from inviteonly.accounts.actions import (
+    do_confirm_join,
+    do_confirm_recovery,
+    do_start_join,
+    do_start_recovery,
+)
 from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_invite_by_phone
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
-from inviteonly.phone_verification.actions import StartedVerification
+from inviteonly.phone_verification.actions import (
+    StartedVerification,
+    _code_digest,
+    verification_token_digest,
+)
 from inviteonly.phone_verification.models import PhoneVerification
-from tests.conftest import PASSWORD, FrozenClock, SmsOutbox
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +48,9 @@ def test_code_is_six_digits_and_stored_only_as_hmac(
     code = sms_outbox.code_for(NUMBER)
     assert len(code) == 6 and code.isdigit()
     verification = PhoneVerification.objects.get()
-    assert code not in verification.code_digest
-    assert len(verification.code_digest) == 64
-    assert started.token not in verification.token_digest
+    assert verification.code_digest == _code_digest(verification.token_digest, code)
+    assert verification.token_digest == verification_token_digest(started.token)
+    assert started.token != verification.token_digest
 
 
 def test_five_wrong_codes_kill_the_code(founder: Member, sms_outbox: SmsOutbox) -> None:
@@ -124,3 +134,99 @@ def test_codes_differ_between_verifications(founder: Member, sms_outbox: SmsOutb
         )
         codes.add(sms_outbox.code_for(number))
     assert len(codes) >= 7  # one collision in a million is allowed, eight identical are not
+
+
+def test_a_new_code_replaces_the_open_one(founder: Member, sms_outbox: SmsOutbox) -> None:
+    first = start_join(founder, sms_outbox)
+    first_code = sms_outbox.code_for(NUMBER)
+    first_join_token = sms_outbox.join_tokens_for(NUMBER)[0]
+    invitation = access_invitation_by_token(first_join_token)
+    second = do_start_join(
+        invitation=invitation, phone=NUMBER, display_name="Boris", password=PASSWORD,
+        language="en",
+    )
+    with pytest.raises(ActionError) as refused:
+        do_confirm_join(verification_id=first.verification.id, code=first_code)
+    assert refused.value.code == "code_expired"
+    member = do_confirm_join(
+        verification_id=second.verification.id, code=sms_outbox.code_for(NUMBER)
+    )
+    assert member.display_name == "Boris"
+
+
+def test_a_new_code_brings_no_fresh_guesses_beyond_the_daily_cap(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    make_member(phone="+79165550001")
+    guesses = 0
+    refusal = ""
+    while refusal != "code_failures_exhausted" and guesses < 50:
+        started = do_start_recovery(phone="+79165550001")
+        code = sms_outbox.code_for("+79165550001")
+        for _ in range(5):
+            with pytest.raises(ActionError) as refused:
+                do_confirm_recovery(
+                    verification_id=started.verification.id, code=wrong_code(code),
+                    new_password="a brand new passphrase",
+                )
+            refusal = refused.value.code
+            if refusal == "code_failures_exhausted":
+                break
+            guesses += 1
+    assert guesses == 10  # VERIFICATION_MAX_FAILURES_PER_NUMBER, across two codes
+    # Even the right code of a fresh SMS is refused until the window has passed.
+    started = do_start_recovery(phone="+79165550001")
+    code = sms_outbox.code_for("+79165550001")
+    with pytest.raises(ActionError) as refused:
+        do_confirm_recovery(
+            verification_id=started.verification.id, code=code,
+            new_password="a brand new passphrase",
+        )
+    assert refused.value.code == "code_failures_exhausted"
+    assert refused.value.status == 429
+    clock.advance(hours=24, seconds=1)
+    started = do_start_recovery(phone="+79165550001")
+    do_confirm_recovery(
+        verification_id=started.verification.id, code=sms_outbox.code_for("+79165550001"),
+        new_password="a brand new passphrase",
+    )
+
+
+def test_wrong_codes_are_audited(founder: Member, sms_outbox: SmsOutbox) -> None:
+    started = start_join(founder, sms_outbox)
+    with pytest.raises(ActionError):
+        do_confirm_join(
+            verification_id=started.verification.id, code=wrong_code(sms_outbox.code_for(NUMBER))
+        )
+    entry = AuditEntry.objects.get(action=AuditAction.CODE_REJECTED)
+    assert entry.details == {"phone_masked": "+7 916 ***-**-67", "purpose": "join", "attempt": 1}
+
+
+def test_recovery_code_for_a_number_without_account_never_succeeds(
+    sms_outbox: SmsOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("inviteonly.lib.tokens.new_code", lambda: "123456")
+    started = do_start_recovery(phone="+79169999999")
+    assert sms_outbox.deliver() == []
+    with pytest.raises(ActionError) as refused:
+        do_confirm_recovery(
+            verification_id=started.verification.id, code="123456",
+            new_password="a brand new passphrase",
+        )
+    assert refused.value.code == "code_wrong"
+
+
+def test_member_banned_after_asking_for_a_code_cannot_finish_recovery(
+    sms_outbox: SmsOutbox,
+) -> None:
+    member = make_member(phone="+79165550001")
+    started = do_start_recovery(phone="+79165550001")
+    Member.objects.filter(id=member.id).update(status=Member.Status.BANNED)
+    with pytest.raises(ActionError) as refused:
+        do_confirm_recovery(
+            verification_id=started.verification.id, code=sms_outbox.code_for("+79165550001"),
+            new_password="a brand new passphrase",
+        )
+    assert refused.value.code == "account_restricted"
+    member.refresh_from_db()
+    assert member.check_password(PASSWORD)

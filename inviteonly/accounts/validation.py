@@ -13,14 +13,21 @@ from django.utils.translation import ngettext
 from inviteonly.lib.errors import ActionError
 
 
-def clean_display_name(raw: str) -> str:
-    name = " ".join(unicodedata.normalize("NFC", raw or "").split())
-    if any(unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs"} for char in name):
+def clean_visible_text(raw: str, *, field: str) -> str:
+    """NFC-normalised, whitespace folded; refuses invisible and control characters
+    (a right-to-left override can make a name or a note read as something else)."""
+    text = " ".join(unicodedata.normalize("NFC", raw or "").split())
+    if any(unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs"} for char in text):
         raise ActionError(
-            "display_name_invalid",
-            _("The name contains invisible or control characters."),
-            field="display_name",
+            f"{field}_invalid",
+            _("The text contains invisible or control characters."),
+            field=field,
         )
+    return text
+
+
+def clean_display_name(raw: str) -> str:
+    name = clean_visible_text(raw, field="display_name")
     if not name:
         raise ActionError("display_name_required", _("Enter your name."), field="display_name")
     if len(name) > settings.DISPLAY_NAME_MAX_LENGTH:

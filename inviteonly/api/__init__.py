@@ -73,7 +73,7 @@ def on_http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
-    return error_response(
+    response = error_response(
         request,
         ActionError(
             "not_authenticated",
@@ -81,6 +81,8 @@ def on_authentication_error(request: HttpRequest, error: AuthenticationError) ->
             status=401,
         ),
     )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 @api.exception_handler(ValidationError)

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
@@ -30,7 +31,7 @@ def join_token_digest(token: str) -> str:
 
 
 def clean_note(note: str) -> str:
-    note = " ".join((note or "").split())
+    note = clean_visible_text(note, field="note")
     if len(note) > settings.INVITATION_NOTE_MAX_LENGTH:
         raise ActionError(
             "note_too_long",

@@ -11,7 +11,12 @@ from django.utils import formats
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from inviteonly.accounts.actions import do_confirm_join, do_log_in, do_start_join
+from inviteonly.accounts.actions import (
+    check_registration_open,
+    do_confirm_join,
+    do_log_in,
+    do_start_join,
+)
 from inviteonly.accounts.forms import CodeForm, InviteForm, JoinForm
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.views import set_language_cookie
@@ -22,7 +27,6 @@ from inviteonly.invitations.rights import check_can_invite
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, run_form_action
-from inviteonly.site_config.models import RegistrationMode, get_site_configuration
 
 JOIN_SESSION_KEY = "join_verification_id"
 INVITATIONS_PER_PAGE = 50
@@ -107,12 +111,11 @@ def join_by_link_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def join_open_view(request: HttpRequest) -> HttpResponse:
-    if get_site_configuration().registration_mode != RegistrationMode.OPEN:
+    try:
+        check_registration_open(None)
+    except ActionError as error:
         return render(
-            request,
-            "invitations/join_refused.html",
-            {"reason": _("You can join only with an invitation from a member.")},
-            status=403,
+            request, "invitations/join_refused.html", {"reason": error.message}, status=error.status
         )
     return _join_form_page(request, None)
 

@@ -23,12 +23,20 @@ def _shortened(name: str) -> list[str]:
     return [name, *(name[:length].rstrip() + "..." for length in lengths)]
 
 
+def _safe_in_sms(name: str) -> bool:
+    """Only plain names go into an SMS: letters, spaces, hyphens, apostrophes. A "name"
+    with digits, dots or slashes could smuggle a phone number or a link into a text
+    that leaves under the site's sender id."""
+    return all(char.isalpha() or char in " -'" for char in name)
+
+
 def invitation_text(*, inviter_name: str, link: str, language: str) -> str:
     """"{inviter} invites you to {site}: {link}", shortening the inviter's name (and at
     last leaving it out) until the text fits one SMS segment."""
     site = settings.SITE_NAME
+    full_name = inviter_name.strip()
     with translation.override(language):
-        for name in _shortened(inviter_name.strip()):
+        for name in _shortened(full_name) if _safe_in_sms(full_name) else []:
             text = _("%(inviter)s invites you to %(site)s: %(link)s") % {
                 "inviter": name, "site": site, "link": link,
             }
