@@ -16,8 +16,8 @@ creates the member and answers with a session token. Every request goes through
 in-process, without a socket. Each worker thread has its own clients and its own
 database connection; after every request, and after every delivery batch, the
 thread closes obsolete connections as ``request_finished`` does behind a real server
-(the test client suppresses that), so on SQLite (``CONN_MAX_AGE = 0``) every request
-opens its connection as in production.
+(the test client suppresses that), so connections live exactly as long as in
+production (``DATABASE_CONNECTION_MAX_AGE``).
 
 Password hashes per registration: one. ``do_start_join`` (accounts/actions.py) hashes
 the password once with ``make_password``; ``do_confirm_join`` copies the stored hash
