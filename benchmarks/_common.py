@@ -10,8 +10,8 @@
 * The request stack: ``JsonApi`` sends JSON through ``django.test.Client`` (middleware,
   sessions, JSON parsing, all in-process) and then does what a WSGI server's
   ``request_finished`` signal does and the test client suppresses: it closes database
-  connections that are obsolete (SQLite: ``CONN_MAX_AGE = 0``, so every request opens
-  its own connection, as in production).
+  connections that are obsolete (older than ``DATABASE_CONNECTION_MAX_AGE``), as in
+  production.
 * ``WorkerPool``: long-lived threads (each keeps its own client and database
   connection) that start a phase together and take work from a shared counter.
 * Counting what a piece of code does: password hashes (``count_password_hashes``) and
