@@ -367,17 +367,21 @@ SMS_SEND_LEASE = timedelta(minutes=2)
 # to the database), otherwise a table in the database.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-# Named rate limits: action → (key, maximum hits, window in seconds). Keys: "number",
-# "number_prefix" (country code + 4 digits), "ip", "member", "country", "global".
+# Named rate limits: action → (key, maximum hits, window in seconds), checked in order;
+# the first rule over its limit refuses (429) and later rules are not counted, so list
+# per-address rules before per-number ones: an address that is refused then cannot use
+# up a number's budget. Keys: "number", "number_prefix" (country code + 4 digits),
+# "ip", "member", "country", "global". Windows are fixed, aligned to the clock.
 RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
-    # SMS with a code: a 60 s cooldown, 5 per hour and 10 per day per number.
-    "send_code": [("number", 1, 60), ("number", 5, 3600), ("number", 10, 86400),
-                  ("ip", 20, 3600)],
-    # Guessing codes: five tries per code are enforced by the code itself; this caps
-    # an address trying many codes.
+    # SMS with a code (join, recovery): 5 per hour and 10 per day per number, one per
+    # minute per number as a resend cooldown.
+    "send_code": [("ip", 20, 3600), ("number", 1, 60), ("number", 5, 3600),
+                  ("number", 10, 86400)],
+    # Typing codes: each code dies after five wrong tries and each number after ten a
+    # day (VERIFICATION_*); this caps one address trying codes of many numbers.
     "check_code": [("ip", 30, 600)],
     "login": [("ip", 30, 600)],
-    "recover": [("number", 5, 3600), ("ip", 10, 3600)],
+    "recover": [("ip", 10, 3600), ("number", 5, 3600)],
     "join": [("ip", 10, 3600)],
-    "invite": [("member", 20, 86400), ("ip", 50, 86400)],
+    "invite": [("ip", 50, 86400), ("member", 20, 86400)],
 }

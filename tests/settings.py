@@ -30,3 +30,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": Path(os.environ["INVITEONLY_DATA_DIR"]) / "test.sqlite3"
     }
+
+# The suite runs without rate limits, except where a test turns the real ones on
+# (tests/test_rate_limited_endpoints.py): flows that send many codes to one number
+# would otherwise trip the resend cooldown.
+RATE_LIMITS = {}

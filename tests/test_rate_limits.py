@@ -78,14 +78,19 @@ def test_limit_refuses_with_seconds_until_the_window_ends(clock: FrozenClock) ->
 
 
 @pytest.mark.django_db
-def test_the_longest_wait_wins(clock: FrozenClock) -> None:
-    clock.current = clock.current.replace(hour=0, minute=0, second=0)
-    minute = unique_rule(1, 60)
-    day = Rule(action=minute.action, key=KeyKind.IP, limit=1, window_seconds=86400)
-    subject = Subject(ip="192.0.2.1")
-    hit_rules([minute, day], subject, store=DatabaseStore())
-    refusal = hit_rules([minute, day], subject, store=DatabaseStore())
-    assert refusal is not None and refusal.retry_after_seconds == 86400
+def test_the_first_refusing_rule_stops_the_count(clock: FrozenClock) -> None:
+    """An address over its own limit cannot use up the budget of the number it targets."""
+    clock.current = clock.current.replace(minute=0, second=0)
+    by_address = unique_rule(2, 3600, key=KeyKind.IP)
+    by_number = Rule(action=by_address.action, key=KeyKind.NUMBER, limit=3,
+                     window_seconds=3600)
+    rules = [by_address, by_number]
+    attacker = Subject(ip="203.0.113.66", number="+79161234567")
+    outcomes = [hit_rules(rules, attacker, store=DatabaseStore()) for _ in range(10)]
+    assert [outcome is None for outcome in outcomes] == [True, True] + [False] * 8
+    assert {outcome.rule for outcome in outcomes if outcome} == {by_address}
+    owner = Subject(ip="198.51.100.1", number="+79161234567")
+    assert hit_rules(rules, owner, store=DatabaseStore()) is None  # the number's 3rd hit
 
 
 @pytest.mark.django_db

@@ -3,8 +3,8 @@
 ``settings.RATE_LIMITS`` maps an action (``send_code``, ``login``, …) to rules: which
 key it counts by (number, number prefix, IP, member, country, or one global
 counter), how many hits a window allows, and the window's length. ``hit`` counts one
-hit against every rule of the action and refuses — with the seconds until the
-fullest window ends — if any count went over.
+hit against the action's rules in order and refuses — with the seconds until that
+window ends — at the first rule whose count went over.
 
 Counting is increment-then-compare in one atomic statement, so 50 simultaneous hits
 against a limit of 10 let exactly 10 through: on SQLite and PostgreSQL an
@@ -141,8 +141,10 @@ def hit(action: str, subject: Subject, *, store: CounterStore | None = None) -> 
 
 
 def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
+    """Count against the rules in order and stop at the first that refuses: hits an
+    address is refused for do not eat into the budget of the number it targets (list
+    the per-address rules first)."""
     now = clock.now()
-    refusal: Refusal | None = None
     for rule in rules:
         value = _key_value(rule, subject)
         if value is None:
@@ -152,9 +154,8 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
         count = store.increment(f"rl:{rule.name}:{value}:{window}", expires_at=ends)
         if count > rule.limit:
             wait = max(1, math.ceil((ends - now).total_seconds()))
-            if refusal is None or wait > refusal.retry_after_seconds:
-                refusal = Refusal(rule=rule, retry_after_seconds=wait)
-    return refusal
+            return Refusal(rule=rule, retry_after_seconds=wait)
+    return None
 
 
 def sweep_expired_counters(*, before: datetime | None = None) -> int:

@@ -25,7 +25,7 @@ from inviteonly.accounts.forms import LoginForm, RecoverConfirmForm, RecoverForm
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
-from inviteonly.lib.web import client_ip, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action
 from inviteonly.notifications.actions import do_mark_notifications_read
 from inviteonly.notifications.queries import recent_notifications
 
@@ -80,7 +80,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if member is not None:
         do_log_in(request, member=member, ip_address=client_ip(request))
         return set_language_cookie(HttpResponseRedirect(_safe_next(request)), member.language)
-    return render(request, "accounts/login.html", {"form": form, "next": _safe_next(request)})
+    return render_form_page(
+        request, "accounts/login.html", {"next": _safe_next(request)}, form=form
+    )
 
 
 @require_POST
@@ -100,7 +102,7 @@ def recover_view(request: HttpRequest) -> HttpResponse:
     if started is not None:
         request.session[RECOVERY_SESSION_KEY] = started.verification.id
         return redirect("recover_confirm")
-    return render(request, "accounts/recover.html", {"form": form})
+    return render_form_page(request, "accounts/recover.html", {}, form=form)
 
 
 def recover_confirm_view(request: HttpRequest) -> HttpResponse:
@@ -124,7 +126,7 @@ def recover_confirm_view(request: HttpRequest) -> HttpResponse:
             request, _("Your password has been changed. Log in with the new password.")
         )
         return redirect("login")
-    return render(request, "accounts/recover_confirm.html", {"form": form})
+    return render_form_page(request, "accounts/recover_confirm.html", {}, form=form)
 
 
 @require_POST

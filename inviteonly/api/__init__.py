@@ -51,11 +51,14 @@ api = NinjaAPI(
 
 
 def error_response(request: HttpRequest, error: ActionError) -> HttpResponse:
-    return api.create_response(
+    response = api.create_response(
         request,
         {"code": error.code, "detail": str(error.message), "field": error.field},
         status=error.status,
     )
+    if error.retry_after is not None:
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @api.exception_handler(ActionError)

@@ -22,6 +22,7 @@ class AuditAction(models.TextChoices):
     RECOVERY_REQUESTED = "recovery_requested", _("Password recovery requested")
     PASSWORD_RECOVERED = "password_recovered", _("Password reset via recovery")
     REGISTRATION_MODE_CHANGED = "registration_mode_changed", _("Registration mode changed")
+    RATE_LIMITED = "rate_limited", _("Refused by a rate limit")
 
 
 class AuditEntry(models.Model):

@@ -8,6 +8,8 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.limiter import Subject
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
@@ -46,7 +48,6 @@ def clean_note(note: str) -> str:
     return note
 
 
-@transaction.atomic
 def do_invite_by_phone(
     *,
     inviter: Member,
@@ -57,63 +58,66 @@ def do_invite_by_phone(
 ) -> Invitation:
     """Invite the owner of ``phone``. If the number already belongs to a member, the
     inviter gets the same answer but no SMS leaves: the invitation simply expires."""
-    # Lock the inviter: one invitation at a time per member (allowances build on this).
-    inviter = Member.objects.select_for_update().get(id=inviter.id)
-    check_can_invite(inviter)
-    number = normalize_phone_number(phone, region_hint=region_hint)
-    note = clean_note(note)
-    index = crypto.blind_index(number.e164)
-    now = clock.now()
-    pending = (
-        Invitation.objects.filter(
+    enforce_rate_limit("invite", Subject(ip=ip_address, member_id=inviter.id))
+    with transaction.atomic():
+        # Lock the inviter: one invitation at a time per member (allowances build on this).
+        inviter = Member.objects.select_for_update().get(id=inviter.id)
+        check_can_invite(inviter)
+        number = normalize_phone_number(phone, region_hint=region_hint)
+        note = clean_note(note)
+        index = crypto.blind_index(number.e164)
+        now = clock.now()
+        pending = (
+            Invitation.objects.filter(
+                inviter=inviter,
+                phone_blind_index=index,
+                redeemed_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
+            )
+            .order_by("-expires_at")
+            .first()
+        )
+        if pending is not None:
+            raise ActionError(
+                "invitation_pending",
+                _("You have already invited this number. The invitation is valid until "
+                  "%(date)s.")
+                % {"date": formats.date_format(pending.expires_at, "DATE_FORMAT")},
+                status=409,
+                field="phone",
+            )
+        token = tokens.new_join_token()
+        sms = None
+        if not Member.objects.filter(phone_blind_index=index).exists():
+            sms = queue_sms(
+                phone=number,
+                text=invitation_text(
+                    inviter_name=inviter.display_name,
+                    link=join_url(token),
+                    language=language_for_number(number),
+                ),
+                purpose=SmsPurpose.INVITATION,
+            )
+        invitation = Invitation.objects.create(
             inviter=inviter,
+            token_digest=join_token_digest(token),
             phone_blind_index=index,
-            redeemed_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=now,
+            phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
+            phone_masked=number.masked,
+            note=note,
+            created_at=now,
+            expires_at=now + settings.INVITATION_TTL,
+            sms=sms,
         )
-        .order_by("-expires_at")
-        .first()
-    )
-    if pending is not None:
-        raise ActionError(
-            "invitation_pending",
-            _("You have already invited this number. The invitation is valid until %(date)s.")
-            % {"date": formats.date_format(pending.expires_at, "DATE_FORMAT")},
-            status=409,
-            field="phone",
+        record_audit_entry(
+            AuditAction.INVITATION_CREATED,
+            actor=inviter,
+            invitation=invitation,
+            ip_address=ip_address,
+            phone_masked=number.masked,
+            region=number.region,
         )
-    token = tokens.new_join_token()
-    sms = None
-    if not Member.objects.filter(phone_blind_index=index).exists():
-        sms = queue_sms(
-            phone=number,
-            text=invitation_text(
-                inviter_name=inviter.display_name,
-                link=join_url(token),
-                language=language_for_number(number),
-            ),
-            purpose=SmsPurpose.INVITATION,
-        )
-    invitation = Invitation.objects.create(
-        inviter=inviter,
-        token_digest=join_token_digest(token),
-        phone_blind_index=index,
-        phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
-        phone_masked=number.masked,
-        note=note,
-        created_at=now,
-        expires_at=now + settings.INVITATION_TTL,
-        sms=sms,
-    )
-    record_audit_entry(
-        AuditAction.INVITATION_CREATED,
-        actor=inviter,
-        invitation=invitation,
-        ip_address=ip_address,
-        phone_masked=number.masked,
-        region=number.region,
-    )
     return invitation
 
 

@@ -26,7 +26,7 @@ from inviteonly.invitations.queries import access_invitation_by_token, invitatio
 from inviteonly.invitations.rights import check_can_invite
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import client_ip, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action
 
 JOIN_SESSION_KEY = "join_verification_id"
 INVITATIONS_PER_PAGE = 50
@@ -63,7 +63,7 @@ def invite_view(request: HttpRequest) -> HttpResponse:
             },
         )
         return redirect("invitations")
-    return render(request, "invitations/invite.html", {"form": form, "refusal": refusal})
+    return render_form_page(request, "invitations/invite.html", {"refusal": refusal}, form=form)
 
 
 @login_required
@@ -76,9 +76,7 @@ def invitations_view(request: HttpRequest) -> HttpResponse:
     return render(request, "invitations/list.html", {"page": page, "rows": rows})
 
 
-def _join_form_page(
-    request: HttpRequest, invitation: Invitation | None, status: int = 200
-) -> HttpResponse:
+def _join_form_page(request: HttpRequest, invitation: Invitation | None) -> HttpResponse:
     form = JoinForm(request.POST or None, initial={"language": get_language()})
     started = run_form_action(
         request,
@@ -95,8 +93,8 @@ def _join_form_page(
     if started is not None:
         request.session[JOIN_SESSION_KEY] = started.verification.id
         return redirect("join_confirm")
-    return render(
-        request, "invitations/join.html", {"form": form, "invitation": invitation}, status=status
+    return render_form_page(
+        request, "invitations/join.html", {"invitation": invitation}, form=form
     )
 
 
@@ -137,4 +135,4 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
         do_log_in(request, member=member, ip_address=client_ip(request))
         messages.success(request, _("Welcome, %(name)s!") % {"name": member.display_name})
         return set_language_cookie(redirect("home"), member.language)
-    return render(request, "invitations/join_confirm.html", {"form": form})
+    return render_form_page(request, "invitations/join_confirm.html", {}, form=form)

@@ -1,4 +1,5 @@
-"""Small helpers shared by the page views: the client address, running a form's action."""
+"""Small helpers shared by the page views: the client address, running a form's action,
+rendering its page."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any, TypeVar
 
 from django import forms
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from inviteonly.lib.errors import ActionError
 
@@ -32,7 +34,8 @@ def client_ip(request: HttpRequest) -> str | None:
 def run_form_action(
     request: HttpRequest, form: forms.Form, action: Callable[[dict[str, Any]], Result]
 ) -> Result | None:
-    """On a valid POST, run ``action(cleaned_data)``; a refusal becomes a form error."""
+    """On a valid POST, run ``action(cleaned_data)``; a refusal becomes a form error
+    (and stays on the form as ``refusal``, for ``render_form_page``)."""
     if request.method != "POST" or not form.is_valid():
         return None
     try:
@@ -40,4 +43,17 @@ def run_form_action(
     except ActionError as error:
         field = error.field if error.field in form.fields else None
         form.add_error(field, str(error.message))
+        form.refusal = error  # type: ignore[attr-defined]
         return None
+
+
+def render_form_page(
+    request: HttpRequest, template: str, context: dict[str, Any], *, form: forms.Form
+) -> HttpResponse:
+    """Render a page with a form; a rate-limit refusal makes it a 429 with Retry-After."""
+    response = render(request, template, {**context, "form": form})
+    refusal = getattr(form, "refusal", None)
+    if isinstance(refusal, ActionError) and refusal.retry_after is not None:
+        response.status_code = refusal.status
+        response["Retry-After"] = str(refusal.retry_after)
+    return response

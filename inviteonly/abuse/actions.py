@@ -1,0 +1,45 @@
+"""Enforcing the rate limits from actions."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from inviteonly.abuse.limiter import Subject, hit
+from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.models import AuditAction
+from inviteonly.lib.errors import ActionError
+
+
+def describe_wait(seconds: int) -> str:
+    """"45 seconds", "3 minutes", "2 hours", in the active language (rounded up)."""
+    if seconds < 60:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    minutes = -(-seconds // 60)
+    if minutes < 60:
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    hours = -(-minutes // 60)
+    return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+
+
+def enforce_rate_limit(action: str, subject: Subject) -> None:
+    """Count one ``action``; refuse with 429 if a rule is over its limit.
+
+    Call it outside the action's transaction: the count and the audit entry of a
+    refusal must stay even though the action does not go ahead.
+    """
+    refusal = hit(action, subject)
+    if refusal is None:
+        return
+    record_audit_entry(
+        AuditAction.RATE_LIMITED,
+        ip_address=subject.ip,
+        reason=refusal.rule.name,
+    )
+    raise ActionError(
+        "rate_limited",
+        _("Too many attempts. Try again in %(wait)s.")
+        % {"wait": describe_wait(refusal.retry_after_seconds)},
+        status=429,
+        retry_after=refusal.retry_after_seconds,
+    )
