@@ -188,11 +188,15 @@ class ApiRefused(AssertionError):
 class JsonApi:
     """JSON requests to /api through one ``django.test.Client``, as one HTTP client."""
 
-    def __init__(self, *, token: str | None = None, language: str = "en") -> None:
+    def __init__(
+        self, *, token: str | None = None, language: str = "en", remote_addr: str = "127.0.0.1"
+    ) -> None:
         from django.test import Client
 
         self.client = Client(HTTP_ACCEPT_LANGUAGE=language)
         self.token = token
+        # The client address the site sees (REMOTE_ADDR): rate limits count by it.
+        self.remote_addr = remote_addr
 
     def forget_cookies(self) -> None:
         from http.cookies import SimpleCookie
@@ -209,6 +213,7 @@ class JsonApi:
                 data=json.dumps(body),
                 content_type="application/json",
                 headers=headers,
+                REMOTE_ADDR=self.remote_addr,
             )
         finally:
             close_old_connections()  # what request_finished does behind a WSGI server
@@ -274,6 +279,24 @@ class PhoneNumbers:
         if serial >= 10**7:
             raise RuntimeError("out of phone numbers")
         return f"+7916{serial:07d}"
+
+
+class ClientAddresses:
+    """Distinct client addresses from 198.18.0.0/15, the range set aside for
+    benchmarks (RFC 2544). Only written into REMOTE_ADDR of in-process requests:
+    nothing is ever sent to them. Each simulated person gets their own, as real
+    newcomers have, so per-address rate limits see real traffic's shape."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            serial = next(self._counter)
+        if serial >= 2**17:
+            raise RuntimeError("out of benchmark client addresses")
+        return f"198.{18 + serial // 65536}.{serial // 256 % 256}.{serial % 256}"
 
 
 # ---------------------------------------------------------------------------

@@ -69,6 +69,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ from benchmarks._common import (
     CODE,
     JOIN_LINK,
     POSTGRES_URL_VARIABLE,
+    ClientAddresses,
     CpuWatch,
     JsonApi,
     PhoneNumbers,
@@ -96,7 +98,6 @@ from benchmarks._common import (
 )
 
 PASSWORD = "correct horse battery"  # noqa: S105  (the newcomers' password, as in the tests)
-FOUNDER_PHONE = "+79160000001"
 # Read from the code (see the module docstring); checked against a count at run time.
 HASHES_PER_REGISTRATION_BY_READING = 1
 STEPS = ("invite", "deliver_invitation", "preview", "join", "deliver_code", "confirm")
@@ -117,6 +118,11 @@ QUICK = Counts(warmup=2, rounds=3, sequential=3, concurrent=8, profiled=3)
 FULL = Counts(warmup=3, rounds=10, sequential=5, concurrent=16, profiled=10)
 
 PHONES = PhoneNumbers()
+ADDRESSES = ClientAddresses()
+
+# Invitations each founder sends before the next takes over: below the per-member
+# rate limit ("invite": 20 a day), as a site's many inviters would be.
+INVITATIONS_PER_INVITER = 10
 
 
 # ---------------------------------------------------------------------------
@@ -124,11 +130,32 @@ PHONES = PhoneNumbers()
 # ---------------------------------------------------------------------------
 
 
-class FlowClients:
-    """One thread's HTTP clients: the founder's (with the bearer token) and a newcomer's."""
+class Inviters:
+    """Logged-in founders, shared by the threads; each sends INVITATIONS_PER_INVITER
+    invitations, from its own client address, before the next one takes over."""
 
-    def __init__(self, founder_token: str) -> None:
-        self.inviter = JsonApi(token=founder_token)
+    def __init__(self, founders: list[tuple[int, str]]) -> None:
+        self._founders = [
+            (founder_id, JsonApi(token=token, remote_addr=ADDRESSES.next()))
+            for founder_id, token in founders
+        ]
+        self._sent = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[int, JsonApi]:
+        with self._lock:
+            index, self._sent = self._sent // INVITATIONS_PER_INVITER, self._sent + 1
+        if index >= len(self._founders):
+            raise RuntimeError("the benchmark ran out of inviters; create more founders")
+        return self._founders[index]
+
+
+class FlowClients:
+    """One thread's view: the shared inviters and a newcomer's HTTP client (which takes
+    a fresh client address for every registration)."""
+
+    def __init__(self, inviters: Inviters) -> None:
+        self.inviters = inviters
         self.newcomer = JsonApi()
 
 
@@ -160,15 +187,15 @@ class Laps:
         return (self._last - self._start) * 1000
 
 
-def register(
-    clients: FlowClients, *, founder_id: int, queries: QueryCount | None = None
-) -> Laps:
+def register(clients: FlowClients, *, queries: QueryCount | None = None) -> Laps:
     """One complete registration of a fresh number; raises if any step is refused."""
     phone = PHONES.next()
+    founder_id, inviter = clients.inviters.take()
     clients.newcomer.forget_cookies()
+    clients.newcomer.remote_addr = ADDRESSES.next()
     laps = Laps(queries)
     mark = message_mark()
-    clients.inviter.post("/invitations", {"phone": phone, "note": "benchmark"}, expect=201)
+    inviter.post("/invitations", {"phone": phone, "note": "benchmark"}, expect=201)
     laps.lap("invite")
     token = receive_sms(phone, since=mark, pattern=JOIN_LINK)
     laps.lap("deliver_invitation")
@@ -215,32 +242,36 @@ def hash_password() -> float:
 # ---------------------------------------------------------------------------
 
 
-def create_founder() -> tuple[int, str]:
-    """A founder made directly in the database (as tests' make_member does), logged in
-    through the API. Returns the founder's id and bearer token."""
+def create_founders(count: int) -> list[tuple[int, str]]:
+    """Founders made directly in the database (as tests' make_member does), each logged
+    in through the API from its own address. Returns their ids and bearer tokens."""
     from django.contrib.auth.hashers import make_password
 
     from inviteonly.accounts.models import Member
     from inviteonly.lib import clock, crypto
     from inviteonly.lib.phone_numbers import normalize_phone_number
 
-    number = normalize_phone_number(FOUNDER_PHONE)
-    founder = Member.objects.create(
-        display_name="Founder Anna",
-        phone_blind_index=crypto.blind_index(number.e164),
-        phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
-        phone_masked=number.masked,
-        language="en",
-        role=Member.Role.FOUNDER,
-        is_staff=True,
-        is_superuser=True,
-        joined_at=clock.now(),
-        password=make_password(PASSWORD),
-    )
-    session = JsonApi().post(
-        "/session", {"phone": FOUNDER_PHONE, "password": PASSWORD}, expect=201
-    )
-    return founder.id, str(session["session_token"])
+    password_hash = make_password(PASSWORD)
+    founders = []
+    for serial in range(count):
+        number = normalize_phone_number(f"+7915{serial:07d}")
+        founder = Member.objects.create(
+            display_name="Founder Anna",
+            phone_blind_index=crypto.blind_index(number.e164),
+            phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
+            phone_masked=number.masked,
+            language="en",
+            role=Member.Role.FOUNDER,
+            is_staff=True,
+            is_superuser=True,
+            joined_at=clock.now(),
+            password=password_hash,
+        )
+        session = JsonApi(remote_addr=ADDRESSES.next()).post(
+            "/session", {"phone": number.e164, "password": PASSWORD}, expect=201
+        )
+        founders.append((founder.id, str(session["session_token"])))
+    return founders
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -258,7 +289,12 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     def say(text: str) -> None:
         print(f"[{database}] {text}", flush=True)
 
-    founder_id, founder_token = create_founder()
+    # Registrations this run makes, at most: warm-ups on every thread, probes, rounds.
+    registrations = (
+        counts.warmup * (concurrency + 2) + 4 + counts.profiled
+        + counts.rounds * (counts.sequential + counts.concurrent)
+    )
+    inviters = Inviters(create_founders(-(-registrations // INVITATIONS_PER_INVITER) + 1))
     argon2 = argon2_parameters()
     say(
         f"{database_description_cached()}; concurrency {concurrency}; Argon2id time_cost="
@@ -267,10 +303,10 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     )
 
     # One probe registration on this thread: count its password hashes and statements.
-    probe_clients = FlowClients(founder_token)
-    register(probe_clients, founder_id=founder_id)  # warms this thread's clients
+    probe_clients = FlowClients(inviters)
+    register(probe_clients)  # warms this thread's clients
     with count_password_hashes() as hashes, count_queries() as queries:
-        probe = register(probe_clients, founder_id=founder_id, queries=queries)
+        probe = register(probe_clients, queries=queries)
     hashes_per_registration = hashes.total
     say(
         f"password hashes per registration: {hashes_per_registration} (counted: "
@@ -284,10 +320,10 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     connections.close_all()
 
     def make_clients() -> FlowClients:
-        return FlowClients(founder_token)
+        return FlowClients(inviters)
 
     def registration_task(clients: FlowClients, _index: int) -> Laps:
-        return register(clients, founder_id=founder_id)
+        return register(clients)
 
     def hash_task(_clients: FlowClients, _index: int) -> float:
         return hash_password()
@@ -349,7 +385,7 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
         if profile:
             profile_output = profile_text(
                 lambda: [
-                    register(probe_clients, founder_id=founder_id)
+                    register(probe_clients)
                     for _ in range(counts.profiled)
                 ]
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -22,18 +23,25 @@ def describe_wait(seconds: int) -> str:
     return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
 
 
-def enforce_rate_limit(action: str, subject: Subject) -> None:
-    """Count one ``action``; refuse with 429 if a rule is over its limit.
+def enforce_rate_limit(*checks: tuple[str, Subject]) -> None:
+    """Count each ``(action, subject)`` in turn; refuse with 429 at the first rule over
+    its limit (later checks are then not counted).
 
     Call it outside the action's transaction: the count and the audit entry of a
-    refusal must stay even though the action does not go ahead.
+    refusal must stay even though the action does not go ahead. The counters of one
+    call share one transaction of their own (one commit, not one per rule).
     """
-    refusal = hit(action, subject)
+    refusal = None
+    with transaction.atomic():
+        for action, subject in checks:
+            refusal = hit(action, subject)
+            if refusal is not None:
+                break
     if refusal is None:
         return
     record_audit_entry(
         AuditAction.RATE_LIMITED,
-        ip_address=subject.ip,
+        ip_address=checks[0][1].ip,
         reason=refusal.rule.name,
     )
     raise ActionError(
