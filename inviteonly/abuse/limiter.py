@@ -15,6 +15,7 @@ and benchmarks move it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -93,23 +94,28 @@ def _key_value(rule: Rule, subject: Subject) -> str | None:
 
 
 class CounterStore(Protocol):
-    def increment(self, bucket: str, *, expires_at: datetime) -> int:
-        """Add one to ``bucket`` (creating it) and return the new count."""
+    def increment(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Add one to each ``(bucket, expires_at)`` (creating it) in one atomic step;
+        return each bucket's new count."""
         ...
 
 
 class DatabaseStore:
     _UPSERT = (
-        "INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, 1, %s) "
-        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+        "INSERT INTO {table} (bucket, count, expires_at) VALUES {rows} "
+        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING bucket, count"
     )
 
-    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+    def increment(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
         table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
+        rows = ", ".join(["(%s, 1, %s)"] * len(buckets))
         with connection.cursor() as cursor:
-            cursor.execute(self._UPSERT.format(table=table), [bucket, expires_at])
-            row = cursor.fetchone()
-        return int(row[0])
+            cursor.execute(
+                self._UPSERT.format(table=table, rows=rows),
+                [value for bucket in buckets for value in bucket],
+            )
+            # RETURNING gives rows in no particular order: match them by bucket.
+            return {bucket: int(count) for bucket, count in cursor.fetchall()}
 
 
 class RedisStore:
@@ -118,12 +124,13 @@ class RedisStore:
 
         self.client = redis.Redis.from_url(url)
 
-    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+    def increment(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
         pipeline = self.client.pipeline(transaction=True)
-        pipeline.incr(bucket)
-        pipeline.expireat(bucket, math.ceil(expires_at.timestamp()))
-        count, _expiry_set = pipeline.execute()
-        return int(count)
+        for bucket, expires_at in buckets:
+            pipeline.incr(bucket)
+            pipeline.expireat(bucket, math.ceil(expires_at.timestamp()))
+        answers = pipeline.execute()
+        return {bucket: int(answers[2 * index]) for index, (bucket, _) in enumerate(buckets)}
 
 
 @cache
@@ -143,18 +150,25 @@ def hit(action: str, subject: Subject, *, store: CounterStore | None = None) -> 
 def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
     """Count against the rules in order and stop at the first that refuses: hits an
     address is refused for do not eat into the budget of the number it targets (list
-    the per-address rules first)."""
+    the per-address rules first). Consecutive rules on the same key are counted in one
+    statement."""
     now = clock.now()
-    for rule in rules:
-        value = _key_value(rule, subject)
-        if value is None:
+    for _key, group in itertools.groupby(rules, key=lambda rule: rule.key):
+        counted: list[tuple[Rule, str, datetime]] = []
+        for rule in group:
+            value = _key_value(rule, subject)
+            if value is None:
+                continue
+            window = int(now.timestamp()) // rule.window_seconds
+            ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
+            counted.append((rule, f"rl:{rule.name}:{value}:{window}", ends))
+        if not counted:
             continue
-        window = int(now.timestamp()) // rule.window_seconds
-        ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
-        count = store.increment(f"rl:{rule.name}:{value}:{window}", expires_at=ends)
-        if count > rule.limit:
-            wait = max(1, math.ceil((ends - now).total_seconds()))
-            return Refusal(rule=rule, retry_after_seconds=wait)
+        counts = store.increment([(bucket, ends) for _rule, bucket, ends in counted])
+        for rule, bucket, ends in counted:
+            if counts[bucket] > rule.limit:
+                wait = max(1, math.ceil((ends - now).total_seconds()))
+                return Refusal(rule=rule, retry_after_seconds=wait)
     return None
 
 
