@@ -367,11 +367,11 @@ SMS_SEND_LEASE = timedelta(minutes=2)
 # to the database), otherwise a table in the database.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
-# Named rate limits: action → (key, maximum hits, window in seconds), checked in order;
-# the first rule over its limit refuses (429) and later rules are not counted, so list
-# per-address rules before per-number ones: an address that is refused then cannot use
-# up a number's budget. Keys: "number", "number_prefix" (country code + 4 digits),
-# "ip", "member", "country", "global". Windows are fixed, aligned to the clock.
+# Named rate limits: action → (key, maximum hits, window in seconds). Per-address rules
+# are counted before per-number ones and the first rule over its limit refuses (429)
+# without counting the rest: an address that is refused cannot use up a number's
+# budget. Keys: "number", "number_prefix" (country code + 4 digits), "ip", "member",
+# "country", "global". Windows are fixed, aligned to the clock.
 RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     # SMS with a code (join, recovery): 5 per hour and 10 per day per number, one per
     # minute per number as a resend cooldown.

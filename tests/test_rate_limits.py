@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
 from inviteonly.abuse.limiter import (
     CounterStore,
     DatabaseStore,
@@ -19,12 +20,13 @@ from inviteonly.abuse.limiter import (
     RedisStore,
     Rule,
     Subject,
-    hit,
     hit_rules,
     rules_for,
     sweep_expired_counters,
 )
 from inviteonly.abuse.models import RateLimitCounter
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.lib.errors import ActionError
 from tests.conftest import FrozenClock, skip_or_fail
 
 REDIS_URL = os.environ.get("INVITEONLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -117,10 +119,25 @@ def test_numbers_are_counted_by_digest_and_prefix_groups_a_block() -> None:
 
 
 @pytest.mark.django_db
-def test_hit_uses_the_configured_rules() -> None:
-    with override_settings(RATE_LIMITS={"probe-action": [("ip", 1, 60)]}):
-        assert hit("probe-action", Subject(ip="192.0.2.9")) is None
-        assert hit("probe-action", Subject(ip="192.0.2.9")) is not None
+def test_enforcing_uses_the_configured_rules_addresses_first() -> None:
+    limits = {
+        "probe-code": [("number", 1, 60)],
+        "probe-page": [("ip", 1, 60)],
+    }
+    subject = Subject(ip="192.0.2.9", number="+79161234567")
+    with override_settings(RATE_LIMITS=limits):
+        enforce_rate_limit(["probe-code", "probe-page"], subject)
+        with pytest.raises(ActionError) as refused:
+            enforce_rate_limit(["probe-code", "probe-page"], subject)
+        # The address rule, listed second, was counted (and refused) first.
+        assert refused.value.status == 429
+        assert refused.value.retry_after is not None and 0 < refused.value.retry_after <= 60
+        entry = AuditEntry.objects.get(action=AuditAction.RATE_LIMITED)
+        assert entry.details == {"reason": "probe-page.ip.1/60s"}
+        # The refused request did not count against the number.
+        enforce_rate_limit(["probe-code"], Subject(ip="192.0.2.10", number="+79161230000"))
+        number_counts = RateLimitCounter.objects.filter(bucket__startswith="rl:probe-code")
+        assert sorted(number_counts.values_list("count", flat=True)) == [1, 1]
 
 
 @pytest.mark.django_db
@@ -169,3 +186,12 @@ def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_redis(
     assert all(
         redis_store.client.ttl(key) > 0 for key in redis_store.client.scan_iter("rl:test-*")
     )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(1, "1 second"), (59, "59 seconds"), (60, "1 minute"), (61, "2 minutes"),
+     (3600, "1 hour"), (3601, "2 hours")],
+)
+def test_waits_are_said_in_words_rounded_up(seconds: int, text: str) -> None:
+    assert describe_wait(seconds) == text

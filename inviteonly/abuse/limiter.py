@@ -2,9 +2,10 @@
 
 ``settings.RATE_LIMITS`` maps an action (``send_code``, ``login``, …) to rules: which
 key it counts by (number, number prefix, IP, member, country, or one global
-counter), how many hits a window allows, and the window's length. ``hit`` counts one
-hit against the action's rules in order and refuses — with the seconds until that
-window ends — at the first rule whose count went over.
+counter), how many hits a window allows, and the window's length. ``hit_rules``
+counts one hit against rules in order and refuses — with the seconds until that
+window ends — at the first rule whose count went over (``abuse.actions`` orders the
+rules and turns a refusal into a 429).
 
 Counting is increment-then-compare in one atomic statement, so 50 simultaneous hits
 against a limit of 10 let exactly 10 through: on SQLite and PostgreSQL an
@@ -140,11 +141,6 @@ def _store_for(redis_url: str) -> CounterStore:
 
 def get_store() -> CounterStore:
     return _store_for(settings.REDIS_URL)
-
-
-def hit(action: str, subject: Subject, *, store: CounterStore | None = None) -> Refusal | None:
-    """Count one hit of ``action``; return the refusal if a rule is over its limit."""
-    return hit_rules(rules_for(action), subject, store=store or get_store())
 
 
 def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:

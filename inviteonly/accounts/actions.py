@@ -71,10 +71,7 @@ def do_start_join(
     """
     check_registration_open(invitation)
     number = normalize_phone_number(phone, region_hint=region_hint)
-    enforce_rate_limit(
-        ("join", Subject(ip=ip_address)),
-        ("send_code", Subject(ip=ip_address, number=number.e164)),
-    )
+    enforce_rate_limit(["join", "send_code"], Subject(ip=ip_address, number=number.e164))
     display_name = clean_display_name(display_name)
     language = clean_language(language)
     check_new_password(password)
@@ -129,7 +126,7 @@ def do_confirm_join(
     index refuses a second account for the number), then redeem the invitation with a
     conditional UPDATE — of concurrent redemptions exactly one commits.
     """
-    enforce_rate_limit(("check_code", Subject(ip=ip_address)))
+    enforce_rate_limit(["check_code"], Subject(ip=ip_address))
     member = None
     try:
         with transaction.atomic():
@@ -209,7 +206,7 @@ def authenticate_member(
 ) -> Member:
     """The member with this number and password, or one refusal for every failure."""
     number = normalize_phone_number(phone, region_hint=region_hint)
-    enforce_rate_limit(("login", Subject(ip=ip_address, number=number.e164)))
+    enforce_rate_limit(["login"], Subject(ip=ip_address, number=number.e164))
     member = auth.authenticate(None, phone=number, password=password or "")
     if not isinstance(member, Member):
         record_audit_entry(
@@ -242,10 +239,7 @@ def do_start_recovery(
     """Send a recovery code if the number has an account; answer the same either way
     (the limits count every number alike)."""
     number = normalize_phone_number(phone, region_hint=region_hint)
-    enforce_rate_limit(
-        ("recover", Subject(ip=ip_address, number=number.e164)),
-        ("send_code", Subject(ip=ip_address, number=number.e164)),
-    )
+    enforce_rate_limit(["recover", "send_code"], Subject(ip=ip_address, number=number.e164))
     with transaction.atomic():
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None
@@ -276,7 +270,7 @@ def do_confirm_recovery(
     """Set a new password if ``code`` is right. Every session of the member ends (the
     session auth hash follows the password); the member is notified and not logged in."""
     check_new_password(new_password, field="new_password")
-    enforce_rate_limit(("check_code", Subject(ip=ip_address)))
+    enforce_rate_limit(["check_code"], Subject(ip=ip_address))
     with transaction.atomic():
         check = check_verification_code(
             verification_id=verification_id, purpose=VerificationPurpose.RECOVERY, code=code

@@ -58,7 +58,7 @@ def do_invite_by_phone(
 ) -> Invitation:
     """Invite the owner of ``phone``. If the number already belongs to a member, the
     inviter gets the same answer but no SMS leaves: the invitation simply expires."""
-    enforce_rate_limit(("invite", Subject(ip=ip_address, member_id=inviter.id)))
+    enforce_rate_limit(["invite"], Subject(ip=ip_address, member_id=inviter.id))
     with transaction.atomic():
         # Lock the inviter: one invitation at a time per member (allowances build on this).
         inviter = Member.objects.select_for_update().get(id=inviter.id)
