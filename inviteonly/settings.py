@@ -385,3 +385,12 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "join": [("ip", 10, 3600)],
     "invite": [("ip", 50, 86400), ("member", 20, 86400)],
 }
+
+# Failed logins per number: the first few are typos and cost nothing; after them each
+# failure makes the next attempt wait, doubling from the first wait up to the longest.
+LOGIN_THROTTLE_FREE_FAILURES = 3
+LOGIN_THROTTLE_FIRST_WAIT = timedelta(seconds=30)
+LOGIN_THROTTLE_LONGEST_WAIT = timedelta(hours=1)
+# After this many failures in a row, only a password recovery (by SMS code) unlocks
+# login for the number.
+LOGIN_MAX_CONSECUTIVE_FAILURES = 100

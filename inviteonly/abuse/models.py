@@ -21,3 +21,19 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket} = {self.count}"
+
+
+class LoginThrottle(models.Model):
+    """Consecutive failed logins for one number — registered or not, so the throttle
+    itself tells nobody which numbers are members. A success deletes the row."""
+
+    phone_blind_index = models.CharField(max_length=64, primary_key=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("login throttle")
+        verbose_name_plural = _("login throttles")
+
+    def __str__(self) -> str:
+        return f"{self.consecutive_failures} failures"

@@ -10,6 +10,11 @@ from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
+from inviteonly.abuse.login_throttle import (
+    check_login_allowed,
+    record_login_failure,
+    reset_login_failures,
+)
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
@@ -204,15 +209,20 @@ def _login_refused() -> ActionError:
 def authenticate_member(
     *, phone: str, password: str, region_hint: str | None = None, ip_address: str | None = None
 ) -> Member:
-    """The member with this number and password, or one refusal for every failure."""
+    """The member with this number and password, or one refusal for every failure.
+    Failures are counted per number (abuse/login_throttle.py) and per address."""
     number = normalize_phone_number(phone, region_hint=region_hint)
     enforce_rate_limit(["login"], Subject(ip=ip_address, number=number.e164))
+    index = crypto.blind_index(number.e164)
+    check_login_allowed(index)
     member = auth.authenticate(None, phone=number, password=password or "")
     if not isinstance(member, Member):
+        record_login_failure(index)
         record_audit_entry(
             AuditAction.LOGIN_FAILED, ip_address=ip_address, phone_masked=number.masked
         )
         raise _login_refused()
+    reset_login_failures(index)
     return member
 
 
@@ -294,6 +304,7 @@ def do_confirm_recovery(
             )
         member.password = password_hash
         member.save(update_fields=["password"])
+        reset_login_failures(member.phone_blind_index)
         notify_member(member, NotificationKind.PASSWORD_RECOVERED)
         record_audit_entry(
             AuditAction.PASSWORD_RECOVERED,

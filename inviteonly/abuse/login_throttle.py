@@ -1,0 +1,70 @@
+"""Per-number login throttling: growing waits after failures, recovery after too many.
+
+Counted per number (its blind index), not per address: spreading a guessing run over
+many addresses does not help. Kept for numbers without an account too, so waits and
+lockouts look the same for members and strangers.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from inviteonly.abuse.actions import describe_wait
+from inviteonly.abuse.models import LoginThrottle
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+
+
+def wait_after(failures: int) -> timedelta | None:
+    """How long the next attempt must wait after ``failures`` failures in a row."""
+    beyond = failures - settings.LOGIN_THROTTLE_FREE_FAILURES
+    if beyond < 0:
+        return None
+    longest = settings.LOGIN_THROTTLE_LONGEST_WAIT
+    # Doubling, capped; the exponent is capped too so it never overflows.
+    return min(settings.LOGIN_THROTTLE_FIRST_WAIT * 2 ** min(beyond, 32), longest)
+
+
+def check_login_allowed(phone_blind_index: str) -> None:
+    """Refuse if this number must wait, or must recover its password first."""
+    throttle = LoginThrottle.objects.filter(phone_blind_index=phone_blind_index).first()
+    if throttle is None:
+        return
+    if throttle.consecutive_failures >= settings.LOGIN_MAX_CONSECUTIVE_FAILURES:
+        raise ActionError(
+            "login_locked",
+            _("There were too many failed logins with this number. Recover your password "
+              "by SMS code to log in again."),
+            status=403,
+        )
+    now = clock.now()
+    if throttle.blocked_until is not None and throttle.blocked_until > now:
+        seconds = math.ceil((throttle.blocked_until - now).total_seconds())
+        raise ActionError(
+            "login_throttled",
+            _("Too many failed logins with this number. Try again in %(wait)s, or recover "
+              "your password.") % {"wait": describe_wait(seconds)},
+            status=429,
+            retry_after=seconds,
+        )
+
+
+def record_login_failure(phone_blind_index: str) -> None:
+    with transaction.atomic():
+        throttle, _created = LoginThrottle.objects.select_for_update().get_or_create(
+            phone_blind_index=phone_blind_index
+        )
+        throttle.consecutive_failures += 1
+        wait = wait_after(throttle.consecutive_failures)
+        throttle.blocked_until = clock.now() + wait if wait is not None else None
+        throttle.save(update_fields=["consecutive_failures", "blocked_until"])
+
+
+def reset_login_failures(phone_blind_index: str) -> None:
+    """After a successful login or a password recovery."""
+    LoginThrottle.objects.filter(phone_blind_index=phone_blind_index).delete()

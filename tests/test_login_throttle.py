@@ -1,0 +1,80 @@
+"""Per-number login throttling: free typos, then growing waits from 30 s to an hour,
+recovery required after 100 failures in a row, reset by success or recovery — and the
+same for numbers without an account."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+
+from inviteonly.abuse.login_throttle import wait_after
+from inviteonly.accounts.actions import (
+    authenticate_member,
+    do_confirm_recovery,
+    do_start_recovery,
+)
+from inviteonly.lib.errors import ActionError
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+
+pytestmark = pytest.mark.django_db
+
+MEMBER = "+79165550001"
+
+
+def fail(phone: str = MEMBER) -> str:
+    with pytest.raises(ActionError) as refused:
+        authenticate_member(phone=phone, password="not the password")
+    return refused.value.code
+
+
+def test_waits_grow_from_thirty_seconds_to_an_hour() -> None:
+    assert [wait_after(n) for n in range(1, 4)] == [None, None, timedelta(seconds=30)]
+    assert wait_after(4) == timedelta(seconds=60)
+    assert wait_after(9) == timedelta(seconds=30 * 2**6)
+    assert wait_after(10) == timedelta(hours=1)  # 30 s × 2⁷ would be longer
+    assert wait_after(99) == timedelta(hours=1)
+
+
+def test_after_three_typos_the_number_must_wait(clock: FrozenClock) -> None:
+    make_member(phone=MEMBER)
+    assert [fail() for _ in range(3)] == ["login_failed"] * 3
+    with pytest.raises(ActionError) as refused:
+        authenticate_member(phone=MEMBER, password=PASSWORD)  # even the right password
+    assert (refused.value.code, refused.value.status) == ("login_throttled", 429)
+    assert refused.value.retry_after == 30
+    clock.advance(seconds=30)
+    assert fail() == "login_failed"  # the 4th failure: now a minute
+    clock.advance(seconds=59)
+    assert fail() == "login_throttled"
+    clock.advance(seconds=1)
+    assert authenticate_member(phone=MEMBER, password=PASSWORD).phone_masked.endswith("01")
+    assert [fail() for _ in range(3)] == ["login_failed"] * 3  # success reset the count
+
+
+def test_strangers_numbers_are_throttled_alike(clock: FrozenClock) -> None:
+    make_member(phone=MEMBER)
+    member_codes = [fail(MEMBER) for _ in range(4)]
+    stranger_codes = [fail("+79169999999") for _ in range(4)]
+    assert member_codes == stranger_codes == ["login_failed"] * 3 + ["login_throttled"]
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)  # 100 by default; each costs a hash
+def test_too_many_failures_in_a_row_require_recovery(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    make_member(phone=MEMBER)
+    for _ in range(12):
+        assert fail() == "login_failed"
+        clock.advance(hours=1)
+    assert fail() == "login_locked"
+    clock.advance(days=30)
+    assert fail() == "login_locked"
+    # Recovery still works while login is locked, and unlocks it.
+    started = do_start_recovery(phone=MEMBER)
+    do_confirm_recovery(
+        verification_id=started.verification.id, code=sms_outbox.code_for(MEMBER),
+        new_password="a brand new passphrase",
+    )
+    assert authenticate_member(phone=MEMBER, password="a brand new passphrase")
