@@ -12,9 +12,18 @@ from django.utils.translation import gettext_lazy as _
 from inviteonly.lib import clock
 
 
+JOIN_BY_PHONE = (
+    "Members join with a verified phone number, not through createsuperuser: run "
+    "`inviteonly founder` and open the printed link to become a founder."
+)
+
+
 class MemberManager(BaseUserManager["Member"]):
     def create_user(self, *args: Any, **kwargs: Any) -> Member:
-        raise NotImplementedError("Members join through an invitation: see accounts/actions.py")
+        raise ValueError(JOIN_BY_PHONE)
+
+    def create_superuser(self, *args: Any, **kwargs: Any) -> Member:
+        raise ValueError(JOIN_BY_PHONE)
 
 
 class Member(AbstractBaseUser, PermissionsMixin):
