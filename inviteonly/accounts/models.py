@@ -11,7 +11,6 @@ from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock
 
-
 JOIN_BY_PHONE = (
     "Members join with a verified phone number, not through createsuperuser: run "
     "`inviteonly founder` and open the printed link to become a founder."
