@@ -3,6 +3,7 @@ delivery worker in the same process — everything a laptop or a small site need
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -37,6 +38,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if "INVITEONLY_BASE_URL" not in os.environ:
+            # On a laptop the site is where it listens: links must point there.
+            wildcard = options["host"] in ("0.0.0.0", "::")  # noqa: S104  (a comparison)
+            host = "127.0.0.1" if wildcard else options["host"]
+            settings.BASE_URL = f"http://{host}:{options['port']}"
         call_command("check", fail_level="ERROR")
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
