@@ -291,6 +291,15 @@ JOIN_TOKEN_BYTES = 12
 # A member who joined this recently cannot invite yet (founders and moderators can).
 INVITE_MIN_ACCOUNT_AGE_DAYS = int(os.environ.get("INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", "30"))
 
+# Optional cap on new members per day across the site (unset: no cap). A flood of
+# sign-ups — a leaked batch of invitations, an open-mode rush — waits for tomorrow
+# instead of filling the network faster than moderators can look.
+NEW_MEMBERS_PER_DAY: int | None = (
+    int(os.environ["INVITEONLY_NEW_MEMBERS_PER_DAY"])
+    if os.environ.get("INVITEONLY_NEW_MEMBERS_PER_DAY")
+    else None
+)
+
 # The optional note an inviter attaches; it is shown to the invitee on the join page.
 INVITATION_NOTE_MAX_LENGTH = 200
 

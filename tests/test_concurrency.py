@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.accounts.models import Member
@@ -15,6 +16,7 @@ from inviteonly.invitations.actions import do_create_founder_invitation, do_invi
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
+from inviteonly.phone_verification.models import PhoneVerification
 from tests.conftest import PASSWORD, SmsOutbox, make_member
 
 RACERS = 20
@@ -97,3 +99,34 @@ def test_twenty_numbers_racing_for_one_token_create_one_member(sms_outbox: SmsOu
     redeemed = Invitation.objects.get()
     assert redeemed.redeemed_by is not None
     assert redeemed.redeemed_by.display_name.startswith("Racer")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_daily_member_cap_lets_exactly_the_cap_through_and_half_creates_nothing(
+    sms_outbox: SmsOutbox,
+) -> None:
+    with override_settings(NEW_MEMBERS_PER_DAY=3):
+        attempts: list[Callable[[], object]] = []
+        founder = make_member(role=Member.Role.FOUNDER)
+        for index in range(10):
+            number = f"+7916777{index:04d}"
+            do_invite_by_phone(inviter=founder, phone=number)
+            invitation = access_invitation_by_token(sms_outbox.join_token_for(number))
+            started = do_start_join(
+                invitation=invitation, phone=number, display_name=f"Racer {index}",
+                password=PASSWORD, language="en",
+            )
+            attempts.append(
+                partial(
+                    do_confirm_join,
+                    verification_id=started.verification.id,
+                    code=sms_outbox.code_for(number),
+                )
+            )
+        outcomes = race(attempts)
+    assert outcomes.count("joined") == 3, outcomes
+    assert outcomes.count("daily_member_cap") == 7, outcomes
+    assert Member.objects.exclude(id=founder.id).count() == 3
+    # The refused joins left nothing behind: their invitations and codes are untouched.
+    assert Invitation.objects.filter(redeemed_at__isnull=False).count() == 3
+    assert PhoneVerification.objects.filter(consumed_at__isnull=True).count() == 7

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import override_settings
 
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.accounts.models import Member
@@ -353,3 +354,19 @@ def test_note_with_a_direction_override_is_refused(founder: Member) -> None:
         do_invite_by_phone(inviter=founder, phone=NUMBER, note="see \u202egnp.exe")
     assert (refused.value.code, refused.value.field) == ("note_invalid", "note")
     assert Invitation.objects.count() == 0
+
+
+def test_daily_cap_refuses_members_but_not_founders(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    invitation = invite_and_open(founder, sms_outbox)
+    _founder_invitation, token = do_create_founder_invitation()
+    with override_settings(NEW_MEMBERS_PER_DAY=0):
+        with pytest.raises(ActionError) as refused:
+            join(invitation, sms_outbox)
+        assert (refused.value.code, refused.value.status) == ("daily_member_cap", 429)
+        assert "tomorrow" in str(refused.value.message)
+        assert join(access_invitation_by_token(token), sms_outbox, phone="+79165550000").role == (
+            Member.Role.FOUNDER
+        )
+    assert Invitation.objects.get(id=invitation.id).redeemed_at is None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from inviteonly.abuse.actions import enforce_rate_limit
-from inviteonly.abuse.limiter import Subject
+from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
+from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
 from inviteonly.abuse.login_throttle import (
     check_login_allowed,
     record_login_failure,
@@ -148,14 +149,35 @@ def do_confirm_join(
     return member
 
 
+def _check_daily_member_cap() -> None:
+    """Count this join against NEW_MEMBERS_PER_DAY. The counter lives in the database,
+    inside the join's transaction: a join that fails later does not use up a place."""
+    limit = settings.NEW_MEMBERS_PER_DAY
+    if limit is None:
+        return
+    rule = Rule(action="new_member", key=KeyKind.GLOBAL, limit=limit, window_seconds=86400)
+    refusal = hit_rules([rule], Subject(), store=DatabaseStore())
+    if refusal is not None:
+        raise ActionError(
+            "daily_member_cap",
+            _("So many people joined today that registration is paused until tomorrow. "
+              "Please try again in %(wait)s.")
+            % {"wait": describe_wait(refusal.retry_after_seconds)},
+            status=429,
+            retry_after=refusal.retry_after_seconds,
+        )
+
+
 def _create_member(verification: PhoneVerification, *, ip_address: str | None) -> Member:
     invitation = verification.invitation
     check_registration_open(invitation)
     if invitation is not None:
         check_bootstrap_invitation(invitation)
+    role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
+    if role != Member.Role.FOUNDER:
+        _check_daily_member_cap()
     consume_verification(verification)
     now = clock.now()
-    role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
     member = Member.objects.create(
         display_name=verification.pending_display_name,
         phone_blind_index=verification.phone_blind_index,
