@@ -320,8 +320,8 @@ VERIFICATION_CODE_TTL = timedelta(minutes=10)
 # Wrong entries that kill a code.
 VERIFICATION_CODE_MAX_ATTEMPTS = 5
 
-# Wrong entries per number (and purpose) across all its codes within the window: a new
-# code never brings a fresh set of guesses.
+# Wrong entries per number (and purpose) across all its codes within the window: past
+# it, a new code gets a single try instead of a fresh set of guesses.
 VERIFICATION_MAX_FAILURES_PER_NUMBER = 10
 VERIFICATION_FAILURE_WINDOW = timedelta(hours=24)
 

@@ -5,6 +5,7 @@ same for numbers without an account."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.test import override_settings
@@ -17,6 +18,7 @@ from inviteonly.accounts.actions import (
 )
 from inviteonly.lib.errors import ActionError
 from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+from tests.test_concurrency import race
 
 pytestmark = pytest.mark.django_db
 
@@ -30,34 +32,35 @@ def fail(phone: str = MEMBER) -> str:
 
 
 def test_waits_grow_from_thirty_seconds_to_an_hour() -> None:
-    assert [wait_after(n) for n in range(1, 4)] == [None, None, timedelta(seconds=30)]
-    assert wait_after(4) == timedelta(seconds=60)
-    assert wait_after(9) == timedelta(seconds=30 * 2**6)
-    assert wait_after(10) == timedelta(hours=1)  # 30 s × 2⁷ would be longer
+    assert [wait_after(n) for n in range(1, 4)] == [None, None, None]  # three free typos
+    assert wait_after(4) == timedelta(seconds=30)
+    assert wait_after(5) == timedelta(seconds=60)
+    assert wait_after(10) == timedelta(seconds=30 * 2**6)
+    assert wait_after(11) == timedelta(hours=1)  # 30 s × 2⁷ would be longer
     assert wait_after(99) == timedelta(hours=1)
 
 
 def test_after_three_typos_the_number_must_wait(clock: FrozenClock) -> None:
     make_member(phone=MEMBER)
-    assert [fail() for _ in range(3)] == ["login_failed"] * 3
+    assert [fail() for _ in range(4)] == ["login_failed"] * 4  # the 4th sets a wait
     with pytest.raises(ActionError) as refused:
         authenticate_member(phone=MEMBER, password=PASSWORD)  # even the right password
     assert (refused.value.code, refused.value.status) == ("login_throttled", 429)
     assert refused.value.retry_after == 30
     clock.advance(seconds=30)
-    assert fail() == "login_failed"  # the 4th failure: now a minute
+    assert fail() == "login_failed"  # the 5th failure: now a minute
     clock.advance(seconds=59)
     assert fail() == "login_throttled"
     clock.advance(seconds=1)
     assert authenticate_member(phone=MEMBER, password=PASSWORD).phone_masked.endswith("01")
-    assert [fail() for _ in range(3)] == ["login_failed"] * 3  # success reset the count
+    assert [fail() for _ in range(4)] == ["login_failed"] * 4  # success reset the count
 
 
 def test_strangers_numbers_are_throttled_alike(clock: FrozenClock) -> None:
     make_member(phone=MEMBER)
-    member_codes = [fail(MEMBER) for _ in range(4)]
-    stranger_codes = [fail("+79169999999") for _ in range(4)]
-    assert member_codes == stranger_codes == ["login_failed"] * 3 + ["login_throttled"]
+    member_codes = [fail(MEMBER) for _ in range(5)]
+    stranger_codes = [fail("+79169999999") for _ in range(5)]
+    assert member_codes == stranger_codes == ["login_failed"] * 4 + ["login_throttled"]
 
 
 @override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)  # 100 by default; each costs a hash
@@ -78,3 +81,14 @@ def test_too_many_failures_in_a_row_require_recovery(
         new_password="a brand new passphrase",
     )
     assert authenticate_member(phone=MEMBER, password="a brand new passphrase")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_guesses_are_counted_before_the_password_is_checked() -> None:
+    make_member(phone=MEMBER)
+    outcomes = race([partial(fail_quietly, MEMBER) for _ in range(12)])
+    assert sorted(outcomes) == ["login_failed"] * 4 + ["login_throttled"] * 8
+
+
+def fail_quietly(phone: str) -> None:
+    authenticate_member(phone=phone, password="not the password")

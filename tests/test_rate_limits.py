@@ -195,3 +195,28 @@ def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_redis(
 )
 def test_waits_are_said_in_words_rounded_up(seconds: int, text: str) -> None:
     assert describe_wait(seconds) == text
+
+
+@pytest.mark.django_db
+def test_a_refused_hit_does_not_count_in_longer_windows(clock: FrozenClock) -> None:
+    """Pressing "resend" ten times in a second uses one SMS of the hour, not ten."""
+    clock.current = clock.current.replace(minute=0, second=0)
+    cooldown = unique_rule(1, 60, key=KeyKind.NUMBER)
+    hourly = Rule(action=cooldown.action, key=KeyKind.NUMBER, limit=3, window_seconds=3600)
+    subject = Subject(number="+79161234567")
+    outcomes = [hit_rules([cooldown, hourly], subject, store=DatabaseStore()) for _ in range(10)]
+    assert [outcome is None for outcome in outcomes] == [True] + [False] * 9
+    assert {outcome.rule for outcome in outcomes if outcome} == {cooldown}
+    for _ in range(2):
+        clock.advance(seconds=60)
+        assert hit_rules([cooldown, hourly], subject, store=DatabaseStore()) is None
+
+
+@pytest.mark.django_db
+def test_ipv6_addresses_share_the_budget_of_their_64() -> None:
+    rule = unique_rule(limit=2)
+    store = DatabaseStore()
+    assert hit_rules([rule], Subject(ip="2001:db8:1:2::1"), store=store) is None
+    assert hit_rules([rule], Subject(ip="2001:db8:1:2:ffff::9"), store=store) is None
+    assert hit_rules([rule], Subject(ip="2001:db8:1:2::77"), store=store) is not None
+    assert hit_rules([rule], Subject(ip="2001:db8:1:3::1"), store=store) is None

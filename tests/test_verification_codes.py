@@ -12,7 +12,7 @@ from inviteonly.accounts.actions import (
 )
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
-from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.actions import do_create_founder_invitation, do_invite_by_phone
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
 from inviteonly.phone_verification.actions import (
@@ -154,42 +154,78 @@ def test_a_new_code_replaces_the_open_one(founder: Member, sms_outbox: SmsOutbox
     assert member.display_name == "Boris"
 
 
-def test_a_new_code_brings_no_fresh_guesses_beyond_the_daily_cap(
-    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+def test_past_the_daily_cap_each_new_code_gets_one_try(
+    founder: Member, sms_outbox: SmsOutbox
 ) -> None:
     make_member(phone="+79165550001")
-    guesses = 0
-    refusal = ""
-    while refusal != "code_failures_exhausted" and guesses < 50:
+
+    def confirm(started: StartedVerification, code: str) -> str:
+        with pytest.raises(ActionError) as refused:
+            do_confirm_recovery(
+                verification_id=started.verification.id, code=code,
+                new_password="a brand new passphrase",
+            )
+        return refused.value.code
+
+    for _ in range(2):  # two codes, five wrong tries each: the number's daily cap of 10
         started = do_start_recovery(phone="+79165550001")
         code = sms_outbox.code_for("+79165550001")
-        for _ in range(5):
-            with pytest.raises(ActionError) as refused:
-                do_confirm_recovery(
-                    verification_id=started.verification.id, code=wrong_code(code),
-                    new_password="a brand new passphrase",
-                )
-            refusal = refused.value.code
-            if refusal == "code_failures_exhausted":
-                break
-            guesses += 1
-    assert guesses == 10  # VERIFICATION_MAX_FAILURES_PER_NUMBER, across two codes
-    # Even the right code of a fresh SMS is refused until the window has passed.
+        assert [confirm(started, wrong_code(code)) for _ in range(5)] == (
+            ["code_wrong"] * 4 + ["code_exhausted"]
+        )
+    # A guesser now gets one guess per SMS...
     started = do_start_recovery(phone="+79165550001")
     code = sms_outbox.code_for("+79165550001")
-    with pytest.raises(ActionError) as refused:
-        do_confirm_recovery(
-            verification_id=started.verification.id, code=code,
-            new_password="a brand new passphrase",
-        )
-    assert refused.value.code == "code_failures_exhausted"
-    assert refused.value.status == 429
-    clock.advance(hours=24, seconds=1)
+    assert confirm(started, wrong_code(code)) == "code_wrong"
+    assert confirm(started, code) == "code_failures_exhausted"
+    # ...and the owner, typing the code from the SMS, still gets in.
     started = do_start_recovery(phone="+79165550001")
     do_confirm_recovery(
         verification_id=started.verification.id, code=sms_outbox.code_for("+79165550001"),
         new_password="a brand new passphrase",
     )
+
+
+def test_a_second_recovery_replaces_the_first_for_members_and_strangers_alike(
+    sms_outbox: SmsOutbox,
+) -> None:
+    make_member(phone="+79165550001")
+    answers = []
+    for phone in ("+79165550001", "+79169999999"):
+        first = do_start_recovery(phone=phone)
+        do_start_recovery(phone=phone)
+        with pytest.raises(ActionError) as refused:
+            do_confirm_recovery(
+                verification_id=first.verification.id, code="000000",
+                new_password="a brand new passphrase",
+            )
+        answers.append((refused.value.code, refused.value.status))
+    assert answers[0] == answers[1] == ("code_expired", 410)
+
+
+def test_a_strangers_decoy_guesses_do_not_lock_the_invitee_out(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    invitation = access_invitation_by_token(sms_outbox.join_token_for(NUMBER))
+    real = do_start_join(
+        invitation=invitation, phone=NUMBER, display_name="Boris", password=PASSWORD,
+        language="en",
+    )
+    code = sms_outbox.code_for(NUMBER)
+    # Someone with another link types the invitee's number and guesses, many times.
+    _other, other_token = do_create_founder_invitation(phone="+79165550009")
+    other = access_invitation_by_token(other_token)
+    for _ in range(3):
+        decoy = do_start_join(
+            invitation=other, phone=NUMBER, display_name="Eve", password=PASSWORD,
+            language="en",
+        )
+        for _ in range(5):
+            with pytest.raises(ActionError):
+                do_confirm_join(verification_id=decoy.verification.id, code="000000")
+    member = do_confirm_join(verification_id=real.verification.id, code=code)
+    assert member.display_name == "Boris"
 
 
 def test_wrong_codes_are_audited(founder: Member, sms_outbox: SmsOutbox) -> None:

@@ -35,8 +35,8 @@ def enforce_rate_limit(actions: Sequence[str], subject: Subject) -> None:
 
     Call it outside the action's transaction: the count and the audit entry of a
     refusal must stay even though the action does not go ahead. The counters share one
-    transaction of their own, and the rules are ordered by key — every per-address
-    rule before any per-number one — so a request costs a statement or two.
+    transaction of their own; the rules are ordered by key, every per-address rule
+    before any per-number one.
     """
     rules = sorted(
         (rule for action in actions for rule in rules_for(action)),

@@ -16,7 +16,7 @@ and benchmarks move it.
 
 from __future__ import annotations
 
-import itertools
+import ipaddress
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,6 +63,9 @@ class Subject:
     ip: str | None = None
     member_id: int | None = None
     country: str | None = None
+    # Kept apart from the plain number's counters: a decoy join (a number the link was
+    # not sent to) counts per link and number, so it cannot use up the owner's budget.
+    number_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,37 +89,46 @@ def _key_value(rule: Rule, subject: Subject) -> str | None:
             return None
         value = subject.number if rule.key == KeyKind.NUMBER else number_prefix(subject.number)
         # Counters are keyed by a digest: the store never sees a number.
-        return crypto.token_digest(value, context="rate-limit")[:32]
+        return crypto.token_digest(subject.number_scope + value, context="rate-limit")[:32]
     if rule.key == KeyKind.IP:
-        return subject.ip
+        return _address_key(subject.ip)
     if rule.key == KeyKind.MEMBER:
         return None if subject.member_id is None else str(subject.member_id)
     return subject.country
 
 
+def _address_key(ip: str | None) -> str | None:
+    """An IPv4 address as is; an IPv6 address by its /64, which one subscriber holds
+    whole (counting single IPv6 addresses would give them 2**64 budgets)."""
+    if not ip:
+        return None
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 class CounterStore(Protocol):
-    def increment(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
-        """Add one to each ``(bucket, expires_at)`` (creating it) in one atomic step;
-        return each bucket's new count."""
+    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+        """Add one to ``bucket`` (creating it), atomically; return the new count."""
         ...
 
 
 class DatabaseStore:
     _UPSERT = (
-        "INSERT INTO {table} (bucket, count, expires_at) VALUES {rows} "
-        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING bucket, count"
+        "INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, 1, %s) "
+        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING count"
     )
 
-    def increment(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+    def increment(self, bucket: str, *, expires_at: datetime) -> int:
         table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
-        rows = ", ".join(["(%s, 1, %s)"] * len(buckets))
         with connection.cursor() as cursor:
-            cursor.execute(
-                self._UPSERT.format(table=table, rows=rows),
-                [value for bucket in buckets for value in bucket],
-            )
-            # RETURNING gives rows in no particular order: match them by bucket.
-            return {bucket: int(count) for bucket, count in cursor.fetchall()}
+            cursor.execute(self._UPSERT.format(table=table), [bucket, expires_at])
+            (count,) = cursor.fetchone()
+        return int(count)
 
 
 class RedisStore:
@@ -125,13 +137,12 @@ class RedisStore:
 
         self.client = redis.Redis.from_url(url)
 
-    def increment(self, buckets: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+    def increment(self, bucket: str, *, expires_at: datetime) -> int:
         pipeline = self.client.pipeline(transaction=True)
-        for bucket, expires_at in buckets:
-            pipeline.incr(bucket)
-            pipeline.expireat(bucket, math.ceil(expires_at.timestamp()))
-        answers = pipeline.execute()
-        return {bucket: int(answers[2 * index]) for index, (bucket, _) in enumerate(buckets)}
+        pipeline.incr(bucket)
+        pipeline.expireat(bucket, math.ceil(expires_at.timestamp()))
+        count, _expiry_set = pipeline.execute()
+        return int(count)
 
 
 @cache
@@ -144,29 +155,22 @@ def get_store() -> CounterStore:
 
 
 def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
-    """Count against the rules in order and stop at the first that refuses: hits an
-    address is refused for do not eat into the budget of the number it targets (list
-    the per-address rules first). Consecutive rules on the same key are counted in one
-    statement."""
+    """Count against the rules one at a time, in order, and stop at the first that
+    refuses: the rules after it are not counted, so a refused request does not eat
+    into longer windows or into the budget of the number it targets (list the
+    per-address rules first)."""
     now = clock.now()
-    for _key, group in itertools.groupby(rules, key=lambda rule: rule.key):
-        counted: list[tuple[Rule, str, datetime]] = []
-        for rule in group:
-            value = _key_value(rule, subject)
-            if value is None:
-                continue
-            window = int(now.timestamp()) // rule.window_seconds
-            ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
-            counted.append((rule, f"rl:{rule.name}:{value}:{window}", ends))
-        if not counted:
+    for rule in rules:
+        value = _key_value(rule, subject)
+        if value is None:
             continue
-        counts = store.increment([(bucket, ends) for _rule, bucket, ends in counted])
-        for rule, bucket, ends in counted:
-            if counts[bucket] > rule.limit:
-                wait = max(1, math.ceil((ends - now).total_seconds()))
-                return Refusal(rule=rule, retry_after_seconds=wait)
+        window = int(now.timestamp()) // rule.window_seconds
+        ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
+        bucket = f"rl:{rule.name}:{value}:{window}"
+        if store.increment(bucket, expires_at=ends) > rule.limit:
+            wait = max(1, math.ceil((ends - now).total_seconds()))
+            return Refusal(rule=rule, retry_after_seconds=wait)
     return None
-
 
 def sweep_expired_counters(*, before: datetime | None = None) -> int:
     """Delete database counters whose window has ended (Redis expires its own)."""

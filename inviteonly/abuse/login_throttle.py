@@ -23,45 +23,41 @@ from inviteonly.lib.errors import ActionError
 def wait_after(failures: int) -> timedelta | None:
     """How long the next attempt must wait after ``failures`` failures in a row."""
     beyond = failures - settings.LOGIN_THROTTLE_FREE_FAILURES
-    if beyond < 0:
+    if beyond <= 0:
         return None
-    longest = settings.LOGIN_THROTTLE_LONGEST_WAIT
     # Doubling, capped; the exponent is capped too so it never overflows.
-    return min(settings.LOGIN_THROTTLE_FIRST_WAIT * 2 ** min(beyond, 32), longest)
+    wait = settings.LOGIN_THROTTLE_FIRST_WAIT * 2 ** min(beyond - 1, 32)
+    return min(wait, settings.LOGIN_THROTTLE_LONGEST_WAIT)
 
 
-def check_login_allowed(phone_blind_index: str) -> None:
-    """Refuse if this number must wait, or must recover its password first."""
-    throttle = LoginThrottle.objects.filter(phone_blind_index=phone_blind_index).first()
-    if throttle is None:
-        return
-    if throttle.consecutive_failures >= settings.LOGIN_MAX_CONSECUTIVE_FAILURES:
-        raise ActionError(
-            "login_locked",
-            _("There were too many failed logins with this number. Recover your password "
-              "by SMS code to log in again."),
-            status=403,
-        )
+def begin_login_attempt(phone_blind_index: str) -> None:
+    """Refuse if this number must wait or must recover first; otherwise count this
+    attempt as a failure *before* the password is checked, under the row's lock, so
+    concurrent guesses cannot all slip past the count. A success then resets it."""
     now = clock.now()
-    if throttle.blocked_until is not None and throttle.blocked_until > now:
-        seconds = math.ceil((throttle.blocked_until - now).total_seconds())
-        raise ActionError(
-            "login_throttled",
-            _("Too many failed logins with this number. Try again in %(wait)s, or recover "
-              "your password.") % {"wait": describe_wait(seconds)},
-            status=429,
-            retry_after=seconds,
-        )
-
-
-def record_login_failure(phone_blind_index: str) -> None:
     with transaction.atomic():
         throttle, _created = LoginThrottle.objects.select_for_update().get_or_create(
             phone_blind_index=phone_blind_index
         )
+        if throttle.consecutive_failures >= settings.LOGIN_MAX_CONSECUTIVE_FAILURES:
+            raise ActionError(
+                "login_locked",
+                _("There were too many failed logins with this number. Recover your "
+                  "password by SMS code to log in again."),
+                status=403,
+            )
+        if throttle.blocked_until is not None and throttle.blocked_until > now:
+            seconds = math.ceil((throttle.blocked_until - now).total_seconds())
+            raise ActionError(
+                "login_throttled",
+                _("Too many failed logins with this number. Try again in %(wait)s, or "
+                  "recover your password.") % {"wait": describe_wait(seconds)},
+                status=429,
+                retry_after=seconds,
+            )
         throttle.consecutive_failures += 1
         wait = wait_after(throttle.consecutive_failures)
-        throttle.blocked_until = clock.now() + wait if wait is not None else None
+        throttle.blocked_until = now + wait if wait is not None else None
         throttle.save(update_fields=["consecutive_failures", "blocked_until"])
 
 

@@ -11,11 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
 from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
-from inviteonly.abuse.login_throttle import (
-    check_login_allowed,
-    record_login_failure,
-    reset_login_failures,
-)
+from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_failures
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
@@ -77,15 +73,21 @@ def do_start_join(
     """
     check_registration_open(invitation)
     number = normalize_phone_number(phone, region_hint=region_hint)
-    enforce_rate_limit(["join", "send_code"], Subject(ip=ip_address, number=number.e164))
-    display_name = clean_display_name(display_name)
-    language = clean_language(language)
-    check_new_password(password)
     invited_number = (
         invitation is None
         or not invitation.phone_blind_index
         or crypto.digests_equal(crypto.blind_index(number.e164), invitation.phone_blind_index)
     )
+    # A decoy counts like a real join (same cooldowns, so a link holder learns nothing)
+    # but in counters of its own (so it cannot use up the number owner's SMS budget).
+    decoy_scope = "" if invited_number or invitation is None else f"decoy:{invitation.id}:"
+    enforce_rate_limit(
+        ["join", "send_code"],
+        Subject(ip=ip_address, number=number.e164, number_scope=decoy_scope),
+    )
+    display_name = clean_display_name(display_name)
+    language = clean_language(language)
+    check_new_password(password)
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(password)
     with transaction.atomic():
@@ -236,10 +238,9 @@ def authenticate_member(
     number = normalize_phone_number(phone, region_hint=region_hint)
     enforce_rate_limit(["login"], Subject(ip=ip_address, number=number.e164))
     index = crypto.blind_index(number.e164)
-    check_login_allowed(index)
+    begin_login_attempt(index)
     member = auth.authenticate(None, phone=number, password=password or "")
     if not isinstance(member, Member):
-        record_login_failure(index)
         record_audit_entry(
             AuditAction.LOGIN_FAILED, ip_address=ip_address, phone_masked=number.masked
         )

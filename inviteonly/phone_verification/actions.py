@@ -56,19 +56,20 @@ def create_verification(
 ) -> tuple[StartedVerification, str]:
     """Return the new verification and its code (to be put in an SMS, never stored).
 
-    A new code replaces the number's open codes for the same purpose (the newest SMS is
-    the one that works). ``can_succeed=False`` makes a decoy: it answers exactly like a
-    real verification, no code confirms it, and it replaces nothing.
+    A new code replaces the open codes for the same number, purpose and invitation
+    (the newest SMS is the one that works) — decoys or not, so replacing behaves the
+    same for every number. The invitation bounds it: someone joining through another
+    link, or in open mode, cannot kill an invitee's pending code. ``can_succeed=False``
+    makes a decoy: it answers exactly like a real verification and no code confirms it.
     """
     token = tokens.new_url_token(settings.VERIFICATION_TOKEN_BYTES)
     token_digest = verification_token_digest(token)
     code = tokens.new_code()
     index = crypto.blind_index(phone.e164)
     now = clock.now()
-    if can_succeed:
-        PhoneVerification.objects.filter(
-            phone_blind_index=index, purpose=purpose, consumed_at__isnull=True
-        ).update(consumed_at=now, pending_password_hash="", pending_display_name="")
+    PhoneVerification.objects.filter(
+        phone_blind_index=index, purpose=purpose, invitation=invitation, consumed_at__isnull=True
+    ).update(consumed_at=now, pending_password_hash="", pending_display_name="")
     verification = PhoneVerification.objects.create(
         purpose=purpose,
         token_digest=token_digest,
@@ -156,12 +157,19 @@ def check_verification_code(
         or verification.failed_attempts >= settings.VERIFICATION_CODE_MAX_ATTEMPTS
     ):
         return CodeCheck(refusal=_code_expired())
-    if _recent_failures(verification, now=now) >= settings.VERIFICATION_MAX_FAILURES_PER_NUMBER:
+    # Past the number's daily cap of wrong codes, each new code gets one try: the owner,
+    # who types the code from the SMS, still gets in; a guesser gets one guess per SMS.
+    if (
+        verification.failed_attempts > 0
+        and _recent_failures(verification, now=now)
+        >= settings.VERIFICATION_MAX_FAILURES_PER_NUMBER
+    ):
         return CodeCheck(
             refusal=ActionError(
                 "code_failures_exhausted",
-                _("Too many wrong codes for this number. Try again tomorrow."),
-                status=429,
+                _("Too many wrong codes for this number. This code no longer works; ask "
+                  "for a new one and type it carefully."),
+                status=410,
                 field="code",
             )
         )
@@ -207,11 +215,12 @@ def check_verification_code(
 
 
 def _recent_failures(verification: PhoneVerification, *, now: datetime) -> int:
-    """Wrong codes typed for this number and purpose lately, across all its codes: a
-    new code does not bring new tries."""
+    """Wrong codes typed lately for this number and purpose across its real codes
+    (decoys do not count: a stranger's link cannot use up the owner's tries)."""
     total = PhoneVerification.objects.filter(
         phone_blind_index=verification.phone_blind_index,
         purpose=verification.purpose,
+        can_succeed=True,
         created_at__gte=now - settings.VERIFICATION_FAILURE_WINDOW,
     ).aggregate(total=Sum("failed_attempts"))["total"]
     return int(total or 0)
