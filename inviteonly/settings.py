@@ -363,8 +363,9 @@ SMS_MAX_ATTEMPTS = 8
 # First retry delay; each further attempt doubles it (with jitter).
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)
 
-# How long a worker's claim on a message lasts: if the worker dies, the message goes
-# back to the queue after this. Longer than a gateway call can take.
+# How long a worker's claim on a message lasts (renewed before each send): if the
+# worker dies, the message goes back to the queue after this. Gateways must time out
+# well before it.
 SMS_SEND_LEASE = timedelta(minutes=2)
 
 

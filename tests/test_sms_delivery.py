@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 
 from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.sms import delivery
 from inviteonly.sms.delivery import deliver_due_messages
+from inviteonly.sms.gateways import GatewayError
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
 from tests.conftest import FrozenClock, SmsOutbox
@@ -97,3 +99,32 @@ def test_a_dead_workers_claim_returns_to_the_queue(
     assert sms_outbox.deliver() == []
     clock.advance(minutes=2)
     assert [sms.text for sms in sms_outbox.deliver()] == ["hello"]
+
+
+def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_new_claim(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    message = queue("+79161234567")
+    [slow_copy] = delivery._claim_batch(10, claim="slow-worker")
+    clock.advance(minutes=3)  # the slow worker's lease ran out; another takes over
+    assert [sms.text for sms in sms_outbox.deliver()] == ["hello"]
+    # The slow worker finally hears back from its gateway: its answer is ignored.
+    delivery._record(
+        slow_copy, claim="slow-worker", gateway=sms_outbox.gateway,
+        outcome=GatewayError("timeout", retryable=True),
+    )
+    message.refresh_from_db()
+    assert message.status == SmsStatus.SENT
+    assert not delivery._still_ours(slow_copy, claim="slow-worker")
+    assert sms_outbox.deliver() == []  # and nothing goes out a second time
+
+
+def test_a_message_that_keeps_killing_workers_ends_up_failed(clock: FrozenClock) -> None:
+    message = queue("+79161234567")
+    for _ in range(8):  # claimed, then the worker dies before recording anything
+        assert len(delivery._claim_batch(10, claim="doomed")) == 1
+        clock.advance(minutes=3)
+    assert delivery._claim_batch(10, claim="next") == []
+    message.refresh_from_db()
+    assert (message.status, message.last_error) == (SmsStatus.FAILED, "abandoned by workers")
+    assert message.text_ciphertext is None

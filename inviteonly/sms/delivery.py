@@ -2,8 +2,9 @@
 
 A batch of due messages is claimed in a short transaction (``SELECT … FOR UPDATE
 SKIP LOCKED`` on PostgreSQL, so parallel workers never take the same row) and marked
-``sending`` with a lease; the gateway calls happen outside any transaction; each
-answer is recorded on its own. A worker that dies leaves its claimed messages to come
+``sending`` with a lease and this worker's claim token; the gateway calls happen
+outside any transaction, each after renewing the lease; each answer is recorded only
+while the claim is still this worker's. A worker that dies leaves its claimed messages to come
 back when the lease runs out: nothing is lost (a message the gateway had already
 accepted may then be sent twice — gateway references that prevent this come with the
 real gateways). One message that cannot be sent never holds up the others.
@@ -18,6 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.db.models import F
 
 from inviteonly.lib import clock, crypto
 from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway
@@ -32,20 +34,40 @@ def _retry_delay(attempts: int) -> timedelta:
     return settings.SMS_RETRY_BASE_DELAY * (2 ** (attempts - 1)) * jitter
 
 
-def _claim_batch(limit: int) -> list[OutboundSms]:
+def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
     """Claim due messages for this worker: a short transaction that marks them
-    ``sending`` with a lease, so the slow gateway calls happen outside any lock."""
+    ``sending`` under this worker's ``claim`` token with a lease, and counts the
+    attempt (so a message that kills every worker that takes it ends up failed)."""
     now = clock.now()
     with transaction.atomic():
+        # Claimed and abandoned too often: the message itself is the trouble.
+        OutboundSms.objects.filter(
+            status=SmsStatus.SENDING,
+            next_attempt_at__lte=now,
+            attempts__gte=settings.SMS_MAX_ATTEMPTS,
+        ).update(status=SmsStatus.FAILED, text_ciphertext=None, last_error="abandoned by workers")
         batch = list(
             OutboundSms.objects.select_for_update(skip_locked=True)
             .filter(status__in=[SmsStatus.QUEUED, SmsStatus.SENDING], next_attempt_at__lte=now)
             .order_by("next_attempt_at", "id")[:limit]
         )
         OutboundSms.objects.filter(id__in=[message.id for message in batch]).update(
-            status=SmsStatus.SENDING, next_attempt_at=now + settings.SMS_SEND_LEASE
+            status=SmsStatus.SENDING,
+            claim=claim,
+            attempts=F("attempts") + 1,
+            next_attempt_at=now + settings.SMS_SEND_LEASE,
         )
     return batch
+
+
+def _still_ours(message: OutboundSms, *, claim: str) -> bool:
+    """Renew the lease just before sending; false if another worker took the message
+    over because this one was too slow."""
+    return bool(
+        OutboundSms.objects.filter(id=message.id, claim=claim).update(
+            next_attempt_at=clock.now() + settings.SMS_SEND_LEASE
+        )
+    )
 
 
 def _send(message: OutboundSms, gateway: SmsGateway) -> str:
@@ -67,10 +89,12 @@ def _send(message: OutboundSms, gateway: SmsGateway) -> str:
         raise GatewayError(f"gateway failed: {type(error).__name__}", retryable=True) from error
 
 
-def _record(message: OutboundSms, *, gateway: SmsGateway, outcome: str | GatewayError) -> None:
+def _record(
+    message: OutboundSms, *, claim: str, gateway: SmsGateway, outcome: str | GatewayError
+) -> None:
     now = clock.now()
-    attempts = message.attempts + 1
-    changes: dict[str, object] = {"attempts": attempts, "gateway": gateway.name}
+    attempts = message.attempts + 1  # counted when claimed
+    changes: dict[str, object] = {"claim": "", "gateway": gateway.name}
     if isinstance(outcome, str):
         # The text holds a code or a join link: once the gateway has it, we drop it.
         changes |= {"status": SmsStatus.SENT, "sent_at": now, "gateway_message_id": outcome,
@@ -87,19 +111,22 @@ def _record(message: OutboundSms, *, gateway: SmsGateway, outcome: str | Gateway
             message.id, message.recipient_masked, attempts, str(outcome)[:200],
         )
     # Only while our claim holds: a worker whose lease ran out does not overwrite.
-    OutboundSms.objects.filter(id=message.id, status=SmsStatus.SENDING).update(**changes)
+    OutboundSms.objects.filter(id=message.id, claim=claim).update(**changes)
 
 
 def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None = None) -> int:
     """Deliver one batch of due messages; return how many were attempted."""
     gateway = gateway or get_gateway()
-    batch = _claim_batch(limit or settings.SMS_WORKER_BATCH_SIZE)
+    claim = secrets.token_hex(16)
+    batch = _claim_batch(limit or settings.SMS_WORKER_BATCH_SIZE, claim=claim)
     for message in batch:
+        if not _still_ours(message, claim=claim):
+            continue
         try:
             outcome: str | GatewayError = _send(message, gateway)
         except GatewayError as error:
             outcome = error
-        _record(message, gateway=gateway, outcome=outcome)
+        _record(message, claim=claim, gateway=gateway, outcome=outcome)
     return len(batch)
 
 

@@ -36,6 +36,8 @@ class OutboundSms(models.Model):
     segments = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=16, choices=SmsStatus.choices, default=SmsStatus.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The worker holding the message while ``sending`` (a random token per batch).
+    claim = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     next_attempt_at = models.DateTimeField(default=clock.now)
     sent_at = models.DateTimeField(null=True, blank=True)

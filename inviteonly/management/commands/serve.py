@@ -42,7 +42,9 @@ class Command(BaseCommand):
             # On a laptop the site is where it listens: links must point there.
             wildcard = options["host"] in ("0.0.0.0", "::")  # noqa: S104  (a comparison)
             host = "127.0.0.1" if wildcard else options["host"]
-            settings.BASE_URL = f"http://{host}:{options['port']}"
+            settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, host]
+            url_host = f"[{host}]" if ":" in host else host
+            settings.BASE_URL = f"http://{url_host}:{options['port']}"
         call_command("check", fail_level="ERROR")
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
