@@ -10,12 +10,16 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
+from inviteonly.abuse.models import RateLimitCounter
+from inviteonly.accounts.actions import do_start_recovery
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib import crypto
+from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.site_config.models import get_site_configuration
-from tests.conftest import make_member
+from tests.conftest import FrozenClock, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +64,18 @@ def test_rotate_phone_keys_moves_every_value_to_the_current_key() -> None:
         assert crypto.decrypt(blob, purpose=crypto.Purpose.PHONE_NUMBER) == "+79161234567"
         call_command("rotate_phone_keys", stdout=output)
         assert "Re-encrypted 0 values" in output.getvalue()
+
+
+def test_sweep_deletes_only_what_has_outlived_its_use(clock: FrozenClock) -> None:
+    do_start_recovery(phone="+79165550001")
+    hit_rules([Rule("probe", KeyKind.IP, 5, 60)], Subject(ip="192.0.2.1"), store=DatabaseStore())
+    clock.advance(hours=23)
+    do_start_recovery(phone="+79165550002")
+    output = StringIO()
+    call_command("sweep", stdout=output)
+    assert output.getvalue().strip() == "Deleted 1 rate-limit counters and 0 phone verifications."
+    clock.advance(hours=2)
+    call_command("sweep", stdout=output)
+    assert "and 1 phone verifications" in output.getvalue()
+    assert PhoneVerification.objects.count() == 1
+    assert RateLimitCounter.objects.count() == 0

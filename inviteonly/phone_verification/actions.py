@@ -233,3 +233,13 @@ def consume_verification(verification: PhoneVerification) -> None:
     ).update(consumed_at=clock.now(), pending_password_hash="", pending_display_name="")
     if consumed != 1:
         raise _code_expired()
+
+
+def sweep_old_verifications() -> int:
+    """Delete verifications created before the failure window: they can no longer be
+    confirmed, nor count as failures, and they hold an encrypted number (and, if never
+    consumed, a password hash)."""
+    deleted, _by_model = PhoneVerification.objects.filter(
+        created_at__lt=clock.now() - settings.VERIFICATION_FAILURE_WINDOW
+    ).delete()
+    return deleted

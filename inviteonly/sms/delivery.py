@@ -18,6 +18,7 @@ import threading
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import close_old_connections, transaction
 from django.db.models import F
 
@@ -131,10 +132,15 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
 
 
 def run_delivery_worker(stop: threading.Event) -> None:
-    """Deliver until ``stop`` is set, sleeping while the queue is empty."""
+    """Deliver until ``stop`` is set, sleeping while the queue is empty; sweep old rows
+    once every SWEEP_INTERVAL."""
     logger.info("SMS delivery worker started (gateway: %s)", settings.SMS_GATEWAY)
+    next_sweep = clock.now()
     while not stop.is_set():
         try:
+            if clock.now() >= next_sweep:
+                call_command("sweep", verbosity=0)
+                next_sweep = clock.now() + settings.SWEEP_INTERVAL
             delivered = deliver_due_messages()
         except Exception:
             logger.exception("SMS delivery batch failed; retrying")

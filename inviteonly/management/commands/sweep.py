@@ -1,0 +1,22 @@
+"""`inviteonly sweep`: delete what has outlived its use (the delivery worker also runs
+this once an hour)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from inviteonly.abuse.limiter import sweep_expired_counters
+from inviteonly.phone_verification.actions import sweep_old_verifications
+
+
+class Command(BaseCommand):
+    help = "Delete ended rate-limit windows and old phone verifications."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        counters = sweep_expired_counters()
+        verifications = sweep_old_verifications()
+        self.stdout.write(
+            f"Deleted {counters} rate-limit counters and {verifications} phone verifications."
+        )
