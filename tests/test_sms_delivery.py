@@ -7,13 +7,15 @@ from datetime import timedelta
 
 import pytest
 
+from inviteonly.accounts.actions import do_start_recovery
+from inviteonly.invitations.actions import do_invite_by_phone
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.sms import delivery
 from inviteonly.sms.delivery import deliver_due_messages
 from inviteonly.sms.gateways import GatewayError
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
-from tests.conftest import FrozenClock, SmsOutbox
+from tests.conftest import FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +130,19 @@ def test_a_message_that_keeps_killing_workers_ends_up_failed(clock: FrozenClock)
     message.refresh_from_db()
     assert (message.status, message.last_error) == (SmsStatus.FAILED, "abandoned by workers")
     assert message.text_ciphertext is None
+
+
+def test_suppressed_messages_do_the_same_work_and_send_nothing(sms_outbox: SmsOutbox) -> None:
+    """A member's number invited again, a recovery for a number without an account, a
+    join link used with another number: a row is written all the same, never sent."""
+    founder = make_member(role="founder")
+    make_member(phone="+79165550001")
+    do_invite_by_phone(inviter=founder, phone="+79165550001")
+    do_start_recovery(phone="+79169999999")
+    rows = list(OutboundSms.objects.order_by("id").values_list("purpose", "status", "segments"))
+    assert rows == [
+        (SmsPurpose.INVITATION, SmsStatus.SUPPRESSED, 1),
+        (SmsPurpose.RECOVERY_CODE, SmsStatus.SUPPRESSED, 1),
+    ]
+    assert sms_outbox.deliver() == []
+    assert not OutboundSms.objects.exclude(text_ciphertext=None).exists()

@@ -33,7 +33,7 @@ from inviteonly.phone_verification.models import PhoneVerification, Verification
 from inviteonly.site_config.models import RegistrationMode, get_site_configuration
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
-from inviteonly.sms.texts import join_code_text, recovery_code_text
+from inviteonly.sms.texts import join_code_text, language_for_number, recovery_code_text
 
 
 def check_registration_open(invitation: Invitation | None) -> None:
@@ -100,12 +100,12 @@ def do_start_join(
             pending_language=language,
             can_succeed=invited_number,
         )
-        if invited_number:
-            queue_sms(
-                phone=number,
-                text=join_code_text(code=code, language=language),
-                purpose=SmsPurpose.JOIN_CODE,
-            )
+        queue_sms(
+            phone=number,
+            text=join_code_text(code=code, language=language),
+            purpose=SmsPurpose.JOIN_CODE,
+            suppressed=not invited_number,
+        )
         record_audit_entry(
             AuditAction.JOIN_STARTED,
             invitation=invitation,
@@ -282,12 +282,15 @@ def do_start_recovery(
             member=recoverable,
             can_succeed=recoverable is not None,
         )
-        if recoverable is not None:
-            queue_sms(
-                phone=number,
-                text=recovery_code_text(code=code, language=recoverable.language),
-                purpose=SmsPurpose.RECOVERY_CODE,
-            )
+        queue_sms(
+            phone=number,
+            text=recovery_code_text(
+                code=code,
+                language=recoverable.language if recoverable else language_for_number(number),
+            ),
+            purpose=SmsPurpose.RECOVERY_CODE,
+            suppressed=recoverable is None,
+        )
         record_audit_entry(
             AuditAction.RECOVERY_REQUESTED,
             target_member=member,

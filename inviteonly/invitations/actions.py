@@ -88,17 +88,16 @@ def do_invite_by_phone(
                 field="phone",
             )
         token = tokens.new_join_token()
-        sms = None
-        if not Member.objects.filter(phone_blind_index=index).exists():
-            sms = queue_sms(
-                phone=number,
-                text=invitation_text(
-                    inviter_name=inviter.display_name,
-                    link=join_url(token),
-                    language=language_for_number(number),
-                ),
-                purpose=SmsPurpose.INVITATION,
-            )
+        sms = queue_sms(
+            phone=number,
+            text=invitation_text(
+                inviter_name=inviter.display_name,
+                link=join_url(token),
+                language=language_for_number(number),
+            ),
+            purpose=SmsPurpose.INVITATION,
+            suppressed=Member.objects.filter(phone_blind_index=index).exists(),
+        )
         invitation = Invitation.objects.create(
             inviter=inviter,
             token_digest=join_token_digest(token),

@@ -15,6 +15,8 @@ class SmsStatus(models.TextChoices):
     SENT = "sent", _("Sent")
     DELIVERED = "delivered", _("Delivered")
     FAILED = "failed", _("Not delivered")
+    # Written but never sent: answering alike for members' and strangers' numbers.
+    SUPPRESSED = "suppressed", _("Not sent")
 
 
 class SmsPurpose(models.TextChoices):
