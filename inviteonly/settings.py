@@ -364,12 +364,12 @@ SMS_MAX_ATTEMPTS = 8
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)
 
 # How often a delivery worker deletes ended rate-limit windows and old verifications
-# (the same as `inviteonly sweep`).
+# and fails abandoned SMS (the same as `inviteonly sweep`).
 SWEEP_INTERVAL = timedelta(hours=1)
 
-# How long a worker's claim on a message lasts (renewed before each send): if the
-# worker dies, the message goes back to the queue after this. Gateways must time out
-# well before it.
+# How long a worker's claim on a message lasts (renewed before a send once half of it
+# has passed): if the worker dies, the message goes back to the queue after this.
+# Gateways must time out well before half of it.
 SMS_SEND_LEASE = timedelta(minutes=2)
 
 

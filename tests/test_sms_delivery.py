@@ -117,7 +117,9 @@ def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_new_claim(
     )
     message.refresh_from_db()
     assert message.status == SmsStatus.SENT
-    assert not delivery._still_ours(slow_copy, claim="slow-worker")
+    assert not delivery._still_ours(
+        slow_copy, claim="slow-worker", claimed_at=clock.current - timedelta(minutes=3)
+    )
     assert sms_outbox.deliver() == []  # and nothing goes out a second time
 
 
@@ -127,6 +129,7 @@ def test_a_message_that_keeps_killing_workers_ends_up_failed(clock: FrozenClock)
         assert len(delivery._claim_batch(10, claim="doomed")) == 1
         clock.advance(minutes=3)
     assert delivery._claim_batch(10, claim="next") == []
+    assert delivery.sweep_abandoned_messages() == 1
     message.refresh_from_db()
     assert (message.status, message.last_error) == (SmsStatus.FAILED, "abandoned by workers")
     assert message.text_ciphertext is None

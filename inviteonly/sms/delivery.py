@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management import call_command
@@ -41,15 +41,14 @@ def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
     attempt (so a message that kills every worker that takes it ends up failed)."""
     now = clock.now()
     with transaction.atomic():
-        # Claimed and abandoned too often: the message itself is the trouble.
-        OutboundSms.objects.filter(
-            status=SmsStatus.SENDING,
-            next_attempt_at__lte=now,
-            attempts__gte=settings.SMS_MAX_ATTEMPTS,
-        ).update(status=SmsStatus.FAILED, text_ciphertext=None, last_error="abandoned by workers")
         batch = list(
             OutboundSms.objects.select_for_update(skip_locked=True)
-            .filter(status__in=[SmsStatus.QUEUED, SmsStatus.SENDING], next_attempt_at__lte=now)
+            .filter(
+                status__in=[SmsStatus.QUEUED, SmsStatus.SENDING],
+                next_attempt_at__lte=now,
+                # Claimed and abandoned too often: `sweep_abandoned_messages` fails it.
+                attempts__lt=settings.SMS_MAX_ATTEMPTS,
+            )
             .order_by("next_attempt_at", "id")[:limit]
         )
         OutboundSms.objects.filter(id__in=[message.id for message in batch]).update(
@@ -61,12 +60,25 @@ def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
     return batch
 
 
-def _still_ours(message: OutboundSms, *, claim: str) -> bool:
-    """Renew the lease just before sending; false if another worker took the message
-    over because this one was too slow."""
+def sweep_abandoned_messages() -> int:
+    """Fail messages whose every attempt was claimed by a worker that died: the message
+    itself is the trouble (part of `inviteonly sweep`)."""
+    return OutboundSms.objects.filter(
+        status=SmsStatus.SENDING,
+        next_attempt_at__lte=clock.now(),
+        attempts__gte=settings.SMS_MAX_ATTEMPTS,
+    ).update(status=SmsStatus.FAILED, text_ciphertext=None, last_error="abandoned by workers")
+
+
+def _still_ours(message: OutboundSms, *, claim: str, claimed_at: datetime) -> bool:
+    """Before sending: once half the lease has passed, renew it; false if another
+    worker took the message over because this one was too slow."""
+    now = clock.now()
+    if now - claimed_at < settings.SMS_SEND_LEASE / 2:
+        return True
     return bool(
         OutboundSms.objects.filter(id=message.id, claim=claim).update(
-            next_attempt_at=clock.now() + settings.SMS_SEND_LEASE
+            next_attempt_at=now + settings.SMS_SEND_LEASE
         )
     )
 
@@ -119,9 +131,10 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
     """Deliver one batch of due messages; return how many were attempted."""
     gateway = gateway or get_gateway()
     claim = secrets.token_hex(16)
+    claimed_at = clock.now()
     batch = _claim_batch(limit or settings.SMS_WORKER_BATCH_SIZE, claim=claim)
     for message in batch:
-        if not _still_ours(message, claim=claim):
+        if not _still_ours(message, claim=claim, claimed_at=claimed_at):
             continue
         try:
             outcome: str | GatewayError = _send(message, gateway)

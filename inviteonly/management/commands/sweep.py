@@ -9,14 +9,17 @@ from django.core.management.base import BaseCommand
 
 from inviteonly.abuse.limiter import sweep_expired_counters
 from inviteonly.phone_verification.actions import sweep_old_verifications
+from inviteonly.sms.delivery import sweep_abandoned_messages
 
 
 class Command(BaseCommand):
-    help = "Delete ended rate-limit windows and old phone verifications."
+    help = "Delete ended rate-limit windows and old phone verifications; fail abandoned SMS."
 
     def handle(self, *args: Any, **options: Any) -> None:
         counters = sweep_expired_counters()
         verifications = sweep_old_verifications()
+        abandoned = sweep_abandoned_messages()
         self.stdout.write(
-            f"Deleted {counters} rate-limit counters and {verifications} phone verifications."
+            f"Deleted {counters} rate-limit counters and {verifications} phone verifications; "
+            f"failed {abandoned} abandoned SMS."
         )
