@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import cProfile
+import functools
 import io
 import itertools
 import json
@@ -185,6 +186,13 @@ class ApiRefused(AssertionError):
         super().__init__(f"POST /api{path} answered {status} (expected {expected}): {body}")
 
 
+@functools.cache
+def _shared_handler() -> Any:
+    from django.test.client import ClientHandler
+
+    return ClientHandler(enforce_csrf_checks=False)
+
+
 class JsonApi:
     """JSON requests to /api through one ``django.test.Client``, as one HTTP client."""
 
@@ -194,6 +202,10 @@ class JsonApi:
         from django.test import Client
 
         self.client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        # One request handler for all clients, as a server process has one: a fresh
+        # handler per client would load the middleware again (whitenoise scans every
+        # static file) and charge that to whichever registration comes first.
+        self.client.handler = _shared_handler()
         self.token = token
         # The client address the site sees (REMOTE_ADDR): rate limits count by it.
         self.remote_addr = remote_addr

@@ -11,6 +11,7 @@ reason. ``PhoneNumber.masked`` is the only form a number is ever shown in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import phonenumbers
 from django.conf import settings
@@ -55,7 +56,7 @@ class PhoneNumber:
     e164: str
     region: str
 
-    @property
+    @cached_property
     def masked(self) -> str:
         return mask_phone_number(self.e164)
 
