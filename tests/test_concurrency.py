@@ -73,24 +73,29 @@ def test_twenty_simultaneous_submits_of_one_code_create_one_member(
     assert Member.objects.exclude(id=founder.id).count() == 1
 
 
+def confirmation_of(
+    invitation: Invitation, number: str, sms_outbox: SmsOutbox, *, name: str
+) -> Callable[[], object]:
+    """Start joining with ``number``; return the confirmation, ready to race."""
+    started = do_start_join(
+        invitation=invitation, phone=number, display_name=name, password=PASSWORD,
+        language="en",
+    )
+    return partial(
+        do_confirm_join,
+        verification_id=started.verification.id,
+        code=sms_outbox.code_for(number),
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_twenty_numbers_racing_for_one_token_create_one_member(sms_outbox: SmsOutbox) -> None:
     _invitation, token = do_create_founder_invitation()  # any number may redeem it
     invitation = access_invitation_by_token(token)
-    attempts: list[Callable[[], object]] = []
-    for index in range(RACERS):
-        number = f"+7916555{index:04d}"
-        started = do_start_join(
-            invitation=invitation, phone=number, display_name=f"Racer {index}",
-            password=PASSWORD, language="en",
-        )
-        attempts.append(
-            partial(
-                do_confirm_join,
-                verification_id=started.verification.id,
-                code=sms_outbox.code_for(number),
-            )
-        )
+    attempts = [
+        confirmation_of(invitation, f"+7916555{index:04d}", sms_outbox, name=f"Racer {index}")
+        for index in range(RACERS)
+    ]
 
     outcomes = race(attempts)
     assert outcomes.count("joined") == 1, outcomes
@@ -112,16 +117,8 @@ def test_daily_member_cap_lets_exactly_the_cap_through_and_half_creates_nothing(
             number = f"+7916777{index:04d}"
             do_invite_by_phone(inviter=founder, phone=number)
             invitation = access_invitation_by_token(sms_outbox.join_token_for(number))
-            started = do_start_join(
-                invitation=invitation, phone=number, display_name=f"Racer {index}",
-                password=PASSWORD, language="en",
-            )
             attempts.append(
-                partial(
-                    do_confirm_join,
-                    verification_id=started.verification.id,
-                    code=sms_outbox.code_for(number),
-                )
+                confirmation_of(invitation, number, sms_outbox, name=f"Racer {index}")
             )
         outcomes = race(attempts)
     assert outcomes.count("joined") == 3, outcomes
