@@ -20,7 +20,7 @@ import ipaddress
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from functools import cache
 from typing import Protocol
@@ -172,9 +172,7 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
             return Refusal(rule=rule, retry_after_seconds=wait)
     return None
 
-def sweep_expired_counters(*, before: datetime | None = None) -> int:
+def sweep_expired_counters() -> int:
     """Delete database counters whose window has ended (Redis expires its own)."""
-    deleted, _by_model = RateLimitCounter.objects.filter(
-        expires_at__lt=before or clock.now() - timedelta(seconds=1)
-    ).delete()
+    deleted, _by_model = RateLimitCounter.objects.filter(expires_at__lte=clock.now()).delete()
     return deleted
