@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.hashers import make_password
 from django.test import Client
+from django.utils import translation
 
+from inviteonly.abuse.limiter import RedisStore
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock as clock_module
 from inviteonly.lib import crypto
@@ -24,6 +26,15 @@ from inviteonly.sms.gateways.memory import DeliveredSms, MemoryGateway
 
 PASSWORD = "correct horse battery"
 STRICT = os.environ.get("INVITEONLY_STRICT_TESTS") == "1"
+
+
+@pytest.fixture(autouse=True)
+def default_language() -> Iterator[None]:
+    """Each test starts in the default language: the test client runs requests in the
+    test's own thread, and a request in Russian leaves Russian active there."""
+    translation.deactivate()
+    yield
+    translation.deactivate()
 
 
 def skip_or_fail(reason: str) -> None:
@@ -185,3 +196,27 @@ class ApiClient:
 @pytest.fixture
 def api() -> ApiClient:
     return ApiClient()
+
+
+# A Redis database the tests may write to (keys they make are removed afterwards).
+REDIS_URL = os.environ.get("INVITEONLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def redis_store() -> Iterator[RedisStore]:
+    import redis
+
+    store = RedisStore(REDIS_URL)
+    try:
+        store.client.ping()
+    except redis.exceptions.ConnectionError:
+        skip_or_fail(f"no Redis at {REDIS_URL} (Debian package redis-server)")
+
+    def remove_test_keys() -> None:
+        for pattern in ("rl:test-*", "sms:*"):
+            for key in store.client.scan_iter(pattern):
+                store.client.delete(key)
+
+    remove_test_keys()
+    yield store
+    remove_test_keys()

@@ -3,10 +3,8 @@ under concurrency on SQLite, PostgreSQL (whichever the suite runs on) and Redis.
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -27,23 +25,7 @@ from inviteonly.abuse.limiter import (
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib.errors import ActionError
-from tests.conftest import FrozenClock, skip_or_fail
-
-REDIS_URL = os.environ.get("INVITEONLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-def redis_store() -> Iterator[RedisStore]:
-    import redis
-
-    store = RedisStore(REDIS_URL)
-    try:
-        store.client.ping()
-    except redis.exceptions.ConnectionError:
-        skip_or_fail(f"no Redis at {REDIS_URL} (Debian package redis-server)")
-    yield store
-    for key in store.client.scan_iter("rl:test-*"):
-        store.client.delete(key)
+from tests.conftest import FrozenClock
 
 
 def unique_rule(limit: int, window_seconds: int = 3600, key: KeyKind = KeyKind.IP) -> Rule:
