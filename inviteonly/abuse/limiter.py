@@ -91,13 +91,13 @@ def _key_value(rule: Rule, subject: Subject) -> str | None:
         # Counters are keyed by a digest: the store never sees a number.
         return crypto.token_digest(subject.number_scope + value, context="rate-limit")[:32]
     if rule.key == KeyKind.IP:
-        return _address_key(subject.ip)
+        return address_key(subject.ip)
     if rule.key == KeyKind.MEMBER:
         return None if subject.member_id is None else str(subject.member_id)
     return subject.country
 
 
-def _address_key(ip: str | None) -> str | None:
+def address_key(ip: str | None) -> str | None:
     """An IPv4 address as is; an IPv6 address by its /64, which one subscriber holds
     whole (counting single IPv6 addresses would give them 2**64 budgets)."""
     if not ip:
@@ -111,24 +111,52 @@ def _address_key(ip: str | None) -> str | None:
     return str(address)
 
 
+@dataclass(frozen=True)
+class Window:
+    """One fixed window: the ``number``-th span of ``seconds`` since the epoch."""
+
+    number: int
+    ends: datetime
+
+    @classmethod
+    def at(cls, moment: datetime, *, seconds: int) -> Window:
+        number = int(moment.timestamp()) // seconds
+        return cls(number, datetime.fromtimestamp((number + 1) * seconds, tz=moment.tzinfo))
+
+    def seconds_left(self, now: datetime) -> int:
+        return max(1, math.ceil((self.ends - now).total_seconds()))
+
+
 class CounterStore(Protocol):
-    def increment(self, bucket: str, *, expires_at: datetime) -> int:
-        """Add one to ``bucket`` (creating it), atomically; return the new count."""
+    def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
+        """Add ``by`` (one, or minus one to take a hit back) to ``bucket``, creating it,
+        atomically; return the new count."""
+        ...
+
+    def read(self, buckets: Sequence[str]) -> list[int]:
+        """The counts of ``buckets`` (0 for one that does not exist), in one round trip."""
         ...
 
 
 class DatabaseStore:
     _UPSERT = (
-        "INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, 1, %s) "
-        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+        "INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + %s RETURNING count"
     )
 
-    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+    def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
         table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(self._UPSERT.format(table=table), [bucket, expires_at])
+            cursor.execute(self._UPSERT.format(table=table), [bucket, max(by, 0), expires_at, by])
             (count,) = cursor.fetchone()
         return int(count)
+
+    def read(self, buckets: Sequence[str]) -> list[int]:
+        counts = dict(
+            RateLimitCounter.objects.filter(bucket__in=buckets, expires_at__gt=clock.now())
+            .values_list("bucket", "count")
+        )
+        return [counts.get(bucket, 0) for bucket in buckets]
 
 
 class RedisStore:
@@ -137,12 +165,17 @@ class RedisStore:
 
         self.client = redis.Redis.from_url(url)
 
-    def increment(self, bucket: str, *, expires_at: datetime) -> int:
+    def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
+        # A time to live, not an instant: the injectable clock may not be Redis's.
+        ttl = max(1, math.ceil((expires_at - clock.now()).total_seconds()))
         pipeline = self.client.pipeline(transaction=True)
-        pipeline.incr(bucket)
-        pipeline.expireat(bucket, math.ceil(expires_at.timestamp()))
+        pipeline.incrby(bucket, by)
+        pipeline.expire(bucket, ttl)
         count, _expiry_set = pipeline.execute()
         return int(count)
+
+    def read(self, buckets: Sequence[str]) -> list[int]:
+        return [int(value or 0) for value in self.client.mget(buckets)]
 
 
 @cache
@@ -164,12 +197,10 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
         value = _key_value(rule, subject)
         if value is None:
             continue
-        window = int(now.timestamp()) // rule.window_seconds
-        ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
-        bucket = f"rl:{rule.name}:{value}:{window}"
-        if store.increment(bucket, expires_at=ends) > rule.limit:
-            wait = max(1, math.ceil((ends - now).total_seconds()))
-            return Refusal(rule=rule, retry_after_seconds=wait)
+        window = Window.at(now, seconds=rule.window_seconds)
+        bucket = f"rl:{rule.name}:{value}:{window.number}"
+        if store.increment(bucket, expires_at=window.ends) > rule.limit:
+            return Refusal(rule=rule, retry_after_seconds=window.seconds_left(now))
     return None
 
 def sweep_expired_counters() -> int:
