@@ -121,6 +121,8 @@ TOKEN_KEY = _KEYS["INVITEONLY_TOKEN_KEY"]
 # ---------------------------------------------------------------------------
 
 INSTALLED_APPS = [
+    # First, so that its templates override the admin's (templates/admin/base_site.html).
+    "inviteonly.apps.InviteonlyConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -128,7 +130,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",
-    "inviteonly.apps.InviteonlyConfig",
     "inviteonly.site_config",
     "inviteonly.accounts",
     "inviteonly.invitations",
@@ -399,6 +400,29 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "join": [("ip", 10, 3600)],
     "invite": [("ip", 50, 86400), ("member", 20, 86400)],
 }
+
+# SMS-pumping defence (abuse/sms_budget.py), taken before every SMS. Off only in the
+# test suite's defaults, like the rate limits.
+SMS_PUMPING_DEFENCE = True
+
+# Codes to one country that are never verified, per day: at least the minimum, or this
+# share of the most codes verified in that country on one day of the lookback (so a
+# country with real traffic gets room to match it; Authgear's formula).
+SMS_UNVERIFIED_DAILY_MIN = 20
+SMS_UNVERIFIED_DAILY_SHARE = 0.2
+SMS_VERIFIED_LOOKBACK_DAYS = 14
+
+# Per hour: at least the minimum, or the daily cap divided by this.
+SMS_UNVERIFIED_HOURLY_MIN = 3
+SMS_HOURS_PER_DAILY_CAP = 6
+
+# An address (an IPv6 /64) may ask for codes to numbers of this many countries a day.
+SMS_MAX_COUNTRIES_PER_IP = 3
+
+# Circuit breaker: SMS of every kind (codes and invitations) the whole site may queue in
+# an hour. Past it every SMS is refused until the hour ends, an ERROR is logged and the
+# admin shows a banner. Set it to a few times your busiest hour.
+SMS_MAX_PER_HOUR = int(os.environ.get("INVITEONLY_SMS_MAX_PER_HOUR", "1000"))
 
 # Failed logins per number: the first few are typos and cost nothing; after them each
 # failure makes the next attempt wait, doubling from the first wait up to the longest.

@@ -35,3 +35,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # (tests/test_rate_limited_endpoints.py): flows that send many codes to one number
 # would otherwise trip the resend cooldown.
 RATE_LIMITS = {}
+# Likewise the SMS-pumping defence (tests/test_sms_budget.py turns it on).
+SMS_PUMPING_DEFENCE = False

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
 from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
 from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_failures
+from inviteonly.abuse.sms_budget import enforce_sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
@@ -88,6 +89,7 @@ def do_start_join(
     display_name = clean_display_name(display_name)
     language = clean_language(language)
     check_new_password(password)
+    enforce_sms_budget(number=number, ip_address=ip_address, code=True)
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(password)
     with transaction.atomic():
@@ -273,6 +275,7 @@ def do_start_recovery(
     (the limits count every number alike)."""
     number = normalize_phone_number(phone, region_hint=region_hint)
     enforce_rate_limit(["recover", "send_code"], Subject(ip=ip_address, number=number.e164))
+    enforce_sms_budget(number=number, ip_address=ip_address, code=True)
     with transaction.atomic():
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None

@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 
 from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
+from inviteonly.abuse.sms_budget import enforce_sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
@@ -59,12 +60,13 @@ def do_invite_by_phone(
     """Invite the owner of ``phone``. If the number already belongs to a member, the
     inviter gets the same answer but no SMS leaves: the invitation simply expires."""
     enforce_rate_limit(["invite"], Subject(ip=ip_address, member_id=inviter.id))
+    number = normalize_phone_number(phone, region_hint=region_hint)
+    note = clean_note(note)
+    enforce_sms_budget(number=number, ip_address=ip_address, code=False)
     with transaction.atomic():
         # Lock the inviter: one invitation at a time per member (allowances build on this).
         inviter = Member.objects.select_for_update().get(id=inviter.id)
         check_can_invite(inviter)
-        number = normalize_phone_number(phone, region_hint=region_hint)
-        note = clean_note(note)
         index = crypto.blind_index(number.e164)
         now = clock.now()
         pending = (

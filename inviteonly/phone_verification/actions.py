@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from inviteonly.abuse.sms_budget import record_code_verified
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
@@ -78,6 +80,7 @@ def create_verification(
         phone_blind_index=index,
         phone_ciphertext=crypto.encrypt(phone.e164, purpose=crypto.Purpose.PHONE_NUMBER),
         phone_masked=phone.masked,
+        region=phone.region,
         member=member,
         invitation=invitation,
         pending_display_name=pending_display_name,
@@ -233,6 +236,8 @@ def consume_verification(verification: PhoneVerification) -> None:
     ).update(consumed_at=clock.now(), pending_password_hash="", pending_display_name="")
     if consumed != 1:
         raise _code_expired()
+    region = verification.region
+    transaction.on_commit(lambda: record_code_verified(region))
 
 
 def sweep_old_verifications() -> int:

@@ -34,6 +34,8 @@ class PhoneVerification(models.Model):
     phone_blind_index = models.CharField(max_length=64)
     phone_ciphertext = models.BinaryField(editable=False)
     phone_masked = models.CharField(max_length=32)
+    # The number's country, for the SMS-pumping budgets (abuse/sms_budget.py).
+    region = models.CharField(max_length=2, blank=True)
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

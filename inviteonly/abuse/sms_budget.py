@@ -1,0 +1,236 @@
+"""What the site lets SMS cost: the defence against SMS pumping.
+
+In SMS pumping an attacker who earns a share of what is paid for messages to certain
+numbers (premium ranges, numbers at a colluding carrier) makes a site send codes to
+them, and never types one. So before a code is queued, three budgets are taken, in
+this order (the cheapest and most specific to one attacker first):
+
+1. ``sms.ip_countries``: one address (an IPv6 /64) may ask for codes to numbers of at
+   most ``SMS_MAX_COUNTRIES_PER_IP`` countries a day; real people seldom hold numbers
+   in more.
+2. ``sms.country_hourly`` and ``sms.country_daily``: codes to one country that were
+   not verified (sent minus verified in the window) may not pass a cap scaled to the
+   country's real traffic — Authgear's formula: daily ``max(20, 0.2 × the most codes
+   verified there on one day of the last 14)``, hourly ``max(3, daily / 6)``.
+3. ``sms.global_hourly``: a circuit breaker on every SMS of the site, invitations
+   included. When it trips it logs at ERROR once per hour and the admin shows a banner
+   until the hour ends.
+
+A refused request gives its counts back, is audit-logged with the rule's name and is
+answered with 429 and ``Retry-After`` (the breaker too: a 5xx would also write an
+ERROR line per refused request, drowning the one alert). Registered and
+unregistered numbers count alike (a suppressed SMS takes the same budget), so a refusal
+says nothing about whether a number is a member's.
+
+Counters live in the limiter's store (Redis or the database); windows are fixed and
+aligned to the clock, like the rate limits'.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from inviteonly.abuse.actions import describe_wait
+from inviteonly.abuse.limiter import CounterStore, Window, address_key, get_store
+from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.models import AuditAction
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import PhoneNumber
+
+logger = logging.getLogger(__name__)
+
+HOUR = 3600
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class CountryCaps:
+    """How many unverified codes a country may have outstanding in a day and an hour."""
+
+    daily: int
+    hourly: int
+
+    @classmethod
+    def from_verified(cls, busiest_verified_day: int) -> CountryCaps:
+        daily = max(
+            settings.SMS_UNVERIFIED_DAILY_MIN,
+            int(settings.SMS_UNVERIFIED_DAILY_SHARE * busiest_verified_day),
+        )
+        hourly = max(settings.SMS_UNVERIFIED_HOURLY_MIN, daily // settings.SMS_HOURS_PER_DAILY_CAP)
+        return cls(daily=daily, hourly=hourly)
+
+
+def _sent(country: str, window: str, number: int) -> str:
+    return f"sms:sent:{country}:{window}:{number}"
+
+
+def _verified(country: str, window: str, number: int) -> str:
+    return f"sms:verified:{country}:{window}:{number}"
+
+
+def _alert(hour: Window) -> str:
+    return f"sms:alert:{hour.number}"
+
+
+def _country(region: str) -> str:
+    # Non-geographic numbers have no region; they share one budget.
+    return region or "ZZ"
+
+
+class _Budget:
+    """Counts taken for one request, to be given back if any rule refuses it."""
+
+    def __init__(self, store: CounterStore) -> None:
+        self.store = store
+        self.taken: list[tuple[str, datetime]] = []
+
+    def take(self, bucket: str, window: Window) -> int:
+        count = self.store.increment(bucket, expires_at=window.ends)
+        self.taken.append((bucket, window.ends))
+        return count
+
+    def give_back(self) -> None:
+        for bucket, ends in self.taken:
+            self.store.increment(bucket, expires_at=ends, by=-1)
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    rule: str
+    window: Window
+
+
+def _take_ip_countries(
+    budget: _Budget, *, ip_address: str | None, country: str, day: Window
+) -> _Refusal | None:
+    address = address_key(ip_address)
+    if address is None:
+        return None
+    # The first request of the day from this address to this country counts the country.
+    if budget.take(f"sms:ip-country:{address}:{country}:{day.number}", day) > 1:
+        return None
+    if budget.take(f"sms:ip-countries:{address}:{day.number}", day) > (
+        settings.SMS_MAX_COUNTRIES_PER_IP
+    ):
+        return _Refusal("sms.ip_countries", day)
+    return None
+
+
+def _take_country(
+    budget: _Budget, *, country: str, hour: Window, day: Window
+) -> _Refusal | None:
+    sent_this_hour = budget.take(_sent(country, "h", hour.number), hour)
+    sent_today = budget.take(_sent(country, "d", day.number), day)
+    lookback = range(day.number - settings.SMS_VERIFIED_LOOKBACK_DAYS, day.number)
+    verified_this_hour, verified_today, *verified_before = budget.store.read(
+        [_verified(country, "h", hour.number), _verified(country, "d", day.number)]
+        + [_verified(country, "d", number) for number in lookback]
+    )
+    caps = CountryCaps.from_verified(max(verified_before, default=0))
+    if sent_this_hour - verified_this_hour > caps.hourly:
+        return _Refusal("sms.country_hourly", hour)
+    if sent_today - verified_today > caps.daily:
+        return _Refusal("sms.country_daily", day)
+    return None
+
+
+def _take_global(budget: _Budget, *, hour: Window) -> _Refusal | None:
+    sent = budget.take(f"sms:all:{hour.number}", hour)
+    if sent <= settings.SMS_MAX_PER_HOUR:
+        return None
+    if budget.store.increment(_alert(hour), expires_at=hour.ends) == 1:
+        logger.error(
+            "SMS circuit breaker tripped: more than %d SMS this hour; every further SMS is "
+            "refused until %s UTC. Check the audit log (rate_limited, sms.*) for the "
+            "requests, then raise SMS_MAX_PER_HOUR or wait.",
+            settings.SMS_MAX_PER_HOUR,
+            hour.ends.strftime("%H:%M"),
+        )
+    return _Refusal("sms.global_hourly", hour)
+
+
+def enforce_sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> None:
+    """Take the budget of one SMS to ``number``, or refuse. ``code``: an SMS with a code
+    (join, recovery), which every rule counts; an invitation passes only the breaker.
+
+    Call it outside the action's transaction, like ``enforce_rate_limit``: a refusal's
+    audit entry must stay. A request refused here gives back what it took, so an
+    attacker who is refused cannot keep a country's budget used up.
+    """
+    if not settings.SMS_PUMPING_DEFENCE:
+        return
+    now = clock.now()
+    hour, day = Window.at(now, seconds=HOUR), Window.at(now, seconds=DAY)
+    country = _country(number.region)
+    with transaction.atomic():
+        budget = _Budget(get_store())
+        refusal = None
+        if code:
+            refusal = _take_ip_countries(
+                budget, ip_address=ip_address, country=country, day=day
+            ) or _take_country(budget, country=country, hour=hour, day=day)
+        refusal = refusal or _take_global(budget, hour=hour)
+        if refusal is not None:
+            budget.give_back()
+    if refusal is None:
+        return
+    record_audit_entry(
+        AuditAction.RATE_LIMITED, ip_address=ip_address, reason=refusal.rule, region=country
+    )
+    raise _refusal_error(refusal, wait=refusal.window.seconds_left(now))
+
+
+def _refusal_error(refusal: _Refusal, *, wait: int) -> ActionError:
+    if refusal.rule == "sms.global_hourly":
+        return ActionError(
+            "sms_paused",
+            _("We are sending unusually many SMS, so sending is paused for a while. "
+              "Try again in %(wait)s.") % {"wait": describe_wait(wait)},
+            status=429,
+            retry_after=wait,
+        )
+    if refusal.rule == "sms.ip_countries":
+        message = _("Codes were asked for numbers in too many countries from your network "
+                    "today. Try again in %(wait)s.")
+    else:
+        message = _("Too many codes sent to numbers in this country were never used, so "
+                    "sending codes there is paused. Try again in %(wait)s.")
+    return ActionError(
+        "sms_budget_exceeded",
+        message % {"wait": describe_wait(wait)},
+        status=429,
+        field="phone",
+        retry_after=wait,
+    )
+
+
+def record_code_verified(region: str, *, count: int = 1) -> None:
+    """Count a code typed correctly (or ``count`` of them): it frees its country's
+    unverified budget, and a busy day of verified codes raises the country's caps for
+    the next two weeks."""
+    if not settings.SMS_PUMPING_DEFENCE:
+        return
+    now = clock.now()
+    hour, day = Window.at(now, seconds=HOUR), Window.at(now, seconds=DAY)
+    country = _country(region)
+    store = get_store()
+    store.increment(_verified(country, "h", hour.number), expires_at=hour.ends, by=count)
+    store.increment(
+        _verified(country, "d", day.number),
+        expires_at=day.ends + timedelta(days=settings.SMS_VERIFIED_LOOKBACK_DAYS),
+        by=count,
+    )
+
+
+def breaker_tripped_until() -> datetime | None:
+    """When the SMS circuit breaker, if it has tripped this hour, lets SMS through again."""
+    hour = Window.at(clock.now(), seconds=HOUR)
+    (alerts,) = get_store().read([_alert(hour)])
+    return hour.ends if alerts else None

@@ -1,0 +1,224 @@
+"""The SMS-pumping defence (abuse/sms_budget.py): per-country caps on codes that are
+never verified, scaled by verified traffic; at most three countries per address a day;
+a site-wide circuit breaker with an ERROR log and an admin banner. Every refusal is
+audit-logged with its rule, gives back what it took and leaves nothing half-written."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+
+from inviteonly.abuse.limiter import RedisStore
+from inviteonly.abuse.sms_budget import CountryCaps, record_code_verified
+from inviteonly.accounts.actions import do_confirm_recovery, do_start_recovery
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.lib.errors import ActionError
+from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.sms.models import OutboundSms
+from tests.conftest import REDIS_URL, ApiClient, FrozenClock, SmsOutbox, make_member
+from tests.test_concurrency import race
+
+pytestmark = pytest.mark.django_db
+
+RU = [f"+7916555{index:04d}" for index in range(40)]
+US = "+14155552671"
+GB = "+447400123456"
+DE = "+4915112345678"
+
+
+@pytest.fixture(autouse=True)
+def defence_on(clock: FrozenClock) -> Iterator[None]:
+    # Windows are fixed: start each test at midnight (UTC), the start of a day window.
+    clock.current = datetime(2026, 3, 2, tzinfo=UTC)
+    with override_settings(SMS_PUMPING_DEFENCE=True):
+        yield
+
+
+def ask(phone: str, ip: str = "203.0.113.1") -> str:
+    """Ask for a recovery code (the same budget as a join code); return the outcome."""
+    try:
+        do_start_recovery(phone=phone, ip_address=ip)
+    except ActionError as error:
+        return error.code
+    return "sent"
+
+
+def refusal_rules() -> list[str]:
+    return [
+        entry.details["reason"]
+        for entry in AuditEntry.objects.filter(action=AuditAction.RATE_LIMITED).order_by("id")
+    ]
+
+
+def test_caps_follow_the_busiest_verified_day() -> None:
+    assert CountryCaps.from_verified(0) == CountryCaps(daily=20, hourly=3)
+    assert CountryCaps.from_verified(99) == CountryCaps(daily=20, hourly=3)
+    assert CountryCaps.from_verified(300) == CountryCaps(daily=60, hourly=10)
+    assert CountryCaps.from_verified(10_000) == CountryCaps(daily=2000, hourly=333)
+
+
+def test_a_country_gets_three_unverified_codes_an_hour(clock: FrozenClock) -> None:
+    assert [ask(RU[index], ip=f"203.0.113.{index}") for index in range(4)] == (
+        ["sent"] * 3 + ["sms_budget_exceeded"]
+    )
+    assert ask(US) == "sent"  # another country's budget
+    assert refusal_rules() == ["sms.country_hourly"]
+    entry = AuditEntry.objects.get(action=AuditAction.RATE_LIMITED)
+    assert entry.details["region"] == "RU"
+    assert entry.ip_address == "203.0.113.3"
+    # Nothing half-written for the refused request.
+    assert PhoneVerification.objects.count() == OutboundSms.objects.count() == 4
+    clock.advance(hours=1)
+    assert ask(RU[10]) == "sent"
+
+
+def test_a_refusal_names_the_wait_in_the_api(clock: FrozenClock) -> None:
+    clock.advance(minutes=15)
+    for number in RU[:3]:
+        assert ApiClient().post("/recovery", {"phone": number}).status_code == 202
+    refused = ApiClient("ru").post("/recovery", {"phone": RU[3]})
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == str(45 * 60)
+    assert refused.json_body["code"] == "sms_budget_exceeded"
+    assert refused.json_body["field"] == "phone"
+    assert "45 минут" in refused.json_body["detail"]
+
+
+def test_members_and_strangers_get_the_same_refusal() -> None:
+    make_member(phone=RU[0])
+    for number in RU[1:4]:
+        assert ask(number) == "sent"
+    member = ApiClient().post("/recovery", {"phone": RU[0]})
+    stranger = ApiClient().post("/recovery", {"phone": RU[4]})
+    assert (member.status_code, member.json_body) == (stranger.status_code, stranger.json_body)
+
+
+def test_verified_codes_free_the_budget(
+    sms_outbox: SmsOutbox, django_capture_on_commit_callbacks: Any
+) -> None:
+    members = [make_member(phone=number) for number in RU[:4]]
+    started = do_start_recovery(phone=RU[0])
+    for number in RU[1:3]:
+        assert ask(number) == "sent"
+    assert ask(RU[3]) == "sms_budget_exceeded"
+    sms_outbox.deliver()
+    with django_capture_on_commit_callbacks(execute=True):
+        do_confirm_recovery(
+            verification_id=started.verification.id,
+            code=sms_outbox.code_for(RU[0]),
+            new_password="a brand new passphrase",
+        )
+    assert ask(RU[3]) == "sent"
+    assert Member.objects.filter(id__in=[m.id for m in members]).count() == 4
+
+
+def test_the_daily_cap_ends_the_day(clock: FrozenClock) -> None:
+    outcomes = []
+    for hour in range(7):
+        outcomes.append([ask(RU[hour * 3 + index]) for index in range(3)])
+        clock.advance(hours=1)
+    # Three an hour pass until twenty are outstanding today; then only tomorrow.
+    assert sum(row.count("sent") for row in outcomes) == 20
+    assert outcomes[6] == ["sent", "sent", "sms_budget_exceeded"]
+    assert refusal_rules() == ["sms.country_daily"]
+    clock.advance(hours=17)  # midnight
+    assert ask(RU[30]) == "sent"
+
+
+def test_a_busy_country_gets_room_to_match_its_traffic(clock: FrozenClock) -> None:
+    three_days_ago = clock.current
+    clock.advance(days=3)
+    now = clock.current
+    clock.current = three_days_ago
+    record_code_verified("RU", count=300)
+    clock.current = now
+    outcomes = [ask(RU[index], ip=f"198.51.100.{index}") for index in range(11)]
+    assert outcomes == ["sent"] * 10 + ["sms_budget_exceeded"]  # 0.2 × 300 / 6 an hour
+
+
+def test_one_address_may_ask_for_three_countries_a_day() -> None:
+    assert [ask(number) for number in (RU[0], US, GB)] == ["sent"] * 3
+    assert ask(DE) == "sms_budget_exceeded"
+    assert ask(RU[1]) == "sent"  # a country it already asked for
+    assert ask(DE, ip="198.51.100.7") == "sent"  # another address
+    assert refusal_rules() == ["sms.ip_countries"]
+    # The refusal gave its count back: asking again for Germany is still refused.
+    assert ask(DE) == "sms_budget_exceeded"
+
+
+def test_an_ipv6_subscriber_is_one_address() -> None:
+    outcomes = [
+        ask(number, ip=f"2001:db8:1:2::{index}")
+        for index, number in enumerate((RU[0], US, GB, DE))
+    ]
+    assert outcomes == ["sent"] * 3 + ["sms_budget_exceeded"]
+
+
+@override_settings(SMS_MAX_PER_HOUR=3)
+def test_the_circuit_breaker_stops_every_sms_and_alerts(
+    clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    founder = make_member(role=Member.Role.FOUNDER)  # founders are operators (staff)
+    admin = Client()
+    admin.force_login(founder)
+    assert "circuit breaker" not in admin.get("/admin/").content.decode()
+    do_invite_by_phone(inviter=founder, phone=RU[0])
+    assert ask(US) == "sent"
+    assert ask(GB, ip="198.51.100.1") == "sent"
+    with caplog.at_level(logging.ERROR, logger="inviteonly.abuse.sms_budget"):
+        assert ask(DE, ip="198.51.100.2") == "sms_paused"
+        with pytest.raises(ActionError) as refused:
+            do_invite_by_phone(inviter=founder, phone=RU[1])
+    assert refused.value.status == 429
+    assert refused.value.retry_after == 3600
+    assert [record.levelname for record in caplog.records] == ["ERROR"]  # once an hour
+    assert refusal_rules() == ["sms.global_hourly"] * 2
+    assert OutboundSms.objects.count() == 3
+    banner = admin.get("/admin/").content.decode()
+    assert "SMS circuit breaker" in banner and "01:00" in banner
+    clock.advance(hours=1)
+    assert ask(DE, ip="198.51.100.2") == "sent"
+    assert "circuit breaker" not in admin.get("/admin/").content.decode()
+
+
+def test_the_breaker_refusal_is_translated() -> None:
+    with override_settings(SMS_MAX_PER_HOUR=0):
+        refused = ApiClient("ru").post("/recovery", {"phone": RU[0]})
+    assert refused.status_code == 429
+    assert refused.json_body["code"] == "sms_paused"
+    assert refused.json_body["detail"].startswith("Мы отправляем необычно много SMS")
+
+
+def fifty_codes_at_once() -> list[str]:
+    numbers = [f"+7916777{index:04d}" for index in range(50)]
+    with override_settings(SMS_UNVERIFIED_HOURLY_MIN=10):
+        outcomes = race(
+            [partial(do_start_recovery, phone=number, ip_address=f"198.51.100.{index}")
+             for index, number in enumerate(numbers)]
+        )
+    assert OutboundSms.objects.count() == outcomes.count("joined")  # race's word for success
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_simultaneous_codes_to_one_country_let_ten_through() -> None:
+    outcomes = fifty_codes_at_once()
+    assert (outcomes.count("joined"), outcomes.count("sms_budget_exceeded")) == (10, 40)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_simultaneous_codes_to_one_country_let_ten_through_in_redis(
+    redis_store: RedisStore,
+) -> None:
+    with override_settings(REDIS_URL=REDIS_URL):
+        outcomes = fifty_codes_at_once()
+        assert (outcomes.count("joined"), outcomes.count("sms_budget_exceeded")) == (10, 40)
+    assert any(redis_store.client.scan_iter("sms:sent:RU:*"))
