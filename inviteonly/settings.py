@@ -138,6 +138,7 @@ INSTALLED_APPS = [
     "inviteonly.audit_log",
     "inviteonly.notifications",
     "inviteonly.abuse",
+    "inviteonly.invitation_requests",
 ]
 
 MIDDLEWARE = [
@@ -282,6 +283,11 @@ PHONE_DENIED_REGIONS = _env_list("INVITEONLY_PHONE_DENIED_REGIONS")
 # Invitations
 # ---------------------------------------------------------------------------
 
+# Invitation requests (people who know no member ask; members grant): how long one
+# waits for a member, and how long its note may be.
+INVITATION_REQUEST_TTL = timedelta(days=30)
+INVITATION_REQUEST_NOTE_MAX_LENGTH = 500
+
 # A join link is valid this long; an unredeemed invitation then expires.
 INVITATION_TTL = timedelta(days=int(os.environ.get("INVITEONLY_INVITATION_TTL_DAYS", "7")))
 
@@ -399,6 +405,8 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "recover": [("ip", 10, 3600), ("number", 5, 3600)],
     "join": [("ip", 10, 3600)],
     "invite": [("ip", 50, 86400), ("member", 20, 86400)],
+    # Asking for an invitation (no SMS is sent, but members read every request).
+    "invitation_request": [("ip", 5, 86400), ("number", 2, 86400)],
 }
 
 # SMS-pumping defence (abuse/sms_budget.py), taken before every SMS. Off only in the

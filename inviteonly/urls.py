@@ -7,6 +7,7 @@ from django.urls import path
 
 from inviteonly.accounts import views as account_views
 from inviteonly.api import api
+from inviteonly.invitation_requests import views as request_views
 from inviteonly.invitations import views as invitation_views
 
 urlpatterns = [
@@ -22,6 +23,11 @@ urlpatterns = [
     path("j/<str:token>", invitation_views.join_by_link_view, name="join_by_link"),
     path("join/", invitation_views.join_open_view, name="join_open"),
     path("join/confirm/", invitation_views.join_confirm_view, name="join_confirm"),
+    path("ask/", request_views.ask_view, name="ask_for_invitation"),
+    path("ask/<str:token>", request_views.status_view, name="invitation_request_status"),
+    path("requests/", request_views.open_requests_view, name="invitation_requests"),
+    path("requests/<int:request_id>/vouch", request_views.vouch_view, name="vouch_for_request"),
+    path("requests/<int:request_id>/grant", request_views.grant_view, name="grant_request"),
     path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),
     path("admin/", admin.site.urls),

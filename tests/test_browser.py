@@ -124,3 +124,70 @@ def test_membership_flow_in_chromium(
     page.screenshot(path=str(SCREENSHOTS / f"recovered-{language}.png"), full_page=True)
     context.close()
 
+
+
+REQUEST_WORDS = {
+    "en": {"waiting": "Waiting for a member", "granted": "Invitation sent", "country": "Russia"},
+    "ru": {"waiting": "Ждёт участника", "granted": "Приглашение отправлено", "country": "Россия"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_invitation_request_flow_in_chromium(
+    browser: object, live_server: object, sms_outbox: SmsOutbox, language: str
+) -> None:
+    """Someone who knows no member asks → a member grants → SMS → the asker joins."""
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    base = str(live_server)
+    words = {**WORDS[language], **REQUEST_WORDS[language]}
+    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001",
+                language=language)
+    asker_phone = "+79165554433"
+    note = "Anna's neighbour, chess on Thursdays"
+
+    asker = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    asker.goto(f"{base}/login/")
+    asker.click(f"[data-testid=language-{language}]")
+    asker.goto(f"{base}/ask/")
+    asker.fill("input[name=phone]", "8 916 555-44-33")
+    asker.fill("textarea[name=note]", note)
+    asker.select_option("select[name=language]", language)
+    asker.click("[data-testid=submit]")
+    expect(asker.locator("[data-testid=request-state]")).to_have_text(words["waiting"])
+    status_url = asker.url
+    assert not sms_outbox.to(asker_phone)
+
+    member = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    member.goto(f"{base}/login/")
+    member.click(f"[data-testid=language-{language}]")
+    member.fill("input[name=phone]", "+79160000001")
+    member.fill("input[name=password]", PASSWORD)
+    member.click("[data-testid=submit]")
+    member.goto(f"{base}/requests/")
+    request = member.locator("[data-testid=request]")
+    expect(request).to_contain_text(note)
+    expect(request).to_contain_text(words["country"])
+    expect(request).not_to_contain_text("44-33")
+    member.click("[data-testid=vouch]")
+    member.click("[data-testid=grant]")
+    expect(member.locator("[data-testid=invitations]")).to_contain_text("***")
+    member.screenshot(path=str(SCREENSHOTS / f"request-granted-{language}.png"), full_page=True)
+
+    asker.goto(f"{base}/j/{sms_outbox.join_token_for(asker_phone)}")
+    expect(asker.locator("[data-testid=invited-by]")).to_contain_text("Founder Anna")
+    asker.fill("input[name=phone]", "8 916 555-44-33")
+    asker.fill("input[name=display_name]", "Vera")
+    asker.fill("input[name=password]", PASSWORD)
+    asker.select_option("select[name=language]", language)
+    asker.click("[data-testid=submit]")
+    asker.fill("input[name=code]", sms_outbox.code_for(asker_phone))
+    asker.click("[data-testid=submit]")
+    expect(asker.locator("[data-testid=greeting]")).to_contain_text("Vera")
+    expect(asker.locator("body")).to_contain_text(words["welcome"])
+    asker.goto(status_url)
+    expect(asker.locator("[data-testid=request-state]")).to_have_text(words["granted"])
+    assert Member.objects.get(display_name="Vera").invited_by == Member.objects.get(
+        display_name="Founder Anna"
+    )

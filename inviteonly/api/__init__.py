@@ -94,9 +94,20 @@ def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpRes
     return error_response(request, ActionError("invalid_request", detail, status=422, field=field))
 
 
-from inviteonly.api import invitations, join, me, recovery, sessions, site  # noqa: E402
+from inviteonly.api import (  # noqa: E402
+    invitation_requests,
+    invitations,
+    join,
+    me,
+    recovery,
+    sessions,
+    site,
+)
 
 api.add_router("/invitations", invitations.router, tags=["invitations"])
+api.add_router(
+    "/invitation-requests", invitation_requests.router, tags=["invitation requests"]
+)
 api.add_router("/join", join.router, tags=["join"])
 api.add_router("/session", sessions.router, tags=["session"])
 api.add_router("/recovery", recovery.router, tags=["recovery"])

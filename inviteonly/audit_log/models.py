@@ -23,6 +23,9 @@ class AuditAction(models.TextChoices):
     PASSWORD_RECOVERED = "password_recovered", _("Password reset via recovery")
     REGISTRATION_MODE_CHANGED = "registration_mode_changed", _("Registration mode changed")
     RATE_LIMITED = "rate_limited", _("Refused by a rate limit")
+    INVITATION_REQUESTED = "invitation_requested", _("Invitation requested")
+    INVITATION_REQUEST_VOUCHED = "invitation_request_vouched", _("Vouched for a request")
+    INVITATION_REQUEST_GRANTED = "invitation_request_granted", _("Invitation request granted")
 
 
 class AuditEntry(models.Model):

@@ -19,7 +19,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.rights import check_can_invite
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
 from inviteonly.sms.texts import invitation_text, language_for_number
@@ -33,17 +33,20 @@ def join_token_digest(token: str) -> str:
     return crypto.token_digest(token, context="join")
 
 
-def clean_note(note: str) -> str:
+def clean_note(note: str, *, limit: int | None = None) -> str:
+    """A note for the other side (an inviter's, a requester's), at most ``limit``
+    characters (default: an invitation note's)."""
+    limit = limit or settings.INVITATION_NOTE_MAX_LENGTH
     note = clean_visible_text(note, field="note")
-    if len(note) > settings.INVITATION_NOTE_MAX_LENGTH:
+    if len(note) > limit:
         raise ActionError(
             "note_too_long",
             ngettext(
                 "The note can be at most %(limit)d character long.",
                 "The note can be at most %(limit)d characters long.",
-                settings.INVITATION_NOTE_MAX_LENGTH,
+                limit,
             )
-            % {"limit": settings.INVITATION_NOTE_MAX_LENGTH},
+            % {"limit": limit},
             field="note",
         )
     return note
@@ -63,6 +66,19 @@ def do_invite_by_phone(
     number = normalize_phone_number(phone, region_hint=region_hint)
     note = clean_note(note)
     enforce_sms_budget(number=number, ip_address=ip_address, code=False)
+    return create_invitation(inviter=inviter, number=number, note=note, ip_address=ip_address)
+
+
+def create_invitation(
+    *,
+    inviter: Member,
+    number: PhoneNumber,
+    note: str,
+    ip_address: str | None,
+    language: str | None = None,
+) -> Invitation:
+    """The invitation itself and its SMS (in ``language``, else the number's likely
+    one), in one transaction — for callers that took the limits already."""
     with transaction.atomic():
         # Lock the inviter: one invitation at a time per member (allowances build on this).
         inviter = Member.objects.select_for_update().get(id=inviter.id)
@@ -95,7 +111,7 @@ def do_invite_by_phone(
             text=invitation_text(
                 inviter_name=inviter.display_name,
                 link=join_url(token),
-                language=language_for_number(number),
+                language=language or language_for_number(number),
             ),
             purpose=SmsPurpose.INVITATION,
             suppressed=Member.objects.filter(phone_blind_index=index).exists(),

@@ -17,7 +17,7 @@ import phonenumbers
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
-from phonenumbers import PhoneNumberFormat, PhoneNumberType
+from phonenumbers import PhoneNumberFormat, PhoneNumberType, geocoder
 
 from inviteonly.lib.errors import ActionError
 
@@ -128,3 +128,12 @@ def mask_phone_number(e164: str) -> str:
                 char = "*"
         masked.append(char)
     return "".join(masked)
+
+
+def country_name(region: str, language: str) -> str:
+    """The name of an ISO region in ``language`` ("RU", "ru" → "Россия"), from
+    libphonenumber's geocoding data; the code itself where it has none."""
+    example = phonenumbers.example_number(region)
+    if example is None:
+        return region
+    return geocoder.country_name_for_number(example, language) or region

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand
 from django.db import models
 
 from inviteonly.accounts.models import Member
+from inviteonly.invitation_requests.models import InvitationRequest
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import crypto
 from inviteonly.phone_verification.models import PhoneVerification
@@ -21,6 +22,7 @@ from inviteonly.sms.models import OutboundSms
 ENCRYPTED_COLUMNS: list[tuple[type[models.Model], str, crypto.Purpose]] = [
     (Member, "phone_ciphertext", crypto.Purpose.PHONE_NUMBER),
     (Invitation, "phone_ciphertext", crypto.Purpose.PHONE_NUMBER),
+    (InvitationRequest, "phone_ciphertext", crypto.Purpose.PHONE_NUMBER),
     (PhoneVerification, "phone_ciphertext", crypto.Purpose.PHONE_NUMBER),
     (OutboundSms, "recipient_ciphertext", crypto.Purpose.PHONE_NUMBER),
     (OutboundSms, "text_ciphertext", crypto.Purpose.SMS_TEXT),

@@ -8,18 +8,23 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from inviteonly.abuse.limiter import sweep_expired_counters
+from inviteonly.invitation_requests.actions import sweep_old_requests
 from inviteonly.phone_verification.actions import sweep_old_verifications
 from inviteonly.sms.delivery import sweep_abandoned_messages
 
 
 class Command(BaseCommand):
-    help = "Delete ended rate-limit windows and old phone verifications; fail abandoned SMS."
+    help = (
+        "Delete ended rate-limit windows, old phone verifications and long-ended "
+        "invitation requests; fail abandoned SMS."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counters = sweep_expired_counters()
         verifications = sweep_old_verifications()
+        requests = sweep_old_requests()
         abandoned = sweep_abandoned_messages()
         self.stdout.write(
-            f"Deleted {counters} rate-limit counters and {verifications} phone verifications; "
-            f"failed {abandoned} abandoned SMS."
+            f"Deleted {counters} rate-limit counters, {verifications} phone verifications "
+            f"and {requests} invitation requests; failed {abandoned} abandoned SMS."
         )

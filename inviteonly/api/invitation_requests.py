@@ -1,0 +1,134 @@
+"""/api/invitation-requests: ask for an invitation (no account), follow the request,
+and — members who may invite — browse, vouch for and grant requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.translation import get_language
+from ninja import Router, Schema
+from ninja.pagination import paginate
+from pydantic import Field
+
+from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.invitations import InvitationOut
+from inviteonly.api.pagination import BoundedLimitOffsetPagination
+from inviteonly.api.schemas import ERRORS, PhoneField, RegionField, TokenField
+from inviteonly.invitation_requests.actions import (
+    do_grant_invitation_request,
+    do_request_invitation,
+    do_vouch_for_request,
+)
+from inviteonly.invitation_requests.models import InvitationRequest
+from inviteonly.invitation_requests.queries import (
+    access_request_by_status_token,
+    open_requests_for,
+)
+from inviteonly.lib import clock
+from inviteonly.lib.phone_numbers import country_name
+from inviteonly.lib.web import client_ip
+
+router = Router()
+
+
+class RequestIn(Schema):
+    phone: str = PhoneField
+    note: str = Field(max_length=settings.INVITATION_REQUEST_NOTE_MAX_LENGTH)
+    language: str = Field(default=settings.LANGUAGE_CODE, max_length=8)
+    region: str | None = RegionField
+
+
+class StatusIn(Schema):
+    status_token: str = TokenField
+
+
+class RequestStatusOut(Schema):
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    granted_at: datetime | None
+
+    @staticmethod
+    def of(request: InvitationRequest) -> RequestStatusOut:
+        return RequestStatusOut(
+            state=request.state_at(clock.now()),
+            created_at=request.created_at,
+            expires_at=request.expires_at,
+            granted_at=request.granted_at,
+        )
+
+
+class RequestSubmittedOut(RequestStatusOut):
+    # Shown once: the only way to follow the request. Keep it.
+    status_token: str
+
+
+class OpenRequestOut(Schema):
+    """What members see of a request: never a number or any other contact."""
+
+    id: int
+    note: str
+    region: str
+    country: str
+    language: str
+    created_at: datetime
+    expires_at: datetime
+    vouches: int
+    vouched_by_me: bool
+
+    @staticmethod
+    def resolve_country(request: InvitationRequest) -> str:
+        return country_name(request.region, get_language())
+
+    @staticmethod
+    def resolve_vouches(request: InvitationRequest) -> int:
+        return int(request.vouch_count)  # type: ignore[attr-defined]
+
+
+class VouchesOut(Schema):
+    vouches: int
+
+
+@router.post("", response={201: RequestSubmittedOut, **ERRORS},
+             summary="Ask for an invitation (no account needed)")
+def create_request(request: HttpRequest, payload: RequestIn) -> tuple[int, RequestSubmittedOut]:
+    """No SMS is sent until a member grants the request. Every number gets the same
+    answer. Keep ``status_token``: it is shown once."""
+    submitted = do_request_invitation(
+        phone=payload.phone, note=payload.note, language=payload.language,
+        region_hint=payload.region, ip_address=client_ip(request),
+    )
+    status = RequestStatusOut.of(submitted.request)
+    return 201, RequestSubmittedOut(**status.dict(), status_token=submitted.status_token)
+
+
+@router.post("/status", response={200: RequestStatusOut, **ERRORS},
+             summary="The state of my request")
+def request_status(request: HttpRequest, payload: StatusIn) -> RequestStatusOut:
+    return RequestStatusOut.of(access_request_by_status_token(payload.status_token))
+
+
+@router.get("", response=list[OpenRequestOut], auth=session_bearer,
+            summary="Requests waiting for a member (members who may invite)")
+@paginate(BoundedLimitOffsetPagination)
+def list_requests(request: HttpRequest) -> list[OpenRequestOut]:
+    return open_requests_for(authenticated_member(request))  # type: ignore[return-value]
+
+
+@router.post("/{request_id}/vouch", response={200: VouchesOut, **ERRORS}, auth=session_bearer,
+             summary="Vouch for a request")
+def vouch(request: HttpRequest, request_id: int) -> VouchesOut:
+    count = do_vouch_for_request(member=authenticated_member(request), request_id=request_id)
+    return VouchesOut(vouches=count)
+
+
+@router.post("/{request_id}/grant", response={201: InvitationOut, **ERRORS}, auth=session_bearer,
+             summary="Invite the person behind a request (uses one of your invitations)")
+def grant(request: HttpRequest, request_id: int) -> tuple[int, InvitationOut]:
+    invitation = do_grant_invitation_request(
+        member=authenticated_member(request), request_id=request_id,
+        ip_address=client_ip(request),
+    )
+    return 201, InvitationOut.of(invitation)

@@ -1,0 +1,169 @@
+"""Asking for an invitation, vouching for a request, granting one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.limiter import Subject
+from inviteonly.abuse.sms_budget import enforce_sms_budget
+from inviteonly.accounts.models import Member
+from inviteonly.accounts.validation import clean_language
+from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.models import AuditAction
+from inviteonly.invitation_requests.models import InvitationRequest, Vouch
+from inviteonly.invitations.actions import clean_note, create_invitation
+from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.rights import check_can_invite
+from inviteonly.lib import clock, crypto, tokens
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+
+
+@dataclass(frozen=True)
+class SubmittedRequest:
+    """A request just made; ``status_token`` exists only here, never in the database."""
+
+    request: InvitationRequest
+    status_token: str
+
+
+def status_token_digest(token: str) -> str:
+    return crypto.token_digest(token, context="invitation-request")
+
+
+def do_request_invitation(
+    *,
+    phone: str,
+    note: str,
+    language: str,
+    region_hint: str | None = None,
+    ip_address: str | None = None,
+) -> SubmittedRequest:
+    """Leave a request for members to grant. Nothing is sent to the number now.
+
+    Every number gets the same answer and the same work. A number that already belongs
+    to a member, or already has a request waiting, gets a request that is never listed
+    (members never spend an invitation on it, and the waiting request is not replaced
+    by whoever typed the number next); it answers and expires like any other.
+    """
+    number = normalize_phone_number(phone, region_hint=region_hint)
+    enforce_rate_limit(["invitation_request"], Subject(ip=ip_address, number=number.e164))
+    note = clean_note(note, limit=settings.INVITATION_REQUEST_NOTE_MAX_LENGTH)
+    if not note:
+        raise ActionError(
+            "note_required",
+            _("Write a few words about yourself: members read them to decide."),
+            field="note",
+        )
+    language = clean_language(language)
+    token = tokens.new_url_token(settings.VERIFICATION_TOKEN_BYTES)
+    index = crypto.blind_index(number.e164)
+    now = clock.now()
+    with transaction.atomic():
+        # A request that has ended no longer holds its number's place in the list.
+        InvitationRequest.objects.filter(
+            phone_blind_index=index, listed=True, expires_at__lte=now
+        ).update(listed=False)
+        is_member = Member.objects.filter(phone_blind_index=index).exists()
+        request = InvitationRequest(
+            status_token_digest=status_token_digest(token),
+            phone_blind_index=index,
+            phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
+            region=number.region,
+            language=language,
+            note=note,
+            listed=not is_member,
+            created_at=now,
+            expires_at=now + settings.INVITATION_REQUEST_TTL,
+        )
+        try:
+            with transaction.atomic():
+                request.save()
+        except IntegrityError:  # this number has a listed request waiting
+            request.pk = None
+            request.listed = False
+            request.save()
+        record_audit_entry(
+            AuditAction.INVITATION_REQUESTED,
+            ip_address=ip_address,
+            phone_masked=number.masked,
+            region=number.region,
+        )
+    return SubmittedRequest(request=request, status_token=token)
+
+
+def _request_not_open() -> ActionError:
+    return ActionError(
+        "request_not_open",
+        _("This request has already been granted or has expired."),
+        status=410,
+    )
+
+
+def _open_request(request_id: int, *, lock: bool = False) -> InvitationRequest:
+    requests = InvitationRequest.objects.select_for_update() if lock else (
+        InvitationRequest.objects
+    )
+    request = requests.filter(
+        id=request_id, listed=True, granted_at__isnull=True, expires_at__gt=clock.now()
+    ).first()
+    if request is None:
+        raise _request_not_open()
+    return request
+
+
+def do_vouch_for_request(*, member: Member, request_id: int) -> int:
+    """Vouch once for an open request; return how many members vouch for it now."""
+    check_can_invite(member)
+    with transaction.atomic():
+        request = _open_request(request_id)
+        _vouch, created = Vouch.objects.get_or_create(request=request, member=member)
+        if created:
+            record_audit_entry(AuditAction.INVITATION_REQUEST_VOUCHED, actor=member)
+        return Vouch.objects.filter(request=request).count()
+
+
+def do_grant_invitation_request(
+    *, member: Member, request_id: int, ip_address: str | None = None
+) -> Invitation:
+    """Invite the person behind a request: ``member`` becomes the inviter (their rights
+    and allowance apply as to any invitation) and the invitation SMS goes out, in the
+    language the requester chose. Of two members granting at once, one does."""
+    check_can_invite(member)
+    enforce_rate_limit(["invite"], Subject(ip=ip_address, member_id=member.id))
+    number = _number_of(_open_request(request_id))
+    enforce_sms_budget(number=number, ip_address=ip_address, code=False)
+    with transaction.atomic():
+        request = _open_request(request_id, lock=True)
+        invitation = create_invitation(
+            inviter=member, number=number, note="", ip_address=ip_address,
+            language=request.language,
+        )
+        request.granted_by = member
+        request.granted_at = invitation.created_at
+        request.invitation = invitation
+        request.listed = False
+        request.save(update_fields=["granted_by", "granted_at", "invitation", "listed"])
+        record_audit_entry(
+            AuditAction.INVITATION_REQUEST_GRANTED, actor=member, invitation=invitation
+        )
+    return invitation
+
+
+def _number_of(request: InvitationRequest) -> PhoneNumber:
+    e164 = crypto.decrypt(request.phone_ciphertext, purpose=crypto.Purpose.PHONE_NUMBER)
+    return PhoneNumber(e164=e164, region=request.region)
+
+
+def sweep_old_requests() -> int:
+    """Delete requests that ended more than a request's lifetime ago: their requester
+    has had as long again to read the outcome, and they hold an encrypted number."""
+    deleted, _by_model = InvitationRequest.objects.filter(
+        expires_at__lt=clock.now() - settings.INVITATION_REQUEST_TTL
+    ).delete()
+    return deleted

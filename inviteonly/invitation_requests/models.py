@@ -1,0 +1,92 @@
+"""Requests for an invitation from people who know no member.
+
+A person without connections leaves their number, a note and a language; no SMS is
+sent. Members who may invite see the note, the country, the language and the age of
+the request — never the number — and can vouch for it or grant it: granting makes them
+the inviter and sends the invitation SMS. The requester follows the request with a
+status token and no account.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.lib import clock
+
+
+class RequestState(models.TextChoices):
+    WAITING = "waiting", _("Waiting for a member")
+    GRANTED = "granted", _("Invitation sent")
+    EXPIRED = "expired", _("Expired")
+
+
+class InvitationRequest(models.Model):
+    status_token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    phone_blind_index = models.CharField(max_length=64, editable=False)
+    phone_ciphertext = models.BinaryField(editable=False)
+    region = models.CharField(_("country"), max_length=2)
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
+    note = models.TextField(_("note"), max_length=settings.INVITATION_REQUEST_NOTE_MAX_LENGTH)
+    # Shown to members. Off for a request no member should spend an invitation on — the
+    # number already belongs to a member, or already has a request waiting — which
+    # otherwise looks and answers exactly like any other (so asking tells nobody which
+    # numbers are members), and for a request that was granted or has expired.
+    listed = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=clock.now)
+    expires_at = models.DateTimeField()
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("granted by"),
+    )
+    granted_at = models.DateTimeField(null=True, blank=True)
+    invitation = models.OneToOneField(
+        "invitations.Invitation", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="request",
+    )
+
+    class Meta:
+        verbose_name = _("invitation request")
+        verbose_name_plural = _("invitation requests")
+        constraints = [
+            # One listed request per number: members never see the same person twice.
+            models.UniqueConstraint(
+                fields=["phone_blind_index"], condition=Q(listed=True),
+                name="one_listed_request_per_number",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["listed", "expires_at"], name="request_listed_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region} {self.created_at:%Y-%m-%d}"
+
+    def state_at(self, moment: datetime) -> RequestState:
+        if self.granted_at is not None:
+            return RequestState.GRANTED
+        if self.expires_at <= moment:
+            return RequestState.EXPIRED
+        return RequestState.WAITING
+
+
+class Vouch(models.Model):
+    """A member saying "I would let this person in" without spending an invitation."""
+
+    request = models.ForeignKey(InvitationRequest, on_delete=models.CASCADE, related_name="vouches")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        verbose_name = _("vouch")
+        verbose_name_plural = _("vouches")
+        constraints = [
+            models.UniqueConstraint(fields=["request", "member"], name="one_vouch_per_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"vouch {self.member_id} → {self.request_id}"

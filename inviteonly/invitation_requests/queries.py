@@ -1,0 +1,44 @@
+"""Reading requests: the members' list (no contact details) and the requester's status."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.accounts.models import Member
+from inviteonly.invitation_requests.actions import status_token_digest
+from inviteonly.invitation_requests.models import InvitationRequest, Vouch
+from inviteonly.invitations.rights import check_can_invite
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+
+
+def open_requests_for(member: Member) -> QuerySet[InvitationRequest]:
+    """Requests waiting for a member, most vouched for first, then the longest waiting;
+    each with ``vouch_count`` and ``vouched_by_me``. Only for members who may invite;
+    the number is never selected."""
+    check_can_invite(member)
+    return (
+        InvitationRequest.objects.filter(
+            listed=True, granted_at__isnull=True, expires_at__gt=clock.now()
+        )
+        .only("id", "region", "language", "note", "created_at", "expires_at")
+        .annotate(
+            vouch_count=Count("vouches"),
+            vouched_by_me=Exists(Vouch.objects.filter(request=OuterRef("pk"), member=member)),
+        )
+        .order_by("-vouch_count", "created_at", "id")
+    )
+
+
+def access_request_by_status_token(token: str) -> InvitationRequest:
+    request = InvitationRequest.objects.filter(
+        status_token_digest=status_token_digest(token or "")
+    ).first()
+    if request is None:
+        raise ActionError(
+            "request_not_found",
+            _("There is no request with this status link. Check that you copied all of it."),
+            status=404,
+        )
+    return request
