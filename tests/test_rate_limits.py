@@ -96,6 +96,17 @@ def test_the_first_refusing_rule_stops_the_count(clock: FrozenClock) -> None:
 
 
 @pytest.mark.django_db
+def test_a_refused_first_hit_leaves_no_counter_for_the_later_rules() -> None:
+    by_address = unique_rule(limit=0)
+    by_number = Rule(action=by_address.action, key=KeyKind.NUMBER, limit=5,
+                     window_seconds=3600)
+    refusal = hit_rules([by_address, by_number], Subject(ip="192.0.2.3", number="+79161234567"),
+                        store=DatabaseStore())
+    assert refusal is not None and refusal.rule == by_address
+    assert list(RateLimitCounter.objects.values_list("count", flat=True)) == [1]
+
+
+@pytest.mark.django_db
 def test_rules_without_their_key_do_not_count() -> None:
     rule = unique_rule(limit=1, key=KeyKind.MEMBER)
     for _ in range(3):
@@ -149,8 +160,12 @@ def test_sweep_deletes_only_ended_windows(clock: FrozenClock) -> None:
     assert RateLimitCounter.objects.count() == 1
 
 
-def fifty_at_once(store: CounterStore, *, close_connections: bool) -> int:
-    rule = unique_rule(limit=10)
+def fifty_at_once(
+    store: CounterStore, *, close_connections: bool, rules: list[Rule] | None = None,
+    subject: Subject | None = None,
+) -> int:
+    rules = rules or [unique_rule(limit=10)]
+    subject = subject or Subject(ip="198.51.100.7")
     barrier = threading.Barrier(50)
     allowed: list[bool] = []
     lock = threading.Lock()
@@ -158,7 +173,7 @@ def fifty_at_once(store: CounterStore, *, close_connections: bool) -> int:
     def attempt() -> None:
         try:
             barrier.wait()
-            outcome = hit_rules([rule], Subject(ip="198.51.100.7"), store=store) is None
+            outcome = hit_rules(rules, subject, store=store) is None
         finally:
             if close_connections:
                 connection.close()
@@ -177,6 +192,24 @@ def fifty_at_once(store: CounterStore, *, close_connections: bool) -> int:
 @pytest.mark.django_db(transaction=True)
 def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_the_database() -> None:
     assert fifty_at_once(DatabaseStore(), close_connections=True) == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rules_counted_in_one_statement_stay_exact_under_concurrency() -> None:
+    """The database counts a request's rules at once and takes back the hits of the
+    rules after a refusing one: 50 racing requests leave the counts of one-at-a-time
+    counting, and the refused ones leave no trace in the later rule."""
+    by_address = unique_rule(limit=10)
+    by_number = Rule(action=by_address.action, key=KeyKind.NUMBER, limit=1000,
+                     window_seconds=3600)
+    subject = Subject(ip="198.51.100.8", number="+79161234567")
+    allowed = fifty_at_once(
+        DatabaseStore(), close_connections=True, rules=[by_address, by_number], subject=subject
+    )
+    assert allowed == 10
+    counters = RateLimitCounter.objects.values_list("count", flat=True)
+    assert list(counters.filter(bucket__startswith=f"rl:{by_address.name}:")) == [50]
+    assert list(counters.filter(bucket__startswith=f"rl:{by_number.name}:")) == [10]
 
 
 def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_redis(

@@ -9,9 +9,9 @@ rules and turns a refusal into a 429).
 
 Counting is increment-then-compare in one atomic statement, so 50 simultaneous hits
 against a limit of 10 let exactly 10 through: on SQLite and PostgreSQL an
-``INSERT … ON CONFLICT DO UPDATE … RETURNING``, on Redis ``INCR`` + ``EXPIRE`` in one
-MULTI. Windows are fixed (aligned to the epoch); the clock is ``lib.clock``, so tests
-and benchmarks move it.
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (one for all of a request's rules), on
+Redis ``INCR`` + ``EXPIRE`` in one MULTI. Windows are fixed (aligned to the epoch); the
+clock is ``lib.clock``, so tests and benchmarks move it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from functools import cache
 from typing import Protocol
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.lib import clock, crypto
@@ -118,17 +118,43 @@ class CounterStore(Protocol):
 
 
 class DatabaseStore:
+    """Counters in the ``RateLimitCounter`` table, counted inside the caller's
+    transaction (or a transaction of their own): they commit or roll back with it."""
+
     _UPSERT = (
-        "INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, 1, %s) "
-        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING count"
+        "INSERT INTO {table} (bucket, count, expires_at) VALUES {values} "
+        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + 1 RETURNING bucket, count"
     )
 
+    @staticmethod
+    def _table() -> str:
+        return connection.ops.quote_name(RateLimitCounter._meta.db_table)
+
     def increment(self, bucket: str, *, expires_at: datetime) -> int:
-        table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
+        return self.increment_all({bucket: expires_at})[bucket]
+
+    def increment_all(self, buckets: dict[str, datetime]) -> dict[str, int]:
+        """Add one to each bucket (creating it) in one statement; return the new counts."""
+        values = ", ".join(["(%s, 1, %s)"] * len(buckets))
+        parameters = [value for item in buckets.items() for value in item]
         with connection.cursor() as cursor:
-            cursor.execute(self._UPSERT.format(table=table), [bucket, expires_at])
-            (count,) = cursor.fetchone()
-        return int(count)
+            cursor.execute(self._UPSERT.format(table=self._table(), values=values), parameters)
+            # RETURNING gives no order: the bucket names each count.
+            return {bucket: int(count) for bucket, count in cursor.fetchall()}
+
+    def take_back(self, buckets: Sequence[str]) -> None:
+        """Undo one ``increment_all`` hit on each bucket; a bucket it created goes away."""
+        placeholders = ", ".join(["%s"] * len(buckets))
+        table = self._table()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE bucket IN ({placeholders}) AND count <= 1",  # noqa: S608
+                list(buckets),
+            )
+            cursor.execute(
+                f"UPDATE {table} SET count = count - 1 WHERE bucket IN ({placeholders})",  # noqa: S608
+                list(buckets),
+            )
 
 
 class RedisStore:
@@ -158,19 +184,42 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
     """Count against the rules one at a time, in order, and stop at the first that
     refuses: the rules after it are not counted, so a refused request does not eat
     into longer windows or into the budget of the number it targets (list the
-    per-address rules first)."""
+    per-address rules first).
+
+    The database store counts every rule in one statement and, when a rule refuses,
+    takes the hits of the rules after it back, in the same transaction: other
+    requests, which wait for the counter rows (or SQLite's write lock), see exactly
+    the counts of one-at-a-time counting.
+    """
     now = clock.now()
+    hits: list[tuple[Rule, str, datetime]] = []
     for rule in rules:
         value = _key_value(rule, subject)
         if value is None:
             continue
         window = int(now.timestamp()) // rule.window_seconds
         ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
-        bucket = f"rl:{rule.name}:{value}:{window}"
+        hits.append((rule, f"rl:{rule.name}:{value}:{window}", ends))
+    buckets = {bucket: ends for _rule, bucket, ends in hits}
+    if isinstance(store, DatabaseStore) and len(buckets) == len(hits) > 1:
+        with transaction.atomic(savepoint=False):
+            counts = store.increment_all(buckets)
+            for position, (rule, bucket, ends) in enumerate(hits):
+                if counts[bucket] > rule.limit:
+                    not_counted = [later for _rule, later, _ends in hits[position + 1:]]
+                    if not_counted:
+                        store.take_back(not_counted)
+                    return _refusal(rule, ends=ends, now=now)
+        return None
+    for rule, bucket, ends in hits:
         if store.increment(bucket, expires_at=ends) > rule.limit:
-            wait = max(1, math.ceil((ends - now).total_seconds()))
-            return Refusal(rule=rule, retry_after_seconds=wait)
+            return _refusal(rule, ends=ends, now=now)
     return None
+
+
+def _refusal(rule: Rule, *, ends: datetime, now: datetime) -> Refusal:
+    return Refusal(rule=rule, retry_after_seconds=max(1, math.ceil((ends - now).total_seconds())))
+
 
 def sweep_expired_counters() -> int:
     """Delete database counters whose window has ended (Redis expires its own)."""
