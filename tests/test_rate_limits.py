@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
+from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import (
     CounterStore,
     DatabaseStore,
@@ -253,3 +253,33 @@ def test_ipv6_addresses_share_the_budget_of_their_64() -> None:
     assert hit_rules([rule], Subject(ip="2001:db8:1:2:ffff::9"), store=store) is None
     assert hit_rules([rule], Subject(ip="2001:db8:1:2::77"), store=store) is not None
     assert hit_rules([rule], Subject(ip="2001:db8:1:3::1"), store=store) is None
+
+
+@pytest.mark.django_db
+def test_a_rate_limited_transaction_keeps_the_hit_of_a_failed_action() -> None:
+    """The hits share the action's transaction; an action that fails rolls back its own
+    writes, and its attempt still counts — up to the refusal, where it does not run."""
+    limits = {"probe-action": [("ip", 2, 60), ("number", 5, 60)]}
+    subject = Subject(ip="192.0.2.20", number="+79161234567")
+    ran = []
+    with override_settings(RATE_LIMITS=limits):
+        for _ in range(2):
+            with (
+                pytest.raises(ActionError, match="probe failed"),
+                rate_limited_transaction(["probe-action"], subject),
+            ):
+                ran.append(AuditEntry.objects.create(action=AuditAction.LOGGED_OUT))
+                raise ActionError("probe", "probe failed")
+        with (
+            pytest.raises(ActionError) as refused,
+            rate_limited_transaction(["probe-action"], subject),
+        ):
+            ran.append(AuditEntry.objects.create(action=AuditAction.LOGGED_OUT))
+    assert refused.value.status == 429 and len(ran) == 2
+    # The failed actions' writes are gone; the refusal's audit entry stayed.
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == [
+        AuditAction.RATE_LIMITED
+    ]
+    counts = RateLimitCounter.objects.values_list("count", flat=True)
+    assert list(counts.filter(bucket__startswith="rl:probe-action.ip.")) == [3]
+    assert list(counts.filter(bucket__startswith="rl:probe-action.number.")) == [2]

@@ -74,6 +74,13 @@ class Refusal:
     retry_after_seconds: int
 
 
+@dataclass(frozen=True)
+class _Hit:
+    rule: Rule
+    bucket: str
+    ends: datetime
+
+
 def rules_for(action: str) -> list[Rule]:
     return [
         Rule(action=action, key=KeyKind(key), limit=limit, window_seconds=window)
@@ -112,6 +119,10 @@ def _address_key(ip: str | None) -> str | None:
 
 
 class CounterStore(Protocol):
+    # Whether counts are written in the caller's database transaction (and roll back
+    # with it) or immediately, whatever the transaction does.
+    transactional: bool
+
     def increment(self, bucket: str, *, expires_at: datetime) -> int:
         """Add one to ``bucket`` (creating it), atomically; return the new count."""
         ...
@@ -120,6 +131,8 @@ class CounterStore(Protocol):
 class DatabaseStore:
     """Counters in the ``RateLimitCounter`` table, counted inside the caller's
     transaction (or a transaction of their own): they commit or roll back with it."""
+
+    transactional = True
 
     _UPSERT = (
         "INSERT INTO {table} (bucket, count, expires_at) VALUES {values} "
@@ -158,6 +171,8 @@ class DatabaseStore:
 
 
 class RedisStore:
+    transactional = False
+
     def __init__(self, url: str) -> None:
         import redis
 
@@ -180,6 +195,24 @@ def get_store() -> CounterStore:
     return _store_for(settings.REDIS_URL)
 
 
+def _hits(rules: Sequence[Rule], subject: Subject, *, now: datetime) -> list[_Hit]:
+    """The counter each rule counts this subject in (rules without their key: none)."""
+    hits = []
+    for rule in rules:
+        value = _key_value(rule, subject)
+        if value is None:
+            continue
+        window = int(now.timestamp()) // rule.window_seconds
+        ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
+        hits.append(_Hit(rule=rule, bucket=f"rl:{rule.name}:{value}:{window}", ends=ends))
+    return hits
+
+
+def _in_one_statement(store: CounterStore, hits: list[_Hit]) -> bool:
+    # One upsert cannot update a row twice: a rule listed twice is counted one by one.
+    return isinstance(store, DatabaseStore) and len({hit.bucket for hit in hits}) == len(hits) > 1
+
+
 def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
     """Count against the rules one at a time, in order, and stop at the first that
     refuses: the rules after it are not counted, so a refused request does not eat
@@ -192,33 +225,39 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
     the counts of one-at-a-time counting.
     """
     now = clock.now()
-    hits: list[tuple[Rule, str, datetime]] = []
-    for rule in rules:
-        value = _key_value(rule, subject)
-        if value is None:
-            continue
-        window = int(now.timestamp()) // rule.window_seconds
-        ends = datetime.fromtimestamp((window + 1) * rule.window_seconds, tz=now.tzinfo)
-        hits.append((rule, f"rl:{rule.name}:{value}:{window}", ends))
-    buckets = {bucket: ends for _rule, bucket, ends in hits}
-    if isinstance(store, DatabaseStore) and len(buckets) == len(hits) > 1:
+    hits = _hits(rules, subject, now=now)
+    if _in_one_statement(store, hits):
+        assert isinstance(store, DatabaseStore)
         with transaction.atomic(savepoint=False):
-            counts = store.increment_all(buckets)
-            for position, (rule, bucket, ends) in enumerate(hits):
-                if counts[bucket] > rule.limit:
-                    not_counted = [later for _rule, later, _ends in hits[position + 1:]]
+            counts = store.increment_all({hit.bucket: hit.ends for hit in hits})
+            for position, hit in enumerate(hits):
+                if counts[hit.bucket] > hit.rule.limit:
+                    not_counted = [later.bucket for later in hits[position + 1 :]]
                     if not_counted:
                         store.take_back(not_counted)
-                    return _refusal(rule, ends=ends, now=now)
+                    return _refusal(hit, now=now)
         return None
-    for rule, bucket, ends in hits:
-        if store.increment(bucket, expires_at=ends) > rule.limit:
-            return _refusal(rule, ends=ends, now=now)
+    for hit in hits:
+        if store.increment(hit.bucket, expires_at=hit.ends) > hit.rule.limit:
+            return _refusal(hit, now=now)
     return None
 
 
-def _refusal(rule: Rule, *, ends: datetime, now: datetime) -> Refusal:
-    return Refusal(rule=rule, retry_after_seconds=max(1, math.ceil((ends - now).total_seconds())))
+def count_hits(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> None:
+    """Count one hit against every rule, refusing nothing: an attempt already let
+    through whose first count was rolled back with its failed action."""
+    hits = _hits(rules, subject, now=clock.now())
+    if _in_one_statement(store, hits):
+        assert isinstance(store, DatabaseStore)
+        store.increment_all({hit.bucket: hit.ends for hit in hits})
+        return
+    for hit in hits:
+        store.increment(hit.bucket, expires_at=hit.ends)
+
+
+def _refusal(hit: _Hit, *, now: datetime) -> Refusal:
+    wait = max(1, math.ceil((hit.ends - now).total_seconds()))
+    return Refusal(rule=hit.rule, retry_after_seconds=wait)
 
 
 def sweep_expired_counters() -> int:

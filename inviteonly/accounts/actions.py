@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.hashers import make_password
@@ -9,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
+from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
 from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_failures
 from inviteonly.accounts.models import Member
@@ -126,23 +128,30 @@ def _phone_taken() -> ActionError:
 
 
 def do_confirm_join(
-    *, verification_id: int, code: str, ip_address: str | None = None
+    *,
+    verification_id: int,
+    code: str,
+    ip_address: str | None = None,
+    on_joined: Callable[[Member], object] | None = None,
 ) -> Member:
     """Create the member if ``code`` is right; redeem the invitation exactly once.
 
-    One transaction: check and consume the code, insert the member (the unique blind
-    index refuses a second account for the number), then redeem the invitation with a
-    conditional UPDATE — of concurrent redemptions exactly one commits.
+    One transaction: count the attempt, check and consume the code, insert the member
+    (the unique blind index refuses a second account for the number), then redeem the
+    invitation with a conditional UPDATE — of concurrent redemptions exactly one
+    commits. ``on_joined(member)`` runs last in that transaction (the API starts the
+    new member's session there), so a join commits once.
     """
-    enforce_rate_limit(["check_code"], Subject(ip=ip_address))
     member = None
     try:
-        with transaction.atomic():
+        with rate_limited_transaction(["check_code"], Subject(ip=ip_address)):
             check = check_verification_code(
                 verification_id=verification_id, purpose=VerificationPurpose.JOIN, code=code
             )
             if check.verification is not None:
                 member = _create_member(check.verification, ip_address=ip_address)
+                if on_joined is not None:
+                    on_joined(member)
     except IntegrityError as error:
         raise _phone_taken() from error
     if check.refusal is not None:

@@ -8,7 +8,7 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.actions import rate_limited_transaction
 from inviteonly.abuse.limiter import Subject
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
@@ -58,8 +58,7 @@ def do_invite_by_phone(
 ) -> Invitation:
     """Invite the owner of ``phone``. If the number already belongs to a member, the
     inviter gets the same answer but no SMS leaves: the invitation simply expires."""
-    enforce_rate_limit(["invite"], Subject(ip=ip_address, member_id=inviter.id))
-    with transaction.atomic():
+    with rate_limited_transaction(["invite"], Subject(ip=ip_address, member_id=inviter.id)):
         # Lock the inviter: one invitation at a time per member (allowances build on this).
         inviter = Member.objects.select_for_update().get(id=inviter.id)
         check_can_invite(inviter)
