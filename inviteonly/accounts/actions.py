@@ -16,7 +16,7 @@ from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_
 from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_failures
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
-from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.actions import audit_entries_written_together, record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import check_bootstrap_invitation
@@ -140,11 +140,15 @@ def do_confirm_join(
     (the unique blind index refuses a second account for the number), then redeem the
     invitation with a conditional UPDATE — of concurrent redemptions exactly one
     commits. ``on_joined(member)`` runs last in that transaction (the API starts the
-    new member's session there), so a join commits once.
+    new member's session there), so a join commits once; its audit entries are
+    written together at the end.
     """
     member = None
     try:
-        with rate_limited_transaction(["check_code"], Subject(ip=ip_address)):
+        with (
+            rate_limited_transaction(["check_code"], Subject(ip=ip_address)),
+            audit_entries_written_together(),
+        ):
             check = check_verification_code(
                 verification_id=verification_id, purpose=VerificationPurpose.JOIN, code=code
             )

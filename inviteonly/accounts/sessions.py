@@ -50,6 +50,15 @@ class SessionStore(DatabaseSessionStore):
             return
         super().cycle_key()
 
+    def save(self, must_create: bool = False) -> None:
+        if not must_create or self.session_key is None:
+            super().save(must_create=must_create)
+            return
+        # A new key (32 characters, 190 random bits) cannot collide, so its INSERT needs
+        # no savepoint to retry in: two round trips fewer inside a login's transaction.
+        data = self._get_session(no_load=True)  # type: ignore[attr-defined]
+        self.create_model_instance(data).save(force_insert=True)
+
     def exists(self, session_key: str) -> bool:
         return Session.objects.filter(session_key=stored_session_key(session_key)).exists()
 
