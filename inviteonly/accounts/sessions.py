@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from inviteonly.lib import crypto
+from inviteonly.lib.queries import unique_or_none
 
 
 def stored_session_key(session_key: str) -> str:
@@ -30,9 +31,11 @@ class SessionStore(DatabaseSessionStore):
         if self.session_key is None:
             return None
         # Expiry is Django's business, so it is read from Django's clock.
-        session = Session.objects.filter(
-            session_key=stored_session_key(self.session_key), expire_date__gt=timezone.now()
-        ).first()
+        session = unique_or_none(
+            Session.objects.filter(
+                session_key=stored_session_key(self.session_key), expire_date__gt=timezone.now()
+            )
+        )
         if session is None:
             self._session_key = None
         return session
