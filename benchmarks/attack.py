@@ -404,7 +404,7 @@ def overheads(samples: int) -> dict[str, float]:
 
     from inviteonly.abuse.actions import enforce_rate_limit
     from inviteonly.abuse.limiter import Subject
-    from inviteonly.abuse.sms_budget import enforce_sms_budget
+    from inviteonly.abuse.sms_budget import sms_budget
     from inviteonly.lib.phone_numbers import normalize_phone_number
 
     numbers = [normalize_phone_number(e164)
@@ -416,7 +416,8 @@ def overheads(samples: int) -> dict[str, float]:
         enforce_rate_limit(["recover", "send_code"], Subject(ip=address, number=number.e164))
         limiter.append(time.perf_counter() - started)
         started = time.perf_counter()
-        enforce_sms_budget(number=number, ip_address=address, code=True)
+        with sms_budget(number=number, ip_address=address, code=True):
+            pass
         budget.append(time.perf_counter() - started)
     close_old_connections()
     return {"limiter_overhead_ms": round(statistics.median(limiter) * 1000, 3),

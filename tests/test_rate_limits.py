@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
+from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import (
     CounterStore,
     DatabaseStore,
@@ -78,6 +78,17 @@ def test_the_first_refusing_rule_stops_the_count(clock: FrozenClock) -> None:
 
 
 @pytest.mark.django_db
+def test_a_refused_first_hit_leaves_no_counter_for_the_later_rules() -> None:
+    by_address = unique_rule(limit=0)
+    by_number = Rule(action=by_address.action, key=KeyKind.NUMBER, limit=5,
+                     window_seconds=3600)
+    refusal = hit_rules([by_address, by_number], Subject(ip="192.0.2.3", number="+79161234567"),
+                        store=DatabaseStore())
+    assert refusal is not None and refusal.rule == by_address
+    assert list(RateLimitCounter.objects.values_list("count", flat=True)) == [1]
+
+
+@pytest.mark.django_db
 def test_rules_without_their_key_do_not_count() -> None:
     rule = unique_rule(limit=1, key=KeyKind.MEMBER)
     for _ in range(3):
@@ -131,8 +142,12 @@ def test_sweep_deletes_only_ended_windows(clock: FrozenClock) -> None:
     assert RateLimitCounter.objects.count() == 1
 
 
-def fifty_at_once(store: CounterStore, *, close_connections: bool) -> int:
-    rule = unique_rule(limit=10)
+def fifty_at_once(
+    store: CounterStore, *, close_connections: bool, rules: list[Rule] | None = None,
+    subject: Subject | None = None,
+) -> int:
+    rules = rules or [unique_rule(limit=10)]
+    subject = subject or Subject(ip="198.51.100.7")
     barrier = threading.Barrier(50)
     allowed: list[bool] = []
     lock = threading.Lock()
@@ -140,7 +155,7 @@ def fifty_at_once(store: CounterStore, *, close_connections: bool) -> int:
     def attempt() -> None:
         try:
             barrier.wait()
-            outcome = hit_rules([rule], Subject(ip="198.51.100.7"), store=store) is None
+            outcome = hit_rules(rules, subject, store=store) is None
         finally:
             if close_connections:
                 connection.close()
@@ -159,6 +174,24 @@ def fifty_at_once(store: CounterStore, *, close_connections: bool) -> int:
 @pytest.mark.django_db(transaction=True)
 def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_the_database() -> None:
     assert fifty_at_once(DatabaseStore(), close_connections=True) == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rules_counted_in_one_statement_stay_exact_under_concurrency() -> None:
+    """The database counts a request's rules at once and takes back the hits of the
+    rules after a refusing one: 50 racing requests leave the counts of one-at-a-time
+    counting, and the refused ones leave no trace in the later rule."""
+    by_address = unique_rule(limit=10)
+    by_number = Rule(action=by_address.action, key=KeyKind.NUMBER, limit=1000,
+                     window_seconds=3600)
+    subject = Subject(ip="198.51.100.8", number="+79161234567")
+    allowed = fifty_at_once(
+        DatabaseStore(), close_connections=True, rules=[by_address, by_number], subject=subject
+    )
+    assert allowed == 10
+    counters = RateLimitCounter.objects.values_list("count", flat=True)
+    assert list(counters.filter(bucket__startswith=f"rl:{by_address.name}:")) == [50]
+    assert list(counters.filter(bucket__startswith=f"rl:{by_number.name}:")) == [10]
 
 
 def test_fifty_simultaneous_hits_on_a_limit_of_ten_let_ten_through_in_redis(
@@ -202,3 +235,33 @@ def test_ipv6_addresses_share_the_budget_of_their_64() -> None:
     assert hit_rules([rule], Subject(ip="2001:db8:1:2:ffff::9"), store=store) is None
     assert hit_rules([rule], Subject(ip="2001:db8:1:2::77"), store=store) is not None
     assert hit_rules([rule], Subject(ip="2001:db8:1:3::1"), store=store) is None
+
+
+@pytest.mark.django_db
+def test_a_rate_limited_transaction_keeps_the_hit_of_a_failed_action() -> None:
+    """The hits share the action's transaction; an action that fails rolls back its own
+    writes, and its attempt still counts — up to the refusal, where it does not run."""
+    limits = {"probe-action": [("ip", 2, 60), ("number", 5, 60)]}
+    subject = Subject(ip="192.0.2.20", number="+79161234567")
+    ran = []
+    with override_settings(RATE_LIMITS=limits):
+        for _ in range(2):
+            with (
+                pytest.raises(ActionError, match="probe failed"),
+                rate_limited_transaction(["probe-action"], subject),
+            ):
+                ran.append(AuditEntry.objects.create(action=AuditAction.LOGGED_OUT))
+                raise ActionError("probe", "probe failed")
+        with (
+            pytest.raises(ActionError) as refused,
+            rate_limited_transaction(["probe-action"], subject),
+        ):
+            ran.append(AuditEntry.objects.create(action=AuditAction.LOGGED_OUT))
+    assert refused.value.status == 429 and len(ran) == 2
+    # The failed actions' writes are gone; the refusal's audit entry stayed.
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == [
+        AuditAction.RATE_LIMITED
+    ]
+    counts = RateLimitCounter.objects.values_list("count", flat=True)
+    assert list(counts.filter(bucket__startswith="rl:probe-action.ip.")) == [3]
+    assert list(counts.filter(bucket__startswith="rl:probe-action.number.")) == [2]

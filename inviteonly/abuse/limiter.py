@@ -9,9 +9,9 @@ rules and turns a refusal into a 429).
 
 Counting is increment-then-compare in one atomic statement, so 50 simultaneous hits
 against a limit of 10 let exactly 10 through: on SQLite and PostgreSQL an
-``INSERT … ON CONFLICT DO UPDATE … RETURNING``, on Redis ``INCR`` + ``EXPIRE`` in one
-MULTI. Windows are fixed (aligned to the epoch); the clock is ``lib.clock``, so tests
-and benchmarks move it.
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (one for all of a request's rules), on
+Redis ``INCR`` + ``EXPIRE`` in one MULTI. Windows are fixed (aligned to the epoch); the
+clock is ``lib.clock``, so tests and benchmarks move it.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.lib import clock, crypto
@@ -72,6 +72,13 @@ class Subject:
 class Refusal:
     rule: Rule
     retry_after_seconds: int
+
+
+@dataclass(frozen=True)
+class _Hit:
+    rule: Rule
+    bucket: str
+    window: Window
 
 
 def rules_for(action: str) -> list[Rule]:
@@ -128,9 +135,20 @@ class Window:
 
 
 class CounterStore(Protocol):
+    # Whether counts are written in the caller's database transaction (and roll back
+    # with it) or immediately, whatever the transaction does.
+    transactional: bool
+
     def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
-        """Add ``by`` (one, or minus one to take a hit back) to ``bucket``, creating it,
-        atomically; return the new count."""
+        """Add ``by`` to ``bucket`` (creating it), atomically; return the new count."""
+        ...
+
+    def increment_all(self, buckets: dict[str, datetime]) -> dict[str, int]:
+        """Add one to each bucket (creating it) in one round trip; return the new counts."""
+        ...
+
+    def take_back(self, buckets: Sequence[str]) -> None:
+        """Undo one hit of ``increment_all`` (or ``increment``) on each bucket."""
         ...
 
     def read(self, buckets: Sequence[str]) -> list[int]:
@@ -139,17 +157,52 @@ class CounterStore(Protocol):
 
 
 class DatabaseStore:
+    """Counters in the ``RateLimitCounter`` table, counted inside the caller's
+    transaction (or a transaction of their own): they commit or roll back with it."""
+
+    transactional = True
+
     _UPSERT = (
-        "INSERT INTO {table} (bucket, count, expires_at) VALUES (%s, %s, %s) "
-        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + %s RETURNING count"
+        "INSERT INTO {table} (bucket, count, expires_at) VALUES {values} "
+        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + excluded.count "
+        "RETURNING bucket, count"
     )
 
+    @staticmethod
+    def _table() -> str:
+        return connection.ops.quote_name(RateLimitCounter._meta.db_table)
+
     def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
-        table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
+        return self._upsert([(bucket, by, expires_at)])[bucket]
+
+    def increment_all(self, buckets: dict[str, datetime]) -> dict[str, int]:
+        """Add one to each bucket (creating it) in one statement; return the new counts."""
+        return self._upsert([(bucket, 1, ends) for bucket, ends in buckets.items()])
+
+    def _upsert(self, rows: list[tuple[str, int, datetime]]) -> dict[str, int]:
+        values = ", ".join(["(%s, %s, %s)"] * len(rows))
         with connection.cursor() as cursor:
-            cursor.execute(self._UPSERT.format(table=table), [bucket, max(by, 0), expires_at, by])
-            (count,) = cursor.fetchone()
-        return int(count)
+            cursor.execute(
+                self._UPSERT.format(table=self._table(), values=values),
+                [value for row in rows for value in row],
+            )
+            # RETURNING gives no order: the bucket names each count.
+            return {bucket: int(count) for bucket, count in cursor.fetchall()}
+
+    def take_back(self, buckets: Sequence[str]) -> None:
+        """Undo one ``increment_all`` hit on each bucket; a bucket it created goes away."""
+        placeholders = ", ".join(["%s"] * len(buckets))
+        table = self._table()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {table} WHERE bucket IN ({placeholders}) AND count <= 1",  # noqa: S608
+                list(buckets),
+            )
+            cursor.execute(
+                f"UPDATE {table} SET count = count - 1 WHERE bucket IN ({placeholders})",  # noqa: S608
+                list(buckets),
+            )
+
 
     def read(self, buckets: Sequence[str]) -> list[int]:
         counts = dict(
@@ -160,22 +213,40 @@ class DatabaseStore:
 
 
 class RedisStore:
+    transactional = False
+
     def __init__(self, url: str) -> None:
         import redis
 
         self.client = redis.Redis.from_url(url)
 
     def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
-        # A time to live, not an instant: the injectable clock may not be Redis's.
-        ttl = max(1, math.ceil((expires_at - clock.now()).total_seconds()))
         pipeline = self.client.pipeline(transaction=True)
-        pipeline.incrby(bucket, by)
-        pipeline.expire(bucket, ttl)
+        self._add(pipeline, bucket, by=by, expires_at=expires_at)
         count, _expiry_set = pipeline.execute()
         return int(count)
 
+    def increment_all(self, buckets: dict[str, datetime]) -> dict[str, int]:
+        pipeline = self.client.pipeline(transaction=True)
+        for bucket, expires_at in buckets.items():
+            self._add(pipeline, bucket, by=1, expires_at=expires_at)
+        results = pipeline.execute()
+        return {bucket: int(count) for bucket, count in zip(buckets, results[::2], strict=True)}
+
+    def take_back(self, buckets: Sequence[str]) -> None:
+        pipeline = self.client.pipeline(transaction=True)
+        for bucket in buckets:
+            pipeline.decr(bucket)
+        pipeline.execute()
+
     def read(self, buckets: Sequence[str]) -> list[int]:
         return [int(value or 0) for value in self.client.mget(buckets)]
+
+    @staticmethod
+    def _add(pipeline: Any, bucket: str, *, by: int, expires_at: datetime) -> None:
+        # A time to live, not an instant: the injectable clock may not be Redis's.
+        pipeline.incrby(bucket, by)
+        pipeline.expire(bucket, max(1, math.ceil((expires_at - clock.now()).total_seconds())))
 
 
 @cache
@@ -187,21 +258,69 @@ def get_store() -> CounterStore:
     return _store_for(settings.REDIS_URL)
 
 
-def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
-    """Count against the rules one at a time, in order, and stop at the first that
-    refuses: the rules after it are not counted, so a refused request does not eat
-    into longer windows or into the budget of the number it targets (list the
-    per-address rules first)."""
-    now = clock.now()
+def _hits(rules: Sequence[Rule], subject: Subject, *, now: datetime) -> list[_Hit]:
+    """The counter each rule counts this subject in (rules without their key: none)."""
+    hits = []
     for rule in rules:
         value = _key_value(rule, subject)
         if value is None:
             continue
         window = Window.at(now, seconds=rule.window_seconds)
-        bucket = f"rl:{rule.name}:{value}:{window.number}"
-        if store.increment(bucket, expires_at=window.ends) > rule.limit:
-            return Refusal(rule=rule, retry_after_seconds=window.seconds_left(now))
+        hits.append(_Hit(rule=rule, bucket=f"rl:{rule.name}:{value}:{window.number}",
+                         window=window))
+    return hits
+
+
+def _in_one_statement(store: CounterStore, hits: list[_Hit]) -> bool:
+    # One upsert cannot update a row twice: a rule listed twice is counted one by one.
+    return isinstance(store, DatabaseStore) and len({hit.bucket for hit in hits}) == len(hits) > 1
+
+
+def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
+    """Count against the rules one at a time, in order, and stop at the first that
+    refuses: the rules after it are not counted, so a refused request does not eat
+    into longer windows or into the budget of the number it targets (list the
+    per-address rules first).
+
+    The database store counts every rule in one statement and, when a rule refuses,
+    takes the hits of the rules after it back, in the same transaction: other
+    requests, which wait for the counter rows (or SQLite's write lock), see exactly
+    the counts of one-at-a-time counting.
+    """
+    now = clock.now()
+    hits = _hits(rules, subject, now=now)
+    if _in_one_statement(store, hits):
+        assert isinstance(store, DatabaseStore)
+        with transaction.atomic(savepoint=False):
+            counts = store.increment_all({hit.bucket: hit.window.ends for hit in hits})
+            for position, hit in enumerate(hits):
+                if counts[hit.bucket] > hit.rule.limit:
+                    not_counted = [later.bucket for later in hits[position + 1 :]]
+                    if not_counted:
+                        store.take_back(not_counted)
+                    return _refusal(hit, now=now)
+        return None
+    for hit in hits:
+        if store.increment(hit.bucket, expires_at=hit.window.ends) > hit.rule.limit:
+            return _refusal(hit, now=now)
     return None
+
+
+def count_hits(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> None:
+    """Count one hit against every rule, refusing nothing: an attempt already let
+    through whose first count was rolled back with its failed action."""
+    hits = _hits(rules, subject, now=clock.now())
+    if _in_one_statement(store, hits):
+        assert isinstance(store, DatabaseStore)
+        store.increment_all({hit.bucket: hit.window.ends for hit in hits})
+        return
+    for hit in hits:
+        store.increment(hit.bucket, expires_at=hit.window.ends)
+
+
+def _refusal(hit: _Hit, *, now: datetime) -> Refusal:
+    return Refusal(rule=hit.rule, retry_after_seconds=hit.window.seconds_left(now))
+
 
 def sweep_expired_counters() -> int:
     """Delete database counters whose window has ended (Redis expires its own)."""

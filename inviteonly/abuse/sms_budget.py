@@ -29,6 +29,8 @@ aligned to the clock, like the rate limits'.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,107 +86,124 @@ def _country(region: str) -> str:
     return region or "ZZ"
 
 
-class _Budget:
-    """Counts taken for one request, to be given back if any rule refuses it."""
-
-    def __init__(self, store: CounterStore) -> None:
-        self.store = store
-        self.taken: list[tuple[str, datetime]] = []
-
-    def take(self, bucket: str, window: Window) -> int:
-        count = self.store.increment(bucket, expires_at=window.ends)
-        self.taken.append((bucket, window.ends))
-        return count
-
-    def give_back(self) -> None:
-        for bucket, ends in self.taken:
-            self.store.increment(bucket, expires_at=ends, by=-1)
-
-
 @dataclass(frozen=True)
 class _Refusal:
     rule: str
     window: Window
 
 
-def _take_ip_countries(
-    budget: _Budget, *, ip_address: str | None, country: str, day: Window
-) -> _Refusal | None:
-    address = address_key(ip_address)
-    if address is None:
+class _Budget:
+    """The counts one SMS takes, in one round trip, and the rules that judge them."""
+
+    def __init__(self, store: CounterStore, *, number: PhoneNumber, ip_address: str | None,
+                 code: bool, now: datetime) -> None:
+        self.store = store
+        self.country = _country(number.region)
+        self.address = address_key(ip_address) if code else None
+        self.code = code
+        self.hour = Window.at(now, seconds=HOUR)
+        self.day = Window.at(now, seconds=DAY)
+        self.taken: list[str] = []
+
+    def take(self) -> _Refusal | None:
+        hour, day, country = self.hour, self.day, self.country
+        buckets = {f"sms:all:{hour.number}": hour.ends}
+        if self.code:
+            buckets[_sent(country, "h", hour.number)] = hour.ends
+            buckets[_sent(country, "d", day.number)] = day.ends
+        if self.address is not None:
+            buckets[f"sms:ip-country:{self.address}:{country}:{day.number}"] = day.ends
+        counts = self.store.increment_all(buckets)
+        self.taken = list(buckets)
+        if self.address is not None:
+            refusal = self._countries_of_address(counts)
+            if refusal is not None:
+                return refusal
+        if self.code:
+            refusal = self._country(counts)
+            if refusal is not None:
+                return refusal
+        return self._breaker(counts[f"sms:all:{hour.number}"])
+
+    def give_back(self) -> None:
+        self.store.take_back(self.taken)
+
+    def _countries_of_address(self, counts: dict[str, int]) -> _Refusal | None:
+        """``sms.ip_countries``: the first request of the day from this address to this
+        country counts the country."""
+        day = self.day
+        if counts[f"sms:ip-country:{self.address}:{self.country}:{day.number}"] > 1:
+            return None
+        countries = f"sms:ip-countries:{self.address}:{day.number}"
+        self.taken.append(countries)
+        if self.store.increment(countries, expires_at=day.ends) > settings.SMS_MAX_COUNTRIES_PER_IP:
+            return _Refusal("sms.ip_countries", day)
         return None
-    # The first request of the day from this address to this country counts the country.
-    if budget.take(f"sms:ip-country:{address}:{country}:{day.number}", day) > 1:
-        return None
-    if budget.take(f"sms:ip-countries:{address}:{day.number}", day) > (
-        settings.SMS_MAX_COUNTRIES_PER_IP
-    ):
-        return _Refusal("sms.ip_countries", day)
-    return None
 
-
-def _take_country(
-    budget: _Budget, *, country: str, hour: Window, day: Window
-) -> _Refusal | None:
-    sent_this_hour = budget.take(_sent(country, "h", hour.number), hour)
-    sent_today = budget.take(_sent(country, "d", day.number), day)
-    lookback = range(day.number - settings.SMS_VERIFIED_LOOKBACK_DAYS, day.number)
-    verified_this_hour, verified_today, *verified_before = budget.store.read(
-        [_verified(country, "h", hour.number), _verified(country, "d", day.number)]
-        + [_verified(country, "d", number) for number in lookback]
-    )
-    caps = CountryCaps.from_verified(max(verified_before, default=0))
-    if sent_this_hour - verified_this_hour > caps.hourly:
-        return _Refusal("sms.country_hourly", hour)
-    if sent_today - verified_today > caps.daily:
-        return _Refusal("sms.country_daily", day)
-    return None
-
-
-def _take_global(budget: _Budget, *, hour: Window) -> _Refusal | None:
-    sent = budget.take(f"sms:all:{hour.number}", hour)
-    if sent <= settings.SMS_MAX_PER_HOUR:
-        return None
-    if budget.store.increment(_alert(hour), expires_at=hour.ends) == 1:
-        logger.error(
-            "SMS circuit breaker tripped: more than %d SMS this hour; every further SMS is "
-            "refused until %s UTC. Check the audit log (rate_limited, sms.*) for the "
-            "requests, then raise SMS_MAX_PER_HOUR or wait.",
-            settings.SMS_MAX_PER_HOUR,
-            hour.ends.strftime("%H:%M"),
+    def _country(self, counts: dict[str, int]) -> _Refusal | None:
+        hour, day, country = self.hour, self.day, self.country
+        lookback = range(day.number - settings.SMS_VERIFIED_LOOKBACK_DAYS, day.number)
+        verified_this_hour, verified_today, *verified_before = self.store.read(
+            [_verified(country, "h", hour.number), _verified(country, "d", day.number)]
+            + [_verified(country, "d", number) for number in lookback]
         )
-    return _Refusal("sms.global_hourly", hour)
+        caps = CountryCaps.from_verified(max(verified_before, default=0))
+        if counts[_sent(country, "h", hour.number)] - verified_this_hour > caps.hourly:
+            return _Refusal("sms.country_hourly", hour)
+        if counts[_sent(country, "d", day.number)] - verified_today > caps.daily:
+            return _Refusal("sms.country_daily", day)
+        return None
+
+    def _breaker(self, sent: int) -> _Refusal | None:
+        """``sms.global_hourly``: the site-wide circuit breaker, alerting once an hour."""
+        hour = self.hour
+        if sent <= settings.SMS_MAX_PER_HOUR:
+            return None
+        if self.store.increment(_alert(hour), expires_at=hour.ends) == 1:
+            logger.error(
+                "SMS circuit breaker tripped: more than %d SMS this hour; every further SMS "
+                "is refused until %s UTC. Check the audit log (rate_limited, sms.*) for the "
+                "requests, then raise SMS_MAX_PER_HOUR or wait.",
+                settings.SMS_MAX_PER_HOUR,
+                hour.ends.strftime("%H:%M"),
+            )
+        return _Refusal("sms.global_hourly", hour)
 
 
-def enforce_sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> None:
-    """Take the budget of one SMS to ``number``, or refuse. ``code``: an SMS with a code
-    (join, recovery), which every rule counts; an invitation passes only the breaker.
+@contextmanager
+def sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> Iterator[None]:
+    """Take the budget of one SMS to ``number`` for the block, or refuse. ``code``: an
+    SMS with a code (join, recovery), which every rule counts; an invitation passes
+    only the breaker.
 
-    Call it outside the action's transaction, like ``enforce_rate_limit``: a refusal's
-    audit entry must stay. A request refused here gives back what it took, so an
-    attacker who is refused cannot keep a country's budget used up.
+    Use it outside the action's transaction, like ``enforce_rate_limit``: the counters
+    must not stay locked while the action runs (every SMS of the site counts in one of
+    them), and a refusal's audit entry must stay. If any rule refuses, or the block
+    raises (the action was refused after all), everything taken is given back: a
+    refused attacker does not keep a country's budget used up, and an SMS that was
+    never queued costs nothing.
     """
     if not settings.SMS_PUMPING_DEFENCE:
+        yield
         return
     now = clock.now()
-    hour, day = Window.at(now, seconds=HOUR), Window.at(now, seconds=DAY)
-    country = _country(number.region)
+    budget = _Budget(get_store(), number=number, ip_address=ip_address, code=code, now=now)
     with transaction.atomic():
-        budget = _Budget(get_store())
-        refusal = None
-        if code:
-            refusal = _take_ip_countries(
-                budget, ip_address=ip_address, country=country, day=day
-            ) or _take_country(budget, country=country, hour=hour, day=day)
-        refusal = refusal or _take_global(budget, hour=hour)
+        refusal = budget.take()
         if refusal is not None:
             budget.give_back()
-    if refusal is None:
-        return
-    record_audit_entry(
-        AuditAction.RATE_LIMITED, ip_address=ip_address, reason=refusal.rule, region=country
-    )
-    raise _refusal_error(refusal, wait=refusal.window.seconds_left(now))
+    if refusal is not None:
+        record_audit_entry(
+            AuditAction.RATE_LIMITED, ip_address=ip_address, reason=refusal.rule,
+            region=budget.country,
+        )
+        raise _refusal_error(refusal, wait=refusal.window.seconds_left(now))
+    try:
+        yield
+    except BaseException:
+        with transaction.atomic():
+            budget.give_back()
+        raise
 
 
 def _refusal_error(refusal: _Refusal, *, wait: int) -> ActionError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.hashers import make_password
@@ -9,19 +11,19 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from inviteonly.abuse.actions import describe_wait, enforce_rate_limit
+from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
 from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_failures
-from inviteonly.abuse.sms_budget import enforce_sms_budget
+from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
-from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.actions import audit_entries_written_together, record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import check_bootstrap_invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
@@ -89,7 +91,24 @@ def do_start_join(
     display_name = clean_display_name(display_name)
     language = clean_language(language)
     check_new_password(password)
-    enforce_sms_budget(number=number, ip_address=ip_address, code=True)
+    with sms_budget(number=number, ip_address=ip_address, code=True):
+        return _start_join(
+            invitation=invitation, number=number, invited_number=invited_number,
+            display_name=display_name, password=password, language=language,
+            ip_address=ip_address,
+        )
+
+
+def _start_join(
+    *,
+    invitation: Invitation | None,
+    number: PhoneNumber,
+    invited_number: bool,
+    display_name: str,
+    password: str,
+    language: str,
+    ip_address: str | None,
+) -> StartedVerification:
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(password)
     with transaction.atomic():
@@ -128,23 +147,34 @@ def _phone_taken() -> ActionError:
 
 
 def do_confirm_join(
-    *, verification_id: int, code: str, ip_address: str | None = None
+    *,
+    verification_id: int,
+    code: str,
+    ip_address: str | None = None,
+    on_joined: Callable[[Member], object] | None = None,
 ) -> Member:
     """Create the member if ``code`` is right; redeem the invitation exactly once.
 
-    One transaction: check and consume the code, insert the member (the unique blind
-    index refuses a second account for the number), then redeem the invitation with a
-    conditional UPDATE — of concurrent redemptions exactly one commits.
+    One transaction: count the attempt, check and consume the code, insert the member
+    (the unique blind index refuses a second account for the number), then redeem the
+    invitation with a conditional UPDATE — of concurrent redemptions exactly one
+    commits. ``on_joined(member)`` runs last in that transaction (the API starts the
+    new member's session there), so a join commits once; its audit entries are
+    written together at the end.
     """
-    enforce_rate_limit(["check_code"], Subject(ip=ip_address))
     member = None
     try:
-        with transaction.atomic():
+        with (
+            rate_limited_transaction(["check_code"], Subject(ip=ip_address)),
+            audit_entries_written_together(),
+        ):
             check = check_verification_code(
                 verification_id=verification_id, purpose=VerificationPurpose.JOIN, code=code
             )
             if check.verification is not None:
                 member = _create_member(check.verification, ip_address=ip_address)
+                if on_joined is not None:
+                    on_joined(member)
     except IntegrityError as error:
         raise _phone_taken() from error
     if check.refusal is not None:
@@ -275,8 +305,7 @@ def do_start_recovery(
     (the limits count every number alike)."""
     number = normalize_phone_number(phone, region_hint=region_hint)
     enforce_rate_limit(["recover", "send_code"], Subject(ip=ip_address, number=number.e164))
-    enforce_sms_budget(number=number, ip_address=ip_address, code=True)
-    with transaction.atomic():
+    with sms_budget(number=number, ip_address=ip_address, code=True), transaction.atomic():
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None
         started, code = create_verification(

@@ -37,7 +37,8 @@ session_bearer = SessionBearer()
 
 def start_api_session(request: HttpRequest, member: Member) -> str:
     stand_in = _session_request(request, SessionStore())
-    with transaction.atomic():
+    # Joins the caller's transaction when there is one (confirming a join): no savepoint.
+    with transaction.atomic(savepoint=False):
         do_log_in(stand_in, member=member, ip_address=client_ip(request))
         stand_in.session.save()
     assert stand_in.session.session_key is not None

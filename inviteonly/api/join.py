@@ -93,13 +93,14 @@ def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, Verification
 
 @router.post("/confirm", response={201: SessionOut, **ERRORS}, summary="Confirm the code, join")
 def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, SessionOut]:
+    session_tokens: list[str] = []
     member = do_confirm_join(
         verification_id=find_verification_id(
             token=payload.verification_token, purpose=VerificationPurpose.JOIN
         ),
         code=payload.code,
         ip_address=client_ip(request),
+        # In the join's transaction: the member and their session commit together.
+        on_joined=lambda member: session_tokens.append(start_api_session(request, member)),
     )
-    return 201, SessionOut(
-        session_token=start_api_session(request, member), member=MemberOut.of(member)
-    )
+    return 201, SessionOut(session_token=session_tokens[0], member=MemberOut.of(member))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from inviteonly.accounts.models import Member
@@ -13,6 +16,25 @@ from inviteonly.invitations.models import Invitation
 ALLOWED_DETAIL_KEYS = frozenset(
     {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt"}
 )
+
+
+# Entries recorded inside ``audit_entries_written_together``, not yet written.
+_pending: ContextVar[list[AuditEntry] | None] = ContextVar("pending_audit_entries", default=None)
+
+
+@contextmanager
+def audit_entries_written_together() -> Iterator[None]:
+    """Write the audit entries recorded in the block with one INSERT as it ends (an
+    action that records several saves a statement per entry). Use it inside the
+    action's transaction; if the block raises, none of them is written."""
+    pending: list[AuditEntry] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    if pending:
+        AuditEntry.objects.bulk_create(pending)
 
 
 def record_audit_entry(
@@ -27,7 +49,7 @@ def record_audit_entry(
     unknown = set(details) - ALLOWED_DETAIL_KEYS
     if unknown:
         raise ValueError(f"audit details may not carry {sorted(unknown)}")
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         action=action,
         actor=actor,
         target_member=target_member,
@@ -35,3 +57,9 @@ def record_audit_entry(
         ip_address=ip_address,
         details=details,
     )
+    pending = _pending.get()
+    if pending is None:
+        entry.save(force_insert=True)
+    else:
+        pending.append(entry)
+    return entry

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.actions import enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import Subject
-from inviteonly.abuse.sms_budget import enforce_sms_budget
+from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_language
 from inviteonly.audit_log.actions import record_audit_entry
@@ -135,10 +135,11 @@ def do_grant_invitation_request(
     and allowance apply as to any invitation) and the invitation SMS goes out, in the
     language the requester chose. Of two members granting at once, one does."""
     check_can_invite(member)
-    enforce_rate_limit(["invite"], Subject(ip=ip_address, member_id=member.id))
     number = _number_of(_open_request(request_id))
-    enforce_sms_budget(number=number, ip_address=ip_address, code=False)
-    with transaction.atomic():
+    with (
+        sms_budget(number=number, ip_address=ip_address, code=False),
+        rate_limited_transaction(["invite"], Subject(ip=ip_address, member_id=member.id)),
+    ):
         request = _open_request(request_id, lock=True)
         invitation = create_invitation(
             inviter=member, number=number, note="", ip_address=ip_address,

@@ -8,9 +8,9 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.actions import rate_limited_transaction
 from inviteonly.abuse.limiter import Subject
-from inviteonly.abuse.sms_budget import enforce_sms_budget
+from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
@@ -62,11 +62,13 @@ def do_invite_by_phone(
 ) -> Invitation:
     """Invite the owner of ``phone``. If the number already belongs to a member, the
     inviter gets the same answer but no SMS leaves: the invitation simply expires."""
-    enforce_rate_limit(["invite"], Subject(ip=ip_address, member_id=inviter.id))
     number = normalize_phone_number(phone, region_hint=region_hint)
     note = clean_note(note)
-    enforce_sms_budget(number=number, ip_address=ip_address, code=False)
-    return create_invitation(inviter=inviter, number=number, note=note, ip_address=ip_address)
+    with (
+        sms_budget(number=number, ip_address=ip_address, code=False),
+        rate_limited_transaction(["invite"], Subject(ip=ip_address, member_id=inviter.id)),
+    ):
+        return create_invitation(inviter=inviter, number=number, note=note, ip_address=ip_address)
 
 
 def create_invitation(
@@ -78,8 +80,9 @@ def create_invitation(
     language: str | None = None,
 ) -> Invitation:
     """The invitation itself and its SMS (in ``language``, else the number's likely
-    one), in one transaction — for callers that took the limits already."""
-    with transaction.atomic():
+    one), in the caller's transaction (or one of its own) — for callers that took the
+    rate limit and the SMS budget already."""
+    with transaction.atomic(savepoint=False):
         # Lock the inviter: one invitation at a time per member (allowances build on this).
         inviter = Member.objects.select_for_update().get(id=inviter.id)
         check_can_invite(inviter)

@@ -10,14 +10,15 @@ from inviteonly.invitations.actions import join_token_digest
 from inviteonly.invitations.models import Invitation, InvitationState
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.queries import unique_or_none
 
 
 def access_invitation_by_token(token: str) -> Invitation:
     """The pending invitation behind a join link, or a refusal that says what is wrong."""
-    invitation = (
-        Invitation.objects.select_related("inviter")
-        .filter(token_digest=join_token_digest(token or ""))
-        .first()
+    invitation = unique_or_none(
+        Invitation.objects.select_related("inviter").filter(
+            token_digest=join_token_digest(token or "")
+        )
     )
     if invitation is None:
         raise ActionError(

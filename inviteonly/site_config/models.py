@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from inviteonly.lib.queries import unique_or_none
+
 
 class RegistrationMode(models.TextChoices):
     INVITE_ONLY = "invite_only", _("Invitation only")
@@ -35,4 +37,4 @@ class SiteConfiguration(models.Model):
 def get_site_configuration() -> SiteConfiguration:
     # Migration 0002 creates the row; reading never writes (a flushed database reads
     # as the defaults until the next change).
-    return SiteConfiguration.objects.filter(id=1).first() or SiteConfiguration(id=1)
+    return unique_or_none(SiteConfiguration.objects.filter(id=1)) or SiteConfiguration(id=1)

@@ -1,0 +1,94 @@
+"""What one registration through the API costs the database, pinned per request (as
+Zulip pins query counts), so that extra statements show up here and not only in
+``benchmarks/join_flow.py``. Transaction control (BEGIN, SAVEPOINT, RELEASE) is left
+out of the counts: it differs between SQLite and PostgreSQL and between tests that run
+inside a transaction and production."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.actions import audit_entries_written_together, record_audit_entry
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from tests.conftest import PASSWORD, ApiClient, SmsOutbox
+
+NUMBER = "+79161112233"
+TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT")
+# The shape of the default limits (inviteonly/settings.py; the test settings have none).
+DEFAULT_SHAPED_LIMITS = {
+    "invite": [("ip", 50, 86400), ("member", 20, 86400)],
+    "join": [("ip", 10, 3600)],
+    "send_code": [("ip", 20, 3600), ("number", 1, 60), ("number", 5, 3600),
+                  ("number", 10, 86400)],
+    "check_code": [("ip", 30, 600)],
+}
+
+
+def statements(captured: CaptureQueriesContext) -> list[str]:
+    return [
+        query["sql"]
+        for query in captured.captured_queries
+        if not query["sql"].upper().startswith(TRANSACTION_CONTROL)
+    ]
+
+
+@pytest.mark.django_db
+@override_settings(RATE_LIMITS=DEFAULT_SHAPED_LIMITS)
+def test_each_request_of_a_registration_stays_within_its_statement_budget(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    inviter = ApiClient()
+    inviter.log_in("+79160000001")
+    with CaptureQueriesContext(connection) as invite:
+        assert inviter.post("/invitations", {"phone": NUMBER}).status_code == 201
+    token = sms_outbox.join_token_for(NUMBER)
+    newcomer = ApiClient()
+    with CaptureQueriesContext(connection) as start:
+        started = newcomer.post("/join", {
+            "token": token, "phone": NUMBER, "display_name": "Newcomer Boris",
+            "password": PASSWORD, "language": "en",
+        })
+    assert started.status_code == 202, started.json_body
+    code = sms_outbox.code_for(NUMBER)
+    with CaptureQueriesContext(connection) as confirm:
+        joined = newcomer.post("/join/confirm", {
+            "verification_token": started.json_body["verification_token"], "code": code,
+        })
+    assert joined.status_code == 201, joined.json_body
+
+    # Bearer session and member (2), both rate-limit rules in one upsert, the inviter
+    # locked, a pending invitation looked for, the number looked up, SMS, invitation,
+    # audit entry.
+    assert len(statements(invite)) == 9, statements(invite)
+    # Invitation, site mode, five rate-limit rules in one upsert, older codes replaced,
+    # verification, SMS, audit entry.
+    assert len(statements(start)) == 7, statements(start)
+    # Verification id, rate-limit upsert, verification locked, site mode, code consumed,
+    # member, invitation redeemed, notification, last login, the three audit entries
+    # in one INSERT, session (no savepoint around it).
+    assert len(statements(confirm)) == 11, statements(confirm)
+    member = Member.objects.get(display_name="Newcomer Boris")
+    assert list(
+        AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)
+    ) == [AuditAction.MEMBER_JOINED, AuditAction.INVITATION_REDEEMED,
+          AuditAction.LOGIN_SUCCEEDED]
+
+
+@pytest.mark.django_db
+def test_audit_entries_written_together_are_written_in_order_or_not_at_all() -> None:
+    with audit_entries_written_together():
+        first = record_audit_entry(AuditAction.LOGIN_FAILED, ip_address="192.0.2.1")
+        record_audit_entry(AuditAction.LOGGED_OUT, ip_address="192.0.2.2")
+        assert not AuditEntry.objects.exists()
+    assert list(AuditEntry.objects.order_by("id").values_list("action", "ip_address")) == [
+        (AuditAction.LOGIN_FAILED, "192.0.2.1"), (AuditAction.LOGGED_OUT, "192.0.2.2")
+    ]
+    assert first.pk is not None
+    with pytest.raises(RuntimeError), audit_entries_written_together():
+        record_audit_entry(AuditAction.LOGGED_OUT, ip_address="192.0.2.3")
+        raise RuntimeError("the action failed")
+    assert AuditEntry.objects.count() == 2
