@@ -222,3 +222,14 @@ def test_fifty_simultaneous_codes_to_one_country_let_ten_through_in_redis(
         outcomes = fifty_codes_at_once()
         assert (outcomes.count("joined"), outcomes.count("sms_budget_exceeded")) == (10, 40)
     assert any(redis_store.client.scan_iter("sms:sent:RU:*"))
+
+
+@override_settings(SMS_MAX_PER_HOUR=1)
+def test_an_action_refused_after_taking_the_budget_gives_it_back() -> None:
+    newcomer = make_member()  # too new to invite: refused inside the action
+    with pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=newcomer, phone=RU[0])
+    assert refused.value.code == "invite_not_allowed"
+    founder = make_member(role=Member.Role.FOUNDER)
+    do_invite_by_phone(inviter=founder, phone=RU[0])  # the one SMS of the hour
+    assert ask(US) == "sms_paused"
