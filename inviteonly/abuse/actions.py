@@ -15,6 +15,7 @@ from inviteonly.abuse.limiter import (
     Rule,
     Subject,
     count_hits,
+    counting_transaction,
     get_store,
     hit_rules,
     rules_for,
@@ -68,7 +69,7 @@ def enforce_rate_limit(actions: Sequence[str], subject: Subject) -> None:
     before any per-number one. ``rate_limited_transaction`` does the same in the
     action's own transaction.
     """
-    with transaction.atomic():
+    with counting_transaction():
         refusal = hit_rules(_ordered_rules(actions), subject, store=get_store())
         error = None if refusal is None else _rate_limited(refusal, subject)
     if error is not None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -247,6 +248,20 @@ class RedisStore:
         # A time to live, not an instant: the injectable clock may not be Redis's.
         pipeline.incrby(bucket, by)
         pipeline.expire(bucket, max(1, math.ceil((expires_at - clock.now()).total_seconds())))
+
+
+@contextmanager
+def counting_transaction() -> Iterator[None]:
+    """A transaction of the counters' own. On PostgreSQL its commit does not wait for
+    the disk: a counter is worth no fsync, and a crash can lose at most the last
+    moment's counts (Redis, where configured, keeps them only in memory anyway). The
+    audit entry of a refusal written in it shares that; the action's own writes never
+    are — they commit in their own transaction."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
 
 
 @cache

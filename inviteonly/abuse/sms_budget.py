@@ -35,11 +35,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from inviteonly.abuse.actions import describe_wait
-from inviteonly.abuse.limiter import CounterStore, Window, address_key, get_store
+from inviteonly.abuse.limiter import (
+    CounterStore,
+    Window,
+    address_key,
+    counting_transaction,
+    get_store,
+)
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.lib import clock
@@ -188,7 +193,7 @@ def sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> It
         return
     now = clock.now()
     budget = _Budget(get_store(), number=number, ip_address=ip_address, code=code, now=now)
-    with transaction.atomic():
+    with counting_transaction():
         refusal = budget.take()
         if refusal is not None:
             budget.give_back()
@@ -201,7 +206,7 @@ def sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> It
     try:
         yield
     except BaseException:
-        with transaction.atomic():
+        with counting_transaction():
             budget.give_back()
         raise
 
@@ -240,12 +245,13 @@ def record_code_verified(region: str, *, count: int = 1) -> None:
     hour, day = Window.at(now, seconds=HOUR), Window.at(now, seconds=DAY)
     country = _country(region)
     store = get_store()
-    store.increment(_verified(country, "h", hour.number), expires_at=hour.ends, by=count)
-    store.increment(
-        _verified(country, "d", day.number),
-        expires_at=day.ends + timedelta(days=settings.SMS_VERIFIED_LOOKBACK_DAYS),
-        by=count,
-    )
+    with counting_transaction():
+        store.increment(_verified(country, "h", hour.number), expires_at=hour.ends, by=count)
+        store.increment(
+            _verified(country, "d", day.number),
+            expires_at=day.ends + timedelta(days=settings.SMS_VERIFIED_LOOKBACK_DAYS),
+            by=count,
+        )
 
 
 def breaker_tripped_until() -> datetime | None:
