@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import formats
 from django.utils.translation import gettext as _
 
 from inviteonly.accounts.models import Member
@@ -32,6 +33,16 @@ def _text_of(notification: Notification) -> str:
             "Your password was reset with an SMS code and you were logged out everywhere. "
             "If this was not you, recover your account right away."
         )
+    if notification.kind == NotificationKind.INVITEE_BANNED and notification.subject:
+        return _(
+            "%(name)s, whom you invited, was banned for spam. The moderator's reason: "
+            "%(reason)s. You got a strike: too many strikes suspend your invite rights."
+        ) % {"name": notification.subject.display_name, "reason": notification.reason}
+    if notification.kind == NotificationKind.INVITE_RIGHTS_SUSPENDED and notification.until:
+        return _(
+            "People you invited were banned for spam, so your invite rights are suspended "
+            "until %(date)s."
+        ) % {"date": formats.date_format(notification.until, "DATE_FORMAT")}
     return str(NotificationKind(notification.kind).label)
 
 

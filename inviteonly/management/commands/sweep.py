@@ -1,5 +1,5 @@
-"""`inviteonly sweep`: delete what has outlived its use (the delivery worker also runs
-this once an hour)."""
+"""`inviteonly sweep`: delete what has outlived its use, give back the allowance of
+expired invitations (the delivery worker also runs this once an hour)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,26 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from inviteonly.abuse.limiter import sweep_expired_counters
+from inviteonly.invitations.allowance import sweep_expired_refunds
+from inviteonly.lib import clock
 from inviteonly.phone_verification.actions import sweep_old_verifications
 from inviteonly.sms.delivery import sweep_abandoned_messages
 
 
 class Command(BaseCommand):
-    help = "Delete ended rate-limit windows and old phone verifications; fail abandoned SMS."
+    help = (
+        "Delete ended rate-limit windows and old phone verifications; fail abandoned SMS; "
+        "give back the allowance of expired invitations."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counters = sweep_expired_counters()
         verifications = sweep_old_verifications()
         abandoned = sweep_abandoned_messages()
+        refunded = sweep_expired_refunds(now=clock.now())
         self.stdout.write(
             f"Deleted {counters} rate-limit counters and {verifications} phone verifications; "
             f"failed {abandoned} abandoned SMS."
         )
+        if refunded:
+            self.stdout.write(f"Gave back the allowance of {refunded} expired invitations.")
