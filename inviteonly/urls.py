@@ -19,6 +19,11 @@ urlpatterns = [
     path("notifications/read/", account_views.notifications_read_view, name="notifications_read"),
     path("invite/", invitation_views.invite_view, name="invite"),
     path("invitations/", invitation_views.invitations_view, name="invitations"),
+    path(
+        "invitations/<int:invitation_id>/revoke/",
+        invitation_views.revoke_invitation_view,
+        name="revoke_invitation",
+    ),
     path("j/<str:token>", invitation_views.join_by_link_view, name="join_by_link"),
     path("join/", invitation_views.join_open_view, name="join_open"),
     path("join/confirm/", invitation_views.join_confirm_view, name="join_confirm"),
