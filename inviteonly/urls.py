@@ -8,6 +8,7 @@ from django.urls import path
 from inviteonly.accounts import views as account_views
 from inviteonly.api import api
 from inviteonly.invitations import views as invitation_views
+from inviteonly.moderation import views as moderation_views
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -27,6 +28,22 @@ urlpatterns = [
     path("j/<str:token>", invitation_views.join_by_link_view, name="join_by_link"),
     path("join/", invitation_views.join_open_view, name="join_open"),
     path("join/confirm/", invitation_views.join_confirm_view, name="join_confirm"),
+    path("moderation/", moderation_views.open_cases_view, name="moderation"),
+    path(
+        "moderation/members/<int:member_id>/",
+        moderation_views.member_view,
+        name="moderation_member",
+    ),
+    path(
+        "moderation/sanctions/<int:sanction_id>/end/",
+        moderation_views.end_sanction_view,
+        name="moderation_end_sanction",
+    ),
+    path(
+        "moderation/grants/<int:grant_id>/withdraw/",
+        moderation_views.withdraw_grant_view,
+        name="moderation_withdraw_grant",
+    ),
     path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),
     path("admin/", admin.site.urls),

@@ -24,7 +24,7 @@ from inviteonly.invitations.actions import (
 )
 from inviteonly.invitations.allowance import allowance_of, spend_allowance
 from inviteonly.invitations.models import Invitation, InvitationState
-from inviteonly.invitations.rights import RuleState, evaluate_invite_rights
+from inviteonly.invitations.rights import RuleResult, RuleState, evaluate_invite_rights
 from inviteonly.lib import clock as lib_clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.actions import do_lift_sanction, do_quarantine_member, do_warn_member
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
 
 
-def rule(member: Member, name: str):  # type: ignore[no-untyped-def]
+def rule(member: Member, name: str) -> RuleResult:
     return next(result for result in evaluate_invite_rights(member).rules if result.rule == name)
 
 

@@ -7,15 +7,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import translation
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_grant_invite_rights, do_invite_by_phone
 from inviteonly.invitations.allowance import allowance_of
-from inviteonly.invitations.models import Invitation, InvitationState
+from inviteonly.invitations.models import Invitation, InvitationState, InviteRightsGrant
 from inviteonly.invitations.queries import access_invitation_by_token
-from inviteonly.invitations.rights import RuleState, evaluate_invite_rights
+from inviteonly.invitations.rights import RuleResult, RuleState, evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.actions import (
@@ -28,7 +29,7 @@ from inviteonly.moderation.actions import (
 from inviteonly.moderation.models import Sanction, SanctionKind, Strike
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.notifications.queries import recent_notifications
-from tests.conftest import FrozenClock, SmsOutbox, make_member
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def veteran(*, display_name: str = "Member", invited_by: Member | None = None,
     )
 
 
-def suspension_rule(member: Member):  # type: ignore[no-untyped-def]
+def suspension_rule(member: Member) -> RuleResult:
     return next(r for r in evaluate_invite_rights(member).rules if r.rule == "suspension")
 
 
@@ -229,3 +230,70 @@ def test_invitations_of_a_banned_member_cannot_be_redeemed(
         access_invitation_by_token(token)
     assert refused.value.code == "invitation_revoked"
     assert Invitation.objects.get().revoked_at is not None
+
+
+# --- the moderator's pages ----------------------------------------------------------
+
+
+def page_client(phone: str) -> Client:
+    client = Client()
+    response = client.post("/login/", {"phone": phone, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+    return client
+
+
+def test_moderator_page_quarantines_reviews_and_grants(
+    clock: FrozenClock, founder: Member
+) -> None:
+    member = make_member(phone="+79163330010", joined_at=clock.current - 8 * DAY,
+                         display_name="Petr")
+    client = page_client("+79160000001")
+    url = f"/moderation/members/{member.id}/"
+    page = client.get(url).content.decode()
+    assert 'data-rule="account_age" data-state="failed"' in page
+
+    missing_reason = client.post(url, {"decision": "quarantine", "reason": ""})
+    assert missing_reason.status_code == 200
+    assert not Sanction.objects.exists()
+
+    client.post(url, {"decision": "quarantine", "reason": "Mass messages"})
+    member.refresh_from_db()
+    assert member.status == Member.Status.QUARANTINED
+    cases = client.get("/moderation/").content.decode()
+    assert "Petr" in cases and "Mass messages" in cases
+
+    sanction = Sanction.objects.get()
+    ended = client.post(
+        f"/moderation/sanctions/{sanction.id}/end/", {"reason": "Reviewed, legitimate"},
+        follow=True,
+    ).content.decode()
+    assert "The sanction has ended." in ended
+    member.refresh_from_db()
+    assert member.status == Member.Status.ACTIVE
+    assert "Nobody is waiting for review." in client.get("/moderation/").content.decode()
+
+    client.post(url, {"decision": "grant_invites", "reason": "Local organiser",
+                      "ends_on": (clock.current + 30 * DAY).date().isoformat()})
+    assert evaluate_invite_rights(member).can_invite
+    grant = InviteRightsGrant.objects.get()
+    client.post(f"/moderation/grants/{grant.id}/withdraw/", {"reason": "Done"})
+    assert not evaluate_invite_rights(member).can_invite
+    assert list(
+        AuditEntry.objects.filter(actor=founder, target_member=member)
+        .order_by("id").values_list("action", flat=True)
+    ) == [
+        AuditAction.MEMBER_QUARANTINED, AuditAction.SANCTION_LIFTED,
+        AuditAction.INVITE_RIGHTS_GRANTED, AuditAction.INVITE_RIGHTS_GRANT_WITHDRAWN,
+    ]
+
+
+def test_moderation_pages_are_for_moderators_only(founder: Member) -> None:
+    make_member(phone="+79163330011")
+    client = page_client("+79163330011")
+    assert client.get("/moderation/").status_code == 403
+    assert client.get(f"/moderation/members/{founder.id}/").status_code == 403
+    assert client.post(
+        f"/moderation/members/{founder.id}/", {"decision": "ban", "reason": "x"}
+    ).status_code == 403
+    assert not Sanction.objects.exists()
+    assert Client().get("/moderation/").status_code == 302  # to the login page

@@ -15,7 +15,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.schemas import ERRORS
 from inviteonly.invitations.actions import do_grant_invite_rights
-from inviteonly.invitations.rights import InviteRights, evaluate_invite_rights
+from inviteonly.invitations.rights import InviteRights, RuleState, evaluate_invite_rights
 from inviteonly.moderation.actions import do_suspend_invite_rights
 from inviteonly.moderation.queries import access_member_for_moderation
 
@@ -28,7 +28,7 @@ MemberId = Path(..., ge=1, le=2**63 - 1)
 class RuleOut(Schema):
     rule: str = Field(examples=["account_age"])
     title: str
-    state: Literal["passed", "failed", "waived", "inactive"]
+    state: RuleState
     reason: str
     passes_at: datetime | None = Field(
         description="When the rule will pass by itself; null if time does not fix it."
@@ -65,7 +65,7 @@ class InviteRightsOut(Schema):
             allowance=AllowanceOut(**vars(allowance)) if allowance else None,
             rules=[
                 RuleOut(
-                    rule=rule.rule, title=rule.title, state=rule.state.value,
+                    rule=rule.rule, title=rule.title, state=rule.state,
                     reason=rule.reason, passes_at=rule.passes_at, progress=rule.progress,
                     target=rule.target,
                 )

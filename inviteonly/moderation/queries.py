@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.models import Sanction, Strike
+from inviteonly.moderation.models import Sanction, SanctionKind, Strike
 
 # A moderator acts on members; only a founder acts on a moderator; nobody here acts on
 # a founder (operators use the admin).
@@ -57,3 +59,13 @@ def sanctions_of(member: Member) -> QuerySet[Sanction]:
 
 def strikes_of(member: Member) -> QuerySet[Strike]:
     return Strike.objects.filter(member=member).select_related("invitee").order_by("-created_at")
+
+
+def open_quarantines(*, now: datetime) -> QuerySet[Sanction]:
+    """Quarantines waiting for a moderator's review, oldest first."""
+    return (
+        Sanction.objects.in_force_at(now)
+        .filter(kind=SanctionKind.QUARANTINE)
+        .select_related("member", "moderator")
+        .order_by("created_at", "id")
+    )
