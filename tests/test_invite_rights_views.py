@@ -162,3 +162,21 @@ def test_moderators_grant_and_suspend_through_the_api(
     )
     assert refused.status_code == 403 and refused.json_body["code"] == "not_a_moderator"
     assert api.get("/members/999999/invite-rights").status_code == 404
+
+
+def test_api_decision_needs_an_end_date_with_a_time_zone(
+    clock: FrozenClock, founder: Member, api: ApiClient
+) -> None:
+    member = make_member(phone=NUMBER)
+    api.log_in("+79160000001")
+    naive = api.post(
+        f"/members/{member.id}/invite-rights",
+        {"decision": "suspend", "reason": "x", "ends_at": "2030-01-01T00:00:00"},
+    )
+    assert naive.status_code == 422 and naive.json_body["field"] == "ends_at"
+    past = api.post(
+        f"/members/{member.id}/invite-rights",
+        {"decision": "suspend", "reason": "x", "ends_at": "2001-01-01T00:00:00Z"},
+    )
+    assert past.status_code == 400 and past.json_body["code"] == "ends_at_in_past"
+    assert not Sanction.objects.exists()

@@ -9,7 +9,7 @@ from typing import Literal
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import Path, Router, Schema
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from inviteonly.accounts.models import Member
 from inviteonly.api.auth import authenticated_member, session_bearer
@@ -77,7 +77,8 @@ class InviteRightsOut(Schema):
 class InviteRightsDecisionIn(Schema):
     decision: Literal["grant", "suspend"]
     reason: str = Field(max_length=settings.MODERATION_REASON_MAX_LENGTH)
-    ends_at: datetime | None = None
+    # With a time zone ("2027-01-31T00:00:00Z"): a bare local time would be a guess.
+    ends_at: AwareDatetime | None = None
 
 
 @router.get(

@@ -63,8 +63,8 @@ class RuleResult:
     reason: str
     # When the rule will pass if nothing else changes; None if time does not fix it.
     passes_at: datetime | None = None
-    # How far along a measurable rule is (days of account age so far of the days
-    # required; bad invitees of all invitees).
+    # How far along the member is toward passing (days of account age so far of the
+    # days required; invitations available of the most that can be saved up).
     progress: int | None = None
     target: int | None = None
 
@@ -247,9 +247,7 @@ def _invitees_rule(total: int, bad: int) -> RuleResult:
             "This rule applies once you have invited %(minimum)d members; so far: %(total)d.",
             minimum,
         ) % {"minimum": minimum, "total": total}
-        return RuleResult(
-            "invitees", title, RuleState.PASSED, reason, progress=bad, target=total
-        )
+        return RuleResult("invitees", title, RuleState.PASSED, reason)
     if bad / total <= share:
         reason = ngettext(
             "%(bad)d of the %(total)d member you invited is banned or quarantined "
@@ -258,7 +256,7 @@ def _invitees_rule(total: int, bad: int) -> RuleResult:
             "(at most %(percent)d%% may be).",
             total,
         ) % {"bad": bad, "total": total, "percent": percent}
-        return RuleResult("invitees", title, RuleState.PASSED, reason, progress=bad, target=total)
+        return RuleResult("invitees", title, RuleState.PASSED, reason)
     reason = ngettext(
         "%(bad)d of the %(total)d member you invited is banned or quarantined, more than "
         "%(percent)d%%. A moderator can restore your invite rights.",
@@ -266,7 +264,7 @@ def _invitees_rule(total: int, bad: int) -> RuleResult:
         "%(percent)d%%. A moderator can restore your invite rights.",
         total,
     ) % {"bad": bad, "total": total, "percent": percent}
-    return RuleResult("invitees", title, RuleState.FAILED, reason, progress=bad, target=total)
+    return RuleResult("invitees", title, RuleState.FAILED, reason)
 
 
 def _trust_score_rule(member: Member) -> RuleResult:
