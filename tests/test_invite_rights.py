@@ -171,7 +171,7 @@ def test_evaluation_makes_the_same_queries_whatever_the_number_of_invitees(
     before = queries()
     for _ in range(25):
         make_member(invited_by=inviter)
-    assert queries() == before <= 5
+    assert queries() == before <= 3
 
 
 def test_founders_and_moderators_pass_the_automatic_rules_and_have_no_allowance(

@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, QuerySet, Value, When
+from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.fields import DateTimeField
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.models import Invitation, InviteAllowance
+from inviteonly.lib.subqueries import SubqueryCount
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def allowance_period() -> timedelta:
     return timedelta(days=settings.INVITE_ALLOWANCE_PERIOD_DAYS)
 
 
-def _unsettled_expired(member_id: int, moment: datetime) -> QuerySet[Invitation]:
+def _unsettled_expired(member_id: int | OuterRef, moment: datetime) -> QuerySet[Invitation]:
     return Invitation.objects.filter(
         inviter_id=member_id,
         spent_allowance=True,
@@ -51,17 +52,25 @@ def _unsettled_expired(member_id: int, moment: datetime) -> QuerySet[Invitation]
     )
 
 
-def allowance_of(member: Member, *, moment: datetime) -> AllowanceState:
-    """What the member may spend at ``moment`` (two queries)."""
+def allowance_inputs(moment: datetime) -> dict[str, Subquery]:
+    """Annotations for a Member query that read what ``allowance_from`` needs, so the
+    rights evaluation gets them in the query it makes anyway."""
+    return {
+        "allowance_earned_from": Subquery(
+            InviteAllowance.objects.filter(member_id=OuterRef("id")).values("earned_from")[:1]
+        ),
+        "allowance_unsettled": SubqueryCount(
+            _unsettled_expired(OuterRef("id"), moment).values("id")
+        ),
+    }
+
+
+def allowance_from(
+    member: Member, *, earned_from: datetime | None, unsettled: int, moment: datetime
+) -> AllowanceState:
     period = allowance_period()
     maximum = settings.INVITE_ALLOWANCE_MAX_UNUSED
-    earned_from = (
-        InviteAllowance.objects.filter(member_id=member.id)
-        .values_list("earned_from", flat=True)
-        .first()
-    ) or member.joined_at
-    unsettled = _unsettled_expired(member.id, moment).count()
-    effective_from = earned_from - unsettled * period
+    effective_from = (earned_from or member.joined_at) - unsettled * period
     earned = max(0, (moment - effective_from) // period)
     if earned >= maximum:
         return AllowanceState(available=maximum, maximum=maximum, next_earned_at=None)
@@ -69,6 +78,17 @@ def allowance_of(member: Member, *, moment: datetime) -> AllowanceState:
         available=earned,
         maximum=maximum,
         next_earned_at=effective_from + (earned + 1) * period,
+    )
+
+
+def allowance_of(member: Member, *, moment: datetime) -> AllowanceState:
+    """What the member may spend at ``moment`` (one query)."""
+    row = Member.objects.filter(id=member.id).values(**allowance_inputs(moment)).get()
+    return allowance_from(
+        member,
+        earned_from=row["allowance_earned_from"],
+        unsettled=row["allowance_unsettled"],
+        moment=moment,
     )
 
 
