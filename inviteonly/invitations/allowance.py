@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields import DateTimeField
 
 from inviteonly.accounts.models import Member
@@ -43,7 +44,7 @@ def allowance_period() -> timedelta:
 
 def _unsettled_expired(member_id: int | OuterRef, moment: datetime) -> QuerySet[Invitation]:
     return Invitation.objects.filter(
-        inviter_id=member_id,
+        Q(inviter_id=member_id),
         spent_allowance=True,
         allowance_refunded_at__isnull=True,
         revoked_at__isnull=True,
@@ -83,7 +84,10 @@ def allowance_from(
 
 def allowance_of(member: Member, *, moment: datetime) -> AllowanceState:
     """What the member may spend at ``moment`` (one query)."""
-    row = Member.objects.filter(id=member.id).values(**allowance_inputs(moment)).get()
+    row = cast(
+        dict[str, Any],
+        Member.objects.filter(id=member.id).values(**allowance_inputs(moment)).get(),
+    )
     return allowance_from(
         member,
         earned_from=row["allowance_earned_from"],

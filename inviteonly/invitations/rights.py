@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import models
@@ -371,7 +372,8 @@ def evaluate_invite_rights(member: Member) -> InviteRights:
     # One query for the invitees' record and the allowance: scalar subqueries on the
     # indexed foreign keys (invited_by, inviter), whatever the number of invitees.
     bad_statuses = [Member.Status.BANNED, Member.Status.QUARANTINED]
-    row = (
+    row = cast(
+        dict[str, Any],
         Member.objects.filter(id=member.id)
         .values(
             invitee_count=SubqueryCount(
@@ -384,7 +386,7 @@ def evaluate_invite_rights(member: Member) -> InviteRights:
             ),
             **allowance_inputs(now),
         )
-        .get()
+        .get(),
     )
     allowance = allowance_from(
         member,
