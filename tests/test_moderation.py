@@ -297,3 +297,23 @@ def test_moderation_pages_are_for_moderators_only(founder: Member) -> None:
     ).status_code == 403
     assert not Sanction.objects.exists()
     assert Client().get("/moderation/").status_code == 302  # to the login page
+
+
+def test_the_member_is_told_of_each_decision_in_their_language(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    member = veteran(language="ru")
+    do_warn_member(member=member, moderator=moderator, reason="Тон")
+    quarantine = do_quarantine_member(member=member, moderator=moderator, reason="Ссылки")
+    do_lift_sanction(sanction_id=quarantine.id, moderator=moderator, reason="Проверено")
+    do_suspend_invite_rights(
+        member=member, moderator=moderator, reason="Продажа", ends_at=clock.current + 3 * DAY
+    )
+    do_grant_invite_rights(member=member, moderator=moderator, reason="Организатор")
+    with translation.override("ru"):
+        texts = [notice.text for notice in reversed(recent_notifications(member))]
+    assert texts[0] == "Модератор вынес вам предупреждение: Тон."
+    assert texts[1].startswith("Модератор поместил ваш аккаунт на карантин")
+    assert texts[2] == "Модератор снял санкцию с вашего аккаунта: Проверено."
+    assert texts[3].startswith("Модератор приостановил ваше право приглашать: Продажа. До ")
+    assert texts[4] == "Модератор разрешил вам приглашать: Организатор."

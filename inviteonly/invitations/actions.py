@@ -28,6 +28,8 @@ from inviteonly.moderation.actions import (
     lock_for_moderation,
 )
 from inviteonly.moderation.queries import check_is_moderator
+from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.models import NotificationKind
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
 from inviteonly.sms.texts import invitation_text, language_for_number
@@ -190,6 +192,7 @@ def do_grant_invite_rights(
     grant = InviteRightsGrant.objects.create(
         member=member, reason=reason, granted_by=moderator, created_at=now, ends_at=ends_at
     )
+    notify_member(member, NotificationKind.INVITE_RIGHTS_GRANTED, reason=reason, until=ends_at)
     record_audit_entry(
         AuditAction.INVITE_RIGHTS_GRANTED,
         actor=moderator,

@@ -35,6 +35,14 @@ _AUDIT_ACTION = {
 }
 
 
+# What the member is told (a banned member cannot log in to read it).
+_NOTICE = {
+    SanctionKind.WARN: NotificationKind.WARNED,
+    SanctionKind.QUARANTINE: NotificationKind.QUARANTINED,
+    SanctionKind.INVITE_SUSPENSION: NotificationKind.INVITE_RIGHTS_SUSPENDED,
+}
+
+
 def clean_moderation_reason(raw: str, *, field: str = "reason") -> str:
     """Every moderator decision says why: required, visible text, bounded."""
     reason = clean_visible_text(raw, field=field)
@@ -105,6 +113,9 @@ def _impose(
     if status != member.status:
         member.status = status
         member.save(update_fields=["status"])
+    notice = _NOTICE.get(kind)
+    if moderator is not None and notice is not None:
+        notify_member(member, notice, reason=reason, until=ends_at)
     record_audit_entry(
         _AUDIT_ACTION[kind],
         actor=moderator,
@@ -207,6 +218,7 @@ def do_lift_sanction(
     if status != member.status:
         member.status = status
         member.save(update_fields=["status"])
+    notify_member(member, NotificationKind.SANCTION_LIFTED, reason=reason)
     record_audit_entry(
         AuditAction.SANCTION_LIFTED,
         actor=moderator,

@@ -14,6 +14,10 @@ class NotificationKind(models.TextChoices):
     PASSWORD_RECOVERED = "password_recovered", _("Your password was changed")
     INVITEE_BANNED = "invitee_banned", _("Someone you invited was banned")
     INVITE_RIGHTS_SUSPENDED = "invite_rights_suspended", _("Your invite rights were suspended")
+    INVITE_RIGHTS_GRANTED = "invite_rights_granted", _("A moderator granted you invite rights")
+    WARNED = "warned", _("A moderator warned you")
+    QUARANTINED = "quarantined", _("Your account was quarantined")
+    SANCTION_LIFTED = "sanction_lifted", _("A sanction on your account ended")
 
 
 class Notification(models.Model):
