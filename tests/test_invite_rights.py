@@ -8,6 +8,7 @@ from functools import partial
 from io import StringIO
 
 import pytest
+from django.core import checks
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import override_settings
@@ -418,3 +419,14 @@ def test_members_cannot_grant_and_moderators_cannot_act_on_each_other(
         do_grant_invite_rights(member=colleague, moderator=moderator, reason="friend")
     assert peer.value.code == "cannot_moderate"
     assert not AuditEntry.objects.filter(action=AuditAction.INVITE_RIGHTS_GRANTED).exists()
+
+
+def test_nonsense_thresholds_stop_the_site_at_start() -> None:
+    assert not [m for m in checks.run_checks() if m.id.startswith("invitations.")]
+    with override_settings(
+        INVITE_ALLOWANCE_PERIOD_DAYS=0,
+        INVITE_INVITEES_MAX_BAD_SHARE=1.5,
+        INVITE_TRUST_SCORE_PROVIDER="tests.no_such_module.score",
+    ):
+        ids = sorted(m.id for m in checks.run_checks() if m.id.startswith("invitations."))
+    assert ids == ["invitations.E001", "invitations.E002", "invitations.E003"]
