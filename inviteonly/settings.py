@@ -139,6 +139,7 @@ INSTALLED_APPS = [
     "inviteonly.notifications",
     "inviteonly.abuse",
     "inviteonly.invitation_requests",
+    "inviteonly.moderation",
 ]
 
 MIDDLEWARE = [
@@ -295,9 +296,6 @@ INVITATION_TTL = timedelta(days=int(os.environ.get("INVITEONLY_INVITATION_TTL_DA
 # enough that the invitation SMS fits one segment.
 JOIN_TOKEN_BYTES = 12
 
-# A member who joined this recently cannot invite yet (founders and moderators can).
-INVITE_MIN_ACCOUNT_AGE_DAYS = int(os.environ.get("INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", "30"))
-
 # Optional cap on new members per day across the site (unset: no cap). A flood of
 # sign-ups — a leaked batch of invitations, an open-mode rush — waits for tomorrow
 # instead of filling the network faster than moderators can look.
@@ -312,6 +310,56 @@ INVITATION_NOTE_MAX_LENGTH = 200
 
 # The longest display name; long names would push the invitation SMS into two segments.
 DISPLAY_NAME_MAX_LENGTH = 64
+
+
+# ---------------------------------------------------------------------------
+# Invite rights: the published rules (invitations/rights.py) and their thresholds.
+# Founders and moderators pass the automatic rules and invite without an allowance;
+# a moderator's grant waives the automatic rules for one member.
+# ---------------------------------------------------------------------------
+
+# A member who joined this recently cannot invite yet: a spammer cannot join and
+# invite a crowd the same day.
+INVITE_MIN_ACCOUNT_AGE_DAYS = int(os.environ.get("INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", "30"))
+
+# A warning, quarantine or ban that was upheld (not lifted as a mistake) blocks
+# inviting for this many days after it was imposed.
+INVITE_SANCTION_COOLDOWN_DAYS = int(
+    os.environ.get("INVITEONLY_INVITE_SANCTION_COOLDOWN_DAYS", "90")
+)
+
+# How the member's invitees turned out: once a member has at least
+# INVITE_INVITEES_MIN_COUNT invitees, a share of banned or quarantined ones above
+# INVITE_INVITEES_MAX_BAD_SHARE stops them inviting (until a moderator grants it).
+# Below the minimum count one bad invitee would be a 100 % share: strikes handle that.
+INVITE_INVITEES_MIN_COUNT = int(os.environ.get("INVITEONLY_INVITE_INVITEES_MIN_COUNT", "4"))
+INVITE_INVITEES_MAX_BAD_SHARE = float(
+    os.environ.get("INVITEONLY_INVITE_INVITEES_MAX_BAD_SHARE", "0.25")
+)
+
+# The trust-score rule: inactive while no score provider is configured (a dotted path
+# to a function member → float in [0, 1], or None when the member has no score yet).
+# Once scores exist, members below the minimum cannot invite.
+INVITE_TRUST_SCORE_PROVIDER = os.environ.get("INVITEONLY_INVITE_TRUST_SCORE_PROVIDER", "")
+INVITE_MIN_TRUST_SCORE = float(os.environ.get("INVITEONLY_INVITE_MIN_TRUST_SCORE", "0.5"))
+
+# The allowance: one invitation earned every INVITE_ALLOWANCE_PERIOD_DAYS from joining,
+# at most INVITE_ALLOWANCE_MAX_UNUSED saved up. Sending spends one; revoking an
+# unredeemed invitation or letting it expire gives it back.
+INVITE_ALLOWANCE_PERIOD_DAYS = int(os.environ.get("INVITEONLY_INVITE_ALLOWANCE_PERIOD_DAYS", "7"))
+INVITE_ALLOWANCE_MAX_UNUSED = int(os.environ.get("INVITEONLY_INVITE_ALLOWANCE_MAX_UNUSED", "5"))
+
+# Accountability: each invitee banned for spam gives the inviter a strike; this many
+# strikes within the window suspend the inviter's invite rights for a while (the
+# suspension lapses by itself).
+INVITE_STRIKES_TO_SUSPEND = int(os.environ.get("INVITEONLY_INVITE_STRIKES_TO_SUSPEND", "2"))
+INVITE_STRIKE_WINDOW_DAYS = int(os.environ.get("INVITEONLY_INVITE_STRIKE_WINDOW_DAYS", "180"))
+INVITE_STRIKE_SUSPENSION_DAYS = int(
+    os.environ.get("INVITEONLY_INVITE_STRIKE_SUSPENSION_DAYS", "60")
+)
+
+# The longest reason a moderator may write for a sanction or a grant.
+MODERATION_REASON_MAX_LENGTH = 500
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from inviteonly.accounts import views as account_views
 from inviteonly.api import api
 from inviteonly.invitation_requests import views as request_views
 from inviteonly.invitations import views as invitation_views
+from inviteonly.moderation import views as moderation_views
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -20,6 +21,11 @@ urlpatterns = [
     path("notifications/read/", account_views.notifications_read_view, name="notifications_read"),
     path("invite/", invitation_views.invite_view, name="invite"),
     path("invitations/", invitation_views.invitations_view, name="invitations"),
+    path(
+        "invitations/<int:invitation_id>/revoke/",
+        invitation_views.revoke_invitation_view,
+        name="revoke_invitation",
+    ),
     path("j/<str:token>", invitation_views.join_by_link_view, name="join_by_link"),
     path("join/", invitation_views.join_open_view, name="join_open"),
     path("join/confirm/", invitation_views.join_confirm_view, name="join_confirm"),
@@ -28,6 +34,22 @@ urlpatterns = [
     path("requests/", request_views.open_requests_view, name="invitation_requests"),
     path("requests/<int:request_id>/vouch", request_views.vouch_view, name="vouch_for_request"),
     path("requests/<int:request_id>/grant", request_views.grant_view, name="grant_request"),
+    path("moderation/", moderation_views.open_cases_view, name="moderation"),
+    path(
+        "moderation/members/<int:member_id>/",
+        moderation_views.member_view,
+        name="moderation_member",
+    ),
+    path(
+        "moderation/sanctions/<int:sanction_id>/end/",
+        moderation_views.end_sanction_view,
+        name="moderation_end_sanction",
+    ),
+    path(
+        "moderation/grants/<int:grant_id>/withdraw/",
+        moderation_views.withdraw_grant_view,
+        name="moderation_withdraw_grant",
+    ),
     path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),
     path("admin/", admin.site.urls),

@@ -62,16 +62,17 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     assert joined.status_code == 201, joined.json_body
 
     # Bearer session and member (2), both rate-limit rules in one upsert, the inviter
-    # locked, a pending invitation looked for, the number looked up, SMS, invitation,
-    # audit entry.
-    assert len(statements(invite)) == 9, statements(invite)
+    # locked, their invite rights (one query for a founder), a pending invitation looked
+    # for, the number looked up, SMS, invitation, audit entry.
+    assert len(statements(invite)) == 10, statements(invite)
     # Invitation, site mode, five rate-limit rules in one upsert, older codes replaced,
     # verification, SMS, audit entry.
     assert len(statements(start)) == 7, statements(start)
     # Verification id, rate-limit upsert, verification locked, site mode, code consumed,
     # member, invitation redeemed, notification, last login, the three audit entries
-    # in one INSERT, session (no savepoint around it).
-    assert len(statements(confirm)) == 11, statements(confirm)
+    # in one INSERT, session (no savepoint around it); then, for the answer, the new
+    # member's invite rights (sanctions, grants, counts: three queries).
+    assert len(statements(confirm)) == 14, statements(confirm)
     member = Member.objects.get(display_name="Newcomer Boris")
     assert list(
         AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)

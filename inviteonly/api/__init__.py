@@ -43,7 +43,10 @@ class JsonOnlyParser(Parser):
 api = NinjaAPI(
     title="inviteonly",
     version="1",
-    description="Invitations by mobile number, sign-up with an SMS code, login and recovery.",
+    description=(
+        "Invitations by mobile number, sign-up with an SMS code, login and recovery, "
+        "invite rights."
+    ),
     parser=JsonOnlyParser(),
     urls_namespace="api",
     docs_url="/docs",
@@ -100,6 +103,7 @@ from inviteonly.api import (  # noqa: E402
     join,
     me,
     recovery,
+    rights,
     sessions,
     site,
 )
@@ -113,3 +117,4 @@ api.add_router("/session", sessions.router, tags=["session"])
 api.add_router("/recovery", recovery.router, tags=["recovery"])
 api.add_router("/me", me.router, tags=["me"])
 api.add_router("/site", site.router, tags=["site"])
+api.add_router("", rights.router, tags=["invite rights"])

@@ -1,4 +1,4 @@
-"""POST/GET /api/invitations: invite a mobile number, list my invitations."""
+"""POST/GET /api/invitations: invite a mobile number, list my invitations, revoke one."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Path, Router, Schema
 from ninja.pagination import paginate
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.pagination import BoundedLimitOffsetPagination
 from inviteonly.api.schemas import ERRORS, PhoneField, RegionField
-from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.lib import clock
@@ -66,3 +66,20 @@ def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, Inv
 @paginate(BoundedLimitOffsetPagination)
 def list_invitations(request: HttpRequest) -> list[InvitationOut]:
     return invitations_sent_by(authenticated_member(request))  # type: ignore[return-value]
+
+
+@router.post(
+    "/{invitation_id}/revoke",
+    response={200: InvitationOut, **ERRORS},
+    summary="Revoke an invitation nobody has used yet",
+)
+def revoke_invitation(
+    request: HttpRequest, invitation_id: int = Path(..., ge=1, le=2**63 - 1)
+) -> InvitationOut:
+    """The join link stops working and the allowance it spent comes back."""
+    invitation = do_revoke_invitation(
+        member=authenticated_member(request),
+        invitation_id=invitation_id,
+        ip_address=client_ip(request),
+    )
+    return InvitationOut.of(invitation)

@@ -14,7 +14,9 @@ from inviteonly.invitations.models import Invitation
 # Detail keys an audit entry may carry. A closed list, so that nobody passes a code,
 # a token or a full number by accident.
 ALLOWED_DETAIL_KEYS = frozenset(
-    {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt"}
+    {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt",
+     "sanction", "kind", "for_spam", "ends_at", "upheld", "strikes", "revoked_invitations",
+     "refunded", "grant"}
 )
 
 

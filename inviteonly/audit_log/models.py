@@ -26,6 +26,20 @@ class AuditAction(models.TextChoices):
     INVITATION_REQUESTED = "invitation_requested", _("Invitation requested")
     INVITATION_REQUEST_VOUCHED = "invitation_request_vouched", _("Vouched for a request")
     INVITATION_REQUEST_GRANTED = "invitation_request_granted", _("Invitation request granted")
+    INVITATION_REVOKED = "invitation_revoked", _("Invitation revoked")
+    INVITATIONS_REVOKED_BY_BAN = "invitations_revoked_by_ban", _(
+        "Unredeemed invitations revoked by a ban"
+    )
+    INVITE_RIGHTS_GRANTED = "invite_rights_granted", _("Invite rights granted")
+    INVITE_RIGHTS_GRANT_WITHDRAWN = "invite_rights_grant_withdrawn", _(
+        "Invite rights grant withdrawn"
+    )
+    INVITE_RIGHTS_SUSPENDED = "invite_rights_suspended", _("Invite rights suspended")
+    MEMBER_WARNED = "member_warned", _("Member warned")
+    MEMBER_QUARANTINED = "member_quarantined", _("Member quarantined")
+    MEMBER_BANNED = "member_banned", _("Member banned")
+    SANCTION_LIFTED = "sanction_lifted", _("Sanction ended")
+    STRIKE_RECORDED = "strike_recorded", _("Strike recorded against the inviter")
 
 
 class AuditEntry(models.Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import formats
@@ -15,11 +17,20 @@ from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
-from inviteonly.invitations.models import Invitation
-from inviteonly.invitations.rights import check_can_invite
+from inviteonly.invitations.allowance import allowance_of, give_back_allowance, spend_allowance
+from inviteonly.invitations.models import Invitation, InviteRightsGrant
+from inviteonly.invitations.rights import allowance_refusal_reason, check_can_invite
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+from inviteonly.moderation.actions import (
+    check_end_date,
+    clean_moderation_reason,
+    lock_for_moderation,
+)
+from inviteonly.moderation.queries import check_is_moderator
+from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.models import NotificationKind
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
 from inviteonly.sms.texts import invitation_text, language_for_number
@@ -83,9 +94,9 @@ def create_invitation(
     one), in the caller's transaction (or one of its own) — for callers that took the
     rate limit and the SMS budget already."""
     with transaction.atomic(savepoint=False):
-        # Lock the inviter: one invitation at a time per member (allowances build on this).
+        # Lock the inviter: one invitation at a time per member.
         inviter = Member.objects.select_for_update().get(id=inviter.id)
-        check_can_invite(inviter)
+        rights = check_can_invite(inviter)
         index = crypto.blind_index(number.e164)
         now = clock.now()
         pending = (
@@ -108,6 +119,15 @@ def create_invitation(
                 status=409,
                 field="phone",
             )
+        # The conditional UPDATE in spend_allowance, not the check above, is what keeps
+        # concurrent sends from spending more than was earned.
+        spent_allowance = not rights.unlimited
+        if spent_allowance and not spend_allowance(inviter, now=now):
+            raise ActionError(
+                "no_invitations_left",
+                allowance_refusal_reason(allowance_of(inviter, moment=now)),
+                status=403,
+            )
         token = tokens.new_join_token()
         sms = queue_sms(
             phone=number,
@@ -129,6 +149,7 @@ def create_invitation(
             created_at=now,
             expires_at=now + settings.INVITATION_TTL,
             sms=sms,
+            spent_allowance=spent_allowance,
         )
         record_audit_entry(
             AuditAction.INVITATION_CREATED,
@@ -139,6 +160,95 @@ def create_invitation(
             region=number.region,
         )
     return invitation
+
+
+@transaction.atomic
+def do_revoke_invitation(
+    *, member: Member, invitation_id: int, ip_address: str | None = None
+) -> Invitation:
+    """The inviter withdraws an invitation nobody has used yet; the join link dies and
+    the allowance it spent comes back."""
+    invitation = (
+        Invitation.objects.select_for_update().filter(id=invitation_id, inviter=member).first()
+    )
+    if invitation is None:
+        raise ActionError("invitation_unknown", _("You sent no such invitation."), status=404)
+    now = clock.now()
+    # Conditional: a concurrent redemption or a second revoke leaves nothing to revoke.
+    revoked = Invitation.objects.filter(
+        id=invitation.id, redeemed_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(
+        revoked_at=now, allowance_refunded_at=now if invitation.spent_allowance else None
+    )
+    if not revoked:
+        raise ActionError(
+            "invitation_not_revocable",
+            _("Only an invitation that is still waiting for the invitee can be revoked."),
+            status=409,
+        )
+    if invitation.spent_allowance:
+        give_back_allowance(member.id)
+    invitation.refresh_from_db()
+    record_audit_entry(
+        AuditAction.INVITATION_REVOKED,
+        actor=member,
+        invitation=invitation,
+        ip_address=ip_address,
+        phone_masked=invitation.phone_masked,
+        refunded=invitation.spent_allowance,
+    )
+    return invitation
+
+
+@transaction.atomic
+def do_grant_invite_rights(
+    *, member: Member, moderator: Member, reason: str, ends_at: datetime | None = None
+) -> InviteRightsGrant:
+    """A moderator lets a member invite although an automatic rule says no (see
+    rights.py), optionally until a date."""
+    member = lock_for_moderation(moderator, member)
+    reason = clean_moderation_reason(reason)
+    now = clock.now()
+    check_end_date(ends_at, now=now)
+    grant = InviteRightsGrant.objects.create(
+        member=member, reason=reason, granted_by=moderator, created_at=now, ends_at=ends_at
+    )
+    notify_member(member, NotificationKind.INVITE_RIGHTS_GRANTED, reason=reason, until=ends_at)
+    record_audit_entry(
+        AuditAction.INVITE_RIGHTS_GRANTED,
+        actor=moderator,
+        target_member=member,
+        grant=grant.id,
+        reason=reason,
+        ends_at=ends_at.isoformat() if ends_at else None,
+    )
+    return grant
+
+
+@transaction.atomic
+def do_withdraw_invite_rights_grant(
+    *, grant_id: int, moderator: Member, reason: str
+) -> InviteRightsGrant:
+    check_is_moderator(moderator)
+    grant = InviteRightsGrant.objects.select_for_update().filter(id=grant_id).first()
+    if grant is None:
+        raise ActionError("grant_unknown", _("There is no such grant."), status=404)
+    member = lock_for_moderation(moderator, grant.member)
+    reason = clean_moderation_reason(reason)
+    now = clock.now()
+    if not grant.in_force_at(now):
+        raise ActionError("grant_already_ended", _("This grant has already ended."), status=409)
+    grant.withdrawn_at = now
+    grant.withdrawn_by = moderator
+    grant.save(update_fields=["withdrawn_at", "withdrawn_by"])
+    record_audit_entry(
+        AuditAction.INVITE_RIGHTS_GRANT_WITHDRAWN,
+        actor=moderator,
+        target_member=member,
+        grant=grant.id,
+        reason=reason,
+    )
+    return grant
 
 
 @transaction.atomic

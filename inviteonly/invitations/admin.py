@@ -1,11 +1,12 @@
-"""Admin for invitations (read-only: invitations are written by members' actions)."""
+"""Admin for invitations and invite-rights grants (read-only: both are written by
+actions that audit them)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.models import Invitation, InviteRightsGrant
 
 
 @admin.register(Invitation)
@@ -13,7 +14,23 @@ class InvitationAdmin(admin.ModelAdmin):
     list_display = ("id", "inviter", "phone_masked", "state", "created_at", "expires_at")
     list_select_related = ("inviter",)
     fields = ("inviter", "phone_masked", "note", "grants_role", "created_at", "expires_at",
-              "redeemed_at", "redeemed_by", "revoked_at")
+              "redeemed_at", "redeemed_by", "revoked_at", "spent_allowance",
+              "allowance_refunded_at")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(InviteRightsGrant)
+class InviteRightsGrantAdmin(admin.ModelAdmin):
+    """Read-only: moderators grant and withdraw on /moderation/members/<id>/ (audited)."""
+
+    list_display = ("created_at", "member", "granted_by", "ends_at", "withdrawn_at")
+    list_select_related = ("member", "granted_by")
+    fields = ("member", "reason", "granted_by", "created_at", "ends_at", "withdrawn_at",
+              "withdrawn_by")
     readonly_fields = fields
     ordering = ("-created_at",)
 

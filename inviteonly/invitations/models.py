@@ -56,6 +56,10 @@ class Invitation(models.Model):
         related_name="invitation_redeemed",
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Whether sending it spent one of the inviter's allowance (founders and moderators
+    # spend none), and when that was given back (revoked or expired unredeemed).
+    spent_allowance = models.BooleanField(default=False)
+    allowance_refunded_at = models.DateTimeField(null=True, blank=True)
     sms = models.ForeignKey(
         "sms.OutboundSms", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -83,3 +87,60 @@ class Invitation(models.Model):
     @property
     def state(self) -> InvitationState:
         return self.state_at(clock.now())
+
+
+class InviteAllowance(models.Model):
+    """A member's allowance, as one timestamp: one invitation is earned per period
+    elapsed since ``earned_from``, at most INVITE_ALLOWANCE_MAX_UNUSED. Spending moves
+    ``earned_from`` one period later with a conditional UPDATE (allowance.py), a refund
+    one period earlier, so concurrent sends can never spend more than was earned. A
+    member without a row earns from the day they joined."""
+
+    member = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invite_allowance"
+    )
+    earned_from = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("invite allowance")
+        verbose_name_plural = _("invite allowances")
+
+    def __str__(self) -> str:
+        return f"allowance of {self.member_id}"
+
+
+class InviteRightsGrant(models.Model):
+    """A moderator's decision that a member may invite although an automatic rule
+    (account age, past sanctions, invitees, trust score) says no. It does not lift an
+    invite suspension and does not add to the allowance. In force until ``ends_at`` (if
+    set) or until withdrawn."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invite_rights_grants"
+    )
+    reason = models.CharField(_("reason"), max_length=settings.MODERATION_REASON_MAX_LENGTH)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("granted by"),
+    )
+    created_at = models.DateTimeField(_("granted"), default=clock.now)
+    ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("invite rights grant")
+        verbose_name_plural = _("invite rights grants")
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="invite_grant_member_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"grant → {self.member_id}"
+
+    def in_force_at(self, moment: datetime) -> bool:
+        return self.withdrawn_at is None and (self.ends_at is None or self.ends_at > moment)

@@ -1,4 +1,5 @@
-"""Pages: invite, my invitations, join (by link or, in open mode, without one)."""
+"""Pages: invite (with the rights checklist), my invitations (with revoking), join (by
+link or, in open mode, without one)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import formats
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import (
     check_registration_open,
@@ -20,10 +22,10 @@ from inviteonly.accounts.actions import (
 from inviteonly.accounts.forms import CodeForm, InviteForm, JoinForm
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.views import set_language_cookie
-from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token, invitations_sent_by
-from inviteonly.invitations.rights import check_can_invite
+from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action
@@ -40,11 +42,7 @@ def _member(request: HttpRequest) -> Member:
 @login_required
 def invite_view(request: HttpRequest) -> HttpResponse:
     member = _member(request)
-    try:
-        check_can_invite(member)
-        refusal = None
-    except ActionError as error:
-        refusal = error.message
+    rights = evaluate_invite_rights(member)
     form = InviteForm(request.POST or None)
     invitation = run_form_action(
         request,
@@ -63,7 +61,7 @@ def invite_view(request: HttpRequest) -> HttpResponse:
             },
         )
         return redirect("invitations")
-    return render_form_page(request, "invitations/invite.html", {"refusal": refusal}, form=form)
+    return render_form_page(request, "invitations/invite.html", {"rights": rights}, form=form)
 
 
 @login_required
@@ -74,6 +72,24 @@ def invitations_view(request: HttpRequest) -> HttpResponse:
     now = clock.now()
     rows = [(invitation, invitation.state_at(now)) for invitation in page.object_list]
     return render(request, "invitations/list.html", {"page": page, "rows": rows})
+
+
+@require_POST
+@login_required
+def revoke_invitation_view(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    try:
+        invitation = do_revoke_invitation(
+            member=_member(request), invitation_id=invitation_id, ip_address=client_ip(request)
+        )
+    except ActionError as error:
+        messages.error(request, str(error.message))
+    else:
+        messages.success(
+            request,
+            _("The invitation to %(phone)s is revoked; its link no longer works.")
+            % {"phone": invitation.phone_masked},
+        )
+    return redirect("invitations")
 
 
 def _join_form_page(request: HttpRequest, invitation: Invitation | None) -> HttpResponse:

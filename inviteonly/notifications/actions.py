@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.notifications.models import Notification, NotificationKind
 
 
 def notify_member(
-    member: Member, kind: NotificationKind, *, subject: Member | None = None
+    member: Member,
+    kind: NotificationKind,
+    *,
+    subject: Member | None = None,
+    reason: str = "",
+    until: datetime | None = None,
 ) -> Notification:
-    return Notification.objects.create(member=member, kind=kind, subject=subject)
+    return Notification.objects.create(
+        member=member, kind=kind, subject=subject, reason=reason, until=until
+    )
 
 
 def do_mark_notifications_read(*, member: Member) -> int:

@@ -12,6 +12,12 @@ from inviteonly.lib import clock
 class NotificationKind(models.TextChoices):
     INVITEE_JOINED = "invitee_joined", _("Your invitee joined")
     PASSWORD_RECOVERED = "password_recovered", _("Your password was changed")
+    INVITEE_BANNED = "invitee_banned", _("Someone you invited was banned")
+    INVITE_RIGHTS_SUSPENDED = "invite_rights_suspended", _("Your invite rights were suspended")
+    INVITE_RIGHTS_GRANTED = "invite_rights_granted", _("A moderator granted you invite rights")
+    WARNED = "warned", _("A moderator warned you")
+    QUARANTINED = "quarantined", _("Your account was quarantined")
+    SANCTION_LIFTED = "sanction_lifted", _("A sanction on your account ended")
 
 
 class Notification(models.Model):
@@ -23,6 +29,10 @@ class Notification(models.Model):
     subject = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # Why it happened, as a moderator wrote it (a ban's reason), if any.
+    reason = models.CharField(max_length=settings.MODERATION_REASON_MAX_LENGTH, blank=True)
+    # Until when, for notices about something that lapses (a suspension).
+    until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     read_at = models.DateTimeField(null=True, blank=True)
 

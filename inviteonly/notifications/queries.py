@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import formats
 from django.utils.translation import gettext as _
 
 from inviteonly.accounts.models import Member
@@ -22,6 +23,16 @@ class NotificationView:
     unread: bool
 
 
+def _date(moment: datetime) -> str:
+    return formats.date_format(moment, "DATE_FORMAT")
+
+
+def _until(notification: Notification) -> str:
+    if notification.until is None:
+        return ""
+    return " " + _("Until %(date)s.") % {"date": _date(notification.until)}
+
+
 def _text_of(notification: Notification) -> str:
     if notification.kind == NotificationKind.INVITEE_JOINED and notification.subject:
         return _("%(name)s accepted your invitation and joined.") % {
@@ -32,6 +43,35 @@ def _text_of(notification: Notification) -> str:
             "Your password was reset with an SMS code and you were logged out everywhere. "
             "If this was not you, recover your account right away."
         )
+    if notification.kind == NotificationKind.INVITEE_BANNED and notification.subject:
+        return _(
+            "%(name)s, whom you invited, was banned for spam. The moderator's reason: "
+            "%(reason)s. You got a strike: too many strikes suspend your invite rights."
+        ) % {"name": notification.subject.display_name, "reason": notification.reason}
+    if notification.kind == NotificationKind.INVITE_RIGHTS_SUSPENDED:
+        if not notification.reason and notification.until:  # by the strike rule
+            return _(
+                "People you invited were banned for spam, so your invite rights are "
+                "suspended until %(date)s."
+            ) % {"date": _date(notification.until)}
+        return _("A moderator suspended your invite rights: %(reason)s.") % {
+            "reason": notification.reason
+        } + _until(notification)
+    if notification.kind == NotificationKind.INVITE_RIGHTS_GRANTED:
+        return _("A moderator granted you invite rights: %(reason)s.") % {
+            "reason": notification.reason
+        } + _until(notification)
+    if notification.kind == NotificationKind.WARNED:
+        return _("A moderator warned you: %(reason)s.") % {"reason": notification.reason}
+    if notification.kind == NotificationKind.QUARANTINED:
+        return _(
+            "A moderator quarantined your account until they review it: %(reason)s. Until "
+            "then you cannot invite."
+        ) % {"reason": notification.reason}
+    if notification.kind == NotificationKind.SANCTION_LIFTED:
+        return _("A moderator ended a sanction on your account: %(reason)s.") % {
+            "reason": notification.reason
+        }
     return str(NotificationKind(notification.kind).label)
 
 

@@ -1,5 +1,5 @@
-"""`inviteonly sweep`: delete what has outlived its use (the delivery worker also runs
-this once an hour)."""
+"""`inviteonly sweep`: delete what has outlived its use, give back the allowance of
+expired invitations (the delivery worker also runs this once an hour)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand
 
 from inviteonly.abuse.limiter import sweep_expired_counters
 from inviteonly.invitation_requests.actions import sweep_old_requests
+from inviteonly.invitations.allowance import sweep_expired_refunds
+from inviteonly.lib import clock
 from inviteonly.phone_verification.actions import sweep_old_verifications
 from inviteonly.sms.delivery import sweep_abandoned_messages
 
@@ -16,7 +18,8 @@ from inviteonly.sms.delivery import sweep_abandoned_messages
 class Command(BaseCommand):
     help = (
         "Delete ended rate-limit windows, old phone verifications and long-ended "
-        "invitation requests; fail abandoned SMS."
+        "invitation requests; fail abandoned SMS; give back the allowance of expired "
+        "invitations."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -24,7 +27,10 @@ class Command(BaseCommand):
         verifications = sweep_old_verifications()
         requests = sweep_old_requests()
         abandoned = sweep_abandoned_messages()
+        refunded = sweep_expired_refunds(now=clock.now())
         self.stdout.write(
             f"Deleted {counters} rate-limit counters, {verifications} phone verifications "
             f"and {requests} invitation requests; failed {abandoned} abandoned SMS."
         )
+        if refunded:
+            self.stdout.write(f"Gave back the allowance of {refunded} expired invitations.")

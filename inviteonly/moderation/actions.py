@@ -1,0 +1,292 @@
+"""Every write about sanctions: warn, quarantine, ban, suspend invite rights, end a
+sanction; and what a ban does to the banned member's inviter (strikes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from inviteonly.accounts.models import Member
+from inviteonly.accounts.validation import clean_visible_text
+from inviteonly.audit_log.actions import record_audit_entry
+from inviteonly.audit_log.models import AuditAction
+from inviteonly.invitations.models import Invitation
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+from inviteonly.moderation.models import Sanction, SanctionKind, Strike
+from inviteonly.moderation.queries import check_can_moderate, check_is_moderator
+from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.models import NotificationKind
+
+# The reason written on a suspension that the strike rule imposed (the member sees a
+# translated text instead; see invitations/rights.py).
+STRIKES_REASON = "Invitees banned for spam: too many strikes."
+
+_AUDIT_ACTION = {
+    SanctionKind.WARN: AuditAction.MEMBER_WARNED,
+    SanctionKind.QUARANTINE: AuditAction.MEMBER_QUARANTINED,
+    SanctionKind.BAN: AuditAction.MEMBER_BANNED,
+    SanctionKind.INVITE_SUSPENSION: AuditAction.INVITE_RIGHTS_SUSPENDED,
+}
+
+
+# What the member is told (a banned member cannot log in to read it).
+_NOTICE = {
+    SanctionKind.WARN: NotificationKind.WARNED,
+    SanctionKind.QUARANTINE: NotificationKind.QUARANTINED,
+    SanctionKind.INVITE_SUSPENSION: NotificationKind.INVITE_RIGHTS_SUSPENDED,
+}
+
+
+def clean_moderation_reason(raw: str, *, field: str = "reason") -> str:
+    """Every moderator decision says why: required, visible text, bounded."""
+    reason = clean_visible_text(raw, field=field)
+    if not reason:
+        raise ActionError(
+            "reason_required", _("Write the reason: the member and other moderators see it."),
+            field=field,
+        )
+    limit = settings.MODERATION_REASON_MAX_LENGTH
+    if len(reason) > limit:
+        raise ActionError(
+            "reason_too_long",
+            ngettext(
+                "The reason can be at most %(limit)d character long.",
+                "The reason can be at most %(limit)d characters long.",
+                limit,
+            )
+            % {"limit": limit},
+            field=field,
+        )
+    return reason
+
+
+def check_end_date(ends_at: datetime | None, *, now: datetime) -> None:
+    if ends_at is not None and ends_at <= now:
+        raise ActionError(
+            "ends_at_in_past", _("The end date must be in the future."), field="ends_at"
+        )
+
+
+def _member_status(member_id: int, *, now: datetime) -> str:
+    """The status the member's sanctions in force call for (a ban beats a quarantine)."""
+    in_force = set(
+        Sanction.objects.in_force_at(now)
+        .filter(member_id=member_id, kind__in=[SanctionKind.BAN, SanctionKind.QUARANTINE])
+        .values_list("kind", flat=True)
+    )
+    if SanctionKind.BAN in in_force:
+        return Member.Status.BANNED
+    if SanctionKind.QUARANTINE in in_force:
+        return Member.Status.QUARANTINED
+    return Member.Status.ACTIVE
+
+
+def _impose(
+    *,
+    member: Member,
+    moderator: Member | None,
+    kind: SanctionKind,
+    reason: str,
+    for_spam: bool = False,
+    ends_at: datetime | None = None,
+) -> Sanction:
+    """Create the sanction, set the member's status, write the audit entry. Runs inside
+    the caller's transaction, with the member's row locked."""
+    now = clock.now()
+    sanction = Sanction.objects.create(
+        member=member,
+        kind=kind,
+        reason=reason,
+        for_spam=for_spam,
+        moderator=moderator,
+        created_at=now,
+        # A warning is over when given; it stays on the record.
+        ends_at=now if kind == SanctionKind.WARN else ends_at,
+    )
+    status = _member_status(member.id, now=now)
+    if status != member.status:
+        member.status = status
+        member.save(update_fields=["status"])
+    notice = _NOTICE.get(kind)
+    if moderator is not None and notice is not None:
+        notify_member(member, notice, reason=reason, until=ends_at)
+    record_audit_entry(
+        _AUDIT_ACTION[kind],
+        actor=moderator,
+        target_member=member,
+        sanction=sanction.id,
+        kind=kind.value,
+        reason=reason,
+        for_spam=for_spam,
+        ends_at=ends_at.isoformat() if ends_at else None,
+    )
+    return sanction
+
+
+def lock_for_moderation(moderator: Member, member: Member) -> Member:
+    """The member's row, locked for the decision; refuses if the moderator may not act."""
+    member = Member.objects.select_for_update().get(id=member.id)
+    check_can_moderate(moderator, member)
+    return member
+
+
+@transaction.atomic
+def do_warn_member(
+    *, member: Member, moderator: Member, reason: str, for_spam: bool = False
+) -> Sanction:
+    member = lock_for_moderation(moderator, member)
+    return _impose(
+        member=member, moderator=moderator, kind=SanctionKind.WARN,
+        reason=clean_moderation_reason(reason), for_spam=for_spam,
+    )
+
+
+@transaction.atomic
+def do_quarantine_member(
+    *, member: Member, moderator: Member, reason: str, for_spam: bool = False
+) -> Sanction:
+    """The member cannot post, message or invite until a moderator reviews the case
+    and ends the quarantine (``do_lift_sanction``)."""
+    member = lock_for_moderation(moderator, member)
+    return _impose(
+        member=member, moderator=moderator, kind=SanctionKind.QUARANTINE,
+        reason=clean_moderation_reason(reason), for_spam=for_spam,
+    )
+
+
+@transaction.atomic
+def do_ban_member(
+    *, member: Member, moderator: Member, reason: str, for_spam: bool = False
+) -> Sanction:
+    member = lock_for_moderation(moderator, member)
+    reason = clean_moderation_reason(reason)
+    sanction = _impose(
+        member=member, moderator=moderator, kind=SanctionKind.BAN, reason=reason,
+        for_spam=for_spam,
+    )
+    record_ban_consequences(banned=member, reason=reason, for_spam=for_spam, actor=moderator)
+    return sanction
+
+
+@transaction.atomic
+def do_suspend_invite_rights(
+    *, member: Member, moderator: Member, reason: str, ends_at: datetime | None = None
+) -> Sanction:
+    """A moderator takes a member's invite rights, optionally until a date (then the
+    suspension lapses by itself)."""
+    member = lock_for_moderation(moderator, member)
+    check_end_date(ends_at, now=clock.now())
+    return _impose(
+        member=member, moderator=moderator, kind=SanctionKind.INVITE_SUSPENSION,
+        reason=clean_moderation_reason(reason), ends_at=ends_at,
+    )
+
+
+@transaction.atomic
+def do_lift_sanction(
+    *, sanction_id: int, moderator: Member, reason: str, upheld: bool = False
+) -> Sanction:
+    """End a sanction now: a quarantine after review, a ban or suspension on appeal.
+    ``upheld=False`` (the default) declares it a mistake: it then no longer counts
+    against the member; ``upheld=True`` ends it but keeps it on the record."""
+    check_is_moderator(moderator)
+    sanction = Sanction.objects.select_for_update().filter(id=sanction_id).first()
+    if sanction is None:
+        raise ActionError("sanction_unknown", _("There is no such sanction."), status=404)
+    member = lock_for_moderation(moderator, sanction.member)
+    reason = clean_moderation_reason(reason)
+    now = clock.now()
+    in_force = sanction.in_force_at(now)
+    # Nothing to do: already declared a mistake, or asked to end what is already over.
+    if not sanction.upheld or (upheld and not in_force):
+        raise ActionError(
+            "sanction_already_ended", _("This sanction has already ended."), status=409
+        )
+    if in_force:
+        sanction.ended_at = now
+    sanction.ended_by = moderator
+    sanction.upheld = upheld
+    sanction.end_reason = reason
+    sanction.save(update_fields=["upheld", "ended_at", "ended_by", "end_reason"])
+    status = _member_status(member.id, now=now)
+    if status != member.status:
+        member.status = status
+        member.save(update_fields=["status"])
+    notify_member(member, NotificationKind.SANCTION_LIFTED, reason=reason)
+    record_audit_entry(
+        AuditAction.SANCTION_LIFTED,
+        actor=moderator,
+        target_member=member,
+        sanction=sanction.id,
+        kind=sanction.kind,
+        reason=reason,
+        upheld=upheld,
+    )
+    return sanction
+
+
+@dataclass(frozen=True)
+class BanConsequences:
+    revoked_invitations: int
+    strike: Strike | None
+    suspension: Sanction | None
+
+
+def record_ban_consequences(
+    *, banned: Member, reason: str, for_spam: bool, actor: Member | None
+) -> BanConsequences:
+    """What a ban does beyond the banned member: their unredeemed invitations die
+    (revoked, no refund) and, for a ban for spam, their inviter is notified with the
+    reason and gets a strike; INVITE_STRIKES_TO_SUSPEND strikes within
+    INVITE_STRIKE_WINDOW_DAYS suspend the inviter's invite rights for
+    INVITE_STRIKE_SUSPENSION_DAYS. Call inside the ban's transaction."""
+    now = clock.now()
+    revoked = Invitation.objects.filter(
+        inviter_id=banned.id, redeemed_at__isnull=True, revoked_at__isnull=True,
+        expires_at__gt=now,
+    ).update(revoked_at=now)
+    if revoked:
+        record_audit_entry(
+            AuditAction.INVITATIONS_REVOKED_BY_BAN,
+            actor=actor,
+            target_member=banned,
+            revoked_invitations=revoked,
+        )
+    if not for_spam or banned.invited_by_id is None:
+        return BanConsequences(revoked_invitations=revoked, strike=None, suspension=None)
+    inviter = Member.objects.select_for_update().get(id=banned.invited_by_id)
+    strike, created = Strike.objects.get_or_create(
+        member=inviter, invitee=banned, defaults={"reason": reason, "created_at": now}
+    )
+    if not created:  # banned for spam before: one strike per invitee
+        return BanConsequences(revoked_invitations=revoked, strike=None, suspension=None)
+    strikes = Strike.objects.filter(
+        member=inviter,
+        created_at__gt=now - timedelta(days=settings.INVITE_STRIKE_WINDOW_DAYS),
+    ).count()
+    record_audit_entry(
+        AuditAction.STRIKE_RECORDED,
+        actor=actor,
+        target_member=inviter,
+        reason=reason,
+        strikes=strikes,
+    )
+    notify_member(inviter, NotificationKind.INVITEE_BANNED, subject=banned, reason=reason)
+    suspension = None
+    if strikes >= settings.INVITE_STRIKES_TO_SUSPEND:
+        ends_at = now + timedelta(days=settings.INVITE_STRIKE_SUSPENSION_DAYS)
+        suspension = _impose(
+            member=inviter,
+            moderator=None,
+            kind=SanctionKind.INVITE_SUSPENSION,
+            reason=STRIKES_REASON,
+            ends_at=ends_at,
+        )
+        notify_member(inviter, NotificationKind.INVITE_RIGHTS_SUSPENDED, until=ends_at)
+    return BanConsequences(revoked_invitations=revoked, strike=strike, suspension=suspension)

@@ -1,0 +1,57 @@
+"""The forms of the moderator's member page."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django import forms
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Decision(models.TextChoices):
+    WARN = "warn", _("Warn")
+    QUARANTINE = "quarantine", _("Quarantine until reviewed")
+    BAN = "ban", _("Ban")
+    SUSPEND_INVITES = "suspend_invites", _("Suspend invite rights")
+    GRANT_INVITES = "grant_invites", _("Grant invite rights")
+
+
+def reason_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("Reason (the member sees it)"),
+        max_length=settings.MODERATION_REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(label=_("Decision"), choices=Decision.choices)
+    reason = reason_field()
+    for_spam = forms.BooleanField(
+        label=_("For spam (strikes the inviter on a ban)"), required=False
+    )
+    ends_on = forms.DateField(
+        label=_("Ends on (optional; suspensions and grants)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def ends_at(self) -> datetime | None:
+        day = self.cleaned_data.get("ends_on")
+        if day is None:
+            return None
+        return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class EndSanctionForm(forms.Form):
+    reason = reason_field()
+    upheld = forms.BooleanField(
+        label=_("The sanction was deserved (keep it on the record)"), required=False
+    )
+
+
+class WithdrawGrantForm(forms.Form):
+    reason = reason_field()

@@ -1,0 +1,109 @@
+"""A sanction a moderator (or the strike rule) imposed on one member, and strikes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.lib import clock
+
+
+class SanctionKind(models.TextChoices):
+    WARN = "warn", _("Warning")
+    QUARANTINE = "quarantine", _("Quarantine")
+    BAN = "ban", _("Ban")
+    INVITE_SUSPENSION = "invite_suspension", _("Invite rights suspended")
+
+
+# Kinds that count against the member's own record (the "no upheld sanction" rule);
+# an invite suspension has a rule of its own.
+RECORD_KINDS = (SanctionKind.WARN, SanctionKind.QUARANTINE, SanctionKind.BAN)
+
+
+class SanctionQuerySet(models.QuerySet["Sanction"]):
+    def in_force_at(self, moment: datetime) -> SanctionQuerySet:
+        """Not ended by a moderator and not past its end date."""
+        return self.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=moment), ended_at__isnull=True)
+
+
+class Sanction(models.Model):
+    """One sanction. It is in force until ``ends_at`` (if set) or until a moderator
+    ends it (``ended_at``). Ending it as a mistake sets ``upheld`` to false: it then no
+    longer counts against the member. A warning is over when given (``ends_at`` equals
+    ``created_at``) but stays on the record. ``moderator`` is empty for a suspension
+    the strike rule imposed."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sanctions"
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=SanctionKind.choices)
+    reason = models.CharField(_("reason"), max_length=settings.MODERATION_REASON_MAX_LENGTH)
+    for_spam = models.BooleanField(_("for spam"), default=False)
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sanctions_imposed",
+        verbose_name=_("moderator"),
+    )
+    created_at = models.DateTimeField(_("imposed"), default=clock.now)
+    ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    upheld = models.BooleanField(_("upheld"), default=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("ended by"),
+    )
+    end_reason = models.CharField(
+        _("why it ended"), max_length=settings.MODERATION_REASON_MAX_LENGTH, blank=True
+    )
+
+    objects = SanctionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("sanction")
+        verbose_name_plural = _("sanctions")
+        indexes = [
+            # The rights rules read one member's recent sanctions.
+            models.Index(fields=["member", "-created_at"], name="sanction_member_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.member_id}"
+
+    def in_force_at(self, moment: datetime) -> bool:
+        return self.ended_at is None and (self.ends_at is None or self.ends_at > moment)
+
+
+class Strike(models.Model):
+    """An inviter's strike: someone they invited was banned for spam."""
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strikes"
+    )
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=settings.MODERATION_REASON_MAX_LENGTH)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        verbose_name = _("strike")
+        verbose_name_plural = _("strikes")
+        constraints = [
+            # One strike per banned invitee, however often the ban is repeated; its
+            # index also serves "this member's strikes in the window".
+            models.UniqueConstraint(fields=["member", "invitee"], name="strike_once_per_invitee"),
+        ]
+
+    def __str__(self) -> str:
+        return f"strike → {self.member_id}"

@@ -1,0 +1,168 @@
+"""Moderator pages: open cases, and one member's rights, sanctions and strikes with
+the forms to decide (warn, quarantine, ban, suspend or grant invite rights, end)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.actions import do_grant_invite_rights, do_withdraw_invite_rights_grant
+from inviteonly.invitations.models import InviteRightsGrant
+from inviteonly.invitations.rights import evaluate_invite_rights
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.web import render_form_page, run_form_action
+from inviteonly.moderation.actions import (
+    do_ban_member,
+    do_lift_sanction,
+    do_quarantine_member,
+    do_suspend_invite_rights,
+    do_warn_member,
+)
+from inviteonly.moderation.forms import Decision, DecisionForm, EndSanctionForm, WithdrawGrantForm
+from inviteonly.moderation.models import Sanction
+from inviteonly.moderation.queries import (
+    access_member_for_moderation,
+    check_is_moderator,
+    open_quarantines,
+    sanctions_of,
+    strikes_of,
+)
+
+OPEN_CASES_LIMIT = 100
+
+
+def _moderator(request: HttpRequest) -> Member:
+    assert isinstance(request.user, Member)
+    return request.user
+
+
+def _refused(request: HttpRequest, error: ActionError) -> HttpResponse:
+    return render(request, "moderation/refused.html", {"reason": error.message},
+                  status=error.status)
+
+
+@login_required
+def open_cases_view(request: HttpRequest) -> HttpResponse:
+    try:
+        check_is_moderator(_moderator(request))
+    except ActionError as error:
+        return _refused(request, error)
+    cases = open_quarantines(now=clock.now())[:OPEN_CASES_LIMIT]
+    return render(request, "moderation/open_cases.html", {"cases": cases})
+
+
+def _decide(moderator: Member, member: Member, form: DecisionForm) -> object:
+    data: dict[str, Any] = form.cleaned_data
+    decision = data["decision"]
+    reason = data["reason"]
+    if decision == Decision.GRANT_INVITES:
+        return do_grant_invite_rights(
+            member=member, moderator=moderator, reason=reason, ends_at=form.ends_at()
+        )
+    if decision == Decision.SUSPEND_INVITES:
+        return do_suspend_invite_rights(
+            member=member, moderator=moderator, reason=reason, ends_at=form.ends_at()
+        )
+    sanction = {
+        Decision.WARN: do_warn_member,
+        Decision.QUARANTINE: do_quarantine_member,
+        Decision.BAN: do_ban_member,
+    }[Decision(decision)]
+    return sanction(member=member, moderator=moderator, reason=reason, for_spam=data["for_spam"])
+
+
+@login_required
+def member_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    moderator = _moderator(request)
+    try:
+        member = access_member_for_moderation(moderator, member_id)
+    except ActionError as error:
+        return _refused(request, error)
+    form = DecisionForm(request.POST or None)
+    if run_form_action(request, form, lambda _data: _decide(moderator, member, form)):
+        messages.success(request, _("Decision recorded."))
+        return redirect("moderation_member", member_id=member.id)
+    now = clock.now()
+    sanctions = list(sanctions_of(member))
+    context = {
+        "member": member,
+        "rights": evaluate_invite_rights(member),
+        "sanctions": [(sanction, sanction.in_force_at(now)) for sanction in sanctions],
+        "grants": [
+            (grant, grant.in_force_at(now))
+            for grant in InviteRightsGrant.objects.filter(member=member)
+            .select_related("granted_by")
+            .order_by("-created_at")
+        ],
+        "strikes": list(strikes_of(member)),
+        "end_form": EndSanctionForm(),
+        "withdraw_form": WithdrawGrantForm(),
+    }
+    return render_form_page(request, "moderation/member.html", context, form=form)
+
+
+def _after_form(
+    request: HttpRequest, form: forms.Form, member_id: int | None, done: str | None
+) -> HttpResponse:
+    """Back to the member page with the outcome as a message."""
+    refusal = getattr(form, "refusal", None)
+    if member_id is None or (isinstance(refusal, ActionError) and refusal.status in (403, 404)):
+        return _refused(
+            request,
+            refusal if isinstance(refusal, ActionError)
+            else ActionError("not_found", _("There is no such record."), status=404),
+        )
+    if done is not None:
+        messages.success(request, done)
+    else:
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(error) for error in errors))
+    return redirect("moderation_member", member_id=member_id)
+
+
+@require_POST
+@login_required
+def end_sanction_view(request: HttpRequest, sanction_id: int) -> HttpResponse:
+    form = EndSanctionForm(request.POST)
+    sanction = run_form_action(
+        request,
+        form,
+        lambda data: do_lift_sanction(
+            sanction_id=sanction_id, moderator=_moderator(request), reason=data["reason"],
+            upheld=data["upheld"],
+        ),
+    )
+    member_id = (
+        Sanction.objects.filter(id=sanction_id).values_list("member_id", flat=True).first()
+    )
+    return _after_form(
+        request, form, member_id, _("The sanction has ended.") if sanction else None
+    )
+
+
+@require_POST
+@login_required
+def withdraw_grant_view(request: HttpRequest, grant_id: int) -> HttpResponse:
+    form = WithdrawGrantForm(request.POST)
+    grant = run_form_action(
+        request,
+        form,
+        lambda data: do_withdraw_invite_rights_grant(
+            grant_id=grant_id, moderator=_moderator(request), reason=data["reason"]
+        ),
+    )
+    member_id = (
+        InviteRightsGrant.objects.filter(id=grant_id).values_list("member_id", flat=True).first()
+    )
+    return _after_form(
+        request, form, member_id, _("The grant is withdrawn.") if grant else None
+    )

@@ -1,0 +1,319 @@
+"""Sanctions on single members and accountability: warn, quarantine, ban, lift;
+a ban for spam kills the banned member's invitations and strikes their inviter;
+strikes suspend the inviter's rights, and the suspension lapses by itself."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import translation
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations.actions import do_grant_invite_rights, do_invite_by_phone
+from inviteonly.invitations.allowance import allowance_of
+from inviteonly.invitations.models import Invitation, InvitationState, InviteRightsGrant
+from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.invitations.rights import RuleResult, RuleState, evaluate_invite_rights
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+from inviteonly.moderation.actions import (
+    do_ban_member,
+    do_lift_sanction,
+    do_quarantine_member,
+    do_suspend_invite_rights,
+    do_warn_member,
+)
+from inviteonly.moderation.models import Sanction, SanctionKind, Strike
+from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.notifications.queries import recent_notifications
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+
+pytestmark = pytest.mark.django_db
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def moderator(db: None) -> Member:
+    return make_member(role=Member.Role.MODERATOR, display_name="Mod Vera")
+
+
+def veteran(*, display_name: str = "Member", invited_by: Member | None = None,
+            language: str = "en") -> Member:
+    return make_member(
+        joined_at=clock.now() - 400 * DAY, display_name=display_name, invited_by=invited_by,
+        language=language,
+    )
+
+
+def suspension_rule(member: Member) -> RuleResult:
+    return next(r for r in evaluate_invite_rights(member).rules if r.rule == "suspension")
+
+
+def test_each_sanction_sets_status_and_writes_an_audit_entry(moderator: Member) -> None:
+    member = veteran()
+    warning = do_warn_member(member=member, moderator=moderator, reason="Tone")
+    member.refresh_from_db()
+    assert member.status == Member.Status.ACTIVE
+    assert warning.ends_at == warning.created_at  # over when given, kept on the record
+    do_quarantine_member(member=member, moderator=moderator, reason="Link spam", for_spam=True)
+    member.refresh_from_db()
+    assert member.status == Member.Status.QUARANTINED
+    do_ban_member(member=member, moderator=moderator, reason="Link spam", for_spam=True)
+    member.refresh_from_db()
+    assert member.status == Member.Status.BANNED
+    actions = list(
+        AuditEntry.objects.filter(target_member=member).order_by("id").values_list(
+            "action", flat=True
+        )
+    )
+    assert actions == [
+        AuditAction.MEMBER_WARNED, AuditAction.MEMBER_QUARANTINED, AuditAction.MEMBER_BANNED,
+    ]
+    ban_entry = AuditEntry.objects.get(action=AuditAction.MEMBER_BANNED)
+    assert ban_entry.actor == moderator
+    assert ban_entry.details["for_spam"] is True and ban_entry.details["reason"] == "Link spam"
+
+
+def test_lifting_a_ban_leaves_a_quarantine_in_force(moderator: Member) -> None:
+    member = veteran()
+    do_quarantine_member(member=member, moderator=moderator, reason="Suspicious")
+    ban = do_ban_member(member=member, moderator=moderator, reason="Spam")
+    do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="Appeal accepted")
+    member.refresh_from_db()
+    assert member.status == Member.Status.QUARANTINED
+    ban.refresh_from_db()
+    assert ban.upheld is False and ban.ended_by == moderator
+    with pytest.raises(ActionError) as twice:
+        do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="again")
+    assert twice.value.code == "sanction_already_ended"
+    entry = AuditEntry.objects.get(action=AuditAction.SANCTION_LIFTED)
+    assert entry.details == {
+        "sanction": ban.id, "kind": "ban", "reason": "Appeal accepted", "upheld": False,
+    }
+
+
+def test_a_refused_sanction_changes_nothing(moderator: Member) -> None:
+    member = veteran()
+    with pytest.raises(ActionError) as no_reason:
+        do_ban_member(member=member, moderator=moderator, reason="")
+    assert no_reason.value.code == "reason_required"
+    with pytest.raises(ActionError) as too_long:
+        do_ban_member(member=member, moderator=moderator, reason="x" * 501)
+    assert too_long.value.code == "reason_too_long"
+    with pytest.raises(ActionError) as not_moderator:
+        do_quarantine_member(member=moderator, moderator=member, reason="revenge")
+    assert not_moderator.value.code == "not_a_moderator"
+    member.refresh_from_db()
+    moderator.refresh_from_db()
+    assert member.status == moderator.status == Member.Status.ACTIVE
+    assert not Sanction.objects.exists() and not AuditEntry.objects.exists()
+
+
+def test_a_ban_for_spam_kills_invitations_notifies_and_strikes_the_inviter(
+    clock: FrozenClock, moderator: Member, sms_outbox: SmsOutbox
+) -> None:
+    inviter = veteran(display_name="Inviter Oleg", language="en")
+    spammer = veteran(display_name="Spammer", invited_by=inviter)
+    pending = do_invite_by_phone(inviter=spammer, phone="+79163330001")
+    spent_before = allowance_of(spammer, moment=clock.current).available
+
+    ban = do_ban_member(
+        member=spammer, moderator=moderator, reason="Casino links in messages", for_spam=True
+    )
+    pending.refresh_from_db()
+    assert pending.state == InvitationState.REVOKED
+    assert pending.allowance_refunded_at is None  # no refund for a banned member
+    assert allowance_of(spammer, moment=clock.current).available == spent_before
+    strike = Strike.objects.get()
+    assert (strike.member, strike.invitee) == (inviter, spammer)
+    assert ban.kind == SanctionKind.BAN and ban.for_spam
+    notification = Notification.objects.get(member=inviter)
+    assert notification.kind == NotificationKind.INVITEE_BANNED
+    text = recent_notifications(inviter)[0].text
+    assert "Spammer" in text and "Casino links in messages" in text
+    with translation.override("ru"):
+        assert "Casino links in messages" in recent_notifications(inviter)[0].text
+        assert "спам" in recent_notifications(inviter)[0].text
+    actions = set(AuditEntry.objects.values_list("action", flat=True))
+    assert {AuditAction.INVITATIONS_REVOKED_BY_BAN, AuditAction.STRIKE_RECORDED} <= actions
+    # One strike is not enough to suspend (the default needs two).
+    assert suspension_rule(inviter).state == RuleState.PASSED
+
+
+def test_a_ban_not_for_spam_strikes_nobody(moderator: Member) -> None:
+    inviter = veteran()
+    rude = veteran(invited_by=inviter)
+    do_ban_member(member=rude, moderator=moderator, reason="Harassment")
+    assert not Strike.objects.exists() and not Notification.objects.exists()
+
+
+def test_strikes_suspend_the_inviter_and_the_suspension_lapses(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    inviter = veteran()
+    first, second = veteran(invited_by=inviter), veteran(invited_by=inviter)
+    do_ban_member(member=first, moderator=moderator, reason="Spam", for_spam=True)
+    clock.advance(days=30)
+    do_ban_member(member=second, moderator=moderator, reason="Spam", for_spam=True)
+
+    suspension = Sanction.objects.get(member=inviter, kind=SanctionKind.INVITE_SUSPENSION)
+    assert suspension.moderator is None
+    assert suspension.ends_at == clock.current + 60 * DAY
+    rule = suspension_rule(inviter)
+    assert rule.state == RuleState.FAILED and rule.passes_at == suspension.ends_at
+    assert "banned for spam" in rule.reason
+    with pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=inviter, phone="+79163330002")
+    assert refused.value.code == "invite_not_allowed"
+    assert NotificationKind.INVITE_RIGHTS_SUSPENDED in set(
+        Notification.objects.filter(member=inviter).values_list("kind", flat=True)
+    )
+    assert AuditEntry.objects.filter(
+        action=AuditAction.INVITE_RIGHTS_SUSPENDED, target_member=inviter, actor=None
+    ).exists()
+    # The strike rule's own suspension is not a sanction on the inviter's record.
+    sanctions = next(r for r in evaluate_invite_rights(inviter).rules if r.rule == "sanctions")
+    assert sanctions.state == RuleState.PASSED
+
+    clock.advance(days=60)
+    assert suspension_rule(inviter).state == RuleState.PASSED
+    do_invite_by_phone(inviter=inviter, phone="+79163330002")
+
+
+def test_strikes_outside_the_window_do_not_add_up(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    inviter = veteran()
+    first, second = veteran(invited_by=inviter), veteran(invited_by=inviter)
+    do_ban_member(member=first, moderator=moderator, reason="Spam", for_spam=True)
+    clock.advance(days=181)
+    do_ban_member(member=second, moderator=moderator, reason="Spam", for_spam=True)
+    assert Strike.objects.filter(member=inviter).count() == 2
+    assert not Sanction.objects.filter(member=inviter).exists()
+
+
+def test_a_moderator_suspension_needs_no_end_date_and_beats_a_grant(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    member = veteran()
+    do_grant_invite_rights(member=member, moderator=moderator, reason="Trusted")
+    suspension = do_suspend_invite_rights(
+        member=member, moderator=moderator, reason="Selling invitations"
+    )
+    rule = suspension_rule(member)
+    assert rule.state == RuleState.FAILED and rule.passes_at is None
+    assert "Selling invitations" in rule.reason
+    clock.advance(days=1000)
+    assert suspension_rule(member).state == RuleState.FAILED
+    do_lift_sanction(
+        sanction_id=suspension.id, moderator=moderator, reason="Served enough", upheld=True
+    )
+    assert suspension_rule(member).state == RuleState.PASSED
+    suspension.refresh_from_db()
+    assert suspension.upheld and suspension.ended_at == clock.current
+    entry = AuditEntry.objects.get(action=AuditAction.INVITE_RIGHTS_SUSPENDED)
+    assert (entry.actor, entry.target_member) == (moderator, member)
+
+
+def test_invitations_of_a_banned_member_cannot_be_redeemed(
+    moderator: Member, sms_outbox: SmsOutbox
+) -> None:
+    member = veteran()
+    do_invite_by_phone(inviter=member, phone="+79163330003")
+    token = sms_outbox.join_token_for("+79163330003")
+    do_ban_member(member=member, moderator=moderator, reason="Spam", for_spam=True)
+    with pytest.raises(ActionError) as refused:
+        access_invitation_by_token(token)
+    assert refused.value.code == "invitation_revoked"
+    assert Invitation.objects.get().revoked_at is not None
+
+
+# --- the moderator's pages ----------------------------------------------------------
+
+
+def page_client(phone: str) -> Client:
+    client = Client()
+    response = client.post("/login/", {"phone": phone, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+    return client
+
+
+def test_moderator_page_quarantines_reviews_and_grants(
+    clock: FrozenClock, founder: Member
+) -> None:
+    member = make_member(phone="+79163330010", joined_at=clock.current - 8 * DAY,
+                         display_name="Petr")
+    client = page_client("+79160000001")
+    url = f"/moderation/members/{member.id}/"
+    page = client.get(url).content.decode()
+    assert 'data-rule="account_age" data-state="failed"' in page
+
+    missing_reason = client.post(url, {"decision": "quarantine", "reason": ""})
+    assert missing_reason.status_code == 200
+    assert not Sanction.objects.exists()
+
+    client.post(url, {"decision": "quarantine", "reason": "Mass messages"})
+    member.refresh_from_db()
+    assert member.status == Member.Status.QUARANTINED
+    cases = client.get("/moderation/").content.decode()
+    assert "Petr" in cases and "Mass messages" in cases
+
+    sanction = Sanction.objects.get()
+    ended = client.post(
+        f"/moderation/sanctions/{sanction.id}/end/", {"reason": "Reviewed, legitimate"},
+        follow=True,
+    ).content.decode()
+    assert "The sanction has ended." in ended
+    member.refresh_from_db()
+    assert member.status == Member.Status.ACTIVE
+    assert "Nobody is waiting for review." in client.get("/moderation/").content.decode()
+
+    client.post(url, {"decision": "grant_invites", "reason": "Local organiser",
+                      "ends_on": (clock.current + 30 * DAY).date().isoformat()})
+    assert evaluate_invite_rights(member).can_invite
+    grant = InviteRightsGrant.objects.get()
+    client.post(f"/moderation/grants/{grant.id}/withdraw/", {"reason": "Done"})
+    assert not evaluate_invite_rights(member).can_invite
+    assert list(
+        AuditEntry.objects.filter(actor=founder, target_member=member)
+        .order_by("id").values_list("action", flat=True)
+    ) == [
+        AuditAction.MEMBER_QUARANTINED, AuditAction.SANCTION_LIFTED,
+        AuditAction.INVITE_RIGHTS_GRANTED, AuditAction.INVITE_RIGHTS_GRANT_WITHDRAWN,
+    ]
+
+
+def test_moderation_pages_are_for_moderators_only(founder: Member) -> None:
+    make_member(phone="+79163330011")
+    client = page_client("+79163330011")
+    assert client.get("/moderation/").status_code == 403
+    assert client.get(f"/moderation/members/{founder.id}/").status_code == 403
+    assert client.post(
+        f"/moderation/members/{founder.id}/", {"decision": "ban", "reason": "x"}
+    ).status_code == 403
+    assert not Sanction.objects.exists()
+    assert Client().get("/moderation/").status_code == 302  # to the login page
+
+
+def test_the_member_is_told_of_each_decision_in_their_language(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    member = veteran(language="ru")
+    do_warn_member(member=member, moderator=moderator, reason="Тон")
+    quarantine = do_quarantine_member(member=member, moderator=moderator, reason="Ссылки")
+    do_lift_sanction(sanction_id=quarantine.id, moderator=moderator, reason="Проверено")
+    do_suspend_invite_rights(
+        member=member, moderator=moderator, reason="Продажа", ends_at=clock.current + 3 * DAY
+    )
+    do_grant_invite_rights(member=member, moderator=moderator, reason="Организатор")
+    with translation.override("ru"):
+        texts = [notice.text for notice in reversed(recent_notifications(member))]
+    assert texts[0] == "Модератор вынес вам предупреждение: Тон."
+    assert texts[1].startswith("Модератор поместил ваш аккаунт на карантин")
+    assert texts[2] == "Модератор снял санкцию с вашего аккаунта: Проверено."
+    assert texts[3].startswith("Модератор приостановил ваше право приглашать: Продажа. До ")
+    assert texts[4] == "Модератор разрешил вам приглашать: Организатор."
