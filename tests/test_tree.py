@@ -66,7 +66,9 @@ parent_lists = st.integers(min_value=1, max_value=14).flatmap(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(parents=parent_lists, statuses=st.lists(st.sampled_from(Member.Status.values), min_size=14))
 def test_random_trees_match_a_walk_of_invited_by(
     indexed_bytes: int, parents: tuple[int | None, ...], statuses: list[str]
