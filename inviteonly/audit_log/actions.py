@@ -11,7 +11,18 @@ from inviteonly.invitations.models import Invitation
 # Detail keys an audit entry may carry. A closed list, so that nobody passes a code,
 # a token or a full number by accident.
 ALLOWED_DETAIL_KEYS = frozenset(
-    {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt"}
+    {
+        "phone_masked",
+        "mode",
+        "previous_mode",
+        "reason",
+        "purpose",
+        "region",
+        "attempt",
+        "branch_root",
+        "branch_action",
+        "count",
+    }
 )
 
 

@@ -23,6 +23,10 @@ class AuditAction(models.TextChoices):
     PASSWORD_RECOVERED = "password_recovered", _("Password reset via recovery")
     REGISTRATION_MODE_CHANGED = "registration_mode_changed", _("Registration mode changed")
     RATE_LIMITED = "rate_limited", _("Refused by a rate limit")
+    BRANCH_QUARANTINED = "branch_quarantined", _("Quarantined with a branch")
+    BRANCH_QUARANTINE_LIFTED = "branch_quarantine_lifted", _("Quarantine lifted with a branch")
+    BRANCH_BANNED = "branch_banned", _("Banned with a branch")
+    BRANCH_ACTION_APPLIED = "branch_action_applied", _("Action on a branch applied")
 
 
 class AuditEntry(models.Model):

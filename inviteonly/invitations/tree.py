@@ -20,9 +20,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Substr
+from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib import tree_paths
+from inviteonly.lib.errors import ActionError
 
 
 @dataclass(frozen=True)
@@ -159,3 +161,20 @@ def public_roots() -> QuerySet[Member]:
     return Member.objects.filter(
         invited_by__isnull=True, hidden_from_public_tree=False
     ).exclude(status=Member.Status.BANNED).order_by("id")
+
+
+def check_can_moderate_tree(member: Member) -> None:
+    """Moderators and founders browse every branch and act on branches."""
+    if member.role not in (Member.Role.MODERATOR, Member.Role.FOUNDER):
+        raise ActionError(
+            "moderators_only", _("Only moderators can see and act on branches."), status=403
+        )
+
+
+def access_tree_member(viewer: Member, member_id: int) -> Member:
+    """A member a moderator looks at in the tree browser."""
+    check_can_moderate_tree(viewer)
+    member = Member.objects.filter(pk=member_id).first()
+    if member is None:
+        raise ActionError("member_unknown", _("There is no such member."), status=404)
+    return member
