@@ -18,6 +18,7 @@ from inviteonly.invitations.branch_actions import (
 )
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib.errors import ActionError
+from tests.conftest import FrozenClock
 from tests.conftest import make_member as make_any_member
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,9 @@ def statuses(members: list[Member]) -> list[str]:
     return [by_id[member.pk] for member in members]
 
 
-def test_quarantine_applies_exactly_the_preview(moderator: Member, branch: list[Member]) -> None:
+def test_quarantine_applies_exactly_the_preview(
+    moderator: Member, branch: list[Member], clock: FrozenClock
+) -> None:
     root = branch[0]
     preview = preview_branch_action(moderator=moderator, root=root, action=BranchAction.QUARANTINE)
     assert preview.counts == tree.BranchCounts(members=7, active=6, quarantined=1, banned=0)
@@ -76,6 +79,7 @@ def test_quarantine_applies_exactly_the_preview(moderator: Member, branch: list[
     } - {branch[4].pk}
     assert all(
         entry.actor_id == moderator.pk
+        and entry.created_at == clock.current
         and entry.details == {"reason": "Spam wave from this branch", "branch_root": root.pk}
         for entry in entries
     )

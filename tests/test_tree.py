@@ -146,3 +146,18 @@ def test_sibling_ids_sharing_leading_bytes_stay_apart() -> None:
     ]
     with pytest.raises(ValueError, match="does not fit"):
         tree_paths.child_path(b"", tree_paths.MAX_ID + 1)
+
+
+def test_nearest_ancestors_and_ids_by_member_id() -> None:
+    chain = build_tree([None, *range(5)])
+    bottom = Member.objects.get(pk=chain[-1].pk)
+    assert [each.pk for each in tree.ancestors_of(bottom, nearest=2)] == [
+        chain[3].pk,
+        chain[4].pk,
+    ]
+    assert tree.ancestors_of(bottom, nearest=0) == []
+    with CaptureQueriesContext(connection) as queries:
+        ids = tree.ancestor_ids_of(bottom.pk)
+    assert (ids, len(queries)) == ([each.pk for each in chain[:-1]], 1)
+    assert tree.ancestor_ids_of(0) == []
+    assert tree.ancestors_of(chain[0]) == []
