@@ -195,11 +195,11 @@ def member_rows(shape: Shape) -> Iterator[tuple[Any, ...]]:
 
 def load_members(shape: Shape) -> float:
     """Bulk-load every member; returns seconds."""
-    from django.db import connection
+    from django.db import connection, transaction
 
     start = time.perf_counter()
     rows = member_rows(shape)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             raw = cursor.cursor
             copy_sql = f"COPY accounts_member ({', '.join(COLUMNS)}) FROM STDIN"

@@ -7,6 +7,7 @@ from django.urls import path
 
 from inviteonly.accounts import views as account_views
 from inviteonly.api import api
+from inviteonly.invitations import tree_views
 from inviteonly.invitations import views as invitation_views
 
 urlpatterns = [
@@ -22,6 +23,16 @@ urlpatterns = [
     path("j/<str:token>", invitation_views.join_by_link_view, name="join_by_link"),
     path("join/", invitation_views.join_open_view, name="join_open"),
     path("join/confirm/", invitation_views.join_confirm_view, name="join_confirm"),
+    path("tree/", tree_views.my_tree_view, name="my_tree"),
+    path("tree/visibility/", tree_views.public_tree_visibility_view, name="public_tree_visibility"),
+    path("tree/public/", tree_views.public_tree_view, name="public_tree"),
+    path("tree/public/<int:member_id>/", tree_views.public_tree_view, name="public_tree_member"),
+    path("moderation/tree/", tree_views.branch_browser_view, name="branch_browser"),
+    path(
+        "moderation/tree/<int:member_id>/",
+        tree_views.branch_browser_view,
+        name="branch_browser_member",
+    ),
     path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),
     path("admin/", admin.site.urls),

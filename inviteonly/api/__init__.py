@@ -94,7 +94,7 @@ def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpRes
     return error_response(request, ActionError("invalid_request", detail, status=422, field=field))
 
 
-from inviteonly.api import invitations, join, me, recovery, sessions, site  # noqa: E402
+from inviteonly.api import invitations, join, me, recovery, sessions, site, tree  # noqa: E402
 
 api.add_router("/invitations", invitations.router, tags=["invitations"])
 api.add_router("/join", join.router, tags=["join"])
@@ -102,3 +102,4 @@ api.add_router("/session", sessions.router, tags=["session"])
 api.add_router("/recovery", recovery.router, tags=["recovery"])
 api.add_router("/me", me.router, tags=["me"])
 api.add_router("/site", site.router, tags=["site"])
+api.add_router("/tree", tree.router, tags=["tree"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Substr
 from django.utils.translation import gettext_lazy as _
@@ -185,10 +186,40 @@ def check_can_moderate_tree(member: Member) -> None:
         )
 
 
+def _no_such_member() -> ActionError:
+    return ActionError("member_unknown", _("There is no such member."), status=404)
+
+
+def _member_by_id(member_id: int) -> Member:
+    # Ids outside a path's fixed width cannot exist (and overflow SQLite's integers).
+    member = (
+        Member.objects.filter(pk=member_id).first()
+        if 0 < member_id <= tree_paths.MAX_ID
+        else None
+    )
+    if member is None:
+        raise _no_such_member()
+    return member
+
+
 def access_tree_member(viewer: Member, member_id: int) -> Member:
     """A member a moderator looks at in the tree browser."""
     check_can_moderate_tree(viewer)
-    member = Member.objects.filter(pk=member_id).first()
-    if member is None:
-        raise ActionError("member_unknown", _("There is no such member."), status=404)
+    return _member_by_id(member_id)
+
+
+def check_public_tree_open() -> None:
+    if not settings.PUBLIC_TREE_PAGE:
+        raise ActionError(
+            "public_tree_off", _("This site does not publish its invitation tree."), status=404
+        )
+
+
+def access_public_tree_member(member_id: int) -> Member:
+    """A member as the public tree shows them: not hidden, not banned (otherwise the
+    same answer as for a member who does not exist)."""
+    check_public_tree_open()
+    member = _member_by_id(member_id)
+    if member.hidden_from_public_tree or member.status == Member.Status.BANNED:
+        raise _no_such_member()
     return member
