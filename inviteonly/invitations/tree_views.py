@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import do_set_public_tree_visibility
@@ -154,7 +154,11 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
         if applied is not None:
             messages.success(
                 request,
-                _("Done: %(action)s, %(count)d members changed.")
+                ngettext(
+                    "Done: %(action)s, %(count)d member changed.",
+                    "Done: %(action)s, %(count)d members changed.",
+                    applied.affected,
+                )
                 % {"action": applied.action.label, "count": applied.affected},
             )
             return redirect("branch_browser_member", member_id=member.pk)
