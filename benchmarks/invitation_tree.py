@@ -293,22 +293,21 @@ def measure(database: str, sizes: Sizes) -> dict[str, Any]:
 
     # Ancestors of the bottom of the chain.
     bottom = Member.objects.get(pk=shape.chain_bottom)
-    fields = ("id", "display_name", "status")
-    ancestors = tree.ancestors_of(bottom, fields=fields)
+    ancestors = tree.ancestors_of(bottom)
     assert len(ancestors) == sizes.chain_depth, len(ancestors)
-    assert [each.pk for each in ancestors[-3:]] == [bottom.pk - 3, bottom.pk - 2, bottom.pk - 1]
-    assert tree.ancestor_ids_of(bottom.pk) == [each.pk for each in ancestors]
+    assert [each.id for each in ancestors[-3:]] == [bottom.pk - 3, bottom.pk - 2, bottom.pk - 1]
+    assert tree.ancestor_ids_of(bottom.pk) == [each.id for each in ancestors]
     with count_queries() as ancestor_queries:
         tree.ancestor_ids_of(bottom.pk)
     with count_queries() as ancestor_row_queries:
-        tree.ancestors_of(bottom, fields=fields)
+        tree.ancestors_of(bottom)
     ancestors_ms = median_ms(lambda: tree.ancestor_ids_of(bottom.pk), sizes.repeats)
-    rows_ms = median_ms(lambda: tree.ancestors_of(bottom, fields=fields), sizes.repeats)
+    rows_ms = median_ms(lambda: tree.ancestors_of(bottom), sizes.repeats)
     nearest_ms = median_ms(
-        lambda: tree.ancestors_of(bottom, nearest=10, fields=fields), sizes.repeats
+        lambda: tree.ancestors_of(bottom, nearest=10), sizes.repeats
     )
     assert sorted(ancestors_by_recursive_cte(bottom.pk))[:-1] == sorted(
-        each.pk for each in ancestors
+        each.id for each in ancestors
     )
     cte_ms = median_ms(lambda: ancestors_by_recursive_cte(bottom.pk), sizes.repeats)
     say(

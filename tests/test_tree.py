@@ -78,7 +78,7 @@ def test_random_trees_match_a_walk_of_invited_by(
         for member, status in zip(members, statuses, strict=False):
             Member.objects.filter(pk=member.pk).update(status=status)
         for member in members:
-            assert [each.pk for each in tree.ancestors_of(member)] == naive_ancestors(member)
+            assert [each.id for each in tree.ancestors_of(member)] == naive_ancestors(member)
             expected = naive_branch(member, members)
             assert set(tree.branch_of(member).values_list("pk", flat=True)) == expected
             assert set(
@@ -112,7 +112,7 @@ def test_each_question_is_one_query(indexed_bytes: int) -> None:
         counts = tree.branch_counts(middle)
     with CaptureQueriesContext(connection) as children_queries:
         children = tree.children_with_counts(middle, [chain[5]])
-    assert [each.pk for each in ancestors] == [each.pk for each in chain[:-1]]
+    assert [each.id for each in ancestors] == [each.pk for each in chain[:-1]]
     assert {each.pk for each in branch} == {each.pk for each in chain[4:]}
     assert counts.members == 6
     assert children[0].counts.members == 5
@@ -128,7 +128,7 @@ def test_a_chain_deeper_than_the_indexed_column() -> None:
     bottom = Member.objects.get(pk=chain[-1].pk)
     assert len(bytes(bottom.tree_path)) == tree_paths.INDEXED_BYTES
     assert len(bytes(bottom.tree_path_overflow)) == 44 * tree_paths.ID_BYTES
-    assert [each.pk for each in tree.ancestors_of(bottom)] == [each.pk for each in chain[:-1]]
+    assert [each.id for each in tree.ancestors_of(bottom)] == [each.pk for each in chain[:-1]]
     below_boundary = Member.objects.get(pk=chain[-20].pk)
     assert tree.branch_counts(below_boundary).members == 20
     at_boundary = Member.objects.get(pk=chain[255].pk)
@@ -151,7 +151,7 @@ def test_sibling_ids_sharing_leading_bytes_stay_apart() -> None:
 def test_nearest_ancestors_and_ids_by_member_id() -> None:
     chain = build_tree([None, *range(5)])
     bottom = Member.objects.get(pk=chain[-1].pk)
-    assert [each.pk for each in tree.ancestors_of(bottom, nearest=2)] == [
+    assert [each.id for each in tree.ancestors_of(bottom, nearest=2)] == [
         chain[3].pk,
         chain[4].pk,
     ]

@@ -216,7 +216,8 @@ def branch(
         role=member.role,
         depth=len(tree.ancestor_ids(member)),
         nearest_ancestors=[
-            _ref(ancestor) for ancestor in tree.ancestors_of(member, nearest=NEAREST_ANCESTORS)
+            MemberRef(id=ancestor.id, display_name=ancestor.display_name)
+            for ancestor in tree.ancestors_of(member, nearest=NEAREST_ANCESTORS)
         ],
         invitees_total=total,
         invitees=invitees,
