@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from inviteonly.accounts.models import Member
 from inviteonly.invitations import tree
 from inviteonly.lib import tree_paths
-from tests.conftest import make_member
+from tests.conftest import FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +161,19 @@ def test_nearest_ancestors_and_ids_by_member_id() -> None:
     assert (ids, len(queries)) == ([each.pk for each in chain[:-1]], 1)
     assert tree.ancestor_ids_of(0) == []
     assert tree.ancestors_of(chain[0]) == []
+
+
+def test_joining_places_the_newcomer_under_the_inviter(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    """The real join flow (founder link, then a member's invitation) writes the paths."""
+    from tests.test_invitations import invite_and_open, join
+
+    first = join(invite_and_open(founder, sms_outbox), sms_outbox)
+    clock.advance(days=31)  # old enough to invite
+    other = "+79161234568"
+    second = join(invite_and_open(first, sms_outbox, other), sms_outbox, phone=other)
+    stored = Member.objects.get(pk=second.pk)
+    assert tree_paths.path_ids(stored.full_tree_path) == [founder.pk, first.pk, second.pk]
+    assert [each.id for each in tree.ancestors_of(stored)] == [founder.pk, first.pk]
+    assert tree.branch_counts(founder).members == 3
