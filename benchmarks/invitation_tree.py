@@ -9,9 +9,10 @@ What is built, on a throwaway database (a fresh SQLite file; with a PostgreSQL U
 also a database created next to the one the URL names and dropped afterwards): a
 founder, then members that each pick their inviter by preferential attachment (the
 chance of being picked grows with the invitees one already has, as in real invitation
-networks), 1,000,000 in all, plus one chain of 10,000 members each invited by the
-previous one (the pathological depth). Rows go in with ``executemany`` (SQLite) or
-``COPY`` (PostgreSQL), materialized paths computed as ``Member.save`` does.
+networks), 1,000,000 in all, among them one branch of exactly 100,000, plus one chain
+of 10,000 members each invited by the previous one (the pathological depth). Rows go
+in with ``executemany`` (SQLite) or ``COPY`` (PostgreSQL), materialized paths computed
+as ``Member.save`` does.
 ``--quick``: 100,000 members, a 2,000-deep chain, a 10,000-member branch.
 
 What is measured (medians of repeated runs, one JSON line at the end):
@@ -23,8 +24,8 @@ What is measured (medians of repeated runs, one JSON line at the end):
   what a page shows; ``ancestors_deep_cte_ms``: the ids by a recursive CTE on
   ``invited_by`` (what the paths replace).
 * ``branch_counts_100k_ms`` (target ≤ 300): ``tree.branch_counts`` (members, active,
-  quarantined, banned) for the member whose branch is the smallest one of at least
-  100,000 members (``branch_members`` says how many exactly).
+  quarantined, banned) of a branch of exactly 100,000 members, grown inside the
+  network by the same preferential attachment.
 * ``children_page_ms``: the first page of that member's invitees with the counts of
   each one's branch (two queries).
 * ``branch_quarantine_100k_s`` (target ≤ 15): preview plus apply of a quarantine of
@@ -72,12 +73,12 @@ TARGETS = {
 class Sizes:
     members: int
     chain_depth: int
-    branch_at_least: int
+    branch_members: int
     repeats: int
 
 
-FULL = Sizes(members=1_000_000, chain_depth=10_000, branch_at_least=100_000, repeats=21)
-QUICK = Sizes(members=100_000, chain_depth=2_000, branch_at_least=10_000, repeats=11)
+FULL = Sizes(members=1_000_000, chain_depth=10_000, branch_members=100_000, repeats=21)
+QUICK = Sizes(members=100_000, chain_depth=2_000, branch_members=10_000, repeats=11)
 SEED = 20110201  # February 2011, when the scheme we model started
 
 
@@ -105,36 +106,41 @@ class Shape:
     """Who invited whom: ``parents[id]`` (index 0 unused, the founder has id 1)."""
 
     parents: list[int]
+    branch_root: int
     chain_top: int
     chain_bottom: int
 
 
 def preferential_attachment(sizes: Sizes) -> Shape:
+    """The founder, a network grown by preferential attachment, inside it one branch of
+    exactly ``branch_members`` grown the same way (the branch the benchmark counts
+    and quarantines), and the chain hanging from the founder."""
     rng = random.Random(SEED)
-    tree_members = sizes.members - sizes.chain_depth
     parents = [0, 0]  # id 1 is the founder
-    # Every member is in ``picks`` once, plus once per invitee: a uniform pick from it
-    # is a pick proportional to (invitees + 1).
-    picks = [1]
-    for member_id in range(2, tree_members + 1):
-        parent = picks[rng.randrange(len(picks))]
-        parents.append(parent)
-        picks.append(parent)
-        picks.append(member_id)
+
+    def grow(first: int, last: int, picks: list[int]) -> None:
+        # Every member is in ``picks`` once, plus once per invitee: a uniform pick
+        # from it is a pick proportional to (invitees + 1).
+        for member_id in range(first, last + 1):
+            parent = picks[rng.randrange(len(picks))]
+            parents.append(parent)
+            picks.append(parent)
+            picks.append(member_id)
+
+    network_picks = [1]
+    network_last = sizes.members - sizes.branch_members - sizes.chain_depth
+    grow(2, network_last, network_picks)
+    branch_root = network_last + 1
+    parents.append(network_picks[rng.randrange(len(network_picks))])
+    grow(branch_root + 1, branch_root + sizes.branch_members - 1, [branch_root])
     # The chain hangs from the founder: member k+1 invited by member k.
-    first = tree_members + 1
+    chain_top = branch_root + sizes.branch_members
     parents.append(1)
-    for member_id in range(first + 1, sizes.members + 1):
+    for member_id in range(chain_top + 1, sizes.members + 1):
         parents.append(member_id - 1)
-    return Shape(parents=parents, chain_top=first, chain_bottom=sizes.members)
-
-
-def branch_sizes(parents: list[int]) -> list[int]:
-    sizes = [1] * len(parents)
-    sizes[0] = 0
-    for member_id in range(len(parents) - 1, 1, -1):
-        sizes[parents[member_id]] += sizes[member_id]
-    return sizes
+    return Shape(
+        parents=parents, branch_root=branch_root, chain_top=chain_top, chain_bottom=sizes.members
+    )
 
 
 COLUMNS = (
@@ -279,7 +285,6 @@ def measure(database: str, sizes: Sizes) -> dict[str, Any]:
     say(f"[{database}] {database_description()}")
     build_start = time.perf_counter()
     shape = preferential_attachment(sizes)
-    sizes_of = branch_sizes(shape.parents)
     build_s = time.perf_counter() - build_start
     say(f"[{database}] shape of {sizes.members:,} members in {build_s:.1f} s")
     load_s = load_members(shape)
@@ -317,15 +322,8 @@ def measure(database: str, sizes: Sizes) -> dict[str, Any]:
         f"ids by recursive CTE on invited_by {cte_ms} ms"
     )
 
-    # The branch: the smallest one with at least branch_at_least members, outside the
-    # chain.
-    candidates = [
-        (size, member_id)
-        for member_id, size in enumerate(sizes_of[:chain_top])
-        if member_id > 1 and size >= sizes.branch_at_least
-    ]
-    branch_members, branch_root_id = min(candidates)
-    root = Member.objects.get(pk=branch_root_id)
+    branch_members = sizes.branch_members
+    root = Member.objects.get(pk=shape.branch_root)
     counts = tree.branch_counts(root)
     assert counts.members == branch_members == counts.active, (counts, branch_members)
     with count_queries() as count_queries_seen:
