@@ -25,7 +25,8 @@ What is measured (medians of repeated runs, one JSON line at the end):
   ``invited_by`` (what the paths replace).
 * ``branch_counts_100k_ms`` (target ≤ 300): ``tree.branch_counts`` (members, active,
   quarantined, banned) of a branch of exactly 100,000 members, grown inside the
-  network by the same preferential attachment.
+  network by the same preferential attachment while the rest grew (so its rows are
+  spread over the whole table, not packed together).
 * ``children_page_ms``: the first page of that member's invitees with the counts of
   each one's branch (two queries).
 * ``branch_quarantine_100k_s`` (target ≤ 15): preview plus apply of a quarantine of
@@ -113,34 +114,28 @@ class Shape:
 
 def preferential_attachment(sizes: Sizes) -> Shape:
     """The founder, a network grown by preferential attachment, inside it one branch of
-    exactly ``branch_members`` grown the same way (the branch the benchmark counts
-    and quarantines), and the chain hanging from the founder."""
+    exactly ``branch_members`` grown the same way and at the same time (its members'
+    ids are scattered among everyone else's, as in a real site), and the chain
+    hanging from the founder."""
     rng = random.Random(SEED)
-    parents = [0, 0]  # id 1 is the founder
-
-    def grow(first: int, last: int, picks: list[int]) -> None:
-        # Every member is in ``picks`` once, plus once per invitee: a uniform pick
-        # from it is a pick proportional to (invitees + 1).
-        for member_id in range(first, last + 1):
-            parent = picks[rng.randrange(len(picks))]
-            parents.append(parent)
-            picks.append(parent)
-            picks.append(member_id)
-
-    network_picks = [1]
-    network_last = sizes.members - sizes.branch_members - sizes.chain_depth
-    grow(2, network_last, network_picks)
-    branch_root = network_last + 1
-    parents.append(network_picks[rng.randrange(len(network_picks))])
-    grow(branch_root + 1, branch_root + sizes.branch_members - 1, [branch_root])
+    parents = [0, 0, 1]  # id 1 is the founder; id 2, invited by them, roots the branch
+    grown = sizes.members - sizes.chain_depth
+    in_branch = set(rng.sample(range(3, grown + 1), sizes.branch_members - 1))
+    # Every member is in a ``picks`` list once, plus once per invitee: a uniform pick
+    # from it is a pick proportional to (invitees + 1).
+    network_picks, branch_picks = [1], [2]
+    for member_id in range(3, grown + 1):
+        picks = branch_picks if member_id in in_branch else network_picks
+        parent = picks[rng.randrange(len(picks))]
+        parents.append(parent)
+        picks.append(parent)
+        picks.append(member_id)
     # The chain hangs from the founder: member k+1 invited by member k.
-    chain_top = branch_root + sizes.branch_members
+    chain_top = grown + 1
     parents.append(1)
     for member_id in range(chain_top + 1, sizes.members + 1):
         parents.append(member_id - 1)
-    return Shape(
-        parents=parents, branch_root=branch_root, chain_top=chain_top, chain_bottom=sizes.members
-    )
+    return Shape(parents=parents, branch_root=2, chain_top=chain_top, chain_bottom=sizes.members)
 
 
 COLUMNS = (
