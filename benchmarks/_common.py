@@ -64,12 +64,14 @@ def _random_key() -> str:
 
 
 @contextmanager
-def throwaway_postgres_database(url: str) -> Iterator[str]:
+def throwaway_postgres_database(
+    url: str, *, name_prefix: str = "inviteonly_bench"
+) -> Iterator[str]:
     """Create an empty database next to the one ``url`` names; yield its URL; drop it."""
     import psycopg
     from psycopg import sql
 
-    name = f"inviteonly_bench_{secrets.token_hex(6)}"
+    name = f"{name_prefix}_{secrets.token_hex(6)}"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -82,8 +84,11 @@ def throwaway_postgres_database(url: str) -> Iterator[str]:
 
 
 @contextmanager
-def benchmark_environment(database: str, postgres_url: str | None = None) -> Iterator[None]:
-    """Set the environment ``inviteonly.settings`` reads, before Django is set up."""
+def benchmark_environment(
+    database: str, postgres_url: str | None = None, *, name_prefix: str = "inviteonly_bench"
+) -> Iterator[None]:
+    """Set the environment ``inviteonly.settings`` reads, before Django is set up.
+    A throwaway PostgreSQL database is named ``name_prefix`` plus random hex."""
     if database not in ("sqlite", "postgres"):
         raise ValueError(f"unknown database {database!r}")
     if database == "postgres" and not postgres_url:
@@ -109,7 +114,7 @@ def benchmark_environment(database: str, postgres_url: str | None = None) -> Ite
     try:
         if database == "postgres":
             assert postgres_url is not None
-            with throwaway_postgres_database(postgres_url) as url:
+            with throwaway_postgres_database(postgres_url, name_prefix=name_prefix) as url:
                 os.environ["DATABASE_URL"] = url
                 yield
         else:

@@ -363,6 +363,23 @@ MODERATION_REASON_MAX_LENGTH = 500
 
 
 # ---------------------------------------------------------------------------
+# The invitation tree
+# ---------------------------------------------------------------------------
+
+# Whether /tree/public/ shows who invited whom to everyone (off: members see only their
+# own inviter and invitees; moderators see everything either way). Members can hide
+# themselves from it.
+PUBLIC_TREE_PAGE = _env_bool("INVITEONLY_PUBLIC_TREE_PAGE", False)
+
+# Invitees listed per page of the tree pages and API (a member may have thousands).
+TREE_CHILDREN_PER_PAGE = 50
+
+# A moderator's reason for a branch action goes into every affected member's audit
+# entry; long enough for a sentence and a link to the report.
+BRANCH_ACTION_REASON_MAX_LENGTH = 500
+
+
+# ---------------------------------------------------------------------------
 # Confirmation codes
 # ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from django.urls import path
 from inviteonly.accounts import views as account_views
 from inviteonly.api import api
 from inviteonly.invitation_requests import views as request_views
+from inviteonly.invitations import tree_views
 from inviteonly.invitations import views as invitation_views
 from inviteonly.moderation import views as moderation_views
 
@@ -49,6 +50,20 @@ urlpatterns = [
         "moderation/grants/<int:grant_id>/withdraw/",
         moderation_views.withdraw_grant_view,
         name="moderation_withdraw_grant",
+    ),
+    path("tree/", tree_views.my_tree_view, name="my_tree"),
+    path(
+        "tree/visibility/",
+        tree_views.public_tree_visibility_view,
+        name="public_tree_visibility",
+    ),
+    path("tree/public/", tree_views.public_tree_view, name="public_tree"),
+    path("tree/public/<int:member_id>/", tree_views.public_tree_view, name="public_tree_member"),
+    path("moderation/tree/", tree_views.branch_browser_view, name="branch_browser"),
+    path(
+        "moderation/tree/<int:member_id>/",
+        tree_views.branch_browser_view,
+        name="branch_browser_member",
     ),
     path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),

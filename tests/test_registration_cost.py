@@ -69,10 +69,11 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     # verification, SMS, audit entry.
     assert len(statements(start)) == 7, statements(start)
     # Verification id, rate-limit upsert, verification locked, site mode, code consumed,
-    # member, invitation redeemed, notification, last login, the three audit entries
-    # in one INSERT, session (no savepoint around it); then, for the answer, the new
-    # member's invite rights (sanctions, grants, counts: three queries).
-    assert len(statements(confirm)) == 14, statements(confirm)
+    # member and its place in the tree (an UPDATE: the path ends with the new id),
+    # invitation redeemed, notification, last login, the three audit entries in one
+    # INSERT, session (no savepoint around it); then, for the answer, the new member's
+    # invite rights (sanctions, grants, counts: three queries).
+    assert len(statements(confirm)) == 15, statements(confirm)
     member = Member.objects.get(display_name="Newcomer Boris")
     assert list(
         AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)

@@ -371,3 +371,10 @@ def do_confirm_recovery(
             ip_address=ip_address,
         )
     return member
+
+
+def do_set_public_tree_visibility(*, member: Member, hidden: bool) -> None:
+    """The member's choice to appear on the public tree page or not (moderators see
+    every member either way)."""
+    member.hidden_from_public_tree = hidden
+    member.save(update_fields=["hidden_from_public_tree"])

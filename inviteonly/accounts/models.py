@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from inviteonly.lib import clock
+from inviteonly.lib import clock, tree_paths
 
 JOIN_BY_PHONE = (
     "Members join with a verified phone number, not through createsuperuser: run "
@@ -59,6 +59,15 @@ class Member(AbstractBaseUser, PermissionsMixin):
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
     joined_at = models.DateTimeField(_("joined"), default=clock.now)
+    # The invitation tree beside ``invited_by`` (see invitations/tree.py): the ids from
+    # the root down to this member, 4 bytes each, big-endian. The first
+    # TREE_PATH_INDEXED_BYTES live in ``tree_path`` (indexed with status, so a branch is
+    # one range scan); deeper levels spill into ``tree_path_overflow``, which keeps
+    # every index entry under PostgreSQL's B-tree row limit at any depth.
+    tree_path = models.BinaryField(default=b"", editable=False)
+    tree_path_overflow = models.BinaryField(default=b"", editable=False)
+    # The member's own choice: leave me out of the public tree page.
+    hidden_from_public_tree = models.BooleanField(_("hidden from the public tree"), default=False)
     # Operators who may open the Django admin.
     is_staff = models.BooleanField(_("staff"), default=False)
 
@@ -70,9 +79,37 @@ class Member(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        indexes = [
+            # A branch (and its counts by status) is one range scan on this index.
+            models.Index(fields=["tree_path", "status"], name="member_tree_path_status"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.phone_masked})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The path holds the member's own id, known only after the INSERT; members
+        # never move, so this runs once, whatever code created the member.
+        placing = self._state.adding and not self.tree_path
+        super().save(*args, **kwargs)
+        if placing:
+            self._place_in_tree()
+
+    def _place_in_tree(self) -> None:
+        parent_path = b""
+        if self.invited_by_id is not None:
+            inviter = self.invited_by
+            assert inviter is not None
+            parent_path = inviter.full_tree_path
+        stored = tree_paths.split_path(tree_paths.child_path(parent_path, self.pk))
+        Member.objects.filter(pk=self.pk).update(
+            tree_path=stored.indexed, tree_path_overflow=stored.overflow
+        )
+        self.tree_path, self.tree_path_overflow = stored.indexed, stored.overflow
+
+    @property
+    def full_tree_path(self) -> bytes:
+        return bytes(self.tree_path) + bytes(self.tree_path_overflow)
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]

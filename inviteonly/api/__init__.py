@@ -106,6 +106,7 @@ from inviteonly.api import (  # noqa: E402
     rights,
     sessions,
     site,
+    tree,
 )
 
 api.add_router("/invitations", invitations.router, tags=["invitations"])
@@ -118,3 +119,4 @@ api.add_router("/recovery", recovery.router, tags=["recovery"])
 api.add_router("/me", me.router, tags=["me"])
 api.add_router("/site", site.router, tags=["site"])
 api.add_router("", rights.router, tags=["invite rights"])
+api.add_router("/tree", tree.router, tags=["tree"])

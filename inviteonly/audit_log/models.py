@@ -40,6 +40,10 @@ class AuditAction(models.TextChoices):
     MEMBER_BANNED = "member_banned", _("Member banned")
     SANCTION_LIFTED = "sanction_lifted", _("Sanction ended")
     STRIKE_RECORDED = "strike_recorded", _("Strike recorded against the inviter")
+    BRANCH_QUARANTINED = "branch_quarantined", _("Quarantined with a branch")
+    BRANCH_QUARANTINE_LIFTED = "branch_quarantine_lifted", _("Quarantine lifted with a branch")
+    BRANCH_BANNED = "branch_banned", _("Banned with a branch")
+    BRANCH_ACTION_APPLIED = "branch_action_applied", _("Action on a branch applied")
 
 
 class AuditEntry(models.Model):

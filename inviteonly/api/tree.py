@@ -1,0 +1,258 @@
+"""/api/tree: my inviter and invitees, the public tree, and for moderators the branch
+browser with branch actions (preview, then apply with the preview's digest)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from ninja import Path, Query, Router, Schema
+from pydantic import Field
+
+from inviteonly.accounts.actions import do_set_public_tree_visibility
+from inviteonly.accounts.models import Member
+from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.schemas import ERRORS, MemberRef
+from inviteonly.invitations import tree
+from inviteonly.invitations.branch_actions import (
+    BranchAction,
+    BranchPreview,
+    do_apply_branch_action,
+    preview_branch_action,
+)
+from inviteonly.lib import tree_paths
+
+router = Router(auth=session_bearer)
+
+# Inviters listed above a member in the branch browser.
+NEAREST_ANCESTORS = 5
+
+MemberIdPath = Path(..., ge=1, le=tree_paths.MAX_ID)
+
+
+class PageQuery(Schema):
+    limit: int = Field(settings.TREE_CHILDREN_PER_PAGE, ge=1, le=settings.TREE_CHILDREN_PER_PAGE)
+    offset: int = Field(0, ge=0, le=settings.NINJA_PAGINATION_MAX_OFFSET)
+
+
+class BranchCountsOut(Schema):
+    members: int
+    active: int
+    quarantined: int
+    banned: int
+
+    @staticmethod
+    def of(counts: tree.BranchCounts) -> BranchCountsOut:
+        return BranchCountsOut(**vars(counts))
+
+
+class TreeMemberOut(Schema):
+    id: int
+    display_name: str
+    status: str
+    joined_at: datetime
+    branch: BranchCountsOut
+
+    @staticmethod
+    def of(child: tree.ChildBranch) -> TreeMemberOut:
+        return TreeMemberOut(
+            id=child.member.pk,
+            display_name=child.member.display_name,
+            status=child.member.status,
+            joined_at=child.member.joined_at,
+            branch=BranchCountsOut.of(child.counts),
+        )
+
+
+class MyTreeOut(Schema):
+    inviter: MemberRef | None
+    hidden_from_public_tree: bool
+    invitees_total: int
+    invitees: list[TreeMemberOut]
+
+
+class VisibilityIn(Schema):
+    hidden: bool
+
+
+class VisibilityOut(Schema):
+    hidden: bool
+
+
+class PublicMemberOut(Schema):
+    id: int
+    display_name: str
+    joined_at: datetime
+
+
+class PublicTreeOut(Schema):
+    member: PublicMemberOut | None
+    members_total: int
+    members: list[PublicMemberOut]
+
+
+class BranchOut(Schema):
+    member: TreeMemberOut
+    role: str
+    depth: int
+    nearest_ancestors: list[MemberRef]
+    invitees_total: int
+    invitees: list[TreeMemberOut]
+
+
+class PreviewOut(Schema):
+    action: BranchAction
+    branch: BranchCountsOut
+    affected: int
+    digest: str
+
+    @staticmethod
+    def of(preview: BranchPreview) -> PreviewOut:
+        return PreviewOut(
+            action=preview.action,
+            branch=BranchCountsOut.of(preview.counts),
+            affected=preview.affected,
+            digest=preview.digest,
+        )
+
+
+class ApplyIn(Schema):
+    digest: str = Field(max_length=64)
+    reason: str = Field(max_length=settings.BRANCH_ACTION_REASON_MAX_LENGTH)
+
+
+def _ref(member: Member) -> MemberRef:
+    return MemberRef(id=member.pk, display_name=member.display_name)
+
+
+def _invitees(member: Member, page: PageQuery) -> tuple[int, list[TreeMemberOut]]:
+    invitees = tree.invitees_of(member)
+    children = list(invitees[page.offset : page.offset + page.limit])
+    return invitees.count(), [
+        TreeMemberOut.of(child) for child in tree.children_with_counts(member, children)
+    ]
+
+
+@router.get("/me", response={200: MyTreeOut, **ERRORS}, summary="My inviter and invitees")
+def my_tree(request: HttpRequest, page: Query[PageQuery]) -> MyTreeOut:
+    member = authenticated_member(request)
+    total, invitees = _invitees(member, page)
+    inviter = member.invited_by
+    return MyTreeOut(
+        inviter=_ref(inviter) if inviter else None,
+        hidden_from_public_tree=member.hidden_from_public_tree,
+        invitees_total=total,
+        invitees=invitees,
+    )
+
+
+@router.put(
+    "/me/visibility",
+    response={200: VisibilityOut, **ERRORS},
+    summary="Hide me from the public tree, or show me",
+)
+def set_visibility(request: HttpRequest, payload: VisibilityIn) -> VisibilityOut:
+    member = authenticated_member(request)
+    do_set_public_tree_visibility(member=member, hidden=payload.hidden)
+    return VisibilityOut(hidden=member.hidden_from_public_tree)
+
+
+def _public_page(
+    members: QuerySet[Member], page: PageQuery
+) -> tuple[int, list[PublicMemberOut]]:
+    listed = members[page.offset : page.offset + page.limit]
+    return members.count(), [
+        PublicMemberOut(id=each.pk, display_name=each.display_name, joined_at=each.joined_at)
+        for each in listed
+    ]
+
+
+@router.get(
+    "/public",
+    auth=None,
+    response={200: PublicTreeOut, **ERRORS},
+    summary="The public tree: members nobody invited",
+)
+def public_roots(request: HttpRequest, page: Query[PageQuery]) -> PublicTreeOut:
+    tree.check_public_tree_open()
+    total, members = _public_page(tree.public_roots(), page)
+    return PublicTreeOut(member=None, members_total=total, members=members)
+
+
+@router.get(
+    "/public/{member_id}",
+    auth=None,
+    response={200: PublicTreeOut, **ERRORS},
+    summary="The public tree: a member and whom they invited",
+)
+def public_member(
+    request: HttpRequest, page: Query[PageQuery], member_id: int = MemberIdPath
+) -> PublicTreeOut:
+    member = tree.access_public_tree_member(member_id)
+    total, members = _public_page(tree.public_invitees_of(member), page)
+    return PublicTreeOut(
+        member=PublicMemberOut(
+            id=member.pk, display_name=member.display_name, joined_at=member.joined_at
+        ),
+        members_total=total,
+        members=members,
+    )
+
+
+@router.get(
+    "/members/{member_id}",
+    response={200: BranchOut, **ERRORS},
+    summary="Moderators: a member's branch, level by level, with counts",
+)
+def branch(
+    request: HttpRequest, page: Query[PageQuery], member_id: int = MemberIdPath
+) -> BranchOut:
+    member = tree.access_tree_member(authenticated_member(request), member_id)
+    total, invitees = _invitees(member, page)
+    return BranchOut(
+        member=TreeMemberOut.of(tree.ChildBranch(member, tree.branch_counts(member))),
+        role=member.role,
+        depth=len(tree.ancestor_ids(member)),
+        nearest_ancestors=[
+            MemberRef(id=ancestor.id, display_name=ancestor.display_name)
+            for ancestor in tree.ancestors_of(member, nearest=NEAREST_ANCESTORS)
+        ],
+        invitees_total=total,
+        invitees=invitees,
+    )
+
+
+@router.get(
+    "/members/{member_id}/branch-actions/{action}",
+    response={200: PreviewOut, **ERRORS},
+    summary="Moderators: preview an action on the whole branch",
+)
+def preview_action(
+    request: HttpRequest, action: BranchAction, member_id: int = MemberIdPath
+) -> PreviewOut:
+    moderator = authenticated_member(request)
+    member = tree.access_tree_member(moderator, member_id)
+    return PreviewOut.of(preview_branch_action(moderator=moderator, root=member, action=action))
+
+
+@router.post(
+    "/members/{member_id}/branch-actions/{action}",
+    response={200: PreviewOut, **ERRORS},
+    summary="Moderators: apply a previewed action (refused with 409 if the branch changed)",
+)
+def apply_action(
+    request: HttpRequest, action: BranchAction, payload: ApplyIn, member_id: int = MemberIdPath
+) -> PreviewOut:
+    moderator = authenticated_member(request)
+    member = tree.access_tree_member(moderator, member_id)
+    return PreviewOut.of(
+        do_apply_branch_action(
+            moderator=moderator,
+            root=member,
+            action=action,
+            digest=payload.digest,
+            reason=payload.reason,
+        )
+    )

@@ -1,0 +1,236 @@
+"""Reading the invitation tree: ancestors, branches, counts — one query each.
+
+Every member carries a materialized path (lib/tree_paths.py): the ids from the root
+down to them. Members never move (``invited_by`` is immutable), so a path is written
+once, when the member is created (``Member.save``), and never rewritten.
+
+- ancestors of X: the ids are decoded from X's own path; one ``pk IN`` query loads them;
+- the branch under X: one range scan of the index member_tree_path_status on
+  ``[path(X), successor(path(X)))``; below depth 256 the scan is on X's ancestor at
+  depth 256 and the overflow column narrows it (see docs/architecture.md);
+- counts by status of a branch: the same range, grouped by status (index-only);
+- children with the counts of their branches: one query for the children, one range
+  scan over the children's branches grouped by the first path segment below X.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Substr
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.accounts.models import Member
+from inviteonly.lib import tree_paths
+from inviteonly.lib.errors import ActionError
+
+
+@dataclass(frozen=True)
+class BranchCounts:
+    """How a branch turned out. ``members`` is the total of the three statuses."""
+
+    members: int = 0
+    active: int = 0
+    quarantined: int = 0
+    banned: int = 0
+
+    @staticmethod
+    def of(rows: Iterable[tuple[str, int]]) -> BranchCounts:
+        by_status = dict.fromkeys(Member.Status.values, 0)
+        for status, count in rows:
+            by_status[status] += count
+        return BranchCounts(
+            members=sum(by_status.values()),
+            active=by_status[Member.Status.ACTIVE],
+            quarantined=by_status[Member.Status.QUARANTINED],
+            banned=by_status[Member.Status.BANNED],
+        )
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """A member as a list of inviters shows them."""
+
+    id: int
+    display_name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ChildBranch:
+    member: Member
+    counts: BranchCounts
+
+
+def ancestor_ids(member: Member) -> list[int]:
+    """Root first; no query at all: the loaded member's path is the answer."""
+    return tree_paths.path_ids(member.full_tree_path)[:-1]
+
+
+def ancestor_ids_of(member_id: int) -> list[int]:
+    """Root first, in one query (the member's own row, by primary key)."""
+    row = Member.objects.filter(pk=member_id).values_list("tree_path", "tree_path_overflow")
+    for indexed, overflow in row:
+        return tree_paths.path_ids(bytes(indexed) + bytes(overflow))[:-1]
+    return []
+
+
+def ancestors_of(member: Member, *, nearest: int | None = None) -> list[TreeNode]:
+    """The chain of inviters from the root down to ``member``'s inviter (or only the
+    ``nearest`` of them), in one query. The ids travel as one parameter (a JSON
+    array on SQLite, an array on PostgreSQL), not as 10,000 placeholders."""
+    ids = ancestor_ids(member)
+    if nearest is not None:
+        ids = ids[-nearest:] if nearest > 0 else []
+    if not ids:
+        return []
+    if connection.vendor == "postgresql":
+        id_list = RawSQL("SELECT unnest(%s::bigint[])", [ids])
+    else:
+        id_list = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)])
+    rows = Member.objects.filter(pk__in=id_list).values_list("id", "display_name", "status")
+    by_id = {row[0]: TreeNode(*row) for row in rows}
+    return [by_id[ancestor_id] for ancestor_id in ids]
+
+
+def _branch_range(path: bytes, *, segment_ids: tuple[int, int] | None = None) -> Q:
+    """Rows whose full path starts with ``path`` (and, with ``segment_ids``, whose next
+    segment lies between the two ids). Written so the range falls on the indexed
+    column whenever ``path`` is no deeper than it."""
+    low = high = path
+    if segment_ids is not None:
+        low = path + segment_ids[0].to_bytes(tree_paths.ID_BYTES, "big")
+        high = path + segment_ids[1].to_bytes(tree_paths.ID_BYTES, "big")
+    stored_low, stored_high = tree_paths.split_path(low), tree_paths.split_path(high)
+    upper = tree_paths.successor(stored_high.overflow or stored_high.indexed)
+    if not stored_low.overflow and not stored_high.overflow:
+        condition = Q(tree_path__gte=stored_low.indexed)
+        if upper is not None:
+            condition &= Q(tree_path__lt=upper)
+        return condition
+    # Deeper than the indexed column: every row of the branch shares X's indexed part
+    # (an equality on the index), the overflow column narrows it.
+    condition = Q(tree_path=stored_low.indexed, tree_path_overflow__gte=stored_low.overflow)
+    if upper is not None:
+        condition &= Q(tree_path_overflow__lt=upper)
+    return condition
+
+
+def branch_of(member: Member, *, include_root: bool = True) -> QuerySet[Member]:
+    """Everyone ``member`` brought in, directly or not (and ``member``), as one query."""
+    query = Member.objects.filter(_branch_range(member.full_tree_path))
+    if not include_root:
+        query = query.exclude(pk=member.pk)
+    return query
+
+
+def branch_counts(member: Member, *, include_root: bool = True) -> BranchCounts:
+    rows = (
+        branch_of(member, include_root=include_root)
+        .order_by()
+        .values_list("status")
+        .annotate(count=Count("*"))
+    )
+    return BranchCounts.of(rows)
+
+
+def invitees_of(member: Member) -> QuerySet[Member]:
+    """The members ``member`` invited, oldest first (index on invited_by)."""
+    return Member.objects.filter(invited_by=member).order_by("id")
+
+
+def children_with_counts(member: Member, children: Sequence[Member]) -> list[ChildBranch]:
+    """The counts of each child's branch (child included), in one query: a range scan
+    over exactly these children's branches, grouped by the path segment below
+    ``member``. ``children`` are invitees of ``member`` (e.g. a page of
+    ``invitees_of``)."""
+    if not children:
+        return []
+    path = member.full_tree_path
+    child_ids = sorted(child.pk for child in children)
+    child_segment_end = len(path) + tree_paths.ID_BYTES
+    if child_segment_end <= tree_paths.INDEXED_BYTES:
+        segment = Substr("tree_path", 1, child_segment_end)
+    else:
+        segment = Substr("tree_path_overflow", 1, child_segment_end - tree_paths.INDEXED_BYTES)
+    rows = (
+        Member.objects.filter(
+            _branch_range(path, segment_ids=(child_ids[0], child_ids[-1]))
+        )
+        .order_by()
+        .annotate(segment=segment)
+        .values_list("segment", "status")
+        .annotate(count=Count("*"))
+    )
+    per_child: dict[int, list[tuple[str, int]]] = {}
+    for segment_bytes, status, count in rows:
+        child_id = int.from_bytes(bytes(segment_bytes)[-tree_paths.ID_BYTES :], "big")
+        per_child.setdefault(child_id, []).append((status, count))
+    return [ChildBranch(child, BranchCounts.of(per_child.get(child.pk, ()))) for child in children]
+
+
+def public_invitees_of(member: Member) -> QuerySet[Member]:
+    """What the public tree page lists: invitees who did not hide themselves and are
+    not banned."""
+    return invitees_of(member).filter(hidden_from_public_tree=False).exclude(
+        status=Member.Status.BANNED
+    )
+
+
+def public_roots() -> QuerySet[Member]:
+    return Member.objects.filter(
+        invited_by__isnull=True, hidden_from_public_tree=False
+    ).exclude(status=Member.Status.BANNED).order_by("id")
+
+
+def check_can_moderate_tree(member: Member) -> None:
+    """Moderators and founders browse every branch and act on branches."""
+    if member.role not in (Member.Role.MODERATOR, Member.Role.FOUNDER):
+        raise ActionError(
+            "moderators_only", _("Only moderators can see and act on branches."), status=403
+        )
+
+
+def _no_such_member() -> ActionError:
+    return ActionError("member_unknown", _("There is no such member."), status=404)
+
+
+def _member_by_id(member_id: int) -> Member:
+    # Ids outside a path's fixed width cannot exist (and overflow SQLite's integers).
+    member = (
+        Member.objects.filter(pk=member_id).first()
+        if 0 < member_id <= tree_paths.MAX_ID
+        else None
+    )
+    if member is None:
+        raise _no_such_member()
+    return member
+
+
+def access_tree_member(viewer: Member, member_id: int) -> Member:
+    """A member a moderator looks at in the tree browser."""
+    check_can_moderate_tree(viewer)
+    return _member_by_id(member_id)
+
+
+def check_public_tree_open() -> None:
+    if not settings.PUBLIC_TREE_PAGE:
+        raise ActionError(
+            "public_tree_off", _("This site does not publish its invitation tree."), status=404
+        )
+
+
+def access_public_tree_member(member_id: int) -> Member:
+    """A member as the public tree shows them: not hidden, not banned (otherwise the
+    same answer as for a member who does not exist)."""
+    check_public_tree_open()
+    member = _member_by_id(member_id)
+    if member.hidden_from_public_tree or member.status == Member.Status.BANNED:
+        raise _no_such_member()
+    return member

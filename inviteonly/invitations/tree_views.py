@@ -1,0 +1,196 @@
+"""Pages of the invitation tree: my inviter and invitees, the public tree (when the
+operator switches it on), and the moderators' branch browser with branch actions."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_POST
+
+from inviteonly.accounts.actions import do_set_public_tree_visibility
+from inviteonly.accounts.models import Member
+from inviteonly.invitations import tree
+from inviteonly.invitations.branch_actions import (
+    BranchAction,
+    BranchPreview,
+    do_apply_branch_action,
+    preview_branch_action,
+)
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.web import render_form_page, run_form_action
+
+# Inviters shown above a member in the branch browser (a chain can be 10,000 long).
+BREADCRUMB_ANCESTORS = 5
+
+
+class BranchActionForm(forms.Form):
+    action = forms.ChoiceField(choices=BranchAction.choices, widget=forms.HiddenInput)
+    digest = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason (goes into every affected member's audit entry)"),
+        max_length=settings.BRANCH_ACTION_REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+def _member(request: HttpRequest) -> Member:
+    assert isinstance(request.user, Member)
+    return request.user
+
+
+def _page(request: HttpRequest, members: QuerySet[Member]) -> Page[Member]:
+    paginator = Paginator(members, settings.TREE_CHILDREN_PER_PAGE)
+    return paginator.get_page(request.GET.get("page"))
+
+
+@login_required
+def my_tree_view(request: HttpRequest) -> HttpResponse:
+    member = _member(request)
+    page = _page(request, tree.invitees_of(member))
+    return render(
+        request,
+        "invitations/my_tree.html",
+        {
+            "inviter": member.invited_by,
+            "page": page,
+            "children": tree.children_with_counts(member, list(page.object_list)),
+            "public_tree_page": settings.PUBLIC_TREE_PAGE,
+        },
+    )
+
+
+@login_required
+@require_POST
+def public_tree_visibility_view(request: HttpRequest) -> HttpResponse:
+    hidden = request.POST.get("hidden") == "1"
+    do_set_public_tree_visibility(member=_member(request), hidden=hidden)
+    messages.success(
+        request,
+        _("You are now hidden from the public tree.")
+        if hidden
+        else _("You are now shown on the public tree."),
+    )
+    return redirect("my_tree")
+
+
+def _sees_everything(request: HttpRequest) -> bool:
+    if not isinstance(request.user, Member):
+        return False
+    try:
+        tree.check_can_moderate_tree(request.user)
+    except ActionError:
+        return False
+    return True
+
+
+def public_tree_view(request: HttpRequest, member_id: int | None = None) -> HttpResponse:
+    """Open to everyone when PUBLIC_TREE_PAGE is on. Hidden and banned members are
+    left out (a moderator browses them in the branch browser)."""
+    try:
+        if member_id is None:
+            tree.check_public_tree_open()
+            member, members = None, tree.public_roots()
+        else:
+            member = tree.access_public_tree_member(member_id)
+            members = tree.public_invitees_of(member)
+    except ActionError as error:
+        raise Http404 from error
+    return render(
+        request,
+        "invitations/public_tree.html",
+        {"member": member, "page": _page(request, members), "moderator": _sees_everything(request)},
+    )
+
+
+def _moderator(request: HttpRequest) -> Member:
+    member = _member(request)
+    try:
+        tree.check_can_moderate_tree(member)
+    except ActionError as error:
+        raise Http404 from error
+    return member
+
+
+@login_required
+def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> HttpResponse:
+    """A moderator looks at one member: the inviters above, the counts of the branch,
+    the invitees level by level with the counts of their branches; a preview of a
+    branch action, then its confirmation."""
+    moderator = _moderator(request)
+    try:
+        member = tree.access_tree_member(moderator, member_id) if member_id else None
+    except ActionError as error:
+        raise Http404 from error
+    if member is None:
+        page = _page(request, Member.objects.filter(invited_by__isnull=True).order_by("id"))
+        roots = [
+            tree.ChildBranch(root, tree.branch_counts(root)) for root in page.object_list
+        ]
+        return render(request, "invitations/branch_roots.html", {"page": page, "roots": roots})
+    preview: BranchPreview | None = None
+    form = BranchActionForm(request.POST or None)
+    if request.method == "POST":
+        applied = run_form_action(
+            request,
+            form,
+            lambda data: do_apply_branch_action(
+                moderator=moderator,
+                root=member,
+                action=BranchAction(data["action"]),
+                digest=data["digest"],
+                reason=data["reason"],
+            ),
+        )
+        if applied is not None:
+            messages.success(
+                request,
+                ngettext(
+                    "Done: %(action)s, %(count)d member changed.",
+                    "Done: %(action)s, %(count)d members changed.",
+                    applied.affected,
+                )
+                % {"action": applied.action.label, "count": applied.affected},
+            )
+            return redirect("branch_browser_member", member_id=member.pk)
+        action = getattr(form, "cleaned_data", {}).get("action")
+        if action:
+            # Refused (a changed branch, no reason): show the branch as it is now, with
+            # a fresh digest, to confirm again.
+            preview = preview_branch_action(
+                moderator=moderator, root=member, action=BranchAction(action)
+            )
+            data = cast(QueryDict, form.data).copy()
+            data["digest"] = preview.digest
+            form.data = data
+    elif request.GET.get("action") in BranchAction.values:
+        preview = preview_branch_action(
+            moderator=moderator, root=member, action=BranchAction(request.GET["action"])
+        )
+        form = BranchActionForm(initial={"action": preview.action, "digest": preview.digest})
+    page = _page(request, tree.invitees_of(member))
+    ancestors = tree.ancestors_of(member, nearest=BREADCRUMB_ANCESTORS)
+    return render_form_page(
+        request,
+        "invitations/branch_browser.html",
+        {
+            "member": member,
+            "ancestors": ancestors,
+            "depth": len(tree.ancestor_ids(member)),
+            "counts": tree.branch_counts(member),
+            "page": page,
+            "children": tree.children_with_counts(member, list(page.object_list)),
+            "actions": BranchAction.choices,
+            "preview": preview,
+        },
+        form=form,
+    )

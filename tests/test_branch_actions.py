@@ -1,0 +1,180 @@
+"""Branch actions: the preview's counts are what apply changes; a branch that changed
+after the preview is refused with nothing written; every affected member is audited."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations import tree
+from inviteonly.invitations.branch_actions import (
+    BranchAction,
+    do_apply_branch_action,
+    preview_branch_action,
+)
+from inviteonly.invitations.models import Invitation
+from inviteonly.lib.errors import ActionError
+from tests.conftest import FrozenClock
+from tests.conftest import make_member as make_any_member
+
+pytestmark = pytest.mark.django_db
+
+# Numbers of their own: the founder fixture's number is one make_member hands out too.
+_numbers = itertools.count(1)
+
+
+def make_member(**fields: Any) -> Member:
+    return make_any_member(phone=f"+7926{next(_numbers):07d}", **fields)
+
+
+@pytest.fixture
+def moderator(founder: Member) -> Member:
+    return make_member(display_name="Mod", role=Member.Role.MODERATOR, invited_by=founder)
+
+
+@pytest.fixture
+def branch(founder: Member) -> list[Member]:
+    """root → a, b; a → a1, a2; b → b1 (a moderator); b1 → b2. a2 is quarantined."""
+    root = make_member(display_name="Root", invited_by=founder)
+    a = make_member(display_name="A", invited_by=root)
+    b = make_member(display_name="B", invited_by=root)
+    a1 = make_member(display_name="A1", invited_by=a)
+    a2 = make_member(display_name="A2", invited_by=a)
+    b1 = make_member(display_name="B1", invited_by=b, role=Member.Role.MODERATOR)
+    b2 = make_member(display_name="B2", invited_by=b1)
+    Member.objects.filter(pk=a2.pk).update(status=Member.Status.QUARANTINED)
+    return [root, a, b, a1, a2, b1, b2]
+
+
+def statuses(members: list[Member]) -> list[str]:
+    by_id = dict(Member.objects.values_list("id", "status"))
+    return [by_id[member.pk] for member in members]
+
+
+def test_quarantine_applies_exactly_the_preview(
+    moderator: Member, branch: list[Member], clock: FrozenClock
+) -> None:
+    root = branch[0]
+    preview = preview_branch_action(moderator=moderator, root=root, action=BranchAction.QUARANTINE)
+    assert preview.counts == tree.BranchCounts(members=7, active=6, quarantined=1, banned=0)
+    # The moderator B1 is left alone, A2 is already quarantined.
+    assert preview.affected == 5
+    applied = do_apply_branch_action(
+        moderator=moderator,
+        root=root,
+        action=BranchAction.QUARANTINE,
+        digest=preview.digest,
+        reason="Spam wave from this branch",
+    )
+    assert applied.affected == preview.affected
+    assert statuses(branch) == ["quarantined"] * 5 + ["active", "quarantined"]
+    entries = AuditEntry.objects.filter(action=AuditAction.BRANCH_QUARANTINED)
+    assert entries.count() == preview.affected
+    assert {entry.target_member_id for entry in entries} == {
+        member.pk for member in branch if member.role == Member.Role.MEMBER
+    } - {branch[4].pk}
+    assert all(
+        entry.actor_id == moderator.pk
+        and entry.created_at == clock.current
+        and entry.details == {"reason": "Spam wave from this branch", "branch_root": root.pk}
+        for entry in entries
+    )
+    summary = AuditEntry.objects.get(action=AuditAction.BRANCH_ACTION_APPLIED)
+    assert summary.details["count"] == 5
+    assert tree.branch_counts(root).quarantined == 6
+
+    # Reversible: lifting the quarantine brings back all six (A2 included).
+    lift = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.LIFT_QUARANTINE
+    )
+    assert lift.affected == 6
+    do_apply_branch_action(
+        moderator=moderator,
+        root=root,
+        action=BranchAction.LIFT_QUARANTINE,
+        digest=lift.digest,
+        reason="Reviewed: a false alarm",
+    )
+    assert tree.branch_counts(root) == tree.BranchCounts(members=7, active=7)
+
+
+def test_ban_kills_pending_invitations(
+    moderator: Member, branch: list[Member], founder: Member
+) -> None:
+    from datetime import timedelta
+
+    from inviteonly.lib import clock
+
+    now = clock.now()
+    pending = Invitation.objects.create(
+        inviter=branch[3], phone_masked="+7 916 ***-**-01", token_digest="x" * 64,
+        expires_at=now + timedelta(days=7),
+    )
+    outside = Invitation.objects.create(
+        inviter=founder, phone_masked="+7 916 ***-**-02", token_digest="y" * 64,
+        expires_at=now + timedelta(days=7),
+    )
+    subtree = branch[1]  # A and its two invitees
+    preview = preview_branch_action(moderator=moderator, root=subtree, action=BranchAction.BAN)
+    assert (preview.counts.members, preview.affected) == (3, 3)
+    do_apply_branch_action(
+        moderator=moderator, root=subtree, action=BranchAction.BAN, digest=preview.digest,
+        reason="Sold invitations",
+    )
+    assert statuses(branch) == [
+        "active", "banned", "active", "banned", "banned", "active", "active"
+    ]
+    pending.refresh_from_db()
+    outside.refresh_from_db()
+    assert pending.revoked_at is not None
+    assert outside.revoked_at is None
+
+
+@pytest.mark.parametrize("change", ["joined", "status"])
+def test_apply_refuses_a_branch_that_changed(
+    moderator: Member, branch: list[Member], change: str
+) -> None:
+    root = branch[0]
+    preview = preview_branch_action(moderator=moderator, root=root, action=BranchAction.BAN)
+    if change == "joined":
+        make_member(display_name="Late", invited_by=branch[6])
+    else:
+        Member.objects.filter(pk=branch[4].pk).update(status=Member.Status.ACTIVE)
+    before = statuses(branch)
+    with pytest.raises(ActionError) as refused:
+        do_apply_branch_action(
+            moderator=moderator, root=root, action=BranchAction.BAN, digest=preview.digest,
+            reason="Spam",
+        )
+    assert (refused.value.code, refused.value.status) == ("branch_changed", 409)
+    assert statuses(branch) == before
+    assert not AuditEntry.objects.filter(
+        action__in=[AuditAction.BRANCH_BANNED, AuditAction.BRANCH_ACTION_APPLIED]
+    ).exists()
+
+
+def test_only_moderators_act_and_a_reason_is_required(
+    moderator: Member, branch: list[Member]
+) -> None:
+    root, member = branch[0], branch[3]
+    with pytest.raises(ActionError) as refused:
+        preview_branch_action(moderator=member, root=root, action=BranchAction.BAN)
+    assert refused.value.code == "moderators_only"
+    preview = preview_branch_action(moderator=moderator, root=root, action=BranchAction.BAN)
+    with pytest.raises(ActionError) as refused:
+        do_apply_branch_action(
+            moderator=moderator, root=root, action=BranchAction.BAN, digest=preview.digest,
+            reason="  ",
+        )
+    assert refused.value.code == "reason_required"
+    with pytest.raises(ActionError) as refused:
+        do_apply_branch_action(
+            moderator=member, root=root, action=BranchAction.BAN, digest=preview.digest,
+            reason="x",
+        )
+    assert refused.value.code == "moderators_only"
+    assert statuses(branch)[0] == "active"

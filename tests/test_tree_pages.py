@@ -1,0 +1,224 @@
+"""Tree pages and /api/tree: my inviter and invitees, the public tree and the hide
+flag, the moderators' branch browser with preview → confirm, in English and Russian."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.lib import tree_paths
+from tests.conftest import ApiClient
+from tests.conftest import make_member as make_any_member
+
+pytestmark = pytest.mark.django_db
+
+_numbers = itertools.count(1)
+
+
+def make_member(**fields: Any) -> Member:
+    fields.setdefault("phone", f"+7925{next(_numbers):07d}")
+    return make_any_member(**fields)
+
+
+PAVEL, MILA = "+79240000001", "+79240000002"
+
+
+@pytest.fixture
+def family(founder: Member) -> dict[str, Member]:
+    """founder → moderator; founder → parent → child (quarantined), grandchild."""
+    parent = make_member(display_name="Pavel", invited_by=founder, phone=PAVEL)
+    child = make_member(display_name="Katya", invited_by=parent)
+    grandchild = make_member(display_name="Gleb", invited_by=child)
+    Member.objects.filter(pk=child.pk).update(status=Member.Status.QUARANTINED)
+    moderator = make_member(
+        display_name="Moderator Mila", role=Member.Role.MODERATOR, invited_by=founder, phone=MILA
+    )
+    return {"parent": parent, "child": child, "grandchild": grandchild, "moderator": moderator}
+
+
+def client_for(member: Member, language: str = "en") -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(member)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "status", "branch"),
+    [
+        ("en", "My place in the tree", "Quarantined", "2 members"),
+        ("ru", "Моё место в дереве", "На карантине", "2 участника"),
+    ],
+)
+def test_my_tree_shows_inviter_and_invitees_with_status(
+    family: dict[str, Member], language: str, heading: str, status: str, branch: str
+) -> None:
+    page = client_for(family["parent"], language).get("/tree/").content.decode()
+    assert heading in page
+    assert re.search(r'data-testid="inviter">Founder Anna', page)
+    assert "Katya" in page and status in page and branch in page
+    assert "Gleb" not in page  # only direct invitees
+
+
+def test_public_tree_is_off_unless_the_operator_switches_it_on(
+    family: dict[str, Member], settings: SettingsWrapper
+) -> None:
+    assert Client().get("/tree/public/").status_code == 404
+    assert ApiClient().get("/tree/public").status_code == 404
+    settings.PUBLIC_TREE_PAGE = True
+    roots = Client().get("/tree/public/").content.decode()
+    assert "Founder Anna" in roots
+    founder_page = Client().get(f"/tree/public/{family['parent'].invited_by_id}/")
+    assert "Pavel" in founder_page.content.decode()
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_member_can_hide_from_the_public_tree_but_not_from_moderators(
+    family: dict[str, Member], settings: SettingsWrapper, language: str
+) -> None:
+    settings.PUBLIC_TREE_PAGE = True
+    parent = family["parent"]
+    client = client_for(parent, language)
+    response = client.post("/tree/visibility/", {"hidden": "1"}, follow=True)
+    hidden_message = {
+        "en": "You are now hidden from the public tree.",
+        "ru": "Теперь вас нет в открытом дереве.",
+    }[language]
+    assert hidden_message in response.content.decode()
+    parent.refresh_from_db()
+    assert parent.hidden_from_public_tree
+    founder_page = Client().get(f"/tree/public/{parent.invited_by_id}/").content.decode()
+    assert "Pavel" not in founder_page
+    assert Client().get(f"/tree/public/{parent.pk}/").status_code == 404
+    assert ApiClient().get(f"/tree/public/{parent.pk}").status_code == 404
+    # Its invitee is still public (hiding is personal).
+    assert Client().get(f"/tree/public/{family['child'].pk}/").status_code == 200
+    moderator_view = client_for(family["moderator"]).get(f"/moderation/tree/{parent.pk}/")
+    assert "Pavel" in moderator_view.content.decode()
+    client.post("/tree/visibility/", {"hidden": "0"})
+    assert "Pavel" in Client().get(f"/tree/public/{parent.invited_by_id}/").content.decode()
+
+
+def test_branch_browser_is_for_moderators(family: dict[str, Member]) -> None:
+    member = client_for(family["parent"])
+    assert member.get("/moderation/tree/").status_code == 404
+    assert member.get(f"/moderation/tree/{family['child'].pk}/").status_code == 404
+    assert Client().get("/moderation/tree/").status_code == 302  # to the login page
+    page = client_for(family["moderator"]).get("/moderation/tree/").content.decode()
+    assert "Founder Anna" in page
+    beyond = client_for(family["moderator"]).get(f"/moderation/tree/{tree_paths.MAX_ID + 1}/")
+    assert beyond.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("language", "will_change", "done"),
+    [
+        ("en", "Quarantine the branch: 2 members will change.", "Done: Quarantine the branch, 2"),
+        ("ru", "Отправить ветку на карантин: изменятся 2 участника.", "Готово"),
+    ],
+)
+def test_branch_browser_previews_then_applies(
+    family: dict[str, Member], language: str, will_change: str, done: str
+) -> None:
+    moderator = client_for(family["moderator"], language)
+    parent = family["parent"]
+    url = f"/moderation/tree/{parent.pk}/"
+    page = moderator.get(url).content.decode()
+    assert "Katya" in page
+    preview = moderator.get(url, {"action": "quarantine"}).content.decode()
+    assert will_change in preview
+    digest = re.search(r'name="digest" value="([0-9a-f]{64})"', preview)
+    assert digest is not None
+    applied = moderator.post(
+        url,
+        {"action": "quarantine", "digest": digest.group(1), "reason": "Spam"},
+        follow=True,
+    )
+    assert done in applied.content.decode()
+    assert set(
+        Member.objects.filter(pk__in=[parent.pk, family["grandchild"].pk]).values_list(
+            "status", flat=True
+        )
+    ) == {Member.Status.QUARANTINED}
+    assert AuditEntry.objects.filter(action=AuditAction.BRANCH_QUARANTINED).count() == 2
+
+
+def test_branch_browser_refuses_a_stale_preview_and_shows_a_fresh_one(
+    family: dict[str, Member],
+) -> None:
+    moderator = client_for(family["moderator"])
+    parent = family["parent"]
+    url = f"/moderation/tree/{parent.pk}/"
+    preview = moderator.get(url, {"action": "ban"}).content.decode()
+    digest = re.search(r'name="digest" value="([0-9a-f]{64})"', preview)
+    assert digest is not None
+    make_member(display_name="Newcomer", invited_by=family["grandchild"])
+    refused = moderator.post(
+        url, {"action": "ban", "digest": digest.group(1), "reason": "Spam"}
+    ).content.decode()
+    assert "The branch changed after the preview" in refused
+    assert "4 members will change" in refused
+    assert not Member.objects.filter(status=Member.Status.BANNED).exists()
+    fresh = re.search(r'name="digest" value="([0-9a-f]{64})"', refused)
+    assert fresh is not None and fresh.group(1) != digest.group(1)
+
+
+def test_api_my_tree_and_visibility(family: dict[str, Member]) -> None:
+    api = ApiClient()
+    api.log_in(PAVEL)
+    mine = api.get("/tree/me").json_body
+    assert mine["inviter"]["display_name"] == "Founder Anna"
+    assert mine["invitees_total"] == 1
+    assert mine["invitees"][0]["status"] == "quarantined"
+    assert mine["invitees"][0]["branch"] == {
+        "members": 2, "active": 1, "quarantined": 1, "banned": 0
+    }
+    assert api.request("PUT", "/tree/me/visibility", {"hidden": True}).json_body == {
+        "hidden": True
+    }
+    assert api.get("/tree/me").json_body["hidden_from_public_tree"] is True
+
+
+def test_api_branch_preview_apply_and_refusals(family: dict[str, Member]) -> None:
+    member_api = ApiClient("ru")
+    member_api.log_in(PAVEL)
+    parent = family["parent"]
+    refused = member_api.get(f"/tree/members/{parent.pk}")
+    assert refused.status_code == 403
+    assert refused.json_body["detail"] == (
+        "Видеть ветки и действовать на них могут только модераторы."
+    )
+
+    api = ApiClient()
+    api.log_in(MILA)
+    branch = api.get(f"/tree/members/{parent.pk}").json_body
+    assert branch["member"]["branch"] == {"members": 3, "active": 2, "quarantined": 1, "banned": 0}
+    assert [each["display_name"] for each in branch["nearest_ancestors"]] == ["Founder Anna"]
+    assert branch["invitees"][0]["branch"]["members"] == 2
+
+    preview = api.get(f"/tree/members/{parent.pk}/branch-actions/ban").json_body
+    assert preview["affected"] == 3
+    Member.objects.filter(pk=family["child"].pk).update(status=Member.Status.ACTIVE)
+    stale = api.post(
+        f"/tree/members/{parent.pk}/branch-actions/ban",
+        {"digest": preview["digest"], "reason": "Spam"},
+    )
+    assert (stale.status_code, stale.json_body["code"]) == (409, "branch_changed")
+    assert not Member.objects.filter(status=Member.Status.BANNED).exists()
+
+    preview = api.get(f"/tree/members/{parent.pk}/branch-actions/ban").json_body
+    applied = api.post(
+        f"/tree/members/{parent.pk}/branch-actions/ban",
+        {"digest": preview["digest"], "reason": "Spam"},
+    )
+    assert applied.status_code == 200
+    assert applied.json_body["affected"] == preview["affected"] == 3
+    assert Member.objects.filter(status=Member.Status.BANNED).count() == 3
+    assert api.get(f"/tree/members/{tree_paths.MAX_ID + 1}").status_code == 422
+    assert api.get("/tree/members/999999").status_code == 404
