@@ -18,6 +18,8 @@ from inviteonly.invitations.branch_actions import (
 )
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib.errors import ActionError
+from inviteonly.moderation.models import Strike
+from inviteonly.notifications.models import Notification, NotificationKind
 from tests.conftest import FrozenClock
 from tests.conftest import make_member as make_any_member
 
@@ -132,6 +134,12 @@ def test_ban_kills_pending_invitations(
     outside.refresh_from_db()
     assert pending.revoked_at is not None
     assert outside.revoked_at is None
+    # Whoever let the branch in answers for it: a strike and a notice with the reason.
+    inviter = subtree.invited_by
+    assert inviter is not None
+    assert Strike.objects.filter(member=inviter, invitee=subtree).count() == 1
+    notice = Notification.objects.get(member=inviter, kind=NotificationKind.INVITEE_BANNED)
+    assert notice.reason == "Sold invitations"
 
 
 @pytest.mark.parametrize("change", ["joined", "status"])

@@ -40,6 +40,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.tree import BranchCounts, branch_of, check_can_moderate_tree
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
+from inviteonly.moderation.actions import record_ban_consequences
 
 
 class BranchAction(models.TextChoices):
@@ -215,6 +216,10 @@ def do_apply_branch_action(
             redeemed_at__isnull=True,
             revoked_at__isnull=True,
         ).update(revoked_at=now)
+        # The branch was let in through its root: whoever invited the root answers for
+        # it as for any invitee banned for spam (a strike, a notice with the reason).
+        if root.role == Member.Role.MEMBER and root.invited_by_id is not None:
+            record_ban_consequences(banned=root, reason=reason, for_spam=True, actor=moderator)
     record_audit_entry(
         AuditAction.BRANCH_ACTION_APPLIED,
         actor=moderator,
