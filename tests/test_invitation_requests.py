@@ -22,7 +22,8 @@ from inviteonly.invitation_requests.actions import (
     do_vouch_for_request,
 )
 from inviteonly.invitation_requests.models import InvitationRequest, Vouch
-from inviteonly.invitations.models import Invitation
+from inviteonly.invitation_requests.queries import open_requests_for
+from inviteonly.invitations.models import Invitation, InviteAllowance
 from inviteonly.lib.errors import ActionError
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
@@ -246,3 +247,20 @@ def test_ten_members_granting_one_request_at_once_send_one_invitation() -> None:
     assert request.invitation is not None and request.granted_by is not None
     assert request.granted_at == request.invitation.created_at
     assert request.expires_at - request.created_at == timedelta(days=30)
+
+
+def test_a_member_with_no_invitation_left_may_read_and_vouch_but_not_grant(
+    clock: FrozenClock,
+) -> None:
+    ask()
+    request = InvitationRequest.objects.get()
+    member = make_member(joined_at=clock.current - timedelta(days=60))
+    InviteAllowance.objects.create(member=member, earned_from=clock.current)  # none left
+    assert open_requests_for(member).count() == 1
+    assert do_vouch_for_request(member=member, request_id=request.id) == 1
+    with pytest.raises(ActionError) as refused:
+        do_grant_invitation_request(member=member, request_id=request.id)
+    assert refused.value.code == "no_invitations_left"
+    assert Invitation.objects.count() == 0
+    request.refresh_from_db()
+    assert request.granted_at is None and request.listed

@@ -119,7 +119,7 @@ def _open_request(request_id: int, *, lock: bool = False) -> InvitationRequest:
 
 def do_vouch_for_request(*, member: Member, request_id: int) -> int:
     """Vouch once for an open request; return how many members vouch for it now."""
-    check_can_invite(member)
+    check_can_invite(member, allowance_needed=False)
     with transaction.atomic():
         request = _open_request(request_id)
         _vouch, created = Vouch.objects.get_or_create(request=request, member=member)

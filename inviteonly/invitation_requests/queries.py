@@ -17,7 +17,7 @@ def open_requests_for(member: Member) -> QuerySet[InvitationRequest]:
     """Requests waiting for a member, most vouched for first, then the longest waiting;
     each with ``vouch_count`` and ``vouched_by_me``. Only for members who may invite;
     the number is never selected."""
-    check_can_invite(member)
+    check_can_invite(member, allowance_needed=False)
     return (
         InvitationRequest.objects.filter(
             listed=True, granted_at__isnull=True, expires_at__gt=clock.now()

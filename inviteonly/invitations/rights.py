@@ -414,10 +414,14 @@ def evaluate_invite_rights(member: Member) -> InviteRights:
     )
 
 
-def check_can_invite(member: Member) -> InviteRights:
-    """Refuse (403) with the first failed rule's reason; otherwise the evaluation."""
+def check_can_invite(member: Member, *, allowance_needed: bool = True) -> InviteRights:
+    """Refuse (403) with the first failed rule's reason; otherwise the evaluation.
+    ``allowance_needed=False`` asks only whether the member has invite rights — enough
+    to read and vouch for invitation requests with no invitation left to spend."""
     rights = evaluate_invite_rights(member)
-    failed = rights.failed_rules
+    failed = [
+        rule for rule in rights.failed_rules if allowance_needed or rule.rule != "allowance"
+    ]
     if failed:
         code = "no_invitations_left" if failed[0].rule == "allowance" else "invite_not_allowed"
         raise ActionError(code, failed[0].reason, status=403)
