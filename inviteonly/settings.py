@@ -358,7 +358,7 @@ INVITE_STRIKE_SUSPENSION_DAYS = int(
     os.environ.get("INVITEONLY_INVITE_STRIKE_SUSPENSION_DAYS", "60")
 )
 
-# The longest reason a moderator may write for a sanction or a grant.
+# The longest reason a moderator may write for a sanction, a grant or a branch action.
 MODERATION_REASON_MAX_LENGTH = 500
 
 
@@ -373,10 +373,6 @@ PUBLIC_TREE_PAGE = _env_bool("INVITEONLY_PUBLIC_TREE_PAGE", False)
 
 # Invitees listed per page of the tree pages and API (a member may have thousands).
 TREE_CHILDREN_PER_PAGE = 50
-
-# A moderator's reason for a branch action goes into every affected member's audit
-# entry; long enough for a sentence and a link to the report.
-BRANCH_ACTION_REASON_MAX_LENGTH = 500
 
 
 # ---------------------------------------------------------------------------

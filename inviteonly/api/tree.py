@@ -120,7 +120,7 @@ class PreviewOut(Schema):
 
 class ApplyIn(Schema):
     digest: str = Field(max_length=64)
-    reason: str = Field(max_length=settings.BRANCH_ACTION_REASON_MAX_LENGTH)
+    reason: str = Field(max_length=settings.MODERATION_REASON_MAX_LENGTH)
 
 
 def _ref(member: Member) -> MemberRef:

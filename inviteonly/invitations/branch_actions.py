@@ -26,21 +26,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from inviteonly.accounts.models import Member
-from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import ALLOWED_DETAIL_KEYS, record_audit_entry
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.tree import BranchCounts, branch_of, check_can_moderate_tree
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.actions import record_ban_consequences
+from inviteonly.moderation.actions import clean_moderation_reason, record_ban_consequences
 
 
 class BranchAction(models.TextChoices):
@@ -115,27 +112,6 @@ def preview_branch_action(
     return _branch_state(root, action, lock=False)
 
 
-def _clean_reason(raw: str) -> str:
-    reason = clean_visible_text(raw, field="reason")
-    if not reason:
-        raise ActionError(
-            "reason_required", _("Say why: the reason goes into the audit log."), field="reason"
-        )
-    limit = settings.BRANCH_ACTION_REASON_MAX_LENGTH
-    if len(reason) > limit:
-        raise ActionError(
-            "reason_too_long",
-            ngettext(
-                "The reason can be at most %(limit)d character long.",
-                "The reason can be at most %(limit)d characters long.",
-                limit,
-            )
-            % {"limit": limit},
-            field="reason",
-        )
-    return reason
-
-
 def _branch_changed() -> ActionError:
     return ActionError(
         "branch_changed",
@@ -183,7 +159,7 @@ def do_apply_branch_action(
     """Apply ``action`` exactly as previewed (same ``digest``), or refuse with nothing
     written. Returns what was applied."""
     check_can_moderate_tree(moderator)
-    reason = _clean_reason(reason)
+    reason = clean_moderation_reason(reason)
     # The rows stay locked until commit (PostgreSQL; SQLite's write transaction
     # excludes other writers), so the UPDATE below meets the statuses digested here.
     current = _branch_state(root, action, lock=True)

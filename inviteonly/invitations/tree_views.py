@@ -38,7 +38,7 @@ class BranchActionForm(forms.Form):
     digest = forms.CharField(widget=forms.HiddenInput, max_length=64)
     reason = forms.CharField(
         label=gettext_lazy("Reason (goes into every affected member's audit entry)"),
-        max_length=settings.BRANCH_ACTION_REASON_MAX_LENGTH,
+        max_length=settings.MODERATION_REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
