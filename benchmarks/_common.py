@@ -14,8 +14,8 @@
   production.
 * ``WorkerPool``: long-lived threads (each keeps its own client and database
   connection) that start a phase together and take work from a shared counter.
-* Counting what a piece of code does: password hashes (``count_password_hashes``) and
-  SQL queries (``count_queries``).
+* Counting what a piece of code does: password hashes (``count_password_hashes``), the
+  time spent hashing (``timing_password_hashes``) and SQL queries (``count_queries``).
 """
 
 from __future__ import annotations
@@ -452,13 +452,33 @@ class HashCount:
 
 
 @contextmanager
+def _wrapping_password_hashers(
+    wrap: Callable[[str, Callable[..., Any]], Callable[..., Any]],
+) -> Iterator[None]:
+    """Replace ``encode`` and ``verify`` of every configured password hasher with
+    ``wrap(kind, original)``; put the originals back afterwards."""
+    from django.contrib.auth.hashers import get_hashers
+
+    patched: list[tuple[type, str, Any]] = []
+    try:
+        for hasher in get_hashers():
+            cls = type(hasher)
+            for kind in ("encode", "verify"):
+                original = cls.__dict__.get(kind)
+                if original is not None:
+                    patched.append((cls, kind, original))
+                    setattr(cls, kind, wrap(kind, original))
+        yield
+    finally:
+        for cls, kind, original in reversed(patched):
+            setattr(cls, kind, original)
+
+
+@contextmanager
 def count_password_hashes() -> Iterator[HashCount]:
     """Count calls of ``encode`` (make_password) and ``verify`` (check_password) on every
     configured password hasher. Not thread-aware: use it with one thread running."""
-    from django.contrib.auth.hashers import get_hashers
-
     count = HashCount()
-    patched: list[tuple[type, str, Any]] = []
 
     def counting(kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -467,18 +487,43 @@ def count_password_hashes() -> Iterator[HashCount]:
 
         return wrapper
 
-    try:
-        for hasher in get_hashers():
-            cls = type(hasher)
-            for kind in ("encode", "verify"):
-                original = cls.__dict__.get(kind)
-                if original is not None:
-                    patched.append((cls, kind, original))
-                    setattr(cls, kind, counting(kind, original))
+    with _wrapping_password_hashers(counting):
         yield count
-    finally:
-        for cls, kind, original in reversed(patched):
-            setattr(cls, kind, original)
+
+
+class HashTimer:
+    """Wall seconds each thread spends inside password hashers while
+    ``timing_password_hashes`` is active."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def take(self) -> float:
+        """This thread's seconds in hashers since its last ``take``."""
+        seconds: float = getattr(self._local, "seconds", 0.0)
+        self._local.seconds = 0.0
+        return seconds
+
+    def add(self, seconds: float) -> None:
+        self._local.seconds = getattr(self._local, "seconds", 0.0) + seconds
+
+
+@contextmanager
+def timing_password_hashes(timer: HashTimer) -> Iterator[None]:
+    """Add the wall time of every hasher call to ``timer``, per thread."""
+
+    def timing(_kind: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timer.add(time.perf_counter() - start)
+
+        return wrapper
+
+    with _wrapping_password_hashers(timing):
+        yield
 
 
 @dataclass
