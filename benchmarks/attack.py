@@ -439,6 +439,8 @@ def main() -> None:
     port = free_port()
     database = "postgres" if args.postgres else "sqlite"
     with benchmark_environment(database, args.postgres):
+        # The attacker meets the production breaker (benchmark_environment lifts it).
+        os.environ.pop("INVITEONLY_SMS_MAX_PER_HOUR")
         os.environ.update({
             "INVITEONLY_SMS_GATEWAY": "console",
             "INVITEONLY_ALLOWED_HOSTS": "127.0.0.1",
