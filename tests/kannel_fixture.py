@@ -8,16 +8,22 @@ message: ``Got message N: <sender receiver type data>``.
 
 from __future__ import annotations
 
+import gc
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote_to_bytes
+from typing import Any
+from urllib.parse import quote, unquote_to_bytes
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
 FAKESMSC_CANDIDATES = ("/usr/lib/kannel/test/fakesmsc", "/usr/libexec/kannel/test/fakesmsc")
@@ -127,8 +133,8 @@ global-sender = {GLOBAL_SENDER}
 # No access-log here: smsbox writes every sendsms text into it, whatever the format.
 log-file = {log}/smsbox.log
 log-level = 2
-http-request-retry = 5
-http-queue-delay = 1
+
+
 
 group = sendsms-user
 username = {USERNAME}
@@ -249,3 +255,75 @@ class SiteInThread:
     def close(self) -> None:
         self._server.close()
         self._thread.join(timeout=5)
+        # Ends the request threads, and with them their database connections (a
+        # test database with open connections cannot be dropped).
+        self._server.task_dispatcher.shutdown()
+        gc.collect()
+
+
+# ---------------------------------------------------------------------------
+# Delivery workers as separate processes (`inviteonly worker`)
+# ---------------------------------------------------------------------------
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """A DATABASE_URL for the database a Django connection uses (the test database)."""
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(settings_dict['NAME']).resolve()}"
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    credentials = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"
+
+
+def worker_environment(
+    *, kannel: Kannel, site_url: str, database: str, lease_seconds: float = 5
+) -> dict[str, str]:
+    """The environment of an `inviteonly worker` sending through ``kannel`` on
+    ``database``, with a short lease so a killed worker's messages come back soon."""
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("INVITEONLY_")
+    }
+    environment.update(
+        {
+            "DATABASE_URL": database,
+            "PYTHONPATH": str(REPO_ROOT),
+            "INVITEONLY_SMS_GATEWAY": "kannel",
+            "INVITEONLY_KANNEL_SENDSMS_URL": kannel.sendsms_url,
+            "INVITEONLY_KANNEL_USERNAME": USERNAME,
+            "INVITEONLY_KANNEL_PASSWORD": PASSWORD,
+            "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL": site_url,
+            "INVITEONLY_SMS_SEND_LEASE_SECONDS": str(lease_seconds),
+            "INVITEONLY_SMS_WORKER_POLL_SECONDS": "0.05",
+        }
+    )
+    # The same keys as the process that queued the messages, so workers can read them.
+    for name in ("INVITEONLY_DATA_DIR", "INVITEONLY_SECRET_KEY", "INVITEONLY_TOKEN_KEY",
+                 "INVITEONLY_PHONE_ENCRYPTION_KEYS", "INVITEONLY_PHONE_INDEX_KEY",
+                 "INVITEONLY_BASE_URL"):
+        if name in os.environ:
+            environment[name] = os.environ[name]
+    return environment
+
+
+def start_worker(
+    environment: dict[str, str], *, settings_module: str, log: Path
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "django", "worker", f"--settings={settings_module}"],
+            env=environment, cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
