@@ -360,6 +360,9 @@ SMS_GATEWAY_TIMEOUT = float(os.environ.get("INVITEONLY_SMS_GATEWAY_TIMEOUT", "10
 SMS_DELIVERY_REPORT_BASE_URL = os.environ.get(
     "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL", BASE_URL
 ).rstrip("/")
+# Gateways call the site under that name, so it is an allowed host.
+if urlsplit(SMS_DELIVERY_REPORT_BASE_URL).hostname not in (*ALLOWED_HOSTS, "*", None):
+    ALLOWED_HOSTS.append(str(urlsplit(SMS_DELIVERY_REPORT_BASE_URL).hostname))
 
 # Kannel: smsbox's sendsms URL and a `sendsms-user` of it. Optional: the smsc-id to
 # route through.

@@ -9,6 +9,7 @@ message: ``Got message N: <sender receiver type data>``.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import signal
@@ -243,6 +244,8 @@ class SiteInThread:
 
         from inviteonly.wsgi import application
 
+        # Kannel's reports come in bursts; waitress warns of every queued request.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self.port = free_port()
         self._server = create_server(application, host="127.0.0.1", port=self.port, threads=4)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
