@@ -72,3 +72,16 @@ def test_sender_ids_carriers_cannot_carry_are_refused(settings: Any) -> None:
     for sender in ("Invite-only!", "A much too long name"):
         settings.SMS_SENDER_ID = sender
         assert "sms.E004" in ids(check_sms_routes(None))
+
+
+def test_smpp_and_twilio_need_their_credentials(settings: Any) -> None:
+    settings.SMS_ROUTES = {"US": {"gateway": "twilio", "sender_id": "+14155550100"},
+                           "GB": {"gateway": "smpp"}}
+    settings.TWILIO_ACCOUNT_SID = "not-a-sid"
+    settings.TWILIO_AUTH_TOKEN = ""
+    settings.SMPP_ADDRESS = "smsc.example.org"
+    settings.SMPP_SYSTEM_ID = "inviteonly"
+    settings.SMPP_PASSWORD = "longer-than-eight"
+    problems = " ".join(message.msg for message in check_sms_gateways(None))
+    for expected in ("ACCOUNT_SID", "AUTH_TOKEN", "host:port", "password of 8"):
+        assert expected in problems

@@ -43,6 +43,9 @@ def _gateway_errors(name: str) -> list[str]:
             problems.append("INVITEONLY_SMPP_ADDRESS must be host:port")
         if not (settings.SMPP_SYSTEM_ID and settings.SMPP_PASSWORD):
             problems.append("INVITEONLY_SMPP_SYSTEM_ID and _PASSWORD must be set")
+        # SMPP 3.4 fields: system_id 15 octets, password 8; longer ones get cut.
+        if len(settings.SMPP_SYSTEM_ID) > 15 or len(settings.SMPP_PASSWORD) > 8:
+            problems.append("SMPP allows a system id of 15 and a password of 8 characters")
         return problems
     if name == "twilio":
         problems = []

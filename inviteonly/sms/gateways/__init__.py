@@ -34,7 +34,7 @@ class SmsGateway(Protocol):
         ...
 
 
-GATEWAYS = ("console", "memory", "kannel")
+GATEWAYS = ("console", "memory", "kannel", "smpp", "twilio")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,14 @@ def _gateway_named(name: str) -> SmsGateway:
         from inviteonly.sms.gateways.kannel import KannelGateway
 
         return KannelGateway()
+    if name == "smpp":
+        from inviteonly.sms.gateways.smpp import SmppGateway
+
+        return SmppGateway()
+    if name == "twilio":
+        from inviteonly.sms.gateways.twilio import TwilioGateway
+
+        return TwilioGateway()
     raise ValueError(f"unknown SMS gateway {name!r}; choose one of {', '.join(GATEWAYS)}")
 
 
