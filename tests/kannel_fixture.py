@@ -256,11 +256,12 @@ class SiteInThread:
         return f"http://127.0.0.1:{self.port}"
 
     def close(self) -> None:
+        # Ends the request threads first (they signal the server when done), and with
+        # them their database connections (a test database with open connections
+        # cannot be dropped); then the server.
+        self._server.task_dispatcher.shutdown()
         self._server.close()
         self._thread.join(timeout=5)
-        # Ends the request threads, and with them their database connections (a
-        # test database with open connections cannot be dropped).
-        self._server.task_dispatcher.shutdown()
         gc.collect()
 
 
