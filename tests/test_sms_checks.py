@@ -85,3 +85,11 @@ def test_smpp_and_twilio_need_their_credentials(settings: Any) -> None:
     problems = " ".join(message.msg for message in check_sms_gateways(None))
     for expected in ("ACCOUNT_SID", "AUTH_TOKEN", "host:port", "password of 8"):
         assert expected in problems
+
+
+def test_twilio_needs_a_sender_number(settings: Any) -> None:
+    settings.SMS_SENDER_ID = ""
+    settings.SMS_ROUTES = {"US": {"gateway": "twilio"}}
+    assert ids(check_sms_routes(None)) == ["sms.E006"]
+    settings.SMS_ROUTES = {"US": {"gateway": "twilio", "sender_id": "+14155550100"}}
+    assert check_sms_routes(None) == []

@@ -124,6 +124,17 @@ def check_sms_routes(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                     id="sms.E004",
                 )
             )
+    routes = {"default": {}} | settings.SMS_ROUTES
+    for where, route in routes.items():
+        gateway = route.get("gateway", settings.SMS_GATEWAY)
+        if gateway == "twilio" and not route.get("sender_id", settings.SMS_SENDER_ID):
+            messages.append(
+                Error(
+                    f"SMS through Twilio ({where}) need a sender: one of the account's numbers.",
+                    hint="Set INVITEONLY_SMS_SENDER_ID or the route's sender_id.",
+                    id="sms.E006",
+                )
+            )
     for region in settings.SMS_NUMERIC_SENDER_REGIONS:
         route = settings.SMS_ROUTES.get(region, {})
         sender = route.get("sender_id", settings.SMS_SENDER_ID)
