@@ -28,7 +28,7 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 from inviteonly.lib.sms_text import SmsEncoding, shape_of
 from inviteonly.sms.delivery_reports import ReportOutcome, record_delivery_report
@@ -127,7 +127,8 @@ class SmppGateway:
             logger.warning("SMPP connection lost: %s", type(error).__name__)
         finally:
             self._drop(client)
-            close_old_connections()
+            # This thread's own database connection (receipts) ends with it.
+            connections.close_all()
 
     def _drop(self, client: smpplib.client.Client) -> None:
         with self._lock:
