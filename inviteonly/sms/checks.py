@@ -124,7 +124,7 @@ def check_sms_routes(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                     id="sms.E004",
                 )
             )
-    routes = {"default": {}} | settings.SMS_ROUTES
+    routes: dict[str, dict[str, str]] = {"default": {}} | settings.SMS_ROUTES
     for where, route in routes.items():
         gateway = route.get("gateway", settings.SMS_GATEWAY)
         if gateway == "twilio" and not route.get("sender_id", settings.SMS_SENDER_ID):
