@@ -164,3 +164,14 @@ def test_a_wrong_password_is_a_retryable_bind_failure(
     deliver_due_messages(gateway=SmppGateway())
     message.refresh_from_db()
     assert message.status == SmsStatus.QUEUED and "bind" in message.last_error
+
+
+def test_an_unreachable_smsc_means_retry(settings: Any) -> None:
+    settings.SMPP_ADDRESS = "127.0.0.1:9"  # nothing listens there
+    settings.SMPP_SYSTEM_ID = SYSTEM_ID
+    settings.SMPP_PASSWORD = PASSWORD
+    message = queued("+447911123458", "hello")
+    deliver_due_messages(gateway=SmppGateway())
+    message.refresh_from_db()
+    assert message.status == SmsStatus.QUEUED and "unreachable" in message.last_error
+    assert message.text_ciphertext is not None
