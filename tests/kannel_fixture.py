@@ -247,7 +247,10 @@ class SiteInThread:
         # Kannel's reports come in bursts; waitress warns of every queued request.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         self.port = free_port()
-        self._server = create_server(application, host="127.0.0.1", port=self.port, threads=4)
+        # Kannel opens a connection per delivery report: more than waitress allows by default.
+        self._server = create_server(
+            application, host="127.0.0.1", port=self.port, threads=4, connection_limit=1000
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
 
