@@ -251,8 +251,16 @@ class SiteInThread:
         self._server = create_server(
             application, host="127.0.0.1", port=self.port, threads=4, connection_limit=1000
         )
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except OSError:
+            if not self._closing:  # its sockets closed under it: only when closing
+                raise
 
     @property
     def url(self) -> str:
@@ -262,7 +270,8 @@ class SiteInThread:
         # Ends the request threads first (they signal the server when done), and with
         # them their database connections (a test database with open connections
         # cannot be dropped); then the server.
-        self._server.task_dispatcher.shutdown()
+        self._closing = True
+        self._server.task_dispatcher.shutdown(cancel_pending=False)
         self._server.close()
         self._thread.join(timeout=5)
         gc.collect()
