@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, register
 
 from inviteonly.lib import crypto
-from inviteonly.sms.gateways import GATEWAYS
+from inviteonly.sms import checks as sms_checks  # noqa: F401  (registers the SMS checks)
 
 
 @register()
@@ -18,27 +18,6 @@ def check_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         crypto.check_keys()
     except crypto.KeyConfigurationError as error:
         return [Error(str(error), hint="See docs/operations.md, 'Keys'.", id="inviteonly.E001")]
-    return []
-
-
-@register()
-def check_sms_gateway(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    if settings.SMS_GATEWAY not in GATEWAYS:
-        return [
-            Error(
-                f"INVITEONLY_SMS_GATEWAY={settings.SMS_GATEWAY!r} is not a known gateway.",
-                hint=f"Choose one of: {', '.join(GATEWAYS)}.",
-                id="sms.E001",
-            )
-        ]
-    if settings.SMS_GATEWAY in ("console", "memory") and not settings.DEBUG:
-        return [
-            Warning(
-                f"SMS are not really sent: the {settings.SMS_GATEWAY!r} gateway is in use.",
-                hint="Fine on a laptop; in production configure a real gateway.",
-                id="sms.W001",
-            )
-        ]
     return []
 
 

@@ -402,8 +402,54 @@ VERIFICATION_TOKEN_BYTES = 24
 # ---------------------------------------------------------------------------
 
 # Which gateway delivers SMS: "console" prints them (laptops), "memory" keeps them
-# for tests.
+# for tests, "kannel", "smpp" and "twilio" send them for real (configured below;
+# `inviteonly check` refuses to start with a missing or invalid configuration).
 SMS_GATEWAY = os.environ.get("INVITEONLY_SMS_GATEWAY", "console")
+
+# The sender id SMS go out under (an alphanumeric name or a number), unless a route
+# below says otherwise. Empty: the gateway's own default.
+SMS_SENDER_ID = os.environ.get("INVITEONLY_SMS_SENDER_ID", "")
+
+# Routes by the recipient's country (ISO region): {"US": {"gateway": "twilio",
+# "sender_id": "+14155550100"}}. Keys missing from a route come from SMS_GATEWAY and
+# SMS_SENDER_ID. US and Canada refuse alphanumeric sender ids: a check demands a
+# numeric one there. JSON in the environment.
+SMS_ROUTES: dict[str, dict[str, str]] = json.loads(os.environ.get("INVITEONLY_SMS_ROUTES", "{}"))
+
+# Regions where carriers drop SMS from alphanumeric sender ids.
+SMS_NUMERIC_SENDER_REGIONS = ("US", "CA")
+
+# Seconds a gateway call may take before it counts as a retryable failure; well under
+# half of SMS_SEND_LEASE.
+SMS_GATEWAY_TIMEOUT = float(os.environ.get("INVITEONLY_SMS_GATEWAY_TIMEOUT", "10"))
+
+# Where gateways send delivery reports (Kannel's dlr-url, Twilio's status callback):
+# the site's address as the gateway reaches it. Defaults to BASE_URL.
+SMS_DELIVERY_REPORT_BASE_URL = os.environ.get(
+    "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL", BASE_URL
+).rstrip("/")
+# Gateways call the site under that name, so it is an allowed host.
+if urlsplit(SMS_DELIVERY_REPORT_BASE_URL).hostname not in (*ALLOWED_HOSTS, "*", None):
+    ALLOWED_HOSTS.append(str(urlsplit(SMS_DELIVERY_REPORT_BASE_URL).hostname))
+
+# Kannel: smsbox's sendsms URL and a `sendsms-user` of it. Optional: the smsc-id to
+# route through.
+KANNEL_SENDSMS_URL = os.environ.get("INVITEONLY_KANNEL_SENDSMS_URL", "")
+KANNEL_USERNAME = os.environ.get("INVITEONLY_KANNEL_USERNAME", "")
+KANNEL_PASSWORD = os.environ.get("INVITEONLY_KANNEL_PASSWORD", "")
+KANNEL_SMSC_ID = os.environ.get("INVITEONLY_KANNEL_SMSC_ID", "")
+
+# SMPP: the provider's host and port ("host:port") and the system id and password of
+# the bind (transceiver: submits and receipts on one connection).
+SMPP_ADDRESS = os.environ.get("INVITEONLY_SMPP_ADDRESS", "")
+SMPP_SYSTEM_ID = os.environ.get("INVITEONLY_SMPP_SYSTEM_ID", "")
+SMPP_PASSWORD = os.environ.get("INVITEONLY_SMPP_PASSWORD", "")
+
+# Twilio: the account SID and auth token (which also validates status callbacks);
+# TWILIO_API_BASE_URL only to point the client elsewhere (tests).
+TWILIO_ACCOUNT_SID = os.environ.get("INVITEONLY_TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("INVITEONLY_TWILIO_AUTH_TOKEN", "")
+TWILIO_API_BASE_URL = os.environ.get("INVITEONLY_TWILIO_API_BASE_URL", "")
 
 # Invitation SMS are written in the invitee's likely language: the language of their
 # number's region, English elsewhere.
@@ -428,6 +474,10 @@ SMS_WORKER_BATCH_SIZE = 20
 # A message that still failed after this many attempts is marked failed for good.
 SMS_MAX_ATTEMPTS = 8
 
+# A message not sent this long after it was queued is failed instead of retried: a
+# code or an invitation that arrives a day late only confuses.
+SMS_MAX_AGE = timedelta(hours=int(os.environ.get("INVITEONLY_SMS_MAX_AGE_HOURS", "12")))
+
 # First retry delay; each further attempt doubles it (with jitter).
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)
 
@@ -438,7 +488,11 @@ SWEEP_INTERVAL = timedelta(hours=1)
 # How long a worker's claim on a message lasts (renewed before a send once half of it
 # has passed): if the worker dies, the message goes back to the queue after this.
 # Gateways must time out well before half of it.
-SMS_SEND_LEASE = timedelta(minutes=2)
+# Also how long a message a dead worker may have handed to Kannel waits for Kannel's
+# delivery report before it is sent again (see sms/delivery.py).
+SMS_SEND_LEASE = timedelta(
+    seconds=float(os.environ.get("INVITEONLY_SMS_SEND_LEASE_SECONDS", "120"))
+)
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""URL map: pages, the JSON API, the admin."""
+"""URL map: pages, the JSON API, the SMS gateways' delivery reports, the admin."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from inviteonly.invitation_requests import views as request_views
 from inviteonly.invitations import tree_views
 from inviteonly.invitations import views as invitation_views
 from inviteonly.moderation import views as moderation_views
+from inviteonly.sms import views as sms_views
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -64,6 +65,16 @@ urlpatterns = [
         "moderation/tree/<int:member_id>/",
         tree_views.branch_browser_view,
         name="branch_browser_member",
+    ),
+    path(
+        "sms/kannel/<int:message_id>/<str:token>/",
+        sms_views.kannel_delivery_report,
+        name="kannel_delivery_report",
+    ),
+    path(
+        "sms/twilio/<int:message_id>/<str:token>/",
+        sms_views.twilio_status_callback,
+        name="twilio_status_callback",
     ),
     path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),

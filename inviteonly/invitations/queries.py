@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
@@ -62,4 +62,8 @@ def check_bootstrap_invitation(invitation: Invitation) -> None:
 
 def invitations_sent_by(member: Member) -> QuerySet[Invitation]:
     # Relies on the index invitation_inviter_recent.
-    return Invitation.objects.filter(inviter=member).order_by("-created_at", "-id")
+    return (
+        Invitation.objects.filter(inviter=member)
+        .annotate(sms_status=F("sms__status"))
+        .order_by("-created_at", "-id")
+    )

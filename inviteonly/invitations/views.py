@@ -29,6 +29,7 @@ from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action
+from inviteonly.sms.models import SmsStatusForSender
 
 JOIN_SESSION_KEY = "join_verification_id"
 INVITATIONS_PER_PAGE = 50
@@ -70,7 +71,10 @@ def invitations_view(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     now = clock.now()
-    rows = [(invitation, invitation.state_at(now)) for invitation in page.object_list]
+    rows = [
+        (invitation, invitation.state_at(now), SmsStatusForSender.of(invitation.sms_status))
+        for invitation in page.object_list
+    ]
     return render(request, "invitations/list.html", {"page": page, "rows": rows})
 
 

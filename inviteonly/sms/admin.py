@@ -1,4 +1,5 @@
-"""Admin for the SMS outbox: status and counts, never a text or a full number."""
+"""Admin for the SMS outbox: status and counts, never a text or a full number (counts per
+country and gateway: `inviteonly sms_report`)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ class OutboundSmsAdmin(admin.ModelAdmin):
                     "attempts", "created_at", "sent_at")
     list_filter = ("status", "purpose", "region", "gateway")
     fields = ("purpose", "recipient_masked", "region", "encoding", "segments", "status",
-              "attempts", "created_at", "next_attempt_at", "sent_at", "gateway",
-              "gateway_message_id", "last_error")
+              "attempts", "created_at", "next_attempt_at", "sent_at", "delivered_at",
+              "gateway", "sender_id", "gateway_message_id", "last_error")
     readonly_fields = fields
     ordering = ("-id",)
 

@@ -4,10 +4,17 @@ A batch of due messages is claimed in a short transaction (``SELECT … FOR UPDA
 SKIP LOCKED`` on PostgreSQL, so parallel workers never take the same row) and marked
 ``sending`` with a lease and this worker's claim token; the gateway calls happen
 outside any transaction, each after renewing the lease; each answer is recorded only
-while the claim is still this worker's. A worker that dies leaves its claimed messages to come
-back when the lease runs out: nothing is lost (a message the gateway had already
-accepted may then be sent twice — gateway references that prevent this come with the
-real gateways). One message that cannot be sent never holds up the others.
+while the claim is still this worker's. One message that cannot be sent never holds
+up the others; retryable failures wait with exponential backoff and jitter, up to
+SMS_MAX_ATTEMPTS and SMS_MAX_AGE.
+
+A worker that dies leaves its claimed messages to come back when the lease runs out:
+nothing is lost. Not sent twice either, where the gateway reports acceptance on its
+own: Kannel calls our delivery-report URL with type 8 as soon as the SMSC took the
+message, which marks it sent (sms/delivery_reports.py) long before the lease of a
+dead worker runs out, so only messages Kannel never took are sent again. SMPP and
+Twilio answer only to the caller: a worker killed between their answer and our
+UPDATE leaves a message that is sent again (at most one per killed worker).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 
 from inviteonly.lib import clock, crypto
-from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway
+from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway, route_for
 from inviteonly.sms.models import OutboundSms, SmsStatus
 
 logger = logging.getLogger(__name__)
@@ -83,10 +90,12 @@ def _still_ours(message: OutboundSms, *, claim: str, claimed_at: datetime) -> bo
     )
 
 
-def _send(message: OutboundSms, gateway: SmsGateway) -> str:
+def _send(message: OutboundSms, gateway: SmsGateway, *, sender_id: str) -> str:
     """Hand the message to the gateway; return its message id or raise GatewayError."""
     if message.text_ciphertext is None:
         raise GatewayError("message text is gone", retryable=False)
+    if clock.now() - message.created_at > settings.SMS_MAX_AGE:
+        raise GatewayError("not sent within SMS_MAX_AGE", retryable=False)
     try:
         to = crypto.decrypt(message.recipient_ciphertext, purpose=crypto.Purpose.PHONE_NUMBER)
         text = crypto.decrypt(message.text_ciphertext, purpose=crypto.Purpose.SMS_TEXT)
@@ -94,20 +103,22 @@ def _send(message: OutboundSms, gateway: SmsGateway) -> str:
         # A key missing from the ring may come back with the next deploy: retry.
         raise GatewayError(f"cannot decrypt: {type(error).__name__}", retryable=True) from error
     try:
-        return gateway.send(to=to, text=text, reference=str(message.id)).gateway_message_id
+        receipt = gateway.send(to=to, text=text, reference=str(message.id), sender_id=sender_id)
     except GatewayError:
         raise
     except Exception as error:
         # A gateway's unexpected failure is treated like a timeout: try again later.
         raise GatewayError(f"gateway failed: {type(error).__name__}", retryable=True) from error
+    return receipt.gateway_message_id
 
 
 def _record(
-    message: OutboundSms, *, claim: str, gateway: SmsGateway, outcome: str | GatewayError
+    message: OutboundSms, *, claim: str, gateway: SmsGateway, outcome: str | GatewayError,
+    sender_id: str = "",
 ) -> None:
     now = clock.now()
     attempts = message.attempts + 1  # counted when claimed
-    changes: dict[str, object] = {"claim": "", "gateway": gateway.name}
+    changes: dict[str, object] = {"claim": "", "gateway": gateway.name, "sender_id": sender_id}
     if isinstance(outcome, str):
         # The text holds a code or a join link: once the gateway has it, we drop it.
         changes |= {"status": SmsStatus.SENT, "sent_at": now, "gateway_message_id": outcome,
@@ -123,24 +134,30 @@ def _record(
             "SMS %s to %s not sent (attempt %s): %s",
             message.id, message.recipient_masked, attempts, str(outcome)[:200],
         )
-    # Only while our claim holds: a worker whose lease ran out does not overwrite.
+    # Only while our claim holds: a worker whose lease ran out does not overwrite, nor
+    # does a delivery report that came first (it clears the claim).
     OutboundSms.objects.filter(id=message.id, claim=claim).update(**changes)
 
 
 def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None = None) -> int:
-    """Deliver one batch of due messages; return how many were attempted."""
-    gateway = gateway or get_gateway()
+    """Deliver one batch of due messages, each through its country's route (or all
+    through ``gateway``); return how many were attempted."""
     claim = secrets.token_hex(16)
     claimed_at = clock.now()
     batch = _claim_batch(limit or settings.SMS_WORKER_BATCH_SIZE, claim=claim)
     for message in batch:
         if not _still_ours(message, claim=claim, claimed_at=claimed_at):
             continue
+        route = route_for(message.region)
+        message_gateway = gateway or get_gateway(route.gateway)
         try:
-            outcome: str | GatewayError = _send(message, gateway)
+            outcome: str | GatewayError = _send(
+                message, message_gateway, sender_id=route.sender_id
+            )
         except GatewayError as error:
             outcome = error
-        _record(message, claim=claim, gateway=gateway, outcome=outcome)
+        _record(message, claim=claim, gateway=message_gateway, outcome=outcome,
+                sender_id=route.sender_id)
     return len(batch)
 
 

@@ -19,6 +19,26 @@ class SmsStatus(models.TextChoices):
     SUPPRESSED = "suppressed", _("Not sent")
 
 
+class SmsStatusForSender(models.TextChoices):
+    """What the member who sent an invitation sees of its SMS. A suppressed SMS (the
+    number is a member's) shows as sent, like any other: the page must not tell."""
+
+    SENDING = "sending", _("Being sent")
+    SENT = "sent", _("Sent")
+    NOT_DELIVERED = "not_delivered", _(
+        "Not delivered: the SMS did not reach this number. Tell them another way, "
+        "or check the number and invite again."
+    )
+
+    @classmethod
+    def of(cls, status: str | None) -> SmsStatusForSender:
+        if status == SmsStatus.FAILED:
+            return cls.NOT_DELIVERED
+        if status in (SmsStatus.QUEUED, SmsStatus.SENDING):
+            return cls.SENDING
+        return cls.SENT
+
+
 class SmsPurpose(models.TextChoices):
     INVITATION = "invitation", _("Invitation")
     JOIN_CODE = "join_code", _("Join code")
@@ -43,6 +63,9 @@ class OutboundSms(models.Model):
     created_at = models.DateTimeField(default=clock.now)
     next_attempt_at = models.DateTimeField(default=clock.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # The sender id it went out under (an alphanumeric name or a number).
+    sender_id = models.CharField(max_length=16, blank=True)
     gateway = models.CharField(max_length=32, blank=True)
     gateway_message_id = models.CharField(max_length=128, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
@@ -57,6 +80,12 @@ class OutboundSms(models.Model):
                 fields=["next_attempt_at", "id"],
                 condition=models.Q(status__in=["queued", "sending"]),
                 name="sms_due",
+            ),
+            # Delivery reports that name a message by the gateway's id (SMPP, Twilio).
+            models.Index(
+                fields=["gateway", "gateway_message_id"],
+                condition=~models.Q(gateway_message_id=""),
+                name="sms_gateway_message",
             ),
         ]
 

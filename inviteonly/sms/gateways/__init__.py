@@ -1,4 +1,5 @@
-"""SMS gateways: one ``send`` method each, chosen by ``settings.SMS_GATEWAY``."""
+"""SMS gateways: one ``send`` method each, chosen per message by the recipient's country
+(``settings.SMS_ROUTES``, else ``settings.SMS_GATEWAY``)."""
 
 from __future__ import annotations
 
@@ -26,17 +27,34 @@ class GatewayError(Exception):
 class SmsGateway(Protocol):
     name: str
 
-    def send(self, *, to: str, text: str, reference: str) -> SmsReceipt:
+    def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
         """Hand one SMS to the gateway. ``to`` is E.164; ``reference`` is our id for
-        the message, passed on where the gateway accepts a client reference."""
+        the message, passed on where the gateway accepts a client reference (and used
+        to address delivery reports); ``sender_id`` empty means the gateway's default."""
         ...
 
 
-GATEWAYS = ("console", "memory")
+GATEWAYS = ("console", "memory", "kannel", "smpp", "twilio")
+
+
+@dataclass(frozen=True)
+class Route:
+    gateway: str
+    sender_id: str
+
+
+def route_for(region: str) -> Route:
+    """The gateway and sender id for a recipient in ``region`` (ISO code)."""
+    route = settings.SMS_ROUTES.get(region, {})
+    return Route(
+        gateway=route.get("gateway", settings.SMS_GATEWAY),
+        sender_id=route.get("sender_id", settings.SMS_SENDER_ID),
+    )
 
 
 @cache
 def _gateway_named(name: str) -> SmsGateway:
+    # Imported here: a site that does not use SMPP or Twilio never imports their clients.
     if name == "console":
         from inviteonly.sms.gateways.console import ConsoleGateway
 
@@ -45,8 +63,25 @@ def _gateway_named(name: str) -> SmsGateway:
         from inviteonly.sms.gateways.memory import MemoryGateway
 
         return MemoryGateway()
+    if name == "kannel":
+        from inviteonly.sms.gateways.kannel import KannelGateway
+
+        return KannelGateway()
+    if name == "smpp":
+        from inviteonly.sms.gateways.smpp import SmppGateway
+
+        return SmppGateway()
+    if name == "twilio":
+        from inviteonly.sms.gateways.twilio import TwilioGateway
+
+        return TwilioGateway()
     raise ValueError(f"unknown SMS gateway {name!r}; choose one of {', '.join(GATEWAYS)}")
 
 
-def get_gateway() -> SmsGateway:
-    return _gateway_named(settings.SMS_GATEWAY)
+def get_gateway(name: str | None = None) -> SmsGateway:
+    return _gateway_named(name or settings.SMS_GATEWAY)
+
+
+def reset_gateways() -> None:
+    """Forget the gateways made so far (tests that change their settings)."""
+    _gateway_named.cache_clear()

@@ -20,7 +20,7 @@ class ConsoleGateway:
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
-    def send(self, *, to: str, text: str, reference: str) -> SmsReceipt:
+    def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
         with self._lock:
             sys.stdout.write(
                 f"\n--- SMS to {mask_phone_number(to)} (message {reference}) ---\n{text}\n---\n\n"

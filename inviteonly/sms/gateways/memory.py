@@ -15,6 +15,7 @@ class DeliveredSms:
     text: str
     reference: str
     gateway_message_id: str
+    sender_id: str = ""
 
 
 class MemoryGateway:
@@ -28,7 +29,7 @@ class MemoryGateway:
         self.refused_numbers: set[str] = set()
         self.unavailable = False
 
-    def send(self, *, to: str, text: str, reference: str) -> SmsReceipt:
+    def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
         if self.unavailable:
             raise GatewayError("gateway unavailable", retryable=True)
         if to in self.refused_numbers:
@@ -38,7 +39,7 @@ class MemoryGateway:
             self.messages.append(
                 DeliveredSms(
                     to=to, text=text, reference=reference,
-                    gateway_message_id=receipt.gateway_message_id,
+                    gateway_message_id=receipt.gateway_message_id, sender_id=sender_id,
                 )
             )
         return receipt

@@ -1,0 +1,231 @@
+"""SMPP 3.4 straight to a provider's SMSC (smpplib): one transceiver bind per worker
+process, submits and delivery receipts on the same connection.
+
+A text in the GSM 03.38 alphabet goes as GSM-7 (data_coding 0), anything else as UCS-2
+(data_coding 8); a text longer than one segment is split into parts carrying a
+concatenation header (UDHI), each part a ``submit_sm``. Numbers travel international
+(TON 1, NPI 1, no "+"); a name as sender is alphanumeric (TON 5), a number
+international. ``registered_delivery`` asks for a receipt, which arrives as a
+``deliver_sm`` and is recorded against our message (the first part's receipt
+decides).
+
+A reader thread owns the socket's incoming side: it matches each ``submit_sm_resp`` to
+the waiting ``send`` by sequence number and records receipts. A broken connection is
+dropped and the next ``send`` binds again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.gsm
+from django.conf import settings
+from django.db import connections
+
+from inviteonly.lib.sms_text import SmsEncoding, shape_of
+from inviteonly.sms.delivery_reports import ReportOutcome, record_delivery_report
+from inviteonly.sms.gateways import GatewayError, SmsReceipt
+
+logger = logging.getLogger(__name__)
+
+# submit_sm_resp statuses that trying again cannot fix: the number or the sender is
+# wrong, the text is too long. Everything else (throttled, queue full, system error)
+# is retried.
+PERMANENT_STATUSES = {
+    smpplib.consts.SMPP_ESME_RINVMSGLEN,
+    smpplib.consts.SMPP_ESME_RINVSRCADR,
+    smpplib.consts.SMPP_ESME_RINVDSTADR,
+    smpplib.consts.SMPP_ESME_RINVDSTTON,
+    smpplib.consts.SMPP_ESME_RINVDSTNPI,
+}
+TON_INTERNATIONAL, TON_ALPHANUMERIC = 1, 5
+NPI_ISDN, NPI_UNKNOWN = 1, 0
+RECEIPT_ESM_CLASS = 0x04
+_RECEIPT_FIELDS = re.compile(r"\b(id|stat|err):(\S*)")
+RECEIPT_OUTCOMES = {
+    "DELIVRD": ReportOutcome.DELIVERED,
+    "UNDELIV": ReportOutcome.FAILED,
+    "REJECTD": ReportOutcome.FAILED,
+    "EXPIRED": ReportOutcome.FAILED,
+    "DELETED": ReportOutcome.FAILED,
+}
+
+
+@dataclass
+class _PendingSubmit:
+    done: threading.Event = field(default_factory=threading.Event)
+    status: int = -1
+    message_id: str = ""
+
+
+def submit_parts(text: str) -> tuple[list[bytes], int, int]:
+    """The short messages of ``text``, its data_coding and its esm_class."""
+    if shape_of(text).encoding == SmsEncoding.GSM7:
+        return smpplib.gsm.make_parts(text, encoding=smpplib.consts.SMPP_ENCODING_DEFAULT)
+    return smpplib.gsm.make_parts(text, encoding=smpplib.consts.SMPP_ENCODING_ISO10646)
+
+
+def sender_address(sender_id: str) -> tuple[str, int, int]:
+    """(source_addr, TON, NPI) of a sender id: a number or an alphanumeric name."""
+    digits = sender_id.removeprefix("+")
+    if digits.isdigit():
+        return digits, TON_INTERNATIONAL, NPI_ISDN
+    return sender_id, TON_ALPHANUMERIC, NPI_UNKNOWN
+
+
+class SmppGateway:
+    name = "smpp"
+
+    def __init__(self) -> None:
+        host, _, port = settings.SMPP_ADDRESS.rpartition(":")
+        self._host, self._port = host, int(port)
+        self._lock = threading.Lock()
+        self._client: smpplib.client.Client | None = None
+        self._pending: dict[int, _PendingSubmit] = {}
+        # Gateway message id → our message id, for receipts on this connection.
+        self._references: dict[str, int] = {}
+
+    # The connection -------------------------------------------------------------------
+
+    def _connected(self) -> smpplib.client.Client:
+        if self._client is not None:
+            return self._client
+        client = smpplib.client.Client(
+            self._host, self._port, timeout=settings.SMS_GATEWAY_TIMEOUT,
+            allow_unknown_opt_params=True,
+        )
+        client.set_message_sent_handler(self._submit_answered)
+        client.set_message_received_handler(self._receipt_received)
+        client.set_error_pdu_handler(lambda pdu: None)  # answered in _submit_answered
+        client.connect()
+        try:
+            client.bind_transceiver(
+                system_id=settings.SMPP_SYSTEM_ID, password=settings.SMPP_PASSWORD
+            )
+        except smpplib.exceptions.PDUError as error:
+            client.disconnect()
+            raise GatewayError(f"smpp bind refused: {error.args[0]}", retryable=True) from error
+        self._client = client
+        threading.Thread(
+            target=self._read, args=(client,), name="smpp-reader", daemon=True
+        ).start()
+        return client
+
+    def _read(self, client: smpplib.client.Client) -> None:
+        try:
+            while self._client is client:
+                client.read_once()
+        except Exception as error:  # the connection broke: the next send binds again
+            logger.warning("SMPP connection lost: %s", type(error).__name__)
+        finally:
+            self._drop(client)
+            # This thread's own database connection (receipts) ends with it.
+            connections.close_all()
+
+    def _drop(self, client: smpplib.client.Client) -> None:
+        with self._lock:
+            if self._client is client:
+                self._client = None
+            for pending in self._pending.values():
+                pending.done.set()
+            self._pending.clear()
+        with contextlib.suppress(Exception):  # already broken
+            client.disconnect()
+
+    def close(self) -> None:
+        client = self._client
+        if client is not None:
+            self._client = None
+            with contextlib.suppress(Exception):  # closing anyway
+                client.unbind()
+            self._drop(client)
+
+    # Sending ----------------------------------------------------------------------------
+
+    def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
+        parts, data_coding, esm_class = submit_parts(text)
+        source, source_ton, source_npi = sender_address(sender_id or settings.SITE_NAME[:11])
+        message_ids = []
+        for part in parts:
+            pending = _PendingSubmit()
+            try:
+                with self._lock:
+                    client = self._connected()
+                    pdu = client.send_message(
+                        source_addr_ton=source_ton,
+                        source_addr_npi=source_npi,
+                        source_addr=source,
+                        dest_addr_ton=TON_INTERNATIONAL,
+                        dest_addr_npi=NPI_ISDN,
+                        destination_addr=to.removeprefix("+"),
+                        short_message=part,
+                        data_coding=data_coding,
+                        esm_class=esm_class,
+                        registered_delivery=1,
+                    )
+                    self._pending[pdu.sequence] = pending
+            except (OSError, smpplib.exceptions.ConnectionError) as error:
+                self._client = None
+                raise GatewayError(f"smpp unreachable: {type(error).__name__}",
+                                   retryable=True) from error
+            if not pending.done.wait(settings.SMS_GATEWAY_TIMEOUT) or pending.status < 0:
+                raise GatewayError("smpp: no answer to submit_sm", retryable=True)
+            if pending.status != smpplib.consts.SMPP_ESME_ROK:
+                description = smpplib.consts.DESCRIPTIONS.get(pending.status, "unknown")
+                raise GatewayError(
+                    f"smpp refused ({pending.status:#x}): {description}"[:200],
+                    retryable=pending.status not in PERMANENT_STATUSES,
+                )
+            message_ids.append(pending.message_id)
+            with self._lock:
+                self._references[pending.message_id] = int(reference)
+        return SmsReceipt(gateway_message_id=message_ids[0])
+
+    def _submit_answered(self, pdu: Any, **kwargs: Any) -> None:
+        with self._lock:
+            pending = self._pending.pop(pdu.sequence, None)
+        if pending is None:
+            return
+        pending.status = int(pdu.status)
+        message_id = getattr(pdu, "message_id", b"") or b""
+        pending.message_id = (
+            message_id.decode("ascii", "replace") if isinstance(message_id, bytes)
+            else str(message_id)
+        )
+        pending.done.set()
+
+    # Receipts ---------------------------------------------------------------------------
+
+    def _receipt_received(self, pdu: Any, **kwargs: Any) -> int | None:
+        if not getattr(pdu, "esm_class", 0) & RECEIPT_ESM_CLASS:
+            return None  # a message to us (MO): not handled
+        raw = pdu.short_message or b""
+        fields = dict(_RECEIPT_FIELDS.findall(raw.decode("ascii", "replace")))
+        receipted = getattr(pdu, "receipted_message_id", None) or fields.get("id", "")
+        gateway_message_id = (
+            receipted.decode("ascii", "replace") if isinstance(receipted, bytes) else receipted
+        )
+        outcome = RECEIPT_OUTCOMES.get(fields.get("stat", ""))
+        if outcome is None or not gateway_message_id:
+            return None
+        with self._lock:
+            reference = self._references.pop(gateway_message_id, None)
+        try:
+            record_delivery_report(
+                outcome=outcome,
+                message_id=reference,
+                gateway=self.name,
+                gateway_message_id="" if reference is not None else gateway_message_id,
+                detail=f"smpp receipt {fields.get('stat')} (error {fields.get('err', '?')})",
+            )
+        except Exception:
+            logger.exception("SMPP receipt could not be recorded")
+        return None

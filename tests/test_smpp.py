@@ -1,0 +1,177 @@
+"""The smpp gateway against an SMPP server on loopback (the npm package `smpp` in server
+mode, tests/smpp_sim/sim.js): bind, submit_sm with international numbers, GSM-7 and
+UCS-2, a two-part concatenated message, receipts, refusals and throttling."""
+
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.lib.sms_text import shape_of
+from inviteonly.sms.delivery import deliver_due_messages
+from inviteonly.sms.gateways.smpp import SmppGateway
+from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
+from inviteonly.sms.outbox import queue_sms
+from tests.conftest import skip_or_fail
+
+# Receipts are recorded by the gateway's reader thread: data must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SIMULATOR = Path(__file__).parent / "smpp_sim"
+MISSING = (
+    "The SMPP simulator needs Node.js and its npm package: apt-get install nodejs npm; "
+    "cd tests/smpp_sim && npm ci"
+)
+SYSTEM_ID, PASSWORD = "inviteonly", "smpp-pw8"  # SMPP passwords: 8 characters at most
+REFUSED, THROTTLED = "1201555", "1202555"
+
+
+class Simulator:
+    def __init__(self) -> None:
+        node = shutil.which("node")
+        if node is None or not (SIMULATOR / "node_modules" / "smpp").exists():
+            skip_or_fail(MISSING)
+        assert node is not None
+        self.process = subprocess.Popen(
+            [node, str(SIMULATOR / "sim.js"), SYSTEM_ID, PASSWORD, REFUSED, THROTTLED],
+            stdout=subprocess.PIPE, text=True,
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        listening = self.events.get(timeout=20)
+        assert listening["event"] == "listening"
+        self.port = int(listening["port"])
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.events.put(json.loads(line))
+
+    def submitted(self, count: int) -> list[dict[str, Any]]:
+        return [self.events.get(timeout=10) for _ in range(count)]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    running = Simulator()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def gateway(simulator: Simulator, settings: Any) -> Iterator[SmppGateway]:
+    settings.SMPP_ADDRESS = f"127.0.0.1:{simulator.port}"
+    settings.SMPP_SYSTEM_ID = SYSTEM_ID
+    settings.SMPP_PASSWORD = PASSWORD
+    connected = SmppGateway()
+    yield connected
+    connected.close()
+
+
+def queued(number: str, text: str) -> OutboundSms:
+    return queue_sms(
+        phone=normalize_phone_number(number), text=text, purpose=SmsPurpose.INVITATION
+    )
+
+
+def wait_for_status(message: OutboundSms, status: SmsStatus) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        message.refresh_from_db()
+        if message.status == status:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"SMS {message.id} is {message.status}, not {status}")
+
+
+def test_gsm7_message_goes_international_and_its_receipt_marks_it_delivered(
+    simulator: Simulator, gateway: SmppGateway
+) -> None:
+    text = "Anna invites you to inviteonly: https://example.org/j/AbC_12-xyz"
+    message = queued("+447911123456", text)
+    assert deliver_due_messages(gateway=gateway) == 1
+    [submitted] = simulator.submitted(1)
+    assert submitted["destination_addr"] == "447911123456"
+    assert (submitted["dest_addr_ton"], submitted["dest_addr_npi"]) == (1, 1)
+    assert (submitted["data_coding"], submitted["udh"]) == (0, [])
+    assert submitted["message"] == text
+    assert (submitted["source_addr"], submitted["source_addr_ton"]) == ("inviteonly", 5)
+    assert submitted["registered_delivery"] == 1
+    wait_for_status(message, SmsStatus.DELIVERED)
+    assert message.gateway_message_id == submitted["message_id"]
+    assert message.gateway == "smpp" and message.text_ciphertext is None
+
+
+def test_long_russian_text_goes_as_two_ucs2_parts_that_join_up(
+    simulator: Simulator, gateway: SmppGateway, settings: Any
+) -> None:
+    text = (
+        "Анна приглашает вас в inviteonly — сообщество по приглашениям. "
+        "Ссылка: https://example.org/j/AbC_12-xyz"
+    )
+    assert shape_of(text).segments == 2
+    settings.SMS_SENDER_ID = "+14155550100"
+    message = queued("+79161234567", text)
+    deliver_due_messages(gateway=gateway)
+    parts = simulator.submitted(2)
+    assert [part["data_coding"] for part in parts] == [8, 8]
+    assert all(part["esm_class"] & 0x40 for part in parts)  # UDHI: a header in the text
+    # Concatenation headers: IEI 00, length 03, one reference, 2 parts, numbers 1 and 2.
+    headers = [bytes.fromhex(part["udh"][0]) for part in parts]
+    assert [header[:2] for header in headers] == [b"\x00\x03"] * 2
+    assert headers[0][2] == headers[1][2]
+    assert [(header[3], header[4]) for header in headers] == [(2, 1), (2, 2)]
+    assert "".join(part["message"] for part in parts) == text
+    assert {part["destination_addr"] for part in parts} == {"79161234567"}
+    assert (parts[0]["source_addr"], parts[0]["source_addr_ton"]) == ("14155550100", 1)
+    wait_for_status(message, SmsStatus.DELIVERED)
+
+
+def test_a_refused_number_fails_for_good_and_throttling_means_retry(
+    simulator: Simulator, gateway: SmppGateway
+) -> None:
+    refused = queued(f"+{REFUSED}0123", "hello")
+    throttled = queued(f"+{THROTTLED}0123", "hello")
+    deliver_due_messages(gateway=gateway)
+    refused.refresh_from_db()
+    throttled.refresh_from_db()
+    assert refused.status == SmsStatus.FAILED and "0xb" in refused.last_error
+    assert throttled.status == SmsStatus.QUEUED and "0x58" in throttled.last_error
+    assert throttled.text_ciphertext is not None
+
+
+def test_a_wrong_password_is_a_retryable_bind_failure(
+    simulator: Simulator, settings: Any
+) -> None:
+    settings.SMPP_ADDRESS = f"127.0.0.1:{simulator.port}"
+    settings.SMPP_SYSTEM_ID = SYSTEM_ID
+    settings.SMPP_PASSWORD = "wrong"
+    message = queued("+447911123457", "hello")
+    deliver_due_messages(gateway=SmppGateway())
+    message.refresh_from_db()
+    assert message.status == SmsStatus.QUEUED and "bind" in message.last_error
+
+
+def test_an_unreachable_smsc_means_retry(settings: Any) -> None:
+    settings.SMPP_ADDRESS = "127.0.0.1:9"  # nothing listens there
+    settings.SMPP_SYSTEM_ID = SYSTEM_ID
+    settings.SMPP_PASSWORD = PASSWORD
+    message = queued("+447911123458", "hello")
+    deliver_due_messages(gateway=SmppGateway())
+    message.refresh_from_db()
+    assert message.status == SmsStatus.QUEUED and "unreachable" in message.last_error
+    assert message.text_ciphertext is not None
