@@ -82,6 +82,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
         indexes = [
             # A branch (and its counts by status) is one range scan on this index.
             models.Index(fields=["tree_path", "status"], name="member_tree_path_status"),
+            # How a member's invitees turned out (the invite-rights rule): both counts
+            # from the index alone, however many invitees.
+            models.Index(fields=["invited_by", "status"], name="member_invitees_status"),
         ]
 
     def __str__(self) -> str:
