@@ -95,13 +95,17 @@ def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpRes
 
 
 from inviteonly.api import (  # noqa: E402
+    friends,
     invitation_requests,
     invitations,
     join,
     me,
+    messages,
+    profiles,
     recovery,
     sessions,
     site,
+    walls,
 )
 
 api.add_router("/invitations", invitations.router, tags=["invitations"])
@@ -113,3 +117,7 @@ api.add_router("/session", sessions.router, tags=["session"])
 api.add_router("/recovery", recovery.router, tags=["recovery"])
 api.add_router("/me", me.router, tags=["me"])
 api.add_router("/site", site.router, tags=["site"])
+api.add_router("", profiles.router, tags=["profiles"])
+api.add_router("", friends.router, tags=["friends"])
+api.add_router("", walls.router, tags=["walls"])
+api.add_router("/conversations", messages.router, tags=["messages"])

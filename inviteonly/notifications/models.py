@@ -12,6 +12,8 @@ from inviteonly.lib import clock
 class NotificationKind(models.TextChoices):
     INVITEE_JOINED = "invitee_joined", _("Your invitee joined")
     PASSWORD_RECOVERED = "password_recovered", _("Your password was changed")
+    FRIEND_REQUEST = "friend_request", _("Friend request")
+    FRIEND_ACCEPTED = "friend_accepted", _("Friend request accepted")
 
 
 class Notification(models.Model):
@@ -19,7 +21,7 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    # The other member concerned (the invitee who joined), if any.
+    # The other member concerned (the invitee who joined, the friend), if any.
     subject = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

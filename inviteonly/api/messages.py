@@ -1,0 +1,128 @@
+"""/api/conversations: the inbox with unread counts, one conversation a page at a
+time, sending, read marks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.pagination import paginate
+from pydantic import Field
+
+from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.pagination import BoundedLimitOffsetPagination
+from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdPath
+from inviteonly.api.schemas import ERRORS
+from inviteonly.api.walls import KeysetIn, keyset_page
+from inviteonly.lib.web import client_ip
+from inviteonly.social.actions import do_mark_conversation_read, do_send_message
+from inviteonly.social.models import Message, Participant
+from inviteonly.social.queries import before, conversation_with, inbox_of, page_size
+
+router = Router(auth=session_bearer)
+
+
+class LastMessageOut(Schema):
+    id: int
+    mine: bool
+    text: str
+    created_at: datetime
+
+
+class ConversationOut(Schema):
+    """One row of the inbox."""
+
+    member: MemberCard
+    unread_count: int
+    last_message: LastMessageOut | None
+    last_message_at: datetime
+
+    @staticmethod
+    def resolve_member(row: Participant) -> MemberCard:
+        return MemberCard.of(row.other)
+
+    @staticmethod
+    def resolve_last_message(row: Participant) -> LastMessageOut | None:
+        message = row.last_message
+        if message is None:
+            return None
+        return LastMessageOut(id=message.id, mine=message.sender_id == row.member_id,
+                              text=message.text, created_at=message.created_at)
+
+
+class MessageOut(Schema):
+    id: int
+    mine: bool
+    text: str
+    created_at: datetime
+    # For my messages: whether the other member has read it (for theirs: always true).
+    read: bool
+
+
+class ConversationPageOut(Schema):
+    member: MemberCard
+    unread_count: int
+    messages: list[MessageOut]
+    next_before: int | None
+
+
+class MessageIn(Schema):
+    text: str = Field(max_length=settings.MESSAGE_MAX_LENGTH)
+
+
+class ReadOut(Schema):
+    marked_read: int
+
+
+def message_out(message: Message, *, member_id: int, read_up_to: int) -> MessageOut:
+    mine = message.sender_id == member_id
+    return MessageOut(id=message.id, mine=mine, text=message.text,
+                      created_at=message.created_at,
+                      read=not mine or message.id <= read_up_to)
+
+
+@router.get("", response={200: list[ConversationOut], **ERRORS},
+            summary="My inbox: conversations, most recent first, with unread counts")
+@paginate(BoundedLimitOffsetPagination)
+def inbox(request: HttpRequest) -> list[ConversationOut]:
+    return inbox_of(authenticated_member(request))  # type: ignore[return-value]
+
+
+@router.get("/{member_id}", response={200: ConversationPageOut, **ERRORS},
+            summary="My conversation with a member, newest first")
+def get_conversation(
+    request: HttpRequest, page: Query[KeysetIn], member_id: int = MemberIdPath
+) -> ConversationPageOut:
+    member = authenticated_member(request)
+    conversation = conversation_with(member, member_id)
+    limit = page_size(page.limit)
+    rows, next_before = keyset_page(
+        list(before(conversation.messages, page.before)[:limit + 1]), limit
+    )
+    return ConversationPageOut(
+        member=MemberCard.of(conversation.other),
+        unread_count=conversation.participant.unread_count if conversation.participant else 0,
+        messages=[message_out(row, member_id=member.id,
+                              read_up_to=conversation.read_by_other_up_to) for row in rows],
+        next_before=next_before,
+    )
+
+
+@router.post("/{member_id}", response={201: MessageOut, **SOCIAL_ERRORS},
+             summary="Send a member a message")
+def send_message(
+    request: HttpRequest, payload: MessageIn, member_id: int = MemberIdPath
+) -> tuple[int, MessageOut]:
+    member = authenticated_member(request)
+    message = do_send_message(sender=member, recipient_id=member_id, text=payload.text,
+                              ip_address=client_ip(request))
+    return 201, message_out(message, member_id=member.id, read_up_to=0)
+
+
+@router.post("/{member_id}/read", response={200: ReadOut, **ERRORS},
+             summary="Mark the conversation read")
+def mark_read(request: HttpRequest, member_id: int = MemberIdPath) -> ReadOut:
+    return ReadOut(marked_read=do_mark_conversation_read(
+        member=authenticated_member(request), other_id=member_id))
