@@ -13,6 +13,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.schemas import ERRORS, ErrorOut, PhoneField, RegionField
 from inviteonly.social.actions import do_remove_avatar, do_set_avatar, do_update_profile
+from inviteonly.social.avatars import avatar_url, cached_profile
 from inviteonly.social.models import Audience, Profile
 from inviteonly.social.queries import access_member_by_phone, profile_page
 from inviteonly.social.rules import profile_of
@@ -23,20 +24,6 @@ SOCIAL_ERRORS = {**ERRORS, 429: ErrorOut}
 # Ids in paths and bodies: positive and within a database integer.
 MemberIdPath = Path(..., ge=1, le=2**62)
 MemberIdField = Field(ge=1, le=2**62)
-
-
-def avatar_url(profile: Profile | None) -> str | None:
-    if profile is None or not profile.avatar:
-        return None
-    return f"/{settings.MEDIA_URL}avatars/{profile.avatar}"
-
-
-def cached_profile(member: Member) -> Profile | None:
-    """The profile select_related() fetched with the member, without a query."""
-    try:
-        return member.profile
-    except Profile.DoesNotExist:
-        return None
 
 
 class MemberCard(Schema):
@@ -156,7 +143,7 @@ def delete_avatar(request: HttpRequest) -> MyProfileOut:
     return my_profile_out(member, do_remove_avatar(member=member))
 
 
-@router.post("/members/find", response={200: MemberCard, **SOCIAL_ERRORS},
+@router.post("/find-by-phone", response={200: MemberCard, **SOCIAL_ERRORS},
              summary="Find a member by phone number (only those who allow it)")
 def find_by_phone(request: HttpRequest, payload: FindIn) -> MemberCard:
     """A member who did not choose to be findable gets the same 404 as a number

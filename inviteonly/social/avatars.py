@@ -13,10 +13,13 @@ import secrets
 from pathlib import Path
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from inviteonly.accounts.models import Member
 from inviteonly.lib.errors import ActionError
+from inviteonly.social.models import Profile
 
 ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.jpg$")
@@ -68,3 +71,17 @@ def store_avatar(encoded: bytes) -> str:
 def delete_avatar_file(name: str) -> None:
     if name and FILE_NAME.match(name):
         (avatar_directory() / name).unlink(missing_ok=True)
+
+
+def cached_profile(member: Member) -> Profile | None:
+    """The profile select_related() fetched with the member (no query), if any."""
+    try:
+        return member.profile
+    except Profile.DoesNotExist:
+        return None
+
+
+def avatar_url(profile: Profile | None) -> str | None:
+    if profile is None or not profile.avatar:
+        return None
+    return reverse("avatar", args=[profile.avatar])

@@ -54,7 +54,10 @@ def is_blocked_between(member_id: int, other_id: int) -> bool:
 
 def access_member(member_id: int) -> Member:
     """Another member by id, as long as they are not banned."""
-    member = Member.objects.filter(id=member_id).exclude(status=Member.Status.BANNED).first()
+    member = (
+        Member.objects.filter(id=member_id).exclude(status=Member.Status.BANNED)
+        .select_related("profile").first()
+    )
     if member is None:
         raise ActionError("member_not_found", _("There is no such member."), status=404)
     return member
