@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -54,7 +55,7 @@ def post_out(post: WallPost, *, viewer_id: int) -> PostOut:
     )
 
 
-def keyset_page(rows: list, limit: int) -> tuple[list, int | None]:  # type: ignore[type-arg]
+def keyset_page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
     """Split ``limit + 1`` fetched rows into the page and the next page's cursor."""
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id

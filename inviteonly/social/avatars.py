@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from inviteonly.accounts.models import Member
@@ -29,7 +30,7 @@ def avatar_directory() -> Path:
     return Path(settings.MEDIA_ROOT) / "avatars"
 
 
-def _refuse(message: str) -> ActionError:
+def _refuse(message: StrOrPromise) -> ActionError:
     return ActionError("avatar_invalid", message, field="avatar")
 
 
@@ -76,7 +77,7 @@ def delete_avatar_file(name: str) -> None:
 def cached_profile(member: Member) -> Profile | None:
     """The profile select_related() fetched with the member (no query), if any."""
     try:
-        return member.profile
+        return member.profile  # type: ignore[attr-defined]
     except Profile.DoesNotExist:
         return None
 

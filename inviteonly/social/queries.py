@@ -5,6 +5,7 @@ length (tests/test_social_queries.py pins them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, QuerySet
@@ -116,7 +117,7 @@ def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]
     return member, posts
 
 
-def before(queryset: QuerySet, before_id: int | None) -> QuerySet:  # type: ignore[type-arg]
+def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:
     """Keyset pagination on id: the rows older than ``before_id``."""
     return queryset if before_id is None else queryset.filter(id__lt=before_id)
 

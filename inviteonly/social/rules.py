@@ -66,7 +66,7 @@ def access_member(member_id: int) -> Member:
 def profile_of(member: Member) -> Profile:
     """The member's profile, or the defaults (not saved) if they never edited it."""
     try:
-        return member.profile
+        return member.profile  # type: ignore[attr-defined]
     except Profile.DoesNotExist:
         return Profile(member=member)
 

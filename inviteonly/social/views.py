@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -177,7 +177,7 @@ def avatar_upload_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def avatar_view(request: HttpRequest, name: str) -> HttpResponse:
+def avatar_view(request: HttpRequest, name: str) -> HttpResponseBase:
     """Avatars are public: the names are random, the pictures re-encoded."""
     if not FILE_NAME.match(name):
         raise Http404
