@@ -64,12 +64,12 @@ def _random_key() -> str:
 
 
 @contextmanager
-def throwaway_postgres_database(url: str) -> Iterator[str]:
+def throwaway_postgres_database(url: str, *, prefix: str = "inviteonly_bench") -> Iterator[str]:
     """Create an empty database next to the one ``url`` names; yield its URL; drop it."""
     import psycopg
     from psycopg import sql
 
-    name = f"inviteonly_bench_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -82,8 +82,11 @@ def throwaway_postgres_database(url: str) -> Iterator[str]:
 
 
 @contextmanager
-def benchmark_environment(database: str, postgres_url: str | None = None) -> Iterator[None]:
-    """Set the environment ``inviteonly.settings`` reads, before Django is set up."""
+def benchmark_environment(
+    database: str, postgres_url: str | None = None, *, database_prefix: str = "inviteonly_bench"
+) -> Iterator[None]:
+    """Set the environment ``inviteonly.settings`` reads, before Django is set up
+    (a throwaway PostgreSQL database is named ``<database_prefix>_<random>``)."""
     if database not in ("sqlite", "postgres"):
         raise ValueError(f"unknown database {database!r}")
     if database == "postgres" and not postgres_url:
@@ -109,7 +112,7 @@ def benchmark_environment(database: str, postgres_url: str | None = None) -> Ite
     try:
         if database == "postgres":
             assert postgres_url is not None
-            with throwaway_postgres_database(postgres_url) as url:
+            with throwaway_postgres_database(postgres_url, prefix=database_prefix) as url:
                 os.environ["DATABASE_URL"] = url
                 yield
         else:
