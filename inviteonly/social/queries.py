@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import enforce_rate_limit
@@ -26,7 +26,13 @@ from inviteonly.social.models import (
     Profile,
     WallPost,
 )
-from inviteonly.social.rules import access_member, may_message, may_see_wall, profile_of
+from inviteonly.social.rules import (
+    access_member,
+    may_message,
+    may_see_wall,
+    member_not_found,
+    profile_of,
+)
 
 
 @dataclass(frozen=True)
@@ -53,29 +59,41 @@ class ProfilePage:
     mutual_friend_count: int
 
 
-def relation_between(viewer: Member, member: Member, profile: Profile) -> Relation:
+def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]:
+    """Another member (not banned) with their profile and how the viewer stands with
+    them, in one query: the member row, the profile, and a few EXISTS subqueries."""
+    member = (
+        Member.objects.filter(id=member_id).exclude(status=Member.Status.BANNED)
+        .select_related("profile")
+        .annotate(
+            is_friend=Exists(Friendship.objects.filter(member_id=viewer.id,
+                                                       friend_id=OuterRef("id"))),
+            request_sent=Exists(FriendRequest.objects.filter(sender_id=viewer.id,
+                                                             recipient_id=OuterRef("id"))),
+            request_received=Exists(FriendRequest.objects.filter(sender_id=OuterRef("id"),
+                                                                 recipient_id=viewer.id)),
+            blocked_by_me=Exists(Block.objects.filter(blocker_id=viewer.id,
+                                                      blocked_id=OuterRef("id"))),
+            blocks_me=Exists(Block.objects.filter(blocker_id=OuterRef("id"),
+                                                  blocked_id=viewer.id)),
+        )
+        .first()
+    )
+    if member is None:
+        raise member_not_found()
     is_self = viewer.id == member.id
-    # One query for every flag: a row of EXISTS subqueries.
-    flags = Member.objects.filter(id=member.id).annotate(
-        friends=Exists(Friendship.objects.filter(member_id=viewer.id, friend_id=member.id)),
-        request_sent=Exists(FriendRequest.objects.filter(sender_id=viewer.id,
-                                                         recipient_id=member.id)),
-        request_received=Exists(FriendRequest.objects.filter(sender_id=member.id,
-                                                             recipient_id=viewer.id)),
-        blocked_by_me=Exists(Block.objects.filter(blocker_id=viewer.id, blocked_id=member.id)),
-        blocks_me=Exists(Block.objects.filter(blocker_id=member.id, blocked_id=viewer.id)),
-    ).values("friends", "request_sent", "request_received", "blocked_by_me",
-             "blocks_me").first() if not is_self else None
-    flags = flags or {}
-    friends = bool(flags.get("friends"))
-    blocked = bool(flags.get("blocked_by_me")) or bool(flags.get("blocks_me"))
-    return Relation(
+    friends = bool(member.is_friend) and not is_self
+    blocked_by_me = bool(member.blocked_by_me) and not is_self
+    blocks_me = bool(member.blocks_me) and not is_self
+    blocked = blocked_by_me or blocks_me
+    profile = profile_of(member)
+    return member, Relation(
         is_self=is_self,
         friends=friends,
-        request_sent=bool(flags.get("request_sent")),
-        request_received=bool(flags.get("request_received")),
-        blocked_by_me=bool(flags.get("blocked_by_me")),
-        blocks_me=bool(flags.get("blocks_me")),
+        request_sent=bool(member.request_sent) and not is_self,
+        request_received=bool(member.request_received) and not is_self,
+        blocked_by_me=blocked_by_me,
+        blocks_me=blocks_me,
         may_see_wall=may_see_wall(viewer=viewer, owner=member, profile=profile,
                                   friends=friends, blocked=blocked),
         may_post=is_self or (friends and not blocked),
@@ -85,13 +103,13 @@ def relation_between(viewer: Member, member: Member, profile: Profile) -> Relati
 
 
 def profile_page(viewer: Member, member_id: int) -> ProfilePage:
-    member = access_member(member_id)
+    member, relation = member_for_viewer(viewer, member_id)
     profile = profile_of(member)
     friend_ids = Friendship.objects.filter(member_id=viewer.id).values("friend_id")
     return ProfilePage(
         member=member,
         profile=profile,
-        relation=relation_between(viewer, member, profile),
+        relation=relation,
         friend_count=Friendship.objects.filter(member=member).count(),
         mutual_friend_count=(
             0 if viewer.id == member.id
@@ -103,9 +121,8 @@ def profile_page(viewer: Member, member_id: int) -> ProfilePage:
 def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]:
     """The member and their wall's posts, newest first, each with its author (and the
     author's profile, for the avatar), if the viewer may see the wall."""
-    member = access_member(member_id)
-    profile = profile_of(member)
-    if not relation_between(viewer, member, profile).may_see_wall:
+    member, relation = member_for_viewer(viewer, member_id)
+    if not relation.may_see_wall:
         raise ActionError(
             "wall_hidden", _("This member shows their wall to friends only."), status=403
         )
@@ -115,6 +132,15 @@ def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]
         .order_by("-id")
     )
     return member, posts
+
+
+# What a wall page shows of each post, read as plain rows (no model instances: the
+# wall is the most read list of the site, see benchmarks/social_reads.py).
+WALL_POST_COLUMNS = ("id", "text", "created_at", "author_id", "wall_owner_id",
+                     "author__display_name", "author__profile__avatar")
+INBOX_COLUMNS = ("id", "other_id", "other__display_name", "other__profile__avatar",
+                 "unread_count", "last_message_at", "last_message_id",
+                 "last_message__sender_id", "last_message__text", "last_message__created_at")
 
 
 def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:

@@ -59,8 +59,12 @@ def access_member(member_id: int) -> Member:
         .select_related("profile").first()
     )
     if member is None:
-        raise ActionError("member_not_found", _("There is no such member."), status=404)
+        raise member_not_found()
     return member
+
+
+def member_not_found() -> ActionError:
+    return ActionError("member_not_found", _("There is no such member."), status=404)
 
 
 def profile_of(member: Member) -> Profile:
