@@ -6,7 +6,6 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
@@ -47,9 +46,10 @@ def are_friends(member_id: int, other_id: int) -> bool:
 
 def is_blocked_between(member_id: int, other_id: int) -> bool:
     """Whether either of the two blocks the other."""
-    return Block.objects.filter(
-        Q(blocker_id=member_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=member_id)
-    ).exists()
+    pair = (member_id, other_id)
+    # Both ids on both sides: either block, or a member blocking themselves (refused
+    # by the actions before it gets here).
+    return Block.objects.filter(blocker_id__in=pair, blocked_id__in=pair).exists()
 
 
 def access_member(member_id: int) -> Member:
