@@ -140,6 +140,7 @@ INSTALLED_APPS = [
     "inviteonly.abuse",
     "inviteonly.invitation_requests",
     "inviteonly.moderation",
+    "inviteonly.social",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +265,37 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("INVITEONLY_LOG_LEVEL", "INFO")},
 }
+
+
+# ---------------------------------------------------------------------------
+# The social layer: profiles, walls, messages
+# ---------------------------------------------------------------------------
+
+# Uploaded files (avatars, re-encoded) live here, beside the SQLite database by default.
+MEDIA_ROOT = Path(os.environ.get("INVITEONLY_MEDIA_ROOT", DATA_DIR / "media")).resolve()
+MEDIA_URL = "media/"
+
+# Avatars: the largest upload accepted, the largest picture decoded (a small file can
+# hold a huge picture: a decompression bomb), and the side of the stored square.
+AVATAR_MAX_BYTES = int(os.environ.get("INVITEONLY_AVATAR_MAX_BYTES", str(2 * 1024 * 1024)))
+AVATAR_MAX_SOURCE_PIXELS = 25_000_000
+AVATAR_SIZE = 256
+# Uploads up to this size stay in memory; an avatar fits.
+FILE_UPLOAD_MAX_MEMORY_SIZE = AVATAR_MAX_BYTES
+
+# The longest "about me", wall post and private message.
+PROFILE_ABOUT_MAX_LENGTH = 1000
+WALL_POST_MAX_LENGTH = 5000
+MESSAGE_MAX_LENGTH = 5000
+
+# Wall posts, messages, friends and inbox rows per page.
+SOCIAL_PAGE_SIZE = 20
+
+# A member is new for this many days after joining: the new_member_* rate limits
+# apply and their wall posts may hold at most NEW_MEMBER_MAX_LINKS_PER_POST links
+# (spam is mostly links, and mostly from accounts made for it).
+NEW_MEMBER_PERIOD_DAYS = int(os.environ.get("INVITEONLY_NEW_MEMBER_PERIOD_DAYS", "7"))
+NEW_MEMBER_MAX_LINKS_PER_POST = int(os.environ.get("INVITEONLY_NEW_MEMBER_MAX_LINKS", "0"))
 
 
 # ---------------------------------------------------------------------------
@@ -522,6 +554,15 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "invite": [("ip", 50, 86400), ("member", 20, 86400)],
     # Asking for an invitation (no SMS is sent, but members read every request).
     "invitation_request": [("ip", 5, 86400), ("number", 2, 86400)],
+    # Everyday writing, for every member: generous, they only stop scripts.
+    "wall_post": [("member", 60, 3600)],
+    "message": [("member", 300, 3600)],
+    "friend_request": [("member", 50, 86400)],
+    "find_by_phone": [("member", 20, 86400)],
+    # Members in their first NEW_MEMBER_PERIOD_DAYS: the spam a fresh account can send
+    # before anyone had a chance to report it.
+    "new_member_wall_post": [("member", 5, 3600)],
+    "new_member_message_to_stranger": [("member", 10, 86400)],
 }
 
 # SMS-pumping defence (abuse/sms_budget.py), taken before every SMS. Off only in the

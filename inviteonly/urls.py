@@ -12,6 +12,7 @@ from inviteonly.invitations import tree_views
 from inviteonly.invitations import views as invitation_views
 from inviteonly.moderation import views as moderation_views
 from inviteonly.sms import views as sms_views
+from inviteonly.social import views as social_views
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -76,6 +77,31 @@ urlpatterns = [
         sms_views.twilio_status_callback,
         name="twilio_status_callback",
     ),
+    path("members/<int:member_id>/", social_views.profile_view, name="member_profile"),
+    path("members/<int:member_id>/post", social_views.post_view, name="post_on_wall"),
+    path("members/<int:member_id>/friends/", social_views.member_friends_view,
+         name="member_friends"),
+    path("members/<int:member_id>/befriend", social_views.send_friend_request_view,
+         name="send_friend_request"),
+    path("members/<int:member_id>/accept", social_views.accept_friend_request_view,
+         name="accept_friend_request"),
+    path("members/<int:member_id>/decline", social_views.decline_friend_request_view,
+         name="decline_friend_request"),
+    path("members/<int:member_id>/cancel", social_views.cancel_friend_request_view,
+         name="cancel_friend_request"),
+    path("members/<int:member_id>/unfriend", social_views.remove_friend_view,
+         name="remove_friend"),
+    path("members/<int:member_id>/block", social_views.block_view, name="block_member"),
+    path("members/<int:member_id>/unblock", social_views.unblock_view, name="unblock_member"),
+    path("posts/<int:post_id>/delete", social_views.delete_post_view, name="delete_post"),
+    path("profile/", social_views.edit_profile_view, name="edit_profile"),
+    path("profile/avatar", social_views.avatar_upload_view, name="upload_avatar"),
+    path("friends/", social_views.friends_view, name="friends"),
+    path("messages/", social_views.inbox_view, name="inbox"),
+    path("messages/<int:member_id>/", social_views.conversation_view, name="conversation"),
+    path("messages/<int:member_id>/read", social_views.mark_read_view,
+         name="mark_conversation_read"),
+    path("media/avatars/<str:name>", social_views.avatar_view, name="avatar"),
     path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),
     path("admin/", admin.site.urls),

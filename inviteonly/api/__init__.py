@@ -98,15 +98,19 @@ def on_validation_error(request: HttpRequest, error: ValidationError) -> HttpRes
 
 
 from inviteonly.api import (  # noqa: E402
+    friends,
     invitation_requests,
     invitations,
     join,
     me,
+    messages,
+    profiles,
     recovery,
     rights,
     sessions,
     site,
     tree,
+    walls,
 )
 
 api.add_router("/invitations", invitations.router, tags=["invitations"])
@@ -120,3 +124,7 @@ api.add_router("/me", me.router, tags=["me"])
 api.add_router("/site", site.router, tags=["site"])
 api.add_router("", rights.router, tags=["invite rights"])
 api.add_router("/tree", tree.router, tags=["tree"])
+api.add_router("", profiles.router, tags=["profiles"])
+api.add_router("", friends.router, tags=["friends"])
+api.add_router("", walls.router, tags=["walls"])
+api.add_router("/conversations", messages.router, tags=["messages"])

@@ -18,6 +18,8 @@ class NotificationKind(models.TextChoices):
     WARNED = "warned", _("A moderator warned you")
     QUARANTINED = "quarantined", _("Your account was quarantined")
     SANCTION_LIFTED = "sanction_lifted", _("A sanction on your account ended")
+    FRIEND_REQUEST = "friend_request", _("Friend request")
+    FRIEND_ACCEPTED = "friend_accepted", _("Friend request accepted")
 
 
 class Notification(models.Model):
@@ -25,7 +27,7 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
-    # The other member concerned (the invitee who joined), if any.
+    # The other member concerned (the invitee who joined, the friend), if any.
     subject = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

@@ -38,6 +38,12 @@ def _text_of(notification: Notification) -> str:
         return _("%(name)s accepted your invitation and joined.") % {
             "name": notification.subject.display_name
         }
+    if notification.kind == NotificationKind.FRIEND_REQUEST and notification.subject:
+        return _("%(name)s wants to be your friend.") % {"name": notification.subject.display_name}
+    if notification.kind == NotificationKind.FRIEND_ACCEPTED and notification.subject:
+        return _("%(name)s accepted your friend request.") % {
+            "name": notification.subject.display_name
+        }
     if notification.kind == NotificationKind.PASSWORD_RECOVERED:
         return _(
             "Your password was reset with an SMS code and you were logged out everywhere. "

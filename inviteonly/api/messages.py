@@ -1,0 +1,150 @@
+"""/api/conversations: the inbox with unread counts, one conversation a page at a
+time, sending, read marks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema
+from pydantic import Field
+
+from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdPath
+from inviteonly.api.schemas import ERRORS
+from inviteonly.api.walls import KeysetIn, api_response, keyset_page
+from inviteonly.lib.web import client_ip
+from inviteonly.social.actions import do_mark_conversation_read, do_send_message
+from inviteonly.social.avatars import avatar_url_of
+from inviteonly.social.models import Message
+from inviteonly.social.queries import (
+    INBOX_COLUMNS,
+    before,
+    conversation_with,
+    inbox_of,
+    page_size,
+)
+
+router = Router(auth=session_bearer)
+
+
+class LastMessageOut(Schema):
+    id: int
+    mine: bool
+    text: str
+    created_at: datetime
+
+
+class ConversationOut(Schema):
+    """One row of the inbox."""
+
+    member: MemberCard
+    unread_count: int
+    last_message: LastMessageOut | None
+    last_message_at: datetime
+
+
+
+class MessageOut(Schema):
+    id: int
+    mine: bool
+    text: str
+    created_at: datetime
+    # For my messages: whether the other member has read it (for theirs: always true).
+    read: bool
+
+
+class ConversationPageOut(Schema):
+    member: MemberCard
+    unread_count: int
+    messages: list[MessageOut]
+    next_before: int | None
+
+
+class MessageIn(Schema):
+    text: str = Field(max_length=settings.MESSAGE_MAX_LENGTH)
+
+
+class ReadOut(Schema):
+    marked_read: int
+
+
+def message_out(message: Message, *, member_id: int, read_up_to: int) -> MessageOut:
+    mine = message.sender_id == member_id
+    return MessageOut(id=message.id, mine=mine, text=message.text,
+                      created_at=message.created_at,
+                      read=not mine or message.id <= read_up_to)
+
+
+class InboxIn(Schema):
+    limit: int = Field(default=settings.SOCIAL_PAGE_SIZE, ge=1,
+                       le=settings.NINJA_PAGINATION_MAX_LIMIT)
+    offset: int = Field(default=0, ge=0, le=settings.NINJA_PAGINATION_MAX_OFFSET)
+
+
+class InboxOut(Schema):
+    items: list[ConversationOut]
+    # Ask for the next page with ?offset=<next_offset>; null on the last page.
+    next_offset: int | None
+
+
+@router.get("", response={200: InboxOut, **ERRORS},
+            summary="My inbox: conversations, most recent first, with unread counts")
+def inbox(request: HttpRequest, page: Query[InboxIn]) -> HttpResponse:
+    member = authenticated_member(request)
+    rows = list(inbox_of(member).values(*INBOX_COLUMNS)[page.offset:page.offset + page.limit + 1])
+    # Plain data, rendered without a second validation (see get_wall).
+    return api_response(request, {
+        "items": [{
+            "member": {"id": row["other_id"], "display_name": row["other__display_name"],
+                       "avatar_url": avatar_url_of(row["other__profile__avatar"])},
+            "unread_count": row["unread_count"],
+            "last_message": None if row["last_message_id"] is None else {
+                "id": row["last_message_id"],
+                "mine": row["last_message__sender_id"] == member.id,
+                "text": row["last_message__text"],
+                "created_at": row["last_message__created_at"],
+            },
+            "last_message_at": row["last_message_at"],
+        } for row in rows[:page.limit]],
+        "next_offset": page.offset + page.limit if len(rows) > page.limit else None,
+    })
+
+
+@router.get("/{member_id}", response={200: ConversationPageOut, **ERRORS},
+            summary="My conversation with a member, newest first")
+def get_conversation(
+    request: HttpRequest, page: Query[KeysetIn], member_id: int = MemberIdPath
+) -> ConversationPageOut:
+    member = authenticated_member(request)
+    conversation = conversation_with(member, member_id)
+    limit = page_size(page.limit)
+    rows, next_before = keyset_page(
+        list(before(conversation.messages, page.before)[:limit + 1]), limit
+    )
+    return ConversationPageOut(
+        member=MemberCard.of(conversation.other),
+        unread_count=conversation.participant.unread_count if conversation.participant else 0,
+        messages=[message_out(row, member_id=member.id,
+                              read_up_to=conversation.read_by_other_up_to) for row in rows],
+        next_before=next_before,
+    )
+
+
+@router.post("/{member_id}", response={201: MessageOut, **SOCIAL_ERRORS},
+             summary="Send a member a message")
+def send_message(
+    request: HttpRequest, payload: MessageIn, member_id: int = MemberIdPath
+) -> tuple[int, MessageOut]:
+    member = authenticated_member(request)
+    message = do_send_message(sender=member, recipient_id=member_id, text=payload.text,
+                              ip_address=client_ip(request))
+    return 201, message_out(message, member_id=member.id, read_up_to=0)
+
+
+@router.post("/{member_id}/read", response={200: ReadOut, **ERRORS},
+             summary="Mark the conversation read")
+def mark_read(request: HttpRequest, member_id: int = MemberIdPath) -> ReadOut:
+    return ReadOut(marked_read=do_mark_conversation_read(
+        member=authenticated_member(request), other_id=member_id))

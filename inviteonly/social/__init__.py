@@ -1,0 +1,1 @@
+"""The social layer: profiles, friends, blocks, walls and private messages."""

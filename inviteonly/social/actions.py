@@ -1,0 +1,370 @@
+"""Every write of the social layer: profiles, friends, blocks, walls, messages.
+
+Checks that read come first, then the rate limits (outside the transaction, so a
+refusal is still counted and audited), then one transaction for the write.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.limiter import Subject
+from inviteonly.accounts.models import Member
+from inviteonly.lib import clock
+from inviteonly.lib.errors import ActionError
+from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.models import NotificationKind
+from inviteonly.social.avatars import delete_avatar_file, reencode_avatar, store_avatar
+from inviteonly.social.models import (
+    Audience,
+    Block,
+    Conversation,
+    FriendRequest,
+    Friendship,
+    Message,
+    Participant,
+    Profile,
+    WallPost,
+)
+from inviteonly.social.rules import (
+    access_member,
+    are_friends,
+    check_may_write,
+    count_links,
+    is_blocked_between,
+    is_new_member,
+    may_message,
+    profile_of,
+)
+
+# ---------------------------------------------------------------------------
+# Profiles
+# ---------------------------------------------------------------------------
+
+
+def do_update_profile(
+    *,
+    member: Member,
+    about: str,
+    wall_audience: str,
+    message_audience: str,
+    findable_by_phone: bool,
+) -> Profile:
+    about = about.strip()
+    if len(about) > settings.PROFILE_ABOUT_MAX_LENGTH:
+        raise _too_long("about", settings.PROFILE_ABOUT_MAX_LENGTH)
+    for field, value in (("wall_audience", wall_audience),
+                         ("message_audience", message_audience)):
+        if value not in Audience.values:
+            raise ActionError(
+                "invalid_audience", _("Choose everyone or friends only."), field=field
+            )
+    with transaction.atomic():
+        profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
+        profile.about = about
+        profile.wall_audience = wall_audience
+        profile.message_audience = message_audience
+        profile.findable_by_phone = findable_by_phone
+        profile.save(update_fields=["about", "wall_audience", "message_audience",
+                                    "findable_by_phone"])
+    return profile
+
+
+def do_set_avatar(*, member: Member, data: bytes) -> Profile:
+    """Replace the member's avatar with ``data`` re-encoded (see avatars.py)."""
+    name = store_avatar(reencode_avatar(data))
+    try:
+        with transaction.atomic():
+            profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
+            previous = profile.avatar
+            profile.avatar = name
+            profile.save(update_fields=["avatar"])
+            transaction.on_commit(lambda: delete_avatar_file(previous))
+    except BaseException:
+        delete_avatar_file(name)
+        raise
+    return profile
+
+
+def do_remove_avatar(*, member: Member) -> Profile:
+    with transaction.atomic():
+        profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
+        previous = profile.avatar
+        profile.avatar = ""
+        profile.save(update_fields=["avatar"])
+        transaction.on_commit(lambda: delete_avatar_file(previous))
+    return profile
+
+
+# ---------------------------------------------------------------------------
+# Friends and blocks
+# ---------------------------------------------------------------------------
+
+
+def _other(member: Member, other_id: int) -> Member:
+    if other_id == member.id:
+        raise ActionError("self", _("That is you."), status=400)
+    return access_member(other_id)
+
+
+def _refuse_blocked() -> ActionError:
+    return ActionError(
+        "blocked", _("You cannot do this: one of you has blocked the other."), status=403
+    )
+
+
+def _befriend(member: Member, other: Member) -> None:
+    now = clock.now()
+    Friendship.objects.bulk_create([
+        Friendship(member=member, friend=other, created_at=now),
+        Friendship(member=other, friend=member, created_at=now),
+    ], ignore_conflicts=True)
+
+
+def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
+    """Ask ``recipient_id`` to be friends; if they already asked us, we are friends
+    now. Returns whether the two are friends after it."""
+    recipient = _other(member, recipient_id)
+    if is_blocked_between(member.id, recipient.id):
+        raise _refuse_blocked()
+    if are_friends(member.id, recipient.id):
+        raise ActionError("already_friends", _("You are already friends."), status=409)
+    if FriendRequest.objects.filter(sender=member, recipient=recipient).exists():
+        raise ActionError(
+            "already_requested", _("You have already asked this member."), status=409
+        )
+    if FriendRequest.objects.filter(sender=recipient, recipient=member).exists():
+        do_accept_friend_request(member=member, sender_id=recipient.id)
+        return True
+    enforce_rate_limit(["friend_request"], Subject(member_id=member.id))
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                FriendRequest.objects.create(sender=member, recipient=recipient)
+        except IntegrityError:  # the same request, sent twice at once
+            raise ActionError(
+                "already_requested", _("You have already asked this member."), status=409
+            ) from None
+        notify_member(recipient, NotificationKind.FRIEND_REQUEST, subject=member)
+    return False
+
+
+def _no_request() -> ActionError:
+    return ActionError("no_friend_request", _("There is no such friend request."), status=404)
+
+
+def do_accept_friend_request(*, member: Member, sender_id: int) -> None:
+    with transaction.atomic():
+        deleted, _by_model = FriendRequest.objects.filter(
+            sender_id=sender_id, recipient=member
+        ).delete()
+        if not deleted:
+            raise _no_request()
+        sender = access_member(sender_id)
+        # A request the other way is answered by this friendship too.
+        FriendRequest.objects.filter(sender=member, recipient_id=sender_id).delete()
+        _befriend(member, sender)
+        notify_member(sender, NotificationKind.FRIEND_ACCEPTED, subject=member)
+
+
+def do_decline_friend_request(*, member: Member, sender_id: int) -> None:
+    deleted, _by_model = FriendRequest.objects.filter(
+        sender_id=sender_id, recipient=member
+    ).delete()
+    if not deleted:
+        raise _no_request()
+
+
+def do_cancel_friend_request(*, member: Member, recipient_id: int) -> None:
+    deleted, _by_model = FriendRequest.objects.filter(
+        sender=member, recipient_id=recipient_id
+    ).delete()
+    if not deleted:
+        raise _no_request()
+
+
+def _unfriend(member_id: int, other_id: int) -> int:
+    deleted, _by_model = Friendship.objects.filter(
+        Q(member_id=member_id, friend_id=other_id) | Q(member_id=other_id, friend_id=member_id)
+    ).delete()
+    return deleted
+
+
+def do_remove_friend(*, member: Member, friend_id: int) -> None:
+    with transaction.atomic():
+        if not _unfriend(member.id, friend_id):
+            raise ActionError("not_friends", _("You are not friends."), status=404)
+
+
+def do_block_member(*, member: Member, blocked_id: int) -> None:
+    """Block a member: the friendship and friend requests between the two end, and
+    neither can write to the other or post on the other's wall."""
+    blocked = _other(member, blocked_id)
+    with transaction.atomic():
+        Block.objects.get_or_create(blocker=member, blocked=blocked)
+        _unfriend(member.id, blocked.id)
+        FriendRequest.objects.filter(
+            Q(sender=member, recipient=blocked) | Q(sender=blocked, recipient=member)
+        ).delete()
+
+
+def do_unblock_member(*, member: Member, blocked_id: int) -> None:
+    deleted, _by_model = Block.objects.filter(blocker=member, blocked_id=blocked_id).delete()
+    if not deleted:
+        raise ActionError("not_blocked", _("You have not blocked this member."), status=404)
+
+
+# ---------------------------------------------------------------------------
+# Walls
+# ---------------------------------------------------------------------------
+
+
+def _too_long(field: str, limit: int) -> ActionError:
+    return ActionError(
+        "too_long",
+        _("This text is too long: at most %(limit)d characters.") % {"limit": limit},
+        field=field,
+    )
+
+
+def _clean_text(text: str, *, limit: int) -> str:
+    text = text.strip()
+    if not text:
+        raise ActionError("empty", _("Write something first."), field="text")
+    if len(text) > limit:
+        raise _too_long("text", limit)
+    return text
+
+
+def do_post_on_wall(
+    *, author: Member, wall_owner_id: int, text: str, ip_address: str | None = None
+) -> WallPost:
+    """A post on a member's own wall or a friend's; new members post fewer, and
+    fewer links."""
+    check_may_write(author)
+    text = _clean_text(text, limit=settings.WALL_POST_MAX_LENGTH)
+    owner = author if wall_owner_id == author.id else access_member(wall_owner_id)
+    if owner.id != author.id:
+        if is_blocked_between(author.id, owner.id):
+            raise _refuse_blocked()
+        if not are_friends(author.id, owner.id):
+            raise ActionError(
+                "not_friends", _("Only friends may post on this wall."), status=403
+            )
+    actions = ["wall_post"]
+    if is_new_member(author):
+        if count_links(text) > settings.NEW_MEMBER_MAX_LINKS_PER_POST:
+            raise ActionError(
+                "too_many_links",
+                _("New members cannot post links yet (at most %(count)d per post in your "
+                  "first %(days)d days).")
+                % {"count": settings.NEW_MEMBER_MAX_LINKS_PER_POST,
+                   "days": settings.NEW_MEMBER_PERIOD_DAYS},
+                field="text",
+                status=403,
+            )
+        actions.append("new_member_wall_post")
+    enforce_rate_limit(actions, Subject(member_id=author.id, ip=ip_address))
+    return WallPost.objects.create(wall_owner=owner, author=author, text=text)
+
+
+def do_delete_wall_post(*, member: Member, post_id: int) -> None:
+    """The author or the owner of the wall deletes a post."""
+    with transaction.atomic():
+        post = WallPost.objects.select_for_update().filter(id=post_id).first()
+        if post is None:
+            raise ActionError("post_not_found", _("There is no such post."), status=404)
+        if member.id not in (post.author_id, post.wall_owner_id):
+            raise ActionError(
+                "not_allowed",
+                _("Only the author or the owner of the wall can delete a post."),
+                status=403,
+            )
+        post.delete()
+
+
+# ---------------------------------------------------------------------------
+# Private messages
+# ---------------------------------------------------------------------------
+
+
+def _conversation_between(member: Member, other: Member) -> Conversation:
+    existing = Participant.objects.filter(member=member, other=other).first()
+    if existing is not None:
+        return existing.conversation
+    now = clock.now()
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(created_at=now)
+            Participant.objects.bulk_create([
+                Participant(conversation=conversation, member=member, other=other,
+                            last_message_at=now),
+                Participant(conversation=conversation, member=other, other=member,
+                            last_message_at=now),
+            ])
+    except IntegrityError:  # the other member started it at the same moment
+        return Participant.objects.get(member=member, other=other).conversation
+    return conversation
+
+
+def do_send_message(
+    *, sender: Member, recipient_id: int, text: str, ip_address: str | None = None
+) -> Message:
+    check_may_write(sender)
+    text = _clean_text(text, limit=settings.MESSAGE_MAX_LENGTH)
+    recipient = _other(sender, recipient_id)
+    friends = are_friends(sender.id, recipient.id)
+    blocked = is_blocked_between(sender.id, recipient.id)
+    if blocked:
+        raise _refuse_blocked()
+    if not may_message(profile=profile_of(recipient), friends=friends, blocked=blocked):
+        raise ActionError(
+            "messages_from_friends_only",
+            _("This member accepts messages from friends only."),
+            status=403,
+        )
+    actions = ["message"]
+    if not friends and is_new_member(sender):
+        actions.append("new_member_message_to_stranger")
+    enforce_rate_limit(actions, Subject(member_id=sender.id, ip=ip_address))
+    with transaction.atomic():
+        conversation = _conversation_between(sender, recipient)
+        message = Message.objects.create(conversation=conversation, sender=sender, text=text)
+        # Writing back means having read what came before.
+        Participant.objects.filter(conversation=conversation, member=sender).update(
+            last_message=message, last_message_at=message.created_at, unread_count=0,
+            last_read_message_id=message.id,
+        )
+        Participant.objects.filter(conversation=conversation, member=recipient).update(
+            last_message=message, last_message_at=message.created_at,
+            unread_count=F("unread_count") + 1,
+        )
+    return message
+
+
+def do_mark_conversation_read(*, member: Member, other_id: int) -> int:
+    """Mark everything the other member wrote so far as read; returns how many
+    messages were unread."""
+    with transaction.atomic():
+        participant = (
+            Participant.objects.select_for_update().filter(member=member, other_id=other_id)
+            .first()
+        )
+        if participant is None:
+            raise ActionError(
+                "no_conversation", _("You have no conversation with this member."),
+                status=404,
+            )
+        newest = (
+            Message.objects.filter(conversation_id=participant.conversation_id)
+            .order_by("-id").values_list("id", flat=True).first()
+        ) or 0
+        unread = participant.unread_count
+        participant.unread_count = 0
+        participant.last_read_message_id = max(participant.last_read_message_id, newest)
+        participant.save(update_fields=["unread_count", "last_read_message_id"])
+    return unread

@@ -1,0 +1,90 @@
+"""Avatars: checked, decoded with Pillow, squared, shrunk and re-encoded as JPEG.
+
+Re-encoding drops whatever the upload carried besides pixels: EXIF (a phone's GPS
+position), comments, a script glued to the end of the file. Files are stored under
+``MEDIA_ROOT/avatars`` with random names and served by ``views.avatar_view``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from inviteonly.accounts.models import Member
+from inviteonly.lib.errors import ActionError
+from inviteonly.social.models import Profile
+
+ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
+FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.jpg$")
+
+
+def avatar_directory() -> Path:
+    return Path(settings.MEDIA_ROOT) / "avatars"
+
+
+def _refuse(message: StrOrPromise) -> ActionError:
+    return ActionError("avatar_invalid", message, field="avatar")
+
+
+def reencode_avatar(data: bytes) -> bytes:
+    """The stored form of an uploaded picture, or a translated refusal."""
+    if len(data) > settings.AVATAR_MAX_BYTES:
+        raise _refuse(
+            _("The picture is too large: at most %(megabytes).1f MB.")
+            % {"megabytes": settings.AVATAR_MAX_BYTES / 1024 / 1024}
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.format not in ACCEPTED_FORMATS:
+                raise _refuse(_("Upload a JPEG, PNG, GIF or WebP picture."))
+            # Only the header has been read: refuse huge pictures before decoding them.
+            if image.width * image.height > settings.AVATAR_MAX_SOURCE_PIXELS:
+                raise _refuse(_("The picture has too many pixels."))
+            image.seek(0)
+            # Turned as the camera meant, then only pixels are kept.
+            upright = ImageOps.exif_transpose(image)
+            picture = ImageOps.fit(
+                upright.convert("RGB"), (settings.AVATAR_SIZE, settings.AVATAR_SIZE)
+            )
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+        raise _refuse(_("This file is not a picture we can read.")) from error
+    output = io.BytesIO()
+    picture.save(output, format="JPEG", quality=85, optimize=True)
+    return output.getvalue()
+
+
+def store_avatar(encoded: bytes) -> str:
+    name = f"{secrets.token_urlsafe(18)}.jpg"
+    directory = avatar_directory()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(encoded)
+    return name
+
+
+def delete_avatar_file(name: str) -> None:
+    if name and FILE_NAME.match(name):
+        (avatar_directory() / name).unlink(missing_ok=True)
+
+
+def cached_profile(member: Member) -> Profile | None:
+    """The profile select_related() fetched with the member (no query), if any."""
+    try:
+        return member.profile
+    except Profile.DoesNotExist:
+        return None
+
+
+def avatar_url(profile: Profile | None) -> str | None:
+    return avatar_url_of(profile.avatar if profile else None)
+
+
+def avatar_url_of(name: str | None) -> str | None:
+    return reverse("avatar", args=[name]) if name else None

@@ -1,0 +1,275 @@
+"""Reading the social layer: profiles with the viewer's relation, walls, friend lists,
+the inbox and conversations. Every list is a fixed number of queries, whatever its
+length (tests/test_social_queries.py pins them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.limiter import Subject
+from inviteonly.accounts.models import Member
+from inviteonly.lib import crypto
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.social.models import (
+    Audience,
+    Block,
+    FriendRequest,
+    Friendship,
+    Message,
+    Participant,
+    Profile,
+    WallPost,
+)
+from inviteonly.social.rules import (
+    access_member,
+    are_friends,
+    is_blocked_between,
+    may_message,
+    may_see_wall,
+    member_not_found,
+    profile_of,
+)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """How the viewer stands with another member, and what they may do there."""
+
+    is_self: bool
+    friends: bool
+    request_sent: bool
+    request_received: bool
+    blocked_by_me: bool
+    blocks_me: bool
+    may_see_wall: bool
+    may_post: bool
+    may_message: bool
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    member: Member
+    profile: Profile
+    relation: Relation
+    friend_count: int
+    mutual_friend_count: int
+
+
+def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]:
+    """Another member (not banned) with their profile and how the viewer stands with
+    them, in one query: the member row, the profile, and a few EXISTS subqueries."""
+    member = (
+        Member.objects.filter(id=member_id).exclude(status=Member.Status.BANNED)
+        .select_related("profile")
+        .annotate(
+            is_friend=Exists(Friendship.objects.filter(member_id=viewer.id,
+                                                       friend_id=OuterRef("id"))),
+            request_sent=Exists(FriendRequest.objects.filter(sender_id=viewer.id,
+                                                             recipient_id=OuterRef("id"))),
+            request_received=Exists(FriendRequest.objects.filter(sender_id=OuterRef("id"),
+                                                                 recipient_id=viewer.id)),
+            blocked_by_me=Exists(Block.objects.filter(blocker_id=viewer.id,
+                                                      blocked_id=OuterRef("id"))),
+            blocks_me=Exists(Block.objects.filter(blocker_id=OuterRef("id"),
+                                                  blocked_id=viewer.id)),
+        )
+        .first()
+    )
+    if member is None:
+        raise member_not_found()
+    is_self = viewer.id == member.id
+    friends = bool(member.is_friend) and not is_self
+    blocked_by_me = bool(member.blocked_by_me) and not is_self
+    blocks_me = bool(member.blocks_me) and not is_self
+    blocked = blocked_by_me or blocks_me
+    profile = profile_of(member)
+    return member, Relation(
+        is_self=is_self,
+        friends=friends,
+        request_sent=bool(member.request_sent) and not is_self,
+        request_received=bool(member.request_received) and not is_self,
+        blocked_by_me=blocked_by_me,
+        blocks_me=blocks_me,
+        may_see_wall=may_see_wall(viewer=viewer, owner=member, profile=profile,
+                                  friends=friends, blocked=blocked),
+        may_post=is_self or (friends and not blocked),
+        may_message=not is_self and may_message(profile=profile, friends=friends,
+                                                blocked=blocked),
+    )
+
+
+def profile_page(viewer: Member, member_id: int) -> ProfilePage:
+    member, relation = member_for_viewer(viewer, member_id)
+    profile = profile_of(member)
+    friend_ids = Friendship.objects.filter(member_id=viewer.id).values("friend_id")
+    return ProfilePage(
+        member=member,
+        profile=profile,
+        relation=relation,
+        friend_count=Friendship.objects.filter(member=member).count(),
+        mutual_friend_count=(
+            0 if viewer.id == member.id
+            else Friendship.objects.filter(member=member, friend_id__in=friend_ids).count()
+        ),
+    )
+
+
+def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]:
+    """The member and their wall's posts, newest first, each with its author (and the
+    author's profile, for the avatar), if the viewer may see the wall."""
+    # Cheaper than member_for_viewer (the wall is the most read list): the member with
+    # their profile, then only the relations a wall depends on.
+    member = access_member(member_id)
+    profile = profile_of(member)
+    blocked = viewer.id != member.id and is_blocked_between(viewer.id, member.id)
+    friends = (viewer.id != member.id and not blocked
+               and profile.wall_audience == Audience.FRIENDS
+               and are_friends(viewer.id, member.id))
+    if not may_see_wall(viewer=viewer, owner=member, profile=profile, friends=friends,
+                        blocked=blocked):
+        raise ActionError(
+            "wall_hidden", _("This member shows their wall to friends only."), status=403
+        )
+    posts = (
+        WallPost.objects.filter(wall_owner=member)
+        .select_related("author", "author__profile")
+        .order_by("-id")
+    )
+    return member, posts
+
+
+# What a wall page shows of each post, read as plain rows (no model instances: the
+# wall is the most read list of the site, see benchmarks/social_reads.py).
+WALL_POST_COLUMNS = ("id", "text", "created_at", "author_id", "wall_owner_id",
+                     "author__display_name", "author__profile__avatar")
+INBOX_COLUMNS = ("id", "other_id", "other__display_name", "other__profile__avatar",
+                 "unread_count", "last_message_at", "last_message_id",
+                 "last_message__sender_id", "last_message__text", "last_message__created_at")
+
+
+def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:
+    """Keyset pagination on id: the rows older than ``before_id``."""
+    return queryset if before_id is None else queryset.filter(id__lt=before_id)
+
+
+def friends_of(member: Member) -> QuerySet[Friendship]:
+    return (
+        Friendship.objects.filter(member=member)
+        .select_related("friend", "friend__profile")
+        .order_by("friend__display_name", "friend_id")
+    )
+
+
+def mutual_friends(viewer: Member, member: Member) -> QuerySet[Friendship]:
+    viewer_friends = Friendship.objects.filter(member_id=viewer.id).values("friend_id")
+    return friends_of(member).filter(friend_id__in=viewer_friends)
+
+
+def incoming_friend_requests(member: Member) -> QuerySet[FriendRequest]:
+    return (
+        FriendRequest.objects.filter(recipient=member)
+        .select_related("sender", "sender__profile")
+        .order_by("-created_at", "-id")
+    )
+
+
+def outgoing_friend_requests(member: Member) -> QuerySet[FriendRequest]:
+    return (
+        FriendRequest.objects.filter(sender=member)
+        .select_related("recipient", "recipient__profile")
+        .order_by("-created_at", "-id")
+    )
+
+
+def blocked_members(member: Member) -> QuerySet[Block]:
+    return (
+        Block.objects.filter(blocker=member)
+        .select_related("blocked", "blocked__profile")
+        .order_by("-id")
+    )
+
+
+def inbox_of(member: Member) -> QuerySet[Participant]:
+    """The member's conversations, most recent first (index ``inbox_recent``), each
+    with the other member and the last message."""
+    return (
+        Participant.objects.filter(member=member)
+        .select_related("other", "other__profile", "last_message")
+        .order_by("-last_message_at", "-id")
+    )
+
+
+def unread_conversation_count(member: Member) -> int:
+    return Participant.objects.filter(member=member, unread_count__gt=0).count()
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    other: Member
+    participant: Participant | None
+    # The newest message of ours the other member has read (for read marks).
+    read_by_other_up_to: int
+    messages: QuerySet[Message]
+
+
+def conversation_with(member: Member, other_id: int) -> ConversationPage:
+    """Messages between the member and another, newest first (index
+    ``conversation_newest``)."""
+    other = access_member(other_id)
+    if other.id == member.id:
+        raise ActionError("self", _("That is you."), status=400)
+    sides = {
+        row.member_id: row
+        for row in Participant.objects.filter(member_id__in=[member.id, other.id],
+                                              other_id__in=[member.id, other.id])
+    }
+    mine, theirs = sides.get(member.id), sides.get(other.id)
+    messages = (
+        Message.objects.filter(conversation_id=mine.conversation_id).order_by("-id")
+        if mine else Message.objects.none()
+    )
+    return ConversationPage(
+        other=other,
+        participant=mine,
+        read_by_other_up_to=theirs.last_read_message_id if theirs else 0,
+        messages=messages,
+    )
+
+
+def page_size(limit: int | None) -> int:
+    if limit is None:
+        return settings.SOCIAL_PAGE_SIZE
+    return max(1, min(limit, settings.NINJA_PAGINATION_MAX_LIMIT))
+
+
+def findable_member_by_phone(phone: str, *, region_hint: str | None = None) -> Member | None:
+    """The member with this number, only if they chose to be findable by it (the
+    invitation flow may ask the same)."""
+    number = normalize_phone_number(phone, region_hint=region_hint)
+    return (
+        Member.objects.filter(
+            phone_blind_index=crypto.blind_index(number.e164), profile__findable_by_phone=True
+        )
+        .exclude(status=Member.Status.BANNED)
+        .first()
+    )
+
+
+def access_member_by_phone(viewer: Member, phone: str, *, region_hint: str | None = None) -> Member:
+    """Find a member by number for ``viewer`` (rate limited: numbers must not be
+    tried in bulk). Members who are not findable get the same answer as numbers
+    without an account."""
+    enforce_rate_limit(["find_by_phone"], Subject(member_id=viewer.id))
+    found = findable_member_by_phone(phone, region_hint=region_hint)
+    if found is None:
+        raise ActionError(
+            "not_found_by_phone", _("Nobody can be found by this number."), status=404
+        )
+    return found

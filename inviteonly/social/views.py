@@ -1,0 +1,298 @@
+"""Pages: profiles with walls, editing my profile, friends, the inbox, conversations;
+and the small POST forms that act on them. Each parses, calls one action, redirects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from inviteonly.accounts.views import signed_in_member
+from inviteonly.lib.errors import ActionError
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action
+from inviteonly.social import actions
+from inviteonly.social.avatars import FILE_NAME, avatar_directory
+from inviteonly.social.forms import AvatarForm, FindByPhoneForm, ProfileForm, TextForm
+from inviteonly.social.queries import (
+    access_member_by_phone,
+    before,
+    blocked_members,
+    conversation_with,
+    friends_of,
+    inbox_of,
+    incoming_friend_requests,
+    mutual_friends,
+    outgoing_friend_requests,
+    page_size,
+    profile_page,
+    wall_of,
+)
+from inviteonly.social.rules import access_member, profile_of
+
+
+def _keyset(request: HttpRequest, queryset: Any) -> tuple[list[Any], int | None]:
+    """One page of a newest-first list (?before=<id>) and the next page's cursor."""
+    try:
+        before_id = int(request.GET["before"])
+    except (KeyError, ValueError):
+        before_id = None
+    if before_id is not None and not 0 < before_id < 2**62:
+        before_id = None
+    limit = page_size(None)
+    rows = list(before(queryset, before_id)[:limit + 1])
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None
+
+
+def _offset_page(request: HttpRequest, queryset: Any) -> tuple[list[Any], int | None]:
+    """One page of a list by bounded offset (?page=<n>) and the next page's number."""
+    try:
+        number = max(1, min(int(request.GET.get("page", "1")), 10_000))
+    except ValueError:
+        number = 1
+    limit = page_size(None)
+    start = (number - 1) * limit
+    rows = list(queryset[start:start + limit + 1])
+    return rows[:limit], (number + 1 if len(rows) > limit else None)
+
+
+def _back(request: HttpRequest, default: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default)
+
+
+def _act(
+    request: HttpRequest, action: Callable[[], object], *, done: str | None, default: str
+) -> HttpResponse:
+    """Run one action for a POST form; show its refusal or ``done``; go back."""
+    try:
+        action()
+    except ActionError as error:
+        messages.error(request, str(error.message))
+    else:
+        if done:
+            messages.success(request, done)
+    return _back(request, default)
+
+
+def _refused(request: HttpRequest, error: ActionError) -> HttpResponse:
+    return render(request, "social/refused.html", {"refusal": error.message},
+                  status=error.status)
+
+
+# ---------------------------------------------------------------------------
+# Profiles and walls
+# ---------------------------------------------------------------------------
+
+
+@login_required
+def profile_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    viewer = signed_in_member(request)
+    try:
+        page = profile_page(viewer, member_id)
+    except ActionError as error:
+        return _refused(request, error)
+    posts: list[Any] = []
+    next_before = None
+    if page.relation.may_see_wall:
+        _owner, wall = wall_of(viewer, member_id)
+        posts, next_before = _keyset(request, wall)
+    return render(request, "social/profile.html", {
+        "page": page, "posts": posts, "next_before": next_before, "form": TextForm(),
+    })
+
+
+@login_required
+@require_POST
+def post_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    form = TextForm(request.POST)
+    default = reverse("member_profile", args=[member_id])
+    if not form.is_valid():
+        messages.error(request, _("Write something first."))
+        return redirect(default)
+    return _act(request, lambda: actions.do_post_on_wall(
+        author=signed_in_member(request), wall_owner_id=member_id,
+        text=form.cleaned_data["text"], ip_address=client_ip(request),
+    ), done=None, default=default)
+
+
+@login_required
+@require_POST
+def delete_post_view(request: HttpRequest, post_id: int) -> HttpResponse:
+    return _act(request, lambda: actions.do_delete_wall_post(
+        member=signed_in_member(request), post_id=post_id,
+    ), done=_("The post was deleted."), default=reverse("home"))
+
+
+@login_required
+def edit_profile_view(request: HttpRequest) -> HttpResponse:
+    member = signed_in_member(request)
+    profile = profile_of(member)
+    form = ProfileForm(request.POST or None, initial={
+        "about": profile.about, "wall_audience": profile.wall_audience,
+        "message_audience": profile.message_audience,
+        "findable_by_phone": profile.findable_by_phone,
+    })
+    saved = run_form_action(request, form, lambda data: actions.do_update_profile(
+        member=member, about=data["about"], wall_audience=data["wall_audience"],
+        message_audience=data["message_audience"],
+        findable_by_phone=data["findable_by_phone"],
+    ))
+    if saved is not None:
+        messages.success(request, _("Your profile was saved."))
+        return redirect("edit_profile")
+    return render_form_page(request, "social/edit_profile.html", {
+        "profile": profile, "avatar_form": AvatarForm(),
+    }, form=form)
+
+
+@login_required
+@require_POST
+def avatar_upload_view(request: HttpRequest) -> HttpResponse:
+    member = signed_in_member(request)
+    form = AvatarForm(request.POST, request.FILES)
+    if request.POST.get("remove"):
+        return _act(request, lambda: actions.do_remove_avatar(member=member),
+                    done=_("Your avatar was removed."), default=reverse("edit_profile"))
+    if not form.is_valid():
+        messages.error(request, _("Choose a picture to upload."))
+        return redirect("edit_profile")
+    upload = form.cleaned_data["avatar"]
+    return _act(request, lambda: actions.do_set_avatar(
+        member=member, data=upload.read(settings.AVATAR_MAX_BYTES + 1),
+    ), done=_("Your avatar was saved."), default=reverse("edit_profile"))
+
+
+@require_GET
+def avatar_view(request: HttpRequest, name: str) -> HttpResponseBase:
+    """Avatars are public: the names are random, the pictures re-encoded."""
+    if not FILE_NAME.match(name):
+        raise Http404
+    path = Path(avatar_directory()) / name
+    if not path.is_file():
+        raise Http404
+    response = FileResponse(path.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+# ---------------------------------------------------------------------------
+# Friends and blocks
+# ---------------------------------------------------------------------------
+
+
+@login_required
+def friends_view(request: HttpRequest) -> HttpResponse:
+    member = signed_in_member(request)
+    friends, next_page = _offset_page(request, friends_of(member))
+    form = FindByPhoneForm(request.POST or None)
+    found = run_form_action(request, form, lambda data: access_member_by_phone(
+        member, data["phone"]))
+    if found is not None:
+        return redirect("member_profile", member_id=found.id)
+    return render_form_page(request, "social/friends.html", {
+        "friends": friends, "next_page": next_page,
+        "incoming": list(incoming_friend_requests(member)[:100]),
+        "outgoing": list(outgoing_friend_requests(member)[:100]),
+        "blocked": list(blocked_members(member)[:100]),
+    }, form=form)
+
+
+@login_required
+def member_friends_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    viewer = signed_in_member(request)
+    try:
+        member = access_member(member_id)
+    except ActionError as error:
+        return _refused(request, error)
+    mutual = request.GET.get("mutual") == "1"
+    rows = mutual_friends(viewer, member) if mutual else friends_of(member)
+    friends, next_page = _offset_page(request, rows)
+    return render(request, "social/member_friends.html", {
+        "member": member, "friends": friends, "next_page": next_page, "mutual": mutual,
+    })
+
+
+def _friend_action(name: str) -> Callable[[HttpRequest, int], HttpResponse]:
+    """A POST view running the friend or block action ``name`` on the member in the URL;
+    the profile then shows the new state."""
+    action = getattr(actions, name)
+    argument = {
+        "do_send_friend_request": "recipient_id", "do_accept_friend_request": "sender_id",
+        "do_decline_friend_request": "sender_id", "do_cancel_friend_request": "recipient_id",
+        "do_remove_friend": "friend_id", "do_block_member": "blocked_id",
+        "do_unblock_member": "blocked_id",
+    }[name]
+
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, member_id: int) -> HttpResponse:
+        return _act(request, lambda: action(member=signed_in_member(request),
+                                            **{argument: member_id}),
+                    done=None,
+                    default=reverse("member_profile", args=[member_id]))
+
+    return view
+
+
+send_friend_request_view = _friend_action("do_send_friend_request")
+accept_friend_request_view = _friend_action("do_accept_friend_request")
+decline_friend_request_view = _friend_action("do_decline_friend_request")
+cancel_friend_request_view = _friend_action("do_cancel_friend_request")
+remove_friend_view = _friend_action("do_remove_friend")
+block_view = _friend_action("do_block_member")
+unblock_view = _friend_action("do_unblock_member")
+
+
+# ---------------------------------------------------------------------------
+# Messages
+# ---------------------------------------------------------------------------
+
+
+@login_required
+def inbox_view(request: HttpRequest) -> HttpResponse:
+    rows, next_page = _offset_page(request, inbox_of(signed_in_member(request)))
+    return render(request, "social/inbox.html", {"rows": rows, "next_page": next_page})
+
+
+@login_required
+def conversation_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    member = signed_in_member(request)
+    try:
+        conversation = conversation_with(member, member_id)
+    except ActionError as error:
+        return _refused(request, error)
+    rows, next_before = _keyset(request, conversation.messages)
+    form = TextForm(request.POST or None)
+    sent = run_form_action(request, form, lambda data: actions.do_send_message(
+        sender=member, recipient_id=member_id, text=data["text"],
+        ip_address=client_ip(request),
+    ))
+    if sent is not None:
+        return redirect("conversation", member_id=member_id)
+    return render_form_page(request, "social/conversation.html", {
+        # Newest first from the database; shown oldest to newest, like a chat.
+        "conversation": conversation, "rows": rows[::-1], "next_before": next_before,
+        "member": member,
+    }, form=form)
+
+
+@login_required
+@require_POST
+def mark_read_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    return _act(request, lambda: actions.do_mark_conversation_read(
+        member=signed_in_member(request), other_id=member_id,
+    ), done=None, default=reverse("conversation", args=[member_id]))

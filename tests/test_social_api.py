@@ -1,0 +1,374 @@
+"""The social layer through the JSON API: profiles and privacy, avatars, friends,
+blocks, walls, private messages, new-member limits and quarantine."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import override_settings
+from PIL import Image
+
+from inviteonly import settings as production_settings
+from inviteonly.accounts.models import Member
+from inviteonly.lib import clock
+from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.social.avatars import avatar_directory
+from inviteonly.social.models import FriendRequest, Friendship, Message, Participant, WallPost
+from tests.conftest import FrozenClock
+from tests.social_helpers import befriend, member_with_api
+
+pytestmark = pytest.mark.django_db
+
+
+def test_profile_defaults_are_private_about_the_phone_and_open_elsewhere() -> None:
+    anna, api = member_with_api("Anna")
+    mine = api.get("/profile")
+    assert mine.status_code == 200
+    assert mine.json_body == {
+        "member": {"id": anna.id, "display_name": "Anna", "avatar_url": None},
+        "about": "", "wall_audience": "everyone", "message_audience": "everyone",
+        "findable_by_phone": False,
+    }
+    changed = api.request("PUT", "/profile", {
+        "about": " Chess on Thursdays ", "wall_audience": "friends",
+        "message_audience": "friends", "findable_by_phone": True,
+    })
+    assert changed.status_code == 200, changed.json_body
+    assert changed.json_body["about"] == "Chess on Thursdays"
+    assert changed.json_body["wall_audience"] == "friends"
+    bad = api.request("PUT", "/profile", {"wall_audience": "strangers"})
+    assert bad.status_code == 422 and bad.json_body["field"] == "wall_audience"
+    too_long = api.request("PUT", "/profile", {"about": "x" * 1001})
+    assert too_long.status_code == 422 and too_long.json_body["field"] == "about"
+    assert api.get("/profile").json_body["about"] == "Chess on Thursdays"
+
+
+def _jpeg_with_gps() -> bytes:
+    picture = Image.new("RGB", (640, 480), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "SpyCam"  # Make
+    exif[0x8825] = {1: "N", 2: (55.0, 45.0, 0.0)}  # GPS
+    output = io.BytesIO()
+    picture.save(output, format="JPEG", exif=exif)
+    return output.getvalue()
+
+
+def _upload(api, data: bytes, name: str = "me.jpg"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return api.client.post(
+        "/api/profile/avatar", {"avatar": SimpleUploadedFile(name, data)},
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+
+
+def test_an_avatar_is_squared_reencoded_and_loses_its_metadata(
+    django_capture_on_commit_callbacks,
+) -> None:
+    _anna, api = member_with_api("Anna")
+    original = _jpeg_with_gps()
+    assert Image.open(io.BytesIO(original)).getexif()
+    answer = _upload(api, original)
+    assert answer.status_code == 200, answer.content
+    url = answer.json()["member"]["avatar_url"]
+    served = api.client.get(url)
+    assert served.status_code == 200 and served["Content-Type"] == "image/jpeg"
+    content = b"".join(served.streaming_content)  # type: ignore[attr-defined]
+    stored = Image.open(io.BytesIO(content))
+    assert stored.format == "JPEG" and stored.size == (256, 256)
+    assert not stored.getexif() and "exif" not in stored.info
+    first_file = url.rsplit("/", 1)[1]
+    # A new avatar replaces the old file; removing it deletes the file.
+    with django_capture_on_commit_callbacks(execute=True):
+        second = _upload(api, original).json()["member"]["avatar_url"]
+    assert not (avatar_directory() / first_file).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        removed = api.request("DELETE", "/profile/avatar")
+    assert removed.json_body["member"]["avatar_url"] is None
+    assert not (avatar_directory() / second.rsplit("/", 1)[1]).exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (b"GIF89a not really", "не картинка"),
+        (b"%PDF-1.4 " + b"x" * 100, "не картинка"),
+    ],
+)
+def test_a_file_that_is_not_a_picture_is_refused_in_the_readers_language(
+    data: bytes, words: str
+) -> None:
+    _anna, api = member_with_api("Anna", language="ru")
+    answer = _upload(api, data)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "avatar_invalid"
+    assert words in answer.json()["detail"]
+
+
+def test_an_avatar_over_the_size_limit_is_refused_before_decoding() -> None:
+    _anna, api = member_with_api("Anna")
+    with override_settings(AVATAR_MAX_BYTES=1000):
+        answer = _upload(api, _jpeg_with_gps())
+    assert answer.status_code == 400
+    assert "too large" in answer.json()["detail"]
+
+
+def test_friend_request_accept_lists_mutual_friends_and_remove() -> None:
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    vera, _vera_api = member_with_api("Vera")
+    befriend(anna, vera)
+    befriend(boris, vera)
+
+    sent = anna_api.post("/friend-requests", {"member_id": boris.id})
+    assert sent.status_code == 201 and sent.json_body == {"friends": False}
+    assert Notification.objects.filter(
+        member=boris, kind=NotificationKind.FRIEND_REQUEST, subject=anna).exists()
+    notices = boris_api.get("/me/notifications").json_body
+    assert notices[0]["text"] == "Anna wants to be your friend."
+    again = anna_api.post("/friend-requests", {"member_id": boris.id})
+    assert again.status_code == 409 and again.json_body["code"] == "already_requested"
+    requests = boris_api.get("/friend-requests").json_body
+    assert [row["member"]["id"] for row in requests["incoming"]] == [anna.id]
+    assert anna_api.get("/friend-requests").json_body["outgoing"][0]["member"]["id"] == boris.id
+    assert anna_api.get(f"/members/{boris.id}").json_body["relation"]["request_sent"]
+
+    assert boris_api.post(f"/friend-requests/{anna.id}/accept").status_code == 204
+    assert Notification.objects.filter(member=anna, kind=NotificationKind.FRIEND_ACCEPTED).exists()
+    assert not FriendRequest.objects.exists()
+    assert {row["member"]["display_name"] for row in anna_api.get("/friends").json_body[
+        "items"]} == {"Boris", "Vera"}
+    mutual = anna_api.get(f"/members/{boris.id}/mutual-friends").json_body["items"]
+    assert [row["member"]["display_name"] for row in mutual] == ["Vera"]
+    profile = anna_api.get(f"/members/{boris.id}").json_body
+    assert profile["friend_count"] == 2 and profile["mutual_friend_count"] == 1
+    assert profile["relation"]["friends"] and profile["relation"]["may_post"]
+    assert anna_api.post("/friend-requests", {"member_id": boris.id}).json_body[
+        "code"] == "already_friends"
+
+    assert anna_api.request("DELETE", f"/friends/{boris.id}").status_code == 204
+    assert not Friendship.objects.filter(member__in=[anna, boris],
+                                         friend__in=[anna, boris]).exists()
+    assert anna_api.request("DELETE", f"/friends/{boris.id}").status_code == 404
+
+
+def test_decline_cancel_and_crossing_requests() -> None:
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    anna_api.post("/friend-requests", {"member_id": boris.id})
+    assert boris_api.post(f"/friend-requests/{anna.id}/decline").status_code == 204
+    assert boris_api.post(f"/friend-requests/{anna.id}/decline").status_code == 404
+    anna_api.post("/friend-requests", {"member_id": boris.id})
+    assert anna_api.request("DELETE", f"/friend-requests/{boris.id}").status_code == 204
+    assert not FriendRequest.objects.exists()
+    # Asking someone who already asked us makes us friends at once.
+    anna_api.post("/friend-requests", {"member_id": boris.id})
+    crossed = boris_api.post("/friend-requests", {"member_id": anna.id})
+    assert crossed.status_code == 201 and crossed.json_body == {"friends": True}
+    assert Friendship.objects.filter(member=anna, friend=boris).exists()
+
+
+def test_friend_requests_to_oneself_or_a_banned_member_are_refused() -> None:
+    anna, api = member_with_api("Anna")
+    banned, _ = member_with_api("Spammer")
+    Member.objects.filter(id=banned.id).update(status=Member.Status.BANNED)
+    assert api.post("/friend-requests", {"member_id": anna.id}).json_body["code"] == "self"
+    gone = api.post("/friend-requests", {"member_id": banned.id})
+    assert gone.status_code == 404 and gone.json_body["code"] == "member_not_found"
+    assert api.get(f"/members/{banned.id}").status_code == 404
+
+
+def test_walls_owner_and_friends_post_others_are_refused_and_deletes() -> None:
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    vera, vera_api = member_with_api("Vera")
+    befriend(anna, boris)
+    own = anna_api.post(f"/members/{anna.id}/wall", {"text": "Hello, my wall"})
+    assert own.status_code == 201 and own.json_body["may_delete"]
+    friend = boris_api.post(f"/members/{anna.id}/wall", {"text": "Hi Anna!"})
+    assert friend.status_code == 201
+    stranger = vera_api.post(f"/members/{anna.id}/wall", {"text": "Buy now"})
+    assert stranger.status_code == 403 and stranger.json_body["code"] == "not_friends"
+    empty = anna_api.post(f"/members/{anna.id}/wall", {"text": "   "})
+    assert empty.status_code == 400 and empty.json_body["code"] == "empty"
+
+    wall = vera_api.get(f"/members/{anna.id}/wall").json_body
+    assert [post["text"] for post in wall["posts"]] == ["Hi Anna!", "Hello, my wall"]
+    assert [post["author"]["display_name"] for post in wall["posts"]] == ["Boris", "Anna"]
+    assert not any(post["may_delete"] for post in wall["posts"])
+
+    # Neither a stranger nor the author of another post may delete; the wall's owner may.
+    boris_post = friend.json_body["id"]
+    assert vera_api.request("DELETE", f"/posts/{boris_post}").status_code == 403
+    assert anna_api.request("DELETE", f"/posts/{boris_post}").status_code == 204
+    assert boris_api.request("DELETE", f"/posts/{own.json_body['id']}").status_code == 403
+    assert anna_api.request("DELETE", f"/posts/{boris_post}").status_code == 404
+    # The author may delete their post on someone else's wall.
+    again = boris_api.post(f"/members/{anna.id}/wall", {"text": "Again"}).json_body["id"]
+    assert boris_api.request("DELETE", f"/posts/{again}").status_code == 204
+    assert list(WallPost.objects.values_list("text", flat=True)) == ["Hello, my wall"]
+    assert vera.id  # Vera saw the wall: it is open to everyone by default
+
+
+def test_a_friends_only_wall_is_hidden_from_others() -> None:
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    _vera, vera_api = member_with_api("Vera", language="ru")
+    befriend(anna, boris)
+    anna_api.request("PUT", "/profile", {"wall_audience": "friends"})
+    anna_api.post(f"/members/{anna.id}/wall", {"text": "For friends"})
+    assert boris_api.get(f"/members/{anna.id}/wall").json_body["posts"][0]["text"] == (
+        "For friends")
+    hidden = vera_api.get(f"/members/{anna.id}/wall")
+    assert hidden.status_code == 403 and hidden.json_body["code"] == "wall_hidden"
+    assert "только друзьям" in hidden.json_body["detail"]
+
+
+def test_wall_pages_go_back_in_time_without_gaps_or_repeats() -> None:
+    anna, api = member_with_api("Anna")
+    WallPost.objects.bulk_create(
+        [WallPost(wall_owner=anna, author=anna, text=f"post {index}") for index in range(45)]
+    )
+    seen: list[str] = []
+    path = f"/members/{anna.id}/wall?limit=20"
+    while True:
+        page = api.get(path).json_body
+        seen += [post["text"] for post in page["posts"]]
+        if page["next_before"] is None:
+            break
+        path = f"/members/{anna.id}/wall?limit=20&before={page['next_before']}"
+    assert seen == [f"post {index}" for index in reversed(range(45))]
+    assert api.get(f"/members/{anna.id}/wall?limit=1000").status_code == 422
+
+
+def test_messages_inbox_unread_counts_read_marks_and_pages() -> None:
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    for index in range(3):
+        sent = anna_api.post(f"/conversations/{boris.id}", {"text": f"hello {index}"})
+        assert sent.status_code == 201, sent.json_body
+        assert sent.json_body["mine"] and not sent.json_body["read"]
+    inbox = boris_api.get("/conversations").json_body["items"]
+    assert len(inbox) == 1
+    assert inbox[0]["member"]["id"] == anna.id and inbox[0]["unread_count"] == 3
+    assert inbox[0]["last_message"]["text"] == "hello 2" and not inbox[0]["last_message"]["mine"]
+    assert anna_api.get("/conversations").json_body["items"][0]["unread_count"] == 0
+
+    conversation = anna_api.get(f"/conversations/{boris.id}?limit=2").json_body
+    assert [m["text"] for m in conversation["messages"]] == ["hello 2", "hello 1"]
+    older = anna_api.get(
+        f"/conversations/{boris.id}?limit=2&before={conversation['next_before']}").json_body
+    assert [m["text"] for m in older["messages"]] == ["hello 0"]
+    assert older["next_before"] is None
+    assert not any(m["read"] for m in conversation["messages"])
+
+    assert boris_api.post(f"/conversations/{anna.id}/read").json_body == {"marked_read": 3}
+    assert boris_api.get("/conversations").json_body["items"][0]["unread_count"] == 0
+    assert all(m["read"] for m in anna_api.get(f"/conversations/{boris.id}").json_body[
+        "messages"])
+    reply = boris_api.post(f"/conversations/{anna.id}", {"text": "hi"})
+    assert reply.status_code == 201
+    assert anna_api.get("/conversations").json_body["items"][0]["unread_count"] == 1
+    assert Participant.objects.count() == 2 and Message.objects.count() == 4
+    nobody, _ = member_with_api("Nobody")
+    assert anna_api.post(f"/conversations/{nobody.id}/read").status_code == 404
+
+
+def test_friends_only_messages_and_blocking() -> None:
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    vera, vera_api = member_with_api("Vera")
+    befriend(anna, boris)
+    anna_api.request("PUT", "/profile", {"message_audience": "friends"})
+    refused = vera_api.post(f"/conversations/{anna.id}", {"text": "hi"})
+    assert refused.status_code == 403 and refused.json_body["code"] == (
+        "messages_from_friends_only")
+    assert boris_api.post(f"/conversations/{anna.id}", {"text": "hi"}).status_code == 201
+
+    # Blocking ends the friendship; neither side may then write or post.
+    assert anna_api.post("/blocks", {"member_id": boris.id}).status_code == 204
+    assert not Friendship.objects.filter(member=anna, friend=boris).exists()
+    for api, other in ((boris_api, anna), (anna_api, boris)):
+        answer = api.post(f"/conversations/{other.id}", {"text": "still there?"})
+        assert answer.status_code == 403 and answer.json_body["code"] == "blocked"
+        assert api.post("/friend-requests", {"member_id": other.id}).json_body[
+            "code"] == "blocked"
+    assert boris_api.post(f"/members/{anna.id}/wall", {"text": "x"}).json_body[
+        "code"] == "blocked"
+    assert anna_api.get("/blocks").json_body["items"][0]["member"]["id"] == boris.id
+    assert boris_api.get(f"/members/{anna.id}").json_body["relation"]["blocks_me"]
+    assert anna_api.request("DELETE", f"/blocks/{boris.id}").status_code == 204
+    assert anna_api.request("DELETE", f"/blocks/{boris.id}").status_code == 404
+    assert vera.id
+
+
+def test_quarantined_members_cannot_post_or_message() -> None:
+    anna, anna_api = member_with_api("Anna")
+    boris, _boris_api = member_with_api("Boris")
+    Member.objects.filter(id=anna.id).update(status=Member.Status.QUARANTINED)
+    for path in (f"/members/{anna.id}/wall", f"/conversations/{boris.id}"):
+        answer = anna_api.post(path, {"text": "hello"})
+        assert answer.status_code == 403 and answer.json_body["code"] == "quarantined"
+    assert not WallPost.objects.exists() and not Message.objects.exists()
+
+
+def test_new_members_post_few_posts_and_no_links(clock: FrozenClock) -> None:
+    clock.current = clock.current.replace(minute=0, second=0)
+    newcomer, api = member_with_api("Newcomer", joined_at=clock.current)
+    veteran, veteran_api = member_with_api("Veteran")
+    link = "Cheap pills at http://spam.example and pills.ru"
+    refused = api.post(f"/members/{newcomer.id}/wall", {"text": link})
+    assert refused.status_code == 403 and refused.json_body["code"] == "too_many_links"
+    assert veteran_api.post(f"/members/{veteran.id}/wall", {"text": link}).status_code == 201
+    with override_settings(RATE_LIMITS=production_settings.RATE_LIMITS):
+        statuses = [api.post(f"/members/{newcomer.id}/wall", {"text": f"post {n}"}).status_code
+                    for n in range(6)]
+        assert statuses == [201] * 5 + [429]
+        assert veteran_api.post(f"/members/{veteran.id}/wall", {"text": "6th"}
+                                ).status_code == 201
+        clock.advance(hours=1)
+        assert api.post(f"/members/{newcomer.id}/wall", {"text": "later"}).status_code == 201
+        # After the new-member period, links are fine.
+        clock.advance(days=8)
+        assert api.post(f"/members/{newcomer.id}/wall", {"text": link}).status_code == 201
+
+
+def test_new_members_write_to_few_strangers_a_day_but_freely_to_friends(
+    clock: FrozenClock,
+) -> None:
+    clock.current = clock.current.replace(hour=0, minute=0, second=0)
+    newcomer, api = member_with_api("Newcomer", joined_at=clock.current)
+    friend, _ = member_with_api("Friend")
+    befriend(newcomer, friend)
+    strangers = [member_with_api(f"Stranger {n}")[0] for n in range(11)]
+    with override_settings(RATE_LIMITS=production_settings.RATE_LIMITS):
+        statuses = [api.post(f"/conversations/{stranger.id}", {"text": "hi"}).status_code
+                    for stranger in strangers]
+        assert statuses == [201] * 10 + [429]
+        limited = api.post(f"/conversations/{strangers[0].id}", {"text": "again"})
+        assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+        assert api.post(f"/conversations/{friend.id}", {"text": "hi"}).status_code == 201
+    assert Message.objects.filter(sender=newcomer).count() == 11
+
+
+def test_find_by_phone_only_finds_members_who_allow_it() -> None:
+    from tests.conftest import make_member
+
+    _anna, api = member_with_api("Anna")
+    hidden = make_member(phone="+79161230001", display_name="Hidden")
+    shown = make_member(phone="+79161230002", display_name="Shown", joined_at=clock.now())
+    from inviteonly.social.models import Profile
+
+    Profile.objects.create(member=shown, findable_by_phone=True)
+    missing = api.post("/find-by-phone", {"phone": "+79161230003"})
+    not_findable = api.post("/find-by-phone", {"phone": "+7 916 123-00-01"})
+    assert missing.status_code == not_findable.status_code == 404
+    assert missing.json_body == not_findable.json_body
+    found = api.post("/find-by-phone", {"phone": "8 916 123-00-02"})
+    assert found.status_code == 200 and found.json_body["id"] == shown.id
+    assert hidden.id != shown.id
+    with override_settings(RATE_LIMITS={"find_by_phone": [("member", 2, 86400)]}):
+        statuses = [api.post("/find-by-phone", {"phone": "+79161230002"}).status_code
+                    for _ in range(3)]
+    assert statuses == [200, 200, 429]

@@ -1,0 +1,125 @@
+"""The social pages in Russian and English: befriending, posting on walls, messaging,
+editing the profile, finding by phone, blocking; refusals shown in the reader's
+language."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import Client
+from PIL import Image
+
+from inviteonly.accounts.models import Member
+from inviteonly.social.models import Block, Friendship, Message, Participant, Profile, WallPost
+from tests.conftest import make_member
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(member: Member, language: str) -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(member)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", {"add": "Add to friends", "accept": "Accept friend request",
+                "friends": "You are friends.", "new": "1 new", "read": "read"}),
+        ("ru", {"add": "Добавить в друзья", "accept": "Принять заявку в друзья",
+                "friends": "Вы друзья.", "new": "1 новое", "read": "прочитано"}),
+    ],
+)
+def test_two_members_befriend_post_and_message_through_the_pages(
+    language: str, words: dict[str, str]
+) -> None:
+    anna = make_member(display_name="Anna", language=language)
+    boris = make_member(display_name="Boris", language=language)
+    as_anna, as_boris = signed_in(anna, language), signed_in(boris, language)
+
+    assert words["add"] in as_anna.get(f"/members/{boris.id}/").content.decode()
+    as_anna.post(f"/members/{boris.id}/befriend")
+    assert words["accept"] in as_boris.get(f"/members/{anna.id}/").content.decode()
+    assert "Anna" in as_boris.get("/friends/").content.decode()
+    as_boris.post(f"/members/{anna.id}/accept")
+    assert words["friends"] in as_anna.get(f"/members/{boris.id}/").content.decode()
+
+    as_anna.post(f"/members/{boris.id}/post", {"text": "Happy birthday, Boris!"})
+    as_boris.post(f"/members/{boris.id}/post", {"text": "Thanks everyone"})
+    wall = as_boris.get(f"/members/{boris.id}/").content.decode()
+    assert wall.index("Thanks everyone") < wall.index("Happy birthday, Boris!")
+
+    sent = as_anna.post(f"/messages/{boris.id}/", {"text": "Coffee tomorrow?"})
+    assert sent.status_code == 302
+    inbox = as_boris.get("/messages/").content.decode()
+    assert "Coffee tomorrow?" in inbox and words["new"] in inbox
+    as_boris.post(f"/messages/{anna.id}/read")
+    assert Participant.objects.get(member=boris).unread_count == 0
+    assert words["read"] in as_anna.get(f"/messages/{boris.id}/").content.decode()
+
+    post = WallPost.objects.get(author=anna)
+    as_boris.post(f"/posts/{post.id}/delete")
+    assert not WallPost.objects.filter(id=post.id).exists()
+
+
+def test_refusals_show_on_the_page_in_russian() -> None:
+    anna = make_member(display_name="Anna", language="ru")
+    vera = make_member(display_name="Vera", language="ru")
+    as_vera = signed_in(vera, "ru")
+    answer = as_vera.post(f"/members/{anna.id}/post", {"text": "Привет"}, follow=True)
+    assert "Писать на этой стене могут только друзья." in answer.content.decode()
+    assert not WallPost.objects.exists()
+    Profile.objects.create(member=anna, message_audience="friends", wall_audience="friends")
+    page = as_vera.get(f"/members/{anna.id}/").content.decode()
+    assert "только друзьям" in page and "Написать сообщение" not in page
+    refused = as_vera.post(f"/messages/{anna.id}/", {"text": "Привет"})
+    assert "только от друзей" in refused.content.decode()
+    assert not Message.objects.exists()
+    assert as_vera.get("/members/999999/").status_code == 404
+
+
+def test_editing_the_profile_uploading_an_avatar_and_being_found_by_phone() -> None:
+    anna = make_member(display_name="Anna", phone="+79161239999")
+    boris = make_member(display_name="Boris")
+    as_anna, as_boris = signed_in(anna, "en"), signed_in(boris, "en")
+    saved = as_anna.post("/profile/", {"about": "Chess", "wall_audience": "everyone",
+                                       "message_audience": "friends",
+                                       "findable_by_phone": "on"}, follow=True)
+    assert "Your profile was saved." in saved.content.decode()
+    picture = io.BytesIO()
+    Image.new("RGB", (50, 80), "blue").save(picture, format="PNG")
+    picture.name = "me.png"
+    picture.seek(0)
+    as_anna.post("/profile/avatar", {"avatar": picture})
+    profile = Profile.objects.get(member=anna)
+    assert profile.about == "Chess" and profile.findable_by_phone and profile.avatar
+    page = as_boris.get(f"/members/{anna.id}/").content.decode()
+    assert f"/media/avatars/{profile.avatar}" in page
+    found = as_boris.post("/friends/", {"phone": "+7 916 123-99-99"})
+    assert found.status_code == 302 and found["Location"] == f"/members/{anna.id}/"
+    missing = as_boris.post("/friends/", {"phone": "+7 916 123-99-98"})
+    assert "Nobody can be found by this number." in missing.content.decode()
+
+
+def test_blocking_from_the_profile_ends_the_friendship() -> None:
+    anna = make_member(display_name="Anna")
+    boris = make_member(display_name="Boris")
+    Friendship.objects.bulk_create([Friendship(member=anna, friend=boris),
+                                    Friendship(member=boris, friend=anna)])
+    as_anna = signed_in(anna, "en")
+    as_anna.post(f"/members/{boris.id}/block")
+    assert Block.objects.filter(blocker=anna, blocked=boris).exists()
+    assert not Friendship.objects.exists()
+    assert "Unblock" in as_anna.get("/friends/").content.decode()
+    as_anna.post(f"/members/{boris.id}/unblock")
+    assert not Block.objects.exists()
+
+
+def test_pages_need_a_login_and_state_changes_need_a_post() -> None:
+    anna = make_member(display_name="Anna")
+    for path in ("/friends/", "/messages/", "/profile/", f"/members/{anna.id}/"):
+        assert Client().get(path).status_code == 302
+    assert signed_in(anna, "en").get(f"/members/{anna.id}/befriend").status_code == 405
+    assert Client().get("/media/avatars/..%2Fkeys.json").status_code == 404
