@@ -15,7 +15,7 @@ from django.contrib.auth.hashers import make_password
 from django.test import Client
 from django.utils import translation
 
-from inviteonly.abuse.limiter import RedisStore
+from inviteonly.abuse.limiter import RedisStore, forget_full_buckets
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock as clock_module
 from inviteonly.lib import crypto
@@ -26,6 +26,15 @@ from inviteonly.sms.gateways.memory import DeliveredSms, MemoryGateway
 
 PASSWORD = "correct horse battery"
 STRICT = os.environ.get("INVITEONLY_STRICT_TESTS") == "1"
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_refusals() -> Iterator[None]:
+    """The limiter remembers full windows per process; each test's counters start
+    empty (rolled back) at the same frozen instant, so its memory must too."""
+    forget_full_buckets()
+    yield
+    forget_full_buckets()
 
 
 @pytest.fixture(autouse=True)

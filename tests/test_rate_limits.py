@@ -9,6 +9,7 @@ import threading
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import (
@@ -265,3 +266,26 @@ def test_a_rate_limited_transaction_keeps_the_hit_of_a_failed_action() -> None:
     counts = RateLimitCounter.objects.values_list("count", flat=True)
     assert list(counts.filter(bucket__startswith="rl:probe-action.ip.")) == [3]
     assert list(counts.filter(bucket__startswith="rl:probe-action.number.")) == [2]
+
+
+@pytest.mark.django_db
+def test_a_full_window_refuses_without_a_write_until_it_ends(clock: FrozenClock) -> None:
+    clock.current = clock.current.replace(minute=0, second=0)
+    wide = unique_rule(100)  # counted before the full rule, as one at a time would
+    full = unique_rule(1, key=KeyKind.NUMBER)
+    subject = Subject(ip="192.0.2.77", number="+79161230077")
+    store = DatabaseStore()
+    assert hit_rules([wide, full], subject, store=store) is None
+    assert hit_rules([wide, full], subject, store=store) is not None
+    with CaptureQueriesContext(connection) as captured:
+        refusal = hit_rules([full], subject, store=store)
+        again = hit_rules([wide, full], subject, store=store)
+    assert refusal is not None and refusal.rule == full
+    assert again is not None and again.rule == full
+    assert refusal.retry_after_seconds == 3600
+    # Only the rule before the full one was written (one upsert).
+    assert [query["sql"].split()[0] for query in captured.captured_queries] == ["INSERT"]
+    counts = sorted(RateLimitCounter.objects.values_list("count", flat=True))
+    assert counts == [2, 3]  # the full rule stayed at its first refusal; wide: 3 hits
+    clock.advance(hours=1)
+    assert hit_rules([wide, full], subject, store=store) is None

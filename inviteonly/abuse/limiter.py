@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -291,6 +292,43 @@ def _in_one_statement(store: CounterStore, hits: list[_Hit]) -> bool:
     return isinstance(store, DatabaseStore) and len({hit.bucket for hit in hits}) == len(hits) > 1
 
 
+class _FullBuckets:
+    """Buckets this process has seen over their limit, until their windows end.
+
+    A bucket's count never falls within its window (a hit taken back was added by the
+    same request a moment before), so once a rule refused a key, every later request
+    for that key in the window is refused too: a flood from one address costs no
+    counter write after the first refusal."""
+
+    MAX_REMEMBERED = 10_000
+
+    def __init__(self) -> None:
+        self._until: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def holds(self, bucket: str, now: datetime) -> bool:
+        ends = self._until.get(bucket)
+        return ends is not None and now < ends
+
+    def remember(self, hit: _Hit, now: datetime) -> None:
+        with self._lock:
+            if len(self._until) >= self.MAX_REMEMBERED:
+                self._until = {key: ends for key, ends in self._until.items() if now < ends}
+            self._until[hit.bucket] = hit.window.ends
+
+    def forget(self) -> None:
+        with self._lock:
+            self._until.clear()
+
+
+_full_buckets = _FullBuckets()
+
+
+def forget_full_buckets() -> None:
+    """For tests, which roll the counters back while the clock stands still."""
+    _full_buckets.forget()
+
+
 def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> Refusal | None:
     """Count against the rules one at a time, in order, and stop at the first that
     refuses: the rules after it are not counted, so a refused request does not eat
@@ -300,10 +338,22 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
     The database store counts every rule in one statement and, when a rule refuses,
     takes the hits of the rules after it back, in the same transaction: other
     requests, which wait for the counter rows (or SQLite's write lock), see exactly
-    the counts of one-at-a-time counting.
+    the counts of one-at-a-time counting. A rule this process already saw full in the
+    current window refuses without a write; only the rules before it are counted.
     """
     now = clock.now()
     hits = _hits(rules, subject, now=now)
+    full = next((i for i, hit in enumerate(hits) if _full_buckets.holds(hit.bucket, now)), None)
+    refused = _count_until_refused(hits if full is None else hits[:full], store=store)
+    if refused is None and full is not None:
+        refused = hits[full]
+    if refused is None:
+        return None
+    _full_buckets.remember(refused, now)
+    return _refusal(refused, now=now)
+
+
+def _count_until_refused(hits: list[_Hit], *, store: CounterStore) -> _Hit | None:
     if _in_one_statement(store, hits):
         assert isinstance(store, DatabaseStore)
         with transaction.atomic(savepoint=False):
@@ -313,11 +363,11 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
                     not_counted = [later.bucket for later in hits[position + 1 :]]
                     if not_counted:
                         store.take_back(not_counted)
-                    return _refusal(hit, now=now)
+                    return hit
         return None
     for hit in hits:
         if store.increment(hit.bucket, expires_at=hit.window.ends) > hit.rule.limit:
-            return _refusal(hit, now=now)
+            return hit
     return None
 
 
