@@ -289,3 +289,22 @@ def test_a_full_window_refuses_without_a_write_until_it_ends(clock: FrozenClock)
     assert counts == [2, 3]  # the full rule stayed at its first refusal; wide: 3 hits
     clock.advance(hours=1)
     assert hit_rules([wide, full], subject, store=store) is None
+
+
+@pytest.mark.django_db
+def test_a_flood_from_a_full_address_writes_only_its_audit_entries(clock: FrozenClock) -> None:
+    clock.current = clock.current.replace(minute=0, second=0)
+    limits = {"probe-flood": [("ip", 2, 3600), ("number", 100, 3600)]}
+    subject = Subject(ip="192.0.2.78", number="+79161230078")
+    with override_settings(RATE_LIMITS=limits):
+        for _ in range(2):
+            enforce_rate_limit(["probe-flood"], subject)
+        with pytest.raises(ActionError):
+            enforce_rate_limit(["probe-flood"], subject)
+        with CaptureQueriesContext(connection) as captured, pytest.raises(ActionError) as refused:
+            enforce_rate_limit(["probe-flood"], subject)
+    assert refused.value.retry_after == 3600
+    written = [query["sql"] for query in captured.captured_queries
+               if not query["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(written) == 1 and "audit_log_auditentry" in written[0]
+    assert AuditEntry.objects.filter(action=AuditAction.RATE_LIMITED).count() == 2

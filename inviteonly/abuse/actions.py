@@ -18,6 +18,7 @@ from inviteonly.abuse.limiter import (
     counting_transaction,
     get_store,
     hit_rules,
+    refused_outright,
     rules_for,
 )
 from inviteonly.audit_log.actions import record_audit_entry
@@ -69,9 +70,16 @@ def enforce_rate_limit(actions: Sequence[str], subject: Subject) -> None:
     before any per-number one. ``rate_limited_transaction`` does the same in the
     action's own transaction.
     """
-    with counting_transaction():
-        refusal = hit_rules(_ordered_rules(actions), subject, store=get_store())
-        error = None if refusal is None else _rate_limited(refusal, subject)
+    rules = _ordered_rules(actions)
+    # A request whose first rule is already full has nothing to count: a flood from
+    # one address then costs one write per request, its audit entry.
+    refusal = refused_outright(rules, subject)
+    if refusal is None:
+        with counting_transaction():
+            refusal = hit_rules(rules, subject, store=get_store())
+            error = None if refusal is None else _rate_limited(refusal, subject)
+    else:
+        error = _rate_limited(refusal, subject)
     if error is not None:
         raise error
 

@@ -353,6 +353,16 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
     return _refusal(refused, now=now)
 
 
+def refused_outright(rules: Sequence[Rule], subject: Subject) -> Refusal | None:
+    """The refusal of a request whose first rule this process saw full in the current
+    window: nothing would be counted, so the store need not be asked."""
+    now = clock.now()
+    hits = _hits(rules, subject, now=now)
+    if hits and _full_buckets.holds(hits[0].bucket, now):
+        return _refusal(hits[0], now=now)
+    return None
+
+
 def _count_until_refused(hits: list[_Hit], *, store: CounterStore) -> _Hit | None:
     if _in_one_statement(store, hits):
         assert isinstance(store, DatabaseStore)
