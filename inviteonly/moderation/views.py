@@ -209,6 +209,10 @@ def report_queue_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int) -> HttpResponse:
+    try:
+        check_is_moderator(_moderator(request))
+    except ActionError as error:
+        return _refused(request, error)
     form = ResolveReportsForm(request.POST, prefix=f"{target_kind}-{target_id}")
     resolved = run_form_action(
         request,
