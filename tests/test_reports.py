@@ -5,7 +5,6 @@ removing the content, sanctioning the author and notifying every reporter."""
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -288,4 +287,3 @@ def test_reports_through_the_api(moderator: Member) -> None:
     author.refresh_from_db()
     assert author.status == Member.Status.QUARANTINED
     assert moderator_api.get("/moderation/reports").json_body["items"] == []
-    assert settings.RATE_LIMITS == {}  # the suite's defaults: no limits unless a test sets them

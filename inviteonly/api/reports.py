@@ -11,8 +11,8 @@ from ninja import Path, Query, Router, Schema
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdField, MemberIdPath
-from inviteonly.api.schemas import ERRORS
+from inviteonly.api.profiles import SOCIAL_ERRORS, MemberIdField, MemberIdPath
+from inviteonly.api.schemas import ERRORS, MemberRef
 from inviteonly.lib.web import client_ip
 from inviteonly.moderation.actions import do_report_item, do_resolve_reports
 from inviteonly.moderation.models import ReportDecision, ReportReason, ReportTarget
@@ -39,7 +39,7 @@ class ReportOut(Schema):
 class QueueItemOut(Schema):
     target_kind: str
     target_id: int
-    author: MemberCard
+    author: MemberRef
     author_status: str
     reports: int
     spam_reports: int
@@ -89,8 +89,7 @@ def get_queue(request: HttpRequest, page: Query[QueuePageIn]) -> QueueOut:
     items, has_next = moderation_queue(page=page.page)
     return QueueOut(items=[QueueItemOut(
         target_kind=item.target_kind, target_id=item.target_id,
-        author=MemberCard(id=item.author.id, display_name=item.author.display_name,
-                          avatar_url=None),
+        author=MemberRef(id=item.author.id, display_name=item.author.display_name),
         author_status=item.author.status, reports=item.reports,
         spam_reports=item.spam_reports, excerpt=item.newest.excerpt,
         newest_reason=item.newest.reason, newest_details=item.newest.details,
