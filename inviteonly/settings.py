@@ -393,6 +393,15 @@ INVITE_STRIKE_SUSPENSION_DAYS = int(
 # The longest reason a moderator may write for a sanction, a grant or a branch action.
 MODERATION_REASON_MAX_LENGTH = 500
 
+# Reports (moderation/reports.py): the longest note a reporter may add, and how much of
+# the reported text a report keeps for the moderators (they judge it even after the
+# content is removed).
+REPORT_DETAILS_MAX_LENGTH = 500
+REPORT_EXCERPT_LENGTH = 300
+
+# Items (reported posts, messages, profiles) per page of the moderation queue.
+MODERATION_QUEUE_PAGE_SIZE = 25
+
 
 # ---------------------------------------------------------------------------
 # The invitation tree
@@ -559,6 +568,8 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "message": [("member", 300, 3600)],
     "friend_request": [("member", 50, 86400)],
     "find_by_phone": [("member", 20, 86400)],
+    # Reports: plenty for an honest member, too few to flood the moderation queue.
+    "report": [("member", 30, 86400)],
     # Members in their first NEW_MEMBER_PERIOD_DAYS: the spam a fresh account can send
     # before anyone had a chance to report it.
     "new_member_wall_post": [("member", 5, 3600)],

@@ -38,6 +38,14 @@ urlpatterns = [
     path("requests/<int:request_id>/vouch", request_views.vouch_view, name="vouch_for_request"),
     path("requests/<int:request_id>/grant", request_views.grant_view, name="grant_request"),
     path("moderation/", moderation_views.open_cases_view, name="moderation"),
+    path("moderation/reports/", moderation_views.report_queue_view, name="moderation_reports"),
+    path(
+        "moderation/reports/<str:target_kind>/<int:target_id>/resolve",
+        moderation_views.resolve_reports_view,
+        name="moderation_resolve_reports",
+    ),
+    path("report/<str:target_kind>/<int:target_id>/", moderation_views.report_view,
+         name="report"),
     path(
         "moderation/members/<int:member_id>/",
         moderation_views.member_view,

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from inviteonly.accounts.models import Member
-from tests.conftest import PASSWORD, SmsOutbox, make_member, skip_or_fail
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member, skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -191,3 +192,155 @@ def test_invitation_request_flow_in_chromium(
     assert Member.objects.get(display_name="Vera").invited_by == Member.objects.get(
         display_name="Founder Anna"
     )
+
+
+SOCIAL_WORDS = {
+    "en": {"friends": "You are friends.", "no_links": "New members cannot post links",
+           "too_many": "Too many attempts", "reported": "Thank you",
+           "banned_for_spam": "was banned for spam", "report_outcome": "banned Spammer Sam"},
+    "ru": {"friends": "Вы друзья.", "no_links": "Новые участники пока не могут публиковать",
+           "too_many": "Слишком много попыток", "reported": "Спасибо",
+           "banned_for_spam": "заблокирован(а) за спам",
+           "report_outcome": "забанил Spammer Sam"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_social_flow_spam_report_and_ban_in_chromium(
+    browser: object, live_server: object, sms_outbox: SmsOutbox, clock: FrozenClock,
+    language: str,
+) -> None:
+    """Two members invited by phone become friends, post on each other's walls and
+    write to each other; a third, new, meets the new-member limits, spams by message
+    anyway, is reported and banned for spam from the queue; the inviter is told and
+    has a strike."""
+    from playwright.sync_api import Browser, Page, expect
+
+    from inviteonly import settings as production_settings
+    from inviteonly.moderation.models import Strike
+
+    assert isinstance(browser, Browser)
+    base = str(live_server)
+    words = {**WORDS[language], **SOCIAL_WORDS[language]}
+    # The production limits, in a fixed window starting at the top of the hour.
+    clock.current = clock.current.replace(minute=0, second=0)
+    limits = override_settings(RATE_LIMITS=production_settings.RATE_LIMITS)
+    limits.enable()
+    try:
+        founder = make_member(display_name="Founder Anna", role=Member.Role.FOUNDER,
+                              phone="+79160000001", language=language)
+        make_member(display_name="Mod Oleg", role=Member.Role.MODERATOR,
+                    phone="+79160000002", language=language)
+
+        def signed_in(phone: str) -> Page:
+            page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            page.goto(f"{base}/login/")
+            page.click(f"[data-testid=language-{language}]")
+            page.fill("input[name=phone]", phone)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("[data-testid=submit]")
+            expect(page.locator("[data-testid=greeting]")).to_be_visible()
+            return page
+
+        def invited_and_joined(inviter: Page, phone: str, name: str) -> tuple[Page, Member]:
+            inviter.goto(f"{base}/invite/")
+            inviter.fill("input[name=phone]", phone)
+            inviter.click("[data-testid=submit]")
+            expect(inviter.locator("[data-testid=invitations]")).to_contain_text("***")
+            page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            page.goto(f"{base}/login/")
+            page.click(f"[data-testid=language-{language}]")
+            page.goto(f"{base}/j/{sms_outbox.join_token_for(phone)}")
+            page.fill("input[name=phone]", phone)
+            page.fill("input[name=display_name]", name)
+            page.fill("input[name=password]", PASSWORD)
+            page.select_option("select[name=language]", language)
+            page.click("[data-testid=submit]")
+            page.fill("input[name=code]", sms_outbox.code_for(phone))
+            page.click("[data-testid=submit]")
+            expect(page.locator("[data-testid=greeting]")).to_contain_text(name)
+            return page, Member.objects.get(display_name=name)
+
+        def post(page: Page, wall: Member, text: str) -> None:
+            page.goto(f"{base}/members/{wall.id}/")
+            page.fill("[data-testid=post-form] textarea", text)
+            page.click("[data-testid=post-form] [data-testid=post]")
+
+        def write(page: Page, to: Member, text: str) -> None:
+            page.goto(f"{base}/messages/{to.id}/")
+            page.fill("textarea[name=text]", text)
+            page.click("[data-testid=send]")
+
+        anna = signed_in("+79160000001")
+        ira, ira_member = invited_and_joined(anna, "+79161110001", "Ira")
+        petr, petr_member = invited_and_joined(anna, "+79161110002", "Petr")
+
+        # Friends, posts on each other's walls, messages both ways.
+        ira.goto(f"{base}/members/{petr_member.id}/")
+        ira.click("[data-testid=add-friend]")
+        petr.goto(f"{base}/members/{ira_member.id}/")
+        petr.click("[data-testid=accept-friend]")
+        expect(petr.locator("[data-testid=are-friends]")).to_have_text(words["friends"])
+        post(ira, petr_member, "Happy birthday, Petr!")
+        post(petr, ira_member, "Thanks, Ira! See you Sunday.")
+        expect(ira.locator("[data-testid=post]").first).to_be_visible()
+        ira.goto(f"{base}/members/{ira_member.id}/")
+        expect(ira.locator("article[data-testid=post]")).to_contain_text("See you Sunday")
+        write(ira, petr_member, "Bring the chess board")
+        write(petr, ira_member, "Will do")
+        expect(petr.locator("[data-testid=messages]")).to_contain_text("Bring the chess board")
+        expect(petr.locator("[data-testid=messages]")).to_contain_text("Will do")
+
+        # A newcomer meets the new-member limits: no links, five posts an hour.
+        sam, sam_member = invited_and_joined(anna, "+79161110003", "Spammer Sam")
+        post(sam, sam_member, "Cheap watches at watches.example.com")
+        expect(sam.locator("[role=status]")).to_contain_text(words["no_links"])
+        for number in range(5):
+            post(sam, sam_member, f"Cheap watches, write to me ({number})")
+        post(sam, sam_member, "Cheap watches, one more")
+        expect(sam.locator("[role=status]")).to_contain_text(words["too_many"])
+        expect(sam.locator("article[data-testid=post]")).to_have_count(5)
+        # Spams anyway: messages to members who accept messages from everyone.
+        write(sam, ira_member, "Cheap watches! Write back for the address")
+        write(sam, petr_member, "Cheap watches! Write back for the address")
+
+        # Ira reports the message.
+        ira.goto(f"{base}/messages/{sam_member.id}/")
+        ira.click("[data-testid=report-message]")
+        ira.check("input[name=reason][value=spam]")
+        ira.fill("textarea[name=details]", "Ads from a stranger")
+        ira.click("[data-testid=submit-report]")
+        expect(ira.locator("[role=status]")).to_contain_text(words["reported"])
+
+        # The moderator bans Sam for spam from the queue.
+        oleg = signed_in("+79160000002")
+        oleg.click("[data-testid=report-queue-link]")
+        item = oleg.locator("[data-testid=report-item]")
+        expect(item).to_have_count(1)
+        expect(item).to_contain_text("Cheap watches! Write back")
+        expect(item.locator("[data-testid=reported-author]")).to_have_text("Spammer Sam")
+        item.locator("select[name$=decision]").select_option("ban")
+        item.locator("textarea[name$=reason]").fill("Advertising by message")
+        item.locator("input[name$=for_spam]").check()
+        item.locator("[data-testid=resolve]").click()
+        expect(oleg.locator("[data-testid=no-reports]")).to_be_visible()
+        oleg.screenshot(path=str(SCREENSHOTS / f"queue-{language}.png"), full_page=True)
+
+        # The inviter is told and has a strike; the reporter learns the outcome.
+        anna.goto(f"{base}/")
+        expect(anna.locator("[data-testid=notifications]")).to_contain_text(
+            words["banned_for_spam"]
+        )
+        anna.screenshot(path=str(SCREENSHOTS / f"inviter-notified-{language}.png"),
+                        full_page=True)
+        ira.goto(f"{base}/")
+        expect(ira.locator("[data-testid=notifications]")).to_contain_text(
+            words["report_outcome"]
+        )
+        sam.goto(f"{base}/members/{ira_member.id}/")
+        expect(sam.locator("[data-testid=submit]")).to_have_text(words["log_in"])
+        assert Strike.objects.filter(member=founder, invitee=sam_member).count() == 1
+        sam_member.refresh_from_db()
+        assert sam_member.status == Member.Status.BANNED
+    finally:
+        limits.disable()

@@ -106,6 +106,7 @@ from inviteonly.api import (  # noqa: E402
     messages,
     profiles,
     recovery,
+    reports,
     rights,
     sessions,
     site,
@@ -128,3 +129,4 @@ api.add_router("", profiles.router, tags=["profiles"])
 api.add_router("", friends.router, tags=["friends"])
 api.add_router("", walls.router, tags=["walls"])
 api.add_router("/conversations", messages.router, tags=["messages"])
+api.add_router("", reports.router, tags=["reports"])

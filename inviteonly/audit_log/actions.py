@@ -16,7 +16,7 @@ from inviteonly.invitations.models import Invitation
 ALLOWED_DETAIL_KEYS = frozenset(
     {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt",
      "sanction", "kind", "for_spam", "ends_at", "upheld", "strikes", "revoked_invitations",
-     "refunded", "grant", "branch_root", "branch_action", "count"}
+     "refunded", "grant", "branch_root", "branch_action", "count", "target", "resolution"}
 )
 
 

@@ -44,6 +44,9 @@ class AuditAction(models.TextChoices):
     BRANCH_QUARANTINE_LIFTED = "branch_quarantine_lifted", _("Quarantine lifted with a branch")
     BRANCH_BANNED = "branch_banned", _("Banned with a branch")
     BRANCH_ACTION_APPLIED = "branch_action_applied", _("Action on a branch applied")
+    REPORT_FILED = "report_filed", _("Report filed")
+    REPORTS_RESOLVED = "reports_resolved", _("Reports resolved by a moderator")
+    REPORTED_CONTENT_REMOVED = "reported_content_removed", _("Reported content removed")
 
 
 class AuditEntry(models.Model):

@@ -1,5 +1,6 @@
 """Every write about sanctions: warn, quarantine, ban, suspend invite rights, end a
-sanction; and what a ban does to the banned member's inviter (strikes)."""
+sanction; what a ban does to the banned member's inviter (strikes); and reports:
+filing one, and resolving an item's open reports with a decision."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from inviteonly.abuse.actions import enforce_rate_limit
+from inviteonly.abuse.limiter import Subject
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
@@ -18,10 +22,25 @@ from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.models import Sanction, SanctionKind, Strike
-from inviteonly.moderation.queries import check_can_moderate, check_is_moderator
-from inviteonly.notifications.actions import notify_member
+from inviteonly.moderation.models import (
+    Report,
+    ReportDecision,
+    ReportReason,
+    ReportResolution,
+    ReportTarget,
+    Sanction,
+    SanctionKind,
+    Strike,
+)
+from inviteonly.moderation.queries import (
+    check_can_moderate,
+    check_is_moderator,
+    reported_item,
+)
+from inviteonly.notifications.actions import notify_member, notify_members
 from inviteonly.notifications.models import NotificationKind
+from inviteonly.social.actions import remove_message, remove_profile_content
+from inviteonly.social.models import WallPost
 
 # The reason written on a suspension that the strike rule imposed (the member sees a
 # translated text instead; see invitations/rights.py).
@@ -290,3 +309,154 @@ def record_ban_consequences(
         )
         notify_member(inviter, NotificationKind.INVITE_RIGHTS_SUSPENDED, until=ends_at)
     return BanConsequences(revoked_invitations=revoked, strike=strike, suspension=suspension)
+
+
+# ---------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------
+
+
+def do_report_item(
+    *,
+    reporter: Member,
+    target_kind: str,
+    target_id: int,
+    reason: str,
+    details: str = "",
+    ip_address: str | None = None,
+) -> Report:
+    """Report a wall post, a message or a profile the reporter can see. One open
+    report per reporter and item; counted by the ``report`` rate limit."""
+    if reason not in ReportReason.values:
+        raise ActionError(
+            "invalid_report_reason", _("Choose why you report this."), field="reason"
+        )
+    details = clean_visible_text(details, field="details")
+    limit = settings.REPORT_DETAILS_MAX_LENGTH
+    if len(details) > limit:
+        raise ActionError(
+            "details_too_long",
+            _("This text is too long: at most %(limit)d characters.") % {"limit": limit},
+            field="details",
+        )
+    item = reported_item(reporter, target_kind=target_kind, target_id=target_id)
+    if item.author.id == reporter.id:
+        raise ActionError("own_content", _("You cannot report yourself."), status=400)
+    if _open_reports(item.kind, item.target_id).filter(reporter=reporter).exists():
+        raise _already_reported()
+    enforce_rate_limit(["report"], Subject(member_id=reporter.id, ip=ip_address))
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                reporter=reporter, target_kind=item.kind, target_id=item.target_id,
+                target_member=item.author, excerpt=item.excerpt, reason=reason,
+                details=details,
+            )
+            record_audit_entry(
+                AuditAction.REPORT_FILED, actor=reporter, target_member=item.author,
+                kind=item.kind, target=item.target_id, reason=reason,
+            )
+    except IntegrityError:  # the same report, sent twice at once
+        raise _already_reported() from None
+    return report
+
+
+def _already_reported() -> ActionError:
+    return ActionError(
+        "already_reported",
+        _("You have already reported this; the moderators will look at it."),
+        status=409,
+    )
+
+
+def _open_reports(target_kind: str, target_id: int) -> QuerySet[Report]:
+    # Relies on the partial index report_open_item.
+    return Report.objects.filter(
+        target_kind=target_kind, target_id=target_id, resolved_at__isnull=True
+    )
+
+
+_RESOLUTION = {
+    ReportDecision.DISMISS: ReportResolution.DISMISSED,
+    ReportDecision.REMOVE: ReportResolution.CONTENT_REMOVED,
+    ReportDecision.WARN: ReportResolution.WARNED,
+    ReportDecision.QUARANTINE: ReportResolution.QUARANTINED,
+    ReportDecision.BAN: ReportResolution.BANNED,
+}
+
+# What each reporter is told.
+_REPORTER_NOTICE = {
+    ReportResolution.DISMISSED: NotificationKind.REPORT_DISMISSED,
+    ReportResolution.CONTENT_REMOVED: NotificationKind.REPORT_CONTENT_REMOVED,
+    ReportResolution.WARNED: NotificationKind.REPORT_AUTHOR_WARNED,
+    ReportResolution.QUARANTINED: NotificationKind.REPORT_AUTHOR_QUARANTINED,
+    ReportResolution.BANNED: NotificationKind.REPORT_AUTHOR_BANNED,
+}
+
+
+def _remove_content(target_kind: str, target_id: int) -> bool:
+    """Delete the reported post or message, or empty the reported profile; false if it
+    was already gone."""
+    if target_kind == ReportTarget.WALL_POST:
+        deleted, _by_model = WallPost.objects.filter(id=target_id).delete()
+        return bool(deleted)
+    if target_kind == ReportTarget.MESSAGE:
+        return remove_message(message_id=target_id)
+    return remove_profile_content(member_id=target_id)
+
+
+@transaction.atomic
+def do_resolve_reports(
+    *,
+    moderator: Member,
+    target_kind: str,
+    target_id: int,
+    decision: str,
+    reason: str,
+    for_spam: bool = False,
+) -> list[Report]:
+    """Decide on a reported item: dismiss, remove it, or remove it and warn,
+    quarantine or ban its author (a ban for spam strikes the author's inviter). Every
+    open report about the item is resolved and its reporter notified."""
+    check_is_moderator(moderator)
+    if decision not in ReportDecision.values:
+        raise ActionError("invalid_decision", _("Choose a decision."), field="decision")
+    reason = clean_moderation_reason(reason)
+    reports = list(_open_reports(target_kind, target_id).select_for_update().order_by("id"))
+    if not reports:
+        raise ActionError(
+            "no_open_reports", _("There are no open reports about this."), status=404
+        )
+    author = Member.objects.get(id=reports[0].target_member_id)
+    resolution = _RESOLUTION[ReportDecision(decision)]
+    sanction = {
+        ReportDecision.WARN: do_warn_member,
+        ReportDecision.QUARANTINE: do_quarantine_member,
+        ReportDecision.BAN: do_ban_member,
+    }.get(ReportDecision(decision))
+    if sanction is not None:  # first: it refuses if the moderator may not act on them
+        sanction(member=author, moderator=moderator, reason=reason, for_spam=for_spam)
+    if decision != ReportDecision.DISMISS and _remove_content(target_kind, target_id):
+        record_audit_entry(
+            AuditAction.REPORTED_CONTENT_REMOVED, actor=moderator, target_member=author,
+            kind=target_kind, target=target_id, reason=reason,
+        )
+    now = clock.now()
+    Report.objects.filter(id__in=[report.id for report in reports]).update(
+        resolved_at=now, resolution=resolution, resolved_by=moderator,
+        resolution_reason=reason,
+    )
+    notify_members(
+        [report.reporter_id for report in reports], _REPORTER_NOTICE[resolution],
+        subject=author,
+        # The reporter reads the reason of a dismissal; a sanction's is the author's.
+        reason=reason if resolution == ReportResolution.DISMISSED else "",
+    )
+    record_audit_entry(
+        AuditAction.REPORTS_RESOLVED, actor=moderator, target_member=author,
+        kind=target_kind, target=target_id, resolution=resolution.value, reason=reason,
+        count=len(reports), for_spam=for_spam,
+    )
+    for report in reports:
+        report.resolved_at, report.resolution = now, resolution
+    return reports

@@ -1,4 +1,5 @@
-"""The forms of the moderator's member page."""
+"""The forms of the moderator's member page, of the report queue, and the report form
+members fill in."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from inviteonly.moderation.models import ReportDecision, ReportReason
 
 
 class Decision(models.TextChoices):
@@ -55,3 +58,22 @@ class EndSanctionForm(forms.Form):
 
 class WithdrawGrantForm(forms.Form):
     reason = reason_field()
+
+
+class ReportForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Why do you report this?"), choices=ReportReason.choices,
+        widget=forms.RadioSelect,
+    )
+    details = forms.CharField(
+        label=_("Details for the moderators (optional)"), required=False,
+        max_length=settings.REPORT_DETAILS_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class ResolveReportsForm(forms.Form):
+    decision = forms.ChoiceField(label=_("Decision"), choices=ReportDecision.choices)
+    reason = reason_field()
+    for_spam = forms.BooleanField(
+        label=_("For spam (strikes the inviter on a ban)"), required=False
+    )

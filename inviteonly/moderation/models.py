@@ -107,3 +107,89 @@ class Strike(models.Model):
 
     def __str__(self) -> str:
         return f"strike → {self.member_id}"
+
+
+class ReportTarget(models.TextChoices):
+    WALL_POST = "wall_post", _("Wall post")
+    MESSAGE = "message", _("Message")
+    PROFILE = "profile", _("Profile")
+
+
+class ReportReason(models.TextChoices):
+    SPAM = "spam", _("Spam")
+    ABUSE = "abuse", _("Abuse or harassment")
+    OTHER = "other", _("Something else")
+
+
+class ReportResolution(models.TextChoices):
+    DISMISSED = "dismissed", _("Dismissed")
+    CONTENT_REMOVED = "content_removed", _("Content removed")
+    WARNED = "warned", _("Author warned")
+    QUARANTINED = "quarantined", _("Author quarantined")
+    BANNED = "banned", _("Author banned")
+
+
+class ReportDecision(models.TextChoices):
+    """What a moderator decides about a reported item (each maps to a resolution)."""
+
+    DISMISS = "dismiss", _("Dismiss: nothing wrong")
+    REMOVE = "remove", _("Remove the content")
+    WARN = "warn", _("Remove the content and warn the author")
+    QUARANTINE = "quarantine", _("Remove the content and quarantine the author")
+    BAN = "ban", _("Remove the content and ban the author")
+
+
+class Report(models.Model):
+    """A member's report about a wall post, a message or a profile (one of
+    ``social.models.REPORTABLE``). ``target_member`` is the author (the profile's
+    owner); ``excerpt`` keeps what was reported, so moderators can judge it after the
+    content is removed. Open until a moderator resolves the item's reports."""
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_filed"
+    )
+    target_kind = models.CharField(_("what"), max_length=16, choices=ReportTarget.choices)
+    target_id = models.BigIntegerField()
+    target_member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_against"
+    )
+    excerpt = models.CharField(max_length=settings.REPORT_EXCERPT_LENGTH, blank=True)
+    reason = models.CharField(_("reason"), max_length=16, choices=ReportReason.choices)
+    details = models.CharField(
+        _("details"), max_length=settings.REPORT_DETAILS_MAX_LENGTH, blank=True
+    )
+    created_at = models.DateTimeField(default=clock.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(
+        max_length=16, choices=ReportResolution.choices, blank=True
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    resolution_reason = models.CharField(
+        max_length=settings.MODERATION_REASON_MAX_LENGTH, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("report")
+        verbose_name_plural = _("reports")
+        constraints = [
+            # One open report per reporter and item; a resolved one may be followed by
+            # a new report if the item stays up.
+            models.UniqueConstraint(
+                fields=["reporter", "target_kind", "target_id"],
+                condition=Q(resolved_at__isnull=True),
+                name="report_open_once",
+            ),
+        ]
+        indexes = [
+            # The queue groups the open reports by item; resolving reads one item's.
+            models.Index(
+                fields=["target_kind", "target_id"], condition=Q(resolved_at__isnull=True),
+                name="report_open_item",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.id}: {self.target_kind} {self.target_id}"

@@ -1,15 +1,28 @@
-"""Reading sanctions, and who may moderate whom."""
+"""Reading sanctions, who may moderate whom, what a report is about, and the queue of
+reported items."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.models import Sanction, SanctionKind, Strike
+from inviteonly.moderation.models import (
+    Report,
+    ReportReason,
+    ReportTarget,
+    Sanction,
+    SanctionKind,
+    Strike,
+)
+from inviteonly.social.models import Message, Participant, WallPost
+from inviteonly.social.queries import wall_of
+from inviteonly.social.rules import access_member
 
 # A moderator acts on members; only a founder acts on a moderator; nobody here acts on
 # a founder (operators use the admin).
@@ -69,3 +82,100 @@ def open_quarantines(*, now: datetime) -> QuerySet[Sanction]:
         .select_related("member", "moderator")
         .order_by("created_at", "id")
     )
+
+
+@dataclass(frozen=True)
+class ReportedItem:
+    kind: str
+    target_id: int
+    author: Member
+    excerpt: str
+
+
+def _nothing_to_report() -> ActionError:
+    return ActionError("report_target_unknown", _("There is nothing to report here."),
+                       status=404)
+
+
+def _excerpt(text: str) -> str:
+    return " ".join(text.split())[: settings.REPORT_EXCERPT_LENGTH]
+
+
+def reported_item(reporter: Member, *, target_kind: str, target_id: int) -> ReportedItem:
+    """What a member reports, if they can see it: a post on a wall they may read, a
+    message of one of their conversations, a member's profile."""
+    if target_kind == ReportTarget.WALL_POST:
+        post = WallPost.objects.select_related("author").filter(id=target_id).first()
+        if post is None:
+            raise _nothing_to_report()
+        try:
+            wall_of(reporter, post.wall_owner_id)  # refuses a wall the reporter cannot see
+        except ActionError:
+            raise _nothing_to_report() from None
+        return ReportedItem(kind=target_kind, target_id=post.id, author=post.author,
+                            excerpt=_excerpt(post.text))
+    if target_kind == ReportTarget.MESSAGE:
+        message = Message.objects.select_related("sender").filter(id=target_id).first()
+        if message is None or not Participant.objects.filter(
+            conversation_id=message.conversation_id, member=reporter
+        ).exists():
+            raise _nothing_to_report()
+        return ReportedItem(kind=target_kind, target_id=message.id, author=message.sender,
+                            excerpt=_excerpt(message.text))
+    if target_kind == ReportTarget.PROFILE:
+        try:
+            member = access_member(target_id)
+        except ActionError:
+            raise _nothing_to_report() from None
+        about = getattr(getattr(member, "profile", None), "about", "")
+        return ReportedItem(kind=target_kind, target_id=member.id, author=member,
+                            excerpt=_excerpt(f"{member.display_name}: {about}"))
+    raise _nothing_to_report()
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One reported item with its open reports counted; ``newest`` is its most recent
+    report (its excerpt, reason and reporter are shown)."""
+
+    target_kind: str
+    target_id: int
+    author: Member
+    reports: int
+    spam_reports: int
+    newest: Report
+
+
+def moderation_queue(*, page: int) -> tuple[list[QueueItem], bool]:
+    """One page of reported items, the most recently reported first, and whether there
+    is a next page. Two queries whatever the page holds: the grouped counts, then each
+    item's newest report with its author and reporter."""
+    limit = settings.MODERATION_QUEUE_PAGE_SIZE
+    start = (page - 1) * limit
+    # Relies on the partial index report_open_item.
+    groups = list(
+        Report.objects.filter(resolved_at__isnull=True)
+        .values("target_kind", "target_id")
+        .annotate(
+            reports=Count("id"),
+            spam_reports=Count("id", filter=Q(reason=ReportReason.SPAM)),
+            newest_id=Max("id"),
+        )
+        .order_by("-newest_id")[start:start + limit + 1]
+    )
+    has_next = len(groups) > limit
+    groups = groups[:limit]
+    newest = Report.objects.select_related("target_member", "reporter").in_bulk(
+        [group["newest_id"] for group in groups]
+    )
+    return [
+        QueueItem(
+            target_kind=group["target_kind"],
+            target_id=group["target_id"],
+            author=newest[group["newest_id"]].target_member,
+            reports=group["reports"],
+            spam_reports=group["spam_reports"],
+            newest=newest[group["newest_id"]],
+        )
+        for group in groups
+    ], has_next

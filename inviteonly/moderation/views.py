@@ -1,5 +1,7 @@
-"""Moderator pages: open cases, and one member's rights, sanctions and strikes with
-the forms to decide (warn, quarantine, ban, suspend or grant invite rights, end)."""
+"""Moderator pages: open cases, the queue of reported items with the forms to decide
+on them, and one member's rights, sanctions and strikes with the forms to decide
+(warn, quarantine, ban, suspend or grant invite rights, end); and the report form
+every member uses."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -19,20 +23,31 @@ from inviteonly.invitations.models import InviteRightsGrant
 from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import render_form_page, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action
 from inviteonly.moderation.actions import (
     do_ban_member,
     do_lift_sanction,
     do_quarantine_member,
+    do_report_item,
+    do_resolve_reports,
     do_suspend_invite_rights,
     do_warn_member,
 )
-from inviteonly.moderation.forms import Decision, DecisionForm, EndSanctionForm, WithdrawGrantForm
+from inviteonly.moderation.forms import (
+    Decision,
+    DecisionForm,
+    EndSanctionForm,
+    ReportForm,
+    ResolveReportsForm,
+    WithdrawGrantForm,
+)
 from inviteonly.moderation.models import Sanction
 from inviteonly.moderation.queries import (
     access_member_for_moderation,
     check_is_moderator,
+    moderation_queue,
     open_quarantines,
+    reported_item,
     sanctions_of,
     strikes_of,
 )
@@ -166,3 +181,79 @@ def withdraw_grant_view(request: HttpRequest, grant_id: int) -> HttpResponse:
     return _after_form(
         request, form, member_id, _("The grant is withdrawn.") if grant else None
     )
+
+
+def _page_number(request: HttpRequest) -> int:
+    try:
+        return max(1, min(int(request.GET.get("page", "1")), 10_000))
+    except ValueError:
+        return 1
+
+
+@login_required
+def report_queue_view(request: HttpRequest) -> HttpResponse:
+    try:
+        check_is_moderator(_moderator(request))
+    except ActionError as error:
+        return _refused(request, error)
+    page = _page_number(request)
+    items, has_next = moderation_queue(page=page)
+    return render(request, "moderation/reports.html", {
+        "items": [(item, ResolveReportsForm(prefix=f"{item.target_kind}-{item.target_id}"))
+                  for item in items],
+        "page": page, "next_page": page + 1 if has_next else None,
+        "previous_page": page - 1 if page > 1 else None,
+    })
+
+
+@require_POST
+@login_required
+def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int) -> HttpResponse:
+    try:
+        check_is_moderator(_moderator(request))
+    except ActionError as error:
+        return _refused(request, error)
+    form = ResolveReportsForm(request.POST, prefix=f"{target_kind}-{target_id}")
+    resolved = run_form_action(
+        request,
+        form,
+        lambda data: do_resolve_reports(
+            moderator=_moderator(request), target_kind=target_kind, target_id=target_id,
+            decision=data["decision"], reason=data["reason"], for_spam=data["for_spam"],
+        ),
+    )
+    refusal = getattr(form, "refusal", None)
+    if isinstance(refusal, ActionError) and refusal.status == 403:
+        return _refused(request, refusal)
+    if resolved:
+        messages.success(request, _("Decision recorded; the reporters are notified."))
+    else:
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(error) for error in errors))
+    return redirect("moderation_reports")
+
+
+@login_required
+def report_view(request: HttpRequest, target_kind: str, target_id: int) -> HttpResponse:
+    """The report form for one post, message or profile; back where the member came
+    from when it is filed."""
+    reporter = _moderator(request)
+    try:
+        item = reported_item(reporter, target_kind=target_kind, target_id=target_id)
+    except ActionError as error:
+        return render(request, "social/refused.html", {"refusal": error.message},
+                      status=error.status)
+    back = request.POST.get("next") or request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    form = ReportForm(request.POST or None)
+    report = run_form_action(request, form, lambda data: do_report_item(
+        reporter=reporter, target_kind=target_kind, target_id=target_id,
+        reason=data["reason"], details=data["details"], ip_address=client_ip(request),
+    ))
+    if report is not None:
+        messages.success(request, _("Thank you: the moderators will look at your report."))
+        return redirect(back or reverse("member_profile", args=[item.author.id]))
+    return render_form_page(request, "moderation/report.html", {
+        "item": item, "next": back,
+    }, form=form)

@@ -20,6 +20,11 @@ class NotificationKind(models.TextChoices):
     SANCTION_LIFTED = "sanction_lifted", _("A sanction on your account ended")
     FRIEND_REQUEST = "friend_request", _("Friend request")
     FRIEND_ACCEPTED = "friend_accepted", _("Friend request accepted")
+    REPORT_DISMISSED = "report_dismissed", _("Your report was dismissed")
+    REPORT_CONTENT_REMOVED = "report_content_removed", _("Reported content removed")
+    REPORT_AUTHOR_WARNED = "report_author_warned", _("Reported member warned")
+    REPORT_AUTHOR_QUARANTINED = "report_author_quarantined", _("Reported member quarantined")
+    REPORT_AUTHOR_BANNED = "report_author_banned", _("Reported member banned")
 
 
 class Notification(models.Model):

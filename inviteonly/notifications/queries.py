@@ -78,7 +78,39 @@ def _text_of(notification: Notification) -> str:
         return _("A moderator ended a sanction on your account: %(reason)s.") % {
             "reason": notification.reason
         }
+    if notification.kind in _REPORT_OUTCOMES and notification.subject:
+        text = _REPORT_OUTCOMES[NotificationKind(notification.kind)]() % {
+            "name": notification.subject.display_name
+        }
+        if notification.reason:
+            text += " " + _("The moderator's reason: %(reason)s.") % {
+                "reason": notification.reason
+            }
+        return text
     return str(NotificationKind(notification.kind).label)
+
+
+# What a reporter is told when a moderator resolved their report (translated when read).
+_REPORT_OUTCOMES = {
+    NotificationKind.REPORT_DISMISSED: lambda: _(
+        "A moderator reviewed your report about %(name)s and found nothing to act on."
+    ),
+    NotificationKind.REPORT_CONTENT_REMOVED: lambda: _(
+        "A moderator reviewed your report about %(name)s and removed the content. Thank you."
+    ),
+    NotificationKind.REPORT_AUTHOR_WARNED: lambda: _(
+        "A moderator reviewed your report, removed the content and warned %(name)s. "
+        "Thank you."
+    ),
+    NotificationKind.REPORT_AUTHOR_QUARANTINED: lambda: _(
+        "A moderator reviewed your report, removed the content and quarantined %(name)s. "
+        "Thank you."
+    ),
+    NotificationKind.REPORT_AUTHOR_BANNED: lambda: _(
+        "A moderator reviewed your report, removed the content and banned %(name)s. "
+        "Thank you."
+    ),
+}
 
 
 def recent_notifications(member: Member, *, limit: int = RECENT_LIMIT) -> list[NotificationView]:

@@ -287,6 +287,20 @@ def do_delete_wall_post(*, member: Member, post_id: int) -> None:
         post.delete()
 
 
+def remove_profile_content(*, member_id: int) -> bool:
+    """A moderator empties a reported profile: its about text and avatar go. Runs in
+    the caller's transaction; false if there was nothing to remove."""
+    profile = Profile.objects.select_for_update().filter(member_id=member_id).first()
+    if profile is None or not (profile.about or profile.avatar):
+        return False
+    previous = profile.avatar
+    profile.about = ""
+    profile.avatar = ""
+    profile.save(update_fields=["about", "avatar"])
+    transaction.on_commit(lambda: delete_avatar_file(previous))
+    return True
+
+
 # ---------------------------------------------------------------------------
 # Private messages
 # ---------------------------------------------------------------------------
@@ -368,3 +382,24 @@ def do_mark_conversation_read(*, member: Member, other_id: int) -> int:
         participant.last_read_message_id = max(participant.last_read_message_id, newest)
         participant.save(update_fields=["unread_count", "last_read_message_id"])
     return unread
+
+
+def remove_message(*, message_id: int) -> bool:
+    """A moderator removes a reported message: the recipient's unread count and both
+    inboxes' last message follow. Runs in the caller's transaction; false if the
+    message was already gone."""
+    message = Message.objects.select_for_update().filter(id=message_id).first()
+    if message is None:
+        return False
+    conversation_id = message.conversation_id
+    Participant.objects.filter(
+        conversation_id=conversation_id, unread_count__gt=0,
+        last_read_message_id__lt=message.id,
+    ).exclude(member_id=message.sender_id).update(unread_count=F("unread_count") - 1)
+    message.delete()  # inboxes that showed it now show nothing (SET_NULL)…
+    newest = Message.objects.filter(conversation_id=conversation_id).order_by("-id").first()
+    if newest is not None:  # …until they show the message before it
+        Participant.objects.filter(
+            conversation_id=conversation_id, last_message__isnull=True
+        ).update(last_message=newest)
+    return True

@@ -1,0 +1,289 @@
+"""Reports and the moderation queue: filing a report (bad paths included), the queue
+grouped by item at a constant query count, each decision resolving the item's reports,
+removing the content, sanctioning the author and notifying every reporter."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import translation
+
+from inviteonly import settings as production_settings
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.lib.errors import ActionError
+from inviteonly.moderation.actions import do_report_item, do_resolve_reports
+from inviteonly.moderation.models import Report, ReportResolution, SanctionKind, Strike
+from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.notifications.queries import recent_notifications
+from inviteonly.social.actions import do_send_message
+from inviteonly.social.models import Participant, Profile, WallPost
+from tests.conftest import FrozenClock, make_member
+from tests.social_helpers import befriend, member_with_api
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def moderator(db: None) -> Member:
+    return make_member(role=Member.Role.MODERATOR, display_name="Mod Vera",
+                       phone="+79160000009")
+
+
+def post_by(author: Member, *, text: str = "Cheap pills at pills.example") -> WallPost:
+    return WallPost.objects.create(wall_owner=author, author=author, text=text)
+
+
+def report(reporter: Member, post: WallPost, reason: str = "spam") -> Report:
+    return do_report_item(reporter=reporter, target_kind="wall_post", target_id=post.id,
+                          reason=reason)
+
+
+def test_a_report_keeps_author_and_excerpt_and_is_audited() -> None:
+    author, reporter = make_member(display_name="Spammer"), make_member(display_name="Ann")
+    post = post_by(author)
+    filed = do_report_item(reporter=reporter, target_kind="wall_post", target_id=post.id,
+                           reason="spam", details="  third time  today ")
+    assert (filed.target_member, filed.excerpt, filed.details) == (
+        author, "Cheap pills at pills.example", "third time today")
+    assert AuditEntry.objects.filter(action=AuditAction.REPORT_FILED, actor=reporter,
+                                     target_member=author).exists()
+
+
+@pytest.mark.parametrize(("kind", "reason", "code"), [
+    ("wall_post", "boring", "invalid_report_reason"),
+    ("comment", "spam", "report_target_unknown"),
+    ("wall_post", "spam", "already_reported"),
+])
+def test_bad_reports_are_refused_without_a_second_row(kind: str, reason: str,
+                                                      code: str) -> None:
+    author, reporter = make_member(), make_member()
+    post = post_by(author)
+    report(reporter, post)
+    with pytest.raises(ActionError) as refused:
+        do_report_item(reporter=reporter, target_kind=kind, target_id=post.id, reason=reason)
+    assert refused.value.code == code
+    assert Report.objects.count() == 1
+
+
+def test_nobody_reports_what_they_cannot_see_or_themselves() -> None:
+    author, stranger = make_member(), make_member()
+    Profile.objects.create(member=author, wall_audience="friends")
+    hidden_post = post_by(author)
+    alice, bob = make_member(), make_member()
+    message = do_send_message(sender=alice, recipient_id=bob.id, text="hello")
+    for kind, target_id in (("wall_post", hidden_post.id), ("message", message.id),
+                            ("wall_post", 10**9), ("profile", 10**9)):
+        with pytest.raises(ActionError) as refused:
+            do_report_item(reporter=stranger, target_kind=kind, target_id=target_id,
+                           reason="spam")
+        assert refused.value.status == 404
+    with pytest.raises(ActionError) as refused:
+        do_report_item(reporter=author, target_kind="profile", target_id=author.id,
+                       reason="other")
+    assert refused.value.code == "own_content"
+    assert not Report.objects.exists()
+
+
+def test_reports_are_rate_limited_per_member(clock: FrozenClock) -> None:
+    clock.current = clock.current.replace(minute=0, second=0)
+    reporter = make_member()
+    posts = [post_by(make_member()) for _ in range(3)]
+    with override_settings(RATE_LIMITS={"report": [("member", 2, 86400)]}):
+        report(reporter, posts[0])
+        report(reporter, posts[1])
+        with pytest.raises(ActionError) as refused:
+            report(reporter, posts[2])
+    assert refused.value.status == 429
+    assert Report.objects.count() == 2
+    assert "report" in production_settings.RATE_LIMITS
+
+
+def test_ban_for_spam_from_the_queue_resolves_notifies_and_strikes(
+    moderator: Member,
+) -> None:
+    inviter = make_member(display_name="Inviter Ivan", language="ru")
+    spammer = make_member(display_name="Spammer", invited_by=inviter)
+    first, second = make_member(language="ru"), make_member(language="en")
+    post = post_by(spammer)
+    report(first, post)
+    report(second, post, reason="abuse")
+    other = post_by(spammer, text="another")
+    report(first, other)  # another item: stays open
+    resolved = do_resolve_reports(moderator=moderator, target_kind="wall_post",
+                                  target_id=post.id, decision="ban", reason="Spam links",
+                                  for_spam=True)
+    assert len(resolved) == 2
+    spammer.refresh_from_db()
+    assert spammer.status == Member.Status.BANNED
+    assert not WallPost.objects.filter(id=post.id).exists()
+    assert Strike.objects.filter(member=inviter, invitee=spammer).exists()
+    assert Notification.objects.filter(member=inviter,
+                                       kind=NotificationKind.INVITEE_BANNED).exists()
+    assert set(Report.objects.filter(resolution=ReportResolution.BANNED)
+               .values_list("reporter_id", flat=True)) == {first.id, second.id}
+    assert Report.objects.get(target_id=other.id).resolved_at is None
+    with translation.override("ru"):
+        [notice] = recent_notifications(first, limit=1)
+    assert notice.kind == NotificationKind.REPORT_AUTHOR_BANNED
+    assert "забанил Spammer" in notice.text
+    with translation.override("en"):
+        [notice] = recent_notifications(second, limit=1)
+    assert "banned Spammer" in notice.text
+    entry = AuditEntry.objects.get(action=AuditAction.REPORTS_RESOLVED)
+    assert entry.actor == moderator and entry.details["count"] == 2
+    assert AuditEntry.objects.filter(action=AuditAction.REPORTED_CONTENT_REMOVED).exists()
+
+
+def test_dismissal_keeps_the_content_and_tells_the_reporter_why(moderator: Member) -> None:
+    author, reporter = make_member(display_name="Poet"), make_member()
+    post = post_by(author, text="A poem")
+    report(reporter, post, reason="other")
+    do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                       decision="dismiss", reason="Poetry is allowed")
+    assert WallPost.objects.filter(id=post.id).exists()
+    author.refresh_from_db()
+    assert author.status == Member.Status.ACTIVE and not author.sanctions.exists()
+    [notice] = recent_notifications(reporter, limit=1)
+    assert "Poet" in notice.text and "Poetry is allowed" in notice.text
+    # Resolved: the reporter may report it again, a second decision finds nothing.
+    with pytest.raises(ActionError) as refused:
+        do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                           decision="dismiss", reason="again")
+    assert refused.value.status == 404
+    report(reporter, post)
+
+
+def test_removing_a_message_fixes_the_inbox(moderator: Member) -> None:
+    sender, recipient = make_member(), make_member()
+    do_send_message(sender=sender, recipient_id=recipient.id, text="hi")
+    spam = do_send_message(sender=sender, recipient_id=recipient.id, text="buy now")
+    do_report_item(reporter=recipient, target_kind="message", target_id=spam.id,
+                   reason="spam")
+    do_resolve_reports(moderator=moderator, target_kind="message", target_id=spam.id,
+                       decision="warn", reason="No ads")
+    inbox = Participant.objects.get(member=recipient)
+    assert inbox.unread_count == 1 and inbox.last_message is not None
+    assert inbox.last_message.text == "hi"
+    assert sender.sanctions.get().kind == SanctionKind.WARN
+
+
+def test_a_refused_decision_changes_nothing(moderator: Member) -> None:
+    other_moderator = make_member(role=Member.Role.MODERATOR)
+    reporter, plain = make_member(), make_member()
+    post = post_by(other_moderator)
+    report(reporter, post)
+    for actor, decision, reason, code in (
+        (moderator, "ban", "x", "cannot_moderate"),  # moderators do not ban moderators
+        (moderator, "remove", "  ", "reason_required"),
+        (moderator, "explode", "x", "invalid_decision"),
+        (plain, "dismiss", "x", "not_a_moderator"),
+    ):
+        with pytest.raises(ActionError) as refused:
+            do_resolve_reports(moderator=actor, target_kind="wall_post", target_id=post.id,
+                               decision=decision, reason=reason)
+        assert refused.value.code == code
+    assert WallPost.objects.filter(id=post.id).exists()
+    assert Report.objects.get().resolved_at is None
+    assert not Notification.objects.filter(member=reporter).exists()
+
+
+def _queue_queries(client: Client) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/moderation/reports/")
+    assert response.status_code == 200
+    return len(queries), response.content.decode()
+
+
+def test_queue_page_groups_items_at_a_constant_query_count(moderator: Member) -> None:
+    client = Client()
+    client.force_login(moderator)
+    reporters = [make_member() for _ in range(3)]
+    counts = []
+    for items in (2, 12):
+        for _ in range(items - Report.objects.values("target_id").distinct().count()):
+            post = post_by(make_member(display_name="Author"))
+            for reporter in reporters:
+                report(reporter, post)
+        count, page = _queue_queries(client)
+        assert page.count('data-testid="report-item"') == items
+        assert page.count("3 reports") == items
+        counts.append(count)
+    assert counts[0] == counts[1]
+
+
+def test_queue_pages_newest_first(moderator: Member) -> None:
+    reporter = make_member()
+    posts = [post_by(make_member()) for _ in range(3)]
+    for post in posts:
+        report(reporter, post)
+    with override_settings(MODERATION_QUEUE_PAGE_SIZE=2):
+        client = Client()
+        client.force_login(moderator)
+        first = client.get("/moderation/reports/").content.decode()
+        second = client.get("/moderation/reports/?page=2").content.decode()
+    assert f'data-target="wall_post-{posts[2].id}"' in first
+    assert f'data-target="wall_post-{posts[0].id}"' in second
+    assert "?page=2" in first
+
+
+def test_queue_refuses_members(db: None) -> None:
+    client = Client()
+    client.force_login(make_member())
+    assert client.get("/moderation/reports/").status_code == 403
+    assert client.post("/moderation/reports/wall_post/1/resolve").status_code == 403
+
+
+def test_report_and_resolve_through_the_pages(moderator: Member) -> None:
+    author, reporter = make_member(display_name="Ads"), make_member()
+    befriend(author, reporter)
+    post = post_by(author)
+    client = Client()
+    client.force_login(reporter)
+    profile = client.get(f"/members/{author.id}/").content.decode()
+    assert f"/report/wall_post/{post.id}/" in profile and f"/report/profile/{author.id}/" in profile
+    form = client.get(f"/report/wall_post/{post.id}/")
+    assert "Cheap pills" in form.content.decode()
+    answer = client.post(f"/report/wall_post/{post.id}/",
+                         {"reason": "spam", "next": f"/members/{author.id}/"})
+    assert answer.status_code == 302 and answer["Location"] == f"/members/{author.id}/"
+    again = client.post(f"/report/wall_post/{post.id}/", {"reason": "spam"})
+    assert "already reported" in again.content.decode()
+    moderation = Client()
+    moderation.force_login(moderator)
+    prefix = f"wall_post-{post.id}"
+    done = moderation.post(f"/moderation/reports/wall_post/{post.id}/resolve", {
+        f"{prefix}-decision": "remove", f"{prefix}-reason": "Ads",
+    })
+    assert done.status_code == 302
+    assert not WallPost.objects.filter(id=post.id).exists()
+    assert Report.objects.get().resolution == ReportResolution.CONTENT_REMOVED
+
+
+def test_reports_through_the_api(moderator: Member) -> None:
+    author, author_api = member_with_api("Author")
+    reporter, reporter_api = member_with_api("Reporter", language="ru")
+    _moderator, moderator_api = member_with_api("Second mod")
+    Member.objects.filter(id=_moderator.id).update(role=Member.Role.MODERATOR)
+    do_send_message(sender=author, recipient_id=reporter.id, text="spam spam")
+    message_id = Participant.objects.get(member=reporter).last_message_id
+    filed = reporter_api.post("/reports", {"target_kind": "message", "target_id": message_id,
+                                           "reason": "spam"})
+    assert filed.status_code == 201, filed.json_body
+    twice = reporter_api.post("/reports", {"target_kind": "message",
+                                           "target_id": message_id, "reason": "spam"})
+    assert twice.status_code == 409 and "уже" in twice.json_body["detail"]
+    assert author_api.get("/moderation/reports").status_code == 403
+    queue = moderator_api.get("/moderation/reports")
+    assert queue.status_code == 200
+    [item] = queue.json_body["items"]
+    assert (item["target_id"], item["reports"], item["excerpt"]) == (message_id, 1, "spam spam")
+    decided = moderator_api.post(f"/moderation/reports/message/{message_id}/resolve",
+                                 {"decision": "quarantine", "reason": "Spam"})
+    assert decided.status_code == 200, decided.json_body
+    assert decided.json_body == {"resolution": "quarantined", "resolved_reports": 1}
+    author.refresh_from_db()
+    assert author.status == Member.Status.QUARANTINED
+    assert moderator_api.get("/moderation/reports").json_body["items"] == []
