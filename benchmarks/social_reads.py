@@ -162,6 +162,8 @@ def load_everything(*, members: int, posts: int, messages: int, seed: int) -> di
     from django.contrib.auth.hashers import make_password
     from django.db import transaction
 
+    from inviteonly.lib import tree_paths
+
     chance = random.Random(seed)
     graph = Graph(members, EDGES_FILE)
     loader = Loader()
@@ -173,9 +175,12 @@ def load_everything(*, members: int, posts: int, messages: int, seed: int) -> di
             "accounts_member",
             ["id", "password", "is_superuser", "display_name", "phone_blind_index",
              "phone_ciphertext", "phone_masked", "language", "role", "status",
-             "joined_at", "is_staff"],
+             "joined_at", "is_staff", "tree_path", "tree_path_overflow",
+             "hidden_from_public_tree"],
+            # Every member a root of the invitation tree: its path is its own id.
             ((n, password, False, f"Member {n}", f"bench-{n:09d}", b"", "+7 916 ***-**-00",
-              "en", "member", "active", loader.stamp(n / 1000), False)
+              "en", "member", "active", loader.stamp(n / 1000), False,
+              tree_paths.child_path(b"", n), b"", False)
              for n in range(1, members + 1)),
         )
         counts["friendships"] = loader.load(
