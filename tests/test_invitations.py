@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import override_settings
+from django.utils import translation
 
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.accounts.models import Member
@@ -109,6 +110,21 @@ def test_number_of_existing_member_gets_same_answer_and_no_sms(
     assert existing.phone_masked == "+7 916 ***-**-67"
     assert sms_outbox.to(NUMBER) == []
     assert len(sms_outbox.to("+79167654321")) == 1
+
+
+def test_a_member_findable_by_phone_is_named_instead_of_invited(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    from inviteonly.social.models import Profile
+
+    member = make_member(phone=NUMBER, display_name="Vera")
+    Profile.objects.create(member=member, findable_by_phone=True)
+    with translation.override("ru"), pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=founder, phone=NUMBER)
+    assert (refused.value.code, refused.value.status) == ("already_a_member", 409)
+    assert str(refused.value.message) == "Vera уже участник с этим номером."
+    assert Invitation.objects.count() == 0
+    assert sms_outbox.to(NUMBER) == []
 
 
 def test_inviting_the_same_number_twice_is_refused_while_pending(

@@ -119,6 +119,25 @@ def create_invitation(
                 status=409,
                 field="phone",
             )
+        # A member's number gets the answer any number gets, and no SMS — unless that
+        # member chose to be findable by it: then the inviter may as well know.
+        owner = (
+            Member.objects.filter(phone_blind_index=index)
+            .values("display_name", "status", "profile__findable_by_phone")
+            .first()
+        )
+        if (
+            owner is not None
+            and owner["profile__findable_by_phone"]
+            and owner["status"] != Member.Status.BANNED
+        ):
+            raise ActionError(
+                "already_a_member",
+                _("%(name)s is already a member with this number.")
+                % {"name": owner["display_name"]},
+                status=409,
+                field="phone",
+            )
         # The conditional UPDATE in spend_allowance, not the check above, is what keeps
         # concurrent sends from spending more than was earned.
         spent_allowance = not rights.unlimited
@@ -137,7 +156,7 @@ def create_invitation(
                 language=language or language_for_number(number),
             ),
             purpose=SmsPurpose.INVITATION,
-            suppressed=Member.objects.filter(phone_blind_index=index).exists(),
+            suppressed=owner is not None,
         )
         invitation = Invitation.objects.create(
             inviter=inviter,
