@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib import tree_paths
-from tests.conftest import ApiClient
+from inviteonly.moderation.models import Sanction, SanctionKind
+from tests.conftest import ApiClient, FrozenClock
 from tests.conftest import make_member as make_any_member
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +151,59 @@ def test_branch_browser_previews_then_applies(
     assert AuditEntry.objects.filter(action=AuditAction.BRANCH_QUARANTINED).count() == 2
 
 
+@pytest.mark.parametrize(
+    ("language", "will_change", "ends_on_label", "done"),
+    [
+        (
+            "en",
+            "Suspend the branch&#x27;s invite rights: 2 members will change.",
+            "Ends on (optional; the suspension lapses by itself that day)",
+            "Done: Suspend the branch&#x27;s invite rights, 2 members changed.",
+        ),
+        (
+            "ru",
+            "Приостановить право приглашать у всей ветки: изменятся 2 участника.",
+            "Окончание (необязательно; в этот день приостановка закончится сама)",
+            "Готово: Приостановить право приглашать у всей ветки, изменено 2 участника.",
+        ),
+    ],
+)
+def test_branch_browser_suspends_invite_rights_until_a_date(
+    family: dict[str, Member],
+    clock: FrozenClock,
+    language: str,
+    will_change: str,
+    ends_on_label: str,
+    done: str,
+) -> None:
+    moderator = client_for(family["moderator"], language)
+    parent = family["parent"]
+    url = f"/moderation/tree/{parent.pk}/"
+    assert 'data-testid="preview-suspend_invites"' in moderator.get(url).content.decode()
+    preview = moderator.get(url, {"action": "suspend_invites"}).content.decode()
+    assert will_change in preview
+    assert ends_on_label in preview
+    digest = re.search(r'name="digest" value="([0-9a-f]{64})"', preview)
+    assert digest is not None
+    ends_on = (clock.current + timedelta(days=10)).date()
+    applied = moderator.post(
+        url,
+        {
+            "action": "suspend_invites",
+            "digest": digest.group(1),
+            "reason": "Sold invitations",
+            "ends_on": ends_on.isoformat(),
+        },
+        follow=True,
+    )
+    assert done in applied.content.decode()
+    sanctions = Sanction.objects.filter(kind=SanctionKind.INVITE_SUSPENSION)
+    # The quarantined child is left out; the statuses do not change.
+    assert {s.member_id for s in sanctions} == {parent.pk, family["grandchild"].pk}
+    assert {s.ends_at.date() for s in sanctions if s.ends_at} == {ends_on}
+    assert Member.objects.get(pk=parent.pk).status == Member.Status.ACTIVE
+
+
 def test_branch_browser_refuses_a_stale_preview_and_shows_a_fresh_one(
     family: dict[str, Member],
 ) -> None:
@@ -222,3 +277,39 @@ def test_api_branch_preview_apply_and_refusals(family: dict[str, Member]) -> Non
     assert Member.objects.filter(status=Member.Status.BANNED).count() == 3
     assert api.get(f"/tree/members/{tree_paths.MAX_ID + 1}").status_code == 422
     assert api.get("/tree/members/999999").status_code == 404
+
+
+def test_api_suspends_a_branch_invite_rights(family: dict[str, Member], clock: FrozenClock) -> None:
+    api = ApiClient("ru")
+    api.log_in(MILA)
+    parent = family["parent"]
+    url = f"/tree/members/{parent.pk}/branch-actions/suspend_invites"
+    preview = api.get(url).json_body
+    assert (preview["action"], preview["affected"]) == ("suspend_invites", 2)
+    past = api.post(
+        url,
+        {"digest": preview["digest"], "reason": "Spam", "ends_at": clock.current.isoformat()},
+    )
+    assert (past.status_code, past.json_body["code"]) == (400, "ends_at_in_past")
+    assert past.json_body["detail"] == "Дата окончания должна быть в будущем."
+    assert not Sanction.objects.exists()
+    ends_at = clock.current + timedelta(days=3)
+    applied = api.post(
+        url, {"digest": preview["digest"], "reason": "Spam", "ends_at": ends_at.isoformat()}
+    )
+    assert applied.status_code == 200
+    assert applied.json_body["affected"] == 2
+    assert set(Sanction.objects.values_list("member_id", "ends_at")) == {
+        (parent.pk, ends_at), (family["grandchild"].pk, ends_at)
+    }
+    assert api.get(url).json_body["affected"] == 0
+    wrong = api.post(
+        f"/tree/members/{parent.pk}/branch-actions/ban",
+        {
+            "digest": api.get(f"/tree/members/{parent.pk}/branch-actions/ban").json_body["digest"],
+            "reason": "Spam",
+            "ends_at": ends_at.isoformat(),
+        },
+    )
+    assert (wrong.status_code, wrong.json_body["code"]) == (400, "ends_at_not_applicable")
+    assert not Member.objects.filter(status=Member.Status.BANNED).exists()

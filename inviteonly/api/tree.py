@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from inviteonly.accounts.actions import do_set_public_tree_visibility
 from inviteonly.accounts.models import Member
@@ -121,6 +121,8 @@ class PreviewOut(Schema):
 class ApplyIn(Schema):
     digest: str = Field(max_length=64)
     reason: str = Field(max_length=settings.MODERATION_REASON_MAX_LENGTH)
+    # Only for suspend_invites: the suspensions lapse by themselves then.
+    ends_at: AwareDatetime | None = None
 
 
 def _ref(member: Member) -> MemberRef:
@@ -254,5 +256,6 @@ def apply_action(
             action=action,
             digest=payload.digest,
             reason=payload.reason,
+            ends_at=payload.ends_at,
         )
     )
