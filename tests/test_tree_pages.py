@@ -9,13 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib import tree_paths
-from inviteonly.moderation.models import Sanction, SanctionKind
+from inviteonly.moderation.models import Report, ReportReason, ReportTarget, Sanction, SanctionKind
 from tests.conftest import ApiClient, FrozenClock
 from tests.conftest import make_member as make_any_member
 
@@ -313,3 +315,55 @@ def test_api_suspends_a_branch_invite_rights(family: dict[str, Member], clock: F
     )
     assert (wrong.status_code, wrong.json_body["code"]) == (400, "ends_at_not_applicable")
     assert not Member.objects.filter(status=Member.Status.BANNED).exists()
+
+
+def report(author: Member, reporter: Member, target_id: int) -> None:
+    Report.objects.create(
+        reporter=reporter, target_kind=ReportTarget.WALL_POST, target_id=target_id,
+        target_member=author, reason=ReportReason.SPAM,
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "column"), [("en", "Open reports"), ("ru", "Открытые жалобы")]
+)
+def test_branch_browser_counts_open_reports_in_constant_queries(
+    family: dict[str, Member], founder: Member, language: str, column: str
+) -> None:
+    moderator = client_for(family["moderator"], language)
+    parent, child = family["parent"], family["child"]
+    report(family["grandchild"], founder, 1)
+    report(family["grandchild"], founder, 2)
+    report(parent, founder, 3)
+    url = f"/moderation/tree/{parent.pk}/"
+    with CaptureQueriesContext(connection) as few:
+        page = moderator.get(url).content.decode()
+    assert column in page
+    assert '<td data-testid="open-reports">3</td>' in page
+    assert f'<td data-testid="open-reports-{child.pk}">2</td>' in page
+    # More invitees, each with reports against their branches: the same queries.
+    newcomers = [make_member(display_name=f"New {n}", invited_by=parent) for n in range(4)]
+    for number, newcomer in enumerate(newcomers):
+        report(newcomer, founder, 10 + number)
+    with CaptureQueriesContext(connection) as many:
+        page = moderator.get(url).content.decode()
+    assert '<td data-testid="open-reports">7</td>' in page
+    for newcomer in newcomers:
+        assert f'<td data-testid="open-reports-{newcomer.pk}">1</td>' in page
+    assert len(many) == len(few)
+
+
+def test_api_branch_counts_open_reports(family: dict[str, Member], founder: Member) -> None:
+    parent, child = family["parent"], family["child"]
+    report(family["grandchild"], founder, 1)
+    report(child, founder, 2)
+    Report.objects.filter(target_id=2).update(resolved_at=founder.joined_at)
+    api = ApiClient()
+    api.log_in(MILA)
+    branch = api.get(f"/tree/members/{parent.pk}").json_body
+    assert branch["member"]["open_reports"] == 1
+    assert [(each["id"], each["open_reports"]) for each in branch["invitees"]] == [(child.pk, 1)]
+    # Members see their own invitees, never the reports against them.
+    member_api = ApiClient()
+    member_api.log_in(PAVEL)
+    assert member_api.get("/tree/me").json_body["invitees"][0]["open_reports"] is None

@@ -54,6 +54,8 @@ class TreeMemberOut(Schema):
     status: str
     joined_at: datetime
     branch: BranchCountsOut
+    # Open reports against members of the branch: moderators only (null otherwise).
+    open_reports: int | None = None
 
     @staticmethod
     def of(child: tree.ChildBranch) -> TreeMemberOut:
@@ -63,6 +65,7 @@ class TreeMemberOut(Schema):
             status=child.member.status,
             joined_at=child.member.joined_at,
             branch=BranchCountsOut.of(child.counts),
+            open_reports=child.open_reports,
         )
 
 
@@ -129,12 +132,16 @@ def _ref(member: Member) -> MemberRef:
     return MemberRef(id=member.pk, display_name=member.display_name)
 
 
-def _invitees(member: Member, page: PageQuery) -> tuple[int, list[TreeMemberOut]]:
+def _invitees(
+    member: Member, page: PageQuery, *, open_reports: bool = False
+) -> tuple[int, list[TreeMemberOut]]:
     invitees = tree.invitees_of(member)
-    children = list(invitees[page.offset : page.offset + page.limit])
-    return invitees.count(), [
-        TreeMemberOut.of(child) for child in tree.children_with_counts(member, children)
-    ]
+    children = tree.children_with_counts(
+        member, list(invitees[page.offset : page.offset + page.limit])
+    )
+    if open_reports:
+        children = tree.with_open_reports(member, children)
+    return invitees.count(), [TreeMemberOut.of(child) for child in children]
 
 
 @router.get("/me", response={200: MyTreeOut, **ERRORS}, summary="My inviter and invitees")
@@ -212,9 +219,13 @@ def branch(
     request: HttpRequest, page: Query[PageQuery], member_id: int = MemberIdPath
 ) -> BranchOut:
     member = tree.access_tree_member(authenticated_member(request), member_id)
-    total, invitees = _invitees(member, page)
+    total, invitees = _invitees(member, page, open_reports=True)
     return BranchOut(
-        member=TreeMemberOut.of(tree.ChildBranch(member, tree.branch_counts(member))),
+        member=TreeMemberOut.of(
+            tree.ChildBranch(
+                member, tree.branch_counts(member), tree.open_reports_in_branch(member)
+            )
+        ),
         role=member.role,
         depth=len(tree.ancestor_ids(member)),
         nearest_ancestors=[

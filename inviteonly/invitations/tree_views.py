@@ -202,8 +202,11 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
             "ancestors": ancestors,
             "depth": len(tree.ancestor_ids(member)),
             "counts": tree.branch_counts(member),
+            "open_reports": tree.open_reports_in_branch(member),
             "page": page,
-            "children": tree.children_with_counts(member, list(page.object_list)),
+            "children": tree.with_open_reports(
+                member, tree.children_with_counts(member, list(page.object_list))
+            ),
             "actions": BranchAction.choices,
             "preview": preview,
         },
