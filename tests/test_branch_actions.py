@@ -232,6 +232,11 @@ def test_suspend_invites_applies_the_preview_and_lapses_at_its_end(
     assert {entry.target_member_id for entry in entries} == targets
     assert entries.count() == len(targets)
     assert all(entry.details["reason"] == "Invitations sold in bulk" for entry in entries)
+    # Each is told why and until when, as for one member's suspension.
+    notices = Notification.objects.filter(kind=NotificationKind.INVITE_RIGHTS_SUSPENDED)
+    assert sorted((n.member_id, n.reason, n.until) for n in notices.exclude(member=b)) == sorted(
+        (pk, "Invitations sold in bulk", ends_at) for pk in targets
+    )
     summary = AuditEntry.objects.get(action=AuditAction.BRANCH_ACTION_APPLIED)
     assert summary.details["count"] == 4
     # Statuses are untouched; only the rights are suspended.
@@ -294,4 +299,5 @@ def test_suspend_invites_refuses_a_changed_branch_and_a_past_end(
         action=AuditAction.INVITE_RIGHTS_SUSPENDED, details__has_key="branch_root"
     ).exists()
     assert not AuditEntry.objects.filter(action=AuditAction.BRANCH_ACTION_APPLIED).exists()
+    assert list(Notification.objects.values_list("member_id", flat=True)) == [a1.pk]
     assert statuses(branch) == ["active"] * 4 + ["quarantined", "active", "active"]

@@ -14,7 +14,8 @@ UPDATE stops at the highest id the preview saw).
 
 Suspending invite rights changes no status: it writes one ``Sanction`` of kind
 invite_suspension per active member of the branch whose rights are not suspended
-already, by one INSERT … SELECT, with an optional end date. The rights engine
+already, by one INSERT … SELECT, with an optional end date (and a notice to each,
+as for one member). The rights engine
 (invitations/rights.py) reads those sanctions, so each lapses at its end date exactly
 like a suspension of one member (moderation/actions.py ``do_suspend_invite_rights``).
 """
@@ -44,6 +45,7 @@ from inviteonly.moderation.actions import (
     record_ban_consequences,
 )
 from inviteonly.moderation.models import Sanction, SanctionKind
+from inviteonly.notifications.models import Notification, NotificationKind
 
 
 class BranchAction(models.TextChoices):
@@ -280,6 +282,20 @@ def do_apply_branch_action(
         targets, action=transition.audit_action, actor=moderator, details=details, at=now
     )
     if action == BranchAction.SUSPEND_INVITES:
+        # Each member is told, with the reason and the end, as for one suspension.
+        _insert_per_target(
+            targets,
+            Notification,
+            target_field="member",
+            values={
+                "kind": NotificationKind.INVITE_RIGHTS_SUSPENDED.value,
+                "subject": None,
+                "reason": reason,
+                "until": ends_at,
+                "created_at": now,
+                "read_at": None,
+            },
+        )
         changed = _suspend_each(
             targets, moderator=moderator, reason=reason, ends_at=ends_at, at=now
         )
