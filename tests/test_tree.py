@@ -160,6 +160,12 @@ def test_open_reports_per_branch_and_per_child_in_one_query_each(indexed_bytes: 
         ]
         assert len(total_queries) == 1
         assert len(child_queries) == (1 if children else 0)
+    # The roots (members nobody invited), in one aggregate as well.
+    roots = [tree.ChildBranch(each, tree.branch_counts(each)) for each in (members[0], outsider)]
+    with CaptureQueriesContext(connection) as root_queries:
+        counted = tree.with_open_reports(None, roots)
+    assert [root.open_reports for root in counted] == [4, 1]
+    assert len(root_queries) == 1
 
 
 def test_a_chain_deeper_than_the_indexed_column() -> None:

@@ -351,6 +351,10 @@ def test_branch_browser_counts_open_reports_in_constant_queries(
     for newcomer in newcomers:
         assert f'<td data-testid="open-reports-{newcomer.pk}">1</td>' in page
     assert len(many) == len(few)
+    # The founders' branches: everyone's open reports, here all under Founder Anna.
+    roots = moderator.get("/moderation/tree/").content.decode()
+    assert column in roots
+    assert f'<td data-testid="open-reports-{founder.pk}">7</td>' in roots
 
 
 def test_api_branch_counts_open_reports(family: dict[str, Member], founder: Member) -> None:

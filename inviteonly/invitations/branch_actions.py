@@ -14,8 +14,8 @@ UPDATE stops at the highest id the preview saw).
 
 Suspending invite rights changes no status: it writes one ``Sanction`` of kind
 invite_suspension per active member of the branch whose rights are not suspended
-already, by one INSERT … SELECT, with an optional end date (and a notice to each,
-as for one member). The rights engine
+already, with an optional end date, and tells each of them — one INSERT … SELECT
+each for the sanctions, the notices and the audit entries. The rights engine
 (invitations/rights.py) reads those sanctions, so each lapses at its end date exactly
 like a suspension of one member (moderation/actions.py ``do_suspend_invite_rights``).
 """

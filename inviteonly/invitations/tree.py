@@ -211,12 +211,14 @@ def open_reports_in_branch(member: Member) -> int:
     ).count()
 
 
-def with_open_reports(member: Member, children: Sequence[ChildBranch]) -> list[ChildBranch]:
-    """``children`` (of ``member``) with the open reports against their branches, in
-    one aggregate whatever their number."""
+def with_open_reports(
+    member: Member | None, children: Sequence[ChildBranch]
+) -> list[ChildBranch]:
+    """``children`` (of ``member``; with None, members nobody invited) with the open
+    reports against their branches, in one aggregate whatever their number."""
     if not children:
         return []
-    path = member.full_tree_path
+    path = member.full_tree_path if member is not None else b""
     via = "target_member__"
     rows = (
         _open_reports()

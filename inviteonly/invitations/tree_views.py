@@ -145,9 +145,10 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
         raise Http404 from error
     if member is None:
         page = _page(request, Member.objects.filter(invited_by__isnull=True).order_by("id"))
-        roots = [
-            tree.ChildBranch(root, tree.branch_counts(root)) for root in page.object_list
-        ]
+        roots = tree.with_open_reports(
+            None,
+            [tree.ChildBranch(root, tree.branch_counts(root)) for root in page.object_list],
+        )
         return render(request, "invitations/branch_roots.html", {"page": page, "roots": roots})
     preview: BranchPreview | None = None
     form = BranchActionForm(request.POST or None, action=request.POST.get("action"))
