@@ -29,6 +29,12 @@ What is measured (medians of repeated runs, one JSON line at the end):
   spread over the whole table, not packed together).
 * ``children_page_ms``: the first page of that member's invitees with the counts of
   each one's branch (two queries).
+* ``branch_open_reports_ms``: the open reports against that branch and against each
+  child's branch on the first page (two aggregates), with 1,000 open reports spread
+  over the network.
+* ``branch_suspend_invites_100k_s``: preview plus apply of a suspension of that
+  branch's invite rights — a Sanction and an audit entry per member (checked like the
+  quarantine's).
 * ``branch_quarantine_100k_s`` (target ≤ 15): preview plus apply of a quarantine of
   that branch (``branch_actions``), including an audit entry per member; the
   preview's ``affected`` must equal what was changed, and is checked.
@@ -276,6 +282,7 @@ def measure(database: str, sizes: Sizes) -> dict[str, Any]:
         preview_branch_action,
     )
     from inviteonly.invitations.rights import check_can_invite
+    from inviteonly.moderation.models import Report, ReportReason, Sanction
 
     say(f"[{database}] {database_description()}")
     build_start = time.perf_counter()
@@ -358,8 +365,56 @@ def measure(database: str, sizes: Sizes) -> dict[str, Any]:
         f"invitees: {rights_ms} ms, {rights_queries[0]} queries (1 invitee: {rights_queries[1]})"
     )
 
-    # Quarantine the branch: preview, then apply.
+    # Open reports against the branch and each child's branch on the first page.
     moderator = Member.objects.get(pk=1)
+    rng = random.Random(SEED)
+    Report.objects.bulk_create(
+        Report(
+            reporter=moderator,
+            target_kind="wall_post",
+            target_id=number,
+            target_member_id=rng.randrange(2, len(shape.parents)),
+            reason=ReportReason.SPAM,
+        )
+        for number in range(1_000)
+    )
+
+    def open_reports() -> int:
+        tree.with_open_reports(root, page)
+        return tree.open_reports_in_branch(root)
+
+    with count_queries() as report_queries:
+        open_reports()
+    open_reports_ms = median_ms(open_reports, sizes.repeats)
+    say(
+        f"[{database}] {open_reports()} open reports in the branch, with the first page's "
+        f"children: {open_reports_ms} ms ({report_queries.queries} queries)"
+    )
+
+    # Suspend the branch's invite rights: preview, then apply (statuses stay).
+    start = time.perf_counter()
+    preview = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    )
+    applied = do_apply_branch_action(
+        moderator=moderator,
+        root=root,
+        action=BranchAction.SUSPEND_INVITES,
+        digest=preview.digest,
+        reason="benchmark",
+    )
+    suspend_s = time.perf_counter() - start
+    suspended = Sanction.objects.count()
+    audited = AuditEntry.objects.filter(action=AuditAction.INVITE_RIGHTS_SUSPENDED).count()
+    assert preview.affected == applied.affected == suspended == audited == branch_members, (
+        preview.affected, applied.affected, suspended, audited
+    )
+    say(
+        f"[{database}] invite rights of {suspended:,} members suspended: {suspend_s:.2f} s "
+        f"with {audited:,} audit entries"
+    )
+
+    # Quarantine the branch: preview, then apply.
     start = time.perf_counter()
     preview = preview_branch_action(
         moderator=moderator, root=root, action=BranchAction.QUARANTINE
@@ -400,6 +455,9 @@ def measure(database: str, sizes: Sizes) -> dict[str, Any]:
         "branch_counts_100k_ms": counts_ms,
         "branch_counts_queries": count_queries_seen.queries,
         "children_page_ms": children_ms,
+        "branch_open_reports_ms": open_reports_ms,
+        "branch_open_reports_queries": report_queries.queries,
+        "branch_suspend_invites_100k_s": round(suspend_s, 2),
         "branch_quarantine_100k_s": round(preview_s + apply_s, 2),
         "branch_quarantine_preview_s": round(preview_s, 2),
         "branch_quarantine_apply_s": round(apply_s, 2),

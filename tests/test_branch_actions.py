@@ -4,6 +4,7 @@ after the preview is refused with nothing written; every affected member is audi
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,8 +18,10 @@ from inviteonly.invitations.branch_actions import (
     preview_branch_action,
 )
 from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.models import Strike
+from inviteonly.moderation.actions import do_suspend_invite_rights
+from inviteonly.moderation.models import Sanction, SanctionKind, Strike
 from inviteonly.notifications.models import Notification, NotificationKind
 from tests.conftest import FrozenClock
 from tests.conftest import make_member as make_any_member
@@ -186,3 +189,115 @@ def test_only_moderators_act_and_a_reason_is_required(
         )
     assert refused.value.code == "moderators_only"
     assert statuses(branch)[0] == "active"
+
+
+def suspension_state(member: Member) -> str:
+    rules = {rule.rule: rule for rule in evaluate_invite_rights(member).rules}
+    return str(rules["suspension"].state)
+
+
+def test_suspend_invites_applies_the_preview_and_lapses_at_its_end(
+    moderator: Member, branch: list[Member], clock: FrozenClock
+) -> None:
+    root, a, b, a1, _a2, _b1, b2 = branch
+    # B's rights are suspended already (until later than the branch suspension ends).
+    do_suspend_invite_rights(
+        member=b, moderator=moderator, reason="Earlier", ends_at=clock.current + timedelta(days=30)
+    )
+    preview = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    )
+    # Root, A, A1, B2: the moderator B1, the quarantined A2 and the suspended B are left out.
+    assert preview.affected == 4
+    assert preview.counts == tree.BranchCounts(members=7, active=6, quarantined=1, banned=0)
+    ends_at = clock.current + timedelta(days=7)
+    applied = do_apply_branch_action(
+        moderator=moderator,
+        root=root,
+        action=BranchAction.SUSPEND_INVITES,
+        digest=preview.digest,
+        reason="Invitations sold in bulk",
+        ends_at=ends_at,
+    )
+    assert applied.affected == preview.affected
+    targets = {root.pk, a.pk, a1.pk, b2.pk}
+    sanctions = Sanction.objects.filter(kind=SanctionKind.INVITE_SUSPENSION).exclude(member=b)
+    assert {s.member_id for s in sanctions} == targets
+    assert {(s.reason, s.moderator_id, s.ends_at, s.upheld) for s in sanctions} == {
+        ("Invitations sold in bulk", moderator.pk, ends_at, True)
+    }
+    entries = AuditEntry.objects.filter(
+        action=AuditAction.INVITE_RIGHTS_SUSPENDED, details__branch_root=root.pk
+    )
+    assert {entry.target_member_id for entry in entries} == targets
+    assert entries.count() == len(targets)
+    assert all(entry.details["reason"] == "Invitations sold in bulk" for entry in entries)
+    # Each is told why and until when, as for one member's suspension.
+    notices = Notification.objects.filter(kind=NotificationKind.INVITE_RIGHTS_SUSPENDED)
+    assert sorted((n.member_id, n.reason, n.until) for n in notices.exclude(member=b)) == sorted(
+        (pk, "Invitations sold in bulk", ends_at) for pk in targets
+    )
+    summary = AuditEntry.objects.get(action=AuditAction.BRANCH_ACTION_APPLIED)
+    assert summary.details["count"] == 4
+    # Statuses are untouched; only the rights are suspended.
+    assert statuses(branch) == ["active"] * 4 + ["quarantined", "active", "active"]
+    assert suspension_state(a1) == "failed"
+    assert not evaluate_invite_rights(a1).can_invite
+    # Nobody is left to suspend: a second preview finds no target.
+    again = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    )
+    assert again.affected == 0
+    # The suspension lapses by itself at its end, like one member's suspension.
+    clock.current = ends_at - timedelta(seconds=1)
+    assert suspension_state(a1) == "failed"
+    clock.current = ends_at
+    assert suspension_state(a1) == "passed"
+    assert suspension_state(b) == "failed"
+    lapsed = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    )
+    assert lapsed.affected == 4
+
+
+def test_suspend_invites_refuses_a_changed_branch_and_a_past_end(
+    moderator: Member, branch: list[Member], clock: FrozenClock
+) -> None:
+    root, a1 = branch[0], branch[3]
+    preview = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    )
+    # A target's rights were suspended meanwhile: the targets changed.
+    do_suspend_invite_rights(member=a1, moderator=moderator, reason="Meanwhile")
+    with pytest.raises(ActionError) as refused:
+        do_apply_branch_action(
+            moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES,
+            digest=preview.digest, reason="Spam",
+        )
+    assert (refused.value.code, refused.value.status) == ("branch_changed", 409)
+    fresh = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    )
+    with pytest.raises(ActionError) as refused:
+        do_apply_branch_action(
+            moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES,
+            digest=fresh.digest, reason="Spam", ends_at=clock.current,
+        )
+    assert refused.value.code == "ends_at_in_past"
+    with pytest.raises(ActionError) as refused:
+        do_apply_branch_action(
+            moderator=moderator, root=root, action=BranchAction.QUARANTINE,
+            digest=preview_branch_action(
+                moderator=moderator, root=root, action=BranchAction.QUARANTINE
+            ).digest,
+            reason="Spam", ends_at=clock.current + timedelta(days=1),
+        )
+    assert refused.value.code == "ends_at_not_applicable"
+    # Nothing written by any refusal: only the single suspension of A1 exists.
+    assert list(Sanction.objects.values_list("member_id", flat=True)) == [a1.pk]
+    assert not AuditEntry.objects.filter(
+        action=AuditAction.INVITE_RIGHTS_SUSPENDED, details__has_key="branch_root"
+    ).exists()
+    assert not AuditEntry.objects.filter(action=AuditAction.BRANCH_ACTION_APPLIED).exists()
+    assert list(Notification.objects.values_list("member_id", flat=True)) == [a1.pk]
+    assert statuses(branch) == ["active"] * 4 + ["quarantined", "active", "active"]

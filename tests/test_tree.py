@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations import tree
-from inviteonly.lib import tree_paths
+from inviteonly.lib import clock, tree_paths
+from inviteonly.moderation.models import Report, ReportReason, ReportResolution, ReportTarget
 from tests.conftest import FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
@@ -119,6 +120,52 @@ def test_each_question_is_one_query(indexed_bytes: int) -> None:
     assert (
         len(ancestors_queries), len(branch_queries), len(count_queries), len(children_queries)
     ) == (1, 1, 1, 1)
+
+
+def test_open_reports_per_branch_and_per_child_in_one_query_each(indexed_bytes: int) -> None:
+    # M0 → M1, M2; M1 → M3, M4; M3 → M5; M2 → M6 → M7. Paths spill into the overflow
+    # column from depth 2 when indexed_bytes is 8.
+    members = build_tree([None, 0, 0, 1, 1, 3, 2, 6])
+    outsider = make_member(display_name="Outsider")
+    reports = [(5, True), (5, True), (4, True), (7, True), (1, False), (None, True)]
+    for target_id, (position, is_open) in enumerate(reports, start=1):
+        Report.objects.create(
+            reporter=outsider if position is not None else members[0],
+            target_kind=ReportTarget.WALL_POST,
+            target_id=target_id,
+            target_member=members[position] if position is not None else outsider,
+            reason=ReportReason.SPAM,
+            resolved_at=None if is_open else clock.now(),
+            resolution="" if is_open else ReportResolution.DISMISSED,
+        )
+
+    def expected(member: Member) -> int:
+        branch = naive_branch(member, members)
+        return sum(
+            1 for position, is_open in reports
+            if is_open and position is not None and members[position].pk in branch
+        )
+
+    assert [expected(member) for member in members] == [4, 3, 1, 2, 1, 2, 1, 1]
+    for member in members:
+        member = Member.objects.get(pk=member.pk)
+        with CaptureQueriesContext(connection) as total_queries:
+            total = tree.open_reports_in_branch(member)
+        children = tree.children_with_counts(member, list(tree.invitees_of(member)))
+        with CaptureQueriesContext(connection) as child_queries:
+            counted = tree.with_open_reports(member, children)
+        assert total == expected(member)
+        assert [child.open_reports for child in counted] == [
+            expected(child.member) for child in children
+        ]
+        assert len(total_queries) == 1
+        assert len(child_queries) == (1 if children else 0)
+    # The roots (members nobody invited), in one aggregate as well.
+    roots = [tree.ChildBranch(each, tree.branch_counts(each)) for each in (members[0], outsider)]
+    with CaptureQueriesContext(connection) as root_queries:
+        counted = tree.with_open_reports(None, roots)
+    assert [root.open_reports for root in counted] == [4, 1]
+    assert len(root_queries) == 1
 
 
 def test_a_chain_deeper_than_the_indexed_column() -> None:

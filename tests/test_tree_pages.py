@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib import tree_paths
-from tests.conftest import ApiClient
+from inviteonly.moderation.models import Report, ReportReason, ReportTarget, Sanction, SanctionKind
+from tests.conftest import ApiClient, FrozenClock
 from tests.conftest import make_member as make_any_member
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +153,59 @@ def test_branch_browser_previews_then_applies(
     assert AuditEntry.objects.filter(action=AuditAction.BRANCH_QUARANTINED).count() == 2
 
 
+@pytest.mark.parametrize(
+    ("language", "will_change", "ends_on_label", "done"),
+    [
+        (
+            "en",
+            "Suspend the branch&#x27;s invite rights: 2 members will change.",
+            "Ends on (optional; the suspension lapses by itself that day)",
+            "Done: Suspend the branch&#x27;s invite rights, 2 members changed.",
+        ),
+        (
+            "ru",
+            "Приостановить право приглашать у всей ветки: изменятся 2 участника.",
+            "Окончание (необязательно; в этот день приостановка закончится сама)",
+            "Готово: Приостановить право приглашать у всей ветки, изменено 2 участника.",
+        ),
+    ],
+)
+def test_branch_browser_suspends_invite_rights_until_a_date(
+    family: dict[str, Member],
+    clock: FrozenClock,
+    language: str,
+    will_change: str,
+    ends_on_label: str,
+    done: str,
+) -> None:
+    moderator = client_for(family["moderator"], language)
+    parent = family["parent"]
+    url = f"/moderation/tree/{parent.pk}/"
+    assert 'data-testid="preview-suspend_invites"' in moderator.get(url).content.decode()
+    preview = moderator.get(url, {"action": "suspend_invites"}).content.decode()
+    assert will_change in preview
+    assert ends_on_label in preview
+    digest = re.search(r'name="digest" value="([0-9a-f]{64})"', preview)
+    assert digest is not None
+    ends_on = (clock.current + timedelta(days=10)).date()
+    applied = moderator.post(
+        url,
+        {
+            "action": "suspend_invites",
+            "digest": digest.group(1),
+            "reason": "Sold invitations",
+            "ends_on": ends_on.isoformat(),
+        },
+        follow=True,
+    )
+    assert done in applied.content.decode()
+    sanctions = Sanction.objects.filter(kind=SanctionKind.INVITE_SUSPENSION)
+    # The quarantined child is left out; the statuses do not change.
+    assert {s.member_id for s in sanctions} == {parent.pk, family["grandchild"].pk}
+    assert {s.ends_at.date() for s in sanctions if s.ends_at} == {ends_on}
+    assert Member.objects.get(pk=parent.pk).status == Member.Status.ACTIVE
+
+
 def test_branch_browser_refuses_a_stale_preview_and_shows_a_fresh_one(
     family: dict[str, Member],
 ) -> None:
@@ -222,3 +279,95 @@ def test_api_branch_preview_apply_and_refusals(family: dict[str, Member]) -> Non
     assert Member.objects.filter(status=Member.Status.BANNED).count() == 3
     assert api.get(f"/tree/members/{tree_paths.MAX_ID + 1}").status_code == 422
     assert api.get("/tree/members/999999").status_code == 404
+
+
+def test_api_suspends_a_branch_invite_rights(family: dict[str, Member], clock: FrozenClock) -> None:
+    api = ApiClient("ru")
+    api.log_in(MILA)
+    parent = family["parent"]
+    url = f"/tree/members/{parent.pk}/branch-actions/suspend_invites"
+    preview = api.get(url).json_body
+    assert (preview["action"], preview["affected"]) == ("suspend_invites", 2)
+    past = api.post(
+        url,
+        {"digest": preview["digest"], "reason": "Spam", "ends_at": clock.current.isoformat()},
+    )
+    assert (past.status_code, past.json_body["code"]) == (400, "ends_at_in_past")
+    assert past.json_body["detail"] == "Дата окончания должна быть в будущем."
+    assert not Sanction.objects.exists()
+    ends_at = clock.current + timedelta(days=3)
+    applied = api.post(
+        url, {"digest": preview["digest"], "reason": "Spam", "ends_at": ends_at.isoformat()}
+    )
+    assert applied.status_code == 200
+    assert applied.json_body["affected"] == 2
+    assert set(Sanction.objects.values_list("member_id", "ends_at")) == {
+        (parent.pk, ends_at), (family["grandchild"].pk, ends_at)
+    }
+    assert api.get(url).json_body["affected"] == 0
+    wrong = api.post(
+        f"/tree/members/{parent.pk}/branch-actions/ban",
+        {
+            "digest": api.get(f"/tree/members/{parent.pk}/branch-actions/ban").json_body["digest"],
+            "reason": "Spam",
+            "ends_at": ends_at.isoformat(),
+        },
+    )
+    assert (wrong.status_code, wrong.json_body["code"]) == (400, "ends_at_not_applicable")
+    assert not Member.objects.filter(status=Member.Status.BANNED).exists()
+
+
+def report(author: Member, reporter: Member, target_id: int) -> None:
+    Report.objects.create(
+        reporter=reporter, target_kind=ReportTarget.WALL_POST, target_id=target_id,
+        target_member=author, reason=ReportReason.SPAM,
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "column"), [("en", "Open reports"), ("ru", "Открытые жалобы")]
+)
+def test_branch_browser_counts_open_reports_in_constant_queries(
+    family: dict[str, Member], founder: Member, language: str, column: str
+) -> None:
+    moderator = client_for(family["moderator"], language)
+    parent, child = family["parent"], family["child"]
+    report(family["grandchild"], founder, 1)
+    report(family["grandchild"], founder, 2)
+    report(parent, founder, 3)
+    url = f"/moderation/tree/{parent.pk}/"
+    with CaptureQueriesContext(connection) as few:
+        page = moderator.get(url).content.decode()
+    assert column in page
+    assert '<td data-testid="open-reports">3</td>' in page
+    assert f'<td data-testid="open-reports-{child.pk}">2</td>' in page
+    # More invitees, each with reports against their branches: the same queries.
+    newcomers = [make_member(display_name=f"New {n}", invited_by=parent) for n in range(4)]
+    for number, newcomer in enumerate(newcomers):
+        report(newcomer, founder, 10 + number)
+    with CaptureQueriesContext(connection) as many:
+        page = moderator.get(url).content.decode()
+    assert '<td data-testid="open-reports">7</td>' in page
+    for newcomer in newcomers:
+        assert f'<td data-testid="open-reports-{newcomer.pk}">1</td>' in page
+    assert len(many) == len(few)
+    # The founders' branches: everyone's open reports, here all under Founder Anna.
+    roots = moderator.get("/moderation/tree/").content.decode()
+    assert column in roots
+    assert f'<td data-testid="open-reports-{founder.pk}">7</td>' in roots
+
+
+def test_api_branch_counts_open_reports(family: dict[str, Member], founder: Member) -> None:
+    parent, child = family["parent"], family["child"]
+    report(family["grandchild"], founder, 1)
+    report(child, founder, 2)
+    Report.objects.filter(target_id=2).update(resolved_at=founder.joined_at)
+    api = ApiClient()
+    api.log_in(MILA)
+    branch = api.get(f"/tree/members/{parent.pk}").json_body
+    assert branch["member"]["open_reports"] == 1
+    assert [(each["id"], each["open_reports"]) for each in branch["invitees"]] == [(child.pk, 1)]
+    # Members see their own invitees, never the reports against them.
+    member_api = ApiClient()
+    member_api.log_in(PAVEL)
+    assert member_api.get("/tree/me").json_body["invitees"][0]["open_reports"] is None

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Path, Query, Router, Schema
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from inviteonly.accounts.actions import do_set_public_tree_visibility
 from inviteonly.accounts.models import Member
@@ -54,6 +54,8 @@ class TreeMemberOut(Schema):
     status: str
     joined_at: datetime
     branch: BranchCountsOut
+    # Open reports against members of the branch: moderators only (null otherwise).
+    open_reports: int | None = None
 
     @staticmethod
     def of(child: tree.ChildBranch) -> TreeMemberOut:
@@ -63,6 +65,7 @@ class TreeMemberOut(Schema):
             status=child.member.status,
             joined_at=child.member.joined_at,
             branch=BranchCountsOut.of(child.counts),
+            open_reports=child.open_reports,
         )
 
 
@@ -121,18 +124,24 @@ class PreviewOut(Schema):
 class ApplyIn(Schema):
     digest: str = Field(max_length=64)
     reason: str = Field(max_length=settings.MODERATION_REASON_MAX_LENGTH)
+    # Only for suspend_invites: the suspensions lapse by themselves then.
+    ends_at: AwareDatetime | None = None
 
 
 def _ref(member: Member) -> MemberRef:
     return MemberRef(id=member.pk, display_name=member.display_name)
 
 
-def _invitees(member: Member, page: PageQuery) -> tuple[int, list[TreeMemberOut]]:
+def _invitees(
+    member: Member, page: PageQuery, *, open_reports: bool = False
+) -> tuple[int, list[TreeMemberOut]]:
     invitees = tree.invitees_of(member)
-    children = list(invitees[page.offset : page.offset + page.limit])
-    return invitees.count(), [
-        TreeMemberOut.of(child) for child in tree.children_with_counts(member, children)
-    ]
+    children = tree.children_with_counts(
+        member, list(invitees[page.offset : page.offset + page.limit])
+    )
+    if open_reports:
+        children = tree.with_open_reports(member, children)
+    return invitees.count(), [TreeMemberOut.of(child) for child in children]
 
 
 @router.get("/me", response={200: MyTreeOut, **ERRORS}, summary="My inviter and invitees")
@@ -210,9 +219,13 @@ def branch(
     request: HttpRequest, page: Query[PageQuery], member_id: int = MemberIdPath
 ) -> BranchOut:
     member = tree.access_tree_member(authenticated_member(request), member_id)
-    total, invitees = _invitees(member, page)
+    total, invitees = _invitees(member, page, open_reports=True)
     return BranchOut(
-        member=TreeMemberOut.of(tree.ChildBranch(member, tree.branch_counts(member))),
+        member=TreeMemberOut.of(
+            tree.ChildBranch(
+                member, tree.branch_counts(member), tree.open_reports_in_branch(member)
+            )
+        ),
         role=member.role,
         depth=len(tree.ancestor_ids(member)),
         nearest_ancestors=[
@@ -254,5 +267,6 @@ def apply_action(
             action=action,
             digest=payload.digest,
             reason=payload.reason,
+            ends_at=payload.ends_at,
         )
     )

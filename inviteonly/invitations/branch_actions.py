@@ -1,5 +1,5 @@
 """A moderator acts on a whole branch of the invitation tree: quarantine, lift the
-quarantine, ban — always after a preview.
+quarantine, ban, suspend invite rights — always after a preview.
 
 ``preview_branch_action`` counts the branch and returns a digest of every member's id
 and status in it. ``do_apply_branch_action`` recomputes that digest with the branch
@@ -12,10 +12,12 @@ Founders and moderators inside a branch keep their status: a branch action is fo
 members. Members who join under the branch after the preview are not touched (the
 UPDATE stops at the highest id the preview saw).
 
-Suspending invite rights branch-wide needs the suspension record of the rights engine
-(invitations/rights.py, issue 4 part A); it plugs in as one more ``BranchAction``
-whose apply step hands that engine's bulk suspension the ``targets`` query — until then
-the three status actions are all there is.
+Suspending invite rights changes no status: it writes one ``Sanction`` of kind
+invite_suspension per active member of the branch whose rights are not suspended
+already, with an optional end date, and tells each of them — one INSERT … SELECT
+each for the sanctions, the notices and the audit entries. The rights engine
+(invitations/rights.py) reads those sanctions, so each lapses at its end date exactly
+like a suspension of one member (moderation/actions.py ``do_suspend_invite_rights``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
@@ -37,13 +39,20 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.tree import BranchCounts, branch_of, check_can_moderate_tree
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.actions import clean_moderation_reason, record_ban_consequences
+from inviteonly.moderation.actions import (
+    check_end_date,
+    clean_moderation_reason,
+    record_ban_consequences,
+)
+from inviteonly.moderation.models import Sanction, SanctionKind
+from inviteonly.notifications.models import Notification, NotificationKind
 
 
 class BranchAction(models.TextChoices):
     QUARANTINE = "quarantine", _("Quarantine the branch")
     LIFT_QUARANTINE = "lift_quarantine", _("Lift the quarantine")
     BAN = "ban", _("Ban the branch")
+    SUSPEND_INVITES = "suspend_invites", _("Suspend the branch's invite rights")
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,21 @@ _TRANSITIONS = {
         Member.Status.BANNED,
         AuditAction.BRANCH_BANNED,
     ),
+    # No status changes: a sanction per target (see do_apply_branch_action).
+    BranchAction.SUSPEND_INVITES: _Transition(
+        (Member.Status.ACTIVE,), Member.Status.ACTIVE, AuditAction.INVITE_RIGHTS_SUSPENDED
+    ),
 }
+
+
+def _invites_suspended(now: datetime) -> Exists:
+    """The outer member's invite rights are suspended at ``now`` (index
+    sanction_member_recent)."""
+    return Exists(
+        Sanction.objects.in_force_at(now).filter(
+            member_id=OuterRef("id"), kind=SanctionKind.INVITE_SUSPENSION
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -83,17 +106,24 @@ class BranchPreview:
 def _branch_state(root: Member, action: BranchAction, *, lock: bool) -> BranchPreview:
     """One query over the branch (index member_tree_path_status)."""
     transition = _TRANSITIONS[action]
-    query = branch_of(root).order_by("id").values_list("id", "status", "role")
+    branch = branch_of(root).order_by("id")
+    if action == BranchAction.SUSPEND_INVITES:
+        # Whether each member's rights are suspended already is part of the digest: a
+        # suspension that lapses or is lifted after the preview changes the targets.
+        branch = branch.annotate(suspended=_invites_suspended(clock.now()))
+    else:
+        branch = branch.annotate(suspended=models.Value(False))
+    query = branch.values_list("id", "status", "role", "suspended")
     if lock:
         query = query.select_for_update()
     hasher = hashlib.sha256(f"{action}:{root.pk}".encode())
     statuses: list[tuple[str, int]] = []
     affected = highest_id = 0
-    for member_id, status, role in query:
-        hasher.update(f";{member_id}:{status}:{role}".encode())
+    for member_id, status, role, suspended in query:
+        hasher.update(f";{member_id}:{status}:{role}:{int(bool(suspended))}".encode())
         statuses.append((status, 1))
         highest_id = member_id
-        if role == Member.Role.MEMBER and status in transition.from_statuses:
+        if role == Member.Role.MEMBER and status in transition.from_statuses and not suspended:
             affected += 1
     return BranchPreview(
         root=root,
@@ -121,6 +151,41 @@ def _branch_changed() -> ActionError:
     )
 
 
+def _insert_per_target(
+    targets: QuerySet[Member],
+    model: type[models.Model],
+    *,
+    target_field: str,
+    values: dict[str, Any],
+) -> int:
+    """One row of ``model`` per target (``target_field`` = the target, the other fields
+    = ``values``), written by one INSERT … SELECT: a branch of 100,000 members would
+    take many seconds as model instances (benchmarks/invitation_tree)."""
+    select_sql, select_params = targets.order_by().values_list("id").query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns, placeholders, params = [], [], []
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        assert isinstance(field, models.Field)
+        columns.append(quote(field.column))
+        if isinstance(field, models.JSONField):
+            placeholders.append("CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s")
+            params.append(json.dumps(value))
+        else:
+            placeholders.append("%s")
+            params.append(field.get_db_prep_save(value, connection))
+    target_column = model._meta.get_field(target_field)
+    assert isinstance(target_column, models.Field)
+    columns.append(quote(target_column.column))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(placeholders)}, target.id FROM ({select_sql}) AS target",
+            [*params, *select_params],
+        )
+        return int(cursor.rowcount)
+
+
 def _audit_each(
     targets: QuerySet[Member],
     *,
@@ -129,58 +194,113 @@ def _audit_each(
     details: dict[str, Any],
     at: datetime,
 ) -> int:
-    """An audit entry per target, written by one INSERT … SELECT: a branch of 100,000
-    members would take many seconds as model instances (benchmarks/invitation_tree)."""
+    """An audit entry per target, by one INSERT … SELECT."""
     unknown = set(details) - ALLOWED_DETAIL_KEYS
     if unknown:
         raise ValueError(f"audit details may not carry {sorted(unknown)}")
-    select_sql, select_params = targets.order_by().values_list("id").query.sql_with_params()
-    table = connection.ops.quote_name(AuditEntry._meta.db_table)
-    details_sql = "CAST(%s AS jsonb)" if connection.vendor == "postgresql" else "%s"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (created_at, action, actor_id, target_member_id, details) "  # noqa: S608
-            f"SELECT %s, %s, %s, target.id, {details_sql} FROM ({select_sql}) AS target",
-            [
-                connection.ops.adapt_datetimefield_value(at),
-                str(action),
-                actor.pk,
-                json.dumps(details),
-                *select_params,
-            ],
-        )
-        return int(cursor.rowcount)
+    return _insert_per_target(
+        targets,
+        AuditEntry,
+        target_field="target_member",
+        values={"created_at": at, "action": str(action), "actor": actor.pk, "details": details},
+    )
+
+
+def _suspend_each(
+    targets: QuerySet[Member],
+    *,
+    moderator: Member,
+    reason: str,
+    ends_at: datetime | None,
+    at: datetime,
+) -> int:
+    """A Sanction(invite_suspension) per target, as ``do_suspend_invite_rights`` imposes
+    on one member, by one INSERT … SELECT."""
+    return _insert_per_target(
+        targets,
+        Sanction,
+        target_field="member",
+        values={
+            "kind": SanctionKind.INVITE_SUSPENSION.value,
+            "reason": reason,
+            "for_spam": False,
+            "moderator": moderator.pk,
+            "created_at": at,
+            "ends_at": ends_at,
+            "upheld": True,
+            "ended_at": None,
+            "ended_by": None,
+            "end_reason": "",
+        },
+    )
 
 
 @transaction.atomic
 def do_apply_branch_action(
-    *, moderator: Member, root: Member, action: BranchAction, digest: str, reason: str
+    *,
+    moderator: Member,
+    root: Member,
+    action: BranchAction,
+    digest: str,
+    reason: str,
+    ends_at: datetime | None = None,
 ) -> BranchPreview:
     """Apply ``action`` exactly as previewed (same ``digest``), or refuse with nothing
-    written. Returns what was applied."""
+    written. Returns what was applied. ``ends_at`` is the optional end of a suspension
+    of invite rights (the other actions last until a moderator undoes them)."""
     check_can_moderate_tree(moderator)
     reason = clean_moderation_reason(reason)
+    now = clock.now()
+    if action == BranchAction.SUSPEND_INVITES:
+        check_end_date(ends_at, now=now)
+    elif ends_at is not None:
+        raise ActionError(
+            "ends_at_not_applicable",
+            _("Only a suspension of invite rights can have an end date."),
+            field="ends_at",
+        )
     # The rows stay locked until commit (PostgreSQL; SQLite's write transaction
     # excludes other writers), so the UPDATE below meets the statuses digested here.
     current = _branch_state(root, action, lock=True)
     if not crypto.digests_equal(current.digest, digest or ""):
         raise _branch_changed()
     transition = _TRANSITIONS[action]
-    now = clock.now()
     targets = branch_of(root).filter(
         id__lte=current.highest_id,
         role=Member.Role.MEMBER,
         status__in=transition.from_statuses,
     )
-    # Audit first: after the UPDATE the old statuses no longer single the targets out.
+    details: dict[str, Any] = {"reason": reason, "branch_root": root.pk}
+    if action == BranchAction.SUSPEND_INVITES:
+        targets = targets.filter(~_invites_suspended(now))
+        details |= {
+            "kind": SanctionKind.INVITE_SUSPENSION.value,
+            "ends_at": ends_at.isoformat() if ends_at else None,
+        }
+    # Audit first: after the UPDATE (or the suspensions) the targets no longer stand out.
     audited = _audit_each(
-        targets,
-        action=transition.audit_action,
-        actor=moderator,
-        details={"reason": reason, "branch_root": root.pk},
-        at=now,
+        targets, action=transition.audit_action, actor=moderator, details=details, at=now
     )
-    changed = targets.update(status=transition.to_status)
+    if action == BranchAction.SUSPEND_INVITES:
+        # Each member is told, with the reason and the end, as for one suspension.
+        _insert_per_target(
+            targets,
+            Notification,
+            target_field="member",
+            values={
+                "kind": NotificationKind.INVITE_RIGHTS_SUSPENDED.value,
+                "subject": None,
+                "reason": reason,
+                "until": ends_at,
+                "created_at": now,
+                "read_at": None,
+            },
+        )
+        changed = _suspend_each(
+            targets, moderator=moderator, reason=reason, ends_at=ends_at, at=now
+        )
+    else:
+        changed = targets.update(status=transition.to_status)
     if not audited == changed == current.affected:
         raise _branch_changed()
     if transition.to_status == Member.Status.BANNED:

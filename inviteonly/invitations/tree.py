@@ -10,14 +10,17 @@ once, when the member is created (``Member.save``), and never rewritten.
   depth 256 and the overflow column narrows it (see docs/architecture.md);
 - counts by status of a branch: the same range, grouped by status (index-only);
 - children with the counts of their branches: one query for the children, one range
-  scan over the children's branches grouped by the first path segment below X.
+  scan over the children's branches grouped by the first path segment below X;
+- open reports against a branch (for moderators): one aggregate over the open reports
+  whose author (``Report.target_member``) lies in the range, for the branch and, grouped
+  by that segment, for each child's branch.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import connection
@@ -29,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from inviteonly.accounts.models import Member
 from inviteonly.lib import tree_paths
 from inviteonly.lib.errors import ActionError
+from inviteonly.moderation.models import Report
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class TreeNode:
 class ChildBranch:
     member: Member
     counts: BranchCounts
+    # Open reports against members of the branch; None where they are not counted
+    # (only moderators see them, see ``with_open_reports``).
+    open_reports: int | None = None
 
 
 def ancestor_ids(member: Member) -> list[int]:
@@ -99,10 +106,13 @@ def ancestors_of(member: Member, *, nearest: int | None = None) -> list[TreeNode
     return [by_id[ancestor_id] for ancestor_id in ids]
 
 
-def _branch_range(path: bytes, *, segment_ids: tuple[int, int] | None = None) -> Q:
+def _branch_range(
+    path: bytes, *, segment_ids: tuple[int, int] | None = None, via: str = ""
+) -> Q:
     """Rows whose full path starts with ``path`` (and, with ``segment_ids``, whose next
     segment lies between the two ids). Written so the range falls on the indexed
-    column whenever ``path`` is no deeper than it."""
+    column whenever ``path`` is no deeper than it. ``via`` reaches the member through a
+    relation (``"target_member__"``)."""
     low = high = path
     if segment_ids is not None:
         low = path + segment_ids[0].to_bytes(tree_paths.ID_BYTES, "big")
@@ -110,15 +120,20 @@ def _branch_range(path: bytes, *, segment_ids: tuple[int, int] | None = None) ->
     stored_low, stored_high = tree_paths.split_path(low), tree_paths.split_path(high)
     upper = tree_paths.successor(stored_high.overflow or stored_high.indexed)
     if not stored_low.overflow and not stored_high.overflow:
-        condition = Q(tree_path__gte=stored_low.indexed)
+        condition = Q(**{f"{via}tree_path__gte": stored_low.indexed})
         if upper is not None:
-            condition &= Q(tree_path__lt=upper)
+            condition &= Q(**{f"{via}tree_path__lt": upper})
         return condition
     # Deeper than the indexed column: every row of the branch shares X's indexed part
     # (an equality on the index), the overflow column narrows it.
-    condition = Q(tree_path=stored_low.indexed, tree_path_overflow__gte=stored_low.overflow)
+    condition = Q(
+        **{
+            f"{via}tree_path": stored_low.indexed,
+            f"{via}tree_path_overflow__gte": stored_low.overflow,
+        }
+    )
     if upper is not None:
-        condition &= Q(tree_path_overflow__lt=upper)
+        condition &= Q(**{f"{via}tree_path_overflow__lt": upper})
     return condition
 
 
@@ -153,26 +168,67 @@ def children_with_counts(member: Member, children: Sequence[Member]) -> list[Chi
     if not children:
         return []
     path = member.full_tree_path
-    child_ids = sorted(child.pk for child in children)
-    child_segment_end = len(path) + tree_paths.ID_BYTES
-    if child_segment_end <= tree_paths.INDEXED_BYTES:
-        segment = Substr("tree_path", 1, child_segment_end)
-    else:
-        segment = Substr("tree_path_overflow", 1, child_segment_end - tree_paths.INDEXED_BYTES)
     rows = (
-        Member.objects.filter(
-            _branch_range(path, segment_ids=(child_ids[0], child_ids[-1]))
-        )
+        Member.objects.filter(_children_range(path, children))
         .order_by()
-        .annotate(segment=segment)
+        .annotate(segment=_child_segment(path))
         .values_list("segment", "status")
         .annotate(count=Count("*"))
     )
     per_child: dict[int, list[tuple[str, int]]] = {}
     for segment_bytes, status, count in rows:
-        child_id = int.from_bytes(bytes(segment_bytes)[-tree_paths.ID_BYTES :], "big")
-        per_child.setdefault(child_id, []).append((status, count))
+        per_child.setdefault(_child_id(segment_bytes), []).append((status, count))
     return [ChildBranch(child, BranchCounts.of(per_child.get(child.pk, ()))) for child in children]
+
+
+def _children_range(path: bytes, children: Sequence[Member], *, via: str = "") -> Q:
+    child_ids = sorted(child.pk for child in children)
+    return _branch_range(path, segment_ids=(child_ids[0], child_ids[-1]), via=via)
+
+
+def _child_segment(path: bytes, *, via: str = "") -> Substr:
+    """The path up to the segment below ``path``: which child's branch a row is in."""
+    child_segment_end = len(path) + tree_paths.ID_BYTES
+    if child_segment_end <= tree_paths.INDEXED_BYTES:
+        return Substr(f"{via}tree_path", 1, child_segment_end)
+    return Substr(
+        f"{via}tree_path_overflow", 1, child_segment_end - tree_paths.INDEXED_BYTES
+    )
+
+
+def _child_id(segment: bytes | memoryview) -> int:
+    return int.from_bytes(bytes(segment)[-tree_paths.ID_BYTES :], "big")
+
+
+def _open_reports() -> QuerySet[Report]:
+    return Report.objects.filter(resolved_at__isnull=True).order_by()
+
+
+def open_reports_in_branch(member: Member) -> int:
+    """Open reports against ``member`` and everyone in their branch, in one query."""
+    return _open_reports().filter(
+        _branch_range(member.full_tree_path, via="target_member__")
+    ).count()
+
+
+def with_open_reports(
+    member: Member | None, children: Sequence[ChildBranch]
+) -> list[ChildBranch]:
+    """``children`` (of ``member``; with None, members nobody invited) with the open
+    reports against their branches, in one aggregate whatever their number."""
+    if not children:
+        return []
+    path = member.full_tree_path if member is not None else b""
+    via = "target_member__"
+    rows = (
+        _open_reports()
+        .filter(_children_range(path, [child.member for child in children], via=via))
+        .annotate(segment=_child_segment(path, via=via))
+        .values_list("segment")
+        .annotate(count=Count("*"))
+    )
+    per_child = {_child_id(segment): count for segment, count in rows}
+    return [replace(child, open_reports=per_child.get(child.member.pk, 0)) for child in children]
 
 
 def public_invitees_of(member: Member) -> QuerySet[Member]:

@@ -3,7 +3,7 @@ operator switches it on), and the moderators' branch browser with branch actions
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
@@ -28,6 +28,7 @@ from inviteonly.invitations.branch_actions import (
 )
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import render_form_page, run_form_action
+from inviteonly.moderation.forms import start_of_day
 
 # Inviters shown above a member in the branch browser (a chain can be 10,000 long).
 BREADCRUMB_ANCESTORS = 5
@@ -41,6 +42,17 @@ class BranchActionForm(forms.Form):
         max_length=settings.MODERATION_REASON_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    ends_on = forms.DateField(
+        label=gettext_lazy("Ends on (optional; the suspension lapses by itself that day)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def __init__(self, *args: Any, action: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only a suspension of invite rights can end by itself.
+        if action != BranchAction.SUSPEND_INVITES:
+            del self.fields["ends_on"]
 
 
 def _member(request: HttpRequest) -> Member:
@@ -133,12 +145,13 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
         raise Http404 from error
     if member is None:
         page = _page(request, Member.objects.filter(invited_by__isnull=True).order_by("id"))
-        roots = [
-            tree.ChildBranch(root, tree.branch_counts(root)) for root in page.object_list
-        ]
+        roots = tree.with_open_reports(
+            None,
+            [tree.ChildBranch(root, tree.branch_counts(root)) for root in page.object_list],
+        )
         return render(request, "invitations/branch_roots.html", {"page": page, "roots": roots})
     preview: BranchPreview | None = None
-    form = BranchActionForm(request.POST or None)
+    form = BranchActionForm(request.POST or None, action=request.POST.get("action"))
     if request.method == "POST":
         applied = run_form_action(
             request,
@@ -149,6 +162,7 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
                 action=BranchAction(data["action"]),
                 digest=data["digest"],
                 reason=data["reason"],
+                ends_at=start_of_day(data.get("ends_on")),
             ),
         )
         if applied is not None:
@@ -176,7 +190,9 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
         preview = preview_branch_action(
             moderator=moderator, root=member, action=BranchAction(request.GET["action"])
         )
-        form = BranchActionForm(initial={"action": preview.action, "digest": preview.digest})
+        form = BranchActionForm(
+            initial={"action": preview.action, "digest": preview.digest}, action=preview.action
+        )
     page = _page(request, tree.invitees_of(member))
     ancestors = tree.ancestors_of(member, nearest=BREADCRUMB_ANCESTORS)
     return render_form_page(
@@ -187,8 +203,11 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
             "ancestors": ancestors,
             "depth": len(tree.ancestor_ids(member)),
             "counts": tree.branch_counts(member),
+            "open_reports": tree.open_reports_in_branch(member),
             "page": page,
-            "children": tree.children_with_counts(member, list(page.object_list)),
+            "children": tree.with_open_reports(
+                member, tree.children_with_counts(member, list(page.object_list))
+            ),
             "actions": BranchAction.choices,
             "preview": preview,
         },

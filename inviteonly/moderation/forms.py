@@ -3,7 +3,7 @@ members fill in."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 from django import forms
 from django.conf import settings
@@ -43,10 +43,14 @@ class DecisionForm(forms.Form):
     )
 
     def ends_at(self) -> datetime | None:
-        day = self.cleaned_data.get("ends_on")
-        if day is None:
-            return None
-        return timezone.make_aware(datetime.combine(day, time.min))
+        return start_of_day(self.cleaned_data.get("ends_on"))
+
+
+def start_of_day(day: date | None) -> datetime | None:
+    """An optional end date as the moment it begins (the site's time zone)."""
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 class EndSanctionForm(forms.Form):
