@@ -274,17 +274,15 @@ def get_store() -> CounterStore:
     return _store_for(settings.REDIS_URL)
 
 
-def _hits(rules: Sequence[Rule], subject: Subject, *, now: datetime) -> list[_Hit]:
-    """The counter each rule counts this subject in (rules without their key: none)."""
-    hits = []
+def _hits(rules: Sequence[Rule], subject: Subject, *, now: datetime) -> Iterator[_Hit]:
+    """The counter each rule counts this subject in (rules without their key: none),
+    worked out one at a time: a number's key is an HMAC."""
     for rule in rules:
         value = _key_value(rule, subject)
         if value is None:
             continue
         window = Window.at(now, seconds=rule.window_seconds)
-        hits.append(_Hit(rule=rule, bucket=f"rl:{rule.name}:{value}:{window.number}",
-                         window=window))
-    return hits
+        yield _Hit(rule=rule, bucket=f"rl:{rule.name}:{value}:{window.number}", window=window)
 
 
 def _in_one_statement(store: CounterStore, hits: list[_Hit]) -> bool:
@@ -342,7 +340,7 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
     current window refuses without a write; only the rules before it are counted.
     """
     now = clock.now()
-    hits = _hits(rules, subject, now=now)
+    hits = list(_hits(rules, subject, now=now))
     full = next((i for i, hit in enumerate(hits) if _full_buckets.holds(hit.bucket, now)), None)
     refused = _count_until_refused(hits if full is None else hits[:full], store=store)
     if refused is None and full is not None:
@@ -357,9 +355,9 @@ def refused_outright(rules: Sequence[Rule], subject: Subject) -> Refusal | None:
     """The refusal of a request whose first rule this process saw full in the current
     window: nothing would be counted, so the store need not be asked."""
     now = clock.now()
-    hits = _hits(rules, subject, now=now)
-    if hits and _full_buckets.holds(hits[0].bucket, now):
-        return _refusal(hits[0], now=now)
+    first = next(_hits(rules, subject, now=now), None)  # the later rules' keys: not needed
+    if first is not None and _full_buckets.holds(first.bucket, now):
+        return _refusal(first, now=now)
     return None
 
 
@@ -384,7 +382,7 @@ def _count_until_refused(hits: list[_Hit], *, store: CounterStore) -> _Hit | Non
 def count_hits(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> None:
     """Count one hit against every rule, refusing nothing: an attempt already let
     through whose first count was rolled back with its failed action."""
-    hits = _hits(rules, subject, now=clock.now())
+    hits = list(_hits(rules, subject, now=clock.now()))
     if _in_one_statement(store, hits):
         assert isinstance(store, DatabaseStore)
         store.increment_all({hit.bucket: hit.window.ends for hit in hits})
