@@ -133,8 +133,8 @@ def do_grant_invitation_request(
 ) -> Invitation:
     """Invite the person behind a request: ``member`` becomes the inviter (their rights
     and allowance apply as to any invitation) and the invitation SMS goes out, in the
-    language the requester chose. Of two members granting at once, one does."""
-    check_can_invite(member)
+    language the requester chose (``create_invitation`` checks the rights under its
+    lock). Of two members granting at once, one does."""
     number = _number_of(_open_request(request_id))
     with (
         sms_budget(number=number, ip_address=ip_address, code=False),
