@@ -13,7 +13,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.schemas import ERRORS, ErrorOut, PhoneField, RegionField
 from inviteonly.social.actions import do_remove_avatar, do_set_avatar, do_update_profile
-from inviteonly.social.avatars import avatar_url, cached_profile
+from inviteonly.social.avatars import avatar_url
 from inviteonly.social.models import Audience, Profile
 from inviteonly.social.queries import access_member_by_phone, profile_page
 from inviteonly.social.rules import profile_of
@@ -36,7 +36,7 @@ class MemberCard(Schema):
     @staticmethod
     def of(member: Member) -> MemberCard:
         return MemberCard(id=member.id, display_name=member.display_name,
-                          avatar_url=avatar_url(cached_profile(member)))
+                          avatar_url=avatar_url(profile_of(member)))
 
 
 class RelationOut(Schema):

@@ -307,7 +307,10 @@ def remove_profile_content(*, member_id: int) -> bool:
 
 
 def _conversation_between(member: Member, other: Member) -> Conversation:
-    existing = Participant.objects.filter(member=member, other=other).first()
+    existing = (
+        Participant.objects.filter(member=member, other=other)
+        .select_related("conversation").first()
+    )
     if existing is not None:
         return existing.conversation
     now = clock.now()
@@ -373,10 +376,7 @@ def do_mark_conversation_read(*, member: Member, other_id: int) -> int:
                 "no_conversation", _("You have no conversation with this member."),
                 status=404,
             )
-        newest = (
-            Message.objects.filter(conversation_id=participant.conversation_id)
-            .order_by("-id").values_list("id", flat=True).first()
-        ) or 0
+        newest = participant.last_message_id or 0
         unread = participant.unread_count
         participant.unread_count = 0
         participant.last_read_message_id = max(participant.last_read_message_id, newest)

@@ -18,7 +18,6 @@ from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from inviteonly.accounts.models import Member
 from inviteonly.lib.errors import ActionError
 from inviteonly.social.models import Profile
 
@@ -72,14 +71,6 @@ def store_avatar(encoded: bytes) -> str:
 def delete_avatar_file(name: str) -> None:
     if name and FILE_NAME.match(name):
         (avatar_directory() / name).unlink(missing_ok=True)
-
-
-def cached_profile(member: Member) -> Profile | None:
-    """The profile select_related() fetched with the member (no query), if any."""
-    try:
-        return member.profile
-    except Profile.DoesNotExist:
-        return None
 
 
 def avatar_url(profile: Profile | None) -> str | None:

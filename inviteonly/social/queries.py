@@ -206,10 +206,6 @@ def inbox_of(member: Member) -> QuerySet[Participant]:
     )
 
 
-def unread_conversation_count(member: Member) -> int:
-    return Participant.objects.filter(member=member, unread_count__gt=0).count()
-
-
 @dataclass(frozen=True)
 class ConversationPage:
     other: Member

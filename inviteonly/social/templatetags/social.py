@@ -5,7 +5,8 @@ from __future__ import annotations
 from django import template
 
 from inviteonly.accounts.models import Member
-from inviteonly.social.avatars import avatar_url, cached_profile
+from inviteonly.social.avatars import avatar_url
+from inviteonly.social.rules import profile_of
 
 register = template.Library()
 
@@ -13,4 +14,4 @@ register = template.Library()
 @register.filter
 def avatar(member: Member) -> str | None:
     """The member's avatar URL (their profile must come with them: select_related)."""
-    return avatar_url(cached_profile(member))
+    return avatar_url(profile_of(member))
