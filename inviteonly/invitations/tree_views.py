@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import do_set_public_tree_visibility
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.views import signed_in_member
 from inviteonly.invitations import tree
 from inviteonly.invitations.branch_actions import (
     BranchAction,
@@ -55,11 +56,6 @@ class BranchActionForm(forms.Form):
             del self.fields["ends_on"]
 
 
-def _member(request: HttpRequest) -> Member:
-    assert isinstance(request.user, Member)
-    return request.user
-
-
 def _page(request: HttpRequest, members: QuerySet[Member]) -> Page[Member]:
     paginator = Paginator(members, settings.TREE_CHILDREN_PER_PAGE)
     return paginator.get_page(request.GET.get("page"))
@@ -67,7 +63,7 @@ def _page(request: HttpRequest, members: QuerySet[Member]) -> Page[Member]:
 
 @login_required
 def my_tree_view(request: HttpRequest) -> HttpResponse:
-    member = _member(request)
+    member = signed_in_member(request)
     page = _page(request, tree.invitees_of(member))
     return render(
         request,
@@ -85,7 +81,7 @@ def my_tree_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def public_tree_visibility_view(request: HttpRequest) -> HttpResponse:
     hidden = request.POST.get("hidden") == "1"
-    do_set_public_tree_visibility(member=_member(request), hidden=hidden)
+    do_set_public_tree_visibility(member=signed_in_member(request), hidden=hidden)
     messages.success(
         request,
         _("You are now hidden from the public tree.")
@@ -125,7 +121,7 @@ def public_tree_view(request: HttpRequest, member_id: int | None = None) -> Http
 
 
 def _moderator(request: HttpRequest) -> Member:
-    member = _member(request)
+    member = signed_in_member(request)
     try:
         tree.check_can_moderate_tree(member)
     except ActionError as error:

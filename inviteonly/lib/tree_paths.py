@@ -30,10 +30,6 @@ class StoredPath:
     indexed: bytes
     overflow: bytes
 
-    @property
-    def full(self) -> bytes:
-        return self.indexed + self.overflow
-
 
 def child_path(parent_path: bytes, member_id: int) -> bytes:
     if not 0 < member_id <= MAX_ID:
@@ -48,11 +44,6 @@ def split_path(path: bytes) -> StoredPath:
 def path_ids(path: bytes) -> list[int]:
     """The ids on a path, root first."""
     return list(struct.unpack(f">{len(path) // ID_BYTES}I", path))
-
-
-def depth_of(path: bytes) -> int:
-    """0 for a root (a member nobody invited)."""
-    return len(path) // ID_BYTES - 1
 
 
 def successor(prefix: bytes) -> bytes | None:

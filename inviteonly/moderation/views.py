@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.views import signed_in_member
 from inviteonly.invitations.actions import do_grant_invite_rights, do_withdraw_invite_rights_grant
 from inviteonly.invitations.models import InviteRightsGrant
 from inviteonly.invitations.rights import evaluate_invite_rights
@@ -55,11 +56,6 @@ from inviteonly.moderation.queries import (
 OPEN_CASES_LIMIT = 100
 
 
-def _moderator(request: HttpRequest) -> Member:
-    assert isinstance(request.user, Member)
-    return request.user
-
-
 def _refused(request: HttpRequest, error: ActionError) -> HttpResponse:
     return render(request, "moderation/refused.html", {"reason": error.message},
                   status=error.status)
@@ -68,7 +64,7 @@ def _refused(request: HttpRequest, error: ActionError) -> HttpResponse:
 @login_required
 def open_cases_view(request: HttpRequest) -> HttpResponse:
     try:
-        check_is_moderator(_moderator(request))
+        check_is_moderator(signed_in_member(request))
     except ActionError as error:
         return _refused(request, error)
     cases = open_quarantines(now=clock.now())[:OPEN_CASES_LIMIT]
@@ -97,7 +93,7 @@ def _decide(moderator: Member, member: Member, form: DecisionForm) -> object:
 
 @login_required
 def member_view(request: HttpRequest, member_id: int) -> HttpResponse:
-    moderator = _moderator(request)
+    moderator = signed_in_member(request)
     try:
         member = access_member_for_moderation(moderator, member_id)
     except ActionError as error:
@@ -152,7 +148,7 @@ def end_sanction_view(request: HttpRequest, sanction_id: int) -> HttpResponse:
         request,
         form,
         lambda data: do_lift_sanction(
-            sanction_id=sanction_id, moderator=_moderator(request), reason=data["reason"],
+            sanction_id=sanction_id, moderator=signed_in_member(request), reason=data["reason"],
             upheld=data["upheld"],
         ),
     )
@@ -172,7 +168,7 @@ def withdraw_grant_view(request: HttpRequest, grant_id: int) -> HttpResponse:
         request,
         form,
         lambda data: do_withdraw_invite_rights_grant(
-            grant_id=grant_id, moderator=_moderator(request), reason=data["reason"]
+            grant_id=grant_id, moderator=signed_in_member(request), reason=data["reason"]
         ),
     )
     member_id = (
@@ -193,7 +189,7 @@ def _page_number(request: HttpRequest) -> int:
 @login_required
 def report_queue_view(request: HttpRequest) -> HttpResponse:
     try:
-        check_is_moderator(_moderator(request))
+        check_is_moderator(signed_in_member(request))
     except ActionError as error:
         return _refused(request, error)
     page = _page_number(request)
@@ -210,7 +206,7 @@ def report_queue_view(request: HttpRequest) -> HttpResponse:
 @login_required
 def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int) -> HttpResponse:
     try:
-        check_is_moderator(_moderator(request))
+        check_is_moderator(signed_in_member(request))
     except ActionError as error:
         return _refused(request, error)
     form = ResolveReportsForm(request.POST, prefix=f"{target_kind}-{target_id}")
@@ -218,7 +214,7 @@ def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int)
         request,
         form,
         lambda data: do_resolve_reports(
-            moderator=_moderator(request), target_kind=target_kind, target_id=target_id,
+            moderator=signed_in_member(request), target_kind=target_kind, target_id=target_id,
             decision=data["decision"], reason=data["reason"], for_spam=data["for_spam"],
         ),
     )
@@ -237,7 +233,7 @@ def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int)
 def report_view(request: HttpRequest, target_kind: str, target_id: int) -> HttpResponse:
     """The report form for one post, message or profile; back where the member came
     from when it is filed."""
-    reporter = _moderator(request)
+    reporter = signed_in_member(request)
     try:
         item = reported_item(reporter, target_kind=target_kind, target_id=target_id)
     except ActionError as error:
