@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import cProfile
 import functools
+import http.client
 import io
+import ipaddress
 import itertools
 import json
 import os
@@ -30,6 +32,7 @@ import pstats
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -575,3 +578,84 @@ def profile_text(function: Callable[[], Any], *, limit: int = 35) -> str:
     # Shorter paths: the repository's own files relative to it, libraries by package.
     text = out.getvalue().replace(f"{REPO_ROOT}/", "")
     return re.sub(r"\S*/(?:site|dist)-packages/", "", text)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# The production server on loopback, and HTTP to it
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    seconds: float
+
+
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+
+
+class Site:
+    """A server on 127.0.0.1; every request leaves from a loopback source address."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def connect(self, source: str) -> http.client.HTTPConnection:
+        if ipaddress.ip_address(source) not in LOOPBACK:
+            raise ValueError(f"{source} is not a loopback address")
+        return http.client.HTTPConnection(
+            "127.0.0.1", self.port, source_address=(source, 0), timeout=60
+        )
+
+    @staticmethod
+    def send(
+        connection: http.client.HTTPConnection, method: str, path: str, body: Any = None
+    ) -> Answer:
+        payload = None if body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"} if payload else {}
+        started = time.perf_counter()
+        connection.request(method, f"/api{path}", body=payload, headers=headers)
+        response = connection.getresponse()
+        content = response.read()
+        seconds = time.perf_counter() - started
+        return Answer(response.status, json.loads(content) if content else None, seconds)
+
+    def post(self, path: str, body: Any, *, source: str) -> Answer:
+        connection = self.connect(source)
+        try:
+            return self.send(connection, "POST", path, body)
+        finally:
+            connection.close()
+
+
+@contextmanager
+def running_server(port: int) -> Iterator[Site]:
+    """``inviteonly serve`` in a child process, until the block ends."""
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "inviteonly.cli", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--no-migrate"],
+            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        raise RuntimeError(
+                            f"the server did not start:\n{log.read().decode()}"
+                        ) from None
+                    time.sleep(0.2)
+            yield Site(port)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

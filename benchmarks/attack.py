@@ -41,122 +41,33 @@ The last line is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import http.client
-import ipaddress
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from benchmarks._common import (
-    REPO_ROOT,
+    Site,
     benchmark_environment,
     database_description,
+    running_server,
+    say,
     set_up_django,
 )
+from tests.kannel_fixture import free_port
 
-LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 ATTACKERS = [f"127.0.0.{host}" for host in range(2, 202)]
 HOME = "RU"
 PUMPING_REGIONS = ["US", "GB", "DE", "FR", "IT", "ES", "NL", "PL", "UA", "KZ",
                    "TR", "IN", "BR", "MX", "NG", "ID", "PH", "VN", "EG", "AR"]
 PASSWORD = "a long enough passphrase"  # noqa: S105  (the visitors' password)
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-# ---------------------------------------------------------------------------
-# HTTP on loopback
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: Any
-    seconds: float
-
-
-class Site:
-    """The server under attack: every request leaves from a loopback source address."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def connect(self, source: str) -> http.client.HTTPConnection:
-        if ipaddress.ip_address(source) not in LOOPBACK:
-            raise ValueError(f"{source} is not a loopback address")
-        return http.client.HTTPConnection(
-            "127.0.0.1", self.port, source_address=(source, 0), timeout=60
-        )
-
-    @staticmethod
-    def send(
-        connection: http.client.HTTPConnection, method: str, path: str, body: Any = None
-    ) -> Answer:
-        payload = None if body is None else json.dumps(body)
-        headers = {"Content-Type": "application/json"} if payload else {}
-        started = time.perf_counter()
-        connection.request(method, f"/api{path}", body=payload, headers=headers)
-        response = connection.getresponse()
-        content = response.read()
-        seconds = time.perf_counter() - started
-        return Answer(response.status, json.loads(content) if content else None, seconds)
-
-    def post(self, path: str, body: Any, *, source: str) -> Answer:
-        connection = self.connect(source)
-        try:
-            return self.send(connection, "POST", path, body)
-        finally:
-            connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def running_server(port: int) -> Iterator[Site]:
-    """``inviteonly serve`` in a child process, until the block ends."""
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "inviteonly.cli", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--no-migrate"],
-            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=log,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        log.seek(0)
-                        raise RuntimeError(
-                            f"the server did not start:\n{log.read().decode()}"
-                        ) from None
-                    time.sleep(0.2)
-            yield Site(port)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 # ---------------------------------------------------------------------------

@@ -65,6 +65,7 @@ from benchmarks._common import (
     count_queries,
     database_description,
     run_child,
+    say,
     set_up_django,
 )
 
@@ -87,10 +88,6 @@ class Sizes:
 FULL = Sizes(members=1_000_000, chain_depth=10_000, branch_members=100_000, repeats=21)
 QUICK = Sizes(members=100_000, chain_depth=2_000, branch_members=10_000, repeats=11)
 SEED = 20110201  # February 2011, when the scheme we model started
-
-
-def say(text: str) -> None:
-    print(text, flush=True)
 
 
 def median_ms(function: Callable[[], Any], repeats: int) -> float:

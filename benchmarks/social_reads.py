@@ -43,9 +43,11 @@ from benchmarks._common import (
     REPO_ROOT,
     benchmark_environment,
     database_description,
+    running_server,
+    say,
     set_up_django,
 )
-from benchmarks.attack import free_port, running_server
+from tests.kannel_fixture import free_port
 
 EDGES_FILE = REPO_ROOT.parent / "shared" / "data" / "ego-facebook-edges.txt"
 CLIENTS = 32
@@ -54,10 +56,6 @@ CONVERSATIONS_PER_READER = 30
 PAGE = 20
 TEXT = ("Just back from the dacha: the apples are ripe, the bees are busy, and the "
         "neighbours' dog still thinks I am a burglar.")
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
 
 
 # ---------------------------------------------------------------------------
