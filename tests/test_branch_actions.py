@@ -3,9 +3,7 @@ after the preview is refused with nothing written; every affected member is audi
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -23,18 +21,9 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.actions import do_suspend_invite_rights
 from inviteonly.moderation.models import Sanction, SanctionKind, Strike
 from inviteonly.notifications.models import Notification, NotificationKind
-from tests.conftest import FrozenClock
-from tests.conftest import make_member as make_any_member
+from tests.conftest import FrozenClock, make_member
 
 pytestmark = pytest.mark.django_db
-
-# Numbers of their own: the founder fixture's number is one make_member hands out too.
-_numbers = itertools.count(1)
-
-
-def make_member(**fields: Any) -> Member:
-    return make_any_member(phone=f"+7926{next(_numbers):07d}", **fields)
-
 
 @pytest.fixture
 def moderator(founder: Member) -> Member:

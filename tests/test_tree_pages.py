@@ -3,10 +3,8 @@ flag, the moderators' branch browser with preview → confirm, in English and Ru
 
 from __future__ import annotations
 
-import itertools
 import re
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -18,18 +16,9 @@ from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib import tree_paths
 from inviteonly.moderation.models import Report, ReportReason, ReportTarget, Sanction, SanctionKind
-from tests.conftest import ApiClient, FrozenClock
-from tests.conftest import make_member as make_any_member
+from tests.conftest import ApiClient, FrozenClock, make_member
 
 pytestmark = pytest.mark.django_db
-
-_numbers = itertools.count(1)
-
-
-def make_member(**fields: Any) -> Member:
-    fields.setdefault("phone", f"+7925{next(_numbers):07d}")
-    return make_any_member(**fields)
-
 
 PAVEL, MILA = "+79240000001", "+79240000002"
 
