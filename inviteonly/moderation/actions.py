@@ -4,7 +4,6 @@ filing one, and resolving an item's open reports with a decision."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -250,16 +249,9 @@ def do_lift_sanction(
     return sanction
 
 
-@dataclass(frozen=True)
-class BanConsequences:
-    revoked_invitations: int
-    strike: Strike | None
-    suspension: Sanction | None
-
-
 def record_ban_consequences(
     *, banned: Member, reason: str, for_spam: bool, actor: Member | None
-) -> BanConsequences:
+) -> None:
     """What a ban does beyond the banned member: their unredeemed invitations die
     (revoked, no refund) and, for a ban for spam, their inviter is notified with the
     reason and gets a strike; INVITE_STRIKES_TO_SUSPEND strikes within
@@ -278,13 +270,13 @@ def record_ban_consequences(
             revoked_invitations=revoked,
         )
     if not for_spam or banned.invited_by_id is None:
-        return BanConsequences(revoked_invitations=revoked, strike=None, suspension=None)
+        return
     inviter = Member.objects.select_for_update().get(id=banned.invited_by_id)
-    strike, created = Strike.objects.get_or_create(
+    _strike, created = Strike.objects.get_or_create(
         member=inviter, invitee=banned, defaults={"reason": reason, "created_at": now}
     )
     if not created:  # banned for spam before: one strike per invitee
-        return BanConsequences(revoked_invitations=revoked, strike=None, suspension=None)
+        return
     strikes = Strike.objects.filter(
         member=inviter,
         created_at__gt=now - timedelta(days=settings.INVITE_STRIKE_WINDOW_DAYS),
@@ -297,10 +289,9 @@ def record_ban_consequences(
         strikes=strikes,
     )
     notify_member(inviter, NotificationKind.INVITEE_BANNED, subject=banned, reason=reason)
-    suspension = None
     if strikes >= settings.INVITE_STRIKES_TO_SUSPEND:
         ends_at = now + timedelta(days=settings.INVITE_STRIKE_SUSPENSION_DAYS)
-        suspension = _impose(
+        _impose(
             member=inviter,
             moderator=None,
             kind=SanctionKind.INVITE_SUSPENSION,
@@ -308,7 +299,6 @@ def record_ban_consequences(
             ends_at=ends_at,
         )
         notify_member(inviter, NotificationKind.INVITE_RIGHTS_SUSPENDED, until=ends_at)
-    return BanConsequences(revoked_invitations=revoked, strike=strike, suspension=suspension)
 
 
 # ---------------------------------------------------------------------------
