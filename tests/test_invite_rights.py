@@ -175,6 +175,22 @@ def test_evaluation_makes_the_same_queries_whatever_the_number_of_invitees(
     assert queries() == before <= 3
 
 
+@pytest.mark.parametrize("min_age_days", [30, 0])
+def test_a_just_joined_member_is_evaluated_like_any_other_without_a_query(
+    clock: FrozenClock, min_age_days: int
+) -> None:
+    # With the default threshold a newcomer may not invite; with none they may, from
+    # an allowance that is still empty: both answers must match the full evaluation.
+    newcomer = make_member(joined_at=clock.current)
+    with override_settings(INVITE_MIN_ACCOUNT_AGE_DAYS=min_age_days):
+        full = evaluate_invite_rights(newcomer)
+        with CaptureQueriesContext(connection) as captured:
+            shortcut = evaluate_invite_rights(newcomer, just_joined=True)
+    assert captured.captured_queries == []
+    assert shortcut == full
+    assert shortcut.failed_rules[0].rule == ("account_age" if min_age_days else "allowance")
+
+
 def test_founders_and_moderators_pass_the_automatic_rules_and_have_no_allowance(
     clock: FrozenClock,
 ) -> None:

@@ -71,9 +71,9 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     # Verification id, rate-limit upsert, verification locked, site mode, code consumed,
     # member and its place in the tree (an UPDATE: the path ends with the new id),
     # invitation redeemed, notification, last login, the three audit entries in one
-    # INSERT, session (no savepoint around it); then, for the answer, the new member's
-    # invite rights (sanctions, grants, counts: three queries).
-    assert len(statements(confirm)) == 15, statements(confirm)
+    # INSERT, session (no savepoint around it). The new member's invite rights in the
+    # answer need no query: nothing about them can exist yet.
+    assert len(statements(confirm)) == 12, statements(confirm)
     member = Member.objects.get(display_name="Newcomer Boris")
     assert list(
         AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)

@@ -103,4 +103,6 @@ def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, Session
         # In the join's transaction: the member and their session commit together.
         on_joined=lambda member: session_tokens.append(start_api_session(request, member)),
     )
-    return 201, SessionOut(session_token=session_tokens[0], member=MemberOut.of(member))
+    return 201, SessionOut(
+        session_token=session_tokens[0], member=MemberOut.of(member, just_joined=True)
+    )

@@ -43,7 +43,9 @@ class MemberOut(Schema):
     can_invite: bool
 
     @staticmethod
-    def of(member: Member) -> MemberOut:
+    def of(member: Member, *, just_joined: bool = False) -> MemberOut:
+        """``just_joined``: the member was created by this request (see
+        ``evaluate_invite_rights``)."""
         inviter = member.invited_by
         return MemberOut(
             id=member.id,
@@ -56,7 +58,7 @@ class MemberOut(Schema):
             invited_by=(
                 MemberRef(id=inviter.id, display_name=inviter.display_name) if inviter else None
             ),
-            can_invite=can_invite(member),
+            can_invite=can_invite(member, just_joined=just_joined),
         )
 
 

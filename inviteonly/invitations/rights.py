@@ -337,11 +337,14 @@ def _waived_automatic_rules(waiver: str) -> list[RuleResult]:
     ]
 
 
-def evaluate_invite_rights(member: Member) -> InviteRights:
+def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> InviteRights:
+    """Every rule for ``member``, in three queries (one for founders and moderators).
+    ``just_joined``: the member was created in this very transaction, so no sanction,
+    grant, invitee or allowance of theirs can exist yet — no query is needed."""
     now = clock.now()
     cooldown_start = now - timedelta(days=settings.INVITE_SANCTION_COOLDOWN_DAYS)
     # One query for both sanction rules; relies on the index sanction_member_recent.
-    sanctions = list(
+    sanctions = [] if just_joined else list(
         Sanction.objects.filter(member_id=member.id)
         .filter(
             Q(kind=SanctionKind.INVITE_SUSPENSION, ended_at__isnull=True)
@@ -363,37 +366,43 @@ def evaluate_invite_rights(member: Member) -> InviteRights:
         rules += _waived_automatic_rules(_("Waived for founders and moderators."))
         rules.append(_allowance_rule(None))
         return InviteRights(evaluated_at=now, unlimited=True, rules=rules, allowance=None)
-    grant = (
-        InviteRightsGrant.objects.filter(member_id=member.id, withdrawn_at__isnull=True)
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-        .order_by("-created_at")
-        .first()
-    )
-    # One query for the invitees' record and the allowance: scalar subqueries on the
-    # indexed foreign keys (invited_by, inviter), whatever the number of invitees.
-    bad_statuses = [Member.Status.BANNED, Member.Status.QUARANTINED]
-    row = cast(
-        dict[str, Any],
-        Member.objects.filter(id=member.id)
-        .values(
-            invitee_count=SubqueryCount(
-                Member.objects.filter(invited_by_id=OuterRef("id")).values("id")
-            ),
-            bad_invitee_count=SubqueryCount(
-                Member.objects.filter(
-                    invited_by_id=OuterRef("id"), status__in=bad_statuses
-                ).values("id")
-            ),
-            **allowance_inputs(now),
+    grant: InviteRightsGrant | None = None
+    if just_joined:
+        invitee_count, bad_invitee_count = 0, 0
+        allowance = allowance_from(member, earned_from=None, unsettled=0, moment=now)
+    else:
+        grant = (
+            InviteRightsGrant.objects.filter(member_id=member.id, withdrawn_at__isnull=True)
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+            .order_by("-created_at")
+            .first()
         )
-        .get(),
-    )
-    allowance = allowance_from(
-        member,
-        earned_from=row["allowance_earned_from"],
-        unsettled=row["allowance_unsettled"],
-        moment=now,
-    )
+        # One query for the invitees' record and the allowance: scalar subqueries on the
+        # indexed foreign keys (invited_by, inviter), whatever the number of invitees.
+        bad_statuses = [Member.Status.BANNED, Member.Status.QUARANTINED]
+        row = cast(
+            dict[str, Any],
+            Member.objects.filter(id=member.id)
+            .values(
+                invitee_count=SubqueryCount(
+                    Member.objects.filter(invited_by_id=OuterRef("id")).values("id")
+                ),
+                bad_invitee_count=SubqueryCount(
+                    Member.objects.filter(
+                        invited_by_id=OuterRef("id"), status__in=bad_statuses
+                    ).values("id")
+                ),
+                **allowance_inputs(now),
+            )
+            .get(),
+        )
+        invitee_count, bad_invitee_count = row["invitee_count"], row["bad_invitee_count"]
+        allowance = allowance_from(
+            member,
+            earned_from=row["allowance_earned_from"],
+            unsettled=row["allowance_unsettled"],
+            moment=now,
+        )
     if grant is not None:
         rules += _waived_automatic_rules(
             _("Waived: a moderator granted you invite rights until %(date)s.")
@@ -405,7 +414,7 @@ def evaluate_invite_rights(member: Member) -> InviteRights:
         rules += [
             _account_age_rule(member, now),
             _sanctions_rule([s for s in sanctions if s.kind in RECORD_KINDS]),
-            _invitees_rule(row["invitee_count"], row["bad_invitee_count"]),
+            _invitees_rule(invitee_count, bad_invitee_count),
             _trust_score_rule(member),
         ]
     rules.append(_allowance_rule(allowance))
@@ -428,5 +437,5 @@ def check_can_invite(member: Member, *, allowance_needed: bool = True) -> Invite
     return rights
 
 
-def can_invite(member: Member) -> bool:
-    return evaluate_invite_rights(member).can_invite
+def can_invite(member: Member, *, just_joined: bool = False) -> bool:
+    return evaluate_invite_rights(member, just_joined=just_joined).can_invite
