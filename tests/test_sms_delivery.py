@@ -3,6 +3,7 @@ dead workers; texts are dropped once sent."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -149,3 +150,30 @@ def test_suppressed_messages_do_the_same_work_and_send_nothing(sms_outbox: SmsOu
     ]
     assert sms_outbox.deliver() == []
     assert not OutboundSms.objects.exclude(text_ciphertext=None).exists()
+
+
+def test_a_failing_sweep_does_not_hold_up_delivery(
+    sms_outbox: SmsOutbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    queue_sms(phone=normalize_phone_number("+79161234567"), text="Code 123456",
+              purpose=SmsPurpose.JOIN_CODE)
+
+    def broken_sweep(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the sweep's table is missing")
+
+    monkeypatch.setattr(delivery, "call_command", broken_sweep)
+    # Not inside the test's transaction: closing it would end the test database.
+    monkeypatch.setattr(delivery, "close_old_connections", lambda: None)
+
+    class StopOnceSent(threading.Event):
+        """Stops the worker as soon as the message is out (or after a few rounds)."""
+
+        rounds = 0
+
+        def is_set(self) -> bool:
+            self.rounds += 1
+            return self.rounds > 3 or OutboundSms.objects.filter(status=SmsStatus.SENT).exists()
+
+    delivery.run_delivery_worker(StopOnceSent())
+    assert OutboundSms.objects.get().status == SmsStatus.SENT
+    assert "Sweep failed" in caplog.text

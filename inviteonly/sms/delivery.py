@@ -167,10 +167,17 @@ def run_delivery_worker(stop: threading.Event) -> None:
     logger.info("SMS delivery worker started (gateway: %s)", settings.SMS_GATEWAY)
     next_sweep = clock.now()
     while not stop.is_set():
-        try:
-            if clock.now() >= next_sweep:
+        if clock.now() >= next_sweep:
+            # A sweep that fails is tried again at the next interval; it never holds up
+            # delivery.
+            next_sweep = clock.now() + settings.SWEEP_INTERVAL
+            try:
                 call_command("sweep", verbosity=0)
-                next_sweep = clock.now() + settings.SWEEP_INTERVAL
+            except Exception:
+                logger.exception("Sweep failed; trying again in %s", settings.SWEEP_INTERVAL)
+            finally:
+                close_old_connections()
+        try:
             delivered = deliver_due_messages()
         except Exception:
             logger.exception("SMS delivery batch failed; retrying")
