@@ -1,25 +1,34 @@
-"""Sessions: keys stored only as digests, cycled at login, ended by a password change."""
+"""Sessions: keys stored only as digests beside their member, cycled at login, ended
+by a password change, found with their member in one query, swept once expired."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from io import StringIO
+
 import pytest
 from django.conf import settings
-from django.contrib.sessions.models import Session
-from django.test import Client
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client, RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from inviteonly.accounts.models import Member
+from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.accounts.sessions import SessionStore, stored_session_key
-from tests.conftest import PASSWORD
+from inviteonly.api.auth import session_bearer
+from tests.conftest import PASSWORD, ApiClient
 
 pytestmark = pytest.mark.django_db
 
 
-def test_session_key_is_stored_only_as_a_digest(founder: Member) -> None:
+def test_session_key_is_stored_only_as_a_digest_beside_its_member(founder: Member) -> None:
     client = Client()
     client.post("/login/", {"phone": "+79160000001", "password": PASSWORD})
     key = client.cookies[settings.SESSION_COOKIE_NAME].value
-    assert not Session.objects.filter(session_key=key).exists()
-    assert Session.objects.filter(session_key=stored_session_key(key)).exists()
+    assert not MemberSession.objects.filter(session_key=key).exists()
+    stored = MemberSession.objects.get(session_key=stored_session_key(key))
+    assert stored.member_id == founder.id
     assert SessionStore(session_key=key).load()  # and it still loads by the real key
 
 
@@ -27,6 +36,7 @@ def test_login_cycles_a_planted_session_key(founder: Member) -> None:
     client = Client()
     client.post("/recover/", {"phone": "+79169999999"})  # an anonymous session with a key
     planted = client.cookies[settings.SESSION_COOKIE_NAME].value
+    assert MemberSession.objects.get(session_key=stored_session_key(planted)).member is None
     client.post("/login/", {"phone": "+79160000001", "password": PASSWORD})
     fresh = client.cookies[settings.SESSION_COOKIE_NAME].value
     assert fresh != planted
@@ -38,13 +48,73 @@ def test_logout_deletes_the_stored_session(founder: Member) -> None:
     client.post("/login/", {"phone": "+79160000001", "password": PASSWORD})
     key = client.cookies[settings.SESSION_COOKIE_NAME].value
     client.post("/logout/")
-    assert not Session.objects.filter(session_key=stored_session_key(key)).exists()
+    assert not MemberSession.objects.filter(session_key=stored_session_key(key)).exists()
 
 
 def test_password_change_ends_other_sessions(founder: Member) -> None:
     client = Client()
     client.post("/login/", {"phone": "+79160000001", "password": PASSWORD})
+    api = ApiClient()
+    api.log_in("+79160000001")
     assert client.get("/invite/").status_code == 200
+    assert api.get("/me").status_code == 200
     founder.set_password("another long passphrase")
     founder.save(update_fields=["password"])
     assert client.get("/invite/").status_code == 302
+    assert api.get("/me").status_code == 401
+
+
+def bearer(token: str) -> Member | None:
+    request = RequestFactory().get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    return session_bearer(request)
+
+
+def test_a_bearer_token_finds_its_session_and_member_in_one_query(founder: Member) -> None:
+    api = ApiClient()
+    api.log_in("+79160000001")
+    assert api.token is not None
+    with CaptureQueriesContext(connection) as captured:
+        assert bearer(api.token) == founder
+    assert len(captured.captured_queries) == 1
+    with CaptureQueriesContext(connection) as captured:
+        assert bearer("not-a-session-key") is None
+    assert len(captured.captured_queries) == 1
+
+
+def test_a_bearer_token_of_a_banned_member_or_an_expired_session_is_refused(
+    founder: Member,
+) -> None:
+    api = ApiClient()
+    api.log_in("+79160000001")
+    assert api.token is not None
+    founder.status = Member.Status.BANNED
+    founder.save(update_fields=["status"])
+    assert bearer(api.token) is None
+    founder.status = Member.Status.ACTIVE
+    founder.save(update_fields=["status"])
+    assert bearer(api.token) == founder
+    MemberSession.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+    assert bearer(api.token) is None
+
+
+def test_a_session_signed_with_a_retired_secret_key_still_verifies(founder: Member) -> None:
+    api = ApiClient()
+    api.log_in("+79160000001")
+    assert api.token is not None
+    with override_settings(SECRET_KEY="a-new-secret-key-" * 4,
+                           SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+        assert bearer(api.token) == founder
+    with override_settings(SECRET_KEY="a-new-secret-key-" * 4, SECRET_KEY_FALLBACKS=[]):
+        assert bearer(api.token) is None
+
+
+def test_sweep_deletes_expired_sessions_only(founder: Member) -> None:
+    for _ in range(2):
+        ApiClient().log_in("+79160000001")
+    MemberSession.objects.filter(
+        pk=MemberSession.objects.order_by("pk").values("pk")[:1]
+    ).update(expire_date=timezone.now() - timedelta(seconds=1))
+    output = StringIO()
+    call_command("sweep", stdout=output)
+    assert ", 1 expired sessions," in output.getvalue()
+    assert MemberSession.objects.count() == 1

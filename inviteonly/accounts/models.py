@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock, tree_paths
+
+if TYPE_CHECKING:
+    from inviteonly.accounts.sessions import SessionStore
 
 JOIN_BY_PHONE = (
     "Members join with a verified phone number, not through createsuperuser: run "
@@ -122,3 +126,22 @@ class Member(AbstractBaseUser, PermissionsMixin):
     @property
     def invites_without_limit(self) -> bool:
         return self.role in (self.Role.FOUNDER, self.Role.MODERATOR)
+
+
+class MemberSession(AbstractBaseSession):
+    """A session, web or API. Its key is stored only as an HMAC (accounts/sessions.py);
+    the member it is logged in as sits beside its data, so that a request finds both
+    in one query (``sessions.member_of_session``) and a member's sessions can be found."""
+
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
+    )
+
+    class Meta:
+        db_table = "accounts_member_session"
+
+    @classmethod
+    def get_session_store_class(cls) -> type[SessionStore]:
+        from inviteonly.accounts.sessions import SessionStore
+
+        return SessionStore

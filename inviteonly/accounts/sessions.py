@@ -1,4 +1,4 @@
-"""Database sessions whose keys are stored only as HMACs.
+"""Sessions whose keys are stored only as HMACs, each beside the member it belongs to.
 
 Django's database backend stores the session key — the bearer secret in the cookie
 — in plaintext, so a database dump would hand out every logged-in session. This
@@ -6,18 +6,25 @@ backend stores ``token_digest(key)`` instead (truncated to the column's 40
 characters, 160 bits); the key itself lives only in the member's cookie or API
 client. Ending all of a member's sessions does not need to find them: every
 session carries Django's session auth hash, which changes with the password.
+
+The rows are ``MemberSession``s: Django's three columns and the member, written from
+the session's data on every save, so the API finds a bearer's session and member in
+one query (``session_and_member``) where ``django.contrib.auth.get_user`` takes two.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.contrib.sessions.models import Session
+from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.crypto import get_random_string
+from django.utils.crypto import constant_time_compare, get_random_string
 
+from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.lib import crypto
 from inviteonly.lib.queries import unique_or_none
 
@@ -27,15 +34,14 @@ def stored_session_key(session_key: str) -> str:
 
 
 class SessionStore(DatabaseSessionStore):
-    def _get_session_from_db(self) -> Session | None:
+    @classmethod
+    def get_model_class(cls) -> type[MemberSession]:
+        return MemberSession
+
+    def _get_session_from_db(self) -> MemberSession | None:
         if self.session_key is None:
             return None
-        # Expiry is Django's business, so it is read from Django's clock.
-        session = unique_or_none(
-            Session.objects.filter(
-                session_key=stored_session_key(self.session_key), expire_date__gt=timezone.now()
-            )
-        )
+        session = unique_or_none(_live_session(self.session_key))
         if session is None:
             self._session_key = None
         return session
@@ -63,17 +69,58 @@ class SessionStore(DatabaseSessionStore):
         self.create_model_instance(data).save(force_insert=True)
 
     def exists(self, session_key: str) -> bool:
-        return Session.objects.filter(session_key=stored_session_key(session_key)).exists()
+        return MemberSession.objects.filter(session_key=stored_session_key(session_key)).exists()
 
-    def create_model_instance(self, data: dict[str, Any]) -> Session:
-        return Session(
+    def create_model_instance(self, data: dict[str, Any]) -> MemberSession:
+        member_id = data.get(SESSION_KEY)
+        return MemberSession(
             session_key=stored_session_key(self._get_or_create_session_key()),  # type: ignore[attr-defined]
             session_data=self.encode(data),
             expire_date=self.get_expiry_date(),
+            member_id=int(member_id) if member_id is not None else None,
         )
 
     def delete(self, session_key: str | None = None) -> None:
         session_key = session_key or self.session_key
         if session_key is not None:
-            Session.objects.filter(session_key=stored_session_key(session_key)).delete()
+            MemberSession.objects.filter(session_key=stored_session_key(session_key)).delete()
 
+
+def _live_session(session_key: str) -> QuerySet[MemberSession]:
+    # Expiry is Django's business, so it is read from Django's clock.
+    return MemberSession.objects.filter(
+        session_key=stored_session_key(session_key), expire_date__gt=timezone.now()
+    )
+
+
+def sweep_expired_sessions() -> int:
+    """Delete sessions past their expiry (part of `inviteonly sweep`); how many."""
+    deleted, _ = MemberSession.objects.filter(expire_date__lte=timezone.now()).delete()
+    return deleted
+
+
+def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | None]:
+    """The live session with this key (loaded) and, if it verifies, its member: one
+    query. The member is given only when the session is logged in through our backend
+    as an active member and its auth hash matches the member's password under the
+    current SECRET_KEY — what ``django.contrib.auth.get_user`` checks. A session that
+    exists but does not verify so comes back without a member: Django's own check has
+    the last word on it (it also accepts, and re-signs, a hash made with one of the
+    SECRET_KEY_FALLBACKS)."""
+    row = unique_or_none(_live_session(session_key).select_related("member"))
+    if row is None:
+        return None, None
+    session = SessionStore(session_key=session_key)
+    data = session.decode(row.session_data)
+    session._session_cache = data  # type: ignore[attr-defined]  # loaded: no second query
+    member = row.member
+    verified = (
+        member is not None
+        and member.is_active
+        and data.get(SESSION_KEY) == str(member.pk)
+        and data.get(BACKEND_SESSION_KEY) in settings.AUTHENTICATION_BACKENDS
+        and constant_time_compare(
+            data.get(HASH_SESSION_KEY, ""), member.get_session_auth_hash()
+        )
+    )
+    return session, member if verified else None

@@ -9,7 +9,7 @@ from ninja.security import HttpBearer
 
 from inviteonly.accounts.actions import do_log_in, do_log_out
 from inviteonly.accounts.models import Member
-from inviteonly.accounts.sessions import SessionStore
+from inviteonly.accounts.sessions import SessionStore, session_and_member
 from inviteonly.lib.web import client_ip
 
 
@@ -23,12 +23,19 @@ def _session_request(request: HttpRequest, session: SessionStore) -> HttpRequest
 
 class SessionBearer(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Member | None:
-        stand_in = _session_request(request, SessionStore(session_key=token))
-        member = auth.get_user(stand_in)  # also checks the session auth hash
-        if not isinstance(member, Member):
+        session, member = session_and_member(token)  # one query
+        if session is None:
             return None
+        if member is None:
+            # The session exists but did not verify at once: Django's own check decides
+            # (a hash made with one of the SECRET_KEY_FALLBACKS passes and is re-signed).
+            stand_in = _session_request(request, session)
+            found = auth.get_user(stand_in)
+            if not isinstance(found, Member):
+                return None
+            member = found
         request.user = member
-        request.api_session = stand_in.session  # type: ignore[attr-defined]
+        request.api_session = session  # type: ignore[attr-defined]
         return member
 
 

@@ -1,5 +1,6 @@
-"""`inviteonly sweep`: delete what has outlived its use, give back the allowance of
-expired invitations (the delivery worker also runs this once an hour)."""
+"""`inviteonly sweep`: delete what has outlived its use (expired sessions among it),
+give back the allowance of expired invitations (the delivery worker also runs this
+once an hour)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from inviteonly.abuse.limiter import sweep_expired_counters
+from inviteonly.accounts.sessions import sweep_expired_sessions
 from inviteonly.invitation_requests.actions import sweep_old_requests
 from inviteonly.invitations.allowance import sweep_expired_refunds
 from inviteonly.lib import clock
@@ -17,20 +19,22 @@ from inviteonly.sms.delivery import sweep_abandoned_messages
 
 class Command(BaseCommand):
     help = (
-        "Delete ended rate-limit windows, old phone verifications and long-ended "
-        "invitation requests; fail abandoned SMS; give back the allowance of expired "
-        "invitations."
+        "Delete ended rate-limit windows, expired sessions, old phone verifications and "
+        "long-ended invitation requests; fail abandoned SMS; give back the allowance of "
+        "expired invitations."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counters = sweep_expired_counters()
+        sessions = sweep_expired_sessions()
         verifications = sweep_old_verifications()
         requests = sweep_old_requests()
         abandoned = sweep_abandoned_messages()
         refunded = sweep_expired_refunds(now=clock.now())
         self.stdout.write(
-            f"Deleted {counters} rate-limit counters, {verifications} phone verifications "
-            f"and {requests} invitation requests; failed {abandoned} abandoned SMS."
+            f"Deleted {counters} rate-limit counters, {sessions} expired sessions, "
+            f"{verifications} phone verifications and {requests} invitation requests; "
+            f"failed {abandoned} abandoned SMS."
         )
         if refunded:
             self.stdout.write(f"Gave back the allowance of {refunded} expired invitations.")
