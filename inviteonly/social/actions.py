@@ -30,15 +30,12 @@ from inviteonly.social.models import (
     Profile,
     WallPost,
 )
+from inviteonly.social.queries import Relation, member_for_viewer
 from inviteonly.social.rules import (
     access_member,
-    are_friends,
     check_may_write,
     count_links,
-    is_blocked_between,
     is_new_member,
-    may_message,
-    profile_of,
 )
 
 # ---------------------------------------------------------------------------
@@ -105,10 +102,19 @@ def do_remove_avatar(*, member: Member) -> Profile:
 # ---------------------------------------------------------------------------
 
 
-def _other(member: Member, other_id: int) -> Member:
+def _refuse_self(member: Member, other_id: int) -> None:
     if other_id == member.id:
         raise ActionError("self", _("That is you."), status=400)
+
+
+def _other(member: Member, other_id: int) -> Member:
+    _refuse_self(member, other_id)
     return access_member(other_id)
+
+
+def _other_with_relation(member: Member, other_id: int) -> tuple[Member, Relation]:
+    _refuse_self(member, other_id)
+    return member_for_viewer(member, other_id)
 
 
 def _refuse_blocked() -> ActionError:
@@ -128,16 +134,16 @@ def _befriend(member: Member, other: Member) -> None:
 def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
     """Ask ``recipient_id`` to be friends; if they already asked us, we are friends
     now. Returns whether the two are friends after it."""
-    recipient = _other(member, recipient_id)
-    if is_blocked_between(member.id, recipient.id):
+    recipient, relation = _other_with_relation(member, recipient_id)
+    if relation.blocked:
         raise _refuse_blocked()
-    if are_friends(member.id, recipient.id):
+    if relation.friends:
         raise ActionError("already_friends", _("You are already friends."), status=409)
-    if FriendRequest.objects.filter(sender=member, recipient=recipient).exists():
+    if relation.request_sent:
         raise ActionError(
             "already_requested", _("You have already asked this member."), status=409
         )
-    if FriendRequest.objects.filter(sender=recipient, recipient=member).exists():
+    if relation.request_received:
         do_accept_friend_request(member=member, sender_id=recipient.id)
         return True
     enforce_rate_limit(["friend_request"], Subject(member_id=member.id))
@@ -247,11 +253,12 @@ def do_post_on_wall(
     fewer links."""
     check_may_write(author)
     text = _clean_text(text, limit=settings.WALL_POST_MAX_LENGTH)
-    owner = author if wall_owner_id == author.id else access_member(wall_owner_id)
-    if owner.id != author.id:
-        if is_blocked_between(author.id, owner.id):
+    owner = author
+    if wall_owner_id != author.id:
+        owner, relation = member_for_viewer(author, wall_owner_id)
+        if relation.blocked:
             raise _refuse_blocked()
-        if not are_friends(author.id, owner.id):
+        if not relation.friends:
             raise ActionError(
                 "not_friends", _("Only friends may post on this wall."), status=403
             )
@@ -333,12 +340,11 @@ def do_send_message(
 ) -> Message:
     check_may_write(sender)
     text = _clean_text(text, limit=settings.MESSAGE_MAX_LENGTH)
-    recipient = _other(sender, recipient_id)
-    friends = are_friends(sender.id, recipient.id)
-    blocked = is_blocked_between(sender.id, recipient.id)
-    if blocked:
+    recipient, relation = _other_with_relation(sender, recipient_id)
+    if relation.blocked:
         raise _refuse_blocked()
-    if not may_message(profile=profile_of(recipient), friends=friends, blocked=blocked):
+    friends = relation.friends
+    if not relation.may_message:
         raise ActionError(
             "messages_from_friends_only",
             _("This member accepts messages from friends only."),

@@ -18,7 +18,6 @@ from inviteonly.lib import crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.social.models import (
-    Audience,
     Block,
     FriendRequest,
     Friendship,
@@ -29,8 +28,6 @@ from inviteonly.social.models import (
 )
 from inviteonly.social.rules import (
     access_member,
-    are_friends,
-    is_blocked_between,
     may_message,
     may_see_wall,
     member_not_found,
@@ -51,6 +48,11 @@ class Relation:
     may_see_wall: bool
     may_post: bool
     may_message: bool
+
+    @property
+    def blocked(self) -> bool:
+        """Whether either of the two blocks the other."""
+        return self.blocked_by_me or self.blocks_me
 
 
 @dataclass(frozen=True)
@@ -124,16 +126,8 @@ def profile_page(viewer: Member, member_id: int) -> ProfilePage:
 def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]:
     """The member and their wall's posts, newest first, each with its author (and the
     author's profile, for the avatar), if the viewer may see the wall."""
-    # Cheaper than member_for_viewer (the wall is the most read list): the member with
-    # their profile, then only the relations a wall depends on.
-    member = access_member(member_id)
-    profile = profile_of(member)
-    blocked = viewer.id != member.id and is_blocked_between(viewer.id, member.id)
-    friends = (viewer.id != member.id and not blocked
-               and profile.wall_audience == Audience.FRIENDS
-               and are_friends(viewer.id, member.id))
-    if not may_see_wall(viewer=viewer, owner=member, profile=profile, friends=friends,
-                        blocked=blocked):
+    member, relation = member_for_viewer(viewer, member_id)
+    if not relation.may_see_wall:
         raise ActionError(
             "wall_hidden", _("This member shows their wall to friends only."), status=403
         )

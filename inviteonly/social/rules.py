@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.social.models import Audience, Block, Friendship, Profile
+from inviteonly.social.models import Audience, Profile
 
 # A link: a scheme, "www.", or a bare domain under a TLD spammers use ("cheap.ru/x").
 LINK = re.compile(
@@ -38,18 +38,6 @@ def check_may_write(member: Member) -> None:
               "messages for now."),
             status=403,
         )
-
-
-def are_friends(member_id: int, other_id: int) -> bool:
-    return Friendship.objects.filter(member_id=member_id, friend_id=other_id).exists()
-
-
-def is_blocked_between(member_id: int, other_id: int) -> bool:
-    """Whether either of the two blocks the other."""
-    pair = (member_id, other_id)
-    # Both ids on both sides: either block, or a member blocking themselves (refused
-    # by the actions before it gets here).
-    return Block.objects.filter(blocker_id__in=pair, blocked_id__in=pair).exists()
 
 
 def access_member(member_id: int) -> Member:
