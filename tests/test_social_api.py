@@ -4,8 +4,10 @@ blocks, walls, private messages, new-member limits and quarantine."""
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.test import override_settings
 from PIL import Image
 
@@ -273,6 +275,45 @@ def test_messages_inbox_unread_counts_read_marks_and_pages() -> None:
     assert Participant.objects.count() == 2 and Message.objects.count() == 4
     nobody, _ = member_with_api("Nobody")
     assert anna_api.post(f"/conversations/{nobody.id}/read").status_code == 404
+
+
+def as_json(moment: datetime) -> str:
+    return str(DjangoJSONEncoder().default(moment))
+
+
+def test_wall_and_inbox_rows_carry_every_field_as_stored() -> None:
+    # These two pages are read with hand-written SQL (lib/queries.py): each field of a
+    # row, timestamps with their zone and the author's avatar included, must be what
+    # the models hold.
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    befriend(anna, boris)
+    avatar = _upload(boris_api, _jpeg_with_gps()).json()["member"]["avatar_url"]
+    assert boris_api.post(f"/members/{anna.id}/wall", {"text": "Hello, Anna"}).status_code == 201
+    assert anna_api.post(f"/members/{anna.id}/wall", {"text": "My own"}).status_code == 201
+    post = WallPost.objects.get(text="Hello, Anna")
+    wall = boris_api.get(f"/members/{anna.id}/wall").json_body
+    assert wall["owner"] == {"id": anna.id, "display_name": "Anna", "avatar_url": None}
+    assert wall["posts"][1] == {
+        "id": post.id, "author": {"id": boris.id, "display_name": "Boris", "avatar_url": avatar},
+        "text": "Hello, Anna", "created_at": as_json(post.created_at),
+        "may_delete": True,
+    }
+    assert wall["posts"][0]["may_delete"] is False and wall["next_before"] is None
+
+    assert anna_api.post(f"/conversations/{boris.id}", {"text": "Hi Boris"}).status_code == 201
+    message = Message.objects.get()
+    participant = Participant.objects.get(member=boris)
+    assert boris_api.get("/conversations").json_body == {"items": [{
+        "member": {"id": anna.id, "display_name": "Anna", "avatar_url": None},
+        "unread_count": 1,
+        "last_message": {"id": message.id, "mine": False, "text": "Hi Boris",
+                         "created_at": as_json(message.created_at)},
+        "last_message_at": as_json(participant.last_message_at),
+    }], "next_offset": None}
+    anna_inbox = anna_api.get("/conversations").json_body["items"]
+    assert anna_inbox[0]["member"]["avatar_url"] == avatar
+    assert anna_inbox[0]["last_message"]["mine"] is True
 
 
 def test_friends_only_messages_and_blocking() -> None:

@@ -26,7 +26,7 @@ from django.utils.crypto import constant_time_compare, get_random_string
 
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.lib import crypto
-from inviteonly.lib.queries import unique_or_none
+from inviteonly.lib.queries import columns_of, unique_or_none
 
 
 def stored_session_key(session_key: str) -> str:
@@ -99,24 +99,33 @@ def sweep_expired_sessions() -> int:
     return deleted
 
 
+# What session_and_member reads: the session row joined to its member (see
+# lib/queries.py for why it is written by hand).
+_SESSION_AND_MEMBER_SQL = (
+    f"SELECT {columns_of(Member, 'm')}, s.session_data AS session_data "  # noqa: S608 (model metadata only)
+    "FROM accounts_member_session s JOIN accounts_member m ON m.id = s.member_id "
+    "WHERE s.session_key = %s AND s.expire_date > %s"
+)
+
+
 def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | None]:
-    """The live session with this key (loaded) and, if it verifies, its member: one
-    query. The member is given only when the session is logged in through our backend
-    as an active member and its auth hash matches the member's password under the
-    current SECRET_KEY — what ``django.contrib.auth.get_user`` checks. A session that
-    exists but does not verify so comes back without a member: Django's own check has
-    the last word on it (it also accepts, and re-signs, a hash made with one of the
-    SECRET_KEY_FALLBACKS)."""
-    row = unique_or_none(_live_session(session_key).select_related("member"))
-    if row is None:
+    """The live session with this key, if it is logged in as a member, loaded, and that
+    member if the session verifies: one query. It verifies when it was logged in
+    through our backend, the member is active, and its auth hash matches the member's
+    password under the current SECRET_KEY — what ``django.contrib.auth.get_user``
+    checks. A session that does not verify so comes back without a member: Django's
+    own check has the last word on it (it also accepts, and re-signs, a hash made with
+    one of the SECRET_KEY_FALLBACKS)."""
+    member = next(iter(Member.objects.raw(
+        _SESSION_AND_MEMBER_SQL, [stored_session_key(session_key), timezone.now()]
+    )), None)
+    if member is None:
         return None, None
     session = SessionStore(session_key=session_key)
-    data = session.decode(row.session_data)
+    data = session.decode(getattr(member, "session_data"))  # noqa: B009 (a raw column)
     session._session_cache = data  # type: ignore[attr-defined]  # loaded: no second query
-    member = row.member
     verified = (
-        member is not None
-        and member.is_active
+        member.is_active
         and data.get(SESSION_KEY) == str(member.pk)
         and data.get(BACKEND_SESSION_KEY) in settings.AUTHENTICATION_BACKENDS
         and constant_time_compare(

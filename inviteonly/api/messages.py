@@ -19,10 +19,9 @@ from inviteonly.social.actions import do_mark_conversation_read, do_send_message
 from inviteonly.social.avatars import avatar_url_of
 from inviteonly.social.models import Message
 from inviteonly.social.queries import (
-    INBOX_COLUMNS,
     before,
     conversation_with,
-    inbox_of,
+    inbox_page,
     page_size,
 )
 
@@ -93,18 +92,18 @@ class InboxOut(Schema):
             summary="My inbox: conversations, most recent first, with unread counts")
 def inbox(request: HttpRequest, page: Query[InboxIn]) -> HttpResponse:
     member = authenticated_member(request)
-    rows = list(inbox_of(member).values(*INBOX_COLUMNS)[page.offset:page.offset + page.limit + 1])
+    rows = inbox_page(member, offset=page.offset, limit=page.limit + 1)
     # Plain data, rendered without a second validation (see get_wall).
     return api_response(request, {
         "items": [{
-            "member": {"id": row["other_id"], "display_name": row["other__display_name"],
-                       "avatar_url": avatar_url_of(row["other__profile__avatar"])},
+            "member": {"id": row["other_id"], "display_name": row["other_display_name"],
+                       "avatar_url": avatar_url_of(row["other_avatar"])},
             "unread_count": row["unread_count"],
             "last_message": None if row["last_message_id"] is None else {
                 "id": row["last_message_id"],
-                "mine": row["last_message__sender_id"] == member.id,
-                "text": row["last_message__text"],
-                "created_at": row["last_message__created_at"],
+                "mine": row["last_message_sender_id"] == member.id,
+                "text": row["last_message_text"],
+                "created_at": row["last_message_created_at"],
             },
             "last_message_at": row["last_message_at"],
         } for row in rows[:page.limit]],

@@ -17,7 +17,7 @@ from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_delete_wall_post, do_post_on_wall
 from inviteonly.social.avatars import avatar_url_of
 from inviteonly.social.models import WallPost
-from inviteonly.social.queries import WALL_POST_COLUMNS, before, page_size, wall_of
+from inviteonly.social.queries import page_size, visible_wall_owner, wall_page
 
 router = Router(auth=session_bearer)
 
@@ -77,10 +77,10 @@ def get_wall(
     request: HttpRequest, page: Query[KeysetIn], member_id: int = MemberIdPath
 ) -> HttpResponse:
     viewer = authenticated_member(request)
-    owner, posts = wall_of(viewer, member_id)
+    owner = visible_wall_owner(viewer, member_id)
     limit = page_size(page.limit)
     rows, next_before = keyset_page(
-        list(before(posts, page.before).values(*WALL_POST_COLUMNS)[:limit + 1]), limit
+        wall_page(owner, before_id=page.before, limit=limit + 1), limit
     )
     # Built as plain data and rendered without a second validation: the wall is the
     # most read list (WallOut documents the shape; tests check it).
@@ -88,8 +88,8 @@ def get_wall(
         "owner": MemberCard.of(owner).dict(),
         "posts": [{
             "id": row["id"],
-            "author": {"id": row["author_id"], "display_name": row["author__display_name"],
-                       "avatar_url": avatar_url_of(row["author__profile__avatar"])},
+            "author": {"id": row["author_id"], "display_name": row["author_display_name"],
+                       "avatar_url": avatar_url_of(row["author_avatar"])},
             "text": row["text"],
             "created_at": row["created_at"],
             "may_delete": viewer.id in (row["author_id"], row["wall_owner_id"]),

@@ -1,10 +1,21 @@
-"""Small helpers for ORM queries on hot paths."""
+"""Small helpers for queries on hot paths.
+
+The ORM spends about 0.4 ms of Python compiling a query with joins that the database
+answers in a twentieth of that, so the few reads every API request makes (the bearer's
+session and member, a member with their profile, a wall page, the inbox) are written
+as SQL once, and read through ``fetch_dicts`` or ``Model.objects.raw``; everything else
+uses the ORM. Their behaviour is the API's, tested there (tests/test_social_api.py).
+"""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+from django.db import connection
 from django.db.models import Model, QuerySet
+from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
 
@@ -16,3 +27,29 @@ def unique_or_none(queryset: QuerySet[M]) -> M | None:
     compile (a quarter of such a query's cost in Python); a slice asks for one row.
     """
     return next(iter(queryset[:1]), None)
+
+
+def columns_of(model: type[Model], alias: str) -> str:
+    """``alias.column, …`` for every concrete field of ``model``, for ``objects.raw``."""
+    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+def fetch_dicts(
+    sql: str, params: Mapping[str, Any], *, datetimes: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as dicts by column name. The ``datetimes`` columns come back
+    aware, as from the ORM (SQLite's driver gives naive UTC ones)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        for name in datetimes:
+            row[name] = _aware(row[name])
+    return rows
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or timezone.is_aware(value):
+        return value
+    return value.replace(tzinfo=UTC)

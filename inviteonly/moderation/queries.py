@@ -21,7 +21,7 @@ from inviteonly.moderation.models import (
     Strike,
 )
 from inviteonly.social.models import Message, Participant, WallPost
-from inviteonly.social.queries import wall_of
+from inviteonly.social.queries import visible_wall_owner
 from inviteonly.social.rules import access_member
 
 # A moderator acts on members; only a founder acts on a moderator; nobody here acts on
@@ -109,7 +109,7 @@ def reported_item(reporter: Member, *, target_kind: str, target_id: int) -> Repo
         if post is None:
             raise _nothing_to_report()
         try:
-            wall_of(reporter, post.wall_owner_id)  # refuses a wall the reporter cannot see
+            visible_wall_owner(reporter, post.wall_owner_id)  # refuses a wall they cannot see
         except ActionError:
             raise _nothing_to_report() from None
         return ReportedItem(kind=target_kind, target_id=post.id, author=post.author,

@@ -18,6 +18,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.lib.queries import fetch_dicts
 from inviteonly.social.models import (
     Block,
     FriendRequest,
@@ -124,14 +125,20 @@ def profile_page(viewer: Member, member_id: int) -> ProfilePage:
     )
 
 
-def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]:
-    """The member and their wall's posts, newest first, each with its author (and the
-    author's profile, for the avatar), if the viewer may see the wall."""
+def visible_wall_owner(viewer: Member, member_id: int) -> Member:
+    """The member whose wall the viewer asks for, if the viewer may see it."""
     member, relation = member_for_viewer(viewer, member_id)
     if not relation.may_see_wall:
         raise ActionError(
             "wall_hidden", _("This member shows their wall to friends only."), status=403
         )
+    return member
+
+
+def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]:
+    """The member and their wall's posts, newest first, each with its author (and the
+    author's profile, for the avatar), if the viewer may see the wall."""
+    member = visible_wall_owner(viewer, member_id)
     posts = (
         WallPost.objects.filter(wall_owner=member)
         .select_related("author", "author__profile")
@@ -140,13 +147,56 @@ def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]
     return member, posts
 
 
-# What a wall page shows of each post, read as plain rows (no model instances: the
-# wall is the most read list of the site, see benchmarks/social_reads.py).
-WALL_POST_COLUMNS = ("id", "text", "created_at", "author_id", "wall_owner_id",
-                     "author__display_name", "author__profile__avatar")
-INBOX_COLUMNS = ("id", "other_id", "other__display_name", "other__profile__avatar",
-                 "unread_count", "last_message_at", "last_message_id",
-                 "last_message__sender_id", "last_message__text", "last_message__created_at")
+# Newer than any id: the first page of a newest-first list.
+NO_CURSOR = 2**62
+
+# The API's wall page and inbox page as plain rows (see lib/queries.py): the two most
+# read lists of the site (benchmarks/social_reads.py). Pages in HTML read the same
+# lists through the ORM (wall_of, inbox_of), as model instances for the templates.
+_WALL_PAGE_SQL = """
+SELECT w.id, w.text, w.created_at, w.author_id, w.wall_owner_id,
+       a.display_name AS author_display_name, p.avatar AS author_avatar
+FROM social_wallpost w
+JOIN accounts_member a ON a.id = w.author_id
+LEFT JOIN social_profile p ON p.member_id = w.author_id
+WHERE w.wall_owner_id = %(owner)s AND w.id < %(before)s
+ORDER BY w.id DESC
+LIMIT %(limit)s
+"""
+
+_INBOX_PAGE_SQL = """
+SELECT pt.id, pt.other_id, o.display_name AS other_display_name, op.avatar AS other_avatar,
+       pt.unread_count, pt.last_message_at, pt.last_message_id,
+       m.sender_id AS last_message_sender_id, m.text AS last_message_text,
+       m.created_at AS last_message_created_at
+FROM social_participant pt
+JOIN accounts_member o ON o.id = pt.other_id
+LEFT JOIN social_profile op ON op.member_id = pt.other_id
+LEFT JOIN social_message m ON m.id = pt.last_message_id
+WHERE pt.member_id = %(member)s
+ORDER BY pt.last_message_at DESC, pt.id DESC
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
+def wall_page(owner: Member, *, before_id: int | None, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` posts of the wall older than ``before_id``, newest first, with
+    their authors' names and avatars (check the viewer with visible_wall_owner first)."""
+    return fetch_dicts(
+        _WALL_PAGE_SQL,
+        {"owner": owner.id, "before": before_id or NO_CURSOR, "limit": limit},
+        datetimes=["created_at"],
+    )
+
+
+def inbox_page(member: Member, *, offset: int, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the member's conversations from ``offset``, most recent first
+    (index ``inbox_recent``), each with the other member and the last message."""
+    return fetch_dicts(
+        _INBOX_PAGE_SQL,
+        {"member": member.id, "offset": offset, "limit": limit},
+        datetimes=["last_message_at", "last_message_created_at"],
+    )
 
 
 def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:
