@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +31,7 @@ from inviteonly.social.rules import (
     access_member,
     may_message,
     may_see_wall,
+    member_with_profile_sql,
     profile_of,
 )
 
@@ -66,32 +66,32 @@ class ProfilePage:
 
 
 # How the viewer stands with another member: five EXISTS, each on a unique pair index,
-# in SQL written once — the ORM would spend longer compiling it than the database
-# takes to answer (it is read on every profile, wall, friend request and message).
-_RELATION_SQL = """
-SELECT
-  EXISTS (SELECT 1 FROM social_friendship
-          WHERE member_id = %(viewer)s AND friend_id = %(other)s),
-  EXISTS (SELECT 1 FROM social_friendrequest
-          WHERE sender_id = %(viewer)s AND recipient_id = %(other)s),
-  EXISTS (SELECT 1 FROM social_friendrequest
-          WHERE sender_id = %(other)s AND recipient_id = %(viewer)s),
-  EXISTS (SELECT 1 FROM social_block WHERE blocker_id = %(viewer)s AND blocked_id = %(other)s),
-  EXISTS (SELECT 1 FROM social_block WHERE blocker_id = %(other)s AND blocked_id = %(viewer)s)
-"""
+# read with the member and their profile in one query of hand-written SQL — the ORM
+# would spend longer compiling it than the database takes to answer (it is read on
+# every profile, wall, friend request and message).
+_RELATION = ("is_friend", "request_sent", "request_received", "blocked_by_me", "blocks_me")
+_MEMBER_FOR_VIEWER_SQL = member_with_profile_sql("""
+, EXISTS (SELECT 1 FROM social_friendship
+          WHERE member_id = %(viewer)s AND friend_id = m.id) AS is_friend
+, EXISTS (SELECT 1 FROM social_friendrequest
+          WHERE sender_id = %(viewer)s AND recipient_id = m.id) AS request_sent
+, EXISTS (SELECT 1 FROM social_friendrequest
+          WHERE sender_id = m.id AND recipient_id = %(viewer)s) AS request_received
+, EXISTS (SELECT 1 FROM social_block
+          WHERE blocker_id = %(viewer)s AND blocked_id = m.id) AS blocked_by_me
+, EXISTS (SELECT 1 FROM social_block
+          WHERE blocker_id = m.id AND blocked_id = %(viewer)s) AS blocks_me
+""")
 
 
 def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]:
     """Another member (not banned) with their profile and how the viewer stands with
-    them: two queries (one when it is the viewer themselves)."""
-    member = access_member(member_id)
+    them, in one query."""
+    member = access_member(member_id, sql=_MEMBER_FOR_VIEWER_SQL, params={"viewer": viewer.id})
     is_self = viewer.id == member.id
-    flags: tuple[bool, ...] = (False,) * 5
-    if not is_self:
-        with connection.cursor() as cursor:
-            cursor.execute(_RELATION_SQL, {"viewer": viewer.id, "other": member.id})
-            flags = tuple(bool(flag) for flag in cursor.fetchone())
-    is_friend, request_sent, request_received, blocked_by_me, blocks_me = flags
+    is_friend, request_sent, request_received, blocked_by_me, blocks_me = (
+        bool(getattr(member, name)) and not is_self for name in _RELATION
+    )
     friends, blocked = is_friend, blocked_by_me or blocks_me
     profile = profile_of(member)
     return member, Relation(

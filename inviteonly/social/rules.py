@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -42,20 +43,33 @@ def check_may_write(member: Member) -> None:
 
 
 # The member and their profile's columns (prefixed "profile_"), if any: the member
-# every profile, wall and friend list starts from (see lib/queries.py).
+# every profile, wall and friend list starts from (see lib/queries.py). ``{extra}``
+# takes more columns, such as the viewer's relation (queries.member_for_viewer).
 _PROFILE_FIELDS = [field for field in Profile._meta.concrete_fields if not field.primary_key]
 _MEMBER_WITH_PROFILE_SQL = (
     f"SELECT {columns_of(Member, 'm')}, p.member_id AS profile_member_id, "  # noqa: S608 (model metadata only)
     + ", ".join(f"p.{field.column} AS profile_{field.attname}" for field in _PROFILE_FIELDS)
-    + " FROM accounts_member m LEFT JOIN social_profile p ON p.member_id = m.id"
-    " WHERE m.id = %s AND m.status <> %s"
+    + "{extra} FROM accounts_member m LEFT JOIN social_profile p ON p.member_id = m.id"
+    " WHERE m.id = %(member)s AND m.status <> %(banned)s"
 )
 
 
-def access_member(member_id: int) -> Member:
-    """Another member by id, as long as they are not banned, with their profile."""
+def member_with_profile_sql(extra_columns: str = "") -> str:
+    """The query ``access_member`` runs, with ``extra_columns`` (", expression AS name",
+    over the member ``m``) read onto the member as attributes."""
+    return _MEMBER_WITH_PROFILE_SQL.replace("{extra}", extra_columns)
+
+
+_ACCESS_MEMBER_SQL = member_with_profile_sql()
+
+
+def access_member(
+    member_id: int, *, sql: str = _ACCESS_MEMBER_SQL, params: dict[str, Any] | None = None
+) -> Member:
+    """Another member by id, as long as they are not banned, with their profile (and
+    what else ``sql``, made by ``member_with_profile_sql``, reads with ``params``)."""
     member = next(iter(Member.objects.raw(
-        _MEMBER_WITH_PROFILE_SQL, [member_id, Member.Status.BANNED]
+        sql, {**(params or {}), "member": member_id, "banned": Member.Status.BANNED}
     )), None)
     if member is None:
         raise member_not_found()
