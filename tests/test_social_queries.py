@@ -13,8 +13,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.sessions import session_and_member
 from inviteonly.social.actions import do_send_message
 from inviteonly.social.models import FriendRequest, Profile, WallPost
+from inviteonly.social.rules import access_member, profile_of
 from tests.conftest import make_member
 from tests.social_helpers import SETTLED, befriend, member_with_api
 
@@ -137,3 +139,34 @@ def test_pages_cost_the_same_for_2_and_20_items(
         assert answer.content.decode().count(item) == items
         counts.append(_count(partial(_status, client, url)))
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.parametrize("with_profile", [True, False])
+def test_members_read_with_hand_written_sql_are_the_orms(with_profile: bool) -> None:
+    # access_member and the bearer's session read members through lib/queries.py's
+    # fetch_model: every field must come back as the ORM gives it, type included
+    # (SQLite stores booleans as 0/1 and datetimes without their zone).
+    inviter = make_member(display_name="Inviter")
+    member, api = member_with_api("Anna")
+    Member.objects.filter(id=member.id).update(invited_by=inviter, hidden_from_public_tree=True)
+    if with_profile:
+        Profile.objects.create(member=member, about="Chess", findable_by_phone=True)
+    orm = Member.objects.select_related("profile").get(id=member.id)
+    by_id = access_member(member.id)
+    assert api.token is not None
+    _session, by_session = session_and_member(api.token)
+    assert by_session is not None
+    for read in (by_id, by_session):
+        for field in Member._meta.concrete_fields:
+            ours, theirs = getattr(read, field.attname), getattr(orm, field.attname)
+            assert (ours, type(ours)) == (theirs, type(theirs)), field.name
+        assert not read._state.adding
+    if with_profile:
+        for field in Profile._meta.concrete_fields:
+            ours = getattr(by_id.profile, field.attname)
+            theirs = getattr(orm.profile, field.attname)
+            assert (ours, type(ours)) == (theirs, type(theirs)), field.name
+    else:
+        with CaptureQueriesContext(connection) as captured:
+            assert profile_of(by_id)._state.adding  # the unsaved defaults, without a query
+        assert captured.captured_queries == []

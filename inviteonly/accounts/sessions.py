@@ -26,7 +26,7 @@ from django.utils.crypto import constant_time_compare, get_random_string
 
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.lib import crypto
-from inviteonly.lib.queries import columns_of, unique_or_none
+from inviteonly.lib.queries import columns_of, fetch_model, unique_or_none
 
 
 def stored_session_key(session_key: str) -> str:
@@ -116,13 +116,14 @@ def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | 
     checks. A session that does not verify so comes back without a member: Django's
     own check has the last word on it (it also accepts, and re-signs, a hash made with
     one of the SECRET_KEY_FALLBACKS)."""
-    member = next(iter(Member.objects.raw(
-        _SESSION_AND_MEMBER_SQL, [stored_session_key(session_key), timezone.now()]
-    )), None)
+    member = fetch_model(
+        Member, _SESSION_AND_MEMBER_SQL, [stored_session_key(session_key), timezone.now()],
+        extra=["session_data"],
+    )
     if member is None:
         return None, None
     session = SessionStore(session_key=session_key)
-    data = session.decode(getattr(member, "session_data"))  # noqa: B009 (a raw column)
+    data = session.decode(getattr(member, "session_data"))  # noqa: B009 (an extra column)
     session._session_cache = data  # type: ignore[attr-defined]  # loaded: no second query
     verified = (
         member.is_active

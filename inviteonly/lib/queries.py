@@ -34,6 +34,56 @@ def columns_of(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
 
 
+def fetch_model(
+    model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any], *,
+    extra: Sequence[str] = (),
+) -> M | None:
+    """The first row of ``sql`` as an instance of ``model``: its first columns are
+    ``columns_of(model, …)``, in order; the ``extra`` columns after them are set on the
+    instance as attributes. What ``model.objects.raw`` builds, without working out the
+    columns of every answer again (a third of a hot read's cost)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = model._meta.concrete_fields
+    values = [
+        _converted(value, converters, connection) if converters and value is not None
+        else value
+        for value, converters in zip(row, _converters(model), strict=False)
+    ]
+    instance = model.from_db(connection.alias, [field.attname for field in fields], values)
+    for name, value in zip(extra, row[len(fields):], strict=True):
+        setattr(instance, name, value)
+    return instance
+
+
+def _converted(value: Any, converters: list[tuple[Any, Any]], connection: Any) -> Any:
+    for converter, column in converters:
+        value = converter(value, column, connection)
+    return value
+
+
+_CONVERTERS: dict[tuple[type[Model], str], list[list[tuple[Any, Any]]]] = {}
+
+
+def _converters(model: type[Model]) -> list[list[tuple[Any, Any]]]:
+    """Per field, the converters the ORM applies to its column's values on this
+    database (SQLite: datetimes made aware, 0/1 made booleans; PostgreSQL: none)."""
+    key = (model, connection.vendor)
+    if key not in _CONVERTERS:
+        converters = []
+        for field in model._meta.concrete_fields:
+            column = field.get_col(model._meta.db_table)
+            # The column's converters are what the field's own get_db_converters gives.
+            functions = [*connection.ops.get_db_converters(column),
+                         *column.get_db_converters(connection)]
+            converters.append([(function, column) for function in functions])
+        _CONVERTERS[key] = converters
+    return _CONVERTERS[key]
+
+
 def fetch_dicts(
     sql: str, params: Mapping[str, Any], *, datetimes: Sequence[str] = ()
 ) -> list[dict[str, Any]]:

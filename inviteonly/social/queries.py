@@ -31,7 +31,7 @@ from inviteonly.social.rules import (
     access_member,
     may_message,
     may_see_wall,
-    member_with_profile_sql,
+    member_with_profile_query,
     profile_of,
 )
 
@@ -69,28 +69,29 @@ class ProfilePage:
 # read with the member and their profile in one query of hand-written SQL — the ORM
 # would spend longer compiling it than the database takes to answer (it is read on
 # every profile, wall, friend request and message).
-_RELATION = ("is_friend", "request_sent", "request_received", "blocked_by_me", "blocks_me")
-_MEMBER_FOR_VIEWER_SQL = member_with_profile_sql("""
-, EXISTS (SELECT 1 FROM social_friendship
-          WHERE member_id = %(viewer)s AND friend_id = m.id) AS is_friend
-, EXISTS (SELECT 1 FROM social_friendrequest
-          WHERE sender_id = %(viewer)s AND recipient_id = m.id) AS request_sent
-, EXISTS (SELECT 1 FROM social_friendrequest
-          WHERE sender_id = m.id AND recipient_id = %(viewer)s) AS request_received
-, EXISTS (SELECT 1 FROM social_block
-          WHERE blocker_id = %(viewer)s AND blocked_id = m.id) AS blocked_by_me
-, EXISTS (SELECT 1 FROM social_block
-          WHERE blocker_id = m.id AND blocked_id = %(viewer)s) AS blocks_me
-""")
+_MEMBER_FOR_VIEWER = member_with_profile_query(
+    is_friend="""EXISTS (SELECT 1 FROM social_friendship
+                 WHERE member_id = %(viewer)s AND friend_id = m.id)""",
+    request_sent="""EXISTS (SELECT 1 FROM social_friendrequest
+                    WHERE sender_id = %(viewer)s AND recipient_id = m.id)""",
+    request_received="""EXISTS (SELECT 1 FROM social_friendrequest
+                        WHERE sender_id = m.id AND recipient_id = %(viewer)s)""",
+    blocked_by_me="""EXISTS (SELECT 1 FROM social_block
+                     WHERE blocker_id = %(viewer)s AND blocked_id = m.id)""",
+    blocks_me="""EXISTS (SELECT 1 FROM social_block
+                 WHERE blocker_id = m.id AND blocked_id = %(viewer)s)""",
+)
 
 
 def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]:
     """Another member (not banned) with their profile and how the viewer stands with
     them, in one query."""
-    member = access_member(member_id, sql=_MEMBER_FOR_VIEWER_SQL, params={"viewer": viewer.id})
+    member = access_member(member_id, query=_MEMBER_FOR_VIEWER, params={"viewer": viewer.id})
     is_self = viewer.id == member.id
     is_friend, request_sent, request_received, blocked_by_me, blocks_me = (
-        bool(getattr(member, name)) and not is_self for name in _RELATION
+        bool(getattr(member, name)) and not is_self
+        for name in ("is_friend", "request_sent", "request_received", "blocked_by_me",
+                     "blocks_me")
     )
     friends, blocked = is_friend, blocked_by_me or blocks_me
     profile = profile_of(member)

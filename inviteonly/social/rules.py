@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.queries import columns_of
+from inviteonly.lib.queries import columns_of, fetch_model
 from inviteonly.social.models import Audience, Profile
 
 # A link: a scheme, "www.", or a bare domain under a TLD spammers use ("cheap.ru/x").
@@ -43,9 +44,9 @@ def check_may_write(member: Member) -> None:
 
 
 # The member and their profile's columns (prefixed "profile_"), if any: the member
-# every profile, wall and friend list starts from (see lib/queries.py). ``{extra}``
-# takes more columns, such as the viewer's relation (queries.member_for_viewer).
+# every profile, wall and friend list starts from (see lib/queries.py).
 _PROFILE_FIELDS = [field for field in Profile._meta.concrete_fields if not field.primary_key]
+_PROFILE_COLUMNS = ("profile_member_id", *(f"profile_{field.attname}" for field in _PROFILE_FIELDS))
 _MEMBER_WITH_PROFILE_SQL = (
     f"SELECT {columns_of(Member, 'm')}, p.member_id AS profile_member_id, "  # noqa: S608 (model metadata only)
     + ", ".join(f"p.{field.column} AS profile_{field.attname}" for field in _PROFILE_FIELDS)
@@ -54,23 +55,33 @@ _MEMBER_WITH_PROFILE_SQL = (
 )
 
 
-def member_with_profile_sql(extra_columns: str = "") -> str:
-    """The query ``access_member`` runs, with ``extra_columns`` (", expression AS name",
+@dataclass(frozen=True)
+class MemberQuery:
+    sql: str
+    extra_columns: tuple[str, ...]
+
+
+def member_with_profile_query(**expressions: str) -> MemberQuery:
+    """The query ``access_member`` runs, with more columns (name = an SQL expression
     over the member ``m``) read onto the member as attributes."""
-    return _MEMBER_WITH_PROFILE_SQL.replace("{extra}", extra_columns)
+    extra = "".join(f", {expression} AS {name}" for name, expression in expressions.items())
+    return MemberQuery(sql=_MEMBER_WITH_PROFILE_SQL.replace("{extra}", extra),
+                       extra_columns=(*_PROFILE_COLUMNS, *expressions))
 
 
-_ACCESS_MEMBER_SQL = member_with_profile_sql()
+_ACCESS_MEMBER = member_with_profile_query()
 
 
 def access_member(
-    member_id: int, *, sql: str = _ACCESS_MEMBER_SQL, params: dict[str, Any] | None = None
+    member_id: int, *, query: MemberQuery = _ACCESS_MEMBER, params: dict[str, Any] | None = None
 ) -> Member:
     """Another member by id, as long as they are not banned, with their profile (and
-    what else ``sql``, made by ``member_with_profile_sql``, reads with ``params``)."""
-    member = next(iter(Member.objects.raw(
-        sql, {**(params or {}), "member": member_id, "banned": Member.Status.BANNED}
-    )), None)
+    what else ``query`` reads with ``params``)."""
+    member = fetch_model(
+        Member, query.sql,
+        {**(params or {}), "member": member_id, "banned": Member.Status.BANNED},
+        extra=query.extra_columns,
+    )
     if member is None:
         raise member_not_found()
     profile = None
