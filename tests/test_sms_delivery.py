@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from functools import partial
 
 import pytest
 
@@ -17,6 +18,7 @@ from inviteonly.sms.gateways import GatewayError
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
 from tests.conftest import FrozenClock, SmsOutbox, make_member
+from tests.test_concurrency import race
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +179,20 @@ def test_a_failing_sweep_does_not_hold_up_delivery(
     delivery.run_delivery_worker(StopOnceSent())
     assert OutboundSms.objects.get().status == SmsStatus.SENT
     assert "Sweep failed" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_claiming_at_once_never_take_the_same_message() -> None:
+    queued = {queue(f"+7916555{index:04d}").id for index in range(30)}
+    claimed: list[list[int]] = [[] for _ in range(10)]
+
+    def claim(slot: int) -> None:
+        claimed[slot] = [message.id for message in
+                         delivery._claim_batch(5, claim=f"worker-{slot}")]
+
+    assert race([partial(claim, slot) for slot in range(10)]) == ["joined"] * 10
+    everything = [message_id for batch in claimed for message_id in batch]
+    assert sorted(everything) == sorted(queued)  # each once, none left behind
+    for slot, batch in enumerate(claimed):
+        assert set(OutboundSms.objects.filter(id__in=batch).values_list("claim", flat=True)) \
+            <= {f"worker-{slot}"}

@@ -34,29 +34,40 @@ def columns_of(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
 
 
-def fetch_model(
+def fetch_models(
     model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any], *,
     extra: Sequence[str] = (),
-) -> M | None:
-    """The first row of ``sql`` as an instance of ``model``: its first columns are
-    ``columns_of(model, …)``, in order; the ``extra`` columns after them are set on the
+) -> list[M]:
+    """The rows of ``sql`` as instances of ``model``: their first columns are
+    ``columns_of(model, …)``, in order; the ``extra`` columns after them are set on each
     instance as attributes. What ``model.objects.raw`` builds, without working out the
     columns of every answer again (a third of a hot read's cost)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        rows = cursor.fetchall()
     fields = model._meta.concrete_fields
-    values = [
-        _converted(value, converters, connection) if converters and value is not None
-        else value
-        for value, converters in zip(row, _converters(model), strict=False)
-    ]
-    instance = model.from_db(connection.alias, [field.attname for field in fields], values)
-    for name, value in zip(extra, row[len(fields):], strict=True):
-        setattr(instance, name, value)
-    return instance
+    names = [field.attname for field in fields]
+    converters = _converters(model)
+    instances = []
+    for row in rows:
+        values = [
+            _converted(value, field_converters, connection)
+            if field_converters and value is not None else value
+            for value, field_converters in zip(row, converters, strict=False)
+        ]
+        instance = model.from_db(connection.alias, names, values)
+        for name, value in zip(extra, row[len(fields):], strict=True):
+            setattr(instance, name, value)
+        instances.append(instance)
+    return instances
+
+
+def fetch_model(
+    model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any], *,
+    extra: Sequence[str] = (),
+) -> M | None:
+    """The first row of ``sql`` as ``fetch_models`` builds it, or None."""
+    return next(iter(fetch_models(model, sql, params, extra=extra)), None)
 
 
 def _converted(value: Any, converters: list[tuple[Any, Any]], connection: Any) -> Any:

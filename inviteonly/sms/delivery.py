@@ -1,10 +1,10 @@
 """Delivering queued SMS: what ``inviteonly worker`` (and the worker inside ``serve``) runs.
 
-A batch of due messages is claimed in a short transaction (``SELECT … FOR UPDATE
-SKIP LOCKED`` on PostgreSQL, so parallel workers never take the same row) and marked
-``sending`` with a lease and this worker's claim token; the gateway calls happen
-outside any transaction, each after renewing the lease; each answer is recorded only
-while the claim is still this worker's. One message that cannot be sent never holds
+A batch of due messages is claimed by one statement (an ``UPDATE … RETURNING`` whose
+subquery takes the rows ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel workers
+never take the same row) that marks them ``sending`` with a lease and this worker's
+claim token; the gateway calls happen outside any transaction, each after renewing
+the lease; each answer is recorded only while the claim is still this worker's. One message that cannot be sent never holds
 up the others; retryable failures wait with exponential backoff and jitter, up to
 SMS_MAX_ATTEMPTS and SMS_MAX_AGE.
 
@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db import close_old_connections, connection
 
 from inviteonly.lib import clock, crypto
+from inviteonly.lib.queries import columns_of, fetch_models
 from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway, route_for
 from inviteonly.sms.models import OutboundSms, SmsStatus
 
@@ -42,29 +42,32 @@ def _retry_delay(attempts: int) -> timedelta:
     return settings.SMS_RETRY_BASE_DELAY * (2 ** (attempts - 1)) * jitter
 
 
+# One statement claims a batch and returns it. On PostgreSQL, FOR UPDATE SKIP LOCKED
+# keeps parallel workers off each other's rows; SQLite runs one writer at a time.
+# Written by hand: a worker claims after every batch (see lib/queries.py).
+_CLAIM_SQL = (
+    "UPDATE sms_outboundsms SET status = %(sending)s, claim = %(claim)s, "  # noqa: S608
+    "attempts = attempts + 1, next_attempt_at = %(lease_end)s "
+    "WHERE id IN (SELECT id FROM sms_outboundsms "
+    "WHERE status IN (%(queued)s, %(sending)s) AND next_attempt_at <= %(now)s "
+    "AND attempts < %(max_attempts)s ORDER BY next_attempt_at, id LIMIT %(limit)s{lock}) "
+    f"RETURNING {columns_of(OutboundSms, 'sms_outboundsms')}"
+)
+
+
 def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
-    """Claim due messages for this worker: a short transaction that marks them
-    ``sending`` under this worker's ``claim`` token with a lease, and counts the
-    attempt (so a message that kills every worker that takes it ends up failed)."""
+    """Claim due messages for this worker: mark them ``sending`` under this worker's
+    ``claim`` token with a lease, and count the attempt (so a message that kills every
+    worker that takes it ends up failed). Oldest due first."""
     now = clock.now()
-    with transaction.atomic():
-        batch = list(
-            OutboundSms.objects.select_for_update(skip_locked=True)
-            .filter(
-                status__in=[SmsStatus.QUEUED, SmsStatus.SENDING],
-                next_attempt_at__lte=now,
-                # Claimed and abandoned too often: `sweep_abandoned_messages` fails it.
-                attempts__lt=settings.SMS_MAX_ATTEMPTS,
-            )
-            .order_by("next_attempt_at", "id")[:limit]
-        )
-        OutboundSms.objects.filter(id__in=[message.id for message in batch]).update(
-            status=SmsStatus.SENDING,
-            claim=claim,
-            attempts=F("attempts") + 1,
-            next_attempt_at=now + settings.SMS_SEND_LEASE,
-        )
-    return batch
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    batch = fetch_models(OutboundSms, _CLAIM_SQL.replace("{lock}", lock), {
+        "sending": SmsStatus.SENDING, "queued": SmsStatus.QUEUED, "claim": claim,
+        "lease_end": now + settings.SMS_SEND_LEASE, "now": now,
+        # Claimed and abandoned too often: `sweep_abandoned_messages` fails it.
+        "max_attempts": settings.SMS_MAX_ATTEMPTS, "limit": limit,
+    })
+    return sorted(batch, key=lambda message: message.id)
 
 
 def sweep_abandoned_messages() -> int:
@@ -117,7 +120,7 @@ def _record(
     sender_id: str = "",
 ) -> None:
     now = clock.now()
-    attempts = message.attempts + 1  # counted when claimed
+    attempts = message.attempts  # counted when claimed
     changes: dict[str, object] = {"claim": "", "gateway": gateway.name, "sender_id": sender_id}
     if isinstance(outcome, str):
         # The text holds a code or a join link: once the gateway has it, we drop it.
