@@ -386,3 +386,22 @@ def test_daily_cap_refuses_members_but_not_founders(
             Member.Role.FOUNDER
         )
     assert Invitation.objects.get(id=invitation.id).redeemed_at is None
+
+
+def test_an_invitation_read_by_its_token_is_the_orms(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    # access_invitation_by_token reads with hand-written SQL (lib/queries.py): every
+    # field of the invitation and of its inviter, or no inviter, as the ORM gives them.
+    do_invite_by_phone(inviter=founder, phone="+79161234567")
+    sent = access_invitation_by_token(sms_outbox.join_token_for("+79161234567"))
+    _founder_link, token = do_create_founder_invitation()
+    unsent = access_invitation_by_token(token)
+    assert unsent.inviter is None
+    for read in (sent, unsent):
+        orm = Invitation.objects.select_related("inviter").get(id=read.id)
+        pairs = [(read, orm)] + ([(read.inviter, orm.inviter)] if orm.inviter else [])
+        for ours, theirs in pairs:
+            for field in type(theirs)._meta.concrete_fields:
+                value, expected = getattr(ours, field.attname), getattr(theirs, field.attname)
+                assert (value, type(value)) == (expected, type(expected)), field.name

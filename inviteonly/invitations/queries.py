@@ -10,15 +10,21 @@ from inviteonly.invitations.actions import join_token_digest
 from inviteonly.invitations.models import Invitation, InvitationState
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.queries import unique_or_none
+from inviteonly.lib.queries import columns_of, fetch_model
+
+# Read on every look at a join link and every start of a join (see lib/queries.py).
+_INVITATION_BY_TOKEN_SQL = (
+    f"SELECT {columns_of(Invitation, 'i')}, {columns_of(Member, 'm')} "  # noqa: S608
+    "FROM invitations_invitation i LEFT JOIN accounts_member m ON m.id = i.inviter_id "
+    "WHERE i.token_digest = %s"
+)
 
 
 def access_invitation_by_token(token: str) -> Invitation:
     """The pending invitation behind a join link, or a refusal that says what is wrong."""
-    invitation = unique_or_none(
-        Invitation.objects.select_related("inviter").filter(
-            token_digest=join_token_digest(token or "")
-        )
+    invitation = fetch_model(
+        Invitation, _INVITATION_BY_TOKEN_SQL, [join_token_digest(token or "")],
+        related=["inviter"],
     )
     if invitation is None:
         raise ActionError(

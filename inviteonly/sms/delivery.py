@@ -4,9 +4,9 @@ A batch of due messages is claimed by one statement (an ``UPDATE … RETURNING``
 subquery takes the rows ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so parallel workers
 never take the same row) that marks them ``sending`` with a lease and this worker's
 claim token; the gateway calls happen outside any transaction, each after renewing
-the lease; each answer is recorded only while the claim is still this worker's. One message that cannot be sent never holds
-up the others; retryable failures wait with exponential backoff and jitter, up to
-SMS_MAX_ATTEMPTS and SMS_MAX_AGE.
+the lease; each answer is recorded only while the claim is still this worker's. One
+message that cannot be sent never holds up the others; retryable failures wait with
+exponential backoff and jitter, up to SMS_MAX_ATTEMPTS and SMS_MAX_AGE.
 
 A worker that dies leaves its claimed messages to come back when the lease runs out:
 nothing is lost. Not sent twice either, where the gateway reports acceptance on its
