@@ -43,6 +43,7 @@ from inviteonly.invitations.allowance import AllowanceState, allowance_from, all
 from inviteonly.invitations.models import InviteRightsGrant
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.queries import columns_of, fetch_models
 from inviteonly.lib.subqueries import SubqueryCount
 from inviteonly.moderation.models import RECORD_KINDS, Sanction, SanctionKind
 
@@ -337,6 +338,21 @@ def _waived_automatic_rules(waiver: str) -> list[RuleResult]:
     ]
 
 
+# The sanctions both sanction rules read: invite suspensions in force, upheld record
+# sanctions (RECORD_KINDS) of the cooldown period. Every invitation sent reads them
+# (see lib/queries.py).
+_SANCTIONS_SQL = (
+    f"SELECT {columns_of(Sanction, 's')} FROM moderation_sanction s "  # noqa: S608
+    "WHERE s.member_id = %(member)s AND ("
+    "(s.kind = %(suspension)s AND s.ended_at IS NULL "
+    "AND (s.ends_at IS NULL OR s.ends_at > %(now)s)) "
+    "OR (s.kind IN (%(warn)s, %(quarantine)s, %(ban)s) AND s.upheld = %(upheld)s "
+    "AND s.created_at > %(cooldown_start)s)) "
+    "ORDER BY s.created_at DESC, s.id DESC"
+)
+assert set(RECORD_KINDS) == {SanctionKind.WARN, SanctionKind.QUARANTINE, SanctionKind.BAN}
+
+
 def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> InviteRights:
     """Every rule for ``member``, in three queries (one for founders and moderators).
     ``just_joined``: the member was created in this very transaction, so no sanction,
@@ -344,15 +360,11 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
     now = clock.now()
     cooldown_start = now - timedelta(days=settings.INVITE_SANCTION_COOLDOWN_DAYS)
     # One query for both sanction rules; relies on the index sanction_member_recent.
-    sanctions = [] if just_joined else list(
-        Sanction.objects.filter(member_id=member.id)
-        .filter(
-            Q(kind=SanctionKind.INVITE_SUSPENSION, ended_at__isnull=True)
-            & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-            | Q(kind__in=RECORD_KINDS, upheld=True, created_at__gt=cooldown_start)
-        )
-        .order_by("-created_at", "-id")
-    )
+    sanctions = [] if just_joined else fetch_models(Sanction, _SANCTIONS_SQL, {
+        "member": member.id, "suspension": SanctionKind.INVITE_SUSPENSION, "now": now,
+        "warn": SanctionKind.WARN, "quarantine": SanctionKind.QUARANTINE,
+        "ban": SanctionKind.BAN, "upheld": True, "cooldown_start": cooldown_start,
+    })
     suspensions = [s for s in sanctions if s.kind == SanctionKind.INVITE_SUSPENSION]
     # The suspension that lasts longest decides (one without an end date, else the latest end).
     suspension = max(
