@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from inviteonly.accounts.actions import (
     do_confirm_join,
@@ -18,9 +19,10 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.phone_verification.actions import (
     StartedVerification,
     _code_digest,
+    check_verification_code,
     verification_token_digest,
 )
-from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
@@ -266,3 +268,37 @@ def test_member_banned_after_asking_for_a_code_cannot_finish_recovery(
     assert refused.value.code == "account_restricted"
     member.refresh_from_db()
     assert member.check_password(PASSWORD)
+
+
+def test_a_checked_verification_carries_what_the_orm_reads(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    # check_verification_code reads with hand-written SQL (lib/queries.py): the
+    # verification, its invitation, the inviter and the member, each as the ORM would.
+    joining = start_join(founder, sms_outbox)
+    make_member(phone="+79165550123")
+    recovering = do_start_recovery(phone="+79165550123")
+    for started, purpose, phone in (
+        (joining, VerificationPurpose.JOIN, NUMBER),
+        (recovering, VerificationPurpose.RECOVERY, "+79165550123"),
+    ):
+        with transaction.atomic():
+            check = check_verification_code(
+                verification_id=started.verification.id, purpose=purpose,
+                code=sms_outbox.code_for(phone),
+            )
+        read = check.verification
+        assert read is not None
+        orm = PhoneVerification.objects.select_related(
+            "invitation__inviter", "member").get(id=read.id)
+        pairs = [(read, orm), (read.invitation, orm.invitation), (read.member, orm.member)]
+        if orm.invitation is not None:
+            assert read.invitation is not None
+            pairs.append((read.invitation.inviter, orm.invitation.inviter))
+        for ours, theirs in pairs:
+            if theirs is None:
+                assert ours is None
+                continue
+            for field in type(theirs)._meta.concrete_fields:
+                value, expected = getattr(ours, field.attname), getattr(theirs, field.attname)
+                assert (value, type(value)) == (expected, type(expected)), field.name

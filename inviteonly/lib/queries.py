@@ -39,24 +39,31 @@ def fetch_models(
     related: Sequence[str] = (), extra: Sequence[str] = (),
 ) -> list[M]:
     """The rows of ``sql`` as instances of ``model``. Their first columns are
-    ``columns_of(model, …)``, in order; then, for each name in ``related`` (a foreign
-    key of ``model``), the columns of the model it points to, which becomes that
-    relation (None where its key is NULL: LEFT JOIN it); the ``extra`` columns after
-    them are set on each instance as attributes. What ``objects.raw`` and
-    ``select_related`` build, without working out the columns of every answer again (a
-    third of a hot read's cost)."""
+    ``columns_of(model, …)``, in order; then, for each path in ``related`` (a foreign
+    key of ``model``, or of a relation named before it: "invitation.inviter"), the
+    columns of the model it points to, which becomes that relation (None where its key
+    is NULL: LEFT JOIN it); the ``extra`` columns after them are set on each instance
+    as attributes. What ``objects.raw`` and ``select_related`` build, without working
+    out the columns of every answer again (a third of a hot read's cost)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    related_models = [cast(type[Model], model._meta.get_field(name).related_model)
-                      for name in related]
+    related_models: dict[str, type[Model]] = {"": model}
+    for path in related:
+        parent, _, name = path.rpartition(".")
+        related_models[path] = cast(
+            type[Model], related_models[parent]._meta.get_field(name).related_model
+        )
     instances = []
     for row in rows:
         instance, start = _instance(model, row, 0)
-        for name, related_model in zip(related, related_models, strict=True):
-            related_instance, start = _instance(related_model, row, start)
-            setattr(instance, name, related_instance if related_instance.pk is not None
-                    else None)
+        read: dict[str, Model | None] = {"": instance}
+        for path in related:
+            related_instance, start = _instance(related_models[path], row, start)
+            parent, _, name = path.rpartition(".")
+            read[path] = related_instance if related_instance.pk is not None else None
+            if read[parent] is not None:
+                setattr(read[parent], name, read[path])
         for name, value in zip(extra, row[start:], strict=True):
             setattr(instance, name, value)
         instances.append(instance)

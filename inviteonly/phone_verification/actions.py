@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -25,6 +25,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
+from inviteonly.lib.queries import columns_of, fetch_model
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 
 
@@ -123,6 +124,20 @@ class CodeCheck:
     refusal: ActionError | None = None
 
 
+# The verification locked (SQLite: the transaction's write lock does it) with what a
+# right code unlocks: the invitation, its inviter, the member. Read on every code
+# typed (see lib/queries.py).
+_VERIFICATION_SQL = (
+    f"SELECT {columns_of(PhoneVerification, 'v')}, {columns_of(Invitation, 'i')}, "  # noqa: S608
+    f"{columns_of(Member, 'im')}, {columns_of(Member, 'm')} "
+    "FROM phone_verification_phoneverification v "
+    "LEFT JOIN invitations_invitation i ON i.id = v.invitation_id "
+    "LEFT JOIN accounts_member im ON im.id = i.inviter_id "
+    "LEFT JOIN accounts_member m ON m.id = v.member_id "
+    "WHERE v.id = %s AND v.purpose = %s"
+)
+
+
 def check_verification_code(
     *, verification_id: int, purpose: VerificationPurpose, code: str
 ) -> CodeCheck:
@@ -146,11 +161,11 @@ def check_verification_code(
                 field="code",
             )
         )
-    verification = (
-        PhoneVerification.objects.select_for_update(of=("self",))
-        .select_related("invitation__inviter", "member")
-        .filter(id=verification_id, purpose=purpose)
-        .first()
+    verification = fetch_model(
+        PhoneVerification,
+        _VERIFICATION_SQL + (" FOR UPDATE OF v" if connection.vendor == "postgresql" else ""),
+        [verification_id, purpose],
+        related=["invitation", "invitation.inviter", "member"],
     )
     now = clock.now()
     if (
