@@ -4,10 +4,13 @@ by a password change, found with their member in one query, swept once expired."
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import import_module
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client, RequestFactory, override_settings
@@ -97,15 +100,23 @@ def test_a_bearer_token_of_a_banned_member_or_an_expired_session_is_refused(
     assert bearer(api.token) is None
 
 
-def test_a_session_signed_with_a_retired_secret_key_still_verifies(founder: Member) -> None:
-    api = ApiClient()
+def test_a_session_signed_with_a_retired_secret_key_keeps_working_under_its_key(
+    founder: Member,
+) -> None:
+    api, other = ApiClient(), ApiClient()
     api.log_in("+79160000001")
-    assert api.token is not None
-    with override_settings(SECRET_KEY="a-new-secret-key-" * 4,
-                           SECRET_KEY_FALLBACKS=[settings.SECRET_KEY]):
+    other.log_in("+79160000001")
+    assert api.token is not None and other.token is not None
+    old_key, new_key = settings.SECRET_KEY, "a-new-secret-key-" * 4
+    with override_settings(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=[old_key]):
+        # Re-signed in place: the same token works again, and after the fallback goes.
         assert bearer(api.token) == founder
-    with override_settings(SECRET_KEY="a-new-secret-key-" * 4, SECRET_KEY_FALLBACKS=[]):
-        assert bearer(api.token) is None
+        assert bearer(api.token) == founder
+    with override_settings(SECRET_KEY=new_key, SECRET_KEY_FALLBACKS=[]):
+        assert bearer(api.token) == founder
+        # A session never re-signed under the new key does not verify without it.
+        assert bearer(other.token) is None
+    assert MemberSession.objects.count() == 2  # no session was cycled away
 
 
 def test_sweep_deletes_expired_sessions_only(founder: Member) -> None:
@@ -118,3 +129,29 @@ def test_sweep_deletes_expired_sessions_only(founder: Member) -> None:
     call_command("sweep", stdout=output)
     assert ", 1 expired sessions," in output.getvalue()
     assert MemberSession.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upgrading_moves_django_sessions_with_their_member_and_drops_the_old_table(
+    founder: Member,
+) -> None:
+    move = import_module("inviteonly.accounts.migrations.0005_move_django_sessions")
+    logged_in = {SESSION_KEY: str(founder.pk),
+                 BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
+                 HASH_SESSION_KEY: founder.get_session_auth_hash()}
+    expires = timezone.now() + timedelta(days=1)
+    expire_type = "timestamp with time zone" if connection.vendor == "postgresql" else "datetime"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE django_session (session_key varchar(40) PRIMARY KEY, "
+                       f"session_data text NOT NULL, expire_date {expire_type} NOT NULL)")
+        for key, data in (("a" * 40, logged_in), ("b" * 40, {})):
+            cursor.execute("INSERT INTO django_session VALUES (%s, %s, %s)",
+                           [key, SessionStore().encode(data), expires])
+    with connection.schema_editor() as editor:
+        move.move_sessions(apps, editor)
+    assert "django_session" not in connection.introspection.table_names()
+    moved = {row.session_key: row for row in MemberSession.objects.all()}
+    assert moved["a" * 40].member_id == founder.id and moved["b" * 40].member_id is None
+    assert moved["a" * 40].expire_date == expires
+    with connection.schema_editor() as editor:
+        move.move_sessions(apps, editor)  # twice: nothing left to move, nothing fails

@@ -131,7 +131,7 @@ class Member(AbstractBaseUser, PermissionsMixin):
 class MemberSession(AbstractBaseSession):
     """A session, web or API. Its key is stored only as an HMAC (accounts/sessions.py);
     the member it is logged in as sits beside its data, so that a request finds both
-    in one query (``sessions.member_of_session``) and a member's sessions can be found."""
+    in one query (``sessions.session_and_member``) and a member's sessions can be found."""
 
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"

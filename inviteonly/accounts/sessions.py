@@ -110,12 +110,12 @@ _SESSION_AND_MEMBER_SQL = (
 
 def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | None]:
     """The live session with this key, if it is logged in as a member, loaded, and that
-    member if the session verifies: one query. It verifies when it was logged in
-    through our backend, the member is active, and its auth hash matches the member's
-    password under the current SECRET_KEY — what ``django.contrib.auth.get_user``
-    checks. A session that does not verify so comes back without a member: Django's
-    own check has the last word on it (it also accepts, and re-signs, a hash made with
-    one of the SECRET_KEY_FALLBACKS)."""
+    member if the session verifies: one query. It verifies as
+    ``django.contrib.auth.get_user`` verifies: logged in through our backend, the member
+    active, its auth hash the member's password's (compared in constant time). A hash
+    made under one of the SECRET_KEY_FALLBACKS verifies too and is re-signed in place:
+    a bearer keeps its key (Django's own check would cycle it, and the client would
+    never learn the new one)."""
     member = fetch_model(
         Member, _SESSION_AND_MEMBER_SQL, [stored_session_key(session_key), timezone.now()],
         extra=["session_data"],
@@ -125,12 +125,18 @@ def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | 
     session = SessionStore(session_key=session_key)
     data = session.decode(getattr(member, "session_data"))  # noqa: B009 (an extra column)
     session._session_cache = data  # type: ignore[attr-defined]  # loaded: no second query
-    verified = (
+    if not (
         member.is_active
         and data.get(SESSION_KEY) == str(member.pk)
         and data.get(BACKEND_SESSION_KEY) in settings.AUTHENTICATION_BACKENDS
-        and constant_time_compare(
-            data.get(HASH_SESSION_KEY, ""), member.get_session_auth_hash()
-        )
-    )
-    return session, member if verified else None
+    ):
+        return session, None
+    stored_hash = data.get(HASH_SESSION_KEY, "")
+    if constant_time_compare(stored_hash, member.get_session_auth_hash()):
+        return session, member
+    if any(constant_time_compare(stored_hash, fallback)
+           for fallback in member.get_session_auth_fallback_hash()):
+        session[HASH_SESSION_KEY] = member.get_session_auth_hash()
+        session.save()
+        return session, member
+    return session, None
