@@ -201,10 +201,11 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # costs PostgreSQL more than running them. "off" for a pooler that cannot keep
     # prepared statements (PgBouncer in transaction mode before 1.21).
     _prepare_threshold = os.environ.get("INVITEONLY_DB_PREPARE_THRESHOLD", "5")
-    DATABASES["default"]["OPTIONS"] = {
+    # Added to what DATABASE_URL's query string sets (sslmode=…, options=…).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
         "server_side_binding": True,
         "prepare_threshold": None if _prepare_threshold == "off" else int(_prepare_threshold),
-    }
+    })
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.Member"

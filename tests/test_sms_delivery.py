@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
+from django.conf import settings
 
 from inviteonly.accounts.actions import do_start_recovery
 from inviteonly.invitations.actions import do_invite_by_phone
@@ -196,3 +197,13 @@ def test_workers_claiming_at_once_never_take_the_same_message() -> None:
     for slot, batch in enumerate(claimed):
         assert set(OutboundSms.objects.filter(id__in=batch).values_list("claim", flat=True)) \
             <= {f"worker-{slot}"}
+
+
+def test_a_claim_writes_its_lease_as_the_orm_would(clock: FrozenClock) -> None:
+    # The claim is hand-written SQL: the lease it stores must read back, and match,
+    # exactly as a datetime the ORM wrote (SQLite keeps them as text).
+    message = queue("+79161234567")
+    [claimed] = delivery._claim_batch(10, claim="worker")
+    lease_end = clock.current + settings.SMS_SEND_LEASE
+    assert (claimed.attempts, claimed.claim, claimed.next_attempt_at) == (1, "worker", lease_end)
+    assert OutboundSms.objects.filter(id=message.id, next_attempt_at=lease_end).exists()

@@ -355,7 +355,7 @@ assert set(RECORD_KINDS) == {SanctionKind.WARN, SanctionKind.QUARANTINE, Sanctio
 
 def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> InviteRights:
     """Every rule for ``member``, in three queries (one for founders and moderators).
-    ``just_joined``: the member was created in this very transaction, so no sanction,
+    ``just_joined``: the member was created by this very request, so no sanction,
     grant, invitee or allowance of theirs can exist yet — no query is needed."""
     now = clock.now()
     cooldown_start = now - timedelta(days=settings.INVITE_SANCTION_COOLDOWN_DAYS)

@@ -1,10 +1,12 @@
 """Small helpers for queries on hot paths.
 
 The ORM spends about 0.4 ms of Python compiling a query with joins that the database
-answers in a twentieth of that, so the few reads every API request makes (the bearer's
-session and member, a member with their profile, a wall page, the inbox) are written
-as SQL once, and read through ``fetch_dicts`` or ``Model.objects.raw``; everything else
-uses the ORM. Their behaviour is the API's, tested there (tests/test_social_api.py).
+answers in a twentieth of that, so the few reads nearly every API request or
+registration makes (docs/architecture.md lists them) are written as SQL once, beside
+the function that runs them, and read through ``fetch_models`` / ``fetch_model`` or
+``fetch_dicts``; everything else uses the ORM. A test holds each to what the ORM would
+return. Parameters are adapted as the ORM adapts them (SQLite stores datetimes as
+naive UTC text).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def unique_or_none(queryset: QuerySet[M]) -> M | None:
 
 
 def columns_of(model: type[Model], alias: str) -> str:
-    """``alias.column, …`` for every concrete field of ``model``, for ``objects.raw``."""
+    """``alias.column, …`` for every concrete field of ``model``, in the order
+    ``fetch_models`` reads them."""
     return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
 
 
@@ -46,7 +49,7 @@ def fetch_models(
     as attributes. What ``objects.raw`` and ``select_related`` build, without working
     out the columns of every answer again (a third of a hot read's cost)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, _adapted(params))
         rows = cursor.fetchall()
     related_models: dict[str, type[Model]] = {"": model}
     for path in related:
@@ -121,7 +124,7 @@ def fetch_dicts(
     """The rows of ``sql`` as dicts by column name. The ``datetimes`` columns come back
     aware, as from the ORM (SQLite's driver gives naive UTC ones)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, _adapted(params))
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     for row in rows:
@@ -130,7 +133,22 @@ def fetch_dicts(
     return rows
 
 
+def _adapted(
+    params: Mapping[str, Any] | Sequence[Any],
+) -> Mapping[str, Any] | Sequence[Any]:
+    """Datetimes as the ORM hands them to this database (SQLite: naive UTC text)."""
+    adapt = connection.ops.adapt_datetimefield_value
+
+    def one(value: Any) -> Any:
+        return adapt(value) if isinstance(value, datetime) else value
+
+    if isinstance(params, Mapping):
+        return {name: one(value) for name, value in params.items()}
+    return [one(value) for value in params]
+
+
 def _aware(value: datetime | None) -> datetime | None:
+    # SQLite's connection time zone is UTC whenever USE_TZ is on, as it is here.
     if value is None or timezone.is_aware(value):
         return value
     return value.replace(tzinfo=UTC)

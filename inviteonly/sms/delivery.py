@@ -58,7 +58,8 @@ _CLAIM_SQL = (
 def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
     """Claim due messages for this worker: mark them ``sending`` under this worker's
     ``claim`` token with a lease, and count the attempt (so a message that kills every
-    worker that takes it ends up failed). Oldest due first."""
+    worker that takes it ends up failed). The oldest due are taken; they come back in
+    id order."""
     now = clock.now()
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
     batch = fetch_models(OutboundSms, _CLAIM_SQL.replace("{lock}", lock), {
