@@ -274,6 +274,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("INVITEONLY_LOG_LEVEL", "INFO")},
+    # waitress warns "Task queue depth is N" for every request that waits for a thread:
+    # under load, one line per request, which costs the server more than the wait.
+    "loggers": {"waitress.queue": {"level": "ERROR"}},
 }
 
 

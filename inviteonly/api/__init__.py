@@ -114,6 +114,11 @@ from inviteonly.api import (  # noqa: E402
     walls,
 )
 
+# Django tries the routers in this order. One with a prefix is passed over at once by
+# paths outside it; one without ("") costs every path after it a failed
+# sub-resolution. So the prefixed come first, then the unprefixed, the most read (the
+# walls) first among them.
+api.add_router("/conversations", messages.router, tags=["messages"])
 api.add_router("/invitations", invitations.router, tags=["invitations"])
 api.add_router(
     "/invitation-requests", invitation_requests.router, tags=["invitation requests"]
@@ -123,10 +128,9 @@ api.add_router("/session", sessions.router, tags=["session"])
 api.add_router("/recovery", recovery.router, tags=["recovery"])
 api.add_router("/me", me.router, tags=["me"])
 api.add_router("/site", site.router, tags=["site"])
-api.add_router("", rights.router, tags=["invite rights"])
 api.add_router("/tree", tree.router, tags=["tree"])
+api.add_router("", walls.router, tags=["walls"])
+api.add_router("", rights.router, tags=["invite rights"])
 api.add_router("", profiles.router, tags=["profiles"])
 api.add_router("", friends.router, tags=["friends"])
-api.add_router("", walls.router, tags=["walls"])
-api.add_router("/conversations", messages.router, tags=["messages"])
 api.add_router("", reports.router, tags=["reports"])
