@@ -71,9 +71,12 @@ def test_refusals_show_on_the_page_in_russian() -> None:
     answer = as_vera.post(f"/members/{anna.id}/post", {"text": "Привет"}, follow=True)
     assert "Писать на этой стене могут только друзья." in answer.content.decode()
     assert not WallPost.objects.exists()
+    WallPost.objects.create(wall_owner=anna, author=anna, text="Только для своих")
+    assert "Только для своих" in as_vera.get(f"/members/{anna.id}/").content.decode()
     Profile.objects.create(member=anna, message_audience="friends", wall_audience="friends")
     page = as_vera.get(f"/members/{anna.id}/").content.decode()
     assert "только друзьям" in page and "Написать сообщение" not in page
+    assert "Только для своих" not in page
     refused = as_vera.post(f"/messages/{anna.id}/", {"text": "Привет"})
     assert "только от друзей" in refused.content.decode()
     assert not Message.objects.exists()

@@ -136,16 +136,15 @@ def visible_wall_owner(viewer: Member, member_id: int) -> Member:
     return member
 
 
-def wall_of(viewer: Member, member_id: int) -> tuple[Member, QuerySet[WallPost]]:
-    """The member and their wall's posts, newest first, each with its author (and the
-    author's profile, for the avatar), if the viewer may see the wall."""
-    member = visible_wall_owner(viewer, member_id)
-    posts = (
-        WallPost.objects.filter(wall_owner=member)
+def wall_posts(owner: Member) -> QuerySet[WallPost]:
+    """The posts of a wall, newest first, each with its author (and the author's
+    profile, for the avatar). The caller has checked that the viewer may see it
+    (``Relation.may_see_wall``, ``visible_wall_owner``)."""
+    return (
+        WallPost.objects.filter(wall_owner=owner)
         .select_related("author", "author__profile")
         .order_by("-id")
     )
-    return member, posts
 
 
 # Newer than any id: the first page of a newest-first list.
@@ -153,7 +152,7 @@ NO_CURSOR = 2**62
 
 # The API's wall page and inbox page as plain rows (see lib/queries.py): the two most
 # read lists of the site (benchmarks/social_reads.py). Pages in HTML read the same
-# lists through the ORM (wall_of, inbox_of), as model instances for the templates.
+# lists through the ORM (wall_posts, inbox_of), as model instances for the templates.
 _WALL_PAGE_SQL = """
 SELECT w.id, w.text, w.created_at, w.author_id, w.wall_owner_id,
        a.display_name AS author_display_name, p.avatar AS author_avatar

@@ -35,7 +35,7 @@ from inviteonly.social.queries import (
     outgoing_friend_requests,
     page_size,
     profile_page,
-    wall_of,
+    wall_posts,
 )
 from inviteonly.social.rules import access_member, profile_of
 
@@ -108,8 +108,7 @@ def profile_view(request: HttpRequest, member_id: int) -> HttpResponse:
     posts: list[Any] = []
     next_before = None
     if page.relation.may_see_wall:
-        _owner, wall = wall_of(viewer, member_id)
-        posts, next_before = _keyset(request, wall)
+        posts, next_before = _keyset(request, wall_posts(page.member))
     return render(request, "social/profile.html", {
         "page": page, "posts": posts, "next_before": next_before, "form": TextForm(),
     })
