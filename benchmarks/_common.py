@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import functools
 import http.client
@@ -39,7 +40,7 @@ import tempfile
 import threading
 import time
 from base64 import urlsafe_b64encode
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -185,6 +186,59 @@ def run_child(
     if not isinstance(parsed, dict):
         raise RuntimeError(f"the last line of {module} is not a JSON object: {last!r}")
     return parsed
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--postgres`` for a benchmark that measures SQLite and, given a URL, PostgreSQL
+    in a child process each (``--child --database``, internal: see ``run_per_database``)."""
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=os.environ.get(POSTGRES_URL_VARIABLE) or None,
+        help="also measure PostgreSQL on a throwaway database created through this URL "
+        f"(default: ${POSTGRES_URL_VARIABLE})",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgres"), default="sqlite", help=argparse.SUPPRESS
+    )
+
+
+def run_per_database(
+    module: str,
+    postgres_url: str | None,
+    child_arguments: Sequence[str],
+    *,
+    headline: Sequence[str],
+    defaults: Mapping[str, Any],
+) -> int:
+    """Run ``module``'s child on SQLite and, given ``postgres_url``, on PostgreSQL, and
+    print one JSON line: SQLite's result at the top level (with ``defaults`` for keys it
+    lacks), PostgreSQL's under ``postgresql`` and its ``headline`` keys again as
+    ``postgres_<key>``, failures under ``errors``. Returns the exit status."""
+    results: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    for database in ["sqlite"] + (["postgres"] if postgres_url else []):
+        arguments = ["--child", "--database", database, *child_arguments]
+        if database == "postgres" and postgres_url:
+            arguments += ["--postgres", postgres_url]
+        try:
+            results[database] = run_child(module, arguments, echo=say)
+        except RuntimeError as error:
+            errors[database] = str(error)
+            say(f"[{database}] FAILED: {error}")
+    combined: dict[str, Any] = dict(results.get("sqlite", {"database": "sqlite"}))
+    for key, value in defaults.items():
+        combined.setdefault(key, value)
+    if "postgres" in results:
+        postgres = results["postgres"]
+        combined["postgresql"] = postgres
+        for key in headline:
+            combined[f"postgres_{key}"] = postgres[key]
+    if errors:
+        combined["errors"] = errors
+    print(json.dumps(combined, ensure_ascii=False), flush=True)
+    return 1 if errors else 0
 
 
 # ---------------------------------------------------------------------------

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -60,11 +59,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks._common import (
-    POSTGRES_URL_VARIABLE,
+    add_database_arguments,
     benchmark_environment,
     count_queries,
     database_description,
-    run_child,
+    run_per_database,
     say,
     set_up_django,
 )
@@ -490,31 +489,11 @@ def child_main(arguments: argparse.Namespace) -> int:
 
 
 def parent_main(arguments: argparse.Namespace) -> int:
-    databases = ["sqlite"] + (["postgres"] if arguments.postgres else [])
-    results: dict[str, dict[str, Any]] = {}
-    errors: dict[str, str] = {}
-    for database in databases:
-        child_arguments = ["--child", "--database", database]
-        if arguments.quick:
-            child_arguments.append("--quick")
-        if database == "postgres":
-            child_arguments += ["--postgres", arguments.postgres]
-        try:
-            results[database] = run_child("benchmarks.invitation_tree", child_arguments, echo=say)
-        except RuntimeError as error:
-            errors[database] = str(error)
-            say(f"[{database}] FAILED: {error}")
-    combined: dict[str, Any] = dict(results.get("sqlite", {"database": "sqlite"}))
-    if "postgres" in results:
-        postgres = results["postgres"]
-        combined["postgresql"] = postgres
-        for key in TARGETS:
-            combined[f"postgres_{key}"] = postgres[key]
-    combined["targets"] = TARGETS
-    if errors:
-        combined["errors"] = errors
-    print(json.dumps(combined), flush=True)
-    return 1 if errors else 0
+    return run_per_database(
+        "benchmarks.invitation_tree", arguments.postgres,
+        ["--quick"] if arguments.quick else [], headline=list(TARGETS),
+        defaults={"targets": TARGETS},
+    )
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -525,17 +504,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="100,000 members and a 2,000-deep chain"
     )
-    parser.add_argument(
-        "--postgres",
-        metavar="URL",
-        default=os.environ.get(POSTGRES_URL_VARIABLE) or None,
-        help="also measure PostgreSQL on a throwaway database created through this URL "
-        f"(default: ${POSTGRES_URL_VARIABLE})",
-    )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--database", choices=("sqlite", "postgres"), default="sqlite", help=argparse.SUPPRESS
-    )
+    add_database_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -81,7 +81,6 @@ from typing import Any
 from benchmarks._common import (
     CODE,
     JOIN_LINK,
-    POSTGRES_URL_VARIABLE,
     ClientAddresses,
     CpuWatch,
     HashTimer,
@@ -89,6 +88,7 @@ from benchmarks._common import (
     PhoneNumbers,
     QueryCount,
     WorkerPool,
+    add_database_arguments,
     argon2_parameters,
     benchmark_environment,
     count_password_hashes,
@@ -97,7 +97,7 @@ from benchmarks._common import (
     message_mark,
     profile_text,
     receive_sms,
-    run_child,
+    run_per_database,
     set_up_django,
     timing_password_hashes,
 )
@@ -555,44 +555,16 @@ def child_main(arguments: argparse.Namespace) -> int:
 
 
 def parent_main(arguments: argparse.Namespace) -> int:
-    databases = ["sqlite"] + (["postgres"] if arguments.postgres else [])
-    results: dict[str, dict[str, Any]] = {}
-    errors: dict[str, str] = {}
-    for database in databases:
-        child_arguments = [
-            "--child",
-            "--database", database,
-            "--concurrency", str(arguments.concurrency),
-        ]
-        if arguments.quick:
-            child_arguments.append("--quick")
-        if arguments.profile:
-            child_arguments.append("--profile")
-        if database == "postgres":
-            child_arguments += ["--postgres", arguments.postgres]
-        try:
-            results[database] = run_child(
-                "benchmarks.join_flow", child_arguments, echo=lambda line: print(line, flush=True)
-            )
-        except RuntimeError as error:
-            errors[database] = str(error)
-            print(f"[{database}] FAILED: {error}", flush=True)
-
-    combined: dict[str, Any] = dict(results.get("sqlite", {"database": "sqlite"}))
-    combined.setdefault("concurrency", arguments.concurrency)
-    if "postgres" in results:
-        postgres = results["postgres"]
-        combined["postgresql"] = postgres
-        combined["postgres_flow_per_s"] = postgres["flow_per_s"]
-        combined["postgres_hash_bound_per_s"] = postgres["hash_bound_per_s"]
-        combined["postgres_ratio"] = postgres["ratio"]
-        combined["postgres_overhead_ms_per_registration"] = postgres[
-            "overhead_ms_per_registration"
-        ]
-    if errors:
-        combined["errors"] = errors
-    print(json.dumps(combined, ensure_ascii=False), flush=True)
-    return 1 if errors else 0
+    child_arguments = ["--concurrency", str(arguments.concurrency)]
+    if arguments.quick:
+        child_arguments.append("--quick")
+    if arguments.profile:
+        child_arguments.append("--profile")
+    return run_per_database(
+        "benchmarks.join_flow", arguments.postgres, child_arguments,
+        headline=["flow_per_s", "hash_bound_per_s", "ratio", "overhead_ms_per_registration"],
+        defaults={"concurrency": arguments.concurrency},
+    )
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -610,21 +582,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="threads registering (and hashing) at once (default: the number of CPUs)",
     )
     parser.add_argument(
-        "--postgres",
-        metavar="URL",
-        default=os.environ.get(POSTGRES_URL_VARIABLE) or None,
-        help="also measure PostgreSQL on a throwaway database created through this URL "
-        f"(default: ${POSTGRES_URL_VARIABLE})",
-    )
-    parser.add_argument(
         "--profile",
         action="store_true",
         help="print a cProfile of a few registrations at concurrency 1",
     )
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--database", choices=("sqlite", "postgres"), default="sqlite", help=argparse.SUPPRESS
-    )
+    add_database_arguments(parser)
     arguments = parser.parse_args(argv)
     if arguments.concurrency < 1:
         parser.error("--concurrency must be at least 1")
