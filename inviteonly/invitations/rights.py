@@ -341,16 +341,17 @@ def _waived_automatic_rules(waiver: str) -> list[RuleResult]:
 # The sanctions both sanction rules read: invite suspensions in force, upheld record
 # sanctions (RECORD_KINDS) of the cooldown period. Every invitation sent reads them
 # (see lib/queries.py).
+_RECORD_KIND_PARAMETERS = {f"record_kind_{index}": kind for index, kind in enumerate(RECORD_KINDS)}
 _SANCTIONS_SQL = (
     f"SELECT {columns_of(Sanction, 's')} FROM moderation_sanction s "  # noqa: S608
     "WHERE s.member_id = %(member)s AND ("
     "(s.kind = %(suspension)s AND s.ended_at IS NULL "
     "AND (s.ends_at IS NULL OR s.ends_at > %(now)s)) "
-    "OR (s.kind IN (%(warn)s, %(quarantine)s, %(ban)s) AND s.upheld = %(upheld)s "
-    "AND s.created_at > %(cooldown_start)s)) "
+    "OR (s.kind IN ("
+    + ", ".join(f"%({name})s" for name in _RECORD_KIND_PARAMETERS)
+    + ") AND s.upheld = %(upheld)s AND s.created_at > %(cooldown_start)s)) "
     "ORDER BY s.created_at DESC, s.id DESC"
 )
-assert set(RECORD_KINDS) == {SanctionKind.WARN, SanctionKind.QUARANTINE, SanctionKind.BAN}
 
 
 def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> InviteRights:
@@ -362,8 +363,7 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
     # One query for both sanction rules; relies on the index sanction_member_recent.
     sanctions = [] if just_joined else fetch_models(Sanction, _SANCTIONS_SQL, {
         "member": member.id, "suspension": SanctionKind.INVITE_SUSPENSION, "now": now,
-        "warn": SanctionKind.WARN, "quarantine": SanctionKind.QUARANTINE,
-        "ban": SanctionKind.BAN, "upheld": True, "cooldown_start": cooldown_start,
+        **_RECORD_KIND_PARAMETERS, "upheld": True, "cooldown_start": cooldown_start,
     })
     suspensions = [s for s in sanctions if s.kind == SanctionKind.INVITE_SUSPENSION]
     # The suspension that lasts longest decides (one without an end date, else the latest end).
