@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.hashers import make_password
+from django.db.models import Model
 from django.test import Client
 from django.utils import translation
 
@@ -136,6 +137,19 @@ _phone_counter = iter(range(10**6))
 def new_ru_number() -> str:
     # +7 926: no test types a number there, so a made-up member never takes one.
     return f"+7926{next(_phone_counter):07d}"
+
+
+def assert_read_like_the_orm(ours: Model | None, theirs: Model | None) -> None:
+    """Every stored field of ``ours`` (read with hand-written SQL: lib/queries.py) is the
+    ORM's ``theirs``, type included (SQLite keeps booleans as 0/1 and datetimes without
+    their zone); None where the ORM has None."""
+    if theirs is None:
+        assert ours is None
+        return
+    assert ours is not None
+    for field in type(theirs)._meta.concrete_fields:
+        value, expected = getattr(ours, field.attname), getattr(theirs, field.attname)
+        assert (value, type(value)) == (expected, type(expected)), field.name
 
 
 def make_member(

@@ -25,7 +25,7 @@ from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.site_config.actions import do_set_registration_mode
 from inviteonly.site_config.models import RegistrationMode
 from inviteonly.sms.models import OutboundSms
-from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, assert_read_like_the_orm, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -400,8 +400,5 @@ def test_an_invitation_read_by_its_token_is_the_orms(
     assert unsent.inviter is None
     for read in (sent, unsent):
         orm = Invitation.objects.select_related("inviter").get(id=read.id)
-        pairs = [(read, orm)] + ([(read.inviter, orm.inviter)] if orm.inviter else [])
-        for ours, theirs in pairs:
-            for field in type(theirs)._meta.concrete_fields:
-                value, expected = getattr(ours, field.attname), getattr(theirs, field.attname)
-                assert (value, type(value)) == (expected, type(expected)), field.name
+        assert_read_like_the_orm(read, orm)
+        assert_read_like_the_orm(read.inviter, orm.inviter)

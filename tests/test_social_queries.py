@@ -17,7 +17,7 @@ from inviteonly.accounts.sessions import session_and_member
 from inviteonly.social.actions import do_send_message
 from inviteonly.social.models import FriendRequest, Profile, WallPost
 from inviteonly.social.rules import access_member, profile_of
-from tests.conftest import make_member
+from tests.conftest import assert_read_like_the_orm, make_member
 from tests.social_helpers import SETTLED, befriend, member_with_api
 
 pytestmark = pytest.mark.django_db
@@ -157,15 +157,10 @@ def test_members_read_with_hand_written_sql_are_the_orms(with_profile: bool) -> 
     _session, by_session = session_and_member(api.token)
     assert by_session is not None
     for read in (by_id, by_session):
-        for field in Member._meta.concrete_fields:
-            ours, theirs = getattr(read, field.attname), getattr(orm, field.attname)
-            assert (ours, type(ours)) == (theirs, type(theirs)), field.name
+        assert_read_like_the_orm(read, orm)
         assert not read._state.adding
     if with_profile:
-        for field in Profile._meta.concrete_fields:
-            ours = getattr(by_id.profile, field.attname)
-            theirs = getattr(orm.profile, field.attname)
-            assert (ours, type(ours)) == (theirs, type(theirs)), field.name
+        assert_read_like_the_orm(by_id.profile, orm.profile)
     else:
         with CaptureQueriesContext(connection) as captured:
             assert profile_of(by_id)._state.adding  # the unsaved defaults, without a query

@@ -23,7 +23,7 @@ from inviteonly.phone_verification.actions import (
     verification_token_digest,
 )
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
-from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, assert_read_like_the_orm, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -291,14 +291,9 @@ def test_a_checked_verification_carries_what_the_orm_reads(
         assert read is not None
         orm = PhoneVerification.objects.select_related(
             "invitation__inviter", "member").get(id=read.id)
-        pairs = [(read, orm), (read.invitation, orm.invitation), (read.member, orm.member)]
+        assert_read_like_the_orm(read, orm)
+        assert_read_like_the_orm(read.invitation, orm.invitation)
+        assert_read_like_the_orm(read.member, orm.member)
         if orm.invitation is not None:
             assert read.invitation is not None
-            pairs.append((read.invitation.inviter, orm.invitation.inviter))
-        for ours, theirs in pairs:
-            if theirs is None:
-                assert ours is None
-                continue
-            for field in type(theirs)._meta.concrete_fields:
-                value, expected = getattr(ours, field.attname), getattr(theirs, field.attname)
-                assert (value, type(value)) == (expected, type(expected)), field.name
+            assert_read_like_the_orm(read.invitation.inviter, orm.invitation.inviter)
