@@ -120,7 +120,10 @@ class FrozenClock:
 
 @pytest.fixture
 def clock() -> Iterator[FrozenClock]:
-    frozen = FrozenClock(clock_module.now().replace(microsecond=0))
+    # Today's midnight (UTC): every fixed window a test uses (a minute, an hour, a day)
+    # begins at the frozen moment, so a test that advances the clock by less than a
+    # window stays inside it whatever time of day the suite runs.
+    frozen = FrozenClock(clock_module.now().replace(hour=0, minute=0, second=0, microsecond=0))
     clock_module.use_source(frozen)
     yield frozen
     clock_module.use_source(None)
