@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import override_settings
-from django.utils import translation
+from django.utils import formats, translation
 
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.accounts.models import Member
@@ -15,6 +15,7 @@ from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import (
     do_create_founder_invitation,
     do_invite_by_phone,
+    do_revoke_invitation,
     join_token_digest,
 )
 from inviteonly.invitations.models import Invitation, InvitationState
@@ -130,13 +131,43 @@ def test_a_member_findable_by_phone_is_named_instead_of_invited(
 def test_inviting_the_same_number_twice_is_refused_while_pending(
     founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
 ) -> None:
-    do_invite_by_phone(inviter=founder, phone=NUMBER)
-    with pytest.raises(ActionError) as refused:
+    first = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    with translation.override("en"), pytest.raises(ActionError) as refused:
         do_invite_by_phone(inviter=founder, phone="8 916 123-45-67")
     assert refused.value.code == "invitation_pending"
+    assert str(refused.value.message) == (
+        "You have already invited this number. The invitation is valid until "
+        f"{formats.date_format(first.expires_at, 'DATE_FORMAT')}."
+    )
     clock.advance(days=7, seconds=1)
     do_invite_by_phone(inviter=founder, phone=NUMBER)
     assert Invitation.objects.count() == 2
+
+
+def test_a_revoked_or_redeemed_invitation_is_not_pending(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    revoked = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    do_revoke_invitation(member=founder, invitation_id=revoked.id)
+    redeemed = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    Invitation.objects.filter(id=redeemed.id).update(
+        redeemed_at=redeemed.created_at, redeemed_by=make_member()
+    )
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    assert len(sms_outbox.to(NUMBER)) == 3
+
+
+def test_a_banned_member_findable_by_phone_is_not_named(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    from inviteonly.social.models import Profile
+
+    member = make_member(phone=NUMBER, display_name="Vera")
+    Member.objects.filter(id=member.id).update(status=Member.Status.BANNED)
+    Profile.objects.create(member=member, findable_by_phone=True)
+    invitation = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    assert invitation.state == InvitationState.PENDING
+    assert sms_outbox.to(NUMBER) == []
 
 
 def test_overlong_note_is_refused_and_nothing_is_written(founder: Member) -> None:

@@ -23,6 +23,7 @@ from inviteonly.invitations.rights import allowance_refusal_reason, check_can_in
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+from inviteonly.lib.queries import columns_of, fetch_dicts, fetch_model, locking
 from inviteonly.moderation.actions import (
     check_end_date,
     clean_moderation_reason,
@@ -82,6 +83,21 @@ def do_invite_by_phone(
         return create_invitation(inviter=inviter, number=number, note=note, ip_address=ip_address)
 
 
+_INVITER_SQL = f"SELECT {columns_of(Member, 'm')} FROM accounts_member m WHERE m.id = %s"  # noqa: S608
+# Read on every invitation sent, in one statement: is one to this number still pending,
+# and whose number is it (see lib/queries.py).
+_PENDING_AND_OWNER_SQL = (
+    "SELECT (SELECT MAX(i.expires_at) FROM invitations_invitation i "
+    "WHERE i.inviter_id = %(inviter)s AND i.phone_blind_index = %(index)s "
+    "AND i.redeemed_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > %(now)s"
+    ") AS pending_until, "
+    "m.id AS owner_id, m.display_name, m.status, p.findable_by_phone "
+    "FROM (SELECT 1) AS one "
+    "LEFT JOIN accounts_member m ON m.phone_blind_index = %(index)s "
+    "LEFT JOIN social_profile p ON p.member_id = m.id"
+)
+
+
 def create_invitation(
     *,
     inviter: Member,
@@ -95,46 +111,33 @@ def create_invitation(
     rate limit and the SMS budget already."""
     with transaction.atomic(savepoint=False):
         # Lock the inviter: one invitation at a time per member.
-        inviter = Member.objects.select_for_update().get(id=inviter.id)
+        locked = fetch_model(Member, locking(_INVITER_SQL), [inviter.id])
+        assert locked is not None  # a member is never deleted, only banned
+        inviter = locked
         rights = check_can_invite(inviter)
         index = crypto.blind_index(number.e164)
         now = clock.now()
-        pending = (
-            Invitation.objects.filter(
-                inviter=inviter,
-                phone_blind_index=index,
-                redeemed_at__isnull=True,
-                revoked_at__isnull=True,
-                expires_at__gt=now,
-            )
-            .order_by("-expires_at")
-            .first()
+        (found,) = fetch_dicts(
+            _PENDING_AND_OWNER_SQL, {"inviter": inviter.id, "index": index, "now": now},
+            datetimes=["pending_until"],
         )
-        if pending is not None:
+        if found["pending_until"] is not None:
             raise ActionError(
                 "invitation_pending",
                 _("You have already invited this number. The invitation is valid until "
                   "%(date)s.")
-                % {"date": formats.date_format(pending.expires_at, "DATE_FORMAT")},
+                % {"date": formats.date_format(found["pending_until"], "DATE_FORMAT")},
                 status=409,
                 field="phone",
             )
         # A member's number gets the answer any number gets, and no SMS — unless that
         # member chose to be findable by it: then the inviter may as well know.
-        owner = (
-            Member.objects.filter(phone_blind_index=index)
-            .values("display_name", "status", "profile__findable_by_phone")
-            .first()
-        )
-        if (
-            owner is not None
-            and owner["profile__findable_by_phone"]
-            and owner["status"] != Member.Status.BANNED
-        ):
+        owned = found["owner_id"] is not None
+        if owned and found["findable_by_phone"] and found["status"] != Member.Status.BANNED:
             raise ActionError(
                 "already_a_member",
                 _("%(name)s is already a member with this number.")
-                % {"name": owner["display_name"]},
+                % {"name": found["display_name"]},
                 status=409,
                 field="phone",
             )
@@ -156,7 +159,7 @@ def create_invitation(
                 language=language or language_for_number(number),
             ),
             purpose=SmsPurpose.INVITATION,
-            suppressed=owner is not None,
+            suppressed=owned,
         )
         invitation = Invitation.objects.create(
             inviter=inviter,

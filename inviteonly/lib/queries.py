@@ -37,6 +37,15 @@ def columns_of(model: type[Model], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
 
 
+def locking(sql: str, *, of: str = "", skip_locked: bool = False) -> str:
+    """``sql`` with ``FOR UPDATE`` (``OF`` the alias ``of``, ``SKIP LOCKED``) on
+    PostgreSQL. SQLite has no row locks and needs none: its transactions take the
+    database's write lock as they begin (``BEGIN IMMEDIATE``)."""
+    if connection.vendor != "postgresql":
+        return sql
+    return f"{sql} FOR UPDATE{f' OF {of}' if of else ''}{' SKIP LOCKED' if skip_locked else ''}"
+
+
 def fetch_models(
     model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any], *,
     related: Sequence[str] = (), extra: Sequence[str] = (),
@@ -122,7 +131,7 @@ def fetch_dicts(
     sql: str, params: Mapping[str, Any], *, datetimes: Sequence[str] = ()
 ) -> list[dict[str, Any]]:
     """The rows of ``sql`` as dicts by column name. The ``datetimes`` columns come back
-    aware, as from the ORM (SQLite's driver gives naive UTC ones)."""
+    aware, as from the ORM (SQLite's driver gives naive UTC ones, or text)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, _adapted(params))
         names = [column[0] for column in cursor.description]
@@ -147,7 +156,10 @@ def _adapted(
     return [one(value) for value in params]
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _aware(value: datetime | str | None) -> datetime | None:
+    if isinstance(value, str):
+        # SQLite gives a computed column (MAX of a datetime, say) as text.
+        value = datetime.fromisoformat(value)
     # SQLite's connection time zone is UTC whenever USE_TZ is on, as it is here.
     if value is None or timezone.is_aware(value):
         return value

@@ -26,10 +26,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from inviteonly.lib import clock, crypto
-from inviteonly.lib.queries import columns_of, fetch_models
+from inviteonly.lib.queries import columns_of, fetch_models, locking
 from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway, route_for
 from inviteonly.sms.models import OutboundSms, SmsStatus
 
@@ -45,12 +45,14 @@ def _retry_delay(attempts: int) -> timedelta:
 # One statement claims a batch and returns it. On PostgreSQL, FOR UPDATE SKIP LOCKED
 # keeps parallel workers off each other's rows; SQLite runs one writer at a time.
 # Written by hand: a worker claims after every batch (see lib/queries.py).
+_DUE_SQL = (
+    "SELECT id FROM sms_outboundsms "
+    "WHERE status IN (%(queued)s, %(sending)s) AND next_attempt_at <= %(now)s "
+    "AND attempts < %(max_attempts)s ORDER BY next_attempt_at, id LIMIT %(limit)s"
+)
 _CLAIM_SQL = (
     "UPDATE sms_outboundsms SET status = %(sending)s, claim = %(claim)s, "  # noqa: S608
-    "attempts = attempts + 1, next_attempt_at = %(lease_end)s "
-    "WHERE id IN (SELECT id FROM sms_outboundsms "
-    "WHERE status IN (%(queued)s, %(sending)s) AND next_attempt_at <= %(now)s "
-    "AND attempts < %(max_attempts)s ORDER BY next_attempt_at, id LIMIT %(limit)s{lock}) "
+    "attempts = attempts + 1, next_attempt_at = %(lease_end)s WHERE id IN ({due}) "
     f"RETURNING {columns_of(OutboundSms, 'sms_outboundsms')}"
 )
 
@@ -61,8 +63,8 @@ def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
     worker that takes it ends up failed). The oldest due are taken; they come back in
     id order."""
     now = clock.now()
-    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    batch = fetch_models(OutboundSms, _CLAIM_SQL.replace("{lock}", lock), {
+    due = locking(_DUE_SQL, skip_locked=True)
+    batch = fetch_models(OutboundSms, _CLAIM_SQL.replace("{due}", due), {
         "sending": SmsStatus.SENDING, "queued": SmsStatus.QUEUED, "claim": claim,
         "lease_end": now + settings.SMS_SEND_LEASE, "now": now,
         # Claimed and abandoned too often: `sweep_abandoned_messages` fails it.
