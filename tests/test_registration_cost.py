@@ -63,17 +63,18 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
 
     # Bearer session with its member (one query), both rate-limit rules in one upsert,
     # the inviter locked, their invite rights (one query for a founder), a pending
-    # invitation looked for, the number looked up, SMS, invitation, audit entry.
-    assert len(statements(invite)) == 9, statements(invite)
+    # invitation and the number's owner looked for (one query), SMS, invitation, audit
+    # entry.
+    assert len(statements(invite)) == 8, statements(invite)
     # Invitation, site mode, five rate-limit rules in one upsert, older codes replaced,
     # verification, SMS, audit entry.
     assert len(statements(start)) == 7, statements(start)
-    # Verification id, rate-limit upsert, verification locked, site mode, code consumed,
+    # Rate-limit upsert, verification locked (found by its token), site mode, code consumed,
     # member and its place in the tree (an UPDATE: the path ends with the new id),
     # invitation redeemed, notification, last login, the three audit entries in one
     # INSERT, session (no savepoint around it). The new member's invite rights in the
     # answer need no query: nothing about them can exist yet.
-    assert len(statements(confirm)) == 12, statements(confirm)
+    assert len(statements(confirm)) == 11, statements(confirm)
     member = Member.objects.get(display_name="Newcomer Boris")
     assert list(
         AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)

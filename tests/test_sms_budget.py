@@ -80,6 +80,22 @@ def test_a_country_gets_three_unverified_codes_an_hour(clock: FrozenClock) -> No
     assert ask(RU[10]) == "sent"
 
 
+@override_settings(RATE_LIMITS={"recover": [("ip", 2, 3600)], "send_code": []})
+def test_rate_limits_count_first_and_a_request_they_refuse_takes_no_budget() -> None:
+    # The rate limits and the budget are taken in one transaction, the limits first.
+    assert [ask(RU[index]) for index in range(3)] == ["sent", "sent", "rate_limited"]
+    # The refused request took none of the country's three codes an hour.
+    assert ask(RU[3], ip="203.0.113.98") == "sent"
+    # A request the budget refuses has still been counted by the rate limits.
+    assert [ask(RU[4], ip="203.0.113.98"), ask(RU[5], ip="203.0.113.98")] == [
+        "sms_budget_exceeded", "rate_limited",
+    ]
+    assert refusal_rules() == [
+        "recover.ip.2/3600s", "sms.country_hourly", "recover.ip.2/3600s",
+    ]
+    assert PhoneVerification.objects.count() == OutboundSms.objects.count() == 3
+
+
 def test_a_refusal_names_the_wait_in_the_api(clock: FrozenClock) -> None:
     clock.advance(minutes=15)
     for number in RU[:3]:

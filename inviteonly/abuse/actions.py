@@ -68,20 +68,32 @@ def enforce_rate_limit(actions: Sequence[str], subject: Subject) -> None:
     refusal must stay even though the action does not go ahead. The counters share one
     transaction of their own; the rules are ordered by key, every per-address rule
     before any per-number one. ``rate_limited_transaction`` does the same in the
-    action's own transaction.
+    action's own transaction; ``sms_budget`` does it in the transaction that takes the
+    SMS budget.
     """
-    rules = _ordered_rules(actions)
     # A request whose first rule is already full has nothing to count: a flood from
     # one address then costs one write per request, its audit entry.
-    refusal = refused_outright(rules, subject)
-    if refusal is None:
+    refused = refused_outright_error(actions, subject)
+    if refused is None:
         with counting_transaction():
-            refusal = hit_rules(rules, subject, store=get_store())
-            error = None if refusal is None else _rate_limited(refusal, subject)
-    else:
-        error = _rate_limited(refusal, subject)
-    if error is not None:
-        raise error
+            refused = count_rate_limits(actions, subject)
+    if refused is not None:
+        raise refused
+
+
+def refused_outright_error(actions: Sequence[str], subject: Subject) -> ActionError | None:
+    """The (audited) refusal of a request whose first rule this process saw full in the
+    current window, without counting anything; ``None`` if it has to be counted."""
+    refusal = refused_outright(_ordered_rules(actions), subject)
+    return None if refusal is None else _rate_limited(refusal, subject)
+
+
+def count_rate_limits(actions: Sequence[str], subject: Subject) -> ActionError | None:
+    """``enforce_rate_limit``'s counting, in the caller's counting transaction: the
+    refusal to raise once it has committed (its audit entry is written in it), or
+    ``None``."""
+    refusal = hit_rules(_ordered_rules(actions), subject, store=get_store())
+    return None if refusal is None else _rate_limited(refusal, subject)
 
 
 @contextmanager

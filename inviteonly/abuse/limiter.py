@@ -145,8 +145,9 @@ class CounterStore(Protocol):
         """Add ``by`` to ``bucket`` (creating it), atomically; return the new count."""
         ...
 
-    def increment_all(self, buckets: dict[str, datetime]) -> dict[str, int]:
-        """Add one to each bucket (creating it) in one round trip; return the new counts."""
+    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
+        """Add ``by`` to each bucket (creating it) in one round trip; return the new
+        counts."""
         ...
 
     def take_back(self, buckets: Sequence[str]) -> None:
@@ -177,9 +178,10 @@ class DatabaseStore:
     def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
         return self._upsert([(bucket, by, expires_at)])[bucket]
 
-    def increment_all(self, buckets: dict[str, datetime]) -> dict[str, int]:
-        """Add one to each bucket (creating it) in one statement; return the new counts."""
-        return self._upsert([(bucket, 1, ends) for bucket, ends in buckets.items()])
+    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
+        """Add ``by`` to each bucket (creating it) in one statement; return the new
+        counts."""
+        return self._upsert([(bucket, by, ends) for bucket, ends in buckets.items()])
 
     def _upsert(self, rows: list[tuple[str, int, datetime]]) -> dict[str, int]:
         values = ", ".join(["(%s, %s, %s)"] * len(rows))
@@ -228,10 +230,10 @@ class RedisStore:
         count, _expiry_set = pipeline.execute()
         return int(count)
 
-    def increment_all(self, buckets: dict[str, datetime]) -> dict[str, int]:
+    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
         pipeline = self.client.pipeline(transaction=True)
         for bucket, expires_at in buckets.items():
-            self._add(pipeline, bucket, by=1, expires_at=expires_at)
+            self._add(pipeline, bucket, by=by, expires_at=expires_at)
         results = pipeline.execute()
         return {bucket: int(count) for bucket, count in zip(buckets, results[::2], strict=True)}
 

@@ -29,7 +29,7 @@ aligned to the clock, like the rate limits'.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,9 +37,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from inviteonly.abuse.actions import describe_wait
+from inviteonly.abuse.actions import count_rate_limits, describe_wait, refused_outright_error
 from inviteonly.abuse.limiter import (
     CounterStore,
+    Subject,
     Window,
     address_key,
     counting_transaction,
@@ -176,10 +177,19 @@ class _Budget:
 
 
 @contextmanager
-def sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> Iterator[None]:
+def sms_budget(
+    *,
+    number: PhoneNumber,
+    ip_address: str | None,
+    code: bool,
+    rate_limits: Sequence[str] = (),
+    subject: Subject | None = None,
+) -> Iterator[None]:
     """Take the budget of one SMS to ``number`` for the block, or refuse. ``code``: an
     SMS with a code (join, recovery), which every rule counts; an invitation passes
-    only the breaker.
+    only the breaker. ``rate_limits`` (actions, counted for ``subject``) are counted
+    first, exactly as ``enforce_rate_limit`` counts them, in the same transaction: one
+    commit for both, and a request they refuse takes no budget.
 
     Use it outside the action's transaction, like ``enforce_rate_limit``: the counters
     must not stay locked while the action runs (every SMS of the site counts in one of
@@ -188,16 +198,27 @@ def sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> It
     refused attacker does not keep a country's budget used up, and an SMS that was
     never queued costs nothing.
     """
-    if not settings.SMS_PUMPING_DEFENCE:
-        yield
-        return
+    # No actions, nothing counted: both calls then do nothing.
+    subject = subject or Subject()
+    limited = refused_outright_error(rate_limits, subject)
+    if limited is not None:
+        raise limited
     now = clock.now()
-    budget = _Budget(get_store(), number=number, ip_address=ip_address, code=code, now=now)
-    with counting_transaction():
-        refusal = budget.take()
-        if refusal is not None:
-            budget.give_back()
+    budget = None
+    if settings.SMS_PUMPING_DEFENCE:
+        budget = _Budget(get_store(), number=number, ip_address=ip_address, code=code, now=now)
+    refusal = None
+    if rate_limits or budget is not None:
+        with counting_transaction():
+            limited = count_rate_limits(rate_limits, subject)
+            if limited is None and budget is not None:
+                refusal = budget.take()
+                if refusal is not None:
+                    budget.give_back()
+    if limited is not None:
+        raise limited
     if refusal is not None:
+        assert budget is not None
         record_audit_entry(
             AuditAction.RATE_LIMITED, ip_address=ip_address, reason=refusal.rule,
             region=budget.country,
@@ -206,8 +227,9 @@ def sms_budget(*, number: PhoneNumber, ip_address: str | None, code: bool) -> It
     try:
         yield
     except BaseException:
-        with counting_transaction():
-            budget.give_back()
+        if budget is not None:
+            with counting_transaction():
+                budget.give_back()
         raise
 
 
@@ -244,12 +266,14 @@ def record_code_verified(region: str, *, count: int = 1) -> None:
     now = clock.now()
     hour, day = Window.at(now, seconds=HOUR), Window.at(now, seconds=DAY)
     country = _country(region)
-    store = get_store()
     with counting_transaction():
-        store.increment(_verified(country, "h", hour.number), expires_at=hour.ends, by=count)
-        store.increment(
-            _verified(country, "d", day.number),
-            expires_at=day.ends + timedelta(days=settings.SMS_VERIFIED_LOOKBACK_DAYS),
+        get_store().increment_all(
+            {
+                _verified(country, "h", hour.number): hour.ends,
+                _verified(country, "d", day.number): (
+                    day.ends + timedelta(days=settings.SMS_VERIFIED_LOOKBACK_DAYS)
+                ),
+            },
             by=count,
         )
 

@@ -84,14 +84,16 @@ def do_start_join(
     # A decoy counts like a real join (same cooldowns, so a link holder learns nothing)
     # but in counters of its own (so it cannot use up the number owner's SMS budget).
     decoy_scope = "" if invited_number or invitation is None else f"decoy:{invitation.id}:"
-    enforce_rate_limit(
-        ["join", "send_code"],
-        Subject(ip=ip_address, number=number.e164, number_scope=decoy_scope),
-    )
-    display_name = clean_display_name(display_name)
-    language = clean_language(language)
-    check_new_password(password)
-    with sms_budget(number=number, ip_address=ip_address, code=True):
+    with sms_budget(
+        number=number,
+        ip_address=ip_address,
+        code=True,
+        rate_limits=["join", "send_code"],
+        subject=Subject(ip=ip_address, number=number.e164, number_scope=decoy_scope),
+    ):
+        display_name = clean_display_name(display_name)
+        language = clean_language(language)
+        check_new_password(password)
         return _start_join(
             invitation=invitation, number=number, invited_number=invited_number,
             display_name=display_name, password=password, language=language,
@@ -148,12 +150,14 @@ def _phone_taken() -> ActionError:
 
 def do_confirm_join(
     *,
-    verification_id: int,
     code: str,
+    verification_id: int | None = None,
+    verification_token: str | None = None,
     ip_address: str | None = None,
     on_joined: Callable[[Member], object] | None = None,
 ) -> Member:
-    """Create the member if ``code`` is right; redeem the invitation exactly once.
+    """Create the member if ``code`` is right for the verification (by id or token);
+    redeem the invitation exactly once.
 
     One transaction: count the attempt, check and consume the code, insert the member
     (the unique blind index refuses a second account for the number), then redeem the
@@ -169,7 +173,8 @@ def do_confirm_join(
             audit_entries_written_together(),
         ):
             check = check_verification_code(
-                verification_id=verification_id, purpose=VerificationPurpose.JOIN, code=code
+                verification_id=verification_id, verification_token=verification_token,
+                purpose=VerificationPurpose.JOIN, code=code,
             )
             if check.verification is not None:
                 member = _create_member(check.verification, ip_address=ip_address)
@@ -304,8 +309,16 @@ def do_start_recovery(
     """Send a recovery code if the number has an account; answer the same either way
     (the limits count every number alike)."""
     number = normalize_phone_number(phone, region_hint=region_hint)
-    enforce_rate_limit(["recover", "send_code"], Subject(ip=ip_address, number=number.e164))
-    with sms_budget(number=number, ip_address=ip_address, code=True), transaction.atomic():
+    with (
+        sms_budget(
+            number=number,
+            ip_address=ip_address,
+            code=True,
+            rate_limits=["recover", "send_code"],
+            subject=Subject(ip=ip_address, number=number.e164),
+        ),
+        transaction.atomic(),
+    ):
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None
         started, code = create_verification(
@@ -333,15 +346,22 @@ def do_start_recovery(
 
 
 def do_confirm_recovery(
-    *, verification_id: int, code: str, new_password: str, ip_address: str | None = None
+    *,
+    code: str,
+    new_password: str,
+    verification_id: int | None = None,
+    verification_token: str | None = None,
+    ip_address: str | None = None,
 ) -> Member:
-    """Set a new password if ``code`` is right. Every session of the member ends (the
-    session auth hash follows the password); the member is notified and not logged in."""
+    """Set a new password if ``code`` is right for the verification (by id or token).
+    Every session of the member ends (the session auth hash follows the password); the
+    member is notified and not logged in."""
     check_new_password(new_password, field="new_password")
     enforce_rate_limit(["check_code"], Subject(ip=ip_address))
     with transaction.atomic():
         check = check_verification_code(
-            verification_id=verification_id, purpose=VerificationPurpose.RECOVERY, code=code
+            verification_id=verification_id, verification_token=verification_token,
+            purpose=VerificationPurpose.RECOVERY, code=code,
         )
     if check.refusal is not None:
         raise check.refusal

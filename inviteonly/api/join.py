@@ -24,8 +24,6 @@ from inviteonly.api.schemas import (
 )
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.web import client_ip
-from inviteonly.phone_verification.actions import find_verification_id
-from inviteonly.phone_verification.models import VerificationPurpose
 
 router = Router()
 
@@ -95,9 +93,7 @@ def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, Verification
 def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, SessionOut]:
     session_tokens: list[str] = []
     member = do_confirm_join(
-        verification_id=find_verification_id(
-            token=payload.verification_token, purpose=VerificationPurpose.JOIN
-        ),
+        verification_token=payload.verification_token,
         code=payload.code,
         ip_address=client_ip(request),
         # In the join's transaction: the member and their session commit together.

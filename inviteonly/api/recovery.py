@@ -18,8 +18,6 @@ from inviteonly.api.schemas import (
     VerificationStartedOut,
 )
 from inviteonly.lib.web import client_ip
-from inviteonly.phone_verification.actions import find_verification_id
-from inviteonly.phone_verification.models import VerificationPurpose
 
 router = Router()
 
@@ -52,9 +50,7 @@ def start_recovery(request: HttpRequest, payload: RecoveryIn) -> tuple[int, Veri
 def confirm_recovery(request: HttpRequest, payload: RecoveryConfirmIn) -> DetailOut:
     """Every session of the member ends; log in again with the new password."""
     do_confirm_recovery(
-        verification_id=find_verification_id(
-            token=payload.verification_token, purpose=VerificationPurpose.RECOVERY
-        ),
+        verification_token=payload.verification_token,
         code=payload.code,
         new_password=payload.new_password,
         ip_address=client_ip(request),

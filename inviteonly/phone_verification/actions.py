@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Sum
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -25,7 +25,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
-from inviteonly.lib.queries import columns_of, fetch_model
+from inviteonly.lib.queries import columns_of, fetch_model, locking
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 
 
@@ -93,19 +93,6 @@ def create_verification(
     return StartedVerification(verification=verification, token=token), code
 
 
-def find_verification_id(*, token: str, purpose: VerificationPurpose) -> int:
-    found = (
-        PhoneVerification.objects.filter(
-            token_digest=verification_token_digest(token), purpose=purpose
-        )
-        .values_list("id", flat=True)
-        .first()
-    )
-    if found is None:
-        raise _code_expired()
-    return found
-
-
 def _code_expired() -> ActionError:
     return ActionError(
         "code_expired",
@@ -134,15 +121,21 @@ _VERIFICATION_SQL = (
     "LEFT JOIN invitations_invitation i ON i.id = v.invitation_id "
     "LEFT JOIN accounts_member im ON im.id = i.inviter_id "
     "LEFT JOIN accounts_member m ON m.id = v.member_id "
-    "WHERE v.id = %s AND v.purpose = %s"
+    "WHERE v.{key} = %s AND v.purpose = %s"
 )
 
 
 def check_verification_code(
-    *, verification_id: int, purpose: VerificationPurpose, code: str
+    *,
+    purpose: VerificationPurpose,
+    code: str,
+    verification_id: int | None = None,
+    verification_token: str | None = None,
 ) -> CodeCheck:
-    """Check ``code``; a wrong one is counted. Call inside ``transaction.atomic()`` and
-    raise ``refusal`` only after the block, so the count is committed:
+    """Check ``code`` for the verification with this id (pages keep it in the session)
+    or this token (API clients hold it); a wrong code is counted. Call inside
+    ``transaction.atomic()`` and raise ``refusal`` only after the block, so the count is
+    committed:
 
         with transaction.atomic():
             check = check_verification_code(...)
@@ -161,10 +154,15 @@ def check_verification_code(
                 field="code",
             )
         )
+    key, value = (
+        ("token_digest", verification_token_digest(verification_token))
+        if verification_token is not None
+        else ("id", verification_id)
+    )
     verification = fetch_model(
         PhoneVerification,
-        _VERIFICATION_SQL + (" FOR UPDATE OF v" if connection.vendor == "postgresql" else ""),
-        [verification_id, purpose],
+        locking(_VERIFICATION_SQL.replace("{key}", key), of="v"),
+        [value, purpose],
         related=["invitation", "invitation.inviter", "member"],
     )
     now = clock.now()
