@@ -143,6 +143,19 @@ def test_sweep_deletes_only_ended_windows(clock: FrozenClock) -> None:
     assert RateLimitCounter.objects.count() == 1
 
 
+@pytest.mark.django_db
+def test_the_counters_table_is_unlogged_on_postgresql() -> None:
+    # Counting commits without waiting for the disk (abuse migration 0003).
+    table = RateLimitCounter._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = %s", [table])
+            assert cursor.fetchone() == ("u",)
+        else:  # SQLite has no such thing; the table is an ordinary one.
+            cursor.execute("SELECT type FROM sqlite_master WHERE name = %s", [table])
+            assert cursor.fetchone() == ("table",)
+
+
 def fifty_at_once(
     store: CounterStore, *, close_connections: bool, rules: list[Rule] | None = None,
     subject: Subject | None = None,
