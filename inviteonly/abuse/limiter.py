@@ -197,7 +197,7 @@ class DatabaseStore:
         """Undo one ``increment_all`` hit on each bucket; a bucket it created goes away."""
         placeholders = ", ".join(["%s"] * len(buckets))
         table = self._table()
-        with connection.cursor() as cursor:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {table} WHERE bucket IN ({placeholders}) AND count <= 1",  # noqa: S608
                 list(buckets),

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -208,8 +208,10 @@ def sms_budget(
     if settings.SMS_PUMPING_DEFENCE:
         budget = _Budget(get_store(), number=number, ip_address=ip_address, code=code, now=now)
     refusal = None
+    # An invitation's budget is the breaker alone: one statement, no transaction needed.
+    counting = counting_transaction() if rate_limits or code else nullcontext()
     if rate_limits or budget is not None:
-        with counting_transaction():
+        with counting:
             limited = count_rate_limits(rate_limits, subject)
             if limited is None and budget is not None:
                 refusal = budget.take()
@@ -266,16 +268,16 @@ def record_code_verified(region: str, *, count: int = 1) -> None:
     now = clock.now()
     hour, day = Window.at(now, seconds=HOUR), Window.at(now, seconds=DAY)
     country = _country(region)
-    with counting_transaction():
-        get_store().increment_all(
-            {
-                _verified(country, "h", hour.number): hour.ends,
-                _verified(country, "d", day.number): (
-                    day.ends + timedelta(days=settings.SMS_VERIFIED_LOOKBACK_DAYS)
-                ),
-            },
-            by=count,
-        )
+    # One statement: no transaction of its own needed.
+    get_store().increment_all(
+        {
+            _verified(country, "h", hour.number): hour.ends,
+            _verified(country, "d", day.number): (
+                day.ends + timedelta(days=settings.SMS_VERIFIED_LOOKBACK_DAYS)
+            ),
+        },
+        by=count,
+    )
 
 
 def breaker_tripped_until() -> datetime | None:
