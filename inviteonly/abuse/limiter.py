@@ -209,11 +209,15 @@ class DatabaseStore:
 
 
     def read(self, buckets: Sequence[str]) -> list[int]:
-        counts = dict(
-            RateLimitCounter.objects.filter(bucket__in=buckets, expires_at__gt=clock.now())
-            .values_list("bucket", "count")
-        )
-        return [counts.get(bucket, 0) for bucket in buckets]
+        placeholders = ", ".join(["%s"] * len(buckets))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT bucket, count FROM {self._table()} "  # noqa: S608
+                f"WHERE bucket IN ({placeholders}) AND expires_at > %s",
+                [*buckets, connection.ops.adapt_datetimefield_value(clock.now())],
+            )
+            counts = dict(cursor.fetchall())
+        return [int(counts.get(bucket, 0)) for bucket in buckets]
 
 
 class RedisStore:
