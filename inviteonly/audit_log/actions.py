@@ -10,6 +10,7 @@ from typing import Any
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
+from inviteonly.lib.queries import insert, insert_all
 
 # Detail keys an audit entry may carry. A closed list, so that nobody passes a code,
 # a token or a full number by accident.
@@ -36,7 +37,7 @@ def audit_entries_written_together() -> Iterator[None]:
     finally:
         _pending.reset(token)
     if pending:
-        AuditEntry.objects.bulk_create(pending)
+        insert_all(pending)
 
 
 def record_audit_entry(
@@ -61,7 +62,7 @@ def record_audit_entry(
     )
     pending = _pending.get()
     if pending is None:
-        entry.save(force_insert=True)
+        insert(entry)
     else:
         pending.append(entry)
     return entry

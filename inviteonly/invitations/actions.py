@@ -23,7 +23,7 @@ from inviteonly.invitations.rights import allowance_refusal_reason, check_can_in
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
-from inviteonly.lib.queries import columns_of, fetch_dicts, fetch_model, locking
+from inviteonly.lib.queries import columns_of, fetch_dicts, fetch_model, insert, locking
 from inviteonly.moderation.actions import (
     check_end_date,
     clean_moderation_reason,
@@ -161,7 +161,7 @@ def create_invitation(
             purpose=SmsPurpose.INVITATION,
             suppressed=owned,
         )
-        invitation = Invitation.objects.create(
+        invitation = insert(Invitation(
             inviter=inviter,
             token_digest=join_token_digest(token),
             phone_blind_index=index,
@@ -172,7 +172,7 @@ def create_invitation(
             expires_at=now + settings.INVITATION_TTL,
             sms=sms,
             spent_allowance=spent_allowance,
-        )
+        ))
         record_audit_entry(
             AuditAction.INVITATION_CREATED,
             actor=inviter,

@@ -6,7 +6,9 @@ registration makes (docs/architecture.md lists them) are written as SQL once, be
 the function that runs them, and read through ``fetch_models`` / ``fetch_model`` or
 ``fetch_dicts``; everything else uses the ORM. A test holds each to what the ORM would
 return. Parameters are adapted as the ORM adapts them (SQLite stores datetimes as
-naive UTC text).
+naive UTC text). Likewise ``insert`` writes the rows a registration creates (SMS,
+invitation, verification, notification, audit entry) with one INSERT per model built
+once, where ``save()`` compiles it every time.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from django.db import connection
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
@@ -44,6 +46,62 @@ def locking(sql: str, *, of: str = "", skip_locked: bool = False) -> str:
     if connection.vendor != "postgresql":
         return sql
     return f"{sql} FOR UPDATE{f' OF {of}' if of else ''}{' SKIP LOCKED' if skip_locked else ''}"
+
+
+_INSERTS: dict[tuple[type[Model], str, int], tuple[str, list[Field[Any, Any]]]] = {}
+
+
+def insert(instance: M) -> M:
+    """Save a new ``instance`` with one INSERT whose SQL is built once per model: what
+    ``save()`` does for a model with no ``save`` of its own and no signal receivers (the
+    rows a registration writes), for a sixth of the ORM's Python."""
+    return insert_all([instance])[0]
+
+
+def insert_all(instances: Sequence[M]) -> list[M]:
+    """``insert`` for several new rows of one model, in one statement (``bulk_create``
+    without its compiling); they get their ids where the database returns them
+    (PostgreSQL; SQLite from 3.35)."""
+    model = type(instances[0])
+    meta = model._meta
+    for instance in instances:
+        assert type(instance) is model, "insert_all() writes rows of one model"
+        assert instance.pk is None and instance._state.adding, "insert() saves new rows only"
+        # As save() does: refuse an unsaved related object, take a related object's id.
+        instance._prepare_related_fields_for_save(operation_name="insert")  # type: ignore[attr-defined]
+    returning = connection.features.can_return_columns_from_insert
+    key = (model, connection.vendor, len(instances))
+    if key not in _INSERTS:
+        fields = [field for field in meta.concrete_fields if not field.primary_key]
+        row = f"({', '.join(['%s'] * len(fields))})"
+        sql = (
+            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
+            f"({', '.join(connection.ops.quote_name(field.column) for field in fields)}) "
+            f"VALUES {', '.join([row] * len(instances))}"
+        )
+        if returning:
+            sql += f" RETURNING {connection.ops.quote_name(meta.pk.column)}"
+        _INSERTS[key] = (sql, fields)
+    sql, fields = _INSERTS[key]
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for instance in instances
+        for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if returning:
+            # Rows come back in the order of VALUES, as bulk_create also relies on.
+            pks = [pk for (pk,) in cursor.fetchall()]
+        elif len(instances) == 1:  # SQLite before 3.35
+            pks = [connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)]
+        else:
+            pks = [None] * len(instances)
+    for instance, pk in zip(instances, pks, strict=True):
+        instance.pk = pk
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return list(instances)
 
 
 def fetch_models(

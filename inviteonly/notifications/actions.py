@@ -6,6 +6,7 @@ from datetime import datetime
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
+from inviteonly.lib.queries import insert
 from inviteonly.notifications.models import Notification, NotificationKind
 
 
@@ -17,8 +18,8 @@ def notify_member(
     reason: str = "",
     until: datetime | None = None,
 ) -> Notification:
-    return Notification.objects.create(
-        member=member, kind=kind, subject=subject, reason=reason, until=until
+    return insert(
+        Notification(member=member, kind=kind, subject=subject, reason=reason, until=until)
     )
 
 

@@ -25,7 +25,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
-from inviteonly.lib.queries import columns_of, fetch_model, locking
+from inviteonly.lib.queries import columns_of, fetch_model, insert, locking
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 
 
@@ -73,7 +73,7 @@ def create_verification(
     PhoneVerification.objects.filter(
         phone_blind_index=index, purpose=purpose, invitation=invitation, consumed_at__isnull=True
     ).update(consumed_at=now, pending_password_hash="", pending_display_name="")
-    verification = PhoneVerification.objects.create(
+    verification = insert(PhoneVerification(
         purpose=purpose,
         token_digest=token_digest,
         code_digest=_code_digest(token_digest, code),
@@ -89,7 +89,7 @@ def create_verification(
         pending_language=pending_language,
         created_at=now,
         expires_at=now + settings.VERIFICATION_CODE_TTL,
-    )
+    ))
     return StartedVerification(verification=verification, token=token), code
 
 

@@ -1,0 +1,118 @@
+"""``lib.queries.insert``: the rows a registration writes, each by one INSERT built once
+per model, are the rows ``save()`` writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db.models import Model
+
+from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations.models import Invitation
+from inviteonly.lib import clock, crypto
+from inviteonly.lib.queries import insert, insert_all
+from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
+from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
+from tests.conftest import FrozenClock, make_member
+
+pytestmark = pytest.mark.django_db
+
+
+def outbound_sms(_member: Member) -> OutboundSms:
+    return OutboundSms(
+        purpose=SmsPurpose.JOIN_CODE, recipient_ciphertext=b"\x01cipher",
+        recipient_masked="+7 916 ***-**-67", region="RU", text_ciphertext=b"\x02text",
+        encoding="ucs2", segments=2, status=SmsStatus.QUEUED,
+    )
+
+
+def invitation(member: Member) -> Invitation:
+    now = clock.now()
+    return Invitation(
+        inviter=member, token_digest=crypto.token_digest("t", context="join"),
+        phone_blind_index="b" * 64, phone_ciphertext=b"\x03number",
+        phone_masked="+7 916 ***-**-67", note="Привет", created_at=now,
+        expires_at=now + timedelta(days=7), spent_allowance=True,
+    )
+
+
+def verification(member: Member) -> PhoneVerification:
+    now = clock.now()
+    return PhoneVerification(
+        purpose=VerificationPurpose.RECOVERY,
+        token_digest=crypto.token_digest("v", context="verification"),
+        code_digest="c" * 64, can_succeed=True, phone_blind_index="b" * 64,
+        phone_ciphertext=b"\x04number", phone_masked="+7 916 ***-**-67", region="RU",
+        member=member, pending_display_name="Boris", pending_password_hash="argon2$…",
+        pending_language="ru", created_at=now, expires_at=now + timedelta(minutes=10),
+    )
+
+
+def notification(member: Member) -> Notification:
+    return Notification(member=member, kind=NotificationKind.INVITEE_JOINED, subject=member)
+
+
+def audit_entry(member: Member) -> AuditEntry:
+    return AuditEntry(
+        action=AuditAction.MEMBER_JOINED, actor=member, target_member=member,
+        ip_address="2001:db8::1", details={"phone_masked": "+7 916 ***-**-67", "attempt": 2},
+    )
+
+
+@pytest.mark.parametrize(
+    "build", [outbound_sms, invitation, verification, notification, audit_entry],
+    ids=lambda build: build.__name__,
+)
+def test_insert_writes_the_row_save_writes(
+    build: Callable[[Member], Model], clock: FrozenClock
+) -> None:
+    member = make_member()
+    ours, theirs = build(member), build(member)
+    theirs.save(force_insert=True)
+    if hasattr(ours, "token_digest"):  # unique: ours may not repeat theirs
+        ours.token_digest = ours.token_digest[::-1]
+    assert insert(ours) is ours
+    assert ours.pk is not None and ours.pk != theirs.pk
+    assert not ours._state.adding
+    model = type(ours)
+    rows = model._default_manager
+    ours_read, theirs_read = rows.get(pk=ours.pk), rows.get(pk=theirs.pk)
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.name == "token_digest":
+            continue
+        mine, expected = getattr(ours_read, field.attname), getattr(theirs_read, field.attname)
+        assert (mine, type(mine)) == (expected, type(expected)), field.name
+
+
+def test_insert_refuses_a_saved_row_and_an_unsaved_related_row() -> None:
+    member = make_member()
+    saved = insert(notification(member))
+    with pytest.raises(AssertionError):
+        insert(saved)
+    stranger = Member(display_name="Not saved")
+    with pytest.raises(ValueError, match="unsaved related object"):
+        insert(Notification(member=stranger, kind=NotificationKind.INVITEE_JOINED))
+    assert Notification.objects.count() == 1
+
+
+def test_insert_all_writes_several_rows_in_one_statement_each_with_its_id(
+    django_assert_num_queries: Any,
+) -> None:
+    member = make_member()
+    entries = [
+        AuditEntry(action=action, actor=member, details={"attempt": number})
+        for number, action in enumerate(
+            [AuditAction.MEMBER_JOINED, AuditAction.INVITATION_REDEEMED,
+             AuditAction.LOGIN_SUCCEEDED]
+        )
+    ]
+    with django_assert_num_queries(1):
+        assert insert_all(entries) == entries
+    for number, entry in enumerate(entries):
+        stored = AuditEntry.objects.get(pk=entry.pk)
+        assert (stored.action, stored.details) == (entry.action, {"attempt": number})
