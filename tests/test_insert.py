@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db.models import Model
 
-from inviteonly.accounts.models import Member
+from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto
@@ -116,3 +116,15 @@ def test_insert_all_writes_several_rows_in_one_statement_each_with_its_id(
     for number, entry in enumerate(entries):
         stored = AuditEntry.objects.get(pk=entry.pk)
         assert (stored.action, stored.details) == (entry.action, {"attempt": number})
+
+
+def test_insert_keeps_a_key_the_row_was_given(clock: FrozenClock) -> None:
+    member = make_member()
+    session = MemberSession(
+        session_key="k" * 40, session_data="data", expire_date=clock(), member_id=member.id
+    )
+    assert insert(session).pk == "k" * 40
+    stored = MemberSession.objects.get(pk="k" * 40)
+    assert (stored.session_data, stored.expire_date, stored.member_id) == (
+        "data", clock(), member.id,
+    )

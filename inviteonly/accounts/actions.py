@@ -24,6 +24,7 @@ from inviteonly.invitations.queries import check_bootstrap_invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+from inviteonly.lib.queries import insert
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
@@ -217,7 +218,7 @@ def _create_member(verification: PhoneVerification, *, ip_address: str | None) -
         _check_daily_member_cap()
     consume_verification(verification)
     now = clock.now()
-    member = Member.objects.create(
+    member = insert(Member(
         display_name=verification.pending_display_name,
         phone_blind_index=verification.phone_blind_index,
         phone_ciphertext=verification.phone_ciphertext,
@@ -229,7 +230,8 @@ def _create_member(verification: PhoneVerification, *, ip_address: str | None) -
         is_superuser=role == Member.Role.FOUNDER,
         password=verification.pending_password_hash,
         joined_at=now,
-    )
+    ))
+    member.place_in_tree()
     record_audit_entry(
         AuditAction.MEMBER_JOINED,
         actor=member,

@@ -95,14 +95,15 @@ class Member(AbstractBaseUser, PermissionsMixin):
         return f"{self.display_name} ({self.phone_masked})"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # The path holds the member's own id, known only after the INSERT; members
-        # never move, so this runs once, whatever code created the member.
         placing = self._state.adding and not self.tree_path
         super().save(*args, **kwargs)
         if placing:
-            self._place_in_tree()
+            self.place_in_tree()
 
-    def _place_in_tree(self) -> None:
+    def place_in_tree(self) -> None:
+        """Write the member's path in the invitation tree. It holds the member's own id,
+        known only after the INSERT; members never move, so this runs once: from save(),
+        or from whoever inserts a member otherwise (a join, with lib.queries.insert)."""
         parent_path = b""
         if self.invited_by_id is not None:
             inviter = self.invited_by

@@ -7,8 +7,8 @@ the function that runs them, and read through ``fetch_models`` / ``fetch_model``
 ``fetch_dicts``; everything else uses the ORM. A test holds each to what the ORM would
 return. Parameters are adapted as the ORM adapts them (SQLite stores datetimes as
 naive UTC text). Likewise ``insert`` writes the rows a registration creates (SMS,
-invitation, verification, notification, audit entry) with one INSERT per model built
-once, where ``save()`` compiles it every time.
+invitation, verification, member, session, notification, audit entries) with one
+INSERT per model built once, where ``save()`` compiles it every time.
 """
 
 from __future__ import annotations
@@ -53,8 +53,9 @@ _INSERTS: dict[tuple[type[Model], str, int], tuple[str, list[Field[Any, Any]]]] 
 
 def insert(instance: M) -> M:
     """Save a new ``instance`` with one INSERT whose SQL is built once per model: what
-    ``save()`` does for a model with no ``save`` of its own and no signal receivers (the
-    rows a registration writes), for a sixth of the ORM's Python."""
+    ``save()`` does, for a sixth of the ORM's Python, minus the model's own ``save()``
+    and signal receivers (none of the rows a registration writes has receivers; a
+    member's own save() places it in the tree, which its inserter then does)."""
     return insert_all([instance])[0]
 
 
@@ -64,15 +65,17 @@ def insert_all(instances: Sequence[M]) -> list[M]:
     (PostgreSQL; SQLite from 3.35)."""
     model = type(instances[0])
     meta = model._meta
+    auto = meta.auto_field  # None where the key is given (a session's)
     for instance in instances:
         assert type(instance) is model, "insert_all() writes rows of one model"
-        assert instance.pk is None and instance._state.adding, "insert() saves new rows only"
+        assert instance._state.adding, "insert() saves new rows only"
+        assert (instance.pk is None) == (auto is not None), "an id comes from the database"
         # As save() does: refuse an unsaved related object, take a related object's id.
         instance._prepare_related_fields_for_save(operation_name="insert")  # type: ignore[attr-defined]
-    returning = connection.features.can_return_columns_from_insert
+    returning = auto is not None and connection.features.can_return_columns_from_insert
     key = (model, connection.vendor, len(instances))
     if key not in _INSERTS:
-        fields = [field for field in meta.concrete_fields if not field.primary_key]
+        fields = [field for field in meta.concrete_fields if field is not auto]
         row = f"({', '.join(['%s'] * len(fields))})"
         sql = (
             f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
@@ -80,7 +83,7 @@ def insert_all(instances: Sequence[M]) -> list[M]:
             f"VALUES {', '.join([row] * len(instances))}"
         )
         if returning:
-            sql += f" RETURNING {connection.ops.quote_name(meta.pk.column)}"
+            sql += f" RETURNING {connection.ops.quote_name(auto.column)}"  # type: ignore[union-attr]
         _INSERTS[key] = (sql, fields)
     sql, fields = _INSERTS[key]
     values = [
@@ -90,11 +93,13 @@ def insert_all(instances: Sequence[M]) -> list[M]:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        if returning:
+        if auto is None:
+            pks = [instance.pk for instance in instances]
+        elif returning:
             # Rows come back in the order of VALUES, as bulk_create also relies on.
             pks = [pk for (pk,) in cursor.fetchall()]
         elif len(instances) == 1:  # SQLite before 3.35
-            pks = [connection.ops.last_insert_id(cursor, meta.db_table, meta.pk.column)]
+            pks = [connection.ops.last_insert_id(cursor, meta.db_table, auto.column)]
         else:
             pks = [None] * len(instances)
     for instance, pk in zip(instances, pks, strict=True):
