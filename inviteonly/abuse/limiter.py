@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.phone_numbers import number_prefix
+from inviteonly.lib.queries import adapted
 
 
 class KeyKind(StrEnum):
@@ -214,7 +215,7 @@ class DatabaseStore:
             cursor.execute(
                 f"SELECT bucket, count FROM {self._table()} "  # noqa: S608
                 f"WHERE bucket IN ({placeholders}) AND expires_at > %s",
-                [*buckets, connection.ops.adapt_datetimefield_value(clock.now())],
+                adapted([*buckets, clock.now()]),
             )
             counts = dict(cursor.fetchall())
         return [int(counts.get(bucket, 0)) for bucket in buckets]

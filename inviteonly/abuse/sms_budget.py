@@ -208,10 +208,9 @@ def sms_budget(
     if settings.SMS_PUMPING_DEFENCE:
         budget = _Budget(get_store(), number=number, ip_address=ip_address, code=code, now=now)
     refusal = None
-    # An invitation's budget is the breaker alone: one statement, no transaction needed.
-    counting = counting_transaction() if rate_limits or code else nullcontext()
     if rate_limits or budget is not None:
-        with counting:
+        # An invitation's budget is the breaker alone: one statement, no transaction.
+        with counting_transaction() if rate_limits or code else nullcontext():
             limited = count_rate_limits(rate_limits, subject)
             if limited is None and budget is not None:
                 refusal = budget.take()

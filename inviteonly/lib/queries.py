@@ -121,7 +121,7 @@ def fetch_models(
     as attributes. What ``objects.raw`` and ``select_related`` build, without working
     out the columns of every answer again (a third of a hot read's cost)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, _adapted(params))
+        cursor.execute(sql, adapted(params))
         rows = cursor.fetchall()
     related_models: dict[str, type[Model]] = {"": model}
     for path in related:
@@ -196,7 +196,7 @@ def fetch_dicts(
     """The rows of ``sql`` as dicts by column name. The ``datetimes`` columns come back
     aware, as from the ORM (SQLite's driver gives naive UTC ones, or text)."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, _adapted(params))
+        cursor.execute(sql, adapted(params))
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     for row in rows:
@@ -205,7 +205,7 @@ def fetch_dicts(
     return rows
 
 
-def _adapted(
+def adapted(
     params: Mapping[str, Any] | Sequence[Any],
 ) -> Mapping[str, Any] | Sequence[Any]:
     """Datetimes as the ORM hands them to this database (SQLite: naive UTC text)."""

@@ -113,7 +113,7 @@ class CodeCheck:
 
 # The verification locked (SQLite: the transaction's write lock does it) with what a
 # right code unlocks: the invitation, its inviter, the member. Read on every code
-# typed (see lib/queries.py).
+# typed (see lib/queries.py), by the verification's id or its token's digest.
 _VERIFICATION_SQL = (
     f"SELECT {columns_of(PhoneVerification, 'v')}, {columns_of(Invitation, 'i')}, "  # noqa: S608
     f"{columns_of(Member, 'im')}, {columns_of(Member, 'm')} "
@@ -123,6 +123,7 @@ _VERIFICATION_SQL = (
     "LEFT JOIN accounts_member m ON m.id = v.member_id "
     "WHERE v.{key} = %s AND v.purpose = %s"
 )
+_VERIFICATION_BY = {key: _VERIFICATION_SQL.replace("{key}", key) for key in ("id", "token_digest")}
 
 
 def check_verification_code(
@@ -161,7 +162,7 @@ def check_verification_code(
     )
     verification = fetch_model(
         PhoneVerification,
-        locking(_VERIFICATION_SQL.replace("{key}", key), of="v"),
+        locking(_VERIFICATION_BY[key], of="v"),
         [value, purpose],
         related=["invitation", "invitation.inviter", "member"],
     )
