@@ -196,6 +196,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with a health check that asks the socket instead of sending
+    # SELECT 1 on every request (inviteonly/lib/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "inviteonly.lib.postgresql"
     # Parameters bound by the server, so that psycopg prepares a statement once a
     # connection has run it this many times: the hot reads then skip planning, which
     # costs PostgreSQL more than running them. "off" for a pooler that cannot keep
