@@ -1,5 +1,5 @@
-"""``lib.queries.insert``: the rows a registration writes, each by one INSERT built once
-per model, are the rows ``save()`` writes."""
+"""``lib.queries.insert`` and ``update``: the rows a registration writes, each by one
+statement built once, are the rows ``save()`` and ``QuerySet.update()`` write."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto
-from inviteonly.lib.queries import insert, insert_all
+from inviteonly.lib.queries import insert, insert_all, update
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
@@ -128,3 +128,55 @@ def test_insert_keeps_a_key_the_row_was_given(clock: FrozenClock) -> None:
     assert (stored.session_data, stored.expire_date, stored.member_id) == (
         "data", clock(), member.id,
     )
+
+
+def stored_fields(row: Model) -> dict[str, tuple[object, type]]:
+    """Every column of ``row`` as read back, but its id and token digest."""
+    model = type(row)
+    read = model._default_manager.get(pk=row.pk)
+    return {
+        field.name: (getattr(read, field.attname), type(getattr(read, field.attname)))
+        for field in model._meta.concrete_fields
+        if not field.primary_key and field.name != "token_digest"
+    }
+
+
+def test_update_changes_the_rows_queryset_update_changes(clock: FrozenClock) -> None:
+    member, newcomer, other_newcomer = make_member(), make_member(), make_member()
+    ours, theirs = invitation(member), invitation(member)
+    theirs.token_digest = theirs.token_digest[::-1]  # unique
+    insert(ours), insert(theirs)
+    now = clock.advance(hours=1)
+    condition = "id = %s AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > %s"
+    values = {"redeemed_at": now, "redeemed_by": newcomer.pk, "note": "", "spent_allowance": False}
+    assert update(Invitation, values, where=condition, params=[ours.pk, now]) == 1
+    assert Invitation.objects.filter(
+        id=theirs.pk, redeemed_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(redeemed_at=now, redeemed_by=other_newcomer, note="", spent_allowance=False) == 1
+    ours_stored, theirs_stored = stored_fields(ours), stored_fields(theirs)
+    assert ours_stored.pop("redeemed_by") == (newcomer.pk, int)
+    assert theirs_stored.pop("redeemed_by") == (other_newcomer.pk, int)
+    assert ours_stored == theirs_stored
+    # The condition holds no longer: nothing changes, and the count says so.
+    assert update(Invitation, values, where=condition, params=[ours.pk, now]) == 0
+
+
+def test_update_adapts_datetimes_in_the_condition(clock: FrozenClock) -> None:
+    member = make_member()
+    row = insert(invitation(member))  # expires in 7 days
+    later = clock() + timedelta(days=8)
+    condition = "id = %s AND expires_at > %s"
+    assert update(Invitation, {"note": "late"}, where=condition, params=[row.pk, later]) == 0
+    assert update(Invitation, {"note": "in time"}, where=condition, params=[row.pk, clock()]) == 1
+    assert Invitation.objects.get(pk=row.pk).note == "in time"
+
+
+def test_update_writes_none_and_bytes_as_the_orm_does(clock: FrozenClock) -> None:
+    member = make_member()
+    ours, theirs = insert(outbound_sms(member)), insert(outbound_sms(member))
+    changes = {"status": SmsStatus.SENT, "sent_at": clock(), "text_ciphertext": None,
+               "gateway_message_id": "gw-1", "recipient_ciphertext": b"\x00\xffnew"}
+    assert update(OutboundSms, changes, where="id = %s", params=[ours.pk]) == 1
+    assert OutboundSms.objects.filter(id=theirs.pk).update(**changes) == 1
+    assert stored_fields(ours) == stored_fields(theirs)
+    assert OutboundSms.objects.get(pk=ours.pk).text_ciphertext is None

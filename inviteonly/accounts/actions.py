@@ -24,7 +24,7 @@ from inviteonly.invitations.queries import check_bootstrap_invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
-from inviteonly.lib.queries import insert
+from inviteonly.lib.queries import insert, update
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
@@ -242,9 +242,11 @@ def _create_member(verification: PhoneVerification, *, ip_address: str | None) -
     )
     if invitation is None:
         return member
-    redeemed = Invitation.objects.filter(
-        id=invitation.id, redeemed_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
-    ).update(redeemed_at=now, redeemed_by=member)
+    redeemed = update(
+        Invitation, {"redeemed_at": now, "redeemed_by": member.pk},
+        where="id = %s AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > %s",
+        params=[invitation.id, now],
+    )
     if redeemed != 1:
         raise ActionError(
             "invitation_used",

@@ -11,6 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock, tree_paths
+from inviteonly.lib.queries import update
 
 if TYPE_CHECKING:
     from inviteonly.accounts.sessions import SessionStore
@@ -110,8 +111,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
             assert inviter is not None
             parent_path = inviter.full_tree_path
         stored = tree_paths.split_path(tree_paths.child_path(parent_path, self.pk))
-        Member.objects.filter(pk=self.pk).update(
-            tree_path=stored.indexed, tree_path_overflow=stored.overflow
+        update(
+            Member, {"tree_path": stored.indexed, "tree_path_overflow": stored.overflow},
+            where="id = %s", params=[self.pk],
         )
         self.tree_path, self.tree_path_overflow = stored.indexed, stored.overflow
 

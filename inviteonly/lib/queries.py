@@ -8,7 +8,8 @@ the function that runs them, and read through ``fetch_models`` / ``fetch_model``
 return. Parameters are adapted as the ORM adapts them (SQLite stores datetimes as
 naive UTC text). Likewise ``insert`` writes the rows a registration creates (SMS,
 invitation, verification, member, session, notification, audit entries) with one
-INSERT per model built once, where ``save()`` compiles it every time.
+INSERT per model built once, where ``save()`` compiles it every time, and ``update``
+makes their hot UPDATEs the same way.
 """
 
 from __future__ import annotations
@@ -107,6 +108,41 @@ def insert_all(instances: Sequence[M]) -> list[M]:
         instance._state.adding = False
         instance._state.db = connection.alias
     return list(instances)
+
+
+_UPDATES: dict[
+    tuple[type[Model], str, tuple[str, ...], str], tuple[str, list[Field[Any, Any]]]
+] = {}
+
+
+def update(
+    model: type[Model], values: Mapping[str, Any], *, where: str, params: Sequence[Any]
+) -> int:
+    """``QuerySet.update(**values)`` on the rows ``where`` picks, with its SQL built once
+    per model, fields and condition (the ORM compiles it every time, for ten times the
+    Python); returns how many rows changed. ``values`` by field name (a foreign key's
+    by its name, given the related id) are prepared as the ORM prepares them; ``where``
+    is SQL over the table's columns, its ``%s`` taking ``params``, adapted likewise."""
+    key = (model, connection.vendor, tuple(values), where)
+    if key not in _UPDATES:
+        meta = model._meta
+        fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in values]
+        assignments = ", ".join(
+            f"{connection.ops.quote_name(field.column)} = %s" for field in fields
+        )
+        _UPDATES[key] = (
+            f"UPDATE {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
+            f"SET {assignments} WHERE {where}",
+            fields,
+        )
+    sql, fields = _UPDATES[key]
+    prepared = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*prepared, *adapted(params)])
+        return int(cursor.rowcount)
 
 
 def fetch_models(

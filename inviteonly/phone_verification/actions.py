@@ -25,7 +25,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
-from inviteonly.lib.queries import columns_of, fetch_model, insert, locking
+from inviteonly.lib.queries import columns_of, fetch_model, insert, locking, update
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 
 
@@ -44,6 +44,10 @@ def _code_digest(verification_token_digest: str, code: str) -> str:
 
 def verification_token_digest(token: str) -> str:
     return crypto.token_digest(token, context="verification")
+
+
+# What a used or replaced verification keeps of its payload: nothing.
+_WIPED = {"pending_password_hash": "", "pending_display_name": ""}
 
 
 def create_verification(
@@ -70,9 +74,13 @@ def create_verification(
     code = tokens.new_code()
     index = crypto.blind_index(phone.e164)
     now = clock.now()
-    PhoneVerification.objects.filter(
-        phone_blind_index=index, purpose=purpose, invitation=invitation, consumed_at__isnull=True
-    ).update(consumed_at=now, pending_password_hash="", pending_display_name="")
+    same_invitation = "invitation_id IS NULL" if invitation is None else "invitation_id = %s"
+    update(
+        PhoneVerification, {"consumed_at": now, **_WIPED},
+        where="phone_blind_index = %s AND purpose = %s AND consumed_at IS NULL AND "
+        + same_invitation,
+        params=[index, purpose, *([] if invitation is None else [invitation.id])],
+    )
     verification = insert(PhoneVerification(
         purpose=purpose,
         token_digest=token_digest,
@@ -245,9 +253,10 @@ def _recent_failures(verification: PhoneVerification, *, now: datetime) -> int:
 
 def consume_verification(verification: PhoneVerification) -> None:
     """Mark the verification used and wipe its payload; refuse if it already was."""
-    consumed = PhoneVerification.objects.filter(
-        id=verification.id, consumed_at__isnull=True
-    ).update(consumed_at=clock.now(), pending_password_hash="", pending_display_name="")
+    consumed = update(
+        PhoneVerification, {"consumed_at": clock.now(), **_WIPED},
+        where="id = %s AND consumed_at IS NULL", params=[verification.id],
+    )
     if consumed != 1:
         raise _code_expired()
     region = verification.region

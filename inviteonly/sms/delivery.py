@@ -29,7 +29,7 @@ from django.core.management import call_command
 from django.db import close_old_connections
 
 from inviteonly.lib import clock, crypto
-from inviteonly.lib.queries import columns_of, fetch_models, locking
+from inviteonly.lib.queries import columns_of, fetch_models, locking, update
 from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway, route_for
 from inviteonly.sms.models import OutboundSms, SmsStatus
 
@@ -142,7 +142,7 @@ def _record(
         )
     # Only while our claim holds: a worker whose lease ran out does not overwrite, nor
     # does a delivery report that came first (it clears the claim).
-    OutboundSms.objects.filter(id=message.id, claim=claim).update(**changes)
+    update(OutboundSms, changes, where="id = %s AND claim = %s", params=[message.id, claim])
 
 
 def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None = None) -> int:
