@@ -11,8 +11,10 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.signals import user_logged_in
 from django.core.management import call_command
 from django.db import connection
+from django.dispatch.dispatcher import NONE_ID
 from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -20,7 +22,7 @@ from django.utils import timezone
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.accounts.sessions import SessionStore, stored_session_key
 from inviteonly.api.auth import session_bearer
-from tests.conftest import PASSWORD, ApiClient
+from tests.conftest import PASSWORD, ApiClient, FrozenClock
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +46,20 @@ def test_login_cycles_a_planted_session_key(founder: Member) -> None:
     fresh = client.cookies[settings.SESSION_COOKIE_NAME].value
     assert fresh != planted
     assert SessionStore(session_key=planted).load() == {}
+
+
+def test_a_login_on_the_web_or_the_api_records_its_time(
+    founder: Member, clock: FrozenClock
+) -> None:
+    assert founder.last_login is None
+    web_login = clock.advance(minutes=5)
+    Client().post("/login/", {"phone": "+79160000001", "password": PASSWORD})
+    assert Member.objects.get(pk=founder.pk).last_login == web_login
+    api_login = clock.advance(minutes=5)
+    ApiClient().log_in("+79160000001")
+    assert Member.objects.get(pk=founder.pk).last_login == api_login
+    # By our receiver alone (accounts/apps.py), not Django's save() of the member too.
+    assert [key for key, *_ in user_logged_in.receivers] == [("record_last_login", NONE_ID)]
 
 
 def test_logout_deletes_the_stored_session(founder: Member) -> None:

@@ -298,6 +298,13 @@ def do_log_in(request: HttpRequest, *, member: Member, ip_address: str | None = 
     )
 
 
+def record_last_login(sender: object, user: Member, **kwargs: object) -> None:
+    """``user_logged_in`` receiver (accounts/apps.py): what Django's ``update_last_login``
+    does, in one UPDATE built once."""
+    user.last_login = clock.now()
+    update(Member, {"last_login": user.last_login}, where="id = %s", params=[user.pk])
+
+
 def do_log_out(request: HttpRequest, *, ip_address: str | None = None) -> None:
     member = request.user
     if isinstance(member, Member):
