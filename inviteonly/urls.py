@@ -15,6 +15,8 @@ from inviteonly.sms import views as sms_views
 from inviteonly.social import views as social_views
 
 urlpatterns = [
+    # First: the JSON API takes most requests, and Django tries the patterns in order.
+    path("api/", api.urls),
     path("", account_views.home, name="home"),
     path("login/", account_views.login_view, name="login"),
     path("logout/", account_views.logout_view, name="logout"),
@@ -110,7 +112,6 @@ urlpatterns = [
     path("messages/<int:member_id>/read", social_views.mark_read_view,
          name="mark_conversation_read"),
     path("media/avatars/<str:name>", social_views.avatar_view, name="avatar"),
-    path("api/", api.urls),
     path("admin/login/", account_views.admin_login_redirect),
     path("admin/", admin.site.urls),
 ]
