@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -321,3 +322,36 @@ def test_a_flood_from_a_full_address_writes_only_its_audit_entries(clock: Frozen
                if not query["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(written) == 1 and "audit_log_auditentry" in written[0]
     assert AuditEntry.objects.filter(action=AuditAction.RATE_LIMITED).count() == 2
+
+
+def full_scans(sql: str) -> list[str]:
+    """The lines of ``sql``'s plan that read a whole table instead of an index."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"EXPLAIN {sql}")
+            return [line for (line,) in cursor.fetchall() if "Seq Scan" in line]
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
+        # ("SCAN CONSTANT ROW" is a SELECT without a table, not a scan of one.)
+        return [row[-1] for row in cursor.fetchall()
+                if row[-1].startswith("SCAN") and row[-1] != "SCAN CONSTANT ROW"]
+
+
+@pytest.mark.django_db
+def test_reading_counts_looks_each_bucket_up_by_its_key(clock: FrozenClock) -> None:
+    now = clock()
+    RateLimitCounter.objects.bulk_create(
+        [RateLimitCounter(bucket=f"other:{n}", count=1, expires_at=now + timedelta(hours=1))
+         for n in range(3000)]
+        + [RateLimitCounter(bucket="live", count=7, expires_at=now + timedelta(hours=1)),
+           RateLimitCounter(bucket="ended", count=5, expires_at=now - timedelta(seconds=1))]
+    )
+    with connection.cursor() as cursor:  # what the planner then knows of the table
+        cursor.execute(f"ANALYZE {RateLimitCounter._meta.db_table}")
+    # As many buckets as a code's SMS budget reads (abuse/sms_budget.py).
+    buckets = ["live", "ended", "never counted", *(f"other:{n}" for n in range(13))]
+    with CaptureQueriesContext(connection) as queries:
+        counts = DatabaseStore().read(buckets)
+    assert counts == [7, 0, 0, *[1] * 13]
+    # Not a scan of every counter, however few the planner thinks there are.
+    (read,) = queries.captured_queries
+    assert full_scans(read["sql"]) == []

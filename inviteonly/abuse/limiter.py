@@ -210,15 +210,18 @@ class DatabaseStore:
 
 
     def read(self, buckets: Sequence[str]) -> list[int]:
-        placeholders = ", ".join(["%s"] * len(buckets))
+        # A subquery per bucket, each a lookup in the primary key. PostgreSQL planned
+        # "bucket IN (…)" as a scan of the whole table while the table was small enough
+        # to look cheap: a fifth of a millisecond at 2,500 counters, growing with them.
+        count = f"(SELECT count FROM {self._table()} WHERE bucket = %s AND expires_at > %s)"  # noqa: S608
+        now = clock.now()
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT bucket, count FROM {self._table()} "  # noqa: S608
-                f"WHERE bucket IN ({placeholders}) AND expires_at > %s",
-                adapted([*buckets, clock.now()]),
+                f"SELECT {', '.join([count] * len(buckets))}",
+                adapted([value for bucket in buckets for value in (bucket, now)]),
             )
-            counts = dict(cursor.fetchall())
-        return [int(counts.get(bucket, 0)) for bucket in buckets]
+            row = cursor.fetchone()
+        return [int(value or 0) for value in row]
 
 
 class RedisStore:
