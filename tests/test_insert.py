@@ -1,5 +1,6 @@
-"""``lib.queries.insert`` and ``update``: the rows a registration writes, each by one
-statement built once, are the rows ``save()`` and ``QuerySet.update()`` write."""
+"""``lib.queries.insert``, ``written_together`` and ``update``: the rows a registration
+writes, by statements built once (on PostgreSQL one for all of an action's new rows),
+are the rows ``save()`` and ``QuerySet.update()`` write."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import Model
+from django.test.utils import CaptureQueriesContext
 
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto
-from inviteonly.lib.queries import insert, insert_all, update
+from inviteonly.lib.queries import insert, insert_all, insert_later, update, written_together
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
@@ -180,3 +183,63 @@ def test_update_writes_none_and_bytes_as_the_orm_does(clock: FrozenClock) -> Non
     assert OutboundSms.objects.filter(id=theirs.pk).update(**changes) == 1
     assert stored_fields(ours) == stored_fields(theirs)
     assert OutboundSms.objects.get(pk=ours.pk).text_ciphertext is None
+
+
+def test_rows_written_together_go_in_as_the_block_ends_pointing_at_each_other(
+    clock: FrozenClock,
+) -> None:
+    member = make_member()
+    with CaptureQueriesContext(connection) as queries, written_together():
+        sms = insert_later(outbound_sms(member))
+        invited = insert_later(invitation(member))
+        invited.sms = sms  # a row of the block, without an id yet
+        first = insert_later(audit_entry(member))
+        first.invitation = invited
+        notice = insert_later(notification(member))
+        second = insert_later(AuditEntry(action=AuditAction.INVITATION_REDEEMED, actor=member))
+        assert sms.pk is None and not OutboundSms.objects.exists()
+    inserts = [query for query in queries.captured_queries if "INSERT" in query["sql"]]
+    # PostgreSQL: one statement; SQLite: one per model (the audit entries in one).
+    assert len(inserts) == (1 if connection.vendor == "postgresql" else 4)
+    stored = Invitation.objects.get(pk=invited.pk)
+    assert (stored.sms_id, invited.sms_id) == (sms.pk, sms.pk)
+    assert AuditEntry.objects.get(pk=first.pk).invitation_id == invited.pk
+    assert Notification.objects.get(pk=notice.pk).member_id == member.pk
+    # Rows of one model keep the order they were given in.
+    assert list(AuditEntry.objects.order_by("id")) == [first, second]
+    assert not any(row._state.adding for row in (sms, invited, first, notice, second))
+    # And each is the row save() writes from the same fields.
+    for ours, build in ((sms, outbound_sms), (invited, invitation), (first, audit_entry),
+                        (notice, notification)):
+        theirs = build(member)
+        if isinstance(theirs, Invitation):
+            theirs.token_digest = theirs.token_digest[::-1]  # unique
+            theirs.sms = sms
+        if isinstance(theirs, AuditEntry):
+            theirs.invitation = invited
+        theirs.save(force_insert=True)
+        assert stored_fields(ours) == stored_fields(theirs), type(ours).__name__
+
+def test_rows_written_together_are_not_written_if_the_block_raises() -> None:
+    member = make_member()
+    with pytest.raises(RuntimeError), written_together():
+        insert_later(notification(member))
+        insert_later(audit_entry(member))
+        raise RuntimeError("the action was refused")
+    assert not Notification.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_insert_later_outside_a_block_inserts_at_once() -> None:
+    member = make_member()
+    notice = insert_later(notification(member))
+    assert Notification.objects.get().pk == notice.pk
+
+
+def test_rows_written_together_refuse_an_unsaved_row_from_outside_the_block() -> None:
+    stranger = Member(display_name="Not saved")
+    member = make_member()
+    with pytest.raises(ValueError, match="unsaved related object"), written_together():
+        insert_later(notification(member))
+        insert_later(Notification(member=stranger, kind=NotificationKind.INVITEE_JOINED))
+    assert not Notification.objects.exists()

@@ -17,14 +17,14 @@ from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_fai
 from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
-from inviteonly.audit_log.actions import audit_entries_written_together, record_audit_entry
+from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import check_bootstrap_invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
-from inviteonly.lib.queries import insert, update
+from inviteonly.lib.queries import insert, update, written_together
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
@@ -114,7 +114,8 @@ def _start_join(
 ) -> StartedVerification:
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(password)
-    with transaction.atomic():
+    # The verification, its SMS and the audit entry go in together as the block ends.
+    with transaction.atomic(), written_together():
         started, code = create_verification(
             purpose=VerificationPurpose.JOIN,
             phone=number,
@@ -164,14 +165,14 @@ def do_confirm_join(
     (the unique blind index refuses a second account for the number), then redeem the
     invitation with a conditional UPDATE — of concurrent redemptions exactly one
     commits. ``on_joined(member)`` runs last in that transaction (the API starts the
-    new member's session there), so a join commits once; its audit entries are
-    written together at the end.
+    new member's session there), so a join commits once; the rows it adds after the
+    member (audit entries, the inviter's notice, the session) go in together at the end.
     """
     member = None
     try:
         with (
             rate_limited_transaction(["check_code"], Subject(ip=ip_address)),
-            audit_entries_written_together(),
+            written_together(),
         ):
             check = check_verification_code(
                 verification_id=verification_id, verification_token=verification_token,
@@ -329,6 +330,7 @@ def do_start_recovery(
             subject=Subject(ip=ip_address, number=number.e164),
         ),
         transaction.atomic(),
+        written_together(),
     ):
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None

@@ -26,7 +26,7 @@ from django.utils.crypto import constant_time_compare, get_random_string
 
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.lib import crypto
-from inviteonly.lib.queries import columns_of, fetch_model, insert, unique_or_none
+from inviteonly.lib.queries import columns_of, fetch_model, insert_later, unique_or_none
 
 
 def stored_session_key(session_key: str) -> str:
@@ -66,7 +66,7 @@ class SessionStore(DatabaseSessionStore):
         # A new key (32 characters, 190 random bits) cannot collide, so its INSERT needs
         # no savepoint to retry in: two round trips fewer inside a login's transaction.
         data = self._get_session(no_load=True)  # type: ignore[attr-defined]
-        insert(self.create_model_instance(data))
+        insert_later(self.create_model_instance(data))
 
     def exists(self, session_key: str) -> bool:
         return MemberSession.objects.filter(session_key=stored_session_key(session_key)).exists()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
-from inviteonly.lib.queries import insert, insert_all
+from inviteonly.lib.queries import insert_later
 
 # Detail keys an audit entry may carry. A closed list, so that nobody passes a code,
 # a token or a full number by accident.
@@ -19,25 +16,6 @@ ALLOWED_DETAIL_KEYS = frozenset(
      "sanction", "kind", "for_spam", "ends_at", "upheld", "strikes", "revoked_invitations",
      "refunded", "grant", "branch_root", "branch_action", "count", "target", "resolution"}
 )
-
-
-# Entries recorded inside ``audit_entries_written_together``, not yet written.
-_pending: ContextVar[list[AuditEntry] | None] = ContextVar("pending_audit_entries", default=None)
-
-
-@contextmanager
-def audit_entries_written_together() -> Iterator[None]:
-    """Write the audit entries recorded in the block with one INSERT as it ends (an
-    action that records several saves a statement per entry). Use it inside the
-    action's transaction; if the block raises, none of them is written."""
-    pending: list[AuditEntry] = []
-    token = _pending.set(pending)
-    try:
-        yield
-    finally:
-        _pending.reset(token)
-    if pending:
-        insert_all(pending)
 
 
 def record_audit_entry(
@@ -60,9 +38,5 @@ def record_audit_entry(
         ip_address=ip_address,
         details=details,
     )
-    pending = _pending.get()
-    if pending is None:
-        insert(entry)
-    else:
-        pending.append(entry)
-    return entry
+    # Inside an action's lib.queries.written_together: with the action's other rows.
+    return insert_later(entry)

@@ -23,7 +23,14 @@ from inviteonly.invitations.rights import allowance_refusal_reason, check_can_in
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
-from inviteonly.lib.queries import columns_of, fetch_dicts, fetch_model, insert, locking
+from inviteonly.lib.queries import (
+    columns_of,
+    fetch_dicts,
+    fetch_model,
+    insert_later,
+    locking,
+    written_together,
+)
 from inviteonly.moderation.actions import (
     check_end_date,
     clean_moderation_reason,
@@ -109,7 +116,8 @@ def create_invitation(
     """The invitation itself and its SMS (in ``language``, else the number's likely
     one), in the caller's transaction (or one of its own) — for callers that took the
     rate limit and the SMS budget already."""
-    with transaction.atomic(savepoint=False):
+    # The SMS, the invitation and its audit entry go in together as the block ends.
+    with transaction.atomic(savepoint=False), written_together():
         # Lock the inviter: one invitation at a time per member.
         locked = fetch_model(Member, locking(_INVITER_SQL), [inviter.id])
         assert locked is not None  # a member is never deleted, only banned
@@ -161,7 +169,7 @@ def create_invitation(
             purpose=SmsPurpose.INVITATION,
             suppressed=owned,
         )
-        invitation = insert(Invitation(
+        invitation = insert_later(Invitation(
             inviter=inviter,
             token_digest=join_token_digest(token),
             phone_blind_index=index,

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
-from inviteonly.lib.queries import insert
+from inviteonly.lib.queries import insert_later
 from inviteonly.notifications.models import Notification, NotificationKind
 
 
@@ -18,7 +18,7 @@ def notify_member(
     reason: str = "",
     until: datetime | None = None,
 ) -> Notification:
-    return insert(
+    return insert_later(
         Notification(member=member, kind=kind, subject=subject, reason=reason, until=until)
     )
 

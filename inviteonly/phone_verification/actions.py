@@ -25,7 +25,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
-from inviteonly.lib.queries import columns_of, fetch_model, insert, locking, update
+from inviteonly.lib.queries import columns_of, fetch_model, insert_later, locking, update
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 
 
@@ -81,7 +81,7 @@ def create_verification(
         + same_invitation,
         params=[index, purpose, *([] if invitation is None else [invitation.id])],
     )
-    verification = insert(PhoneVerification(
+    verification = insert_later(PhoneVerification(
         purpose=purpose,
         token_digest=token_digest,
         code_digest=_code_digest(token_digest, code),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inviteonly.lib import crypto
 from inviteonly.lib.phone_numbers import PhoneNumber
-from inviteonly.lib.queries import insert
+from inviteonly.lib.queries import insert_later
 from inviteonly.lib.sms_text import shape_of
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 
@@ -17,7 +17,7 @@ def queue_sms(
     numbers then cost the same time to answer."""
     shape = shape_of(text)
     ciphertext = crypto.encrypt(text, purpose=crypto.Purpose.SMS_TEXT)
-    return insert(OutboundSms(
+    return insert_later(OutboundSms(
         purpose=purpose,
         recipient_ciphertext=crypto.encrypt(phone.e164, purpose=crypto.Purpose.PHONE_NUMBER),
         recipient_masked=phone.masked,
