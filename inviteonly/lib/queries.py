@@ -72,10 +72,7 @@ def insert_all(instances: Sequence[M]) -> list[M]:
     auto = meta.auto_field  # None where the key is given (a session's)
     for instance in instances:
         assert type(instance) is model, "insert_all() writes rows of one model"
-        assert instance._state.adding, "insert() saves new rows only"
-        assert (instance.pk is None) == (auto is not None), "an id comes from the database"
-        # As save() does: refuse an unsaved related object, take a related object's id.
-        instance._prepare_related_fields_for_save(operation_name="insert")  # type: ignore[attr-defined]
+        _check_new(instance)
     returning = auto is not None and connection.features.can_return_columns_from_insert
     key = (model, connection.vendor, len(instances))
     if key not in _INSERTS:
@@ -111,6 +108,19 @@ def insert_all(instances: Sequence[M]) -> list[M]:
         instance._state.adding = False
         instance._state.db = connection.alias
     return list(instances)
+
+
+def _check_new(row: Model, *, but: Sequence[Field[Any, Any]] = ()) -> None:
+    """What save() checks of a new row: refuse an unsaved related object, take a related
+    object's id (but for the relations ``but``, to rows written in the same statement)."""
+    assert row._state.adding, "insert() saves new rows only"
+    assert (row.pk is None) == (row._meta.auto_field is not None), "an id comes from the database"
+    pointed = {field: field.get_cached_value(row) for field in but}  # type: ignore[attr-defined]
+    for field in pointed:
+        field.delete_cached_value(row)  # type: ignore[attr-defined]
+    row._prepare_related_fields_for_save(operation_name="insert")  # type: ignore[attr-defined]
+    for field, related in pointed.items():
+        field.set_cached_value(row, related)  # type: ignore[attr-defined]
 
 
 # The rows given to ``insert_later`` inside ``written_together``, not yet written.
@@ -183,6 +193,7 @@ def _by_model(rows: list[Model]) -> list[list[Model]]:
         group_of[id(row)] = joins
     return groups
 
+
 _TOGETHER: dict[tuple[tuple[type[Model], tuple[tuple[str, int], ...]], ...], str] = {}
 
 
@@ -195,26 +206,15 @@ def _insert_in_one_statement(rows: list[Model]) -> None:
     shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]] = []
     values: list[Any] = []
     for position, row in enumerate(rows):
-        meta = row._meta
-        auto = meta.auto_field
-        assert row._state.adding, "insert() saves new rows only"
-        assert (row.pk is None) == (auto is not None), "an id comes from the database"
         pointers = _pointers_back(row, positions)
         assert all(earlier < position for earlier in pointers.values()), (
             "a row is given after the rows it points to"
         )
-        # What save() checks of the other related objects (saved, their ids taken);
-        # the rows of the block are left out of it for the moment: they have no id yet.
-        pointed = {field: field.get_cached_value(row) for field in pointers}  # type: ignore[attr-defined]
-        for field in pointed:
-            field.delete_cached_value(row)  # type: ignore[attr-defined]
-        row._prepare_related_fields_for_save(operation_name="insert")  # type: ignore[attr-defined]
-        for field, related in pointed.items():
-            field.set_cached_value(row, related)  # type: ignore[attr-defined]
+        _check_new(row, but=list(pointers))
         values += [
             field.get_db_prep_save(field.pre_save(row, True), connection)
-            for field in meta.concrete_fields
-            if field is not auto and field not in pointers
+            for field in row._meta.concrete_fields
+            if field is not row._meta.auto_field and field not in pointers
         ]
         shape.append((type(row), tuple((field.attname, at) for field, at in pointers.items())))
     key = tuple(shape)
@@ -238,20 +238,20 @@ def _one_statement(shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]])
     quote = connection.ops.quote_name
     keys = [quote(model._meta.pk.column) for model, _ in shape]
 
-    def value(field: Field[Any, Any], pointing: dict[str, int]) -> str:
-        if field.attname not in pointing:
-            return "%s"
-        return f"(SELECT {keys[pointing[field.attname]]} FROM r{pointing[field.attname]})"  # noqa: S608
-
     clauses = []
     for position, (model, pointers) in enumerate(shape):
         meta = model._meta
         fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+        pointing = dict(pointers)
+        values = [
+            f"(SELECT {keys[pointing[field.attname]]} FROM r{pointing[field.attname]})"  # noqa: S608
+            if field.attname in pointing else "%s"
+            for field in fields
+        ]
         clauses.append(
             f"r{position} AS (INSERT INTO {quote(meta.db_table)} "  # noqa: S608
             f"({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES ({', '.join(value(field, dict(pointers)) for field in fields)}) "
-            f"RETURNING {keys[position]})"
+            f"VALUES ({', '.join(values)}) RETURNING {keys[position]})"
         )
     keys_back = ", ".join(f"(SELECT {key} FROM r{at})" for at, key in enumerate(keys))  # noqa: S608
     return f"WITH {', '.join(clauses)} SELECT {keys_back}"
