@@ -76,22 +76,14 @@ def insert_all(instances: Sequence[M]) -> list[M]:
     returning = auto is not None and connection.features.can_return_columns_from_insert
     key = (model, connection.vendor, len(instances))
     if key not in _INSERTS:
-        fields = [field for field in meta.concrete_fields if field is not auto]
+        head, fields = _insert_into(model)
         row = f"({', '.join(['%s'] * len(fields))})"
-        sql = (
-            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
-            f"({', '.join(connection.ops.quote_name(field.column) for field in fields)}) "
-            f"VALUES {', '.join([row] * len(instances))}"
-        )
+        sql = f"{head} VALUES {', '.join([row] * len(instances))}"
         if returning:
             sql += f" RETURNING {connection.ops.quote_name(auto.column)}"  # type: ignore[union-attr]
         _INSERTS[key] = (sql, fields)
     sql, fields = _INSERTS[key]
-    values = [
-        field.get_db_prep_save(field.pre_save(instance, True), connection)
-        for instance in instances
-        for field in fields
-    ]
+    values = [value for instance in instances for value in _prepared(instance, fields)]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         if auto is None:
@@ -103,11 +95,30 @@ def insert_all(instances: Sequence[M]) -> list[M]:
             pks = [connection.ops.last_insert_id(cursor, meta.db_table, auto.column)]
         else:
             pks = [None] * len(instances)
-    for instance, pk in zip(instances, pks, strict=True):
-        instance.pk = pk
-        instance._state.adding = False
-        instance._state.db = connection.alias
+    _saved(instances, pks)
     return list(instances)
+
+
+def _insert_into(model: type[Model]) -> tuple[str, list[Field[Any, Any]]]:
+    """``INSERT INTO table (columns)`` for a new row of ``model``, and the fields of those
+    columns: every concrete field but an id the database gives."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+    columns = ", ".join(quote(field.column) for field in fields)
+    return f"INSERT INTO {quote(meta.db_table)} ({columns})", fields
+
+
+def _prepared(row: Model, fields: Sequence[Field[Any, Any]]) -> list[Any]:
+    """The values ``save()`` would write for these fields of a new row."""
+    return [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+
+
+def _saved(rows: Sequence[Model], pks: Sequence[Any]) -> None:
+    for row, pk in zip(rows, pks, strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
 
 
 def _check_new(row: Model, *, but: Sequence[Field[Any, Any]] = ()) -> None:
@@ -211,11 +222,8 @@ def _insert_in_one_statement(rows: list[Model]) -> None:
             "a row is given after the rows it points to"
         )
         _check_new(row, but=list(pointers))
-        values += [
-            field.get_db_prep_save(field.pre_save(row, True), connection)
-            for field in row._meta.concrete_fields
-            if field is not row._meta.auto_field and field not in pointers
-        ]
+        _, fields = _insert_into(type(row))
+        values += _prepared(row, [field for field in fields if field not in pointers])
         shape.append((type(row), tuple((field.attname, at) for field, at in pointers.items())))
     key = tuple(shape)
     if key not in _TOGETHER:
@@ -224,10 +232,7 @@ def _insert_in_one_statement(rows: list[Model]) -> None:
         cursor.execute(_TOGETHER[key], values)
         keys = cursor.fetchone()
     assert keys is not None
-    for row, pk in zip(rows, keys, strict=True):
-        row.pk = pk
-        row._state.adding = False
-        row._state.db = connection.alias
+    _saved(rows, keys)
     for row, (_, pointing) in zip(rows, shape, strict=True):
         for attname, at in pointing:
             setattr(row, attname, rows[at].pk)
@@ -240,8 +245,7 @@ def _one_statement(shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]])
 
     clauses = []
     for position, (model, pointers) in enumerate(shape):
-        meta = model._meta
-        fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+        head, fields = _insert_into(model)
         pointing = dict(pointers)
         values = [
             f"(SELECT {keys[pointing[field.attname]]} FROM r{pointing[field.attname]})"  # noqa: S608
@@ -249,9 +253,7 @@ def _one_statement(shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]])
             for field in fields
         ]
         clauses.append(
-            f"r{position} AS (INSERT INTO {quote(meta.db_table)} "  # noqa: S608
-            f"({', '.join(quote(field.column) for field in fields)}) "
-            f"VALUES ({', '.join(values)}) RETURNING {keys[position]})"
+            f"r{position} AS ({head} VALUES ({', '.join(values)}) RETURNING {keys[position]})"
         )
     keys_back = ", ".join(f"(SELECT {key} FROM r{at})" for at, key in enumerate(keys))  # noqa: S608
     return f"WITH {', '.join(clauses)} SELECT {keys_back}"
