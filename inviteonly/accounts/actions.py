@@ -40,10 +40,13 @@ from inviteonly.sms.outbox import queue_sms
 from inviteonly.sms.texts import join_code_text, language_for_number, recovery_code_text
 
 
-def check_registration_open(invitation: Invitation | None) -> None:
+def check_registration_open(invitation: Invitation | None, *, mode: str | None = None) -> None:
+    """Refuse a join the registration mode does not let in. ``mode``: the mode as read
+    beside the caller's own rows (REGISTRATION_MODE_COLUMN); if None, it is read here."""
     if invitation is not None and invitation.grants_role == Member.Role.FOUNDER:
         return  # Founder invitations work in every mode: they are how a site starts.
-    mode = get_site_configuration().registration_mode
+    if mode is None:
+        mode = get_site_configuration().registration_mode
     if mode == RegistrationMode.CLOSED:
         raise ActionError(
             "registration_closed",
@@ -211,7 +214,8 @@ def _check_daily_member_cap() -> None:
 
 def _create_member(verification: PhoneVerification, *, ip_address: str | None) -> Member:
     invitation = verification.invitation
-    check_registration_open(invitation)
+    # Read with the verification (phone_verification/actions.py): no statement of its own.
+    check_registration_open(invitation, mode=getattr(verification, "registration_mode"))  # noqa: B009
     if invitation is not None:
         check_bootstrap_invitation(invitation)
     role = invitation.grants_role if invitation is not None else Member.Role.MEMBER

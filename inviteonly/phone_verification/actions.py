@@ -27,6 +27,7 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
 from inviteonly.lib.queries import columns_of, fetch_model, insert_later, locking, update
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
+from inviteonly.site_config.models import REGISTRATION_MODE_COLUMN
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,12 @@ class CodeCheck:
 
 
 # The verification locked (SQLite: the transaction's write lock does it) with what a
-# right code unlocks: the invitation, its inviter, the member. Read on every code
-# typed (see lib/queries.py), by the verification's id or its token's digest.
+# right code unlocks: the invitation, its inviter, the member, and whether a join is
+# open at all (the registration mode). Read on every code typed (see lib/queries.py),
+# by the verification's id or its token's digest.
 _VERIFICATION_SQL = (
     f"SELECT {columns_of(PhoneVerification, 'v')}, {columns_of(Invitation, 'i')}, "  # noqa: S608
-    f"{columns_of(Member, 'im')}, {columns_of(Member, 'm')} "
+    f"{columns_of(Member, 'im')}, {columns_of(Member, 'm')}, {REGISTRATION_MODE_COLUMN} "
     "FROM phone_verification_phoneverification v "
     "LEFT JOIN invitations_invitation i ON i.id = v.invitation_id "
     "LEFT JOIN accounts_member im ON im.id = i.inviter_id "
@@ -173,6 +175,7 @@ def check_verification_code(
         locking(_VERIFICATION_BY[key], of="v"),
         [value, purpose],
         related=["invitation", "invitation.inviter", "member"],
+        extra=["registration_mode"],
     )
     now = clock.now()
     if (

@@ -34,6 +34,15 @@ class SiteConfiguration(models.Model):
         return str(_("Site configuration"))
 
 
+# The registration mode as one more column of a read that needs it beside its own rows
+# (fetch_models' ``extra``): the code check of a join reads it with the verification,
+# in the same statement. NULL while the row is missing: the default then holds.
+REGISTRATION_MODE_COLUMN = (
+    f"(SELECT registration_mode FROM {SiteConfiguration._meta.db_table} WHERE id = 1) "  # noqa: S608
+    "AS registration_mode"
+)
+
+
 def get_site_configuration() -> SiteConfiguration:
     # Migration 0002 creates the row; reading never writes (a flushed database reads
     # as the defaults until the next change).
