@@ -12,12 +12,20 @@ import pytest
 from django.db import connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto
-from inviteonly.lib.queries import insert, insert_all, insert_later, update, written_together
+from inviteonly.lib.queries import (
+    insert,
+    insert_all,
+    insert_later,
+    update,
+    update_later,
+    written_together,
+)
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
@@ -213,20 +221,58 @@ def test_rows_written_together_go_in_as_the_block_ends_pointing_at_each_other(
         theirs.save(force_insert=True)
         assert stored_fields(ours) == stored_fields(theirs), type(ours).__name__
 
+def test_updates_written_together_go_in_as_the_block_ends_one_per_row() -> None:
+    anna, boris = make_member(display_name="Anna"), make_member(display_name="Boris")
+    at = timezone.now()
+    with CaptureQueriesContext(connection) as queries, written_together():
+        update_later(Member, {"display_name": "Anna K."}, where="id = %s", params=[anna.pk])
+        update_later(Member, {"last_login": at}, where="id = %s", params=[anna.pk])
+        update_later(Member, {"tree_path": b"\x00\x07"}, where="id = %s", params=[boris.pk])
+        notice = insert_later(notification(anna))
+        assert Member.objects.get(pk=anna.pk).display_name == "Anna"
+    sqls = [query["sql"] for query in queries.captured_queries]
+    writes = [sql for sql in sqls if not sql.startswith("SELECT")]  # the look inside
+    if connection.vendor == "postgresql":
+        assert len(writes) == 1
+    else:
+        # One UPDATE per row, with every change given for it; then the INSERT.
+        assert [sql.split()[0] for sql in writes] == ["UPDATE", "UPDATE", "INSERT"]
+        assert "display_name" in writes[0] and "last_login" in writes[0]
+    stored = Member.objects.get(pk=anna.pk)
+    assert (stored.display_name, stored.last_login) == ("Anna K.", at)
+    assert bytes(Member.objects.get(pk=boris.pk).tree_path) == b"\x00\x07"
+    assert Notification.objects.get().pk == notice.pk
+
+
+def test_updates_alone_written_together_go_in_one_statement_on_postgresql() -> None:
+    anna, boris = make_member(display_name="Anna"), make_member(display_name="Boris")
+    with CaptureQueriesContext(connection) as queries, written_together():
+        update_later(Member, {"display_name": "Anna K."}, where="id = %s", params=[anna.pk])
+        update_later(Member, {"display_name": "Boris P."}, where="id = %s", params=[boris.pk])
+    assert len(queries.captured_queries) == (1 if connection.vendor == "postgresql" else 2)
+    assert sorted(Member.objects.values_list("display_name", flat=True)) == [
+        "Anna K.", "Boris P."
+    ]
+
+
 def test_rows_written_together_are_not_written_if_the_block_raises() -> None:
-    member = make_member()
+    member = make_member(display_name="Anna")
     with pytest.raises(RuntimeError), written_together():
         insert_later(notification(member))
         insert_later(audit_entry(member))
+        update_later(Member, {"display_name": "Anna K."}, where="id = %s", params=[member.pk])
         raise RuntimeError("the action was refused")
     assert not Notification.objects.exists()
     assert not AuditEntry.objects.exists()
+    assert Member.objects.get(pk=member.pk).display_name == "Anna"
 
 
-def test_insert_later_outside_a_block_inserts_at_once() -> None:
-    member = make_member()
+def test_insert_later_and_update_later_outside_a_block_write_at_once() -> None:
+    member = make_member(display_name="Anna")
     notice = insert_later(notification(member))
     assert Notification.objects.get().pk == notice.pk
+    update_later(Member, {"display_name": "Anna K."}, where="id = %s", params=[member.pk])
+    assert Member.objects.get(pk=member.pk).display_name == "Anna K."
 
 
 def test_rows_written_together_refuse_an_unsaved_row_from_outside_the_block() -> None:

@@ -71,11 +71,12 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     # then verification, SMS, audit entry.
     assert len(statements(start)) == 4 + (1 if together else 3), statements(start)
     # Rate-limit upsert, verification locked (found by its token) and read with the site
-    # mode, code consumed, member and its place in the tree (an UPDATE: the path ends
-    # with the new id), invitation redeemed, last login; then the three audit entries
-    # (on SQLite in one INSERT), the inviter's notice, the session. The new member's
-    # invite rights in the answer need no query: nothing about them can exist yet.
-    assert len(statements(confirm)) == 7 + (1 if together else 3), statements(confirm)
+    # mode, code consumed, member, invitation redeemed; then, as the join ends, one
+    # UPDATE of the member (its place in the tree, which ends with its new id, and its
+    # last login), the three audit entries (on SQLite in one INSERT), the inviter's
+    # notice, the session. The new member's invite rights in the answer need no query:
+    # nothing about them can exist yet.
+    assert len(statements(confirm)) == 5 + (1 if together else 4), statements(confirm)
     member = Member.objects.get(display_name="Newcomer Boris")
     assert list(
         AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)

@@ -24,7 +24,7 @@ from inviteonly.invitations.queries import check_bootstrap_invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
-from inviteonly.lib.queries import insert, update, written_together
+from inviteonly.lib.queries import insert, update, update_later, written_together
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
@@ -305,9 +305,10 @@ def do_log_in(request: HttpRequest, *, member: Member, ip_address: str | None = 
 
 def record_last_login(sender: object, user: Member, **kwargs: object) -> None:
     """``user_logged_in`` receiver (accounts/apps.py): what Django's ``update_last_login``
-    does, in one UPDATE built once."""
+    does, in one UPDATE built once (a join's: with its last writes, in one UPDATE of the
+    new member with its place in the tree)."""
     user.last_login = clock.now()
-    update(Member, {"last_login": user.last_login}, where="id = %s", params=[user.pk])
+    update_later(Member, {"last_login": user.last_login}, where="id = %s", params=[user.pk])
 
 
 def do_log_out(request: HttpRequest, *, ip_address: str | None = None) -> None:

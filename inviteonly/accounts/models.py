@@ -11,7 +11,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock, tree_paths
-from inviteonly.lib.queries import update
+from inviteonly.lib.queries import update_later
 
 if TYPE_CHECKING:
     from inviteonly.accounts.sessions import SessionStore
@@ -104,14 +104,15 @@ class Member(AbstractBaseUser, PermissionsMixin):
     def place_in_tree(self) -> None:
         """Write the member's path in the invitation tree. It holds the member's own id,
         known only after the INSERT; members never move, so this runs once: from save(),
-        or from whoever inserts a member otherwise (a join, with lib.queries.insert)."""
+        or from whoever inserts a member otherwise (a join, with lib.queries.insert; in
+        its ``written_together`` block the UPDATE goes with the join's last writes)."""
         parent_path = b""
         if self.invited_by_id is not None:
             inviter = self.invited_by
             assert inviter is not None
             parent_path = inviter.full_tree_path
         stored = tree_paths.split_path(tree_paths.child_path(parent_path, self.pk))
-        update(
+        update_later(
             Member, {"tree_path": stored.indexed, "tree_path_overflow": stored.overflow},
             where="id = %s", params=[self.pk],
         )

@@ -10,14 +10,17 @@ naive UTC text). Likewise ``insert`` writes the rows a registration creates (SMS
 invitation, verification, member, session, notification, audit entries) with one
 INSERT per model built once, where ``save()`` compiles it every time, and ``update``
 makes their hot UPDATEs the same way. ``written_together`` goes further: the rows an
-action creates go in as it ends, on PostgreSQL in one statement, whatever their tables.
+action creates, and the changes whose row count it does not need (``update_later``),
+go in as it ends, on PostgreSQL in one statement, whatever their tables.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -134,30 +137,44 @@ def _check_new(row: Model, *, but: Sequence[Field[Any, Any]] = ()) -> None:
         field.set_cached_value(row, related)  # type: ignore[attr-defined]
 
 
-# The rows given to ``insert_later`` inside ``written_together``, not yet written.
-_later: ContextVar[list[Model] | None] = ContextVar("rows_written_together", default=None)
+@dataclass
+class _Later:
+    """What ``insert_later`` and ``update_later`` were given inside ``written_together``:
+    the new rows, and the updates by model and condition (their values merged)."""
+
+    rows: list[Model] = dataclasses.field(default_factory=list)
+    updates: dict[tuple[type[Model], str, tuple[Any, ...]], dict[str, Any]] = (
+        dataclasses.field(default_factory=dict)
+    )
+
+
+_later: ContextVar[_Later | None] = ContextVar("written_together", default=None)
 
 
 @contextmanager
 def written_together() -> Iterator[None]:
-    """Write the new rows given to ``insert_later`` in the block as it ends, in as few
-    statements as the database allows: on PostgreSQL one, whatever their tables (each
-    INSERT a WITH clause; a row's foreign key to an earlier row of the block comes from
-    that row's RETURNING), so an action that creates an SMS, an invitation and an audit
-    entry waits for one round trip instead of three; on SQLite, where a statement costs
-    no round trip, one per model. Use it inside the action's transaction. In the block
-    the rows have no ids yet and cannot be read back; a row may point to a row given
-    before it. If the block raises, none is written."""
-    later: list[Model] = []
+    """Write the new rows given to ``insert_later`` in the block, and the changes given
+    to ``update_later``, as it ends, in as few statements as the database allows: on
+    PostgreSQL one, whatever their tables (each UPDATE and INSERT a WITH clause; a
+    row's foreign key to an earlier row of the block comes from that row's RETURNING),
+    so an action that creates an SMS, an invitation and an audit entry waits for one
+    round trip instead of three; on SQLite, where a statement costs no round trip, one
+    per model and one per update. Use it inside the action's transaction. In the block
+    the rows have no ids yet and cannot be read back, nor can the changes; a row may
+    point to a row given before it. If the block raises, nothing is written."""
+    later = _Later()
     token = _later.set(later)
     try:
         yield
     finally:
         _later.reset(token)
-    groups = _by_model(later)
-    if connection.vendor == "postgresql" and len(later) > 1:
-        _insert_in_one_statement([row for group in groups for row in group])
+    groups = _by_model(later.rows)
+    updates = [(*key, values) for key, values in later.updates.items()]
+    if connection.vendor == "postgresql" and len(later.rows) + len(updates) > 1:
+        _write_in_one_statement([row for group in groups for row in group], updates)
         return
+    for model, where, params, values in updates:
+        update(model, values, where=where, params=params)
     for group in groups:
         insert_all(group)
 
@@ -167,8 +184,22 @@ def insert_later(instance: M) -> M:
     later = _later.get()
     if later is None:
         return insert(instance)
-    later.append(instance)
+    later.rows.append(instance)
     return instance
+
+
+def update_later(
+    model: type[Model], values: Mapping[str, Any], *, where: str, params: Sequence[Any]
+) -> None:
+    """``update`` whose row count nobody needs, but inside ``written_together`` as the
+    block ends; the changes of one model and condition (a row's id, say) become one
+    UPDATE. They must be to rows that were there before the block's statement: on
+    PostgreSQL, an UPDATE of the block does not see the rows its INSERTs add."""
+    later = _later.get()
+    if later is None:
+        update(model, values, where=where, params=params)
+        return
+    later.updates.setdefault((model, where, tuple(params)), {}).update(values)
 
 
 def _pointers_back(row: Model, earlier: Mapping[int, int]) -> dict[Field[Any, Any], int]:
@@ -205,17 +236,26 @@ def _by_model(rows: list[Model]) -> list[list[Model]]:
     return groups
 
 
-_TOGETHER: dict[tuple[tuple[type[Model], tuple[tuple[str, int], ...]], ...], str] = {}
+_Update = tuple[type[Model], str, tuple[Any, ...], dict[str, Any]]
+_Shape = tuple[
+    tuple[tuple[type[Model], tuple[str, ...], str], ...],
+    tuple[tuple[type[Model], tuple[tuple[str, int], ...]], ...],
+]
+_TOGETHER: dict[_Shape, str] = {}
 
 
-def _insert_in_one_statement(rows: list[Model]) -> None:
-    """PostgreSQL: ``rows`` with one statement, ``WITH r0 AS (INSERT … RETURNING id),
-    r1 AS (INSERT … VALUES (…, (SELECT id FROM r0), …) …) SELECT (SELECT id FROM r0), …``.
-    A foreign key to a row of the block is deferred on PostgreSQL (Django creates them
-    DEFERRABLE INITIALLY DEFERRED), so it is checked at commit, when the row is there."""
+def _write_in_one_statement(rows: list[Model], updates: list[_Update]) -> None:
+    """PostgreSQL: ``updates`` and ``rows`` with one statement, ``WITH u0 AS (UPDATE …),
+    r0 AS (INSERT … RETURNING id), r1 AS (INSERT … VALUES (…, (SELECT id FROM r0), …)
+    …) SELECT (SELECT id FROM r0), …``. A foreign key to a row of the block is deferred
+    on PostgreSQL (Django creates them DEFERRABLE INITIALLY DEFERRED), so it is checked
+    at commit, when the row is there."""
     positions = {id(row): position for position, row in enumerate(rows)}
     shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]] = []
     values: list[Any] = []
+    for model, where, params, changes in updates:
+        _, fields = _update_sql(model, tuple(changes), where)
+        values += [*_update_values(fields, changes), *adapted(params)]
     for position, row in enumerate(rows):
         pointers = _pointers_back(row, positions)
         assert all(earlier < position for earlier in pointers.values()), (
@@ -225,12 +265,15 @@ def _insert_in_one_statement(rows: list[Model]) -> None:
         _, fields = _insert_into(type(row))
         values += _prepared(row, [field for field in fields if field not in pointers])
         shape.append((type(row), tuple((field.attname, at) for field, at in pointers.items())))
-    key = tuple(shape)
+    key: _Shape = (
+        tuple((model, tuple(changes), where) for model, where, _, changes in updates),
+        tuple(shape),
+    )
     if key not in _TOGETHER:
-        _TOGETHER[key] = _one_statement(shape)
+        _TOGETHER[key] = _one_statement(*key)
     with connection.cursor() as cursor:
         cursor.execute(_TOGETHER[key], values)
-        keys = cursor.fetchone()
+        keys = cursor.fetchone() if rows else ()
     assert keys is not None
     _saved(rows, keys)
     for row, (_, pointing) in zip(rows, shape, strict=True):
@@ -238,12 +281,18 @@ def _insert_in_one_statement(rows: list[Model]) -> None:
             setattr(row, attname, rows[at].pk)
 
 
-def _one_statement(shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]]) -> str:
+def _one_statement(
+    updates: Sequence[tuple[type[Model], tuple[str, ...], str]],
+    shape: Sequence[tuple[type[Model], tuple[tuple[str, int], ...]]],
+) -> str:
     # Names from the models' metadata only; every value is a parameter.
     quote = connection.ops.quote_name
     keys = [quote(model._meta.pk.column) for model, _ in shape]
 
-    clauses = []
+    clauses = [
+        f"u{position} AS ({_update_sql(model, names, where)[0]})"
+        for position, (model, names, where) in enumerate(updates)
+    ]
     for position, (model, pointers) in enumerate(shape):
         head, fields = _insert_into(model)
         pointing = dict(pointers)
@@ -255,7 +304,8 @@ def _one_statement(shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]])
         clauses.append(
             f"r{position} AS ({head} VALUES ({', '.join(values)}) RETURNING {keys[position]})"
         )
-    keys_back = ", ".join(f"(SELECT {key} FROM r{at})" for at, key in enumerate(keys))  # noqa: S608
+    # An UPDATE in WITH runs whether or not the query reads it.
+    keys_back = ", ".join(f"(SELECT {key} FROM r{at})" for at, key in enumerate(keys)) or "1"  # noqa: S608
     return f"WITH {', '.join(clauses)} SELECT {keys_back}"
 
 
@@ -272,10 +322,21 @@ def update(
     Python); returns how many rows changed. ``values`` by field name (a foreign key's
     by its name, given the related id) are prepared as the ORM prepares them; ``where``
     is SQL over the table's columns, its ``%s`` taking ``params``, adapted likewise."""
-    key = (model, connection.vendor, tuple(values), where)
+    sql, fields = _update_sql(model, tuple(values), where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*_update_values(fields, values), *adapted(params)])
+        return int(cursor.rowcount)
+
+
+def _update_sql(
+    model: type[Model], names: tuple[str, ...], where: str
+) -> tuple[str, list[Field[Any, Any]]]:
+    """``UPDATE table SET column = %s, … WHERE …`` for the fields ``names``, built once,
+    and those fields."""
+    key = (model, connection.vendor, names, where)
     if key not in _UPDATES:
         meta = model._meta
-        fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in values]
+        fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in names]
         assignments = ", ".join(
             f"{connection.ops.quote_name(field.column)} = %s" for field in fields
         )
@@ -284,14 +345,15 @@ def update(
             f"SET {assignments} WHERE {where}",
             fields,
         )
-    sql, fields = _UPDATES[key]
-    prepared = [
+    return _UPDATES[key]
+
+
+def _update_values(fields: Sequence[Field[Any, Any]], values: Mapping[str, Any]) -> list[Any]:
+    """``values`` (by field name, in the fields' order) as the ORM prepares them."""
+    return [
         field.get_db_prep_save(value, connection)
         for field, value in zip(fields, values.values(), strict=True)
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*prepared, *adapted(params)])
-        return int(cursor.rowcount)
 
 
 def fetch_models(
