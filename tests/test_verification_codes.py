@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import pytest
 from django.db import transaction
 
@@ -186,6 +189,70 @@ def test_past_the_daily_cap_each_new_code_gets_one_try(
         verification_id=started.verification.id, code=sms_outbox.code_for("+79165550001"),
         new_password="a brand new passphrase",
     )
+
+
+def answers_past_the_daily_cap(
+    start: Callable[[], StartedVerification],
+    confirm: Callable[[StartedVerification, str], object],
+    phone: str,
+    sms_outbox: SmsOutbox,
+) -> list[str]:
+    """The refusals of three codes to ``phone``, wrong each time: five tries, five, two."""
+    answers = []
+    for tries in (5, 5, 2):
+        before = len(sms_outbox.to(phone))
+        started = start()
+        sent = len(sms_outbox.to(phone)) > before
+        # A decoy sends no SMS; any code is wrong for it.
+        code = wrong_code(sms_outbox.code_for(phone)) if sent else "000000"
+        for _ in range(tries):
+            with pytest.raises(ActionError) as refused:
+                confirm(started, code)
+            answers.append(refused.value.code)
+    return answers
+
+
+FIVE_WRONG = ["code_wrong"] * 4 + ["code_exhausted"]
+# Past the number's daily cap of ten, a new code gets one try.
+PAST_THE_CAP = [*FIVE_WRONG, *FIVE_WRONG, "code_wrong", "code_failures_exhausted"]
+
+
+def test_the_daily_cap_answers_alike_for_a_members_number_and_a_strangers(
+    sms_outbox: SmsOutbox,
+) -> None:
+    make_member(phone="+79165550001")
+
+    def confirm(started: StartedVerification, code: str) -> object:
+        return do_confirm_recovery(
+            verification_id=started.verification.id, code=code,
+            new_password="a brand new passphrase",
+        )
+
+    for phone in ("+79165550001", "+79169999999"):
+        assert answers_past_the_daily_cap(
+            partial(do_start_recovery, phone=phone), confirm, phone, sms_outbox
+        ) == PAST_THE_CAP, phone
+
+
+def test_the_daily_cap_answers_alike_for_the_invited_number_and_any_other(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    invitation = access_invitation_by_token(sms_outbox.join_token_for(NUMBER))
+
+    def start(phone: str) -> StartedVerification:
+        return do_start_join(
+            invitation=invitation, phone=phone, display_name="Eve", password=PASSWORD,
+            language="en",
+        )
+
+    def confirm(started: StartedVerification, code: str) -> object:
+        return do_confirm_join(verification_id=started.verification.id, code=code)
+
+    for phone in (NUMBER, "+79165550009"):
+        assert answers_past_the_daily_cap(
+            partial(start, phone), confirm, phone, sms_outbox
+        ) == PAST_THE_CAP, phone
 
 
 def test_a_second_recovery_replaces_the_first_for_members_and_strangers_alike(

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -243,12 +243,16 @@ def check_verification_code(
 
 
 def _recent_failures(verification: PhoneVerification, *, now: datetime) -> int:
-    """Wrong codes typed lately for this number and purpose across its real codes
-    (decoys do not count: a stranger's link cannot use up the owner's tries)."""
+    """Wrong codes typed lately for this number and purpose across its real codes, and
+    across the decoys made through the same link (a recovery's: through none). Another
+    link's decoys do not count, so a stranger's link cannot use up the owner's tries;
+    the decoys of this one do, so the cap answers alike for every number typed: a
+    link holder cannot find the number it was sent to, nor anyone a member's number,
+    by typing wrong codes until the answer changes."""
     total = PhoneVerification.objects.filter(
+        Q(can_succeed=True) | Q(invitation=verification.invitation_id),
         phone_blind_index=verification.phone_blind_index,
         purpose=verification.purpose,
-        can_succeed=True,
         created_at__gte=now - settings.VERIFICATION_FAILURE_WINDOW,
     ).aggregate(total=Sum("failed_attempts"))["total"]
     return int(total or 0)
