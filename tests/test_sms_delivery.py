@@ -3,12 +3,14 @@ dead workers; texts are dropped once sent."""
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import timedelta
 from functools import partial
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from inviteonly.accounts.actions import do_start_recovery
 from inviteonly.invitations.actions import do_invite_by_phone
@@ -16,7 +18,7 @@ from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.sms import delivery
 from inviteonly.sms.delivery import deliver_due_messages
 from inviteonly.sms.gateways import GatewayError
-from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
+from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus, SmsStatusForSender
 from inviteonly.sms.outbox import queue_sms
 from tests.conftest import FrozenClock, SmsOutbox, make_member
 from tests.test_concurrency import race
@@ -141,18 +143,42 @@ def test_a_message_that_keeps_killing_workers_ends_up_failed(clock: FrozenClock)
 
 def test_suppressed_messages_do_the_same_work_and_send_nothing(sms_outbox: SmsOutbox) -> None:
     """A member's number invited again, a recovery for a number without an account, a
-    join link used with another number: a row is written all the same, never sent."""
+    join link used with another number: a row is written, queued and taken by a worker
+    all the same, never sent."""
     founder = make_member(role="founder")
     make_member(phone="+79165550001")
     do_invite_by_phone(inviter=founder, phone="+79165550001")
     do_start_recovery(phone="+79169999999")
-    rows = list(OutboundSms.objects.order_by("id").values_list("purpose", "status", "segments"))
-    assert rows == [
-        (SmsPurpose.INVITATION, SmsStatus.SUPPRESSED, 1),
-        (SmsPurpose.RECOVERY_CODE, SmsStatus.SUPPRESSED, 1),
+    rows = OutboundSms.objects.order_by("id")
+    assert list(rows.values_list("purpose", "status", "suppressed", "segments")) == [
+        (SmsPurpose.INVITATION, SmsStatus.QUEUED, True, 1),
+        (SmsPurpose.RECOVERY_CODE, SmsStatus.QUEUED, True, 1),
     ]
     assert sms_outbox.deliver() == []
+    assert list(rows.values_list("status", "gateway", "attempts")) == [
+        (SmsStatus.SUPPRESSED, "", 1)
+    ] * 2
+    assert None not in rows.values_list("sent_at", flat=True)
     assert not OutboundSms.objects.exclude(text_ciphertext=None).exists()
+
+
+def test_the_sender_sees_the_same_for_a_members_number_and_a_strangers(
+    sms_outbox: SmsOutbox,
+) -> None:
+    founder = make_member(phone="+79160000001", role="founder")
+    make_member(phone="+79165550001")
+    for phone in ("+79165550001", "+79165550002"):
+        do_invite_by_phone(inviter=founder, phone=phone)
+    client = Client()
+    client.force_login(founder)
+
+    def statuses() -> list[str]:
+        page = client.get("/invitations/").content.decode()
+        return re.findall(r'data-sms-status="(\w+)"', page)
+
+    assert statuses() == [SmsStatusForSender.SENDING] * 2
+    assert len(sms_outbox.deliver()) == 1  # the stranger's
+    assert statuses() == [SmsStatusForSender.SENT] * 2
 
 
 def test_a_failing_sweep_does_not_hold_up_delivery(

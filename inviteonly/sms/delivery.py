@@ -119,13 +119,17 @@ def _send(message: OutboundSms, gateway: SmsGateway, *, sender_id: str) -> str:
 
 
 def _record(
-    message: OutboundSms, *, claim: str, gateway: SmsGateway, outcome: str | GatewayError,
-    sender_id: str = "",
+    message: OutboundSms, *, claim: str, gateway: SmsGateway,
+    outcome: str | GatewayError | None, sender_id: str = "",
 ) -> None:
+    """Record what the gateway answered: its message id, or the error; None: nothing
+    was sent, the message is suppressed."""
     now = clock.now()
     attempts = message.attempts  # counted when claimed
     changes: dict[str, object] = {"claim": "", "gateway": gateway.name, "sender_id": sender_id}
-    if isinstance(outcome, str):
+    if outcome is None:
+        changes = {"claim": "", "status": SmsStatus.SUPPRESSED, "sent_at": now}
+    elif isinstance(outcome, str):
         # The text holds a code or a join link: once the gateway has it, we drop it.
         changes |= {"status": SmsStatus.SENT, "sent_at": now, "gateway_message_id": outcome,
                     "last_error": "", "text_ciphertext": None}
@@ -135,7 +139,7 @@ def _record(
     else:
         changes |= {"status": SmsStatus.FAILED, "last_error": str(outcome)[:200],
                     "text_ciphertext": None}
-    if not isinstance(outcome, str):
+    if isinstance(outcome, GatewayError):
         logger.warning(
             "SMS %s to %s not sent (attempt %s): %s",
             message.id, message.recipient_masked, attempts, str(outcome)[:200],
@@ -156,12 +160,12 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
             continue
         route = route_for(message.region)
         message_gateway = gateway or get_gateway(route.gateway)
-        try:
-            outcome: str | GatewayError = _send(
-                message, message_gateway, sender_id=route.sender_id
-            )
-        except GatewayError as error:
-            outcome = error
+        outcome: str | GatewayError | None = None
+        if not message.suppressed:
+            try:
+                outcome = _send(message, message_gateway, sender_id=route.sender_id)
+            except GatewayError as error:
+                outcome = error
         _record(message, claim=claim, gateway=message_gateway, outcome=outcome,
                 sender_id=route.sender_id)
     return len(batch)

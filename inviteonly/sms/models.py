@@ -15,13 +15,14 @@ class SmsStatus(models.TextChoices):
     SENT = "sent", _("Sent")
     DELIVERED = "delivered", _("Delivered")
     FAILED = "failed", _("Not delivered")
-    # Written but never sent: answering alike for members' and strangers' numbers.
+    # Never sent (``OutboundSms.suppressed``), finished by a worker as a sent one is.
     SUPPRESSED = "suppressed", _("Not sent")
 
 
 class SmsStatusForSender(models.TextChoices):
     """What the member who sent an invitation sees of its SMS. A suppressed SMS (the
-    number is a member's) shows as sent, like any other: the page must not tell."""
+    number is a member's) waits in the queue and is taken by a worker like any other,
+    then shows as sent: the page must not tell."""
 
     SENDING = "sending", _("Being sent")
     SENT = "sent", _("Sent")
@@ -57,6 +58,11 @@ class OutboundSms(models.Model):
     encoding = models.CharField(max_length=8)
     segments = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=16, choices=SmsStatus.choices, default=SmsStatus.QUEUED)
+    # Queued, claimed and finished like the others, but nothing leaves: a member's
+    # number invited again, a decoy. Members' and strangers' numbers then look alike
+    # to the sender, and cost the workers the same, until the gateway is down (then
+    # real messages wait and these do not).
+    suppressed = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     # The worker holding the message while ``sending`` (a random token per batch).
     claim = models.CharField(max_length=32, blank=True)

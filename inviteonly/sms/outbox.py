@@ -25,5 +25,6 @@ def queue_sms(
         text_ciphertext=None if suppressed else ciphertext,
         encoding=shape.encoding,
         segments=shape.segments,
-        status=SmsStatus.SUPPRESSED if suppressed else SmsStatus.QUEUED,
+        status=SmsStatus.QUEUED,
+        suppressed=suppressed,
     ))

@@ -28,7 +28,7 @@ def delivery_counts(*, since: datetime) -> list[DeliveryCounts]:
     they are not counted."""
     rows = (
         OutboundSms.objects.filter(created_at__gte=since)
-        .exclude(status=SmsStatus.SUPPRESSED)
+        .exclude(suppressed=True)
         .values("region", "gateway")
         .annotate(
             messages=Count("id"),
