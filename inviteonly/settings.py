@@ -277,9 +277,15 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("INVITEONLY_LOG_LEVEL", "INFO")},
-    # waitress warns "Task queue depth is N" for every request that waits for a thread:
-    # under load, one line per request, which costs the server more than the wait.
-    "loggers": {"waitress.queue": {"level": "ERROR"}},
+    "loggers": {
+        # waitress warns "Task queue depth is N" for every request that waits for a
+        # thread: under load, one line per request, which costs more than the wait.
+        "waitress.queue": {"level": "ERROR"},
+        # smpplib writes every PDU in hex at DEBUG: the bind's password, numbers, texts
+        # (codes, join links). Held at INFO whatever INVITEONLY_LOG_LEVEL says.
+        "smpp": {"level": "INFO"},
+        "smpplib": {"level": "INFO"},
+    },
 }
 
 

@@ -5,6 +5,7 @@ UCS-2, a two-part concatenated message, receipts, refusals and throttling."""
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import shutil
 import subprocess
@@ -114,6 +115,21 @@ def test_gsm7_message_goes_international_and_its_receipt_marks_it_delivered(
     wait_for_status(message, SmsStatus.DELIVERED)
     assert message.gateway_message_id == submitted["message_id"]
     assert message.gateway == "smpp" and message.text_ciphertext is None
+
+
+def test_a_site_logging_at_debug_writes_no_pdu(
+    simulator: Simulator, gateway: SmppGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """smpplib logs every PDU in hex at DEBUG: the bind's password, the number, the text
+    (a code, a join link). Its loggers stay at INFO (settings.LOGGING)."""
+    caplog.set_level(logging.DEBUG)  # INVITEONLY_LOG_LEVEL=DEBUG
+    queued("+447911123456", "Your inviteonly code: 482913")
+    assert deliver_due_messages(gateway=gateway) == 1
+    simulator.submitted(1)
+    logged = caplog.text
+    for secret in (PASSWORD, "447911123456", "482913"):
+        assert secret not in logged
+        assert secret.encode().hex() not in logged, secret
 
 
 def test_long_russian_text_goes_as_two_ucs2_parts_that_join_up(
