@@ -179,4 +179,12 @@ def test_api_decision_needs_an_end_date_with_a_time_zone(
         {"decision": "suspend", "reason": "x", "ends_at": "2001-01-01T00:00:00Z"},
     )
     assert past.status_code == 400 and past.json_body["code"] == "ends_at_in_past"
-    assert not Sanction.objects.exists()
+    # Year 10000 in UTC: PostgreSQL would store it and the driver not read it back.
+    for far in ("9999-12-31T23:59:59-14:00", "2040-01-01T00:00:00Z"):
+        too_far = api.post(
+            f"/members/{member.id}/invite-rights",
+            {"decision": "grant", "reason": "x", "ends_at": far},
+        )
+        assert (too_far.status_code, too_far.json_body["code"]) == (400, "ends_at_too_far")
+    assert not Sanction.objects.exists() and not InviteRightsGrant.objects.exists()
+    assert api.get("/me").status_code == 200

@@ -283,6 +283,13 @@ def test_api_suspends_a_branch_invite_rights(family: dict[str, Member], clock: F
     )
     assert (past.status_code, past.json_body["code"]) == (400, "ends_at_in_past")
     assert past.json_body["detail"] == "Дата окончания должна быть в будущем."
+    too_far = api.post(
+        url, {"digest": preview["digest"], "reason": "Spam", "ends_at": "9999-12-31T23:59:59-14:00"}
+    )
+    assert (too_far.status_code, too_far.json_body["code"]) == (400, "ends_at_too_far")
+    assert too_far.json_body["detail"] == (
+        "Дата окончания — не позже чем через десять лет. Чтобы срока не было, оставьте поле пустым."
+    )
     assert not Sanction.objects.exists()
     ends_at = clock.current + timedelta(days=3)
     applied = api.post(

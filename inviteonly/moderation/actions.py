@@ -84,10 +84,24 @@ def clean_moderation_reason(raw: str, *, field: str = "reason") -> str:
     return reason
 
 
+# The latest end date a measure may have: one further off is a typo (a measure without
+# end has none). It also keeps dates clear of year 10000, which PostgreSQL stores (in
+# UTC, from 9999-12-31 at -14:00) and the driver cannot read back.
+LATEST_END = timedelta(days=10 * 366)
+
+
 def check_end_date(ends_at: datetime | None, *, now: datetime) -> None:
-    if ends_at is not None and ends_at <= now:
+    if ends_at is None:
+        return
+    if ends_at <= now:
         raise ActionError(
             "ends_at_in_past", _("The end date must be in the future."), field="ends_at"
+        )
+    if ends_at > now + LATEST_END:
+        raise ActionError(
+            "ends_at_too_far",
+            _("The end date must be within ten years. For no end, leave it empty."),
+            field="ends_at",
         )
 
 
