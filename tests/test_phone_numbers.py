@@ -82,11 +82,28 @@ def test_allow_list_admits_only_listed_regions() -> None:
     [
         ("+79161234567", "+7 916 ***-**-67"),
         ("+14155552671", "+1 415-***-**71"),
-        ("+447400123456", "+44 7400 ****56"),
+        # Short numbers: less of the operator code, then fewer of the last digits.
+        ("+447400123456", "+44 740* ****56"),
+        ("+37251234567", "+372 51** **67"),
+        ("+376312345", "+376 *** *45"),
     ],
 )
 def test_masking_keeps_country_operator_and_last_two_digits(e164: str, masked: str) -> None:
     assert mask_phone_number(e164) == masked
+
+
+def test_masking_hides_half_the_national_number_and_four_digits_in_any_country() -> None:
+    too_plain = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+        if example is None:
+            continue
+        digits = len(phonenumbers.national_significant_number(example))
+        masked = mask_phone_number(phonenumbers.format_number(example, PhoneNumberFormat.E164))
+        hidden = masked.count("*")
+        if hidden < digits / 2 or (digits >= 6 and hidden < 4):
+            too_plain.append(masked)
+    assert too_plain == []
 
 
 MOBILE_REGIONS = ["RU", "US", "CA", "GB", "DE", "FR", "IN", "BR", "KZ", "UA", "JP", "NG"]

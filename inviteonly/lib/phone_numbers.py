@@ -113,18 +113,27 @@ def number_prefix(e164: str) -> str:
 
 
 def mask_phone_number(e164: str) -> str:
-    """"+79161234567" → "+7 916 ***-**-67": country, operator code and the last two digits."""
+    """"+79161234567" → "+7 916 ***-**-67": country, operator code and the last two digits,
+    as long as that leaves at least half the national number hidden, and four digits
+    where it has six or more. Short numbers show less of the operator code ("+372 51**
+    **67"), and then fewer of the last digits: a masked number must leave too many
+    candidates to try."""
     parsed = phonenumbers.parse(e164)
     shown = phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL)
-    visible_prefix = len(str(parsed.country_code)) + max(
-        phonenumbers.length_of_national_destination_code(parsed), 1
+    national = len(phonenumbers.national_significant_number(parsed))
+    hidden = max(-(-national // 2), min(4, national - 2))
+    tail = min(2, national - hidden)
+    head = min(
+        max(phonenumbers.length_of_national_destination_code(parsed), 1),
+        national - hidden - tail,
     )
+    visible_prefix = len(str(parsed.country_code)) + head
     total_digits = sum(char.isdigit() for char in shown)
     masked, seen = [], 0
     for char in shown:
         if char.isdigit():
             seen += 1
-            if visible_prefix < seen <= total_digits - 2:
+            if visible_prefix < seen <= total_digits - tail:
                 char = "*"
         masked.append(char)
     return "".join(masked)
