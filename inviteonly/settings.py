@@ -304,6 +304,12 @@ AVATAR_MAX_SOURCE_PIXELS = 25_000_000
 AVATAR_SIZE = 256
 # Uploads up to this size stay in memory; an avatar fits.
 FILE_UPLOAD_MAX_MEMORY_SIZE = AVATAR_MAX_BYTES
+# The largest request body `serve` reads at all (waitress answers 413 past it, before
+# the body reaches a disk buffer). Far above an avatar, so a member who picks a large
+# photo still gets the page's own "too large" message.
+REQUEST_BODY_MAX_BYTES = int(
+    os.environ.get("INVITEONLY_REQUEST_BODY_MAX_BYTES", str(16 * 1024 * 1024))
+)
 
 # The longest "about me", wall post and private message.
 PROFILE_ABOUT_MAX_LENGTH = 1000

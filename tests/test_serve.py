@@ -64,6 +64,9 @@ class Server:
             return error.code, json.loads(error.read())
 
 
+BODY_MAX_BYTES = 200_000
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     port = free_port()
@@ -74,6 +77,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     environment |= {
         "INVITEONLY_DATA_DIR": str(tmp_path / "var"),
         "INVITEONLY_SMS_WORKER_POLL_SECONDS": "0.2",
+        "INVITEONLY_REQUEST_BODY_MAX_BYTES": str(BODY_MAX_BYTES),
         "PYTHONUNBUFFERED": "1",
     }
     process = subprocess.Popen(
@@ -115,3 +119,17 @@ def test_serve_prints_a_founder_link_and_the_founder_can_join(server: Server) ->
     member = joined["member"]
     assert isinstance(member, dict) and member["role"] == "founder"
     assert server.process.poll() is None
+
+
+def test_serve_refuses_a_body_over_the_limit_before_reading_it(server: Server) -> None:
+    server.wait_for(r"Serving on")
+    upload = urllib.request.Request(  # noqa: S310  (loopback only)
+        f"{server.base}/api/profile/avatar",
+        data=b"x" * (BODY_MAX_BYTES + 1),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    with pytest.raises(HTTPError) as refused:
+        urllib.request.urlopen(upload, timeout=30)  # noqa: S310
+    assert refused.value.code == 413
+    status, _answer = server.api("/join/invitation", {"token": "x" * 40})
+    assert status == 404  # and the server goes on answering

@@ -73,6 +73,7 @@ class Command(BaseCommand):
                 host=options["host"],
                 port=options["port"],
                 threads=options["threads"],
+                max_request_body_size=settings.REQUEST_BODY_MAX_BYTES,
                 ident="inviteonly",
             )
         finally:
