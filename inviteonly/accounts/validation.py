@@ -1,4 +1,5 @@
-"""Checks on what a newcomer types: display name, language, password."""
+"""Checks on what people type: display name, language, password, and the one rule on
+visible text that names, notes, reasons, posts, messages and "about" texts follow."""
 
 from __future__ import annotations
 
@@ -12,24 +13,86 @@ from django.utils.translation import ngettext
 
 from inviteonly.lib.errors import ActionError
 
+# Letters that draw nothing (U+3164 HANGUL FILLER and its kin, U+2800 BRAILLE PATTERN
+# BLANK): fonts show blank space, so they count as whitespace.
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_BLANK_AS_SPACE = str.maketrans(dict.fromkeys(BLANK_LETTERS, " "))
+# Embeddings, overrides and isolates reorder the text around them: a name, a note or a
+# post could read as something other than what was typed ("\u202egnp.exe").
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Zero-width (non-)joiners join what is around them: emoji into one ("👨\u200d👩\u200d👧"),
+# letters of Persian or Indic words. Between visible characters they are part of the text.
+JOINERS = frozenset("\u200c\u200d")
+# Newlines (CRLF from a form's textarea) and tabs, the only control characters a text
+# of several lines keeps.
+LINE_CONTROLS = frozenset("\n\r\t")
+
+
+def _is_visible(char: str) -> bool:
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_LETTERS
+
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char)[0] == "M"
+
+
+def _joins_visible_characters(text: str, index: int) -> bool:
+    """Whether the joiner at ``index`` stands between visible characters (marks on the
+    one before it, such as an emoji's variation selector or a virama, belong to it)."""
+    before = index - 1
+    while before >= 0 and _is_mark(text[before]):
+        before -= 1
+    after = index + 1
+    return before >= 0 and _is_visible(text[before]) and (
+        after < len(text) and _is_visible(text[after])
+    )
+
+
+def _refuse_invisible(field: str) -> ActionError:
+    return ActionError(
+        f"{field}_invalid",
+        _("The text contains invisible or control characters."),
+        field=field,
+    )
+
 
 def clean_visible_text(raw: str, *, field: str) -> str:
-    """NFC-normalised, whitespace folded; refuses invisible and control characters
-    (a right-to-left override can make a name or a note read as something else)."""
-    text = " ".join(unicodedata.normalize("NFC", raw or "").split())
-    if any(unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs"} for char in text):
-        raise ActionError(
-            f"{field}_invalid",
-            _("The text contains invisible or control characters."),
-            field=field,
-        )
-    return text
+    """One line (a name, a note, a reason): NFC-normalised, whitespace folded (blank
+    letters too); refuses control, format and private-use characters except joiners
+    between visible characters. Text with nothing visible is empty: the caller says
+    whether empty will do."""
+    text = " ".join(unicodedata.normalize("NFC", raw or "").translate(_BLANK_AS_SPACE).split())
+    for index, char in enumerate(text):
+        if unicodedata.category(char) in {"Cc", "Cf", "Co", "Cs"} and not (
+            char in JOINERS and _joins_visible_characters(text, index)
+        ):
+            raise _refuse_invisible(field)
+    return text if any(map(_is_visible, text)) else ""
+
+
+def clean_multiline_text(raw: str, *, field: str) -> str:
+    """Several lines (a post, a message, an about text): NFC-normalised and stripped;
+    newlines and tabs stay, other control characters and bidi controls are refused
+    (PostgreSQL cannot store a NUL at all). Text with nothing visible is empty."""
+    text = unicodedata.normalize("NFC", raw or "").strip()
+    for char in text:
+        if char in BIDI_CONTROLS or (
+            unicodedata.category(char) in {"Cc", "Cs"} and char not in LINE_CONTROLS
+        ):
+            raise _refuse_invisible(field)
+    return text if any(map(_is_visible, text)) else ""
 
 
 def clean_display_name(raw: str) -> str:
     name = clean_visible_text(raw, field="display_name")
     if not name:
         raise ActionError("display_name_required", _("Enter your name."), field="display_name")
+    if not any(unicodedata.category(char)[0] in "LNS" for char in name):  # "..." is no name
+        raise ActionError(
+            "display_name_without_letters",
+            _("A name needs at least one letter, digit or symbol."),
+            field="display_name",
+        )
     if len(name) > settings.DISPLAY_NAME_MAX_LENGTH:
         raise ActionError(
             "display_name_too_long",

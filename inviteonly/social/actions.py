@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.validation import clean_multiline_text
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.notifications.actions import notify_member
@@ -51,7 +52,7 @@ def do_update_profile(
     message_audience: str,
     findable_by_phone: bool,
 ) -> Profile:
-    about = about.strip()
+    about = clean_multiline_text(about, field="about")
     if len(about) > settings.PROFILE_ABOUT_MAX_LENGTH:
         raise _too_long("about", settings.PROFILE_ABOUT_MAX_LENGTH)
     for field, value in (("wall_audience", wall_audience),
@@ -238,7 +239,7 @@ def _too_long(field: str, limit: int) -> ActionError:
 
 
 def _clean_text(text: str, *, limit: int) -> str:
-    text = text.strip()
+    text = clean_multiline_text(text, field="text")
     if not text:
         raise ActionError("empty", _("Write something first."), field="text")
     if len(text) > limit:
