@@ -16,12 +16,13 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from inviteonly.lib.errors import ActionError
 from inviteonly.social.models import Profile
 
-ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
+# MPO is a JPEG with more pictures appended (phone cameras write it); we keep the first.
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP"}
 FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}\.jpg$")
 
 
@@ -53,7 +54,11 @@ def reencode_avatar(data: bytes) -> bytes:
             picture = ImageOps.fit(
                 upright.convert("RGB"), (settings.AVATAR_SIZE, settings.AVATAR_SIZE)
             )
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as error:
+    except ActionError:
+        raise
+    except Exception as error:
+        # Whatever a damaged file trips in a decoder means the same: SyntaxError from
+        # a PNG chunk or an EXIF block, struct.error from a JPEG's tags, OSError, ...
         raise _refuse(_("This file is not a picture we can read.")) from error
     output = io.BytesIO()
     picture.save(output, format="JPEG", quality=85, optimize=True)
