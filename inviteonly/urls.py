@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, register_converter
 
 from inviteonly.accounts import views as account_views
 from inviteonly.api import api
 from inviteonly.invitation_requests import views as request_views
 from inviteonly.invitations import tree_views
 from inviteonly.invitations import views as invitation_views
+from inviteonly.lib.converters import IdConverter
 from inviteonly.moderation import views as moderation_views
 from inviteonly.sms import views as sms_views
 from inviteonly.social import views as social_views
+
+# <id:…>: an id a database integer holds, bounded like the API's, or a 404.
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     # First: the JSON API takes most requests, and Django tries the patterns in order.
@@ -27,7 +31,7 @@ urlpatterns = [
     path("invite/", invitation_views.invite_view, name="invite"),
     path("invitations/", invitation_views.invitations_view, name="invitations"),
     path(
-        "invitations/<int:invitation_id>/revoke/",
+        "invitations/<id:invitation_id>/revoke/",
         invitation_views.revoke_invitation_view,
         name="revoke_invitation",
     ),
@@ -37,29 +41,29 @@ urlpatterns = [
     path("ask/", request_views.ask_view, name="ask_for_invitation"),
     path("ask/<str:token>", request_views.status_view, name="invitation_request_status"),
     path("requests/", request_views.open_requests_view, name="invitation_requests"),
-    path("requests/<int:request_id>/vouch", request_views.vouch_view, name="vouch_for_request"),
-    path("requests/<int:request_id>/grant", request_views.grant_view, name="grant_request"),
+    path("requests/<id:request_id>/vouch", request_views.vouch_view, name="vouch_for_request"),
+    path("requests/<id:request_id>/grant", request_views.grant_view, name="grant_request"),
     path("moderation/", moderation_views.open_cases_view, name="moderation"),
     path("moderation/reports/", moderation_views.report_queue_view, name="moderation_reports"),
     path(
-        "moderation/reports/<str:target_kind>/<int:target_id>/resolve",
+        "moderation/reports/<str:target_kind>/<id:target_id>/resolve",
         moderation_views.resolve_reports_view,
         name="moderation_resolve_reports",
     ),
-    path("report/<str:target_kind>/<int:target_id>/", moderation_views.report_view,
+    path("report/<str:target_kind>/<id:target_id>/", moderation_views.report_view,
          name="report"),
     path(
-        "moderation/members/<int:member_id>/",
+        "moderation/members/<id:member_id>/",
         moderation_views.member_view,
         name="moderation_member",
     ),
     path(
-        "moderation/sanctions/<int:sanction_id>/end/",
+        "moderation/sanctions/<id:sanction_id>/end/",
         moderation_views.end_sanction_view,
         name="moderation_end_sanction",
     ),
     path(
-        "moderation/grants/<int:grant_id>/withdraw/",
+        "moderation/grants/<id:grant_id>/withdraw/",
         moderation_views.withdraw_grant_view,
         name="moderation_withdraw_grant",
     ),
@@ -70,46 +74,46 @@ urlpatterns = [
         name="public_tree_visibility",
     ),
     path("tree/public/", tree_views.public_tree_view, name="public_tree"),
-    path("tree/public/<int:member_id>/", tree_views.public_tree_view, name="public_tree_member"),
+    path("tree/public/<id:member_id>/", tree_views.public_tree_view, name="public_tree_member"),
     path("moderation/tree/", tree_views.branch_browser_view, name="branch_browser"),
     path(
-        "moderation/tree/<int:member_id>/",
+        "moderation/tree/<id:member_id>/",
         tree_views.branch_browser_view,
         name="branch_browser_member",
     ),
     path(
-        "sms/kannel/<int:message_id>/<str:token>/",
+        "sms/kannel/<id:message_id>/<str:token>/",
         sms_views.kannel_delivery_report,
         name="kannel_delivery_report",
     ),
     path(
-        "sms/twilio/<int:message_id>/<str:token>/",
+        "sms/twilio/<id:message_id>/<str:token>/",
         sms_views.twilio_status_callback,
         name="twilio_status_callback",
     ),
-    path("members/<int:member_id>/", social_views.profile_view, name="member_profile"),
-    path("members/<int:member_id>/post", social_views.post_view, name="post_on_wall"),
-    path("members/<int:member_id>/friends/", social_views.member_friends_view,
+    path("members/<id:member_id>/", social_views.profile_view, name="member_profile"),
+    path("members/<id:member_id>/post", social_views.post_view, name="post_on_wall"),
+    path("members/<id:member_id>/friends/", social_views.member_friends_view,
          name="member_friends"),
-    path("members/<int:member_id>/befriend", social_views.send_friend_request_view,
+    path("members/<id:member_id>/befriend", social_views.send_friend_request_view,
          name="send_friend_request"),
-    path("members/<int:member_id>/accept", social_views.accept_friend_request_view,
+    path("members/<id:member_id>/accept", social_views.accept_friend_request_view,
          name="accept_friend_request"),
-    path("members/<int:member_id>/decline", social_views.decline_friend_request_view,
+    path("members/<id:member_id>/decline", social_views.decline_friend_request_view,
          name="decline_friend_request"),
-    path("members/<int:member_id>/cancel", social_views.cancel_friend_request_view,
+    path("members/<id:member_id>/cancel", social_views.cancel_friend_request_view,
          name="cancel_friend_request"),
-    path("members/<int:member_id>/unfriend", social_views.remove_friend_view,
+    path("members/<id:member_id>/unfriend", social_views.remove_friend_view,
          name="remove_friend"),
-    path("members/<int:member_id>/block", social_views.block_view, name="block_member"),
-    path("members/<int:member_id>/unblock", social_views.unblock_view, name="unblock_member"),
-    path("posts/<int:post_id>/delete", social_views.delete_post_view, name="delete_post"),
+    path("members/<id:member_id>/block", social_views.block_view, name="block_member"),
+    path("members/<id:member_id>/unblock", social_views.unblock_view, name="unblock_member"),
+    path("posts/<id:post_id>/delete", social_views.delete_post_view, name="delete_post"),
     path("profile/", social_views.edit_profile_view, name="edit_profile"),
     path("profile/avatar", social_views.avatar_upload_view, name="upload_avatar"),
     path("friends/", social_views.friends_view, name="friends"),
     path("messages/", social_views.inbox_view, name="inbox"),
-    path("messages/<int:member_id>/", social_views.conversation_view, name="conversation"),
-    path("messages/<int:member_id>/read", social_views.mark_read_view,
+    path("messages/<id:member_id>/", social_views.conversation_view, name="conversation"),
+    path("messages/<id:member_id>/read", social_views.mark_read_view,
          name="mark_conversation_read"),
     path("media/avatars/<str:name>", social_views.avatar_view, name="avatar"),
     path("admin/login/", account_views.admin_login_redirect),

@@ -12,6 +12,7 @@ from pydantic import Field
 from inviteonly.accounts.models import Member
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.schemas import ERRORS, ErrorOut, PhoneField, RegionField
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.social.actions import do_remove_avatar, do_set_avatar, do_update_profile
 from inviteonly.social.avatars import avatar_url
 from inviteonly.social.models import Audience, Profile
@@ -21,9 +22,9 @@ from inviteonly.social.rules import profile_of
 router = Router(auth=session_bearer)
 
 SOCIAL_ERRORS = {**ERRORS, 429: ErrorOut}
-# Ids in paths and bodies: positive and within a database integer.
-MemberIdPath = Path(..., ge=1, le=2**62)
-MemberIdField = Field(ge=1, le=2**62)
+# Ids in paths and bodies: positive and within a database integer, as in page URLs.
+MemberIdPath = Path(..., ge=1, le=MAX_ROW_ID)
+MemberIdField = Field(ge=1, le=MAX_ROW_ID)
 
 
 class MemberCard(Schema):

@@ -13,6 +13,7 @@ from pydantic import Field
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdPath
 from inviteonly.api.schemas import ERRORS
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_delete_wall_post, do_post_on_wall
 from inviteonly.social.avatars import avatar_url_of
@@ -25,7 +26,7 @@ router = Router(auth=session_bearer)
 class KeysetIn(Schema):
     """A page of a list newest first: pass the previous page's ``next_before``."""
 
-    before: int | None = Field(default=None, ge=1, le=2**62)
+    before: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
     limit: int = Field(default=settings.SOCIAL_PAGE_SIZE, ge=1,
                        le=settings.NINJA_PAGINATION_MAX_LIMIT)
 

@@ -15,6 +15,7 @@ from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
 from inviteonly.accounts.models import Member
 from inviteonly.lib import crypto
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.lib.queries import fetch_dicts
@@ -148,7 +149,7 @@ def wall_posts(owner: Member) -> QuerySet[WallPost]:
 
 
 # Newer than any id: the first page of a newest-first list.
-NO_CURSOR = 2**62
+NO_CURSOR = MAX_ROW_ID + 1
 
 # The API's wall page and inbox page as plain rows (see lib/queries.py): the two most
 # read lists of the site (benchmarks/social_reads.py). Pages in HTML read the same

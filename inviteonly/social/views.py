@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from inviteonly.accounts.views import signed_in_member
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action
 from inviteonly.social import actions
@@ -46,7 +47,7 @@ def _keyset(request: HttpRequest, queryset: Any) -> tuple[list[Any], int | None]
         before_id = int(request.GET["before"])
     except (KeyError, ValueError):
         before_id = None
-    if before_id is not None and not 0 < before_id < 2**62:
+    if before_id is not None and not 0 < before_id <= MAX_ROW_ID:
         before_id = None
     limit = page_size(None)
     rows = list(before(queryset, before_id)[:limit + 1])
