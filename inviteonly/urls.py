@@ -119,3 +119,8 @@ urlpatterns = [
     path("admin/login/", account_views.admin_login_redirect),
     path("admin/", admin.site.urls),
 ]
+
+# Django's error views, with DEBUG off: translated pages, and the API's JSON under /api/.
+handler400 = account_views.bad_request_view
+handler404 = account_views.page_not_found_view
+handler500 = account_views.server_error_view

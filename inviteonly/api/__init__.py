@@ -1,15 +1,22 @@
 """The JSON API (django-ninja): one module per resource, OpenAPI at /api/openapi.json.
 
 Every refusal has one shape, ``{"code", "detail", "field"}``, with ``detail`` in the
-language of the request's Accept-Language header.
+language of the request's Accept-Language header: also a body over the size limit (413),
+a method the path does not take (405) and, through Django's error views (``urls.py``),
+an unknown path (404) or a failure (500).
 """
 
 from __future__ import annotations
 
 import json
+from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, URLResolver, reverse
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -40,7 +47,32 @@ class JsonOnlyParser(Parser):
             ) from error
 
 
-api = NinjaAPI(
+class ShapedErrorsNinjaAPI(NinjaAPI):
+    """NinjaAPI whose 405 has the API's shape too: ninja writes that answer itself, as
+    plain text, without going through the exception handlers."""
+
+    @property
+    def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:
+        patterns, app_name, namespace = super().urls
+        return [_shaping_wrong_methods(pattern) for pattern in patterns], app_name, namespace
+
+
+def _shaping_wrong_methods(pattern: URLResolver | URLPattern) -> URLResolver | URLPattern:
+    if not isinstance(pattern, URLPattern):
+        return pattern
+    view = pattern.callback
+
+    @wraps(view)  # keeps ninja's csrf_exempt
+    def shaped_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response: HttpResponseBase = view(request, *args, **kwargs)
+        if isinstance(response, HttpResponseNotAllowed):
+            return method_not_allowed_response(request, allowed=response["Allow"])
+        return response
+
+    return URLPattern(pattern.pattern, shaped_view, pattern.default_args, pattern.name)
+
+
+api = ShapedErrorsNinjaAPI(
     title="inviteonly",
     version="1",
     description=(
@@ -62,6 +94,43 @@ def error_response(request: HttpRequest, error: ActionError) -> HttpResponse:
     if error.retry_after is not None:
         response["Retry-After"] = str(error.retry_after)
     return response
+
+
+def method_not_allowed_response(request: HttpRequest, *, allowed: str) -> HttpResponse:
+    methods = ", ".join(sorted(allowed.split(", ")))  # ninja lists them from a set
+    response = error_response(request, ActionError(
+        "method_not_allowed",
+        _("This address does not take %(method)s, only %(allowed)s.")
+        % {"method": request.method, "allowed": methods},
+        status=405,
+    ))
+    response["Allow"] = methods
+    return response
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Whether the request is addressed to the API, for Django's error views."""
+    return request.path.startswith(reverse("api:api-root"))
+
+
+def django_error_response(request: HttpRequest, *, status: int) -> HttpResponse:
+    """The API's answer where Django would show its 400, 404 or 500 page: for a path no
+    operation takes (``/api/`` itself included), a request Django refuses as suspicious,
+    an exception nothing caught."""
+    if status == 404:
+        error = ActionError(
+            "not_found",
+            _("There is no such API address: see %(docs)s for the list.")
+            % {"docs": reverse("api:openapi-view")},
+            status=404,
+        )
+    elif status >= 500:
+        error = ActionError(
+            "server_error", _("Something went wrong on our side. Try again later."), status=status
+        )
+    else:
+        error = ActionError("bad_request", _("The request is malformed."), status=status)
+    return error_response(request, error)
 
 
 @api.exception_handler(ActionError)
@@ -89,6 +158,18 @@ def on_authentication_error(request: HttpRequest, error: AuthenticationError) ->
     )
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+# Raised by ninja reading the body before JsonOnlyParser sees it, or by a multipart
+# form's fields: a client that sent too much should hear so, not "malformed".
+@api.exception_handler(RequestDataTooBig)
+def on_request_data_too_big(request: HttpRequest, error: RequestDataTooBig) -> HttpResponse:
+    limit_kb = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
+    return error_response(request, ActionError(
+        "request_too_large",
+        _("The request body is too large: at most %(limit)d KB.") % {"limit": limit_kb},
+        status=413,
+    ))
 
 
 @api.exception_handler(ValidationError)

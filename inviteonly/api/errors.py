@@ -39,6 +39,18 @@ def validation_error_detail(errors: Sequence[Any]) -> tuple[str | None, str]:
         message = _("This value has the wrong type.")
     elif kind in ("literal_error", "enum"):
         message = _("This value is not one of the allowed choices.")
+    elif kind == "greater_than_equal":
+        message = _("This value is too small: at least %(limit)s.") % {"limit": context.get("ge")}
+    elif kind == "less_than_equal":
+        message = _("This value is too large: at most %(limit)s.") % {"limit": context.get("le")}
+    elif kind == "greater_than":
+        message = _("This value is too small: it must be greater than %(limit)s.") % {
+            "limit": context.get("gt")
+        }
+    elif kind == "less_than":
+        message = _("This value is too large: it must be less than %(limit)s.") % {
+            "limit": context.get("lt")
+        }
     else:
         message = _("This value is invalid.")
     if field:

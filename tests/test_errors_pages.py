@@ -1,0 +1,145 @@
+"""Error pages in the reader's language (DEBUG is off here, as in production), the API's
+shape for the same errors under /api/, and a language switch that ignores unknown codes.
+
+The module is also the URL map of the tests that need a view that fails
+(``pytest.mark.urls``): the site's own patterns and error handlers, plus two that raise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.http import HttpRequest
+from django.template import loader
+from django.test import Client, override_settings
+from django.urls import path
+from django.utils import translation
+from pytest_django import DjangoAssertNumQueries
+
+from inviteonly import urls as site_urls
+from inviteonly.accounts.models import Member
+from tests.conftest import PASSWORD, make_member
+
+pytestmark = pytest.mark.django_db
+
+
+def fail(request: HttpRequest) -> Any:
+    raise RuntimeError("a bug")
+
+
+urlpatterns = [
+    path("api/fail", fail),
+    path("fail/", fail),
+    *site_urls.urlpatterns,
+]
+handler400 = site_urls.handler400
+handler404 = site_urls.handler404
+handler500 = site_urls.handler500
+
+NOT_FOUND = {"en": "Page not found", "ru": "Страница не найдена"}
+BAD_REQUEST = {"en": "The request could not be processed", "ru": "Запрос не удалось обработать"}
+SERVER_ERROR = {"en": "Something went wrong", "ru": "Что-то пошло не так"}
+
+
+def page(response: Any) -> str:
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_unknown_page_says_so_in_the_readers_language(language: str) -> None:
+    response = Client(HTTP_ACCEPT_LANGUAGE=language).get("/nope/")
+    assert response.status_code == 404
+    text = page(response)
+    assert NOT_FOUND[language] in text
+    assert f'<html lang="{language}">' in text
+    assert 'href="/login/"' in text  # the site's own header, not Django's bare page
+
+
+@override_settings(PUBLIC_TREE_PAGE=True)
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("hidden", [True, False])
+def test_hidden_or_unknown_member_of_the_public_tree_gets_the_404_page(
+    founder: Member, language: str, hidden: bool
+) -> None:
+    member = make_member(invited_by=founder)
+    member.hidden_from_public_tree = hidden
+    member.save(update_fields=["hidden_from_public_tree"])
+    member_id = member.id if hidden else member.id + 1000
+    response = Client(HTTP_ACCEPT_LANGUAGE=language).get(f"/tree/public/{member_id}/")
+    assert response.status_code == 404
+    assert NOT_FOUND[language] in page(response)
+
+
+def test_the_404_page_keeps_the_signed_in_members_header(founder: Member) -> None:
+    client = Client()
+    client.post("/login/", {"phone": "+79160000001", "password": PASSWORD})
+    client.post("/language/", {"language": "ru", "next": "/"})
+    text = page(client.get("/nope/"))
+    assert NOT_FOUND["ru"] in text
+    assert f'href="/members/{founder.id}/"' in text
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_oversize_form_gets_the_400_page(language: str) -> None:
+    form = {"phone": "+79160000001", "password": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+    response = Client(HTTP_ACCEPT_LANGUAGE=language).post("/login/", form)
+    assert response.status_code == 400
+    text = page(response)
+    assert BAD_REQUEST[language] in text
+    assert f'<html lang="{language}">' in text
+    assert "Bad Request (400)" not in text
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_500_page_needs_no_request_and_no_database(
+    django_assert_num_queries: DjangoAssertNumQueries, language: str
+) -> None:
+    with translation.override(language), django_assert_num_queries(0):
+        text = loader.get_template("500.html").render()
+    assert SERVER_ERROR[language] in text
+    assert f'<html lang="{language}">' in text
+
+
+@pytest.mark.urls("tests.test_errors_pages")
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_failing_page_gets_the_500_page(language: str) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE=language, raise_request_exception=False)
+    response = client.get("/fail/")
+    assert response.status_code == 500
+    assert SERVER_ERROR[language] in page(response)
+
+
+@pytest.mark.urls("tests.test_errors_pages")
+def test_a_failure_under_the_api_answers_in_the_api_shape() -> None:
+    english = Client(raise_request_exception=False).get("/api/fail")
+    russian = Client(HTTP_ACCEPT_LANGUAGE="ru", raise_request_exception=False).get("/api/fail")
+    assert english.status_code == russian.status_code == 500
+    assert english.json()["code"] == russian.json()["code"] == "server_error"
+    assert english.json()["detail"] != russian.json()["detail"]
+
+
+def test_unknown_language_changes_nothing_for_a_member() -> None:
+    make_member(phone="+79165550001", language="ru")
+    client = Client()
+    client.post("/login/", {"phone": "+79165550001", "password": PASSWORD})
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
+    response = client.post("/language/", {"language": "xx", "next": "/friends/"})
+    # Back where the switch was pressed, as after a known language.
+    assert response.status_code == 302
+    assert response["Location"] == "/friends/"
+    assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+    assert Member.objects.get(display_name="Member").language == "ru"
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
+    assert "Здравствуйте" in client.get("/").content.decode()
+
+
+def test_unknown_language_keeps_a_visitors_cookie() -> None:
+    client = Client()
+    client.post("/language/", {"language": "ru", "next": "/"})
+    response = client.post("/language/", {"language": "xx", "next": "/"})
+    assert response.status_code == 302
+    assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+    assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
