@@ -281,8 +281,14 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
     kannel = Kannel(directory / "kannel")
     kannel.start()
     site = SiteInThread()
+    # The lease must outlast Kannel's queue: a killed worker's last message is not sent
+    # again only if Kannel's report 8 (the SMSC took it) comes first. When the workers
+    # outrun the fake SMSC, the queue holds several seconds of messages at the kill,
+    # and the fixture's 5 s lease (for tests with a few messages) sent one twice now
+    # and then. Production's is 120 s.
     environment = worker_environment(
-        kannel=kannel, site_url=site.url, database=database_url(connection.settings_dict)
+        kannel=kannel, site_url=site.url, database=database_url(connection.settings_dict),
+        lease_seconds=30,
     )
     workers = Workers(environment, directory)
     watch = CpuWatch()
