@@ -311,6 +311,14 @@ def record_last_login(sender: object, user: Member, **kwargs: object) -> None:
     update_later(Member, {"last_login": user.last_login}, where="id = %s", params=[user.pk])
 
 
+def do_set_language(*, member: Member, language: str) -> None:
+    """The language of the member's pages, notices and SMS (the switch on every page)."""
+    language = clean_language(language)
+    if member.language != language:
+        update(Member, {"language": language}, where="id = %s", params=[member.pk])
+        member.language = language
+
+
 def do_log_out(request: HttpRequest, *, ip_address: str | None = None) -> None:
     member = request.user
     if isinstance(member, Member):

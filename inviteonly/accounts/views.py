@@ -20,6 +20,7 @@ from inviteonly.accounts.actions import (
     do_confirm_recovery,
     do_log_in,
     do_log_out,
+    do_set_language,
     do_start_recovery,
 )
 from inviteonly.accounts.forms import LoginForm, RecoverConfirmForm, RecoverForm
@@ -140,9 +141,8 @@ def set_language_view(request: HttpRequest) -> HttpResponse:
         # the language the person reads, rather than an error page or a language they
         # did not choose.
         return HttpResponseRedirect(_safe_next(request))
-    if isinstance(request.user, Member) and request.user.language != language:
-        request.user.language = language
-        request.user.save(update_fields=["language"])
+    if isinstance(request.user, Member):
+        do_set_language(member=request.user, language=language)
     return set_language_cookie(HttpResponseRedirect(_safe_next(request)), language)
 
 
