@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import path, register_converter
 
+from inviteonly import error_views
 from inviteonly.accounts import views as account_views
 from inviteonly.api import api
 from inviteonly.invitation_requests import views as request_views
@@ -121,6 +122,6 @@ urlpatterns = [
 ]
 
 # Django's error views, with DEBUG off: translated pages, and the API's JSON under /api/.
-handler400 = account_views.bad_request_view
-handler404 = account_views.page_not_found_view
-handler500 = account_views.server_error_view
+handler400 = error_views.bad_request_view
+handler404 = error_views.page_not_found_view
+handler500 = error_views.server_error_view

@@ -1,4 +1,4 @@
-"""Pages: home, login, logout, recovery, the language switch, Django's error pages."""
+"""Pages: home, login, logout, recovery, the language switch."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views import defaults
 from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import (
@@ -25,7 +24,6 @@ from inviteonly.accounts.actions import (
 )
 from inviteonly.accounts.forms import LoginForm, RecoverConfirmForm, RecoverForm
 from inviteonly.accounts.models import Member
-from inviteonly.api import django_error_response, is_api_request
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action
@@ -164,26 +162,3 @@ def admin_login_redirect(request: HttpRequest) -> HttpResponse:
     query = urlencode({"next": request.GET.get("next", "/admin/")})
     return redirect(f"{reverse('login')}?{query}")
 
-
-# Django's error views (urls.py), for the API in its JSON shape.
-
-
-def bad_request_view(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """A request Django refuses as suspicious, e.g. a form over DATA_UPLOAD_MAX_MEMORY_SIZE."""
-    if is_api_request(request):
-        return django_error_response(request, status=400)
-    # 400.html is rendered without the request, as Django does: it may be what is broken.
-    return defaults.bad_request(request, exception)
-
-
-def page_not_found_view(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if is_api_request(request):
-        return django_error_response(request, status=404)
-    return defaults.page_not_found(request, exception)
-
-
-def server_error_view(request: HttpRequest) -> HttpResponse:
-    if is_api_request(request):
-        return django_error_response(request, status=500)
-    # 500.html is rendered without the request: no context processor, no database.
-    return defaults.server_error(request)

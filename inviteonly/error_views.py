@@ -1,0 +1,30 @@
+"""Django's error views (``handler400``/``404``/``500`` in urls.py): the API's JSON shape
+under /api/, the translated templates elsewhere."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.views import defaults
+
+from inviteonly.api import django_error_response, is_api_request
+
+
+def bad_request_view(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request Django refuses as suspicious, e.g. a form over DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    if is_api_request(request):
+        return django_error_response(request, status=400)
+    # 400.html is rendered without the request, as Django does: it may be what is broken.
+    return defaults.bad_request(request, exception)
+
+
+def page_not_found_view(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if is_api_request(request):
+        return django_error_response(request, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error_view(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return django_error_response(request, status=500)
+    # 500.html is rendered without the request: no context processor, no database.
+    return defaults.server_error(request)
