@@ -1,6 +1,6 @@
-"""``lib.queries.insert``, ``written_together`` and ``update``: the rows a registration
-writes, by statements built once (on PostgreSQL one for all of an action's new rows),
-are the rows ``save()`` and ``QuerySet.update()`` write."""
+"""``lib.queries.insert``, ``written_together`` (and ``written_at_once``) and
+``update``: the rows a registration writes, by statements built once (on PostgreSQL
+one for all of an action's new rows), are the rows ``save()`` and ``QuerySet.update()`` write."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -24,6 +24,7 @@ from inviteonly.lib.queries import (
     insert_later,
     update,
     update_later,
+    written_at_once,
     written_together,
 )
 from inviteonly.notifications.models import Notification, NotificationKind
@@ -282,3 +283,66 @@ def test_rows_written_together_refuse_an_unsaved_row_from_outside_the_block() ->
         insert_later(notification(member))
         insert_later(Notification(member=stranger, kind=NotificationKind.INVITEE_JOINED))
     assert not Notification.objects.exists()
+
+
+def _statements_in_transaction(run: Callable[[], None]) -> list[tuple[str, bool]]:
+    """Each statement ``run`` sends (transaction control left out), and whether a
+    transaction was open for it."""
+    seen: list[tuple[str, bool]] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not sql.upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            seen.append((sql.split()[0], connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        run()
+    return seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_at_once_need_no_transaction_on_postgresql(clock: FrozenClock) -> None:
+    member = make_member(display_name="Anna")
+    older = insert(verification(member))
+    given: list[Model] = []
+
+    def write() -> None:
+        with written_at_once():
+            update_later(PhoneVerification, {"consumed_at": clock()},
+                         where="id = %s", params=[older.pk])
+            given.append(insert_later(outbound_sms(member)))
+            given.append(insert_later(audit_entry(member)))
+
+    seen = _statements_in_transaction(write)
+    if connection.vendor == "postgresql":
+        # One statement, atomic by itself: no BEGIN and COMMIT to wait for.
+        assert seen == [("WITH", False)]
+    else:
+        assert seen == [("UPDATE", True), ("INSERT", True), ("INSERT", True)]
+    assert PhoneVerification.objects.get(pk=older.pk).consumed_at == clock()
+    assert [OutboundSms.objects.get().pk, AuditEntry.objects.get().pk] == [
+        row.pk for row in given
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_at_once_go_in_all_or_none() -> None:
+    member = make_member(display_name="Anna")
+    insert(invitation(member))
+    with pytest.raises(IntegrityError), written_at_once():
+        insert_later(notification(member))
+        update_later(Member, {"display_name": "Anna K."}, where="id = %s", params=[member.pk])
+        insert_later(invitation(member))  # the same token digest: refused
+    assert not Notification.objects.exists()
+    assert Member.objects.get(pk=member.pk).display_name == "Anna"
+    assert Invitation.objects.count() == 1
+
+
+def test_a_block_written_at_once_may_not_touch_the_database() -> None:
+    member = make_member(display_name="Anna")
+    with pytest.raises(AssertionError, match="may not touch the database"), written_at_once():
+        insert_later(notification(member))
+        Member.objects.filter(pk=member.pk).exists()
+    assert not Notification.objects.exists()
+    # Outside the block the connection is as before.
+    assert Member.objects.filter(pk=member.pk).exists()

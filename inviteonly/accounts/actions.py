@@ -24,7 +24,13 @@ from inviteonly.invitations.queries import check_bootstrap_invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
-from inviteonly.lib.queries import insert, update, update_later, written_together
+from inviteonly.lib.queries import (
+    insert,
+    update,
+    update_later,
+    written_at_once,
+    written_together,
+)
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
@@ -118,7 +124,7 @@ def _start_join(
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(password)
     # The verification, its SMS and the audit entry go in together as the block ends.
-    with transaction.atomic(), written_together():
+    with written_at_once():
         started, code = create_verification(
             purpose=VerificationPurpose.JOIN,
             phone=number,
@@ -334,40 +340,38 @@ def do_start_recovery(
     """Send a recovery code if the number has an account; answer the same either way
     (the limits count every number alike)."""
     number = normalize_phone_number(phone, region_hint=region_hint)
-    with (
-        sms_budget(
-            number=number,
-            ip_address=ip_address,
-            code=True,
-            rate_limits=["recover", "send_code"],
-            subject=Subject(ip=ip_address, number=number.e164),
-        ),
-        transaction.atomic(),
-        written_together(),
+    with sms_budget(
+        number=number,
+        ip_address=ip_address,
+        code=True,
+        rate_limits=["recover", "send_code"],
+        subject=Subject(ip=ip_address, number=number.e164),
     ):
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None
-        started, code = create_verification(
-            purpose=VerificationPurpose.RECOVERY,
-            phone=number,
-            member=recoverable,
-            can_succeed=recoverable is not None,
-        )
-        queue_sms(
-            phone=number,
-            text=recovery_code_text(
-                code=code,
-                language=recoverable.language if recoverable else language_for_number(number),
-            ),
-            purpose=SmsPurpose.RECOVERY_CODE,
-            suppressed=recoverable is None,
-        )
-        record_audit_entry(
-            AuditAction.RECOVERY_REQUESTED,
-            target_member=member,
-            ip_address=ip_address,
-            phone_masked=number.masked,
-        )
+        # The verification, its SMS and the audit entry go in together as the block ends.
+        with written_at_once():
+            started, code = create_verification(
+                purpose=VerificationPurpose.RECOVERY,
+                phone=number,
+                member=recoverable,
+                can_succeed=recoverable is not None,
+            )
+            queue_sms(
+                phone=number,
+                text=recovery_code_text(
+                    code=code,
+                    language=recoverable.language if recoverable else language_for_number(number),
+                ),
+                purpose=SmsPurpose.RECOVERY_CODE,
+                suppressed=recoverable is None,
+            )
+            record_audit_entry(
+                AuditAction.RECOVERY_REQUESTED,
+                target_member=member,
+                ip_address=ip_address,
+                phone_masked=number.masked,
+            )
     return started
 
 

@@ -25,7 +25,14 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber
-from inviteonly.lib.queries import columns_of, fetch_model, insert_later, locking, update
+from inviteonly.lib.queries import (
+    columns_of,
+    fetch_model,
+    insert_later,
+    locking,
+    update,
+    update_later,
+)
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 from inviteonly.site_config.models import REGISTRATION_MODE_COLUMN
 
@@ -76,7 +83,7 @@ def create_verification(
     index = crypto.blind_index(phone.e164)
     now = clock.now()
     same_invitation = "invitation_id IS NULL" if invitation is None else "invitation_id = %s"
-    update(
+    update_later(
         PhoneVerification, {"consumed_at": now, **_WIPED},
         where="phone_blind_index = %s AND purpose = %s AND consumed_at IS NULL AND "
         + same_invitation,
