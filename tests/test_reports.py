@@ -20,7 +20,7 @@ from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.notifications.queries import recent_notifications
 from inviteonly.social.actions import do_send_message
 from inviteonly.social.models import Participant, Profile, WallPost
-from tests.conftest import FrozenClock, make_member
+from tests.conftest import ApiClient, FrozenClock, make_member
 from tests.social_helpers import befriend, member_with_api
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def moderator(db: None) -> Member:
     return make_member(role=Member.Role.MODERATOR, display_name="Mod Vera",
-                       phone="+79160000009")
+                       phone=PHONES["moderator"])
 
 
 def post_by(author: Member, *, text: str = "Cheap pills at pills.example") -> WallPost:
@@ -176,7 +176,8 @@ def test_a_refused_decision_changes_nothing(moderator: Member) -> None:
     post = post_by(other_moderator)
     report(reporter, post)
     for actor, decision, reason, code in (
-        (moderator, "ban", "x", "cannot_moderate"),  # moderators do not ban moderators
+        # Moderators do not act on moderators: not an item of their queue.
+        (moderator, "ban", "x", "no_open_reports"),
         (moderator, "remove", "  ", "reason_required"),
         (moderator, "explode", "x", "invalid_decision"),
         (plain, "dismiss", "x", "not_a_moderator"),
@@ -287,3 +288,120 @@ def test_reports_through_the_api(moderator: Member) -> None:
     author.refresh_from_db()
     assert author.status == Member.Status.QUARANTINED
     assert moderator_api.get("/moderation/reports").json_body["items"] == []
+
+
+# --- who decides on what: moderators on members, founders on moderators, nobody on a
+# founder (operators read reports about founders in the admin's audit log) ------------
+
+
+def _reported_posts(founder: Member, moderator: Member) -> dict[str, WallPost]:
+    """A reported post by a member, by the moderator, by another moderator, by the
+    founder and by another founder; each item's reporter and note name the item."""
+    authors = {
+        "member": make_member(display_name="Plain Petr"),
+        "moderator": moderator,
+        "other_moderator": make_member(role=Member.Role.MODERATOR, display_name="Mod Oleg"),
+        "founder": founder,
+        "other_founder": make_member(role=Member.Role.FOUNDER, display_name="Founder Boris"),
+    }
+    posts = {}
+    for name, author in authors.items():
+        posts[name] = post_by(author, text=f"post by {name}")
+        do_report_item(reporter=make_member(display_name=f"Reporter of {name}"),
+                       target_kind="wall_post", target_id=posts[name].id, reason="abuse",
+                       details=f"note about {name}")
+    return posts
+
+
+# The numbers of the fixtures "moderator" (here) and "founder" (tests/conftest.py).
+PHONES = {"moderator": "+79160000009", "founder": "+79160000001"}
+# Whose items each viewer decides on; the others are left out of their queue.
+DECIDES_ON = {"moderator": {"member"}, "founder": {"member", "moderator", "other_moderator"}}
+
+
+@pytest.mark.parametrize("viewer", ["moderator", "founder"])
+def test_the_queue_holds_only_items_the_viewer_may_decide_on(
+    founder: Member, moderator: Member, viewer: str
+) -> None:
+    posts = _reported_posts(founder, moderator)
+    member = {"moderator": moderator, "founder": founder}[viewer]
+    client = Client()
+    client.force_login(member)
+    page = client.get("/moderation/reports/").content.decode()
+    listed = {name for name, post in posts.items()
+              if f'data-target="wall_post-{post.id}"' in page}
+    assert listed == DECIDES_ON[viewer]
+    for name in posts.keys() - DECIDES_ON[viewer]:  # neither the reporter nor the note
+        assert f"Reporter of {name}" not in page and f"note about {name}" not in page
+        assert f"post by {name}" not in page
+    api = ApiClient()
+    api.log_in(PHONES[viewer])
+    items = api.get("/moderation/reports").json_body["items"]
+    assert {name for name, post in posts.items()
+            if any(item["target_id"] == post.id for item in items)} == DECIDES_ON[viewer]
+
+
+@pytest.mark.parametrize(("viewer", "author"), [
+    ("moderator", "moderator"), ("moderator", "other_moderator"), ("moderator", "founder"),
+    ("founder", "founder"), ("founder", "other_founder"),
+])
+@pytest.mark.parametrize("decision", ["dismiss", "remove", "warn"])
+def test_nobody_decides_on_reports_about_themselves_or_their_equals_or_betters(
+    founder: Member, moderator: Member, viewer: str, author: str, decision: str
+) -> None:
+    posts = _reported_posts(founder, moderator)
+    actor = {"moderator": moderator, "founder": founder}[viewer]
+    post = posts[author]
+    with pytest.raises(ActionError) as refused:
+        do_resolve_reports(moderator=actor, target_kind="wall_post", target_id=post.id,
+                           decision=decision, reason="Mine to judge")
+    # The same answer as for an item nobody reported: not even that it was reported.
+    assert (refused.value.code, refused.value.status) == ("no_open_reports", 404)
+    assert WallPost.objects.filter(id=post.id).exists()
+    assert Report.objects.get(target_id=post.id).resolved_at is None
+    assert not Notification.objects.filter(
+        kind__in=[NotificationKind.REPORT_DISMISSED, NotificationKind.REPORT_CONTENT_REMOVED,
+                  NotificationKind.REPORT_AUTHOR_WARNED]).exists()
+    assert not AuditEntry.objects.filter(action=AuditAction.REPORTS_RESOLVED).exists()
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_reports_about_oneself_answer_like_reports_about_nothing(
+    moderator: Member, language: str
+) -> None:
+    own = post_by(moderator, text="my own post")
+    report(make_member(), own, reason="abuse")
+    unreported = post_by(moderator, text="nobody minds this one")
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(moderator)
+    answers = []
+    for post in (own, unreported):
+        prefix = f"wall_post-{post.id}"
+        answer = client.post(f"/moderation/reports/wall_post/{post.id}/resolve", {
+            f"{prefix}-decision": "dismiss", f"{prefix}-reason": "nothing wrong here",
+        }, follow=True)
+        answers.append((answer.redirect_chain, answer.content.decode()))
+    assert answers[0][0] == answers[1][0] == [("/moderation/reports/", 302)]
+    for _chain, page in answers:
+        assert {"en": "There are no open reports about this.",
+                "ru": "Открытых жалоб на это нет."}[language] in page
+    assert Report.objects.get().resolved_at is None
+    api = ApiClient(language)
+    api.log_in(PHONES["moderator"])
+    by_api = [api.post(f"/moderation/reports/wall_post/{post.id}/resolve",
+                       {"decision": "remove", "reason": "x"}) for post in (own, unreported)]
+    assert [answer.status_code for answer in by_api] == [404, 404]
+    assert by_api[0].json_body == by_api[1].json_body
+    assert WallPost.objects.filter(id=own.id).exists()
+
+
+def test_a_founder_decides_on_reports_about_a_moderator(
+    founder: Member, moderator: Member
+) -> None:
+    post = post_by(moderator, text="rude")
+    reporter = make_member()
+    report(reporter, post, reason="abuse")
+    do_resolve_reports(moderator=founder, target_kind="wall_post", target_id=post.id,
+                       decision="remove", reason="Rude")
+    assert not WallPost.objects.filter(id=post.id).exists()
+    assert Report.objects.get().resolution == ReportResolution.CONTENT_REMOVED

@@ -83,10 +83,12 @@ def report_item(request: HttpRequest, payload: ReportIn) -> tuple[int, ReportOut
 
 
 @router.get("/moderation/reports", response={200: QueueOut, **ERRORS},
-            summary="Reported items, the most recently reported first (moderators)")
+            summary="Reported items, the most recently reported first (moderators; "
+                    "only items about members they may act on)")
 def get_queue(request: HttpRequest, page: Query[QueuePageIn]) -> QueueOut:
-    check_is_moderator(authenticated_member(request))
-    items, has_next = moderation_queue(page=page.page)
+    moderator = authenticated_member(request)
+    check_is_moderator(moderator)
+    items, has_next = moderation_queue(moderator, page=page.page)
     return QueueOut(items=[QueueItemOut(
         target_kind=item.target_kind, target_id=item.target_id,
         author=MemberRef(id=item.author.id, display_name=item.author.display_name),

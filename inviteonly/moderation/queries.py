@@ -42,9 +42,23 @@ def check_is_moderator(actor: Member) -> None:
         )
 
 
+def roles_moderated_by(actor: Member) -> list[str]:
+    """The roles ranked below the actor's: the members they may act on (none for a
+    member)."""
+    rank = _RANK[Member.Role(actor.role)]
+    return [role.value for role, other in _RANK.items() if other < rank]
+
+
+def may_moderate(actor: Member, member: Member) -> bool:
+    return (
+        is_moderator(actor) and actor.id != member.id
+        and member.role in roles_moderated_by(actor)
+    )
+
+
 def check_can_moderate(actor: Member, member: Member) -> None:
     check_is_moderator(actor)
-    if actor.id == member.id or _RANK[Member.Role(actor.role)] <= _RANK[Member.Role(member.role)]:
+    if not may_moderate(actor, member):
         raise ActionError(
             "cannot_moderate",
             _("You cannot act on this member: moderators act on members, founders on "
@@ -146,15 +160,19 @@ class QueueItem:
     newest: Report
 
 
-def moderation_queue(*, page: int) -> tuple[list[QueueItem], bool]:
-    """One page of reported items, the most recently reported first, and whether there
-    is a next page. Two queries whatever the page holds: the grouped counts, then each
-    item's newest report with its author and reporter."""
+def moderation_queue(viewer: Member, *, page: int) -> tuple[list[QueueItem], bool]:
+    """One page of the items reported about members the viewer may act on
+    (``may_moderate``: never their own, those of their equals or of founders), the
+    most recently reported first, and whether there is a next page. Two queries
+    whatever the page holds: the grouped counts, then each item's newest report with
+    its author and reporter."""
     limit = settings.MODERATION_QUEUE_PAGE_SIZE
     start = (page - 1) * limit
-    # Relies on the partial index report_open_item.
+    # Relies on the partial index report_open_item; each report's author by primary key.
     groups = list(
-        Report.objects.filter(resolved_at__isnull=True)
+        Report.objects.filter(
+            resolved_at__isnull=True, target_member__role__in=roles_moderated_by(viewer)
+        )
         .values("target_kind", "target_id")
         .annotate(
             reports=Count("id"),

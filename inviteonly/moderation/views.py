@@ -5,7 +5,9 @@ every member uses."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec
 
 from django import forms
 from django.contrib import messages
@@ -55,18 +57,37 @@ from inviteonly.moderation.queries import (
 
 OPEN_CASES_LIMIT = 100
 
+Arguments = ParamSpec("Arguments")
+
 
 def _refused(request: HttpRequest, error: ActionError) -> HttpResponse:
     return render(request, "moderation/refused.html", {"reason": error.message},
                   status=error.status)
 
 
-@login_required
+def moderators_only(
+    view: Callable[Concatenate[HttpRequest, Arguments], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, Arguments], HttpResponse]:
+    """Log in first; then anyone but an active moderator or founder gets the usual
+    refusal before the view reads anything, so that no answer depends on whether a
+    sanction, grant, member or report exists."""
+
+    @login_required
+    @wraps(view)
+    def checked(
+        request: HttpRequest, *args: Arguments.args, **kwargs: Arguments.kwargs
+    ) -> HttpResponse:
+        try:
+            check_is_moderator(signed_in_member(request))
+        except ActionError as error:
+            return _refused(request, error)
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
+@moderators_only
 def open_cases_view(request: HttpRequest) -> HttpResponse:
-    try:
-        check_is_moderator(signed_in_member(request))
-    except ActionError as error:
-        return _refused(request, error)
     cases = open_quarantines(now=clock.now())[:OPEN_CASES_LIMIT]
     return render(request, "moderation/open_cases.html", {"cases": cases})
 
@@ -91,7 +112,7 @@ def _decide(moderator: Member, member: Member, form: DecisionForm) -> object:
     return sanction(member=member, moderator=moderator, reason=reason, for_spam=data["for_spam"])
 
 
-@login_required
+@moderators_only
 def member_view(request: HttpRequest, member_id: int) -> HttpResponse:
     moderator = signed_in_member(request)
     try:
@@ -141,7 +162,7 @@ def _after_form(
 
 
 @require_POST
-@login_required
+@moderators_only
 def end_sanction_view(request: HttpRequest, sanction_id: int) -> HttpResponse:
     form = EndSanctionForm(request.POST)
     sanction = run_form_action(
@@ -161,7 +182,7 @@ def end_sanction_view(request: HttpRequest, sanction_id: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@moderators_only
 def withdraw_grant_view(request: HttpRequest, grant_id: int) -> HttpResponse:
     form = WithdrawGrantForm(request.POST)
     grant = run_form_action(
@@ -186,14 +207,10 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
-@login_required
+@moderators_only
 def report_queue_view(request: HttpRequest) -> HttpResponse:
-    try:
-        check_is_moderator(signed_in_member(request))
-    except ActionError as error:
-        return _refused(request, error)
     page = _page_number(request)
-    items, has_next = moderation_queue(page=page)
+    items, has_next = moderation_queue(signed_in_member(request), page=page)
     return render(request, "moderation/reports.html", {
         "items": [(item, ResolveReportsForm(prefix=f"{item.target_kind}-{item.target_id}"))
                   for item in items],
@@ -203,12 +220,8 @@ def report_queue_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@moderators_only
 def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int) -> HttpResponse:
-    try:
-        check_is_moderator(signed_in_member(request))
-    except ActionError as error:
-        return _refused(request, error)
     form = ResolveReportsForm(request.POST, prefix=f"{target_kind}-{target_id}")
     resolved = run_form_action(
         request,
