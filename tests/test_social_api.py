@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from typing import Any
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
@@ -14,10 +15,11 @@ from PIL import Image
 from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
+from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.social.avatars import avatar_directory
 from inviteonly.social.models import FriendRequest, Friendship, Message, Participant, WallPost
-from tests.conftest import FrozenClock
+from tests.conftest import FrozenClock, make_member
 from tests.social_helpers import befriend, member_with_api
 
 pytestmark = pytest.mark.django_db
@@ -413,3 +415,65 @@ def test_find_by_phone_only_finds_members_who_allow_it() -> None:
         statuses = [api.post("/find-by-phone", {"phone": "+79161230002"}).status_code
                     for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+def test_a_banned_members_posts_conversations_and_friendships_are_left_out() -> None:
+    # Like their profile (404), a banned member's posts, conversations (with their
+    # unread counts), friendships and friend requests are left out of everyone's
+    # lists while the ban lasts; nothing is deleted, so lifting it brings them back.
+    moderator = make_member(role=Member.Role.MODERATOR)
+    owner, owner_api = member_with_api("Owner")
+    reader, reader_api = member_with_api("Reader")
+    spammer, spammer_api = member_with_api("Spammer")
+    friend, friend_api = member_with_api("Friend")
+    befriend(owner, spammer)
+    befriend(reader, spammer)
+    befriend(owner, friend)
+    befriend(reader, friend)
+    assert owner_api.post(f"/members/{owner.id}/wall", {"text": "my news"}).status_code == 201
+    for index in range(3):
+        assert spammer_api.post(f"/members/{owner.id}/wall",
+                                {"text": f"buy pills {index}"}).status_code == 201
+        assert spammer_api.post(f"/conversations/{owner.id}",
+                                {"text": f"cheap pills {index}"}).status_code == 201
+    assert friend_api.post(f"/conversations/{owner.id}", {"text": "tea?"}).status_code == 201
+    stranger, stranger_api = member_with_api("Stranger")
+    assert spammer_api.post("/friend-requests", {"member_id": stranger.id}).status_code == 201
+
+    def seen() -> dict[str, Any]:
+        wall = reader_api.get(f"/members/{owner.id}/wall?limit=3").json_body
+        profile = reader_api.get(f"/members/{owner.id}").json_body
+        return {
+            "wall": [post["text"] for post in wall["posts"]],
+            "inbox": [(row["member"]["display_name"], row["unread_count"])
+                      for row in owner_api.get("/conversations").json_body["items"]],
+            "friends": names(owner_api.get("/friends").json_body["items"]),
+            "their_friends": names(reader_api.get(f"/members/{owner.id}/friends")
+                                   .json_body["items"]),
+            "mutual": names(reader_api.get(f"/members/{owner.id}/mutual-friends")
+                            .json_body["items"]),
+            "counts": (profile["friend_count"], profile["mutual_friend_count"]),
+            "requests": [row["member"]["display_name"]
+                         for row in stranger_api.get("/friend-requests").json_body["incoming"]],
+        }
+
+    before = seen()
+    assert before == {
+        "wall": ["buy pills 2", "buy pills 1", "buy pills 0"],
+        "inbox": [("Friend", 1), ("Spammer", 3)],
+        "friends": ["Friend", "Spammer"], "their_friends": ["Friend", "Spammer"],
+        "mutual": ["Friend", "Spammer"], "counts": (2, 2), "requests": ["Spammer"],
+    }
+    ban = do_ban_member(member=spammer, moderator=moderator, reason="spam", for_spam=True)
+    assert seen() == {
+        "wall": ["my news"], "inbox": [("Friend", 1)],
+        "friends": ["Friend"], "their_friends": ["Friend"], "mutual": ["Friend"],
+        "counts": (1, 1), "requests": [],
+    }
+    assert owner_api.get(f"/conversations/{spammer.id}").status_code == 404
+    do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="a mistake")
+    assert seen() == before
+
+
+def names(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["member"]["display_name"] for row in rows]

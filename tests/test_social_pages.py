@@ -11,8 +11,11 @@ from django.test import Client
 from PIL import Image
 
 from inviteonly.accounts.models import Member
+from inviteonly.lib import clock
+from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
 from inviteonly.social.models import Block, Friendship, Message, Participant, Profile, WallPost
 from tests.conftest import make_member
+from tests.social_helpers import SETTLED
 
 pytestmark = pytest.mark.django_db
 
@@ -126,3 +129,28 @@ def test_pages_need_a_login_and_state_changes_need_a_post() -> None:
         assert Client().get(path).status_code == 302
     assert signed_in(anna, "en").get(f"/members/{anna.id}/befriend").status_code == 405
     assert Client().get("/media/avatars/..%2Fkeys.json").status_code == 404
+
+
+def test_a_banned_members_posts_conversations_and_friendships_leave_the_pages() -> None:
+    moderator = make_member(role=Member.Role.MODERATOR)
+    owner = make_member(display_name="Owner")
+    spammer = make_member(display_name="Spammer Sam", joined_at=clock.now() - SETTLED)
+    Friendship.objects.bulk_create([Friendship(member=owner, friend=spammer),
+                                    Friendship(member=spammer, friend=owner)])
+    as_owner, as_spammer = signed_in(owner, "en"), signed_in(spammer, "en")
+    as_spammer.post(f"/members/{owner.id}/post", {"text": "Buy pills at cheap.example"})
+    as_spammer.post(f"/messages/{owner.id}/", {"text": "Cheap pills for you"})
+    assert WallPost.objects.filter(author=spammer).exists()
+    assert Message.objects.filter(sender=spammer).exists()
+    pages = ("/members/{owner}/", "/friends/", "/messages/", "/members/{owner}/friends/")
+
+    def shown() -> list[bool]:
+        return [any(text in as_owner.get(page.format(owner=owner.id)).content.decode()
+                    for text in ("Spammer Sam", "pills"))
+                for page in pages]
+
+    assert shown() == [True, True, True, True]
+    ban = do_ban_member(member=spammer, moderator=moderator, reason="spam", for_spam=True)
+    assert shown() == [False, False, False, False]
+    do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="a mistake")
+    assert shown() == [True, True, True, True]

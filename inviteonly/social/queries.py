@@ -1,6 +1,11 @@
 """Reading the social layer: profiles with the viewer's relation, walls, friend lists,
 the inbox and conversations. Every list is a fixed number of queries, whatever its
-length (tests/test_social_queries.py pins them)."""
+length (tests/test_social_queries.py pins them).
+
+A banned member's posts, conversations, friendships and friend requests are left out
+of every list, as their profile is (``access_member``): while the ban lasts, and back
+when it is lifted (nothing is deleted). Each list already joins the other member by
+primary key, so the test on their status costs no query and keeps the list's index."""
 
 from __future__ import annotations
 
@@ -119,10 +124,10 @@ def profile_page(viewer: Member, member_id: int) -> ProfilePage:
         member=member,
         profile=profile,
         relation=relation,
-        friend_count=Friendship.objects.filter(member=member).count(),
+        friend_count=_listed_friendships(member).count(),
         mutual_friend_count=(
             0 if viewer.id == member.id
-            else Friendship.objects.filter(member=member, friend_id__in=friend_ids).count()
+            else _listed_friendships(member).filter(friend_id__in=friend_ids).count()
         ),
     )
 
@@ -139,10 +144,11 @@ def visible_wall_owner(viewer: Member, member_id: int) -> Member:
 
 def wall_posts(owner: Member) -> QuerySet[WallPost]:
     """The posts of a wall, newest first, each with its author (and the author's
-    profile, for the avatar). The caller has checked that the viewer may see it
-    (``Relation.may_see_wall``, ``visible_wall_owner``)."""
+    profile, for the avatar); banned authors' posts left out. The caller has checked
+    that the viewer may see it (``Relation.may_see_wall``, ``visible_wall_owner``)."""
     return (
         WallPost.objects.filter(wall_owner=owner)
+        .exclude(author__status=Member.Status.BANNED)
         .select_related("author", "author__profile")
         .order_by("-id")
     )
@@ -160,7 +166,7 @@ SELECT w.id, w.text, w.created_at, w.author_id, w.wall_owner_id,
 FROM social_wallpost w
 JOIN accounts_member a ON a.id = w.author_id
 LEFT JOIN social_profile p ON p.member_id = w.author_id
-WHERE w.wall_owner_id = %(owner)s AND w.id < %(before)s
+WHERE w.wall_owner_id = %(owner)s AND w.id < %(before)s AND a.status <> %(banned)s
 ORDER BY w.id DESC
 LIMIT %(limit)s
 """
@@ -174,7 +180,7 @@ FROM social_participant pt
 JOIN accounts_member o ON o.id = pt.other_id
 LEFT JOIN social_profile op ON op.member_id = pt.other_id
 LEFT JOIN social_message m ON m.id = pt.last_message_id
-WHERE pt.member_id = %(member)s
+WHERE pt.member_id = %(member)s AND o.status <> %(banned)s
 ORDER BY pt.last_message_at DESC, pt.id DESC
 LIMIT %(limit)s OFFSET %(offset)s
 """
@@ -182,20 +188,24 @@ LIMIT %(limit)s OFFSET %(offset)s
 
 def wall_page(owner: Member, *, before_id: int | None, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` posts of the wall older than ``before_id``, newest first, with
-    their authors' names and avatars (check the viewer with visible_wall_owner first)."""
+    their authors' names and avatars (check the viewer with visible_wall_owner first);
+    what ``wall_posts`` lists."""
     return fetch_dicts(
         _WALL_PAGE_SQL,
-        {"owner": owner.id, "before": before_id or NO_CURSOR, "limit": limit},
+        {"owner": owner.id, "before": before_id or NO_CURSOR, "limit": limit,
+         "banned": Member.Status.BANNED},
         datetimes=["created_at"],
     )
 
 
 def inbox_page(member: Member, *, offset: int, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` of the member's conversations from ``offset``, most recent first
-    (index ``inbox_recent``), each with the other member and the last message."""
+    (index ``inbox_recent``), each with the other member and the last message; what
+    ``inbox_of`` lists."""
     return fetch_dicts(
         _INBOX_PAGE_SQL,
-        {"member": member.id, "offset": offset, "limit": limit},
+        {"member": member.id, "offset": offset, "limit": limit,
+         "banned": Member.Status.BANNED},
         datetimes=["last_message_at", "last_message_created_at"],
     )
 
@@ -205,9 +215,16 @@ def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:
     return queryset if before_id is None else queryset.filter(id__lt=before_id)
 
 
+def _listed_friendships(member: Member) -> QuerySet[Friendship]:
+    """The member's friendships with members who are not banned."""
+    return Friendship.objects.filter(member=member).exclude(
+        friend__status=Member.Status.BANNED
+    )
+
+
 def friends_of(member: Member) -> QuerySet[Friendship]:
     return (
-        Friendship.objects.filter(member=member)
+        _listed_friendships(member)
         .select_related("friend", "friend__profile")
         .order_by("friend__display_name", "friend_id")
     )
@@ -221,6 +238,7 @@ def mutual_friends(viewer: Member, member: Member) -> QuerySet[Friendship]:
 def incoming_friend_requests(member: Member) -> QuerySet[FriendRequest]:
     return (
         FriendRequest.objects.filter(recipient=member)
+        .exclude(sender__status=Member.Status.BANNED)
         .select_related("sender", "sender__profile")
         .order_by("-created_at", "-id")
     )
@@ -229,6 +247,7 @@ def incoming_friend_requests(member: Member) -> QuerySet[FriendRequest]:
 def outgoing_friend_requests(member: Member) -> QuerySet[FriendRequest]:
     return (
         FriendRequest.objects.filter(sender=member)
+        .exclude(recipient__status=Member.Status.BANNED)
         .select_related("recipient", "recipient__profile")
         .order_by("-created_at", "-id")
     )
@@ -244,9 +263,10 @@ def blocked_members(member: Member) -> QuerySet[Block]:
 
 def inbox_of(member: Member) -> QuerySet[Participant]:
     """The member's conversations, most recent first (index ``inbox_recent``), each
-    with the other member and the last message."""
+    with the other member and the last message; banned members' left out."""
     return (
         Participant.objects.filter(member=member)
+        .exclude(other__status=Member.Status.BANNED)
         .select_related("other", "other__profile", "last_message")
         .order_by("-last_message_at", "-id")
     )
