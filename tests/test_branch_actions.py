@@ -3,27 +3,40 @@ after the preview is refused with nothing written; every affected member is audi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations import tree
 from inviteonly.invitations.branch_actions import (
     BranchAction,
+    BranchPreview,
     do_apply_branch_action,
     preview_branch_action,
 )
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.actions import do_suspend_invite_rights
+from inviteonly.moderation.actions import (
+    do_ban_member,
+    do_lift_sanction,
+    do_quarantine_member,
+    do_suspend_invite_rights,
+    do_warn_member,
+)
 from inviteonly.moderation.models import Sanction, SanctionKind, Strike
+from inviteonly.moderation.queries import open_quarantines
 from inviteonly.notifications.models import Notification, NotificationKind
-from tests.conftest import FrozenClock, make_member
+from tests.conftest import PASSWORD, ApiClient, FrozenClock, make_member, new_ru_number
 
 pytestmark = pytest.mark.django_db
+
+DAY = timedelta(days=1)
 
 @pytest.fixture
 def moderator(founder: Member) -> Member:
@@ -158,13 +171,29 @@ def test_apply_refuses_a_branch_that_changed(
 
 
 def test_only_moderators_act_and_a_reason_is_required(
-    moderator: Member, branch: list[Member]
+    moderator: Member, branch: list[Member], founder: Member
 ) -> None:
     root, member = branch[0], branch[3]
     with pytest.raises(ActionError) as refused:
         preview_branch_action(moderator=member, root=root, action=BranchAction.BAN)
-    assert refused.value.code == "moderators_only"
+    assert (refused.value.code, refused.value.status) == ("not_a_moderator", 403)
     preview = preview_branch_action(moderator=moderator, root=root, action=BranchAction.BAN)
+    # A quarantined moderator is no moderator, for a branch as for one member.
+    rogue = make_member(display_name="Rogue", role=Member.Role.MODERATOR, invited_by=founder)
+    rogue_preview = preview_branch_action(moderator=rogue, root=root, action=BranchAction.BAN)
+    do_quarantine_member(member=rogue, moderator=founder, reason="Abused the tools")
+    rogue.refresh_from_db()
+    for attempt in (
+        lambda: preview_branch_action(moderator=rogue, root=root, action=BranchAction.BAN),
+        lambda: do_apply_branch_action(
+            moderator=rogue, root=root, action=BranchAction.BAN, digest=rogue_preview.digest,
+            reason="Revenge",
+        ),
+        lambda: tree.access_tree_member(rogue, root.pk),
+    ):
+        with pytest.raises(ActionError) as refused:
+            attempt()
+        assert (refused.value.code, refused.value.status) == ("not_a_moderator", 403)
     with pytest.raises(ActionError) as refused:
         do_apply_branch_action(
             moderator=moderator, root=root, action=BranchAction.BAN, digest=preview.digest,
@@ -176,7 +205,7 @@ def test_only_moderators_act_and_a_reason_is_required(
             moderator=member, root=root, action=BranchAction.BAN, digest=preview.digest,
             reason="x",
         )
-    assert refused.value.code == "moderators_only"
+    assert refused.value.code == "not_a_moderator"
     assert statuses(branch)[0] == "active"
 
 
@@ -193,13 +222,14 @@ def test_suspend_invites_applies_the_preview_and_lapses_at_its_end(
     do_suspend_invite_rights(
         member=b, moderator=moderator, reason="Earlier", ends_at=clock.current + timedelta(days=30)
     )
+    ends_at = clock.current + timedelta(days=7)
     preview = preview_branch_action(
-        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES, ends_at=ends_at
     )
-    # Root, A, A1, B2: the moderator B1, the quarantined A2 and the suspended B are left out.
+    # Root, A, A1, B2: the moderator B1, the quarantined A2 and B, suspended for longer,
+    # are left out.
     assert preview.affected == 4
     assert preview.counts == tree.BranchCounts(members=7, active=6, quarantined=1, banned=0)
-    ends_at = clock.current + timedelta(days=7)
     applied = do_apply_branch_action(
         moderator=moderator,
         root=root,
@@ -232,11 +262,15 @@ def test_suspend_invites_applies_the_preview_and_lapses_at_its_end(
     assert statuses(branch) == ["active"] * 4 + ["quarantined", "active", "active"]
     assert suspension_state(a1) == "failed"
     assert not evaluate_invite_rights(a1).can_invite
-    # Nobody is left to suspend: a second preview finds no target.
+    # Nobody is left to suspend until then: a second preview finds no target (a
+    # suspension without end would replace all five, B's included).
     again = preview_branch_action(
-        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES, ends_at=ends_at
     )
     assert again.affected == 0
+    assert preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    ).affected == 5
     # The suspension lapses by itself at its end, like one member's suspension.
     clock.current = ends_at - timedelta(seconds=1)
     assert suspension_state(a1) == "failed"
@@ -244,7 +278,8 @@ def test_suspend_invites_applies_the_preview_and_lapses_at_its_end(
     assert suspension_state(a1) == "passed"
     assert suspension_state(b) == "failed"
     lapsed = preview_branch_action(
-        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES,
+        ends_at=ends_at + timedelta(days=7),
     )
     assert lapsed.affected == 4
 
@@ -290,3 +325,216 @@ def test_suspend_invites_refuses_a_changed_branch_and_a_past_end(
     assert not AuditEntry.objects.filter(action=AuditAction.BRANCH_ACTION_APPLIED).exists()
     assert list(Notification.objects.values_list("member_id", flat=True)) == [a1.pk]
     assert statuses(branch) == ["active"] * 4 + ["quarantined", "active", "active"]
+
+
+def apply(
+    moderator: Member,
+    root: Member,
+    action: BranchAction,
+    *,
+    reason: str = "Spam ring",
+    ends_at: datetime | None = None,
+) -> BranchPreview:
+    preview = preview_branch_action(moderator=moderator, root=root, action=action, ends_at=ends_at)
+    applied = do_apply_branch_action(
+        moderator=moderator, root=root, action=action, digest=preview.digest, reason=reason,
+        ends_at=ends_at,
+    )
+    assert applied.affected == preview.affected
+    return applied
+
+
+def test_a_branch_quarantine_is_a_sanction_per_member_that_later_decisions_keep(
+    moderator: Member, branch: list[Member], clock: FrozenClock
+) -> None:
+    root, a, b, a1, _a2, _b1, b2 = branch
+    apply(moderator, root, BranchAction.QUARANTINE, reason="Spam wave")
+    targets = {root.pk, a.pk, b.pk, a1.pk, b2.pk}
+    # Each target gets the quarantine a moderator gives one member: a sanction in force
+    # until a moderator ends it, and a notice with the reason.
+    quarantines = Sanction.objects.filter(kind=SanctionKind.QUARANTINE)
+    assert sorted(s.member_id for s in quarantines) == sorted(targets)
+    assert {
+        (s.reason, s.moderator_id, s.created_at, s.ends_at, s.upheld, s.ended_at)
+        for s in quarantines
+    } == {("Spam wave", moderator.pk, clock.current, None, True, None)}
+    notices = Notification.objects.filter(kind=NotificationKind.QUARANTINED)
+    assert sorted((n.member_id, n.reason) for n in notices) == sorted(
+        (pk, "Spam wave") for pk in targets
+    )
+    # They wait for review on /moderation/ like any quarantined member.
+    assert {s.member_id for s in open_quarantines(now=clock.current)} == targets
+    client = Client()
+    client.force_login(moderator)
+    cases = client.get("/moderation/").content.decode()
+    assert "Root" in cases and "B2" in cases and "Spam wave" in cases
+
+    # Later decisions about them recompute the status from their sanctions, which now
+    # include the branch's quarantine.
+    do_warn_member(member=a1, moderator=moderator, reason="Rude as well")
+    # Two of the root's invitees banned for spam: the strike rule suspends the root's
+    # invite rights, and the root stays quarantined.
+    do_ban_member(member=a, moderator=moderator, reason="Spam", for_spam=True)
+    do_ban_member(member=b, moderator=moderator, reason="Spam", for_spam=True)
+    assert Sanction.objects.filter(
+        member=root, kind=SanctionKind.INVITE_SUSPENSION, moderator=None
+    ).exists()
+    assert statuses([root, a, b, a1, b2]) == [
+        "quarantined", "banned", "banned", "quarantined", "quarantined"
+    ]
+
+
+def test_a_branch_ban_is_a_sanction_per_member_that_later_decisions_keep(
+    moderator: Member, founder: Member
+) -> None:
+    root = make_member(display_name="Root", invited_by=founder)
+    phone = new_ru_number()
+    spammer = make_member(display_name="Spammer", invited_by=root, phone=phone)
+    quarantined = make_member(display_name="Q", invited_by=root)
+    do_quarantine_member(member=quarantined, moderator=moderator, reason="Links")
+    apply(moderator, root, BranchAction.BAN, reason="Invitation ring")
+    bans = Sanction.objects.filter(kind=SanctionKind.BAN)
+    assert sorted(s.member_id for s in bans) == sorted([root.pk, spammer.pk, quarantined.pk])
+    assert {(s.reason, s.moderator_id, s.ends_at) for s in bans} == {
+        ("Invitation ring", moderator.pk, None)
+    }
+    # A banned member cannot log in to read a notice: none is written (as for one ban).
+    assert not Notification.objects.filter(member__in=[root, spammer]).exists()
+
+    do_suspend_invite_rights(member=spammer, moderator=moderator, reason="Belt and braces")
+    do_warn_member(member=root, moderator=moderator, reason="Noted")
+    # The quarantine stays in force under the ban; ending it leaves the ban.
+    do_lift_sanction(
+        sanction_id=Sanction.objects.get(member=quarantined, kind=SanctionKind.QUARANTINE).id,
+        moderator=moderator, reason="Reviewed",
+    )
+    assert statuses([root, spammer, quarantined]) == ["banned"] * 3
+    login = ApiClient().post("/session", {"phone": phone, "password": PASSWORD})
+    assert login.status_code != 201
+
+
+def test_lifting_a_branch_quarantine_ends_every_quarantine_in_it(
+    moderator: Member, branch: list[Member], founder: Member, clock: FrozenClock
+) -> None:
+    root, a, b, a1, a2, b1, b2 = branch
+    # A1 was quarantined on its own before the branch was.
+    own = do_quarantine_member(member=a1, moderator=moderator, reason="Spam links")
+    apply(moderator, root, BranchAction.QUARANTINE)
+    clock.advance(hours=1)
+    lifted = apply(moderator, root, BranchAction.LIFT_QUARANTINE, reason="Reviewed: false alarm")
+    assert lifted.affected == 6  # A2, quarantined without a sanction, included
+    assert statuses(branch) == ["active"] * 7
+    # Every quarantine of the branch ended as a moderator ending it would end it
+    # (declared a mistake, the default of ending a sanction), A1's own included.
+    assert not open_quarantines(now=clock.current).exists()
+    assert {
+        (s.ended_at, s.ended_by_id, s.end_reason, s.upheld)
+        for s in Sanction.objects.filter(kind=SanctionKind.QUARANTINE)
+    } == {(clock.current, moderator.pk, "Reviewed: false alarm", False)}
+    own.refresh_from_db()
+    assert own.ended_at == clock.current
+    notices = Notification.objects.filter(kind=NotificationKind.SANCTION_LIFTED)
+    assert sorted((n.member_id, n.reason) for n in notices) == sorted(
+        (member.pk, "Reviewed: false alarm") for member in (root, a, b, a1, a2, b2)
+    )
+    entries = AuditEntry.objects.filter(action=AuditAction.BRANCH_QUARANTINE_LIFTED)
+    assert {entry.target_member_id for entry in entries} == {
+        member.pk for member in (root, a, b, a1, a2, b2)
+    }
+    assert b1.pk not in {n.member_id for n in Notification.objects.all()}
+    # A later decision keeps them active: nothing of the quarantines is left in force.
+    do_warn_member(member=a1, moderator=moderator, reason="Tone")
+    assert statuses([a1]) == ["active"]
+
+
+@pytest.mark.parametrize(
+    "action",
+    [BranchAction.QUARANTINE, BranchAction.LIFT_QUARANTINE, BranchAction.BAN,
+     BranchAction.SUSPEND_INVITES],
+)
+def test_a_branch_action_takes_the_same_queries_whatever_the_branch_size(
+    moderator: Member, founder: Member, action: BranchAction
+) -> None:
+    def queries_for(size: int) -> int:
+        inviter = make_member(invited_by=founder)
+        root = make_member(invited_by=inviter)
+        for _ in range(size):
+            make_member(invited_by=root)
+        if action == BranchAction.LIFT_QUARANTINE:
+            apply(moderator, root, BranchAction.QUARANTINE)
+        preview = preview_branch_action(moderator=moderator, root=root, action=action)
+        with CaptureQueriesContext(connection) as seen:
+            applied = do_apply_branch_action(
+                moderator=moderator, root=root, action=action, digest=preview.digest,
+                reason="Spam",
+            )
+        assert applied.affected == size + 1
+        return len(seen)
+
+    assert queries_for(2) == queries_for(7)
+
+
+def test_a_branch_suspension_replaces_the_suspensions_that_end_sooner(
+    moderator: Member, branch: list[Member], clock: FrozenClock
+) -> None:
+    root, a, b, a1, _a2, _b1, b2 = branch
+    now = clock.current
+    do_suspend_invite_rights(member=a, moderator=moderator, reason="Cool off", ends_at=now + DAY)
+    do_suspend_invite_rights(
+        member=a1, moderator=moderator, reason="Longer", ends_at=now + 30 * DAY
+    )
+    do_suspend_invite_rights(member=b2, moderator=moderator, reason="For good")
+    in_ten_days = now + 10 * DAY
+    dated = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES, ends_at=in_ten_days
+    )
+    indefinite = preview_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES
+    )
+    # Left alone: suspensions lasting at least as long as the new one (A1's 30 days
+    # against 10, B2's without end); A's single day does not.
+    assert (dated.affected, indefinite.affected) == (3, 4)
+    # The digest is the branch as it is, whatever end date the moderator then picks.
+    assert dated.digest == indefinite.digest
+    applied = do_apply_branch_action(
+        moderator=moderator, root=root, action=BranchAction.SUSPEND_INVITES,
+        digest=indefinite.digest, reason="Ring", ends_at=in_ten_days,
+    )
+    assert applied.affected == dated.affected
+    assert set(
+        Sanction.objects.filter(reason="Ring").values_list("member_id", flat=True)
+    ) == {root.pk, a.pk, b.pk}
+    # An indefinite suspension now replaces everything but B2's.
+    apply(moderator, root, BranchAction.SUSPEND_INVITES, reason="Ring, for good")
+    assert set(
+        Sanction.objects.filter(reason="Ring, for good").values_list("member_id", flat=True)
+    ) == {root.pk, a.pk, b.pk, a1.pk}
+    clock.advance(days=40)
+    assert [suspension_state(member) for member in (root, a, b, a1, b2)] == ["failed"] * 5
+
+
+def test_a_mistaken_branch_ban_takes_back_the_strike_on_the_roots_inviter(
+    founder: Member, clock: FrozenClock
+) -> None:
+    inviter = make_member(display_name="Inviter", invited_by=founder)
+    root = make_member(display_name="Root", invited_by=inviter)
+    make_member(display_name="Child", invited_by=root)
+    apply(founder, root, BranchAction.BAN, reason="Ring")
+    strike = Strike.objects.get(member=inviter, invitee=root)
+    assert strike.withdrawn_at is None
+    ban = Sanction.objects.get(member=root, kind=SanctionKind.BAN)
+    do_lift_sanction(sanction_id=ban.id, moderator=founder, reason="Wrong branch")
+    strike.refresh_from_db()
+    assert strike.withdrawn_at == clock.current
+
+
+def test_a_moderator_banning_a_branch_under_a_founder_strikes_nobody(
+    moderator: Member, founder: Member
+) -> None:
+    root = make_member(display_name="Root", invited_by=founder)
+    apply(moderator, root, BranchAction.BAN)
+    assert not Strike.objects.exists()
+    # Told, as any inviter of a member banned for spam.
+    assert list(Notification.objects.filter(member=founder).values_list("kind", flat=True)) == [
+        NotificationKind.INVITEE_BANNED
+    ]

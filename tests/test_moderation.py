@@ -4,10 +4,13 @@ strikes suspend the inviter's rights, and the suspension lapses by itself."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import URLPattern, get_resolver
 from django.utils import translation
 
 from inviteonly.accounts.models import Member
@@ -23,13 +26,16 @@ from inviteonly.moderation.actions import (
     do_ban_member,
     do_lift_sanction,
     do_quarantine_member,
+    do_report_item,
     do_suspend_invite_rights,
     do_warn_member,
 )
-from inviteonly.moderation.models import Sanction, SanctionKind, Strike
+from inviteonly.moderation.models import Report, Sanction, SanctionKind, Strike
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.notifications.queries import recent_notifications
+from inviteonly.social.models import WallPost
 from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+from tests.social_helpers import member_with_api
 
 pytestmark = pytest.mark.django_db
 
@@ -317,3 +323,237 @@ def test_the_member_is_told_of_each_decision_in_their_language(
     assert texts[2] == "Модератор снял санкцию с вашего аккаунта: Проверено."
     assert texts[3].startswith("Модератор приостановил ваше право приглашать: Продажа. До ")
     assert texts[4] == "Модератор разрешил вам приглашать: Организатор."
+
+
+# --- nothing for members: every moderation route refuses before it looks anything up --
+
+# A value for each parameter of a moderation route, for a record that exists (filled in
+# by the test) and for one that does not; the kind of a reported item and of a branch
+# action are the same in both.
+MISSING_ID = 10**9
+FIXED_PARAMETERS = {"target_kind": "wall_post", "action": "ban"}
+# Bodies sent to every POST: empty, an invalid form (no reason), and ones a moderator's
+# request would pass validation with (of the pages' forms and of the API's schemas).
+POST_BODIES: list[dict[str, str]] = [
+    {},
+    {"reason": ""},
+    {"decision": "ban", "reason": "x", "upheld": "on"},
+    {"decision": "grant", "reason": "x", "digest": "x"},
+    {"decision": "dismiss", "reason": "x", "digest": "x"},
+]
+
+
+def _fill(route: str, values: dict[str, int | str]) -> str:
+    """A route (``moderation/sanctions/<id:sanction_id>/end/`` or
+    ``/api/members/{member_id}/invite-rights``) with its parameters filled in."""
+    return re.sub(r"<(?:\w+:)?(\w+)>|\{(\w+)\}",
+                  lambda found: str(values[found.group(1) or found.group(2)]), route)
+
+
+def _moderation_pages() -> list[str]:
+    return [
+        f"/{pattern.pattern}" for pattern in get_resolver().url_patterns
+        if isinstance(pattern, URLPattern) and str(pattern.pattern).startswith("moderation/")
+    ]
+
+
+def _moderation_api() -> list[tuple[str, str]]:
+    """(method, path) of every API operation for moderators: under /api/moderation/ or
+    summarised as for moderators."""
+    from inviteonly.api import api
+
+    return [
+        (method.upper(), path)
+        for path, operations in api.get_openapi_schema()["paths"].items()
+        for method, operation in operations.items()
+        if path.startswith("/api/moderation/") or "moderators" in operation["summary"].lower()
+    ]
+
+
+def _answer(response: Any) -> tuple[int, str | None]:
+    return response.status_code, response.get("Location")
+
+
+def test_every_moderation_route_refuses_members_alike_for_existing_and_missing_ids(
+    moderator: Member,
+) -> None:
+    victim = veteran(display_name="Warned Walter")
+    sanction = do_warn_member(member=victim, moderator=moderator, reason="private reason")
+    grant = do_grant_invite_rights(member=victim, moderator=moderator, reason="private")
+    post = WallPost.objects.create(wall_owner=victim, author=victim, text="reported")
+    do_report_item(reporter=veteran(), target_kind="wall_post", target_id=post.id,
+                   reason="spam")
+    existing: dict[str, int | str] = {
+        "member_id": victim.id, "sanction_id": sanction.id, "grant_id": grant.id,
+        "target_id": post.id, **FIXED_PARAMETERS,
+    }
+    missing: dict[str, int | str] = {
+        **{name: MISSING_ID for name in existing}, **FIXED_PARAMETERS,
+    }
+    nosy, api = member_with_api("Nosy Nick")
+    pages = Client()
+    pages.force_login(nosy)
+
+    routes = _moderation_pages()
+    assert {"/moderation/sanctions/<id:sanction_id>/end/",
+            "/moderation/grants/<id:grant_id>/withdraw/"} <= set(routes)
+    for route in routes:
+        requests: list[tuple[str, dict[str, str] | None]] = [
+            ("GET", None), *(("POST", body) for body in POST_BODIES)]
+        for method, body in requests:
+            answers = [
+                _answer(pages.get(_fill(route, values)) if method == "GET"
+                        else pages.post(_fill(route, values), body))
+                for values in (existing, missing)
+            ]
+            assert answers[0] == answers[1], (route, method, body, answers)
+            status, location = answers[0]
+            assert status in (403, 404, 405) and location is None, (route, method, body)
+
+    operations = _moderation_api()
+    assert ("POST", "/api/moderation/reports/{target_kind}/{target_id}/resolve") in operations
+    for method, route in operations:
+        for body in (None,) if method == "GET" else POST_BODIES:
+            bodies = [
+                api.request(method, _fill(route, values).removeprefix("/api"), body)
+                for values in (existing, missing)
+            ]
+            assert bodies[0].status_code == bodies[1].status_code, (route, body)
+            assert bodies[0].json_body == bodies[1].json_body, (route, body)
+            assert bodies[0].status_code in (403, 404, 422), (route, body)
+
+    victim.refresh_from_db()
+    sanction.refresh_from_db()
+    grant.refresh_from_db()
+    assert victim.status == Member.Status.ACTIVE and sanction.upheld
+    assert sanction.ended_by is None and grant.withdrawn_at is None
+    assert Report.objects.get().resolved_at is None
+    assert WallPost.objects.filter(id=post.id).exists()
+
+
+# --- strikes: the rank rule and mistaken bans ---------------------------------------
+
+
+def test_no_strike_for_an_inviter_the_moderator_may_not_act_on(
+    founder: Member, moderator: Member
+) -> None:
+    other_moderator = make_member(role=Member.Role.MODERATOR, display_name="Mod Ivan")
+    # Moderators act on members only: banning invitees of a founder, of another
+    # moderator or of oneself strikes nobody and suspends nobody; the others are told.
+    for inviter in (founder, other_moderator, moderator):
+        for _ in range(2):
+            do_ban_member(
+                member=veteran(invited_by=inviter), moderator=moderator, reason="Spam",
+                for_spam=True,
+            )
+    assert not Strike.objects.exists()
+    assert not Sanction.objects.filter(kind=SanctionKind.INVITE_SUSPENSION).exists()
+    told = Notification.objects.filter(kind=NotificationKind.INVITEE_BANNED)
+    assert sorted(told.values_list("member_id", flat=True)) == sorted(
+        [founder.pk, founder.pk, other_moderator.pk, other_moderator.pk]
+    )
+    assert evaluate_invite_rights(founder).can_invite
+    # A founder acts on moderators: their bans for spam strike a moderator who invited.
+    for _ in range(2):
+        do_ban_member(
+            member=veteran(invited_by=other_moderator), moderator=founder, reason="Spam",
+            for_spam=True,
+        )
+    assert Strike.objects.filter(member=other_moderator).count() == 2
+    assert suspension_rule(other_moderator).state == RuleState.FAILED
+
+
+def test_a_ban_lifted_as_a_mistake_takes_back_its_strike(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    inviter = veteran(display_name="Inviter")
+    wrongly, spammer = veteran(invited_by=inviter), veteran(invited_by=inviter)
+    ban = do_ban_member(member=wrongly, moderator=moderator, reason="Spam?", for_spam=True)
+    do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="Mistaken identity")
+    strike = Strike.objects.get(invitee=wrongly)
+    assert strike.withdrawn_at == clock.current
+    clock.advance(days=1)
+    do_ban_member(member=spammer, moderator=moderator, reason="Spam", for_spam=True)
+    # One strike counts: not enough to suspend.
+    assert suspension_rule(inviter).state == RuleState.PASSED
+    # Banned for spam again, for real this time: the strike counts again, from now.
+    clock.advance(days=1)
+    do_ban_member(member=wrongly, moderator=moderator, reason="Spam after all", for_spam=True)
+    strike.refresh_from_db()
+    assert (strike.withdrawn_at, strike.created_at, strike.reason) == (
+        None, clock.current, "Spam after all"
+    )
+    assert suspension_rule(inviter).state == RuleState.FAILED
+
+
+def test_a_strike_suspension_ends_when_a_ban_behind_it_was_a_mistake(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    inviter = veteran(display_name="Inviter", language="ru")
+    first, second = veteran(invited_by=inviter), veteran(invited_by=inviter)
+    first_ban = do_ban_member(member=first, moderator=moderator, reason="Spam", for_spam=True)
+    clock.advance(days=1)
+    second_ban = do_ban_member(member=second, moderator=moderator, reason="Spam", for_spam=True)
+    suspension = Sanction.objects.get(member=inviter, kind=SanctionKind.INVITE_SUSPENSION)
+    assert suspension_rule(inviter).state == RuleState.FAILED
+    clock.advance(days=1)
+    # Ending a ban as deserved keeps its strike and the suspension.
+    do_lift_sanction(
+        sanction_id=first_ban.id, moderator=moderator, reason="Served", upheld=True
+    )
+    assert suspension_rule(inviter).state == RuleState.FAILED
+    # Declaring the other a mistake leaves one strike: the suspension ends, as a
+    # moderator ending it as a mistake would end it, and the inviter is told.
+    do_lift_sanction(sanction_id=second_ban.id, moderator=moderator, reason="Wrong person")
+    suspension.refresh_from_db()
+    assert (suspension.ended_at, suspension.ended_by, suspension.end_reason, suspension.upheld) == (
+        clock.current, moderator, "Wrong person", False
+    )
+    assert suspension_rule(inviter).state == RuleState.PASSED
+    assert AuditEntry.objects.get(
+        action=AuditAction.SANCTION_LIFTED, target_member=inviter
+    ).details == {
+        "sanction": suspension.id, "kind": "invite_suspension", "reason": "Wrong person",
+        "upheld": False,
+    }
+    with translation.override("ru"):
+        assert recent_notifications(inviter)[0].text == (
+            "Модератор снял санкцию с вашего аккаунта: Wrong person."
+        )
+    # The moderator's page says which strike no longer counts.
+    client = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    client.force_login(moderator)
+    page = client.get(f"/moderation/members/{inviter.id}/").content.decode()
+    assert page.count("не засчитывается: блокировку признали ошибкой") == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [
+        ("en", "Invitees banned for spam: too many strikes."),
+        ("ru", "Приглашённые заблокированы за спам: слишком много штрафных баллов."),
+    ],
+)
+def test_the_strike_rule_reason_is_shown_in_the_reader_language(
+    moderator: Member, language: str, shown: str
+) -> None:
+    inviter = veteran(display_name="Inviter")
+    for _ in range(2):
+        do_ban_member(
+            member=veteran(invited_by=inviter), moderator=moderator, reason="Spam",
+            for_spam=True,
+        )
+    # A suspension the strike rule imposed before its reason was translated reads the same.
+    earlier = veteran(display_name="Earlier")
+    Sanction.objects.create(
+        member=earlier, kind=SanctionKind.INVITE_SUSPENSION, moderator=None,
+        reason="Invitees banned for spam: too many strikes.",
+        ends_at=clock.now() + 60 * DAY,
+    )
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(moderator)
+    for member in (inviter, earlier):
+        page = client.get(f"/moderation/members/{member.id}/").content.decode()
+        assert shown in page
+        if language == "ru":
+            assert "Invitees banned for spam" not in page

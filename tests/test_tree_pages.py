@@ -4,7 +4,8 @@ flag, the moderators' branch browser with preview → confirm, in English and Ru
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -15,6 +16,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib import tree_paths
+from inviteonly.moderation.actions import do_quarantine_member
 from inviteonly.moderation.models import Report, ReportReason, ReportTarget, Sanction, SanctionKind
 from tests.conftest import ApiClient, FrozenClock, make_member
 
@@ -107,6 +109,43 @@ def test_branch_browser_is_for_moderators(family: dict[str, Member]) -> None:
     assert "Founder Anna" in page
     beyond = client_for(family["moderator"]).get(f"/moderation/tree/{tree_paths.MAX_ID + 1}/")
     assert beyond.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [("en", "Only moderators and founders can do this."),
+     ("ru", "Это могут только модераторы и основатели.")],
+)
+def test_a_quarantined_moderator_has_no_branch_powers(
+    family: dict[str, Member], founder: Member, language: str, detail: str
+) -> None:
+    moderator, parent = family["moderator"], family["parent"]
+    api = ApiClient(language)
+    api.log_in(MILA)
+    url = f"/tree/members/{parent.pk}/branch-actions/ban"
+    digest = api.get(url).json_body["digest"]
+    page = client_for(moderator, language)
+    page_url = f"/moderation/tree/{parent.pk}/"
+    assert page.get(page_url).status_code == 200
+    do_quarantine_member(member=moderator, moderator=founder, reason="Abused the tools")
+    # The same refusal as every other moderation endpoint gives a quarantined moderator.
+    for refused in (
+        api.get(f"/tree/members/{parent.pk}"),
+        api.get(url),
+        api.post(url, {"digest": digest, "reason": "Revenge"}),
+        api.get("/moderation/reports"),
+    ):
+        assert (refused.status_code, refused.json_body["code"], refused.json_body["detail"]) == (
+            403, "not_a_moderator", detail
+        )
+    # The pages treat them as any member: there is no branch browser for them.
+    assert page.get(page_url).status_code == 404
+    assert page.get(page_url, {"action": "ban"}).status_code == 404
+    assert page.post(
+        page_url, {"action": "ban", "digest": digest, "reason": "Revenge"}
+    ).status_code == 404
+    assert not Member.objects.filter(status=Member.Status.BANNED).exists()
+    assert not Sanction.objects.filter(kind=SanctionKind.BAN).exists()
 
 
 @pytest.mark.parametrize(
@@ -236,10 +275,8 @@ def test_api_branch_preview_apply_and_refusals(family: dict[str, Member]) -> Non
     member_api.log_in(PAVEL)
     parent = family["parent"]
     refused = member_api.get(f"/tree/members/{parent.pk}")
-    assert refused.status_code == 403
-    assert refused.json_body["detail"] == (
-        "Видеть ветки и действовать на них могут только модераторы."
-    )
+    assert (refused.status_code, refused.json_body["code"]) == (403, "not_a_moderator")
+    assert refused.json_body["detail"] == "Это могут только модераторы и основатели."
 
     api = ApiClient()
     api.log_in(MILA)
@@ -300,7 +337,16 @@ def test_api_suspends_a_branch_invite_rights(family: dict[str, Member], clock: F
     assert set(Sanction.objects.values_list("member_id", "ends_at")) == {
         (parent.pk, ends_at), (family["grandchild"].pk, ends_at)
     }
-    assert api.get(url).json_body["affected"] == 0
+    # Suspended for three days already: only a suspension without end (what a preview
+    # without an end date counts) would change them; one for as long, or shorter, not.
+    assert api.get(url).json_body["affected"] == 2
+    def affected_until(ends: datetime) -> int:
+        return int(api.get(f"{url}?{urlencode({'ends_at': ends.isoformat()})}").json_body[
+            "affected"
+        ])
+
+    assert affected_until(ends_at) == affected_until(clock.current + timedelta(days=1)) == 0
+    assert affected_until(ends_at + timedelta(days=1)) == 2
     wrong = api.post(
         f"/tree/members/{parent.pk}/branch-actions/ban",
         {

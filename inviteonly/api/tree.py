@@ -243,11 +243,18 @@ def branch(
     summary="Moderators: preview an action on the whole branch",
 )
 def preview_action(
-    request: HttpRequest, action: BranchAction, member_id: int = MemberIdPath
+    request: HttpRequest,
+    action: BranchAction,
+    member_id: int = MemberIdPath,
+    ends_at: AwareDatetime | None = None,
 ) -> PreviewOut:
+    """``ends_at``: the end date a suspension of invite rights would have (members
+    suspended at least as long already are left out of it)."""
     moderator = authenticated_member(request)
     member = tree.access_tree_member(moderator, member_id)
-    return PreviewOut.of(preview_branch_action(moderator=moderator, root=member, action=action))
+    return PreviewOut.of(
+        preview_branch_action(moderator=moderator, root=member, action=action, ends_at=ends_at)
+    )
 
 
 @router.post(

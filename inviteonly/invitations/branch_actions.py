@@ -1,23 +1,32 @@
 """A moderator acts on a whole branch of the invitation tree: quarantine, lift the
 quarantine, ban, suspend invite rights — always after a preview.
 
-``preview_branch_action`` counts the branch and returns a digest of every member's id
-and status in it. ``do_apply_branch_action`` recomputes that digest with the branch
-rows locked and refuses when it differs, so what it applies is exactly what the
-moderator saw; then one set-based UPDATE changes the statuses and one INSERT … SELECT
-writes an audit entry per affected member (100,000 members take seconds, see
+``preview_branch_action`` counts the branch and returns a digest of every member's id,
+status and role in it (and, for a suspension, which suspension of theirs lasts
+longest). ``do_apply_branch_action`` recomputes that digest with the branch rows
+locked and refuses when it differs, so what it applies is exactly what the moderator
+saw.
+
+Each affected member gets what a moderator's decision about them alone gives
+(moderation/actions.py): a quarantine, a ban or a suspension of invite rights is one
+``Sanction`` per member, with the notice and an audit entry; lifting the quarantine
+ends every quarantine in force of the quarantined members, as a moderator ending each
+would (declared a mistake), and tells each of them. Statuses are then recomputed from
+the sanctions in force (``sanctioned_status``), so a later decision about one member
+keeps the branch's. Everything is set-based — one INSERT … SELECT each for the
+sanctions, the notices and the audit entries, one UPDATE for the statuses — whatever
+the size of the branch (100,000 members take seconds, see
 benchmarks/invitation_tree.py).
 
-Founders and moderators inside a branch keep their status: a branch action is for
+Founders and moderators inside a branch are left alone: a branch action is for
 members. Members who join under the branch after the preview are not touched (the
-UPDATE stops at the highest id the preview saw).
+targets stop at the highest id the preview saw).
 
-Suspending invite rights changes no status: it writes one ``Sanction`` of kind
-invite_suspension per active member of the branch whose rights are not suspended
-already, with an optional end date, and tells each of them — one INSERT … SELECT
-each for the sanctions, the notices and the audit entries. The rights engine
-(invitations/rights.py) reads those sanctions, so each lapses at its end date exactly
-like a suspension of one member (moderation/actions.py ``do_suspend_invite_rights``).
+A suspension of invite rights (optionally until a date) leaves out the members whose
+suspension in force already lasts at least as long (without end, or ending no
+earlier); a shorter one is replaced in effect, as the rights engine
+(invitations/rights.py) reads the longest suspension in force. Give the preview the
+same end date as the application to see the exact count.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
@@ -40,9 +49,11 @@ from inviteonly.invitations.tree import BranchCounts, branch_of, check_can_moder
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.actions import (
+    SANCTION_NOTICE,
     check_end_date,
     clean_moderation_reason,
     record_ban_consequences,
+    sanctioned_status,
 )
 from inviteonly.moderation.models import Sanction, SanctionKind
 from inviteonly.notifications.models import Notification, NotificationKind
@@ -58,37 +69,56 @@ class BranchAction(models.TextChoices):
 @dataclass(frozen=True)
 class _Transition:
     from_statuses: tuple[str, ...]
-    to_status: str
     audit_action: AuditAction
+    # The sanction each target gets; None: lifting the quarantine ends sanctions.
+    sanction_kind: SanctionKind | None
 
 
 _TRANSITIONS = {
     BranchAction.QUARANTINE: _Transition(
-        (Member.Status.ACTIVE,), Member.Status.QUARANTINED, AuditAction.BRANCH_QUARANTINED
+        (Member.Status.ACTIVE,), AuditAction.BRANCH_QUARANTINED, SanctionKind.QUARANTINE
     ),
     BranchAction.LIFT_QUARANTINE: _Transition(
-        (Member.Status.QUARANTINED,), Member.Status.ACTIVE, AuditAction.BRANCH_QUARANTINE_LIFTED
+        (Member.Status.QUARANTINED,), AuditAction.BRANCH_QUARANTINE_LIFTED, None
     ),
     BranchAction.BAN: _Transition(
         (Member.Status.ACTIVE, Member.Status.QUARANTINED),
-        Member.Status.BANNED,
         AuditAction.BRANCH_BANNED,
+        SanctionKind.BAN,
     ),
-    # No status changes: a sanction per target (see do_apply_branch_action).
     BranchAction.SUSPEND_INVITES: _Transition(
-        (Member.Status.ACTIVE,), Member.Status.ACTIVE, AuditAction.INVITE_RIGHTS_SUSPENDED
+        (Member.Status.ACTIVE,),
+        AuditAction.INVITE_RIGHTS_SUSPENDED,
+        SanctionKind.INVITE_SUSPENSION,
     ),
 }
 
 
-def _invites_suspended(now: datetime) -> Exists:
-    """The outer member's invite rights are suspended at ``now`` (index
+def _invite_suspensions(now: datetime) -> QuerySet[Sanction]:
+    """The outer member's suspensions of invite rights in force at ``now`` (index
     sanction_member_recent)."""
-    return Exists(
-        Sanction.objects.in_force_at(now).filter(
-            member_id=OuterRef("id"), kind=SanctionKind.INVITE_SUSPENSION
-        )
+    return Sanction.objects.in_force_at(now).filter(
+        member_id=OuterRef("id"), kind=SanctionKind.INVITE_SUSPENSION
     )
+
+
+def _longest_suspension(now: datetime) -> Subquery:
+    """The id of the outer member's suspension in force that ends last (one without
+    end first): what decides whether a new suspension changes anything."""
+    return Subquery(
+        _invite_suspensions(now)
+        .order_by(F("ends_at").desc(nulls_first=True), "-id")
+        .values("id")[:1]
+    )
+
+
+def _suspended_as_long(now: datetime, ends_at: datetime | None) -> Exists:
+    """The outer member's invite rights are suspended at ``now`` at least until
+    ``ends_at`` (None: for good), so a new suspension until then would change nothing."""
+    lasting = Q(ends_at__isnull=True)
+    if ends_at is not None:
+        lasting |= Q(ends_at__gte=ends_at)
+    return Exists(_invite_suspensions(now).filter(lasting))
 
 
 @dataclass(frozen=True)
@@ -98,32 +128,41 @@ class BranchPreview:
     root: Member
     action: BranchAction
     counts: BranchCounts  # the whole branch as it is
-    affected: int  # members whose status would change
+    affected: int  # members the action would change
     digest: str  # pass it back to apply; it refuses if the branch changed meanwhile
     highest_id: int
 
 
-def _branch_state(root: Member, action: BranchAction, *, lock: bool) -> BranchPreview:
-    """One query over the branch (index member_tree_path_status)."""
+def _branch_state(
+    root: Member, action: BranchAction, *, now: datetime, ends_at: datetime | None, lock: bool
+) -> BranchPreview:
+    """One query over the branch (index member_tree_path_status). The digest does not
+    depend on ``ends_at``: the moderator may pick the end date after the preview."""
     transition = _TRANSITIONS[action]
     branch = branch_of(root).order_by("id")
     if action == BranchAction.SUSPEND_INVITES:
-        # Whether each member's rights are suspended already is part of the digest: a
-        # suspension that lapses or is lifted after the preview changes the targets.
-        branch = branch.annotate(suspended=_invites_suspended(clock.now()))
+        # Each member's longest suspension is part of the digest: one that lapses, is
+        # lifted or is imposed after the preview changes the targets.
+        branch = branch.annotate(
+            longest_suspension=_longest_suspension(now),
+            covered=_suspended_as_long(now, ends_at),
+        )
     else:
-        branch = branch.annotate(suspended=models.Value(False))
-    query = branch.values_list("id", "status", "role", "suspended")
+        branch = branch.annotate(
+            longest_suspension=models.Value(None, output_field=models.BigIntegerField()),
+            covered=models.Value(False),
+        )
+    query = branch.values_list("id", "status", "role", "longest_suspension", "covered")
     if lock:
         query = query.select_for_update()
     hasher = hashlib.sha256(f"{action}:{root.pk}".encode())
     statuses: list[tuple[str, int]] = []
     affected = highest_id = 0
-    for member_id, status, role, suspended in query:
-        hasher.update(f";{member_id}:{status}:{role}:{int(bool(suspended))}".encode())
+    for member_id, status, role, longest_suspension, covered in query:
+        hasher.update(f";{member_id}:{status}:{role}:{longest_suspension or 0}".encode())
         statuses.append((status, 1))
         highest_id = member_id
-        if role == Member.Role.MEMBER and status in transition.from_statuses and not suspended:
+        if role == Member.Role.MEMBER and status in transition.from_statuses and not covered:
             affected += 1
     return BranchPreview(
         root=root,
@@ -136,10 +175,12 @@ def _branch_state(root: Member, action: BranchAction, *, lock: bool) -> BranchPr
 
 
 def preview_branch_action(
-    *, moderator: Member, root: Member, action: BranchAction
+    *, moderator: Member, root: Member, action: BranchAction, ends_at: datetime | None = None
 ) -> BranchPreview:
+    """``ends_at``: the end date of a suspension of invite rights, if the moderator
+    chose one already (the count then leaves out every member suspended for longer)."""
     check_can_moderate_tree(moderator)
-    return _branch_state(root, action, lock=False)
+    return _branch_state(root, action, now=clock.now(), ends_at=ends_at, lock=False)
 
 
 def _branch_changed() -> ActionError:
@@ -206,22 +247,48 @@ def _audit_each(
     )
 
 
-def _suspend_each(
+def _notify_each(
+    targets: QuerySet[Member],
+    kind: NotificationKind,
+    *,
+    reason: str,
+    until: datetime | None,
+    at: datetime,
+) -> int:
+    """The notice a decision about one member gives, to each target, by one
+    INSERT … SELECT."""
+    return _insert_per_target(
+        targets,
+        Notification,
+        target_field="member",
+        values={
+            "kind": kind.value,
+            "subject": None,
+            "reason": reason,
+            "until": until,
+            "created_at": at,
+            "read_at": None,
+        },
+    )
+
+
+def _sanction_each(
     targets: QuerySet[Member],
     *,
+    kind: SanctionKind,
     moderator: Member,
     reason: str,
     ends_at: datetime | None,
     at: datetime,
 ) -> int:
-    """A Sanction(invite_suspension) per target, as ``do_suspend_invite_rights`` imposes
-    on one member, by one INSERT … SELECT."""
+    """A Sanction per target, as ``moderation.actions._impose`` creates for one member,
+    by one INSERT … SELECT."""
     return _insert_per_target(
         targets,
         Sanction,
         target_field="member",
         values={
-            "kind": SanctionKind.INVITE_SUSPENSION.value,
+            "kind": kind.value,
             "reason": reason,
             "for_spam": False,
             "moderator": moderator.pk,
@@ -260,8 +327,8 @@ def do_apply_branch_action(
             field="ends_at",
         )
     # The rows stay locked until commit (PostgreSQL; SQLite's write transaction
-    # excludes other writers), so the UPDATE below meets the statuses digested here.
-    current = _branch_state(root, action, lock=True)
+    # excludes other writers), so the writes below meet the branch digested here.
+    current = _branch_state(root, action, now=now, ends_at=ends_at, lock=True)
     if not crypto.digests_equal(current.digest, digest or ""):
         raise _branch_changed()
     transition = _TRANSITIONS[action]
@@ -272,38 +339,37 @@ def do_apply_branch_action(
     )
     details: dict[str, Any] = {"reason": reason, "branch_root": root.pk}
     if action == BranchAction.SUSPEND_INVITES:
-        targets = targets.filter(~_invites_suspended(now))
+        targets = targets.filter(~_suspended_as_long(now, ends_at))
         details |= {
             "kind": SanctionKind.INVITE_SUSPENSION.value,
             "ends_at": ends_at.isoformat() if ends_at else None,
         }
-    # Audit first: after the UPDATE (or the suspensions) the targets no longer stand out.
-    audited = _audit_each(
-        targets, action=transition.audit_action, actor=moderator, details=details, at=now
-    )
-    if action == BranchAction.SUSPEND_INVITES:
-        # Each member is told, with the reason and the end, as for one suspension.
-        _insert_per_target(
-            targets,
-            Notification,
-            target_field="member",
-            values={
-                "kind": NotificationKind.INVITE_RIGHTS_SUSPENDED.value,
-                "subject": None,
-                "reason": reason,
-                "until": ends_at,
-                "created_at": now,
-                "read_at": None,
-            },
+    # Audit and notices first: after the sanctions (or the status UPDATE) the targets
+    # no longer stand out.
+    written = [
+        _audit_each(
+            targets, action=transition.audit_action, actor=moderator, details=details, at=now
         )
-        changed = _suspend_each(
-            targets, moderator=moderator, reason=reason, ends_at=ends_at, at=now
+    ]
+    kind = transition.sanction_kind
+    notice = SANCTION_NOTICE.get(kind) if kind else NotificationKind.SANCTION_LIFTED
+    if notice is not None:  # a banned member cannot log in to read one
+        written.append(_notify_each(targets, notice, reason=reason, until=ends_at, at=now))
+    if kind is not None:
+        written.append(
+            _sanction_each(
+                targets, kind=kind, moderator=moderator, reason=reason, ends_at=ends_at, at=now
+            )
         )
     else:
-        changed = targets.update(status=transition.to_status)
-    if not audited == changed == current.affected:
+        Sanction.objects.in_force_at(now).filter(
+            kind=SanctionKind.QUARANTINE, member_id__in=targets.values("id")
+        ).update(ended_at=now, ended_by=moderator, upheld=False, end_reason=reason)
+    if action != BranchAction.SUSPEND_INVITES:
+        written.append(targets.update(status=sanctioned_status(now=now)))
+    if any(count != current.affected for count in written):
         raise _branch_changed()
-    if transition.to_status == Member.Status.BANNED:
+    if action == BranchAction.BAN:
         # A banned member's pending invitations die with the account.
         Invitation.objects.filter(
             inviter_id__in=branch_of(root).filter(
@@ -313,7 +379,8 @@ def do_apply_branch_action(
             revoked_at__isnull=True,
         ).update(revoked_at=now)
         # The branch was let in through its root: whoever invited the root answers for
-        # it as for any invitee banned for spam (a strike, a notice with the reason).
+        # it as for any invitee banned for spam (a strike, a notice with the reason),
+        # if the moderator may act on them.
         if root.role == Member.Role.MEMBER and root.invited_by_id is not None:
             record_ban_consequences(banned=root, reason=reason, for_spam=True, actor=moderator)
     record_audit_entry(
@@ -322,6 +389,6 @@ def do_apply_branch_action(
         target_member=root,
         reason=reason,
         branch_action=str(action),
-        count=changed,
+        count=current.affected,
     )
     return current

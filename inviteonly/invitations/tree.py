@@ -33,6 +33,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import tree_paths
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.models import Report
+from inviteonly.moderation.queries import check_is_moderator
 
 
 @dataclass(frozen=True)
@@ -246,11 +247,10 @@ def public_roots() -> QuerySet[Member]:
 
 
 def check_can_moderate_tree(member: Member) -> None:
-    """Moderators and founders browse every branch and act on branches."""
-    if member.role not in (Member.Role.MODERATOR, Member.Role.FOUNDER):
-        raise ActionError(
-            "moderators_only", _("Only moderators can see and act on branches."), status=403
-        )
+    """Moderators and founders browse every branch and act on branches — the check
+    (and the 403 answer) of every moderation action: a quarantined or banned moderator
+    is no moderator."""
+    check_is_moderator(member)
 
 
 def _no_such_member() -> ActionError:

@@ -177,7 +177,10 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
             # Refused (a changed branch, no reason): show the branch as it is now, with
             # a fresh digest, to confirm again.
             preview = preview_branch_action(
-                moderator=moderator, root=member, action=BranchAction(action)
+                moderator=moderator,
+                root=member,
+                action=BranchAction(action),
+                ends_at=start_of_day(getattr(form, "cleaned_data", {}).get("ends_on")),
             )
             data = cast(QueryDict, form.data).copy()
             data["digest"] = preview.digest

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Case, Exists, OuterRef, QuerySet, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -22,6 +22,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.models import (
+    STRIKES_REASON,
     Report,
     ReportDecision,
     ReportReason,
@@ -34,16 +35,13 @@ from inviteonly.moderation.models import (
 from inviteonly.moderation.queries import (
     check_can_moderate,
     check_is_moderator,
+    may_moderate,
     reported_item,
 )
 from inviteonly.notifications.actions import notify_member, notify_members
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.social.actions import remove_message, remove_profile_content
 from inviteonly.social.models import WallPost
-
-# The reason written on a suspension that the strike rule imposed (the member sees a
-# translated text instead; see invitations/rights.py).
-STRIKES_REASON = "Invitees banned for spam: too many strikes."
 
 _AUDIT_ACTION = {
     SanctionKind.WARN: AuditAction.MEMBER_WARNED,
@@ -53,8 +51,9 @@ _AUDIT_ACTION = {
 }
 
 
-# What the member is told (a banned member cannot log in to read it).
-_NOTICE = {
+# What the member is told (a banned member cannot log in to read it); branch actions
+# tell each member the same.
+SANCTION_NOTICE = {
     SanctionKind.WARN: NotificationKind.WARNED,
     SanctionKind.QUARANTINE: NotificationKind.QUARANTINED,
     SanctionKind.INVITE_SUSPENSION: NotificationKind.INVITE_RIGHTS_SUSPENDED,
@@ -105,18 +104,36 @@ def check_end_date(ends_at: datetime | None, *, now: datetime) -> None:
         )
 
 
-def _member_status(member_id: int, *, now: datetime) -> str:
-    """The status the member's sanctions in force call for (a ban beats a quarantine)."""
-    in_force = set(
-        Sanction.objects.in_force_at(now)
-        .filter(member_id=member_id, kind__in=[SanctionKind.BAN, SanctionKind.QUARANTINE])
-        .values_list("kind", flat=True)
+def sanctioned_status(*, now: datetime) -> Case:
+    """The status a member's sanctions in force call for (a ban beats a quarantine), as
+    an expression over Member rows: one UPDATE sets it for a whole branch. Status is
+    never set otherwise, so a later decision cannot undo an earlier one."""
+
+    def in_force(kind: SanctionKind) -> Exists:
+        # Relies on the index sanction_member_recent.
+        return Exists(
+            Sanction.objects.in_force_at(now).filter(member_id=OuterRef("id"), kind=kind)
+        )
+
+    return Case(
+        When(in_force(SanctionKind.BAN), then=Value(Member.Status.BANNED.value)),
+        When(in_force(SanctionKind.QUARANTINE), then=Value(Member.Status.QUARANTINED.value)),
+        default=Value(Member.Status.ACTIVE.value),
     )
-    if SanctionKind.BAN in in_force:
-        return Member.Status.BANNED
-    if SanctionKind.QUARANTINE in in_force:
-        return Member.Status.QUARANTINED
-    return Member.Status.ACTIVE
+
+
+def _update_status(member: Member, *, now: datetime) -> None:
+    """Set ``member``'s status to what their sanctions call for (row locked by the
+    caller)."""
+    status = (
+        Member.objects.filter(id=member.id)
+        .annotate(called_for=sanctioned_status(now=now))
+        .values_list("called_for", flat=True)
+        .get()
+    )
+    if status != member.status:
+        member.status = status
+        member.save(update_fields=["status"])
 
 
 def _impose(
@@ -141,11 +158,8 @@ def _impose(
         # A warning is over when given; it stays on the record.
         ends_at=now if kind == SanctionKind.WARN else ends_at,
     )
-    status = _member_status(member.id, now=now)
-    if status != member.status:
-        member.status = status
-        member.save(update_fields=["status"])
-    notice = _NOTICE.get(kind)
+    _update_status(member, now=now)
+    notice = SANCTION_NOTICE.get(kind)
     if moderator is not None and notice is not None:
         notify_member(member, notice, reason=reason, until=ends_at)
     record_audit_entry(
@@ -226,7 +240,9 @@ def do_lift_sanction(
 ) -> Sanction:
     """End a sanction now: a quarantine after review, a ban or suspension on appeal.
     ``upheld=False`` (the default) declares it a mistake: it then no longer counts
-    against the member; ``upheld=True`` ends it but keeps it on the record."""
+    against the member (a ban declared a mistake takes back the strike it gave the
+    inviter, see ``_withdraw_strike``); ``upheld=True`` ends it but keeps it on the
+    record."""
     check_is_moderator(moderator)
     sanction = Sanction.objects.select_for_update().filter(id=sanction_id).first()
     if sanction is None:
@@ -234,22 +250,36 @@ def do_lift_sanction(
     member = lock_for_moderation(moderator, sanction.member)
     reason = clean_moderation_reason(reason)
     now = clock.now()
-    in_force = sanction.in_force_at(now)
     # Nothing to do: already declared a mistake, or asked to end what is already over.
-    if not sanction.upheld or (upheld and not in_force):
+    if not sanction.upheld or (upheld and not sanction.in_force_at(now)):
         raise ActionError(
             "sanction_already_ended", _("This sanction has already ended."), status=409
         )
-    if in_force:
+    _end_sanction(sanction, member=member, moderator=moderator, reason=reason, upheld=upheld,
+                  now=now)
+    if sanction.kind == SanctionKind.BAN and not upheld:
+        _withdraw_strike(banned=member, moderator=moderator, reason=reason, now=now)
+    return sanction
+
+
+def _end_sanction(
+    sanction: Sanction,
+    *,
+    member: Member,
+    moderator: Member,
+    reason: str,
+    upheld: bool,
+    now: datetime,
+) -> None:
+    """End ``sanction`` of ``member`` (both rows locked), recompute the status, tell the
+    member and write the audit entry."""
+    if sanction.in_force_at(now):
         sanction.ended_at = now
     sanction.ended_by = moderator
     sanction.upheld = upheld
     sanction.end_reason = reason
     sanction.save(update_fields=["upheld", "ended_at", "ended_by", "end_reason"])
-    status = _member_status(member.id, now=now)
-    if status != member.status:
-        member.status = status
-        member.save(update_fields=["status"])
+    _update_status(member, now=now)
     notify_member(member, NotificationKind.SANCTION_LIFTED, reason=reason)
     record_audit_entry(
         AuditAction.SANCTION_LIFTED,
@@ -260,7 +290,50 @@ def do_lift_sanction(
         reason=reason,
         upheld=upheld,
     )
-    return sanction
+
+
+def _counted_strikes(inviter_id: int, *, until: datetime) -> int:
+    """The inviter's strikes that count, in the window that ends at ``until``."""
+    return Strike.objects.filter(
+        member_id=inviter_id,
+        withdrawn_at__isnull=True,
+        created_at__gt=until - timedelta(days=settings.INVITE_STRIKE_WINDOW_DAYS),
+        created_at__lte=until,
+    ).count()
+
+
+def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: datetime) -> None:
+    """A ban of ``banned`` was declared a mistake: unless another upheld ban of theirs
+    for spam stands, the strike it gave their inviter no longer counts. A suspension the strike
+    rule imposed on the inviter ends too (as a mistake, with this moderator's reason)
+    when the strikes still counting in the window before it was imposed would not have
+    imposed it; a suspension that more strikes still justify stays."""
+    if Sanction.objects.filter(
+        member_id=banned.id, kind=SanctionKind.BAN, upheld=True, for_spam=True
+    ).exists():
+        return
+    strike = (
+        Strike.objects.select_for_update()
+        .filter(invitee_id=banned.id, withdrawn_at__isnull=True)
+        .first()
+    )
+    if strike is None:
+        return
+    strike.withdrawn_at = now
+    strike.save(update_fields=["withdrawn_at"])
+    inviter = Member.objects.select_for_update().get(id=strike.member_id)
+    suspensions = (
+        Sanction.objects.in_force_at(now)
+        .select_for_update()
+        .filter(member=inviter, kind=SanctionKind.INVITE_SUSPENSION, moderator__isnull=True)
+        .order_by("id")
+    )
+    for suspension in suspensions:
+        if _counted_strikes(inviter.id, until=suspension.created_at) < (
+            settings.INVITE_STRIKES_TO_SUSPEND
+        ):
+            _end_sanction(suspension, member=inviter, moderator=moderator, reason=reason,
+                          upheld=False, now=now)
 
 
 def record_ban_consequences(
@@ -270,7 +343,10 @@ def record_ban_consequences(
     (revoked, no refund) and, for a ban for spam, their inviter is notified with the
     reason and gets a strike; INVITE_STRIKES_TO_SUSPEND strikes within
     INVITE_STRIKE_WINDOW_DAYS suspend the inviter's invite rights for
-    INVITE_STRIKE_SUSPENSION_DAYS. Call inside the ban's transaction."""
+    INVITE_STRIKE_SUSPENSION_DAYS. The strike and the suspension follow the role
+    rules like any decision of the banning moderator: an inviter they may not act on
+    (a founder; a moderator, unless a founder bans; themselves) gets neither, only the
+    notice (if someone else banned). Call inside the ban's transaction."""
     now = clock.now()
     revoked = Invitation.objects.filter(
         inviter_id=banned.id, redeemed_at__isnull=True, revoked_at__isnull=True,
@@ -286,15 +362,20 @@ def record_ban_consequences(
     if not for_spam or banned.invited_by_id is None:
         return
     inviter = Member.objects.select_for_update().get(id=banned.invited_by_id)
-    _strike, created = Strike.objects.get_or_create(
+    if actor is not None and not may_moderate(actor, inviter):
+        if actor.id != inviter.id:
+            notify_member(inviter, NotificationKind.INVITEE_BANNED, subject=banned, reason=reason)
+        return
+    strike, created = Strike.objects.get_or_create(
         member=inviter, invitee=banned, defaults={"reason": reason, "created_at": now}
     )
-    if not created:  # banned for spam before: one strike per invitee
-        return
-    strikes = Strike.objects.filter(
-        member=inviter,
-        created_at__gt=now - timedelta(days=settings.INVITE_STRIKE_WINDOW_DAYS),
-    ).count()
+    if not created:
+        if strike.withdrawn_at is None:  # banned for spam before: one strike per invitee
+            return
+        # The earlier ban was a mistake; this one is not: the strike counts from now.
+        strike.withdrawn_at, strike.created_at, strike.reason = None, now, reason
+        strike.save(update_fields=["withdrawn_at", "created_at", "reason"])
+    strikes = _counted_strikes(inviter.id, until=now)
     record_audit_entry(
         AuditAction.STRIKE_RECORDED,
         actor=actor,
@@ -427,18 +508,21 @@ def do_resolve_reports(
         raise ActionError("invalid_decision", _("Choose a decision."), field="decision")
     reason = clean_moderation_reason(reason)
     reports = list(_open_reports(target_kind, target_id).select_for_update().order_by("id"))
-    if not reports:
+    author = Member.objects.get(id=reports[0].target_member_id) if reports else None
+    # Whatever the decision, only on an item of the moderator's queue: one about a
+    # member they may act on. Any other gets the answer for an item nobody reported, so
+    # a moderator cannot even learn that they were reported.
+    if author is None or not may_moderate(moderator, author):
         raise ActionError(
             "no_open_reports", _("There are no open reports about this."), status=404
         )
-    author = Member.objects.get(id=reports[0].target_member_id)
     resolution = _RESOLUTION[ReportDecision(decision)]
     sanction = {
         ReportDecision.WARN: do_warn_member,
         ReportDecision.QUARANTINE: do_quarantine_member,
         ReportDecision.BAN: do_ban_member,
     }.get(ReportDecision(decision))
-    if sanction is not None:  # first: it refuses if the moderator may not act on them
+    if sanction is not None:  # first: it locks the author and checks the rank again
         sanction(member=author, moderator=moderator, reason=reason, for_spam=for_spam)
     if decision != ReportDecision.DISMISS and _remove_content(target_kind, target_id):
         record_audit_entry(

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock
@@ -18,6 +19,11 @@ class SanctionKind(models.TextChoices):
     BAN = "ban", _("Ban")
     INVITE_SUSPENSION = "invite_suspension", _("Invite rights suspended")
 
+
+# The reason stored on a suspension the strike rule imposed. The rule's suspension is
+# the one without a moderator; its reason is shown translated into the reader's
+# language (``Sanction.shown_reason``), whatever language the site stored it in.
+STRIKES_REASON = gettext_noop("Invitees banned for spam: too many strikes.")
 
 # Kinds that count against the member's own record (the "no upheld sanction" rule);
 # an invite suspension has a rule of its own.
@@ -83,9 +89,22 @@ class Sanction(models.Model):
     def in_force_at(self, moment: datetime) -> bool:
         return self.ended_at is None and (self.ends_at is None or self.ends_at > moment)
 
+    @property
+    def imposed_by_strikes(self) -> bool:
+        return self.moderator_id is None and self.kind == SanctionKind.INVITE_SUSPENSION
+
+    @property
+    def shown_reason(self) -> str:
+        """The reason as pages show it: a moderator's own words, or the strike rule's
+        reason in the reader's language."""
+        return gettext(STRIKES_REASON) if self.imposed_by_strikes else self.reason
+
 
 class Strike(models.Model):
-    """An inviter's strike: someone they invited was banned for spam."""
+    """An inviter's strike: someone they invited was banned for spam. A strike is
+    withdrawn (``withdrawn_at``) when the ban behind it is declared a mistake and no
+    other upheld ban of the invitee for spam stands; it then no longer counts. Banned for spam
+    again, the invitee's strike counts again from then."""
 
     member = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strikes"
@@ -95,6 +114,7 @@ class Strike(models.Model):
     )
     reason = models.CharField(_("reason"), max_length=settings.MODERATION_REASON_MAX_LENGTH)
     created_at = models.DateTimeField(default=clock.now)
+    withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("strike")
