@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member
@@ -23,15 +25,23 @@ from inviteonly.invitation_requests.actions import (
 )
 from inviteonly.invitation_requests.models import InvitationRequest, Vouch
 from inviteonly.invitation_requests.queries import open_requests_for
+from inviteonly.invitations.actions import do_revoke_invitation
+from inviteonly.invitations.allowance import allowance_of
 from inviteonly.invitations.models import Invitation, InviteAllowance
+from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.lib import crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.sms.models import OutboundSms
+from inviteonly.social.models import Profile
 from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
 from tests.test_concurrency import race
 
 pytestmark = pytest.mark.django_db
 
 ASKER = "+79161112233"
+OTHER_ASKER = "+79161112299"
+GRANTER = "+79165550000"
+DAY = timedelta(days=1)
 NOTE = "Anna's neighbour, I play chess on Thursdays"
 
 
@@ -87,7 +97,8 @@ def test_members_numbers_and_repeats_answer_alike_but_are_never_listed(founder: 
     answers = [ask(), ask(), ask(phone="+79162223344")]
     assert [answer.status_code for answer in answers] == [201, 201, 201]
     assert {tuple(sorted(answer.json_body)) for answer in answers} == {
-        ("created_at", "expires_at", "granted_at", "state", "status_token")
+        ("created_at", "expires_at", "granted_at", "invitation_withdrawn_at", "state",
+         "status_token")
     }
     assert [request.listed for request in InvitationRequest.objects.order_by("id")] == [
         True, False, False
@@ -264,3 +275,229 @@ def test_a_member_with_no_invitation_left_may_read_and_vouch_but_not_grant(
     assert Invitation.objects.count() == 0
     request.refresh_from_db()
     assert request.granted_at is None and request.listed
+
+
+def granter_api(clock: FrozenClock, language: str = "en") -> ApiClient:
+    """A member with five invitations, logged in to the API."""
+    make_member(phone=GRANTER, joined_at=clock.current - 60 * DAY)
+    api = ApiClient(language)
+    api.log_in(GRANTER)
+    return api
+
+
+def request_id_of(phone: str) -> int:
+    return InvitationRequest.objects.get(phone_blind_index=crypto.blind_index(phone)).id
+
+
+def test_revoking_a_granted_invitation_puts_the_request_back_on_the_list(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    status_token = ask().json_body["status_token"]
+    api = granter_api(clock)
+    granter = Member.objects.get(display_name="Member")
+    (listed,) = api.get("/invitation-requests").json_body["items"]
+    granted = api.post(f"/invitation-requests/{listed['id']}/grant")
+    assert granted.status_code == 201, granted.json_body
+    dead_link = sms_outbox.join_token_for(ASKER)
+    assert api.get("/invitation-requests").json_body["count"] == 0
+    clock.advance(hours=1)
+    revoked = api.post(f"/invitations/{granted.json_body['id']}/revoke")
+    assert revoked.status_code == 200, revoked.json_body
+    # The request waits again, for everyone, with its vouches and its age...
+    assert [item["id"] for item in api.get("/invitation-requests").json_body["items"]] == [
+        listed["id"]
+    ]
+    status = ApiClient().post("/invitation-requests/status", {"status_token": status_token})
+    assert status.json_body["state"] == "waiting"
+    assert status.json_body["granted_at"] is None
+    assert status.json_body["invitation_withdrawn_at"] == clock.current.isoformat().replace(
+        "+00:00", "Z"
+    )
+    # ...its requester reads why the link in their SMS is dead...
+    for language, said in (
+        ("en", "withdrew the invitation"), ("ru", "отозвал приглашение")
+    ):
+        page = Client(HTTP_ACCEPT_LANGUAGE=language).get(f"/ask/{status_token}").content.decode()
+        assert 'data-state="waiting"' in page and said in page
+    with pytest.raises(ActionError) as dead:
+        access_invitation_by_token(dead_link)
+    assert dead.value.code == "invitation_revoked"
+    # ...and the granter's invitation stays spent until it would have expired.
+    assert allowance_of(granter, moment=clock.current).available == 4
+    # Another member grants it, and the requester is invited after all.
+    again = ApiClient()
+    again.log_in("+79160000001")
+    assert again.post(f"/invitation-requests/{listed['id']}/grant").status_code == 201
+    status = ApiClient().post("/invitation-requests/status", {"status_token": status_token})
+    assert status.json_body["state"] == "granted"
+    assert len(sms_outbox.to(ASKER)) == 2
+    assert InvitationRequest.objects.get().invitation == Invitation.objects.get(inviter=founder)
+
+
+def test_an_expired_request_stays_off_the_list_when_its_invitation_is_revoked(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    ask()
+    request = InvitationRequest.objects.get()
+    clock.advance(days=29)
+    invitation = do_grant_invitation_request(member=founder, request_id=request.id)
+    clock.advance(days=2)
+    do_revoke_invitation(member=founder, invitation_id=invitation.id)
+    request.refresh_from_db()
+    assert not request.listed and request.granted_at is None
+    assert open_requests_for(founder).count() == 0
+    # The number may ask again, and that request is the listed one.
+    ask()
+    assert InvitationRequest.objects.filter(listed=True).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "from_request", "revoked"),
+    [
+        ("en", "From an invitation request",
+         "The invitation you sent on a request is revoked; its link no longer works and "
+         "the request is waiting for members again."),
+        ("ru", "По запросу на приглашение",
+         "Приглашение, отправленное по запросу, отозвано: его ссылка больше не работает, "
+         "а запрос снова ждёт участников."),
+    ],
+)
+def test_an_invitation_from_a_request_never_shows_the_number(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox,
+    language: str, from_request: str, revoked: str,
+) -> None:
+    ask()
+    api = granter_api(clock, language)
+    granted = api.post(f"/invitation-requests/{request_id_of(ASKER)}/grant")
+    assert granted.status_code == 201
+    assert granted.json_body["phone_masked"] is None
+    assert granted.json_body["from_request"] is True
+    direct = api.post("/invitations", {"phone": "+79167654321"})
+    assert (direct.json_body["phone_masked"], direct.json_body["from_request"]) == (
+        "+7 916 ***-**-21", False
+    )
+    mine = api.get("/invitations").json_body["items"]
+    assert [(item["phone_masked"], item["from_request"]) for item in mine] == [
+        ("+7 916 ***-**-21", False), (None, True)
+    ]
+    page = Client(HTTP_ACCEPT_LANGUAGE=language)
+    page.force_login(Member.objects.get(display_name="Member"))
+    listing = page.get("/invitations/").content.decode()
+    assert from_request in listing and "***-**-21" in listing
+    after = page.post(f"/invitations/{granted.json_body['id']}/revoke/", follow=True)
+    html = after.content.decode()
+    assert revoked in html
+    for shown in ("***-**-33", "1112233", "111-22-33"):
+        assert shown not in listing and shown not in html
+    revoked_answer = api.post(f"/invitations/{direct.json_body['id']}/revoke")
+    assert revoked_answer.json_body["phone_masked"] == "+7 916 ***-**-21"
+
+
+def test_granting_answers_alike_whatever_the_granter_invited_before(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """A member who suspects whose request it is cannot confirm it by inviting that
+    number directly, before or after granting: every answer is the success's."""
+    ask()
+    ask(phone=OTHER_ASKER)
+    api = granter_api(clock)
+    assert api.post("/invitations", {"phone": ASKER}).status_code == 201
+    suspected = api.post(f"/invitation-requests/{request_id_of(ASKER)}/grant")
+    other = api.post(f"/invitation-requests/{request_id_of(OTHER_ASKER)}/grant")
+    assert suspected.status_code == other.status_code == 201, suspected.json_body
+    assert set(suspected.json_body) == set(other.json_body)
+    assert len(sms_outbox.to(ASKER)) == 2
+    # After a grant, inviting the number directly is not "already invited" either.
+    assert api.post("/invitations", {"phone": OTHER_ASKER}).status_code == 201
+    pending = api.post("/invitations", {"phone": ASKER})  # the direct one is pending
+    assert (pending.status_code, pending.json_body["code"]) == (409, "invitation_pending")
+
+
+def test_a_number_that_joined_leaves_the_list_and_granting_it_names_nobody(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    ask(note="I left a violent home, please")
+    ask(phone=OTHER_ASKER)
+    api = granter_api(clock)
+    assert api.get("/invitation-requests").json_body["count"] == 2
+    # The requester got in through someone else and lets members find them by number.
+    olga = make_member(phone=ASKER, display_name="Olga Petrova", invited_by=founder)
+    Profile.objects.create(member=olga, findable_by_phone=True)
+    (listed,) = api.get("/invitation-requests").json_body["items"]
+    assert listed["id"] == request_id_of(OTHER_ASKER)
+    page = Client()
+    page.force_login(founder)
+    assert "violent home" not in page.get("/requests/").content.decode()
+    # Granted by its id all the same, it answers like any request: no name, no SMS, and
+    # the same statements (after a first invitation, which creates the allowance row).
+    assert api.post("/invitations", {"phone": "+79167654321"}).status_code == 201
+    olgas_request = request_id_of(ASKER)
+    with CaptureQueriesContext(connection) as members_number:
+        joined = api.post(f"/invitation-requests/{olgas_request}/grant")
+    with CaptureQueriesContext(connection) as strangers_number:
+        stranger = api.post(f"/invitation-requests/{listed['id']}/grant")
+    assert joined.status_code == stranger.status_code == 201, joined.json_body
+    assert "Olga" not in joined.content.decode()
+    assert {key: type(value) for key, value in joined.json_body.items()} == {
+        key: type(value) for key, value in stranger.json_body.items()
+    }
+    assert len(members_number.captured_queries) == len(strangers_number.captured_queries)
+    assert sms_outbox.to(ASKER) == []
+    assert len(sms_outbox.to(OTHER_ASKER)) == 1
+
+
+@pytest.mark.parametrize(
+    ("regions", "language", "refusal"),
+    [
+        ({"PHONE_DENIED_REGIONS": ["UA"]}, "en",
+         "This site does not accept phone numbers from this country."),
+        ({"PHONE_ALLOWED_REGIONS": ["RU"]}, "ru",
+         "Этот сайт не принимает номера телефонов из этой страны."),
+    ],
+)
+def test_a_request_from_a_country_refused_since_cannot_be_granted(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox,
+    regions: dict[str, list[str]], language: str, refusal: str,
+) -> None:
+    ask(phone="+380501234567")  # asked while Ukraine was accepted
+    api = granter_api(clock, language)
+    request_id = request_id_of("+380501234567")
+    with override_settings(**regions):
+        refused = api.post(f"/invitation-requests/{request_id}/grant")
+    assert refused.status_code == 400
+    assert (refused.json_body["code"], refused.json_body["detail"]) == (
+        "phone_region_refused", refusal
+    )
+    assert Invitation.objects.count() == OutboundSms.objects.count() == 0
+    assert allowance_of(Member.objects.get(display_name="Member"),
+                        moment=clock.current).available == 5
+    assert InvitationRequest.objects.get().granted_at is None
+    # Accepted again, the request can be granted.
+    assert api.post(f"/invitation-requests/{request_id}/grant").status_code == 201
+
+
+def test_direct_invitations_and_grants_count_a_number_apart(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """Each path has its per-number limit, counted apart: otherwise a member who fills
+    one number's count by inviting it directly would learn from a refused grant that the
+    request is that number's (or the other way round)."""
+    ask()
+    api = ApiClient()
+    api.log_in("+79160000001")
+    request_id = request_id_of(ASKER)
+    with override_settings(RATE_LIMITS=production_settings.RATE_LIMITS):
+        direct = []
+        for _ in range(4):
+            invited = api.post("/invitations", {"phone": ASKER})
+            direct.append(invited.status_code)
+            if invited.status_code == 201:
+                api.post(f"/invitations/{invited.json_body['id']}/revoke")
+        grants = []
+        for _ in range(4):
+            granted = api.post(f"/invitation-requests/{request_id}/grant")
+            grants.append(granted.status_code)
+            if granted.status_code == 201:
+                api.post(f"/invitations/{granted.json_body['id']}/revoke")
+    assert direct == grants == [201, 201, 201, 429]
+    assert len(sms_outbox.to(ASKER)) == 6

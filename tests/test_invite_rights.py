@@ -28,7 +28,12 @@ from inviteonly.invitations.models import Invitation, InvitationState
 from inviteonly.invitations.rights import RuleResult, RuleState, evaluate_invite_rights
 from inviteonly.lib import clock as lib_clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.actions import do_lift_sanction, do_quarantine_member, do_warn_member
+from inviteonly.moderation.actions import (
+    do_ban_member,
+    do_lift_sanction,
+    do_quarantine_member,
+    do_warn_member,
+)
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import FrozenClock, SmsOutbox, make_member
 from tests.test_concurrency import race
@@ -259,7 +264,7 @@ def test_a_refused_send_spends_nothing(clock: FrozenClock) -> None:
     assert allowance_of(member, moment=clock.current).available == 0
 
 
-def test_revoking_an_unredeemed_invitation_refunds_it_once(
+def test_a_revoked_invitation_gives_its_allowance_back_when_it_would_have_expired(
     clock: FrozenClock, sms_outbox: SmsOutbox
 ) -> None:
     member = make_member(joined_at=clock.current - 14 * DAY)
@@ -269,17 +274,48 @@ def test_revoking_an_unredeemed_invitation_refunds_it_once(
         assert allowance_of(member, moment=clock.current).available == 0
         revoked = do_revoke_invitation(member=member, invitation_id=first.id)
         assert revoked.state == InvitationState.REVOKED
-        assert allowance_of(member, moment=clock.current).available == 1
+        assert revoked.allowance_refunded_at is None
+        # Not at once: revoking and sending again would be a free loop of SMS.
+        assert allowance_of(member, moment=clock.current).available == 0
+        with pytest.raises(ActionError) as spent:
+            do_invite_by_phone(inviter=member, phone=number(1))
+        assert spent.value.code == "no_invitations_left"
+        assert len(sms_outbox.to(number(1))) == 1
         with pytest.raises(ActionError) as again:
             do_revoke_invitation(member=member, invitation_id=first.id)
         assert again.value.code == "invitation_not_revocable"
         assert again.value.status == 409
-        assert allowance_of(member, moment=clock.current).available == 1
+        clock.current = first.expires_at - timedelta(seconds=1)
+        assert allowance_of(member, moment=clock.current).available == 0
+        # At its original expiry it comes back, like the unrevoked one beside it, through
+        # the same computation and settlement as any expired invitation.
+        clock.current = first.expires_at
+        assert allowance_of(member, moment=clock.current).available == 3
+        output = StringIO()
+        call_command("sweep", stdout=output)
+        assert "Gave back the allowance of 2 expired invitations." in output.getvalue()
+        call_command("sweep", verbosity=0)
+        assert allowance_of(member, moment=clock.current).available == 3
+        assert Invitation.objects.filter(allowance_refunded_at__isnull=False).count() == 2
         # The refund is spendable.
         do_invite_by_phone(inviter=member, phone=number(3))
+        assert allowance_of(member, moment=clock.current).available == 2
     entry = AuditEntry.objects.get(action=AuditAction.INVITATION_REVOKED)
     assert entry.actor == member and entry.invitation_id == first.id
-    assert entry.details["refunded"] is True
+
+
+def test_a_ban_revokes_without_a_refund_even_after_expiry(
+    clock: FrozenClock, founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    member = make_member(joined_at=clock.current - 30 * DAY)  # four earned
+    invitation = do_invite_by_phone(inviter=member, phone=number(1))
+    do_ban_member(member=member, moderator=founder, reason="Selling invitations")
+    clock.current = invitation.expires_at + DAY  # a fifth earned, none given back
+    assert allowance_of(member, moment=clock.current).available == 4
+    output = StringIO()
+    call_command("sweep", stdout=output)
+    assert "Gave back" not in output.getvalue()
+    assert Invitation.objects.get().allowance_refunded_at is None
 
 
 def test_only_the_inviter_can_revoke_and_only_while_pending(

@@ -74,3 +74,45 @@ def test_guessing_codes_of_many_numbers_from_one_address_is_limited() -> None:
             statuses.append(confirm.status_code)
     assert statuses[:30].count(429) == 0
     assert set(statuses[30:]) == {429}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_invitation_sms_to_one_number_three_a_day_members_numbers_alike(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock, language: str
+) -> None:
+    """Invitations are counted per number (whoever sends them), so neither inviting and
+    revoking in a loop nor many inviters can flood one phone; a member's number, which
+    gets no SMS, is counted and refused exactly alike."""
+    make_member(phone="+79165550001")
+    inviters = []
+    for phone in ("+79160000001", "+79165550099"):
+        if phone != "+79160000001":
+            make_member(phone=phone, role=Member.Role.MODERATOR)
+        inviters.append(ApiClient(language))
+        inviters[-1].log_in(phone)
+    answers: dict[str, list[int]] = {}
+    for number in ("+79165550001", "+79165550002"):  # a member's, a stranger's
+        answers[number] = []
+        for attempt in range(4):
+            clock.advance(minutes=1)
+            inviter = inviters[attempt % 2]
+            invited = inviter.post("/invitations", {"phone": number})
+            answers[number].append(invited.status_code)
+            if invited.status_code == 201:
+                revoked = inviter.post(f"/invitations/{invited.json_body['id']}/revoke")
+                assert revoked.status_code == 200
+    assert answers["+79165550001"] == answers["+79165550002"] == [201, 201, 201, 429]
+    assert invited["Retry-After"] == str(24 * 3600 - 8 * 60)
+    assert invited.json_body["detail"] == {
+        "en": "Too many attempts. Try again in 24 hours.",
+        "ru": "Слишком много попыток. Попробуйте снова через 24 часа.",
+    }[language]
+    assert len(sms_outbox.to("+79165550002")) == 3
+    assert sms_outbox.to("+79165550001") == []
+    reasons = [entry.details["reason"] for entry in AuditEntry.objects.filter(
+        action=AuditAction.RATE_LIMITED)]
+    assert reasons == ["invite.number.3/86400s"] * 2
+    # Another number is not held up, and the next day the number may be invited again.
+    assert inviters[0].post("/invitations", {"phone": "+79165550003"}).status_code == 201
+    clock.advance(days=1)
+    assert inviters[0].post("/invitations", {"phone": "+79165550002"}).status_code == 201

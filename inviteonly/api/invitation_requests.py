@@ -49,6 +49,9 @@ class RequestStatusOut(Schema):
     created_at: datetime
     expires_at: datetime
     granted_at: datetime | None
+    # Set when the member who granted the request revoked that invitation: the link in
+    # the SMS is dead and the request waits again.
+    invitation_withdrawn_at: datetime | None
 
     @staticmethod
     def of(request: InvitationRequest) -> RequestStatusOut:
@@ -57,6 +60,7 @@ class RequestStatusOut(Schema):
             created_at=request.created_at,
             expires_at=request.expires_at,
             granted_at=request.granted_at,
+            invitation_withdrawn_at=request.invitation_withdrawn_at,
         )
 
 
@@ -127,6 +131,9 @@ def vouch(request: HttpRequest, request_id: int) -> VouchesOut:
 @router.post("/{request_id}/grant", response={201: InvitationOut, **ERRORS}, auth=session_bearer,
              summary="Invite the person behind a request (uses one of your invitations)")
 def grant(request: HttpRequest, request_id: int) -> tuple[int, InvitationOut]:
+    """The answer is the same whatever the number (its ``phone_masked`` is null): one
+    that has joined since it asked gets no SMS. Revoking the invitation puts the
+    request back on the list."""
     invitation = do_grant_invitation_request(
         member=authenticated_member(request), request_id=request_id,
         ip_address=client_ip(request),

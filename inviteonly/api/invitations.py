@@ -16,7 +16,6 @@ from inviteonly.api.schemas import ERRORS, PhoneField, RegionField
 from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import invitations_sent_by
-from inviteonly.lib import clock
 from inviteonly.lib.web import client_ip
 
 router = Router(auth=session_bearer)
@@ -30,28 +29,28 @@ class InviteIn(Schema):
 
 class InvitationOut(Schema):
     id: int
-    phone_masked: str
+    # None for an invitation sent by granting a request: its number stays hidden.
+    phone_masked: str | None
+    from_request: bool
     note: str
     state: str
     created_at: datetime
     expires_at: datetime
 
     @staticmethod
+    def resolve_phone_masked(invitation: Invitation) -> str | None:
+        return None if invitation.from_request else invitation.phone_masked
+
+    @staticmethod
     def of(invitation: Invitation) -> InvitationOut:
-        return InvitationOut(
-            id=invitation.id,
-            phone_masked=invitation.phone_masked,
-            note=invitation.note,
-            state=invitation.state_at(clock.now()),
-            created_at=invitation.created_at,
-            expires_at=invitation.expires_at,
-        )
+        return InvitationOut.from_orm(invitation)
 
 
 @router.post("", response={201: InvitationOut, **ERRORS}, summary="Invite a mobile number")
 def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, InvitationOut]:
     """Sends the invitation SMS. A number that already belongs to a member gets the same
-    answer, and no SMS."""
+    answer, and no SMS. A number gets at most a few invitations a day, whoever sends
+    them (``RATE_LIMITS["invite"]``)."""
     invitation = do_invite_by_phone(
         inviter=authenticated_member(request),
         phone=payload.phone,
@@ -76,7 +75,9 @@ def list_invitations(request: HttpRequest) -> list[InvitationOut]:
 def revoke_invitation(
     request: HttpRequest, invitation_id: int = Path(..., ge=1, le=2**63 - 1)
 ) -> InvitationOut:
-    """The join link stops working and the allowance it spent comes back."""
+    """The join link stops working. The allowance it spent comes back when it would have
+    expired, not now; an invitation sent on a request puts the request back on the
+    list."""
     invitation = do_revoke_invitation(
         member=authenticated_member(request),
         invitation_id=invitation_id,

@@ -128,22 +128,33 @@ def do_vouch_for_request(*, member: Member, request_id: int) -> int:
         return Vouch.objects.filter(request=request).count()
 
 
+# The invite rule per number counts grants apart from direct invitations: a member who
+# filled one path's count for a number they suspect would otherwise learn from the
+# other path's refusal whether the request is that number's.
+GRANT_NUMBER_SCOPE = "request:"
+
+
 def do_grant_invitation_request(
     *, member: Member, request_id: int, ip_address: str | None = None
 ) -> Invitation:
     """Invite the person behind a request: ``member`` becomes the inviter (their rights
     and allowance apply as to any invitation) and the invitation SMS goes out, in the
     language the requester chose (``create_invitation`` checks the rights under its
-    lock). Of two members granting at once, one does."""
+    lock). The answer never depends on the number: not on whether the granter invited
+    it already, nor on whether it is a member's (see ``create_invitation``). Of two
+    members granting at once, one does."""
     number = _number_of(_open_request(request_id))
+    subject = Subject(
+        ip=ip_address, member_id=member.id, number=number.e164, number_scope=GRANT_NUMBER_SCOPE
+    )
     with (
         sms_budget(number=number, ip_address=ip_address, code=False),
-        rate_limited_transaction(["invite"], Subject(ip=ip_address, member_id=member.id)),
+        rate_limited_transaction(["invite"], subject),
     ):
         request = _open_request(request_id, lock=True)
         invitation = create_invitation(
             inviter=member, number=number, note="", ip_address=ip_address,
-            language=request.language,
+            language=request.language, from_request=True,
         )
         request.granted_by = member
         request.granted_at = invitation.created_at
@@ -157,8 +168,10 @@ def do_grant_invitation_request(
 
 
 def _number_of(request: InvitationRequest) -> PhoneNumber:
+    """The request's number, checked again as any number typed now is: the operator may
+    have refused its country (PHONE_*_REGIONS) since it was asked."""
     e164 = crypto.decrypt(request.phone_ciphertext, purpose=crypto.Purpose.PHONE_NUMBER)
-    return PhoneNumber(e164=e164, region=request.region)
+    return normalize_phone_number(e164)
 
 
 def sweep_old_requests() -> int:

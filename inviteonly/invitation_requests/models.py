@@ -35,7 +35,8 @@ class InvitationRequest(models.Model):
     # Shown to members. Off for a request no member should spend an invitation on — the
     # number already belongs to a member, or already has a request waiting — which
     # otherwise looks and answers exactly like any other (so asking tells nobody which
-    # numbers are members), and for a request that was granted or has expired.
+    # numbers are members), and for a request that was granted or has expired. (A
+    # number that joins after asking is left out of the list when it is read.)
     listed = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
@@ -48,6 +49,10 @@ class InvitationRequest(models.Model):
         "invitations.Invitation", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="request",
     )
+    # When the member who granted it revoked that invitation: the request waits again
+    # (listed, if it is still open) and its status page tells the requester why the
+    # link in their SMS no longer works.
+    invitation_withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("invitation request")

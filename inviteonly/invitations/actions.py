@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -17,7 +17,8 @@ from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
-from inviteonly.invitations.allowance import allowance_of, give_back_allowance, spend_allowance
+from inviteonly.invitation_requests.models import InvitationRequest
+from inviteonly.invitations.allowance import allowance_of, spend_allowance
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
 from inviteonly.invitations.rights import allowance_refusal_reason, check_can_invite
 from inviteonly.lib import clock, crypto, tokens
@@ -85,17 +86,21 @@ def do_invite_by_phone(
     note = clean_note(note)
     with (
         sms_budget(number=number, ip_address=ip_address, code=False),
-        rate_limited_transaction(["invite"], Subject(ip=ip_address, member_id=inviter.id)),
+        rate_limited_transaction(
+            ["invite"], Subject(ip=ip_address, member_id=inviter.id, number=number.e164)
+        ),
     ):
         return create_invitation(inviter=inviter, number=number, note=note, ip_address=ip_address)
 
 
 _INVITER_SQL = f"SELECT {columns_of(Member, 'm')} FROM accounts_member m WHERE m.id = %s"  # noqa: S608
-# Read on every invitation sent, in one statement: is one to this number still pending,
-# and whose number is it (see lib/queries.py).
+# Read on every invitation sent, in one statement: is one this member sent to this
+# number directly still pending (one sent on a request does not count: it would tell
+# them whose request it was), and whose number is it (see lib/queries.py).
 _PENDING_AND_OWNER_SQL = (
     "SELECT (SELECT MAX(i.expires_at) FROM invitations_invitation i "
     "WHERE i.inviter_id = %(inviter)s AND i.phone_blind_index = %(index)s "
+    "AND NOT i.from_request "
     "AND i.redeemed_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > %(now)s"
     ") AS pending_until, "
     "m.id AS owner_id, m.display_name, m.status, p.findable_by_phone "
@@ -112,10 +117,16 @@ def create_invitation(
     note: str,
     ip_address: str | None,
     language: str | None = None,
+    from_request: bool = False,
 ) -> Invitation:
     """The invitation itself and its SMS (in ``language``, else the number's likely
     one), in the caller's transaction (or one of its own) — for callers that took the
-    rate limit and the SMS budget already."""
+    rate limit and the SMS budget already.
+
+    ``from_request``: sent by granting an invitation request, whose number the inviter
+    must not learn. Nothing about the number may then change the answer: a number they
+    invited already is invited again, and a member's number, even one findable by
+    phone, gets the answer any number gets and no SMS."""
     # The SMS, the invitation and its audit entry go in together as the block ends.
     with transaction.atomic(savepoint=False), written_together():
         # Lock the inviter: one invitation at a time per member.
@@ -129,7 +140,7 @@ def create_invitation(
             _PENDING_AND_OWNER_SQL, {"inviter": inviter.id, "index": index, "now": now},
             datetimes=["pending_until"],
         )
-        if found["pending_until"] is not None:
+        if found["pending_until"] is not None and not from_request:
             raise ActionError(
                 "invitation_pending",
                 _("You have already invited this number. The invitation is valid until "
@@ -141,7 +152,8 @@ def create_invitation(
         # A member's number gets the answer any number gets, and no SMS — unless that
         # member chose to be findable by it: then the inviter may as well know.
         owned = found["owner_id"] is not None
-        if owned and found["findable_by_phone"] and found["status"] != Member.Status.BANNED:
+        findable = found["findable_by_phone"] and found["status"] != Member.Status.BANNED
+        if owned and findable and not from_request:
             raise ActionError(
                 "already_a_member",
                 _("%(name)s is already a member with this number.")
@@ -180,6 +192,7 @@ def create_invitation(
             expires_at=now + settings.INVITATION_TTL,
             sms=sms,
             spent_allowance=spent_allowance,
+            from_request=from_request,
         ))
         record_audit_entry(
             AuditAction.INVITATION_CREATED,
@@ -196,8 +209,10 @@ def create_invitation(
 def do_revoke_invitation(
     *, member: Member, invitation_id: int, ip_address: str | None = None
 ) -> Invitation:
-    """The inviter withdraws an invitation nobody has used yet; the join link dies and
-    the allowance it spent comes back."""
+    """The inviter withdraws an invitation nobody has used yet: the join link dies. The
+    allowance it spent comes back when it would have expired (allowance.py), not now:
+    otherwise one invitation would do for any number of SMS to one number. One sent on
+    a request puts the request back on the list."""
     invitation = (
         Invitation.objects.select_for_update().filter(id=invitation_id, inviter=member).first()
     )
@@ -207,17 +222,15 @@ def do_revoke_invitation(
     # Conditional: a concurrent redemption or a second revoke leaves nothing to revoke.
     revoked = Invitation.objects.filter(
         id=invitation.id, redeemed_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
-    ).update(
-        revoked_at=now, allowance_refunded_at=now if invitation.spent_allowance else None
-    )
+    ).update(revoked_at=now, revoked_by_inviter=True)
     if not revoked:
         raise ActionError(
             "invitation_not_revocable",
             _("Only an invitation that is still waiting for the invitee can be revoked."),
             status=409,
         )
-    if invitation.spent_allowance:
-        give_back_allowance(member.id)
+    if invitation.from_request:
+        _put_request_back(invitation, now=now)
     invitation.refresh_from_db()
     record_audit_entry(
         AuditAction.INVITATION_REVOKED,
@@ -225,9 +238,29 @@ def do_revoke_invitation(
         invitation=invitation,
         ip_address=ip_address,
         phone_masked=invitation.phone_masked,
-        refunded=invitation.spent_allowance,
     )
     return invitation
+
+
+def _put_request_back(invitation: Invitation, *, now: datetime) -> None:
+    """The request an invitation was sent on waits again, with its vouches and age (in
+    the list while it is open), and its requester's status page says why their link is
+    dead."""
+    request = InvitationRequest.objects.select_for_update().filter(invitation=invitation).first()
+    if request is None:  # deleted by the sweep long after it ended
+        return
+    request.granted_by = None
+    request.granted_at = None
+    request.invitation = None
+    request.invitation_withdrawn_at = now
+    request.listed = request.expires_at > now
+    fields = ["granted_by", "granted_at", "invitation", "invitation_withdrawn_at", "listed"]
+    try:
+        with transaction.atomic():
+            request.save(update_fields=fields)
+    except IntegrityError:  # the number asked again meanwhile: that request is listed
+        request.listed = False
+        request.save(update_fields=fields)
 
 
 @transaction.atomic

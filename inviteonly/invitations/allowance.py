@@ -1,5 +1,7 @@
-"""The invitation allowance: earned over time, spent by sending, given back by a
-revoked or expired unredeemed invitation.
+"""The invitation allowance: earned over time, spent by sending, given back when an
+unredeemed invitation expires — one its inviter revoked included, at the moment it
+would have expired (so inviting and revoking again and again costs the allowance, and
+SMS to one number cannot loop on a single invitation).
 
 A member's allowance is one timestamp, ``InviteAllowance.earned_from``: one
 invitation is earned per INVITE_ALLOWANCE_PERIOD_DAYS elapsed since it, at most
@@ -11,7 +13,8 @@ alike, without reading the balance first. A refund moves it a period earlier.
 Expired invitations are refunded lazily: each send first settles the sender's expired
 unredeemed invitations (and ``inviteonly sweep`` settles everyone's), while reading
 an allowance counts the unsettled ones as already given back, so the number a member
-sees never depends on when the sweep last ran.
+sees never depends on when the sweep last ran. An invitation revoked by a ban gives
+nothing back.
 """
 
 from __future__ import annotations
@@ -42,15 +45,20 @@ def allowance_period() -> timedelta:
     return timedelta(days=settings.INVITE_ALLOWANCE_PERIOD_DAYS)
 
 
-def _unsettled_expired(member_id: int | OuterRef, moment: datetime) -> QuerySet[Invitation]:
+def _refunds_due(moment: datetime) -> QuerySet[Invitation]:
+    """Invitations whose allowance is due back at ``moment`` and not yet given: spent,
+    expired unredeemed, and not revoked — or revoked by their inviter."""
     return Invitation.objects.filter(
-        Q(inviter_id=member_id),
+        Q(revoked_at__isnull=True) | Q(revoked_by_inviter=True),
         spent_allowance=True,
         allowance_refunded_at__isnull=True,
-        revoked_at__isnull=True,
         redeemed_at__isnull=True,
         expires_at__lte=moment,
     )
+
+
+def _unsettled_expired(member_id: int | OuterRef, moment: datetime) -> QuerySet[Invitation]:
+    return _refunds_due(moment).filter(Q(inviter_id=member_id))
 
 
 def allowance_inputs(moment: datetime) -> dict[str, Subquery]:
@@ -143,17 +151,7 @@ def spend_allowance(member: Member, *, now: datetime) -> bool:
 def sweep_expired_refunds(*, now: datetime) -> int:
     """Settle every member's expired unredeemed invitations (part of ``inviteonly
     sweep``); returns how many invitations were refunded."""
-    inviter_ids = (
-        Invitation.objects.filter(
-            spent_allowance=True,
-            allowance_refunded_at__isnull=True,
-            revoked_at__isnull=True,
-            redeemed_at__isnull=True,
-            expires_at__lte=now,
-        )
-        .values_list("inviter_id", flat=True)
-        .distinct()
-    )
+    inviter_ids = _refunds_due(now).values_list("inviter_id", flat=True).distinct()
     return sum(
         settle_expired_refunds(inviter_id, now=now)
         for inviter_id in list(inviter_ids)

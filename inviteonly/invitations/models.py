@@ -56,10 +56,19 @@ class Invitation(models.Model):
         related_name="invitation_redeemed",
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Revoked by the inviter, not by a ban: its allowance still comes back, at
+    # ``expires_at`` like any unredeemed invitation's (allowance.py), not at once — or
+    # revoking and sending again would be a free loop of SMS to one number.
+    revoked_by_inviter = models.BooleanField(default=False)
     # Whether sending it spent one of the inviter's allowance (founders and moderators
-    # spend none), and when that was given back (revoked or expired unredeemed).
+    # spend none), and when that was given back (expired unredeemed, or revoked by the
+    # inviter and past its expiry).
     spent_allowance = models.BooleanField(default=False)
     allowance_refunded_at = models.DateTimeField(null=True, blank=True)
+    # Sent by granting an invitation request: its inviter never sees the number, not
+    # even masked, and it is no invitation "to this number" when the inviter invites it
+    # directly (either answer would tell them whose request it was).
+    from_request = models.BooleanField(default=False)
     sms = models.ForeignKey(
         "sms.OutboundSms", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

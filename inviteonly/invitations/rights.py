@@ -301,7 +301,8 @@ def allowance_refusal_reason(allowance: AllowanceState) -> str:
         return _("You have no invitations left.")
     return _(
         "You have used all your invitations. The next one arrives on %(date)s; an "
-        "invitation you revoke or that expires unused comes back."
+        "invitation that expires unused comes back on the day it expires, one you revoke "
+        "on the day it would have expired."
     ) % {"date": _date(allowance.next_earned_at)}
 
 

@@ -90,7 +90,10 @@ def revoke_invitation_view(request: HttpRequest, invitation_id: int) -> HttpResp
     else:
         messages.success(
             request,
-            _("The invitation to %(phone)s is revoked; its link no longer works.")
+            _("The invitation you sent on a request is revoked; its link no longer works "
+              "and the request is waiting for members again.")
+            if invitation.from_request
+            else _("The invitation to %(phone)s is revoked; its link no longer works.")
             % {"phone": invitation.phone_masked},
         )
     return redirect("invitations")
