@@ -4,9 +4,11 @@ first SMS (`inviteonly check`, and every `serve`/`worker` start)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+import phonenumbers
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from inviteonly.lib import crypto
 from inviteonly.sms import checks as sms_checks  # noqa: F401  (registers the SMS checks)
@@ -29,6 +31,91 @@ def check_base_url(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 "INVITEONLY_BASE_URL must start with http:// or https://.",
                 hint="Join links in invitation SMS are built from it.",
                 id="inviteonly.E002",
+            )
+        ]
+    return []
+
+
+@register()
+def check_keys_from_file(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Some keys set in the environment and others not: a production set-up that
+    forgot one, which this host then made up alone."""
+    from_file = settings.KEYS_FROM_FILE
+    if not from_file or len(from_file) == len(settings.KEY_NAMES):
+        return []
+    return [
+        Warning(
+            f"{', '.join(from_file)} {'is' if len(from_file) == 1 else 'are'} not set in the "
+            f"environment: read from {settings.KEYS_FILE}, which only this host has.",
+            hint="Set every key in the environment of every process; another host would "
+            "generate keys of its own. See docs/operations.md, 'Keys'.",
+            id="inviteonly.W001",
+        )
+    ]
+
+
+@register(deploy=True)
+def check_keys_from_file_deploy(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if not settings.KEYS_FROM_FILE:
+        return []
+    return [
+        Error(
+            f"{', '.join(settings.KEYS_FROM_FILE)} came from {settings.KEYS_FILE}, not from "
+            "the environment.",
+            hint="Production sets all four keys in the environment (docs/operations.md, "
+            "'Keys'); keys.json is for a laptop.",
+            id="inviteonly.E003",
+        )
+    ]
+
+
+@register()
+def check_regions(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """A region code phonenumbers does not know would refuse every number (an allow
+    list) or nothing (a deny list)."""
+    lists = {
+        "INVITEONLY_PHONE_DEFAULT_REGION": [settings.PHONE_DEFAULT_REGION],
+        "INVITEONLY_PHONE_ALLOWED_REGIONS": settings.PHONE_ALLOWED_REGIONS,
+        "INVITEONLY_PHONE_DENIED_REGIONS": settings.PHONE_DENIED_REGIONS,
+    }
+    errors: list[CheckMessage] = []
+    for variable, regions in lists.items():
+        unknown = [region for region in regions if region not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            errors.append(
+                Error(
+                    f"{variable} holds unknown region codes: {', '.join(map(repr, unknown))}.",
+                    hint="Use two-letter ISO 3166 codes such as RU, BY, KZ, US, GB.",
+                    id="inviteonly.E004",
+                )
+            )
+    return errors
+
+
+@register()
+def check_redis(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """With REDIS_URL set, every rate-limited request counts in Redis and answers 500
+    while it is unreachable: say so at start rather than at the first login."""
+    if not settings.REDIS_URL:
+        return []
+    import redis
+
+    parts = urlsplit(settings.REDIS_URL)
+    where = f"{parts.hostname or parts.path}:{parts.port or 6379}"  # no password
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
+        )
+        client.ping()
+        client.close()
+    except (redis.RedisError, ValueError) as error:
+        return [
+            Warning(
+                f"Redis ({where}, REDIS_URL) does not answer: {type(error).__name__}. Every "
+                "rate-limited request (codes, logins, invitations, posts) will fail with a "
+                "500 until it does.",
+                hint="Start Redis or fix REDIS_URL; unset, the counters live in the database.",
+                id="inviteonly.W002",
             )
         ]
     return []

@@ -10,7 +10,8 @@ from inviteonly.api import django_error_response, is_api_request
 
 
 def bad_request_view(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """A request Django refuses as suspicious, e.g. a form over DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    """A request Django refuses as suspicious: a form over DATA_UPLOAD_MAX_MEMORY_SIZE, a
+    Host not in ALLOWED_HOSTS (logged as a warning, see LOGGING in settings.py), …"""
     if is_api_request(request):
         return django_error_response(request, status=400)
     # 400.html is rendered without the request, as Django does: it may be what is broken.

@@ -3,57 +3,161 @@
 Values come from the environment (``INVITEONLY_*``, ``DATABASE_URL``) so one build
 serves a laptop and a production cluster. With nothing set, the service runs on the
 embedded default: SQLite in ``./var``, the console SMS gateway, keys generated once
-into ``./var/keys.json``.
+into ``./var/keys.json``. Every value is read through the ``_env_*`` helpers below: a
+value they cannot use stops the process with ImproperlyConfigured naming the variable
+and what it takes (the ``inviteonly`` command prints that one line).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from base64 import urlsafe_b64encode
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+# What a switch (INVITEONLY_DEBUG, …) may be set to, in any case.
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+# What INVITEONLY_LOG_LEVEL may be, in any case.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _env_text(name: str) -> str | None:
+    """The variable's value, stripped; None when it is unset or empty (the default)."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _bad_value(name: str, expected: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"{name} must be {expected}, not {os.environ.get(name)!r}.")
 
 
 def _env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+    value = _env_text(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.lower() in _TRUE + _FALSE:
+        return value.lower() in _TRUE
+    raise _bad_value(name, f"one of {', '.join(_TRUE)} or {', '.join(_FALSE)}")
+
+
+def _env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _env_text(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _bad_value(name, "a whole number") from None
+    if minimum is not None and number < minimum:
+        raise _bad_value(name, f"at least {minimum}")
+    return number
+
+
+def _env_int_or_none(name: str, *, minimum: int | None = None) -> int | None:
+    """A whole number, or None when the variable is unset (no limit)."""
+    return None if _env_text(name) is None else _env_int(name, 0, minimum=minimum)
+
+
+def _env_int_or_off(name: str, default: int) -> int | None:
+    """A whole number, or None for "off" (in any case)."""
+    value = _env_text(name)
+    if value is not None and value.lower() == "off":
+        return None
+    try:
+        return _env_int(name, default, minimum=0)
+    except ImproperlyConfigured:
+        raise _bad_value(name, "a whole number or 'off'") from None
+
+
+def _env_float(name: str, default: float, *, above: float | None = None) -> float:
+    value = _env_text(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise _bad_value(name, "a number") from None
+    if above is not None and not number > above:
+        raise _bad_value(name, f"more than {above:g}")
+    return number
+
+
+def _env_choice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
+    """One of ``choices``, typed in any case."""
+    value = _env_text(name)
+    if value is None:
+        return default
+    if value.upper() in choices:
+        return value.upper()
+    raise _bad_value(name, f"one of {', '.join(choices)}")
 
 
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _env_regions(name: str) -> list[str]:
+    """ISO region codes, in upper case whatever was typed (inviteonly.E004 refuses
+    unknown ones)."""
+    return [region.upper() for region in _env_list(name)]
+
+
+def _env_json_object(name: str) -> dict[str, Any]:
+    value = _env_text(name)
+    if value is None:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is not valid JSON ({error}): {value!r}.") from None
+    if not isinstance(parsed, dict):
+        raise _bad_value(name, 'a JSON object such as {"US": {"gateway": "twilio"}}')
+    return parsed
+
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Where the embedded default keeps its SQLite database and generated keys.
-DATA_DIR = Path(os.environ.get("INVITEONLY_DATA_DIR", Path.cwd() / "var")).resolve()
+# Where the embedded default keeps its SQLite database, generated keys and (unless
+# MEDIA_ROOT says otherwise) uploaded avatars. The default is relative to the directory
+# the command starts in (a laptop's checkout); a service manager starts it in "/", so
+# production sets it (`serve` and `worker` print it at start).
+DATA_DIR = Path(_env_text("INVITEONLY_DATA_DIR") or Path.cwd() / "var").resolve()
 
 # Debug pages leak settings and stack traces: never on in production.
 DEBUG = _env_bool("INVITEONLY_DEBUG", False)
 
-# The public address of the site, used to build the join links sent by SMS.
-BASE_URL = os.environ.get("INVITEONLY_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The public address of the site, used to build the join links sent by SMS. Unset,
+# `serve` makes it the address it listens on; other commands (`founder`, `worker`) do
+# not know that address and use this default.
+BASE_URL = (_env_text("INVITEONLY_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 
 # The name members see in pages and in invitation SMS.
 SITE_NAME = os.environ.get("INVITEONLY_SITE_NAME", "inviteonly")
 
+# Host names the site answers to (Django refuses others with a 400: a forged Host
+# header cannot make it build links or redirects to another site).
 ALLOWED_HOSTS = _env_list(
     "INVITEONLY_ALLOWED_HOSTS", f"127.0.0.1,localhost,{urlsplit(BASE_URL).hostname}"
 )
+# Forms may be posted from the site's own public address (behind a TLS proxy the
+# request itself may not look like https to Django).
 CSRF_TRUSTED_ORIGINS = [BASE_URL]
 
 # How many reverse proxies (nginx, a load balancer) stand in front of the server. Each
 # appends the address it saw to X-Forwarded-For; the client's is the one the outermost
 # proxy appended. 0 = take REMOTE_ADDR (no proxy; X-Forwarded-For could be forged).
-TRUSTED_PROXY_COUNT = int(os.environ.get("INVITEONLY_TRUSTED_PROXY_COUNT", "0"))
-# Behind such proxies, the TLS-terminating one says the request came over https.
+TRUSTED_PROXY_COUNT = _env_int("INVITEONLY_TRUSTED_PROXY_COUNT", 0, minimum=0)
+# Behind such proxies, the TLS-terminating one says the request came over https
+# (X-Forwarded-Proto: https; nginx: proxy_set_header X-Forwarded-Proto $scheme).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None
 
 
@@ -62,8 +166,14 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_C
 # first key of a ring, old data stays readable under the others.
 # ---------------------------------------------------------------------------
 
+# Where keys the environment lacks are generated once and then read (mode 0600): a
+# laptop's convenience. A second host would generate keys of its own, so production
+# sets every key in the environment; `inviteonly check` names any key read from here
+# (inviteonly.W001 when some keys come from the environment and some from this file,
+# inviteonly.E003 under --deploy).
 KEYS_FILE = DATA_DIR / "keys.json"
-_KEY_NAMES = (
+# The environment variables of the four keys (each explained below).
+KEY_NAMES = (
     "INVITEONLY_SECRET_KEY",
     "INVITEONLY_PHONE_ENCRYPTION_KEYS",
     "INVITEONLY_PHONE_INDEX_KEY",
@@ -71,34 +181,40 @@ _KEY_NAMES = (
 )
 
 
-def _new_key() -> str:
-    return urlsafe_b64encode(secrets.token_bytes(32)).decode()
+def _new_key(name: str) -> str:
+    if name == "INVITEONLY_SECRET_KEY":
+        # Any string; Django asks for at least 50 characters (security.W009): 64.
+        return secrets.token_urlsafe(48)
+    # AES-256 and HMAC-SHA256 keys: 32 bytes, base64url (lib/crypto.py checks them).
+    key = urlsafe_b64encode(secrets.token_bytes(32)).decode()
+    return f"k1:{key}" if name == "INVITEONLY_PHONE_ENCRYPTION_KEYS" else key
 
 
-def _load_keys() -> dict[str, str]:
-    """Keys from the environment; missing ones from (or generated into) ``KEYS_FILE``."""
-    keys = {name: os.environ[name] for name in _KEY_NAMES if os.environ.get(name)}
-    if len(keys) == len(_KEY_NAMES):
-        return keys
+def _load_keys(keys_file: Path) -> tuple[dict[str, str], list[str]]:
+    """Keys from the environment; the others from ``keys_file``, generated into it if it
+    lacks them too. Also the names of the keys that came from the file."""
+    keys = {name: os.environ[name] for name in KEY_NAMES if os.environ.get(name)}
+    missing = [name for name in KEY_NAMES if name not in keys]
+    if not missing:
+        return keys, []
     stored: dict[str, str] = {}
-    if KEYS_FILE.exists():
-        stored = json.loads(KEYS_FILE.read_text())
-    missing = [name for name in _KEY_NAMES if name not in stored]
-    if missing:
-        generated = {
-            "INVITEONLY_SECRET_KEY": _new_key(),
-            "INVITEONLY_PHONE_ENCRYPTION_KEYS": f"k1:{_new_key()}",
-            "INVITEONLY_PHONE_INDEX_KEY": _new_key(),
-            "INVITEONLY_TOKEN_KEY": _new_key(),
-        }
-        stored.update({name: generated[name] for name in missing})
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        KEYS_FILE.touch(mode=0o600, exist_ok=True)
-        KEYS_FILE.write_text(json.dumps(stored, indent=2))
-    return {**stored, **keys}
+    if keys_file.exists():
+        try:
+            stored = json.loads(keys_file.read_text())
+        except ValueError:
+            raise ImproperlyConfigured(f"{keys_file} is not valid JSON.") from None
+    generate = [name for name in missing if name not in stored]
+    if generate:
+        # Only what the environment lacks: a key set there never lands on disk.
+        stored.update({name: _new_key(name) for name in generate})
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        keys_file.touch(mode=0o600, exist_ok=True)
+        keys_file.write_text(json.dumps(stored, indent=2))
+    return {**keys, **{name: stored[name] for name in missing}}, missing
 
 
-_KEYS = _load_keys()
+# The keys, and the names of those read from KEYS_FILE (inviteonly/checks.py names them).
+_KEYS, KEYS_FROM_FILE = _load_keys(KEYS_FILE)
 
 # Signs sessions and CSRF tokens.
 SECRET_KEY = _KEYS["INVITEONLY_SECRET_KEY"]
@@ -179,7 +295,7 @@ _SQLITE_PATH = DATA_DIR / "inviteonly.sqlite3"
 # Seconds a thread keeps its database connection. Reconnecting on every request (and,
 # on SQLite, re-reading the schema) costs a third of a registration's own work
 # (benchmarks/join_flow); health checks notice a connection the server dropped.
-DATABASE_CONNECTION_MAX_AGE = int(os.environ.get("INVITEONLY_DB_CONN_MAX_AGE", "60"))
+DATABASE_CONNECTION_MAX_AGE = _env_int("INVITEONLY_DB_CONN_MAX_AGE", 60, minimum=0)
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{_SQLITE_PATH}",
@@ -203,11 +319,10 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # connection has run it this many times: the hot reads then skip planning, which
     # costs PostgreSQL more than running them. "off" for a pooler that cannot keep
     # prepared statements (PgBouncer in transaction mode before 1.21).
-    _prepare_threshold = os.environ.get("INVITEONLY_DB_PREPARE_THRESHOLD", "5")
     # Added to what DATABASE_URL's query string sets (sslmode=…, options=…).
     DATABASES["default"].setdefault("OPTIONS", {}).update({
         "server_side_binding": True,
-        "prepare_threshold": None if _prepare_threshold == "off" else int(_prepare_threshold),
+        "prepare_threshold": _env_int_or_off("INVITEONLY_DB_PREPARE_THRESHOLD", 5),
     })
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -221,10 +336,13 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# The shortest password accepted (Django's validators also refuse the 20,000 most
+# common passwords and all-digit ones).
+PASSWORD_MIN_LENGTH = _env_int("INVITEONLY_PASSWORD_MIN_LENGTH", 8, minimum=1)
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 8},
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -235,11 +353,38 @@ PASSWORD_MAX_LENGTH = 256
 
 # Session keys are stored only as HMACs (see accounts/sessions.py).
 SESSION_ENGINE = "inviteonly.accounts.sessions"
-SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
+# How long a login lasts (pages and API tokens alike): a member on a lost phone stays
+# logged in this long unless they change their password.
+SESSION_COOKIE_AGE = int(
+    timedelta(days=_env_int("INVITEONLY_SESSION_DAYS", 14, minimum=1)).total_seconds()
+)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = BASE_URL.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# HTTPS (Django's security.W004 and W008 under `check --deploy`). Only a proxy that
+# says so (SECURE_PROXY_SSL_HEADER above) lets the site tell https from plain http, so
+# the redirect to https is on by default only with an https BASE_URL behind one
+# (INVITEONLY_SSL_REDIRECT=0 if the proxy redirects itself). Gateways' delivery reports
+# (/sms/…) are exempt: they may come from inside, to an http
+# SMS_DELIVERY_REPORT_BASE_URL, and a gateway does not follow redirects.
+SECURE_SSL_REDIRECT = _env_bool(
+    "INVITEONLY_SSL_REDIRECT", SESSION_COOKIE_SECURE and TRUSTED_PROXY_COUNT > 0
+)
+SECURE_REDIRECT_EXEMPT = [r"^sms/"]
+# HSTS: a browser that saw the site over https refuses plain http to it for this long.
+# On (a year) with an https BASE_URL — its secure cookies make the site unusable over
+# http anyway — and sent only on https responses. 0 turns it off.
+SECURE_HSTS_SECONDS = _env_int(
+    "INVITEONLY_HSTS_SECONDS", 365 * 24 * 3600 if SESSION_COOKIE_SECURE else 0, minimum=0
+)
+# includeSubDomains and preload bind every subdomain of the domain, which is for its
+# owner to decide: off unless set, and Django's reminders of them (security.W005,
+# W021) are silenced.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("INVITEONLY_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_bool("INVITEONLY_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -254,7 +399,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 # Where `inviteonly collectstatic` gathers files for a front proxy; unset, whitenoise
 # serves them straight from the package.
-STATIC_ROOT = os.environ.get("INVITEONLY_STATIC_ROOT") or None
+STATIC_ROOT = _env_text("INVITEONLY_STATIC_ROOT")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -262,7 +407,9 @@ STORAGES = {
 # Serve static files straight from the app directories: `serve` needs no collectstatic.
 WHITENOISE_USE_FINDERS = True
 
-# Requests larger than this are refused before they reach a view.
+# Form and JSON bodies larger than this are refused before they reach a view (400 page,
+# 413 in the API); avatars are uploads, limited by AVATAR_MAX_BYTES instead. Every form
+# and API body the site takes fits many times over.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
 # API list pages: default and largest page, and the largest offset (a bound keeps
@@ -271,13 +418,29 @@ NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 100
 NINJA_PAGINATION_MAX_OFFSET = 1_000_000
 
+
+def _as_warning_without_traceback(record: logging.LogRecord) -> bool:
+    """A request for a host the site does not serve (Django's DisallowedHost) is a
+    stranger's scanner, not the site failing: Django logs it at ERROR with a traceback,
+    which would wake whoever routes ERROR lines to alerting."""
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    record.exc_info, record.exc_text = None, None
+    return logging.getLogger(record.name).isEnabledFor(logging.WARNING)
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"as_warning": {"()": lambda: _as_warning_without_traceback}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("INVITEONLY_LOG_LEVEL", "INFO")},
+    # In any case ("debug" or "DEBUG").
+    "root": {
+        "handlers": ["console"],
+        "level": _env_choice("INVITEONLY_LOG_LEVEL", "INFO", choices=LOG_LEVELS),
+    },
     "loggers": {
+        "django.security.DisallowedHost": {"filters": ["as_warning"]},
         # waitress warns "Task queue depth is N" for every request that waits for a
         # thread: under load, one line per request, which costs more than the wait.
         "waitress.queue": {"level": "ERROR"},
@@ -294,12 +457,12 @@ LOGGING = {
 # ---------------------------------------------------------------------------
 
 # Uploaded files (avatars, re-encoded) live here, beside the SQLite database by default.
-MEDIA_ROOT = Path(os.environ.get("INVITEONLY_MEDIA_ROOT", DATA_DIR / "media")).resolve()
+MEDIA_ROOT = Path(_env_text("INVITEONLY_MEDIA_ROOT") or DATA_DIR / "media").resolve()
 MEDIA_URL = "media/"
 
 # Avatars: the largest upload accepted, the largest picture decoded (a small file can
 # hold a huge picture: a decompression bomb), and the side of the stored square.
-AVATAR_MAX_BYTES = int(os.environ.get("INVITEONLY_AVATAR_MAX_BYTES", str(2 * 1024 * 1024)))
+AVATAR_MAX_BYTES = _env_int("INVITEONLY_AVATAR_MAX_BYTES", 2 * 1024 * 1024, minimum=1)
 AVATAR_MAX_SOURCE_PIXELS = 25_000_000
 AVATAR_SIZE = 256
 # Uploads up to this size stay in memory; an avatar fits.
@@ -307,8 +470,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = AVATAR_MAX_BYTES
 # The largest request body `serve` reads at all (waitress answers 413 past it, before
 # the body reaches a disk buffer). Far above an avatar, so a member who picks a large
 # photo still gets the page's own "too large" message.
-REQUEST_BODY_MAX_BYTES = int(
-    os.environ.get("INVITEONLY_REQUEST_BODY_MAX_BYTES", str(16 * 1024 * 1024))
+REQUEST_BODY_MAX_BYTES = _env_int(
+    "INVITEONLY_REQUEST_BODY_MAX_BYTES", 16 * 1024 * 1024, minimum=1
 )
 
 # The longest "about me", wall post and private message.
@@ -322,22 +485,25 @@ SOCIAL_PAGE_SIZE = 20
 # A member is new for this many days after joining: the new_member_* rate limits
 # apply and their wall posts may hold at most NEW_MEMBER_MAX_LINKS_PER_POST links
 # (spam is mostly links, and mostly from accounts made for it).
-NEW_MEMBER_PERIOD_DAYS = int(os.environ.get("INVITEONLY_NEW_MEMBER_PERIOD_DAYS", "7"))
-NEW_MEMBER_MAX_LINKS_PER_POST = int(os.environ.get("INVITEONLY_NEW_MEMBER_MAX_LINKS", "0"))
+NEW_MEMBER_PERIOD_DAYS = _env_int("INVITEONLY_NEW_MEMBER_PERIOD_DAYS", 7, minimum=0)
+NEW_MEMBER_MAX_LINKS_PER_POST = _env_int("INVITEONLY_NEW_MEMBER_MAX_LINKS", 0, minimum=0)
 
 
 # ---------------------------------------------------------------------------
 # Phone numbers
 # ---------------------------------------------------------------------------
 
+# Region codes below are ISO 3166 ones in any case ("ru" is RU); `inviteonly check`
+# refuses codes it does not know (inviteonly.E004) instead of refusing every number.
+
 # Region assumed for numbers typed without a country code ("8 916 123-45-67").
-PHONE_DEFAULT_REGION = os.environ.get("INVITEONLY_PHONE_DEFAULT_REGION", "RU")
+PHONE_DEFAULT_REGION = (_env_text("INVITEONLY_PHONE_DEFAULT_REGION") or "RU").upper()
 
 # If set, only numbers from these ISO regions may be invited or join (e.g. "RU,BY,KZ").
-PHONE_ALLOWED_REGIONS = _env_list("INVITEONLY_PHONE_ALLOWED_REGIONS")
+PHONE_ALLOWED_REGIONS = _env_regions("INVITEONLY_PHONE_ALLOWED_REGIONS")
 
 # Numbers from these regions are refused (a cheap first line against SMS pumping).
-PHONE_DENIED_REGIONS = _env_list("INVITEONLY_PHONE_DENIED_REGIONS")
+PHONE_DENIED_REGIONS = _env_regions("INVITEONLY_PHONE_DENIED_REGIONS")
 
 
 # ---------------------------------------------------------------------------
@@ -350,7 +516,7 @@ INVITATION_REQUEST_TTL = timedelta(days=30)
 INVITATION_REQUEST_NOTE_MAX_LENGTH = 500
 
 # A join link is valid this long; an unredeemed invitation then expires.
-INVITATION_TTL = timedelta(days=int(os.environ.get("INVITEONLY_INVITATION_TTL_DAYS", "7")))
+INVITATION_TTL = timedelta(days=_env_int("INVITEONLY_INVITATION_TTL_DAYS", 7, minimum=1))
 
 # Random bytes in a join token: 12 bytes = 96 bits, 16 URL-safe characters, short
 # enough that the invitation SMS fits one segment.
@@ -359,11 +525,7 @@ JOIN_TOKEN_BYTES = 12
 # Optional cap on new members per day across the site (unset: no cap). A flood of
 # sign-ups — a leaked batch of invitations, an open-mode rush — waits for tomorrow
 # instead of filling the network faster than moderators can look.
-NEW_MEMBERS_PER_DAY: int | None = (
-    int(os.environ["INVITEONLY_NEW_MEMBERS_PER_DAY"])
-    if os.environ.get("INVITEONLY_NEW_MEMBERS_PER_DAY")
-    else None
-)
+NEW_MEMBERS_PER_DAY = _env_int_or_none("INVITEONLY_NEW_MEMBERS_PER_DAY", minimum=0)
 
 # The optional note an inviter attaches; it is shown to the invitee on the join page.
 INVITATION_NOTE_MAX_LENGTH = 200
@@ -380,50 +542,44 @@ DISPLAY_NAME_MAX_LENGTH = 64
 
 # A member who joined this recently cannot invite yet: a spammer cannot join and
 # invite a crowd the same day.
-INVITE_MIN_ACCOUNT_AGE_DAYS = int(os.environ.get("INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", "30"))
+INVITE_MIN_ACCOUNT_AGE_DAYS = _env_int("INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", 30)
 
 # A warning, quarantine or ban that was upheld (not lifted as a mistake) blocks
 # inviting for this many days after it was imposed.
-INVITE_SANCTION_COOLDOWN_DAYS = int(
-    os.environ.get("INVITEONLY_INVITE_SANCTION_COOLDOWN_DAYS", "90")
-)
+INVITE_SANCTION_COOLDOWN_DAYS = _env_int("INVITEONLY_INVITE_SANCTION_COOLDOWN_DAYS", 90)
 
 # How the member's invitees turned out: once a member has at least
 # INVITE_INVITEES_MIN_COUNT invitees, a share of banned or quarantined ones above
 # INVITE_INVITEES_MAX_BAD_SHARE stops them inviting (until a moderator grants it).
 # Below the minimum count one bad invitee would be a 100 % share: strikes handle that.
-INVITE_INVITEES_MIN_COUNT = int(os.environ.get("INVITEONLY_INVITE_INVITEES_MIN_COUNT", "4"))
-INVITE_INVITEES_MAX_BAD_SHARE = float(
-    os.environ.get("INVITEONLY_INVITE_INVITEES_MAX_BAD_SHARE", "0.25")
-)
+INVITE_INVITEES_MIN_COUNT = _env_int("INVITEONLY_INVITE_INVITEES_MIN_COUNT", 4)
+INVITE_INVITEES_MAX_BAD_SHARE = _env_float("INVITEONLY_INVITE_INVITEES_MAX_BAD_SHARE", 0.25)
 
 # The trust-score rule: inactive while no score provider is configured (a dotted path
 # to a function member → float in [0, 1], or None when the member has no score yet).
 # Once scores exist, members below the minimum cannot invite.
-INVITE_TRUST_SCORE_PROVIDER = os.environ.get("INVITEONLY_INVITE_TRUST_SCORE_PROVIDER", "")
-INVITE_MIN_TRUST_SCORE = float(os.environ.get("INVITEONLY_INVITE_MIN_TRUST_SCORE", "0.5"))
+INVITE_TRUST_SCORE_PROVIDER = _env_text("INVITEONLY_INVITE_TRUST_SCORE_PROVIDER") or ""
+INVITE_MIN_TRUST_SCORE = _env_float("INVITEONLY_INVITE_MIN_TRUST_SCORE", 0.5)
 
 # The allowance: one invitation earned every INVITE_ALLOWANCE_PERIOD_DAYS from joining,
 # at most INVITE_ALLOWANCE_MAX_UNUSED saved up. Sending spends one; revoking an
 # unredeemed invitation or letting it expire gives it back.
-INVITE_ALLOWANCE_PERIOD_DAYS = int(os.environ.get("INVITEONLY_INVITE_ALLOWANCE_PERIOD_DAYS", "7"))
-INVITE_ALLOWANCE_MAX_UNUSED = int(os.environ.get("INVITEONLY_INVITE_ALLOWANCE_MAX_UNUSED", "5"))
+INVITE_ALLOWANCE_PERIOD_DAYS = _env_int("INVITEONLY_INVITE_ALLOWANCE_PERIOD_DAYS", 7)
+INVITE_ALLOWANCE_MAX_UNUSED = _env_int("INVITEONLY_INVITE_ALLOWANCE_MAX_UNUSED", 5)
 
 # Accountability: each invitee banned for spam gives the inviter a strike; this many
 # strikes within the window suspend the inviter's invite rights for a while (the
 # suspension lapses by itself).
-INVITE_STRIKES_TO_SUSPEND = int(os.environ.get("INVITEONLY_INVITE_STRIKES_TO_SUSPEND", "2"))
-INVITE_STRIKE_WINDOW_DAYS = int(os.environ.get("INVITEONLY_INVITE_STRIKE_WINDOW_DAYS", "180"))
-INVITE_STRIKE_SUSPENSION_DAYS = int(
-    os.environ.get("INVITEONLY_INVITE_STRIKE_SUSPENSION_DAYS", "60")
-)
+INVITE_STRIKES_TO_SUSPEND = _env_int("INVITEONLY_INVITE_STRIKES_TO_SUSPEND", 2)
+INVITE_STRIKE_WINDOW_DAYS = _env_int("INVITEONLY_INVITE_STRIKE_WINDOW_DAYS", 180)
+INVITE_STRIKE_SUSPENSION_DAYS = _env_int("INVITEONLY_INVITE_STRIKE_SUSPENSION_DAYS", 60)
 
 # The longest reason a moderator may write for a sanction, a grant or a branch action.
 MODERATION_REASON_MAX_LENGTH = 500
 
-# Reports (moderation/reports.py): the longest note a reporter may add, and how much of
-# the reported text a report keeps for the moderators (they judge it even after the
-# content is removed).
+# Reports (moderation.actions.do_report_item): the longest note a reporter may add, and
+# how much of the reported text a report keeps for the moderators (they judge it even
+# after the content is removed).
 REPORT_DETAILS_MAX_LENGTH = 500
 REPORT_EXCERPT_LENGTH = 300
 
@@ -473,29 +629,33 @@ VERIFICATION_TOKEN_BYTES = 24
 # Which gateway delivers SMS: "console" prints them (laptops), "memory" keeps them
 # for tests, "kannel", "smpp" and "twilio" send them for real (configured below;
 # `inviteonly check` refuses to start with a missing or invalid configuration).
-SMS_GATEWAY = os.environ.get("INVITEONLY_SMS_GATEWAY", "console")
+SMS_GATEWAY = _env_text("INVITEONLY_SMS_GATEWAY") or "console"
 
 # The sender id SMS go out under (an alphanumeric name or a number), unless a route
-# below says otherwise. Empty: the gateway's own default.
+# below says otherwise. Empty: the gateway's own default (Kannel's global-sender, the
+# site name over SMPP), which the checks of US and Canadian senders cannot see
+# (sms.W003).
 SMS_SENDER_ID = os.environ.get("INVITEONLY_SMS_SENDER_ID", "")
 
 # Routes by the recipient's country (ISO region): {"US": {"gateway": "twilio",
 # "sender_id": "+14155550100"}}. Keys missing from a route come from SMS_GATEWAY and
 # SMS_SENDER_ID. US and Canada refuse alphanumeric sender ids: a check demands a
-# numeric one there. JSON in the environment.
-SMS_ROUTES: dict[str, dict[str, str]] = json.loads(os.environ.get("INVITEONLY_SMS_ROUTES", "{}"))
+# numeric one there. A JSON object in the environment.
+SMS_ROUTES: dict[str, dict[str, str]] = _env_json_object("INVITEONLY_SMS_ROUTES")
 
 # Regions where carriers drop SMS from alphanumeric sender ids.
 SMS_NUMERIC_SENDER_REGIONS = ("US", "CA")
 
-# Seconds a gateway call may take before it counts as a retryable failure; well under
-# half of SMS_SEND_LEASE.
-SMS_GATEWAY_TIMEOUT = float(os.environ.get("INVITEONLY_SMS_GATEWAY_TIMEOUT", "10"))
+# Seconds a gateway call may take before it counts as a retryable failure. At most a
+# quarter of SMS_SEND_LEASE (sms.W002): a send starts with at least half the lease
+# left, and connecting and waiting for the answer may each take this long.
+SMS_GATEWAY_TIMEOUT = _env_float("INVITEONLY_SMS_GATEWAY_TIMEOUT", 10, above=0)
 
 # Where gateways send delivery reports (Kannel's dlr-url, Twilio's status callback):
-# the site's address as the gateway reaches it. Defaults to BASE_URL.
-SMS_DELIVERY_REPORT_BASE_URL = os.environ.get(
-    "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL", BASE_URL
+# the site's address as the gateway reaches it. Defaults to BASE_URL (and, like it,
+# to where `serve` listens when neither is set).
+SMS_DELIVERY_REPORT_BASE_URL = (
+    _env_text("INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL") or BASE_URL
 ).rstrip("/")
 # Gateways call the site under that name, so it is an allowed host.
 if urlsplit(SMS_DELIVERY_REPORT_BASE_URL).hostname not in (*ALLOWED_HOSTS, "*", None):
@@ -535,17 +695,18 @@ SMS_LANGUAGE_BY_REGION = {
 }
 
 # Seconds an idle delivery worker waits before looking for new messages again.
-SMS_WORKER_POLL_SECONDS = float(os.environ.get("INVITEONLY_SMS_WORKER_POLL_SECONDS", "1"))
+SMS_WORKER_POLL_SECONDS = _env_float("INVITEONLY_SMS_WORKER_POLL_SECONDS", 1, above=0)
 
-# Messages a worker claims in one transaction.
-SMS_WORKER_BATCH_SIZE = 20
+# Messages a worker claims in one transaction: fewer spread a burst over more workers,
+# more cost fewer claims.
+SMS_WORKER_BATCH_SIZE = _env_int("INVITEONLY_SMS_WORKER_BATCH_SIZE", 20, minimum=1)
 
 # A message that still failed after this many attempts is marked failed for good.
 SMS_MAX_ATTEMPTS = 8
 
 # A message not sent this long after it was queued is failed instead of retried: a
 # code or an invitation that arrives a day late only confuses.
-SMS_MAX_AGE = timedelta(hours=int(os.environ.get("INVITEONLY_SMS_MAX_AGE_HOURS", "12")))
+SMS_MAX_AGE = timedelta(hours=_env_int("INVITEONLY_SMS_MAX_AGE_HOURS", 12, minimum=1))
 
 # First retry delay; each further attempt doubles it (with jitter).
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)
@@ -556,11 +717,11 @@ SWEEP_INTERVAL = timedelta(hours=1)
 
 # How long a worker's claim on a message lasts (renewed before a send once half of it
 # has passed): if the worker dies, the message goes back to the queue after this.
-# Gateways must time out well before half of it.
+# Gateways must time out well before half of it (SMS_GATEWAY_TIMEOUT).
 # Also how long a message a dead worker may have handed to Kannel waits for Kannel's
 # delivery report before it is sent again (see sms/delivery.py).
 SMS_SEND_LEASE = timedelta(
-    seconds=float(os.environ.get("INVITEONLY_SMS_SEND_LEASE_SECONDS", "120"))
+    seconds=_env_float("INVITEONLY_SMS_SEND_LEASE_SECONDS", 120, above=0)
 )
 
 
@@ -569,7 +730,10 @@ SMS_SEND_LEASE = timedelta(
 # ---------------------------------------------------------------------------
 
 # Where rate-limit counters live: Redis when set (shared by every process, no writes
-# to the database), otherwise a table in the database.
+# to the database), otherwise a table in the database. Every request that counts
+# (sending or checking a code, logging in, inviting, posting…) needs it: while Redis
+# is down they answer 500, so `inviteonly check` warns at start when it does not
+# answer (inviteonly.W002).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 # Named rate limits: action → (key, maximum hits, window in seconds). Per-address rules
@@ -588,7 +752,12 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "login": [("ip", 30, 600)],
     "recover": [("ip", 10, 3600), ("number", 5, 3600)],
     "join": [("ip", 10, 3600)],
-    "invite": [("ip", 50, 86400), ("member", 20, 86400)],
+    # Invitations: per address and per member, and 3 a day per number whoever sends
+    # them — one phone cannot be flooded by many inviters or by inviting and revoking.
+    # Members' numbers (no SMS) count alike, so a refusal tells nothing about who is a
+    # member; invitations sent by granting a request are counted apart (see
+    # invitation_requests/actions.py).
+    "invite": [("ip", 50, 86400), ("member", 20, 86400), ("number", 3, 86400)],
     # Asking for an invitation (no SMS is sent, but members read every request).
     "invitation_request": [("ip", 5, 86400), ("number", 2, 86400)],
     # Everyday writing, for every member: generous, they only stop scripts.
@@ -625,7 +794,7 @@ SMS_MAX_COUNTRIES_PER_IP = 3
 # Circuit breaker: SMS of every kind (codes and invitations) the whole site may queue in
 # an hour. Past it every SMS is refused until the hour ends, an ERROR is logged and the
 # admin shows a banner. Set it to a few times your busiest hour.
-SMS_MAX_PER_HOUR = int(os.environ.get("INVITEONLY_SMS_MAX_PER_HOUR", "1000"))
+SMS_MAX_PER_HOUR = _env_int("INVITEONLY_SMS_MAX_PER_HOUR", 1000, minimum=1)
 
 # Failed logins per number: the first few are typos and cost nothing; after them each
 # failure makes the next attempt wait, doubling from the first wait up to the longest.

@@ -1,18 +1,29 @@
-"""The `inviteonly` management commands: founder, registration_mode, worker pieces."""
+"""The `inviteonly` management commands: founder, registration_mode, worker pieces, and
+the Django commands that need a word from us (createsuperuser, collectstatic)."""
 
 from __future__ import annotations
 
+import os
+import queue
 import re
+import signal
+import subprocess
+import sys
+import threading
 from io import StringIO
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from inviteonly import cli
 from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.accounts.actions import do_start_recovery
+from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
@@ -82,3 +93,74 @@ def test_sweep_deletes_only_what_has_outlived_its_use(clock: FrozenClock) -> Non
     assert ", 1 phone verifications and" in output.getvalue()
     assert PhoneVerification.objects.count() == 1
     assert RateLimitCounter.objects.count() == 0
+
+
+def test_createsuperuser_points_to_the_founder_command() -> None:
+    with pytest.raises(CommandError, match="inviteonly founder"):
+        call_command("createsuperuser", "--noinput", stdout=StringIO(), stderr=StringIO())
+    assert not Member.objects.exists()
+
+
+def test_collectstatic_without_a_static_root_says_which_variable_to_set(settings: Any) -> None:
+    settings.STATIC_ROOT = None
+    with pytest.raises(CommandError, match="INVITEONLY_STATIC_ROOT"):
+        call_command("collectstatic", "--noinput", stdout=StringIO())
+
+
+def test_the_cli_turns_a_command_error_into_one_line(tmp_path: Path) -> None:
+    environment = {
+        name: value for name, value in os.environ.items()
+        if not name.startswith(("INVITEONLY_", "DJANGO_")) and name != "DATABASE_URL"
+    } | {"INVITEONLY_DATA_DIR": str(tmp_path / "var")}
+    result = subprocess.run(
+        [sys.executable, "-m", "inviteonly.cli", "collectstatic", "--noinput"],
+        env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "INVITEONLY_STATIC_ROOT" in result.stderr
+
+
+def test_worker_says_where_its_data_lives(tmp_path: Path) -> None:
+    environment = {
+        name: value for name, value in os.environ.items()
+        if not name.startswith(("INVITEONLY_", "DJANGO_")) and name != "DATABASE_URL"
+    } | {"INVITEONLY_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "inviteonly.cli", "worker"],
+        env=environment, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in worker.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+    seen: list[str] = []
+    try:
+        while not seen or "Data directory" not in seen[-1]:
+            seen.append(lines.get(timeout=60))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    line = seen[-1]
+    assert f"Data directory: {tmp_path / 'data'}" in line
+    assert f"media: {tmp_path / 'data' / 'media'}" in line
+
+
+def test_every_command_of_ours_is_named_where_a_newcomer_looks() -> None:
+    commands_dir = Path(cli.__file__).parent / "management" / "commands"
+    # Overrides of Django's own commands are Django's, not ours to list.
+    ours = sorted(
+        path.stem for path in commands_dir.glob("*.py")
+        if path.stem not in ("__init__", "createsuperuser", "collectstatic")
+    )
+    assert "sweep" in ours and "sms_report" in ours
+    architecture = (Path(cli.__file__).parent.parent / "docs" / "architecture.md").read_text()
+    [command_row] = [line for line in architecture.splitlines()
+                     if line.startswith("| `cli.py`")]
+    for command in ours:
+        assert f"inviteonly {command}" in (cli.__doc__ or ""), command
+        assert f"`{command}`" in command_row, command

@@ -40,6 +40,10 @@ handler500 = site_urls.handler500
 
 NOT_FOUND = {"en": "Page not found", "ru": "Страница не найдена"}
 BAD_REQUEST = {"en": "The request could not be processed", "ru": "Запрос не удалось обработать"}
+BAD_REQUEST_EXPLAINED = {
+    "en": "The site could not accept what the browser sent",
+    "ru": "Сайт не смог принять то, что отправил браузер",
+}
 SERVER_ERROR = {"en": "Something went wrong", "ru": "Что-то пошло не так"}
 
 
@@ -89,8 +93,27 @@ def test_oversize_form_gets_the_400_page(language: str) -> None:
     assert response.status_code == 400
     text = page(response)
     assert BAD_REQUEST[language] in text
+    assert BAD_REQUEST_EXPLAINED[language] in text
     assert f'<html lang="{language}">' in text
     assert "Bad Request (400)" not in text
+
+
+@override_settings(ALLOWED_HOSTS=["testserver"])
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_host_the_site_does_not_answer_to_gets_a_400_page_that_fits_it(
+    language: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = Client(HTTP_ACCEPT_LANGUAGE=language).get("/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    text = page(response)
+    assert BAD_REQUEST[language] in text
+    assert BAD_REQUEST_EXPLAINED[language] in text
+    # A stranger's Host header is the internet's noise, not the site's failure: a
+    # warning without a traceback, not an ERROR for the operator's alerting.
+    [record] = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert record.levelname == "WARNING"
+    assert record.exc_info is None and record.exc_text is None
+    assert "evil.example" in record.getMessage()
 
 
 @pytest.mark.parametrize("language", ["en", "ru"])

@@ -5,8 +5,10 @@ numbers fail for good and show so to the inviter, a stopped Kannel only delays."
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,15 @@ from inviteonly.sms.gateways import reset_gateways
 from inviteonly.sms.models import OutboundSms, SmsStatus
 from tests.conftest import PASSWORD, FrozenClock, skip_or_fail
 from tests.kannel_fixture import (
+    BEARERBOX,
     MISSING,
     REFUSED_PREFIX,
+    REPO_ROOT,
+    SMSBOX,
     USERNAME,
     Kannel,
     SiteInThread,
+    free_port,
     kannel_available,
 )
 from tests.kannel_fixture import (
@@ -177,3 +183,84 @@ def test_too_old_a_message_is_failed_not_sent(
     message.refresh_from_db()
     assert message.status == SmsStatus.FAILED and "SMS_MAX_AGE" in message.last_error
     assert not [sms for sms in kannel.received() if sms.receiver == number]
+
+
+OPERATIONS = REPO_ROOT / "docs" / "operations.md"
+
+
+def documented_kannel_conf() -> str:
+    """The kannel.conf block of docs/operations.md, as an operator would copy it."""
+    blocks = OPERATIONS.read_text().split("```")[1::2]
+    [block] = [block for block in blocks if "group = core" in block]
+    return block.removeprefix("\n")
+
+
+def test_the_documented_kannel_conf_has_no_comment_after_a_value() -> None:
+    # Kannel reads "store-type = file   # …" as the value "file   # …" and refuses it.
+    for line in documented_kannel_conf().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert "#" not in line.split("=", 1)[1].replace('"', "").split("%")[0], line
+
+
+def test_bearerbox_and_smsbox_start_with_the_documented_kannel_conf(tmp_path: Path) -> None:
+    if not kannel_available():
+        skip_or_fail(MISSING)
+    admin_port, smsbox_port, sendsms_port, smsc_port = (free_port() for _ in range(4))
+    # What the excerpt leaves to the operator: ports, an SMSC, where the files go.
+    config = (
+        documented_kannel_conf()
+        .replace("/var/log/kannel", str(tmp_path))
+        .replace("/var/spool/kannel", str(tmp_path))
+        .replace("password = …", "password = sendsms-password")
+        .replace("group = core\n", f"group = core\nadmin-port = {admin_port}\n"
+                 "admin-interface = 127.0.0.1\nadmin-password = admin-password\n"
+                 f"smsbox-port = {smsbox_port}\nsmsbox-interface = 127.0.0.1\n"
+                 f"log-file = {tmp_path}/bearerbox.log\n")
+        .replace("group = smsbox\n", "group = smsbox\nbearerbox-host = 127.0.0.1\n"
+                 f"bearerbox-port = {smsbox_port}\nsendsms-port = {sendsms_port}\n"
+                 f"sendsms-interface = 127.0.0.1\nlog-file = {tmp_path}/smsbox.log\n")
+        + f"\ngroup = smsc\nsmsc = fake\nsmsc-id = fake\nhost = 127.0.0.1\nport = {smsc_port}\n"
+        "connect-allow-ip = 127.0.0.1\n"
+    )
+    conf = tmp_path / "kannel.conf"
+    conf.write_text(config)
+    status_url = f"http://127.0.0.1:{admin_port}/status.txt?password=admin-password"
+    boxes: list[subprocess.Popen[bytes]] = []
+
+    def status() -> str:
+        assert all(box.poll() is None for box in boxes), kannel_output(tmp_path)
+        try:
+            with urllib.request.urlopen(status_url, timeout=2) as response:
+                return str(response.read().decode())
+        except OSError:
+            return ""
+
+    def wait_until(condition: Callable[[str], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not condition(status()):
+            assert time.monotonic() < deadline, kannel_output(tmp_path)
+            time.sleep(0.1)
+
+    try:
+        for program, up in (
+            (BEARERBOX, lambda text: "Status:" in text),
+            (SMSBOX, lambda text: "smsbox:" in text.split("Box connections:")[-1]),
+        ):
+            with (tmp_path / f"{Path(program).name}.out").open("ab") as sink:
+                boxes.append(subprocess.Popen(
+                    [program, "-v", "2", str(conf)], stdout=sink, stderr=subprocess.STDOUT,
+                    cwd=tmp_path, start_new_session=True,
+                ))
+            wait_until(up)
+        # (A first start also logs that the store file does not exist yet.)
+        assert "PANIC" not in kannel_output(tmp_path)
+    finally:
+        for box in reversed(boxes):
+            box.terminate()
+        for box in boxes:
+            box.wait(timeout=15)
+
+
+def kannel_output(directory: Path) -> str:
+    return "\n".join(path.read_text(errors="replace")
+                     for path in sorted([*directory.glob("*.log"), *directory.glob("*.out")]))

@@ -14,8 +14,11 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from urllib.error import HTTPError
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -67,22 +70,26 @@ class Server:
 BODY_MAX_BYTES = 200_000
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
+def serve_environment(tmp_path: Path, **values: str) -> dict[str, str]:
     environment = {
         name: value for name, value in os.environ.items()
         if not name.startswith(("INVITEONLY_", "DJANGO_")) and name != "DATABASE_URL"
     }
-    environment |= {
+    return environment | {
         "INVITEONLY_DATA_DIR": str(tmp_path / "var"),
         "INVITEONLY_SMS_WORKER_POLL_SECONDS": "0.2",
         "INVITEONLY_REQUEST_BODY_MAX_BYTES": str(BODY_MAX_BYTES),
         "PYTHONUNBUFFERED": "1",
+        **values,
     }
+
+
+@contextmanager
+def running_server(tmp_path: Path, **values: str) -> Iterator[Server]:
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "inviteonly.cli", "serve", "--port", str(port)],
-        env=environment,
+        env=serve_environment(tmp_path, **values),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -93,6 +100,12 @@ def server(tmp_path: Path) -> Iterator[Server]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with running_server(tmp_path) as started:
+        yield started
 
 
 def test_serve_prints_a_founder_link_and_the_founder_can_join(server: Server) -> None:
@@ -133,3 +146,62 @@ def test_serve_refuses_a_body_over_the_limit_before_reading_it(server: Server) -
     assert refused.value.code == 413
     status, _answer = server.api("/join/invitation", {"token": "x" * 40})
     assert status == 404  # and the server goes on answering
+
+
+def test_serve_says_where_its_data_lives(tmp_path: Path, server: Server) -> None:
+    line = server.wait_for(r"Data directory: ").string
+    assert f"Data directory: {tmp_path / 'var'} (media: {tmp_path / 'var' / 'media'})" in line
+
+
+def test_serve_without_migrating_an_empty_database_says_what_to_run(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "inviteonly.cli", "serve", "--no-migrate", "--port",
+         str(free_port())],
+        env=serve_environment(tmp_path), cwd=tmp_path, capture_output=True, text=True,
+        timeout=STARTUP_SECONDS,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "inviteonly migrate" in result.stderr
+
+
+class FakeSendsms(BaseHTTPRequestHandler):
+    """Kannel's smsbox as far as the site can tell: takes every sendsms, keeps its query."""
+
+    queries: queue.Queue[dict[str, list[str]]] = queue.Queue()
+
+    def do_GET(self) -> None:
+        self.queries.put(parse_qs(urlsplit(self.path).query))
+        self.send_response(202)
+        self.send_header("Content-Length", "8")
+        self.end_headers()
+        self.wfile.write(b"Accepted")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_delivery_reports_come_back_to_where_serve_listens(tmp_path: Path) -> None:
+    sendsms = HTTPServer(("127.0.0.1", 0), FakeSendsms)
+    threading.Thread(target=sendsms.serve_forever, daemon=True).start()
+    kannel = {
+        "INVITEONLY_SMS_GATEWAY": "kannel",
+        "INVITEONLY_KANNEL_SENDSMS_URL":
+            f"http://127.0.0.1:{sendsms.server_address[1]}/cgi-bin/sendsms",
+        "INVITEONLY_KANNEL_USERNAME": "inviteonly",
+        "INVITEONLY_KANNEL_PASSWORD": "sendsms-password",
+    }
+    try:
+        with running_server(tmp_path, **kannel) as server:
+            token = server.wait_for(rf"{server.base}/j/([A-Za-z0-9_-]{{16,}})").group(1)
+            server.wait_for(r"Serving on")
+            status, started = server.api("/join", {
+                "token": token, "phone": "+7 916 123-45-67", "display_name": "First Founder",
+                "password": PASSWORD, "language": "en",
+            })
+            assert status == 202, started
+            query = FakeSendsms.queries.get(timeout=30)
+    finally:
+        sendsms.shutdown()
+    [report_url] = query["dlr-url"]
+    assert report_url.startswith(f"{server.base}/sms/kannel/"), report_url

@@ -3,13 +3,14 @@ would send from an alphanumeric sender id where carriers drop it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from inviteonly.sms.checks import check_sms_gateways, check_sms_routes
+from inviteonly.sms.checks import check_sms_gateways, check_sms_routes, check_sms_timeouts
 from inviteonly.sms.gateways import route_for
 
 
@@ -92,4 +93,47 @@ def test_twilio_needs_a_sender_number(settings: Any) -> None:
     settings.SMS_ROUTES = {"US": {"gateway": "twilio"}}
     assert ids(check_sms_routes(None)) == ["sms.E006"]
     settings.SMS_ROUTES = {"US": {"gateway": "twilio", "sender_id": "+14155550100"}}
+    assert check_sms_routes(None) == []
+
+
+def test_a_gateway_timeout_near_half_the_lease_is_reported(settings: Any) -> None:
+    settings.SMS_SEND_LEASE = timedelta(seconds=120)
+    settings.SMS_GATEWAY_TIMEOUT = 30
+    assert check_sms_timeouts(None) == []
+    settings.SMS_GATEWAY_TIMEOUT = 31
+    [warning] = check_sms_timeouts(None)
+    assert warning.id == "sms.W002"
+    assert "INVITEONLY_SMS_GATEWAY_TIMEOUT" in warning.msg and "SMS_SEND_LEASE" in warning.msg
+    settings.SMS_SEND_LEASE = timedelta(seconds=5)
+    settings.SMS_GATEWAY_TIMEOUT = 10
+    assert ids(check_sms_timeouts(None)) == ["sms.W002"]
+
+
+def test_us_and_canada_under_kannels_own_sender_are_reported(settings: Any) -> None:
+    # Without a sender id the site sends none: Kannel's global-sender (a name, in the
+    # documented kannel.conf) goes out, and no check can see it.
+    settings.SMS_GATEWAY = "kannel"
+    settings.SMS_SENDER_ID = ""
+    settings.SMS_ROUTES = {}
+    settings.PHONE_ALLOWED_REGIONS = []
+    settings.PHONE_DENIED_REGIONS = []
+    messages = check_sms_routes(None)
+    assert ids(messages) == ["sms.W003", "sms.W003"]
+    assert "US" in messages[0].msg and "global-sender" in messages[0].msg
+    # A number for those two countries, or a sender the check can see, settles it.
+    settings.SMS_ROUTES = {"US": {"sender_id": "+14155550100"},
+                           "CA": {"sender_id": "+14155550100"}}
+    assert check_sms_routes(None) == []
+    settings.SMS_ROUTES = {}
+    settings.SMS_SENDER_ID = "Inviteonly"
+    assert ids(check_sms_routes(None)) == ["sms.E005", "sms.E005"]
+    # So does not serving them at all.
+    settings.SMS_SENDER_ID = ""
+    settings.PHONE_ALLOWED_REGIONS = ["RU", "BY"]
+    assert check_sms_routes(None) == []
+    settings.SMS_SENDER_ID = "Inviteonly"
+    assert check_sms_routes(None) == []
+    settings.SMS_SENDER_ID = ""
+    settings.PHONE_ALLOWED_REGIONS = []
+    settings.PHONE_DENIED_REGIONS = ["US", "CA"]
     assert check_sms_routes(None) == []

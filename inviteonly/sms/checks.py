@@ -1,6 +1,6 @@
 """Start-up checks of the SMS configuration: the gateway, its keys, the routes and
-sender ids. A site that cannot send SMS refuses to start instead of failing at the
-first invitation."""
+sender ids, the gateway timeout against the worker's lease. A site that cannot send SMS
+refuses to start instead of failing at the first invitation."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ HINT = "See docs/operations.md, 'SMS gateways'."
 # to 11 letters, digits and spaces.
 NUMERIC_SENDER = re.compile(r"\+?[0-9]{3,15}")
 ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 ]{1,11}")
+
+
+def _served(region: str) -> bool:
+    """Whether numbers of ``region`` may be invited or join at all (the phone settings)."""
+    allowed = settings.PHONE_ALLOWED_REGIONS
+    return region not in settings.PHONE_DENIED_REGIONS and (not allowed or region in allowed)
 
 
 def _is_http_url(url: str) -> bool:
@@ -135,9 +141,23 @@ def check_sms_routes(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                     id="sms.E006",
                 )
             )
-    for region in settings.SMS_NUMERIC_SENDER_REGIONS:
+    for region in filter(_served, settings.SMS_NUMERIC_SENDER_REGIONS):
         route = settings.SMS_ROUTES.get(region, {})
         sender = route.get("sender_id", settings.SMS_SENDER_ID)
+        gateway = route.get("gateway", settings.SMS_GATEWAY)
+        if not sender and gateway in ("kannel", "smpp"):
+            # No sender id: the gateway picks one we cannot see (Kannel's global-sender,
+            # the site name over SMPP) — a name, as a rule.
+            messages.append(
+                Warning(
+                    f"SMS to {region} through {gateway} go out under the gateway's own "
+                    "sender (Kannel's global-sender, or the site name over SMPP), which "
+                    "carriers there drop unless it is a number.",
+                    hint=f'Name the sender: INVITEONLY_SMS_ROUTES=\'{{"{region}": '
+                    '{"sender_id": "+14155550100"}}\' (or INVITEONLY_SMS_SENDER_ID).',
+                    id="sms.W003",
+                )
+            )
         if sender and not NUMERIC_SENDER.fullmatch(sender):
             messages.append(
                 Error(
@@ -149,3 +169,24 @@ def check_sms_routes(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 )
             )
     return messages
+
+
+@register()
+def check_sms_timeouts(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """A send starts with at least half of the worker's lease left (it is renewed
+    otherwise); connecting and waiting for the answer may each take the timeout. Past a
+    quarter of the lease, a slow gateway can outlast the claim and another worker sends
+    the message again."""
+    lease = settings.SMS_SEND_LEASE.total_seconds()
+    if lease / 4 >= settings.SMS_GATEWAY_TIMEOUT:
+        return []
+    return [
+        Warning(
+            f"INVITEONLY_SMS_GATEWAY_TIMEOUT ({settings.SMS_GATEWAY_TIMEOUT:g} s) is more than "
+            f"a quarter of SMS_SEND_LEASE ({lease:g} s): a slow gateway can outlast a "
+            "worker's claim, and the message goes out twice.",
+            hint="Lower INVITEONLY_SMS_GATEWAY_TIMEOUT or raise "
+            "INVITEONLY_SMS_SEND_LEASE_SECONDS.",
+            id="sms.W002",
+        )
+    ]

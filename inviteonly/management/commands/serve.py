@@ -9,13 +9,36 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 from waitress import serve
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.actions import do_create_founder_invitation, join_url
+from inviteonly.management.commands.worker import data_directory
 from inviteonly.sms.delivery import run_delivery_worker
 from inviteonly.wsgi import application
+
+
+def listen_where_served(host: str, port: int) -> None:
+    """Without INVITEONLY_BASE_URL, the site is where it listens (a laptop): join links,
+    and the delivery reports a gateway sends back unless their own address is set."""
+    if "INVITEONLY_BASE_URL" in os.environ:
+        return
+    wildcard = host in ("0.0.0.0", "::")  # noqa: S104  (a comparison)
+    url_host = "127.0.0.1" if wildcard else host
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, url_host]
+    bracketed = f"[{url_host}]" if ":" in url_host else url_host
+    settings.BASE_URL = f"http://{bracketed}:{port}"
+    if "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL" not in os.environ:
+        settings.SMS_DELIVERY_REPORT_BASE_URL = settings.BASE_URL
+
+
+def unapplied_migrations() -> int:
+    connection = connections[DEFAULT_DB_ALIAS]
+    executor = MigrationExecutor(connection)
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
 class Command(BaseCommand):
@@ -38,16 +61,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if "INVITEONLY_BASE_URL" not in os.environ:
-            # On a laptop the site is where it listens: links must point there.
-            wildcard = options["host"] in ("0.0.0.0", "::")  # noqa: S104  (a comparison)
-            host = "127.0.0.1" if wildcard else options["host"]
-            settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, host]
-            url_host = f"[{host}]" if ":" in host else host
-            settings.BASE_URL = f"http://{url_host}:{options['port']}"
+        listen_where_served(options["host"], options["port"])
         call_command("check", fail_level="ERROR")
+        self.stdout.write(data_directory())
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=0)
+        elif unapplied := unapplied_migrations():
+            raise CommandError(
+                f"{unapplied} migrations are not applied to the database: run "
+                "`inviteonly migrate` first (or start without --no-migrate)."
+            )
         if not Member.objects.exists():
             invitation, token = do_create_founder_invitation(bootstrap=True)
             self.stdout.write(
