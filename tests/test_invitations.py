@@ -22,11 +22,20 @@ from inviteonly.invitations.models import Invitation, InvitationState
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.sms_text import shape_of
+from inviteonly.moderation.actions import do_lift_sanction, do_quarantine_member
+from inviteonly.moderation.models import Sanction
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.site_config.actions import do_set_registration_mode
 from inviteonly.site_config.models import RegistrationMode
 from inviteonly.sms.models import OutboundSms
-from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, assert_read_like_the_orm, make_member
+from tests.conftest import (
+    PASSWORD,
+    ApiClient,
+    FrozenClock,
+    SmsOutbox,
+    assert_read_like_the_orm,
+    make_member,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -433,3 +442,41 @@ def test_an_invitation_read_by_its_token_is_the_orms(
         orm = Invitation.objects.select_related("inviter").get(id=read.id)
         assert_read_like_the_orm(read, orm)
         assert_read_like_the_orm(read.inviter, orm.inviter)
+
+
+def test_a_quarantined_inviters_invitations_wait_until_the_quarantine_ends(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    moderator = make_member(
+        display_name="Moderator Ivan", role=Member.Role.MODERATOR, phone="+79160000002",
+        invited_by=founder,
+    )
+    inviter = ApiClient()
+    inviter.log_in("+79160000002")
+    assert inviter.post("/invitations", {"phone": "+79163334455"}).status_code == 201
+    token = sms_outbox.join_token_for("+79163334455")
+    newcomer = ApiClient("ru")
+    started = newcomer.post("/join", {
+        "token": token, "phone": "+79163334455", "display_name": "Newcomer Boris",
+        "password": PASSWORD, "language": "ru",
+    })
+    assert started.status_code == 202, started.json_body
+    code = sms_outbox.code_for("+79163334455")
+    do_quarantine_member(member=moderator, moderator=founder, reason="Spam ring")
+
+    confirm = {"verification_token": started.json_body["verification_token"], "code": code}
+    for path, body in (("/join/invitation", {"token": token}), ("/join/confirm", confirm)):
+        held = newcomer.post(path, body)
+        assert (held.status_code, held.json_body["code"]) == (403, "invitation_on_hold"), path
+        assert held.json_body["detail"] == (
+            "Этим приглашением сейчас нельзя воспользоваться. Попробуйте позже или "
+            "спросите того, кто вас пригласил."
+        )
+    assert not Member.objects.filter(display_name="Newcomer Boris").exists()
+    assert Invitation.objects.get().redeemed_at is None
+
+    quarantine = Sanction.objects.get(member=moderator)
+    do_lift_sanction(sanction_id=quarantine.id, moderator=founder, reason="Not him")
+    joined = newcomer.post("/join/confirm", confirm)
+    assert joined.status_code == 201, joined.json_body
+    assert Member.objects.get(display_name="Newcomer Boris").invited_by == moderator

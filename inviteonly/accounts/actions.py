@@ -20,7 +20,10 @@ from inviteonly.accounts.validation import check_new_password, clean_display_nam
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitations.models import Invitation
-from inviteonly.invitations.queries import check_bootstrap_invitation
+from inviteonly.invitations.queries import (
+    check_bootstrap_invitation,
+    check_inviter_in_good_standing,
+)
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
@@ -224,6 +227,7 @@ def _create_member(verification: PhoneVerification, *, ip_address: str | None) -
     check_registration_open(invitation, mode=getattr(verification, "registration_mode"))  # noqa: B009
     if invitation is not None:
         check_bootstrap_invitation(invitation)
+        check_inviter_in_good_standing(invitation)
     role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
     if role != Member.Role.FOUNDER:
         _check_daily_member_cap()

@@ -53,7 +53,21 @@ def access_invitation_by_token(token: str) -> Invitation:
             _("This invitation was withdrawn by the person who sent it."),
             status=410,
         )
+    check_inviter_in_good_standing(invitation)
     return invitation
+
+
+def check_inviter_in_good_standing(invitation: Invitation) -> None:
+    """While its inviter is quarantined an invitation waits: nobody joins through it
+    until a moderator ends the quarantine (a ban revokes it for good)."""
+    inviter = invitation.inviter
+    if inviter is not None and inviter.status == Member.Status.QUARANTINED:
+        raise ActionError(
+            "invitation_on_hold",
+            _("This invitation cannot be used at the moment. Try again later, or ask the "
+              "person who invited you."),
+            status=403,
+        )
 
 
 def check_bootstrap_invitation(invitation: Invitation) -> None:
