@@ -92,21 +92,24 @@ def test_a_long_note_in_the_action_is_refused_with_the_limit() -> None:
     assert "500" in str(refused.value.message)
 
 
-def test_members_numbers_and_repeats_answer_alike_but_are_never_listed(founder: Member) -> None:
+def test_members_numbers_and_repeats_answer_alike_and_are_listed_alike(founder: Member) -> None:
     make_member(phone="+79162223344")
-    answers = [ask(), ask(), ask(phone="+79162223344")]
+    answers = [ask(), ask(), ask(phone="+79162223344", note="A note its writer will know")]
     assert [answer.status_code for answer in answers] == [201, 201, 201]
     assert {tuple(sorted(answer.json_body)) for answer in answers} == {
         ("created_at", "expires_at", "granted_at", "invitation_withdrawn_at", "state",
          "status_token")
     }
+    # Leaving any of them out would tell whoever asked for a member's number with a note
+    # they would recognise, then read the list, that it is a member's.
     assert [request.listed for request in InvitationRequest.objects.order_by("id")] == [
-        True, False, False
+        True, True, True
     ]
     member = ApiClient()
     member.log_in("+79160000001")
-    listed = member.get("/invitation-requests")
-    assert listed.json_body["count"] == 1
+    listed = member.get("/invitation-requests").json_body
+    assert listed["count"] == 3
+    assert "A note its writer will know" in [item["note"] for item in listed["items"]]
 
 
 def test_members_see_no_contact_details(founder: Member) -> None:
@@ -199,10 +202,9 @@ def test_a_request_expires_after_thirty_days(founder: Member, clock: FrozenClock
     with pytest.raises(ActionError) as refused:
         do_grant_invitation_request(member=founder, request_id=request.id)
     assert refused.value.code == "request_not_open"
-    # The number may ask again, and the new request is the listed one.
+    # The number may ask again, and only the new request is open.
     ask()
-    assert InvitationRequest.objects.filter(listed=True).count() == 1
-    assert not InvitationRequest.objects.get(id=request.id).listed
+    assert open_requests_for(founder).get().id != request.id
     clock.advance(days=31)
     output = StringIO()
     call_command("sweep", stdout=output)
@@ -413,7 +415,7 @@ def test_granting_answers_alike_whatever_the_granter_invited_before(
     assert (pending.status_code, pending.json_body["code"]) == (409, "invitation_pending")
 
 
-def test_a_number_that_joined_leaves_the_list_and_granting_it_names_nobody(
+def test_a_number_that_joined_stays_on_the_list_and_granting_it_names_nobody(
     founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
 ) -> None:
     ask(note="I left a violent home, please")
@@ -423,15 +425,17 @@ def test_a_number_that_joined_leaves_the_list_and_granting_it_names_nobody(
     # The requester got in through someone else and lets members find them by number.
     olga = make_member(phone=ASKER, display_name="Olga Petrova", invited_by=founder)
     Profile.objects.create(member=olga, findable_by_phone=True)
-    (listed,) = api.get("/invitation-requests").json_body["items"]
-    assert listed["id"] == request_id_of(OTHER_ASKER)
+    # The list does not change (leaving her request out would tell that its number is a
+    # member's), and it never names anyone.
+    assert api.get("/invitation-requests").json_body["count"] == 2
     page = Client()
     page.force_login(founder)
-    assert "violent home" not in page.get("/requests/").content.decode()
-    # Granted by its id all the same, it answers like any request: no name, no SMS, and
-    # the same statements (after a first invitation, which creates the allowance row).
+    assert "Olga" not in page.get("/requests/").content.decode()
+    # Granted, it answers like any request: no name, no SMS, and the same statements
+    # (after a first invitation, which creates the allowance row).
     assert api.post("/invitations", {"phone": "+79167654321"}).status_code == 201
     olgas_request = request_id_of(ASKER)
+    listed = {"id": request_id_of(OTHER_ASKER)}
     with CaptureQueriesContext(connection) as members_number:
         joined = api.post(f"/invitation-requests/{olgas_request}/grant")
     with CaptureQueriesContext(connection) as strangers_number:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import enforce_rate_limit, rate_limited_transaction
@@ -46,10 +46,11 @@ def do_request_invitation(
 ) -> SubmittedRequest:
     """Leave a request for members to grant. Nothing is sent to the number now.
 
-    Every number gets the same answer and the same work. A number that already belongs
-    to a member, or already has a request waiting, gets a request that is never listed
-    (members never spend an invitation on it, and the waiting request is not replaced
-    by whoever typed the number next); it answers and expires like any other.
+    Every number gets the same answer, the same work and a listed request: a member's
+    number too, and one with a request waiting (which is not replaced: nobody can
+    swap someone else's note and vouches for theirs). Leaving such a request out of
+    the list would tell anyone who can read it, by asking for a number with a note
+    they would recognise, whether that number is a member's.
     """
     number = normalize_phone_number(phone, region_hint=region_hint)
     enforce_rate_limit(["invitation_request"], Subject(ip=ip_address, number=number.e164))
@@ -65,29 +66,16 @@ def do_request_invitation(
     index = crypto.blind_index(number.e164)
     now = clock.now()
     with transaction.atomic():
-        # A request that has ended no longer holds its number's place in the list.
-        InvitationRequest.objects.filter(
-            phone_blind_index=index, listed=True, expires_at__lte=now
-        ).update(listed=False)
-        is_member = Member.objects.filter(phone_blind_index=index).exists()
-        request = InvitationRequest(
+        request = InvitationRequest.objects.create(
             status_token_digest=status_token_digest(token),
             phone_blind_index=index,
             phone_ciphertext=crypto.encrypt(number.e164, purpose=crypto.Purpose.PHONE_NUMBER),
             region=number.region,
             language=language,
             note=note,
-            listed=not is_member,
             created_at=now,
             expires_at=now + settings.INVITATION_REQUEST_TTL,
         )
-        try:
-            with transaction.atomic():
-                request.save()
-        except IntegrityError:  # this number has a listed request waiting
-            request.pk = None
-            request.listed = False
-            request.save()
         record_audit_entry(
             AuditAction.INVITATION_REQUESTED,
             ip_address=ip_address,

@@ -13,7 +13,6 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock
@@ -32,11 +31,9 @@ class InvitationRequest(models.Model):
     region = models.CharField(_("country"), max_length=2)
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES)
     note = models.TextField(_("note"), max_length=settings.INVITATION_REQUEST_NOTE_MAX_LENGTH)
-    # Shown to members. Off for a request no member should spend an invitation on — the
-    # number already belongs to a member, or already has a request waiting — which
-    # otherwise looks and answers exactly like any other (so asking tells nobody which
-    # numbers are members), and for a request that was granted or has expired. (A
-    # number that joins after asking is left out of the list when it is read.)
+    # Shown to members until it is granted (and again if that invitation is revoked
+    # while the request is open). Every request is listed, whatever its number: see
+    # actions.do_request_invitation.
     listed = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
@@ -57,13 +54,6 @@ class InvitationRequest(models.Model):
     class Meta:
         verbose_name = _("invitation request")
         verbose_name_plural = _("invitation requests")
-        constraints = [
-            # One listed request per number: members never see the same person twice.
-            models.UniqueConstraint(
-                fields=["phone_blind_index"], condition=Q(listed=True),
-                name="one_listed_request_per_number",
-            ),
-        ]
         indexes = [
             models.Index(fields=["listed", "expires_at"], name="request_listed_open"),
         ]

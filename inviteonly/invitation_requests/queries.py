@@ -16,16 +16,13 @@ from inviteonly.lib.errors import ActionError
 def open_requests_for(member: Member) -> QuerySet[InvitationRequest]:
     """Requests waiting for a member, most vouched for first, then the longest waiting;
     each with ``vouch_count`` and ``vouched_by_me``. Only for members who may invite;
-    the number is never selected. A request whose number has become a member's since it
-    was asked is left out: nobody should spend an invitation on it, or find out that
-    the member once asked (granting it anyway answers as for any number)."""
+    the number is never selected, nor does the list depend on it (a member's number is
+    listed like any other; granting it answers alike and sends nothing)."""
     check_can_invite(member, allowance_needed=False)
     return (
         InvitationRequest.objects.filter(
             listed=True, granted_at__isnull=True, expires_at__gt=clock.now()
         )
-        # A lookup in the unique index on the members' blind index per request.
-        .exclude(Exists(Member.objects.filter(phone_blind_index=OuterRef("phone_blind_index"))))
         .only("id", "region", "language", "note", "created_at", "expires_at")
         .annotate(
             vouch_count=Count("vouches"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -254,13 +254,9 @@ def _put_request_back(invitation: Invitation, *, now: datetime) -> None:
     request.invitation = None
     request.invitation_withdrawn_at = now
     request.listed = request.expires_at > now
-    fields = ["granted_by", "granted_at", "invitation", "invitation_withdrawn_at", "listed"]
-    try:
-        with transaction.atomic():
-            request.save(update_fields=fields)
-    except IntegrityError:  # the number asked again meanwhile: that request is listed
-        request.listed = False
-        request.save(update_fields=fields)
+    request.save(update_fields=[
+        "granted_by", "granted_at", "invitation", "invitation_withdrawn_at", "listed"
+    ])
 
 
 @transaction.atomic
