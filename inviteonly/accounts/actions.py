@@ -231,7 +231,7 @@ def _create_member(verification: PhoneVerification, *, ip_address: str | None) -
     role = invitation.grants_role if invitation is not None else Member.Role.MEMBER
     if role != Member.Role.FOUNDER:
         _check_daily_member_cap()
-    consume_verification(verification)
+    consume_verification(verification, checked_here=True)
     now = clock.now()
     member = insert(Member(
         display_name=verification.pending_display_name,
