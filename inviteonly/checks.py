@@ -100,8 +100,11 @@ def check_redis(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         return []
     import redis
 
-    parts = urlsplit(settings.REDIS_URL)
-    where = f"{parts.hostname or parts.path}:{parts.port or 6379}"  # no password
+    try:
+        # The host alone: anything else in the URL may hold (part of) the password.
+        where = urlsplit(settings.REDIS_URL).hostname or "a socket"
+    except ValueError:
+        where = "REDIS_URL"
     try:
         client = redis.Redis.from_url(
             settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
@@ -111,7 +114,7 @@ def check_redis(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     except (redis.RedisError, ValueError) as error:
         return [
             Warning(
-                f"Redis ({where}, REDIS_URL) does not answer: {type(error).__name__}. Every "
+                f"Redis ({where}) does not answer: {type(error).__name__}. Every "
                 "rate-limited request (codes, logins, invitations, posts) will fail with a "
                 "500 until it does.",
                 hint="Start Redis or fix REDIS_URL; unset, the counters live in the database.",

@@ -562,8 +562,8 @@ INVITE_TRUST_SCORE_PROVIDER = _env_text("INVITEONLY_INVITE_TRUST_SCORE_PROVIDER"
 INVITE_MIN_TRUST_SCORE = _env_float("INVITEONLY_INVITE_MIN_TRUST_SCORE", 0.5)
 
 # The allowance: one invitation earned every INVITE_ALLOWANCE_PERIOD_DAYS from joining,
-# at most INVITE_ALLOWANCE_MAX_UNUSED saved up. Sending spends one; revoking an
-# unredeemed invitation or letting it expire gives it back.
+# at most INVITE_ALLOWANCE_MAX_UNUSED saved up. Sending spends one; an unredeemed
+# invitation gives it back when it expires (a revoked one when it would have expired).
 INVITE_ALLOWANCE_PERIOD_DAYS = _env_int("INVITEONLY_INVITE_ALLOWANCE_PERIOD_DAYS", 7)
 INVITE_ALLOWANCE_MAX_UNUSED = _env_int("INVITEONLY_INVITE_ALLOWANCE_MAX_UNUSED", 5)
 

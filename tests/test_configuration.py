@@ -267,6 +267,12 @@ def test_a_redis_that_does_not_answer_is_reported_at_start(settings: Any) -> Non
     [warning] = checks.check_redis(None)
     assert warning.id == "inviteonly.W002"
     assert "127.0.0.1" in warning.msg and "secret" not in warning.msg
+    # Passwords that URL parsing misreads (a "/" or "#" in them) show nowhere either.
+    for password in ("12/34secret", "sec#ret"):
+        settings.REDIS_URL = f"redis://:{password}@127.0.0.1:{free_port()}/0"
+        [warning] = checks.check_redis(None)
+        assert warning.id == "inviteonly.W002"
+        assert "secret" not in warning.msg and "sec" not in warning.msg, warning.msg
     settings.REDIS_URL = ""
     assert checks.check_redis(None) == []
 
