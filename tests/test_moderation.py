@@ -557,3 +557,25 @@ def test_the_strike_rule_reason_is_shown_in_the_reader_language(
         assert shown in page
         if language == "ru":
             assert "Invitees banned for spam" not in page
+
+
+def test_a_moderator_does_not_end_their_own_strike_suspension(
+    founder: Member, moderator: Member
+) -> None:
+    spammers = [veteran(invited_by=moderator) for _ in range(2)]
+    bans = [
+        do_ban_member(member=spammer, moderator=founder, reason="Spam", for_spam=True)
+        for spammer in spammers
+    ]
+    suspension = Sanction.objects.get(member=moderator, kind=SanctionKind.INVITE_SUSPENSION)
+    # The moderator may declare a member's ban a mistake, and the strike goes with it;
+    # the suspension it caused them stays for someone who may act on them.
+    do_lift_sanction(sanction_id=bans[0].id, moderator=moderator, reason="My friend")
+    assert Strike.objects.get(invitee=spammers[0]).withdrawn_at is not None
+    suspension.refresh_from_db()
+    assert suspension.ended_at is None and suspension.in_force_at(clock.now())
+    assert suspension_rule(moderator).state == RuleState.FAILED
+    # A founder declaring the other ban a mistake ends it.
+    do_lift_sanction(sanction_id=bans[1].id, moderator=founder, reason="Not spam")
+    suspension.refresh_from_db()
+    assert (suspension.ended_by, suspension.upheld) == (founder, False)

@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.sessions import end_sessions
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
@@ -159,6 +160,9 @@ def _impose(
         ends_at=now if kind == SanctionKind.WARN else ends_at,
     )
     _update_status(member, now=now)
+    if kind == SanctionKind.BAN:
+        # Out everywhere now; lifting the ban later revives no cookie or token.
+        end_sessions(Member.objects.filter(id=member.id))
     notice = SANCTION_NOTICE.get(kind)
     if moderator is not None and notice is not None:
         notify_member(member, notice, reason=reason, until=ends_at)
@@ -307,7 +311,9 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
     for spam stands, the strike it gave their inviter no longer counts. A suspension the strike
     rule imposed on the inviter ends too (as a mistake, with this moderator's reason)
     when the strikes still counting in the window before it was imposed would not have
-    imposed it; a suspension that more strikes still justify stays."""
+    imposed it, and the moderator may act on the inviter (a moderator does not end
+    their own suspension, nor a founder's); a suspension that more strikes still
+    justify stays."""
     if Sanction.objects.filter(
         member_id=banned.id, kind=SanctionKind.BAN, upheld=True, for_spam=True
     ).exists():
@@ -322,6 +328,8 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
     strike.withdrawn_at = now
     strike.save(update_fields=["withdrawn_at"])
     inviter = Member.objects.select_for_update().get(id=strike.member_id)
+    if not may_moderate(moderator, inviter):
+        return
     suspensions = (
         Sanction.objects.in_force_at(now)
         .select_for_update()
