@@ -22,7 +22,8 @@ from django.utils import timezone
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.accounts.sessions import SessionStore, stored_session_key
 from inviteonly.api.auth import session_bearer
-from tests.conftest import PASSWORD, ApiClient, FrozenClock
+from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
+from tests.conftest import PASSWORD, ApiClient, FrozenClock, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +172,21 @@ def test_upgrading_moves_django_sessions_with_their_member_and_drops_the_old_tab
     assert moved["a" * 40].expire_date == expires
     with connection.schema_editor() as editor:
         move.move_sessions(apps, editor)  # twice: nothing left to move, nothing fails
+
+
+def test_a_ban_ends_every_session_and_lifting_it_revives_none(founder: Member) -> None:
+    member = make_member(phone="+79161234567", display_name="Boris")
+    api = ApiClient()
+    api.log_in("+79161234567")
+    assert api.token is not None
+    page = Client()
+    page.force_login(member)
+    assert page.get("/invitations/").status_code == 200
+    ban = do_ban_member(member=member, moderator=founder, reason="Hijacked, spamming")
+    assert not MemberSession.objects.filter(member=member).exists()
+    do_lift_sanction(sanction_id=ban.id, moderator=founder, reason="Owner got it back")
+    assert Member.objects.get(pk=member.pk).is_active
+    # Whoever held the cookie or the token during the ban has to log in again.
+    assert bearer(api.token) is None
+    assert api.get("/me").status_code == 401
+    assert page.get("/invitations/").status_code == 302

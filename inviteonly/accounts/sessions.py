@@ -93,6 +93,13 @@ def _live_session(session_key: str) -> QuerySet[MemberSession]:
     )
 
 
+def end_sessions(members: QuerySet[Member]) -> int:
+    """Log ``members`` out everywhere, pages and API (a ban does): their sessions are
+    deleted, so lifting the ban later brings none of them back. How many."""
+    deleted, _ = MemberSession.objects.filter(member__in=members).delete()
+    return deleted
+
+
 def sweep_expired_sessions() -> int:
     """Delete sessions past their expiry (part of `inviteonly sweep`); how many."""
     deleted, _ = MemberSession.objects.filter(expire_date__lte=timezone.now()).delete()
