@@ -62,6 +62,23 @@ def test_the_backfill_gives_branch_statuses_their_sanctions_and_ends_what_was_li
     branch_entry(AuditAction.BRANCH_QUARANTINED, actor=moderator, member=quarantined,
                  reason="Second wave", at=now - 2 * DAY)
     legacy_status(by_admin, Member.Status.BANNED)  # no branch action explains it
+    # Banned with a branch, then warned: the warning set the status from the sanctions
+    # alone and let them back in (the defect this migration follows).
+    let_back_in = make_member()
+    branch_entry(AuditAction.BRANCH_BANNED, actor=moderator, member=let_back_in,
+                 reason="Ring", at=now - 3 * DAY)
+    Sanction.objects.create(
+        member=let_back_in, kind=SanctionKind.WARN, reason="Noted", moderator=moderator,
+        created_at=now - 2 * DAY, ends_at=now - 2 * DAY,
+    )
+    # Quarantined with a branch, then a moderator ended a quarantine of theirs: released.
+    released = make_member()
+    branch_entry(AuditAction.BRANCH_QUARANTINED, actor=moderator, member=released,
+                 reason="Wave", at=now - 3 * DAY)
+    AuditEntry.objects.create(
+        action=AuditAction.SANCTION_LIFTED, actor=moderator, target_member=released,
+        created_at=now - 2 * DAY, details={"reason": "Reviewed"},
+    )
     # Quarantined alone, then set active by a branch's "lift the quarantine".
     lifted = make_member()
     own = Sanction.objects.create(
@@ -94,6 +111,12 @@ def test_the_backfill_gives_branch_statuses_their_sanctions_and_ends_what_was_li
         (SanctionKind.QUARANTINE, "Second wave")
     ]
     assert not Sanction.objects.filter(member=by_admin).exists()
+    assert list(Sanction.objects.filter(member=let_back_in, kind=SanctionKind.BAN).values_list(
+        "reason", "created_at"
+    )) == [("Ring", now - 3 * DAY)]
+    assert Member.objects.get(pk=let_back_in.pk).status == Member.Status.BANNED
+    assert not Sanction.objects.filter(member=released).exists()
+    assert Member.objects.get(pk=released.pk).status == Member.Status.ACTIVE
     own.refresh_from_db()
     assert (own.ended_at, own.ended_by_id, own.end_reason, own.upheld) == (
         now - DAY, moderator.pk, "False alarm", False
