@@ -91,3 +91,46 @@ def test_a_jpeg_with_the_multi_picture_extension_is_accepted_as_its_first_frame(
     stored = Image.open(io.BytesIO(reencode_avatar(data)))
     assert stored.format == "JPEG" and stored.size == (256, 256)
     assert stored.convert("RGB").getpixel((128, 128)) == pytest.approx((220, 20, 20), abs=30)
+
+
+def _red_square_on_blue(size: tuple[int, int]) -> Image.Image:
+    picture = Image.new("RGB", size, (20, 20, 220))
+    width, height = size
+    side = min(size) // 2
+    picture.paste((220, 20, 20), ((width - side) // 2, (height - side) // 2,
+                                  (width + side) // 2, (height + side) // 2))
+    return picture
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (8160, 6120)], ids=["12MP", "50MP"])
+def test_a_phone_photo_is_accepted_and_decoded_at_a_reduced_size(
+    size: tuple[int, int], settings: Any
+) -> None:
+    """A JPEG is decoded straight at 1/2 to 1/8 of its size, just large enough for the
+    avatar, so a 50 MP photo costs what a 1 MP one does, and AVATAR_MAX_SOURCE_PIXELS
+    counts the pixels decoded (a PNG has no such shortcut, see below)."""
+    data = _encoded(_red_square_on_blue(size), "JPEG", quality=70)
+    assert len(data) < settings.AVATAR_MAX_BYTES
+    settings.AVATAR_MAX_SOURCE_PIXELS = 1_000_000  # the largest picture decoded
+    _anna, api = member_with_api("Anna")
+    answer = _upload(api, data, "photo.jpg")
+    assert answer.status_code == 200, answer.content
+    stored = Image.open(io.BytesIO(reencode_avatar(data)))
+    assert stored.format == "JPEG" and stored.size == (256, 256)
+    # The middle of the photo, squared: red in the middle, blue at the left and right.
+    assert stored.getpixel((128, 128)) == pytest.approx((220, 20, 20), abs=30)
+    assert stored.getpixel((3, 128)) == pytest.approx((20, 20, 220), abs=30)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_picture_that_cannot_be_decoded_small_is_refused_past_the_pixel_limit(
+    language: str, settings: Any
+) -> None:
+    data = _encoded(Image.new("RGB", (2000, 1000), (1, 2, 3)), "PNG")
+    settings.AVATAR_MAX_SOURCE_PIXELS = 1_000_000
+    _anna, api = member_with_api("Anna", language=language)
+    answer = _upload(api, data, "big.png")
+    assert answer.status_code == 400, answer.content
+    assert answer.json()["detail"] == {
+        "en": "The picture has too many pixels.", "ru": "В картинке слишком много пикселей.",
+    }[language]

@@ -95,3 +95,19 @@ def test_log_redaction_blanks_numbers_and_join_links(caplog: pytest.LogCaptureFi
     message = caplog.records[-1].getMessage()
     assert "916" not in message and "AbCdEf" not in message
     assert message == "careless line: [phone], [phone], /j/[token]"
+
+
+def test_log_redaction_blanks_delivery_report_tokens(caplog: pytest.LogCaptureFixture) -> None:
+    """Django logs the path of every refused request: a report URL's token is a
+    credential (Kannel's endpoint checks nothing else)."""
+    caplog.set_level(logging.INFO)
+    token = "627a9c99e75622f8bd7089fbc8e56f91f45352a94cfdfbdc2370c4b492185a80"
+    logging.getLogger("inviteonly.test").warning(
+        "Forbidden: %s; Not Found: %s", f"/sms/twilio/12/{token}/",
+        f"http://site.example/sms/kannel/3456/{token}/?type=8",
+    )
+    message = caplog.records[-1].getMessage()
+    assert message == (
+        "Forbidden: /sms/twilio/12/[token]/; "
+        "Not Found: http://site.example/sms/kannel/3456/[token]/?type=8"
+    )

@@ -1,23 +1,58 @@
-"""The delivery-report endpoint: only the message's own token counts, reports are
-idempotent and never move a message backwards, and a report settles a message a dead
-worker left in doubt."""
+"""The delivery-report endpoint: only the message's own token for this gateway counts,
+and only for a message that went through this gateway; reports are idempotent and
+never move a message backwards, and a report settles a message a dead worker left in
+doubt."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 from django.test import Client
 
+from inviteonly.lib import crypto
 from inviteonly.lib.phone_numbers import normalize_phone_number
-from inviteonly.sms.delivery import _claim_batch, deliver_due_messages
+from inviteonly.sms.delivery import deliver_due_messages
 from inviteonly.sms.delivery_reports import (
     delivery_report_token,
     delivery_report_url,
 )
+from inviteonly.sms.gateways import SmsReceipt
+from inviteonly.sms.gateways.memory import MemoryGateway
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
 from tests.conftest import FrozenClock, SmsOutbox
 
 pytestmark = pytest.mark.django_db
+
+
+class KannelStandIn(MemoryGateway):
+    """Takes messages like the memory gateway, under Kannel's name: their reports come
+    to /sms/kannel/ (tests/test_kannel.py drives the real Kannel)."""
+
+    name = "kannel"
+
+    def __init__(self, *, while_sending: Callable[[str], object] | None = None) -> None:
+        super().__init__()
+        self.while_sending = while_sending
+
+    def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
+        receipt = super().send(to=to, text=text, reference=reference, sender_id=sender_id)
+        if self.while_sending is not None:
+            self.while_sending(reference)
+        return receipt
+
+
+class WorkerKilled(BaseException):
+    """What SIGKILL does to a worker: nothing after it runs."""
+
+
+def through_kannel(*, while_sending: Callable[[str], object] | None = None) -> KannelStandIn:
+    """Deliver what is due as a worker does, through the Kannel stand-in."""
+    gateway = KannelStandIn(while_sending=while_sending)
+    while deliver_due_messages(gateway=gateway):
+        pass
+    return gateway
 
 
 def queue(number: str = "+79161234567") -> OutboundSms:
@@ -28,7 +63,7 @@ def queue(number: str = "+79161234567") -> OutboundSms:
 
 
 def report(message: OutboundSms, report_type: str, token: str | None = None) -> int:
-    token = token if token is not None else delivery_report_token(message.id)
+    token = token if token is not None else delivery_report_token(message.id, gateway="kannel")
     response = Client().get(f"/sms/kannel/{message.id}/{token}/", {"type": report_type})
     message.refresh_from_db()
     return response.status_code
@@ -36,14 +71,18 @@ def report(message: OutboundSms, report_type: str, token: str | None = None) -> 
 
 def test_the_url_carries_a_token_only_the_server_can_make() -> None:
     url = delivery_report_url(42, gateway="kannel")
-    assert url == f"http://testserver/sms/kannel/42/{delivery_report_token(42)}/"
-    assert delivery_report_token(42) != delivery_report_token(43)
-    assert len(delivery_report_token(42)) == 64
+    token = delivery_report_token(42, gateway="kannel")
+    assert url == f"http://testserver/sms/kannel/42/{token}/"
+    assert token != delivery_report_token(43, gateway="kannel")
+    # Each gateway is given its own token: one seen in a Twilio callback (in Twilio's
+    # console, a proxy's log) is no Kannel token.
+    assert token != delivery_report_token(42, gateway="twilio")
+    assert len(token) == 64
 
 
-def test_delivered_report_marks_the_message_delivered(sms_outbox: SmsOutbox) -> None:
+def test_delivered_report_marks_the_message_delivered() -> None:
     message = queue()
-    sms_outbox.deliver()
+    through_kannel()
     assert report(message, "8") == 204
     assert message.status == SmsStatus.SENT
     assert report(message, "1") == 204
@@ -55,20 +94,22 @@ def test_delivered_report_marks_the_message_delivered(sms_outbox: SmsOutbox) -> 
 
 
 @pytest.mark.parametrize("token", ["", "0" * 64, "not-a-token"])
-def test_a_wrong_token_changes_nothing(sms_outbox: SmsOutbox, token: str) -> None:
+def test_a_wrong_token_changes_nothing(token: str) -> None:
     message = queue()
-    sms_outbox.deliver()
     other = queue("+79161234568")
-    # The right token of another message is a wrong token here.
-    for candidate in (token, delivery_report_token(other.id)):
+    through_kannel()
+    # The right token of another message, or of this one for another gateway, is a
+    # wrong token here.
+    for candidate in (token, delivery_report_token(other.id, gateway="kannel"),
+                      delivery_report_token(message.id, gateway="twilio")):
         status = report(message, "2", token=candidate)
         assert status in (403, 404)
         assert message.status == SmsStatus.SENT
 
 
-def test_not_delivered_report_fails_the_message(sms_outbox: SmsOutbox) -> None:
+def test_not_delivered_report_fails_the_message() -> None:
     message = queue()
-    sms_outbox.deliver()
+    through_kannel()
     assert report(message, "16") == 204
     assert message.status == SmsStatus.FAILED
     assert "16" in message.last_error
@@ -76,9 +117,9 @@ def test_not_delivered_report_fails_the_message(sms_outbox: SmsOutbox) -> None:
     assert message.status == SmsStatus.FAILED
 
 
-def test_buffered_and_unknown_reports_change_nothing(sms_outbox: SmsOutbox) -> None:
+def test_buffered_and_unknown_reports_change_nothing() -> None:
     message = queue()
-    sms_outbox.deliver()
+    through_kannel()
     for report_type in ("4", "", "999"):
         assert report(message, report_type) == 204
         assert message.status == SmsStatus.SENT
@@ -88,11 +129,20 @@ def test_a_report_settles_a_message_a_dead_worker_left_in_doubt(
     sms_outbox: SmsOutbox, clock: FrozenClock
 ) -> None:
     message = queue()
-    # A worker claimed the message, handed it to Kannel and was killed before it
-    # could record that: Kannel's "SMSC took it" report still arrives.
-    assert len(_claim_batch(10, claim="killed-worker")) == 1
+
+    def killed(reference: str) -> None:
+        raise WorkerKilled
+
+    # A worker handed the message to Kannel and was killed before it could record
+    # that: Kannel's "SMSC took it" report still arrives.
+    with pytest.raises(WorkerKilled):
+        through_kannel(while_sending=killed)
+    message.refresh_from_db()
+    assert (message.status, message.gateway) == (SmsStatus.SENDING, "")
+    # The URL's token names Kannel, which only a worker handing the message to Kannel
+    # puts in a URL: the report is taken, and says which gateway sent it.
     assert report(message, "8") == 204
-    assert message.status == SmsStatus.SENT
+    assert (message.status, message.gateway) == (SmsStatus.SENT, "kannel")
     assert message.sent_at is not None and message.claim == ""
     assert message.text_ciphertext is None
     # Once the dead worker's lease has run out, nobody sends it again.
@@ -101,20 +151,74 @@ def test_a_report_settles_a_message_a_dead_worker_left_in_doubt(
     assert sms_outbox.messages == []
 
 
-def test_a_report_before_the_worker_records_its_answer_is_kept(
-    sms_outbox: SmsOutbox,
-) -> None:
-    from inviteonly.sms import delivery
-
+def test_a_report_before_the_worker_records_its_answer_is_kept() -> None:
     message = queue()
-    [claimed] = delivery._claim_batch(10, claim="worker")
-    report(message, "1")  # Kannel was faster than our UPDATE
-    delivery._record(claimed, claim="worker", gateway=sms_outbox.gateway, outcome="kannel-1")
+    # Kannel was faster than our UPDATE.
+    through_kannel(while_sending=lambda reference: report(message, "1"))
     message.refresh_from_db()
     assert message.status == SmsStatus.DELIVERED
 
 
-def test_reports_are_only_taken_by_get_or_post(sms_outbox: SmsOutbox) -> None:
+def test_a_report_for_a_message_of_another_gateway_changes_nothing(
+    sms_outbox: SmsOutbox,
+) -> None:
     message = queue()
-    token = delivery_report_token(message.id)
+    sms_outbox.deliver()  # through the memory gateway, not Kannel
+    message.refresh_from_db()
+    assert (message.status, message.gateway) == (SmsStatus.SENT, "memory")
+    # Tokens another gateway was given, and the one of before tokens named gateways:
+    # refused at Kannel's endpoint.
+    for token in (delivery_report_token(message.id, gateway="twilio"),
+                  delivery_report_token(message.id, gateway="memory"),
+                  crypto.token_digest(str(message.id), context="sms-delivery-report")):
+        for report_type in ("16", "1", "4"):
+            assert report(message, report_type, token=token) == 403
+    # Even Kannel's own token (a route changed between attempts) changes nothing on a
+    # message another gateway sent.
+    assert report(message, "16") == 204
+    assert (message.status, message.gateway, message.last_error) == (
+        SmsStatus.SENT, "memory", ""
+    )
+
+
+def test_a_report_for_a_message_never_handed_to_a_gateway_changes_nothing(
+    sms_outbox: SmsOutbox,
+) -> None:
+    """A forged "sent" would wipe the text of a message waiting for its (next) attempt
+    and it would never go out."""
+    message = queue()
+    # No worker handed it to Kannel, so nobody holds its Kannel token; any other is
+    # refused (a Twilio one included, as seen in Twilio's console or a proxy's log).
+    for token in (delivery_report_token(message.id, gateway="twilio"),
+                  crypto.token_digest(str(message.id), context="sms-delivery-report")):
+        assert report(message, "8", token=token) == 403
+        assert report(message, "16", token=token) == 403
+    assert message.status == SmsStatus.QUEUED and message.text_ciphertext is not None
+    [delivered] = sms_outbox.deliver()
+    assert delivered.text == "123456 is your code"
+
+
+def test_a_token_from_before_the_upgrade_counts_only_for_the_gateway_it_was_sent_through(
+    sms_outbox: SmsOutbox,
+) -> None:
+    """URLs handed out before tokens named their gateway carried an HMAC of the message
+    id alone, the same for every gateway."""
+    old_kannel = queue()
+    through_kannel()
+    old_memory = queue("+79161234568")
+    sms_outbox.deliver()
+
+    def old_token(message: OutboundSms) -> str:
+        return crypto.token_digest(str(message.id), context="sms-delivery-report")
+
+    assert report(old_kannel, "1", token=old_token(old_kannel)) == 204
+    assert old_kannel.status == SmsStatus.DELIVERED
+    assert report(old_memory, "16", token=old_token(old_memory)) == 403
+    assert old_memory.status == SmsStatus.SENT
+
+
+def test_reports_are_only_taken_by_get_or_post() -> None:
+    message = queue()
+    through_kannel()
+    token = delivery_report_token(message.id, gateway="kannel")
     assert Client().put(f"/sms/kannel/{message.id}/{token}/").status_code == 405

@@ -5,6 +5,7 @@ failed; unsigned or wrongly signed ones change nothing."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import urllib.parse
 import urllib.request
@@ -17,13 +18,15 @@ import pytest
 from django.test import Client
 from twilio.request_validator import RequestValidator
 
+from inviteonly.lib import crypto
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.sms.delivery import deliver_due_messages
-from inviteonly.sms.delivery_reports import delivery_report_url
+from inviteonly.sms.delivery_reports import delivery_report_token, delivery_report_url
 from inviteonly.sms.gateways import reset_gateways
 from inviteonly.sms.gateways.twilio import TwilioGateway
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
+from tests.conftest import SmsOutbox
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +168,85 @@ def test_twilio_unreachable_means_retry(settings: Any) -> None:
     deliver_due_messages(gateway=TwilioGateway())
     message.refresh_from_db()
     assert message.status == SmsStatus.QUEUED and "unreachable" in message.last_error
+
+
+def test_the_status_callback_token_does_not_open_the_kannel_endpoint(
+    twilio: TwilioGateway,
+) -> None:
+    """Anyone may see a StatusCallback URL (Twilio's console, a proxy's log): its token
+    is Twilio's alone, and Kannel's endpoint, which has no signature to check, takes no
+    report about a message that went through Twilio."""
+    message = queued("+14155550127")
+    deliver_due_messages(gateway=twilio)
+    [created] = FakeTwilio.created
+    kannel_path = urllib.parse.urlsplit(created["StatusCallback"]).path.replace(
+        "/sms/twilio/", "/sms/kannel/"
+    )
+    for report_type in ("16", "8", "1"):
+        assert Client().get(kannel_path, {"type": report_type}).status_code == 403
+    message.refresh_from_db()
+    assert (message.status, message.gateway, message.last_error) == (
+        SmsStatus.SENT, "twilio", ""
+    )
+    assert callback(message, "delivered") == 204
+    assert message.status == SmsStatus.DELIVERED
+
+
+def test_a_callback_with_another_gateways_token_is_refused(
+    twilio: TwilioGateway, sms_outbox: SmsOutbox
+) -> None:
+    """Only a worker handing a message to Twilio puts its Twilio token in a URL; a
+    Kannel token (or one of before tokens named their gateway) opens nothing here,
+    even signed."""
+    waiting = queued("+14155550128")
+    for token in (delivery_report_token(waiting.id, gateway="kannel"),
+                  crypto.token_digest(str(waiting.id), context="sms-delivery-report")):
+        url = delivery_report_url(waiting.id, gateway="twilio", token=token)
+        form = {"MessageSid": "SM1", "MessageStatus": "sent", "AccountSid": ACCOUNT_SID}
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        answer = Client().post(
+            urllib.parse.urlsplit(url).path, form, headers={"X-Twilio-Signature": signature}
+        )
+        assert answer.status_code == 403
+    waiting.refresh_from_db()
+    assert waiting.status == SmsStatus.QUEUED and waiting.text_ciphertext is not None
+    sms_outbox.deliver()  # through the memory gateway
+    # Twilio's own token, signed, changes nothing on a message another gateway sent.
+    assert callback(waiting, "failed") == 204
+    assert (waiting.status, waiting.gateway) == (SmsStatus.SENT, "memory")
+
+
+def test_a_refused_callback_is_logged_without_its_token(
+    twilio: TwilioGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = queued("+14155550129")
+    deliver_due_messages(gateway=twilio)
+    path = urllib.parse.urlsplit(delivery_report_url(message.id, gateway="twilio")).path
+    token = path.rstrip("/").rsplit("/", 1)[1]
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert Client().post(path, {"MessageStatus": "failed"}).status_code == 403
+    [line] = [record.getMessage() for record in caplog.records
+              if record.name == "django.request"]
+    assert line == f"Forbidden: /sms/twilio/{message.id}/[token]/"
+    assert token[:16] not in caplog.text
+
+
+def test_a_callback_to_a_url_handed_out_before_the_upgrade_is_still_taken(
+    twilio: TwilioGateway,
+) -> None:
+    """Messages in flight at the upgrade have URLs whose token is an HMAC of the message
+    id alone (the same for every gateway): Twilio signs that URL, and it is taken here,
+    for messages that went through Twilio."""
+    message = queued("+14155550130")
+    deliver_due_messages(gateway=twilio)
+    message.refresh_from_db()
+    old_token = crypto.token_digest(str(message.id), context="sms-delivery-report")
+    old_url = f"http://testserver/sms/twilio/{message.id}/{old_token}/"
+    form = {"MessageSid": message.gateway_message_id, "MessageStatus": "delivered",
+            "AccountSid": ACCOUNT_SID}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(old_url, form)
+    answer = Client().post(urllib.parse.urlsplit(old_url).path, form,
+                           headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 204
+    message.refresh_from_db()
+    assert message.status == SmsStatus.DELIVERED

@@ -124,11 +124,11 @@ def put_my_profile(request: HttpRequest, payload: ProfileIn) -> MyProfileOut:
     return my_profile_out(member, profile)
 
 
-@router.post("/profile/avatar", response={200: MyProfileOut, **ERRORS},
+@router.post("/profile/avatar", response={200: MyProfileOut, **SOCIAL_ERRORS},
              summary="Upload my avatar (multipart, field 'avatar')")
 def post_avatar(request: HttpRequest, avatar: File[UploadedFile]) -> MyProfileOut:
     """JPEG, PNG, GIF or WebP up to AVATAR_MAX_BYTES; stored re-encoded as a square
-    JPEG without metadata."""
+    JPEG without metadata. Rate-limited per member (RATE_LIMITS["avatar"])."""
     member = authenticated_member(request)
     if avatar.size is not None and avatar.size > settings.AVATAR_MAX_BYTES:
         data = b"\0" * (settings.AVATAR_MAX_BYTES + 1)  # refused by size, not read

@@ -1,10 +1,10 @@
 """A safety net under every log line: phone numbers and join links are blanked.
 
 The code never logs a number, a code or a token on purpose. But Django logs request
-paths on 4xx/5xx answers, and a join link carries its token in the path; a future
-log line might carry a number by mistake. The record factory installed here rewrites
-every record as it is created, before any handler (ours, pytest's, a syslog
-forwarder's) sees it.
+paths on 4xx/5xx answers, and join links and delivery-report URLs carry their tokens
+in the path; a future log line might carry a number by mistake. The record factory
+installed here rewrites every record as it is created, before any handler (ours,
+pytest's, a syslog forwarder's) sees it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from typing import Any
 _PATTERNS = (
     # Join links: /j/<token> (pages) — the token is a bearer secret.
     (re.compile(r"/j/[A-Za-z0-9_-]+"), "/j/[token]"),
+    # Delivery reports: /sms/<gateway>/<message id>/<token>/ — Kannel's endpoint asks
+    # for nothing but the token, and Django logs the path of every refused report.
+    (re.compile(r"(/sms/[A-Za-z0-9_-]+/\d+/)[^/?#\s]+"), r"\1[token]"),
     # International numbers, however punctuated: +7 916 123-45-67, +14155552671.
     (re.compile(r"\+\d[\d\s().-]{5,}\d"), "[phone]"),
     # Long runs of digits: national numbers, E.164 without the plus.

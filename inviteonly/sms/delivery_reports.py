@@ -1,9 +1,12 @@
 """Delivery reports: what the gateways tell us after they took a message.
 
-Kannel calls a per-message URL (``dlr-url``) that carries an HMAC of the message id
-under the token key, so nobody can mark someone else's message delivered; Twilio
-calls a status callback signed with the account's auth token; the SMPP gateway reads
-``deliver_sm`` receipts on its own connection. All end in ``record_delivery_report``.
+Kannel calls a per-message URL (``dlr-url``) that carries an HMAC of the gateway's name
+and the message id under the token key, so nobody can mark someone else's message
+delivered; Twilio calls a status callback with its own such token, also signed with
+the account's auth token; the SMPP gateway reads ``deliver_sm`` receipts on its own
+connection. All end in ``record_delivery_report``, which changes a message only if it
+went through the gateway that reports: a token seen in one gateway's URL (a Twilio
+callback in Twilio's console, in a proxy's log) is worth nothing at another's endpoint.
 
 A report also settles a message a dead worker left in doubt: a "sent" report marks
 it sent, so it is not claimed and sent again once its lease runs out.
@@ -35,17 +38,36 @@ class ReportOutcome(StrEnum):
     FAILED = "failed"
 
 
-def delivery_report_token(message_id: int) -> str:
+def delivery_report_token(message_id: int, *, gateway: str) -> str:
+    """The token in ``gateway``'s report URL for message ``message_id``."""
+    return crypto.token_digest(f"{gateway}:{message_id}", context=_TOKEN_CONTEXT)
+
+
+def _token_before_gateways_were_named(message_id: int) -> str:
+    # Before tokens named their gateway, every gateway was given this one token per
+    # message, and reports on messages in flight at the upgrade still carry it. It is
+    # taken only for the gateway the message went through, like a new token: a copy
+    # seen in one gateway's URL opens no other gateway's endpoint.
     return crypto.token_digest(str(message_id), context=_TOKEN_CONTEXT)
 
 
-def delivery_report_token_is_valid(message_id: int, token: str) -> bool:
-    return crypto.digests_equal(delivery_report_token(message_id), token)
+def delivery_report_is_authentic(message_id: int, token: str, *, gateway: str) -> bool:
+    """True if ``token`` is what ``gateway`` was given for message ``message_id``: only
+    a worker handing the message to ``gateway`` puts it in a URL. (A message whose
+    worker died after handing it over has no gateway recorded yet; its gateway's
+    report is taken all the same, and settles it.) A token from before tokens named
+    their gateway counts only for the gateway the message is recorded as sent through."""
+    if crypto.digests_equal(delivery_report_token(message_id, gateway=gateway), token):
+        return True
+    return crypto.digests_equal(
+        _token_before_gateways_were_named(message_id), token
+    ) and OutboundSms.objects.filter(id=message_id, gateway=gateway).exists()
 
 
-def delivery_report_url(message_id: int, *, gateway: str) -> str:
-    """Where ``gateway`` reports on message ``message_id`` (see inviteonly/urls.py)."""
-    token = delivery_report_token(message_id)
+def delivery_report_url(message_id: int, *, gateway: str, token: str | None = None) -> str:
+    """Where ``gateway`` reports on message ``message_id`` (see inviteonly/urls.py);
+    with ``token``, the URL that carries that one (as a report came in with it)."""
+    token = token or delivery_report_token(message_id, gateway=gateway)
     return f"{settings.SMS_DELIVERY_REPORT_BASE_URL}/sms/{gateway}/{message_id}/{token}/"
 
 
@@ -61,19 +83,22 @@ _MOVES_FROM = {
 def record_delivery_report(
     *,
     outcome: ReportOutcome,
+    gateway: str,
     message_id: int | None = None,
-    gateway: str = "",
     gateway_message_id: str = "",
     detail: str = "",
 ) -> bool:
-    """Record what a gateway reported about one message, named by our id or by the
-    gateway's (``gateway`` + ``gateway_message_id``). One conditional UPDATE, so
-    reports arriving twice or out of order are harmless. Clearing the claim keeps a
-    worker still holding the message from overwriting the report. True if it changed
-    the message."""
+    """Record what ``gateway`` reported about one message, named by our id or by the
+    gateway's. A message recorded as sent through another gateway does not change; one
+    with no gateway recorded yet (its report came first, or its worker died) takes
+    this one. One conditional UPDATE, so reports arriving twice or out of order are
+    harmless. Clearing the claim keeps a worker still holding the message from
+    overwriting the report. True if it changed the message."""
+    if not gateway:
+        raise ValueError("name the gateway that reports")
     if message_id is not None:
-        which = Q(id=message_id)
-    elif gateway and gateway_message_id:
+        which = Q(id=message_id) & (Q(gateway=gateway) | Q(gateway=""))
+    elif gateway_message_id:
         which = Q(gateway=gateway, gateway_message_id=gateway_message_id)
     else:
         raise ValueError("name the message by our id or by the gateway's")
@@ -85,9 +110,8 @@ def record_delivery_report(
         "text_ciphertext": None,
         # Set by the first report if the worker that sent the message died first.
         "sent_at": Coalesce("sent_at", Value(now)),
+        "gateway": gateway,
     }
-    if gateway:
-        changes["gateway"] = gateway
     if outcome == ReportOutcome.DELIVERED:
         changes["delivered_at"] = now
     if outcome == ReportOutcome.FAILED:

@@ -1,10 +1,11 @@
 """Delivery-report endpoints the gateways call: parse, authenticate, record, answer.
 
 Machine callbacks, not pages: no session, no CSRF token (the gateway has none), and
-the answer is a bare status. Each is authenticated per message — Kannel by the HMAC
-token in its URL, Twilio also by its request signature — and recording is idempotent,
-so a gateway that retries a report changes nothing. Kannel calls its ``dlr-url`` with
-GET; that GET changes state is Kannel's convention, not ours.
+the answer is a bare status. Each is authenticated per message and gateway — Kannel
+by the HMAC token in its URL, Twilio also by its request signature — and takes reports
+only on messages that went through it (403, as for a wrong token, otherwise).
+Recording is idempotent, so a gateway that retries a report changes nothing. Kannel
+calls its ``dlr-url`` with GET; that GET changes state is Kannel's convention, not ours.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from inviteonly.sms.delivery_reports import (
     ReportOutcome,
-    delivery_report_token_is_valid,
+    delivery_report_is_authentic,
     delivery_report_url,
     record_delivery_report,
 )
@@ -41,7 +42,7 @@ TWILIO_REPORT_OUTCOMES = {
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def kannel_delivery_report(request: HttpRequest, message_id: int, token: str) -> HttpResponse:
-    if not delivery_report_token_is_valid(message_id, token):
+    if not delivery_report_is_authentic(message_id, token, gateway="kannel"):
         return HttpResponse(status=403)
     report_type = request.GET.get("type", "")
     outcome = KANNEL_REPORT_OUTCOMES.get(report_type)
@@ -58,12 +59,13 @@ def kannel_delivery_report(request: HttpRequest, message_id: int, token: str) ->
 def twilio_status_callback(request: HttpRequest, message_id: int, token: str) -> HttpResponse:
     from twilio.request_validator import RequestValidator
 
-    if not delivery_report_token_is_valid(message_id, token):
+    if not delivery_report_is_authentic(message_id, token, gateway="twilio"):
         return HttpResponse(status=403)
     validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
     signature = request.headers.get("X-Twilio-Signature", "")
-    # Twilio signs the URL it was given, which a proxy in front of us may not pass on.
-    url = delivery_report_url(message_id, gateway="twilio")
+    # Twilio signs the URL it was given, which a proxy in front of us may not pass on
+    # (with the token it came with: one from before tokens named their gateway, too).
+    url = delivery_report_url(message_id, gateway="twilio", token=token)
     if not validator.validate(url, request.POST.dict(), signature):
         return HttpResponse(status=403)
     status = request.POST.get("MessageStatus", "")

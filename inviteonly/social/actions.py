@@ -74,6 +74,8 @@ def do_update_profile(
 
 def do_set_avatar(*, member: Member, data: bytes) -> Profile:
     """Replace the member's avatar with ``data`` re-encoded (see avatars.py)."""
+    # Before decoding, which is what an upload costs.
+    enforce_rate_limit(["avatar"], Subject(member_id=member.id))
     name = store_avatar(reencode_avatar(data))
     try:
         with transaction.atomic():
