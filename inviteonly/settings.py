@@ -752,12 +752,15 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "login": [("ip", 30, 600)],
     "recover": [("ip", 10, 3600), ("number", 5, 3600)],
     "join": [("ip", 10, 3600)],
-    # Invitations: per address and per member, and 3 a day per number whoever sends
-    # them — one phone cannot be flooded by many inviters or by inviting and revoking.
-    # Members' numbers (no SMS) count alike, so a refusal tells nothing about who is a
-    # member; invitations sent by granting a request are counted apart (see
-    # invitation_requests/actions.py).
-    "invite": [("ip", 50, 86400), ("member", 20, 86400), ("number", 3, 86400)],
+    # Invitations (direct or by granting a request): per address and per member.
+    "invite": [("ip", 50, 86400), ("member", 20, 86400)],
+    # Invitation SMS per number, whoever sends them, direct or granted: one phone cannot
+    # be flooded by many inviters or by inviting and revoking. This rule never refuses
+    # (a refusal would tell an inviter that someone invited the number today, or whose
+    # request a request is): past it the invitation is answered and made like any other
+    # and its SMS queued suppressed, as a member's number's always is, with an audit
+    # entry naming the rule. Counted with "invite", in the invitation's transaction.
+    "invitation_sms": [("number", 3, 86400)],
     # Asking for an invitation (no SMS is sent, but members read every request).
     "invitation_request": [("ip", 5, 86400), ("number", 2, 86400)],
     # Everyday writing, for every member: generous, they only stop scripts.
@@ -765,6 +768,9 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "message": [("member", 300, 3600)],
     "friend_request": [("member", 50, 86400)],
     "find_by_phone": [("member", 20, 86400)],
+    # Avatar uploads: decoding one costs up to a few hundred ms of CPU and a few hundred
+    # MB (a small PNG can hold AVATAR_MAX_SOURCE_PIXELS); counted before decoding.
+    "avatar": [("member", 10, 3600)],
     # Reports: plenty for an honest member, too few to flood the moderation queue.
     "report": [("member", 30, 86400)],
     # Members in their first NEW_MEMBER_PERIOD_DAYS: the spam a fresh account can send

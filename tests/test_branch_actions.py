@@ -10,7 +10,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from inviteonly.accounts.models import Member
+from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations import tree
 from inviteonly.invitations.branch_actions import (
@@ -392,7 +392,12 @@ def test_a_branch_ban_is_a_sanction_per_member_that_later_decisions_keep(
     spammer = make_member(display_name="Spammer", invited_by=root, phone=phone)
     quarantined = make_member(display_name="Q", invited_by=root)
     do_quarantine_member(member=quarantined, moderator=moderator, reason="Links")
+    spammers_api = ApiClient()
+    spammers_api.log_in(phone)
     apply(moderator, root, BranchAction.BAN, reason="Invitation ring")
+    # Logged out everywhere, as a ban of one member is: no session to come back to.
+    assert not MemberSession.objects.filter(member=spammer).exists()
+    assert spammers_api.get("/me").status_code == 401
     bans = Sanction.objects.filter(kind=SanctionKind.BAN)
     assert sorted(s.member_id for s in bans) == sorted([root.pk, spammer.pk, quarantined.pk])
     assert {(s.reason, s.moderator_id, s.ends_at) for s in bans} == {
@@ -538,3 +543,40 @@ def test_a_moderator_banning_a_branch_under_a_founder_strikes_nobody(
     assert list(Notification.objects.filter(member=founder).values_list("kind", flat=True)) == [
         NotificationKind.INVITEE_BANNED
     ]
+
+
+def test_a_branch_ban_puts_back_the_requests_its_members_granted(
+    moderator: Member, branch: list[Member], founder: Member, clock: FrozenClock
+) -> None:
+    """The invitations a branch ban revokes put the requests they were sent on back on
+    the list, as their inviters' own revocations would (one UPDATE for the branch)."""
+    from inviteonly.invitation_requests.actions import (
+        do_grant_invitation_request,
+        do_request_invitation,
+    )
+    from inviteonly.invitation_requests.models import InvitationRequest
+    from inviteonly.invitation_requests.queries import open_requests_for
+
+    _root, a, _b, a1, _a2, _b1, _b2 = branch
+    # Members long enough to invite.
+    Member.objects.filter(pk__in=[a.pk, a1.pk]).update(joined_at=clock.current - 60 * DAY)
+    requests = [
+        do_request_invitation(phone=new_ru_number(), note="Please", language="en").request
+        for _ in range(4)
+    ]
+    for granter, request in zip([a, a1, founder], requests, strict=False):
+        do_grant_invitation_request(member=granter, request_id=request.id)
+    clock.advance(hours=1)
+    apply(moderator, a, BranchAction.BAN)
+    assert {request.id for request in open_requests_for(founder)} == {
+        requests[0].id, requests[1].id, requests[3].id
+    }
+    put_back = InvitationRequest.objects.filter(id__in=[requests[0].id, requests[1].id])
+    assert {
+        (request.granted_at, request.granted_by_id, request.invitation_id,
+         request.invitation_withdrawn_at)
+        for request in put_back
+    } == {(None, None, None, clock.current)}
+    founders = InvitationRequest.objects.get(id=requests[2].id)
+    assert founders.granted_by_id == founder.pk and founders.invitation_withdrawn_at is None
+    assert Invitation.objects.filter(revoked_at=clock.current).count() == 2

@@ -31,6 +31,7 @@ from inviteonly.invitations.models import Invitation, InviteAllowance
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib import crypto
 from inviteonly.lib.errors import ActionError
+from inviteonly.moderation.actions import do_ban_member
 from inviteonly.sms.models import OutboundSms
 from inviteonly.social.models import Profile
 from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
@@ -480,28 +481,101 @@ def test_a_request_from_a_country_refused_since_cannot_be_granted(
     assert api.post(f"/invitation-requests/{request_id}/grant").status_code == 201
 
 
-def test_direct_invitations_and_grants_count_a_number_apart(
+def test_direct_invitations_and_grants_share_a_numbers_daily_sms_and_never_refuse(
     founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
 ) -> None:
-    """Each path has its per-number limit, counted apart: otherwise a member who fills
-    one number's count by inviting it directly would learn from a refused grant that the
-    request is that number's (or the other way round)."""
+    """Direct invitations and grants count in one daily count per number, and nothing
+    refuses because of it: past three, an invitation or a grant is answered like any
+    other and its SMS is queued suppressed (the link is never sent)."""
     ask()
     api = ApiClient()
     api.log_in("+79160000001")
     request_id = request_id_of(ASKER)
+    answers = []
     with override_settings(RATE_LIMITS=production_settings.RATE_LIMITS):
-        direct = []
-        for _ in range(4):
-            invited = api.post("/invitations", {"phone": ASKER})
-            direct.append(invited.status_code)
-            if invited.status_code == 201:
-                api.post(f"/invitations/{invited.json_body['id']}/revoke")
-        grants = []
-        for _ in range(4):
-            granted = api.post(f"/invitation-requests/{request_id}/grant")
-            grants.append(granted.status_code)
-            if granted.status_code == 201:
-                api.post(f"/invitations/{granted.json_body['id']}/revoke")
-    assert direct == grants == [201, 201, 201, 429]
-    assert len(sms_outbox.to(ASKER)) == 6
+        for path in ("direct", "grant", "direct", "grant", "direct"):
+            sent = (
+                api.post("/invitations", {"phone": ASKER}) if path == "direct"
+                else api.post(f"/invitation-requests/{request_id}/grant")
+            )
+            answers.append(sent.status_code)
+            assert api.post(f"/invitations/{sent.json_body['id']}/revoke").status_code == 200
+    assert answers == [201] * 5
+    assert len(sms_outbox.to(ASKER)) == 3
+    assert list(OutboundSms.objects.order_by("id").values_list("suppressed", flat=True)) == [
+        False, False, False, True, True
+    ]
+    assert [entry.details["reason"] for entry in AuditEntry.objects.filter(
+        action=AuditAction.RATE_LIMITED)] == ["invitation_sms.number.3/86400s"] * 2
+
+
+def test_a_numbers_daily_sms_cap_tells_nobody_whose_request_it_is(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """The probe a reviewer found: grant an anonymous request and revoke it three times
+    (a founder spends no allowance; revoking puts the request back), then ask for a
+    number you suspect is its asker's and grant that. The grant answers alike, with the
+    same statements, whether the suspect is the asker's number or not: only the SMS,
+    which the prober never sees, differs."""
+    ask()
+    api = ApiClient()
+    api.log_in("+79160000001")
+    target = request_id_of(ASKER)
+    probes = {}
+    with override_settings(RATE_LIMITS=production_settings.RATE_LIMITS):
+        for _ in range(3):
+            granted = api.post(f"/invitation-requests/{target}/grant")
+            assert granted.status_code == 201, granted.json_body
+            assert api.post(f"/invitations/{granted.json_body['id']}/revoke").status_code == 200
+        for suspect in (OTHER_ASKER, ASKER):
+            assert ask(phone=suspect, note="Probe").status_code == 201
+            probe = InvitationRequest.objects.get(
+                phone_blind_index=crypto.blind_index(suspect), note="Probe"
+            )
+            with CaptureQueriesContext(connection) as work:
+                answer = api.post(f"/invitation-requests/{probe.id}/grant")
+            body = {key: value for key, value in answer.json_body.items() if key != "id"}
+            probes[suspect] = (answer.status_code, body, len(work))
+    assert probes[ASKER] == probes[OTHER_ASKER]
+    assert probes[ASKER][0] == 201
+    assert len(sms_outbox.to(OTHER_ASKER)) == 1
+    assert len(sms_outbox.to(ASKER)) == 3  # the fourth is queued, suppressed
+    (entry,) = AuditEntry.objects.filter(action=AuditAction.RATE_LIMITED)
+    assert entry.details == {"reason": "invitation_sms.number.3/86400s"}
+
+
+def test_a_ban_puts_back_the_requests_the_banned_member_granted(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """A ban revokes the banned member's invitations; those sent on requests put their
+    requests back on the list, as their inviter's own revocation does: otherwise a
+    request stays "granted", off every list, with a dead link until it expires."""
+    status_token = ask().json_body["status_token"]
+    ask(phone=OTHER_ASKER)
+    api = granter_api(clock)
+    granter = Member.objects.get(phone_blind_index=crypto.blind_index(GRANTER))
+    mine, founders = request_id_of(ASKER), request_id_of(OTHER_ASKER)
+    assert api.post(f"/invitation-requests/{mine}/grant").status_code == 201
+    assert do_grant_invitation_request(member=founder, request_id=founders)
+    dead_link = sms_outbox.join_token_for(ASKER)
+    clock.advance(hours=1)
+    moderator = make_member(role=Member.Role.MODERATOR, display_name="Mod")
+    do_ban_member(member=granter, moderator=moderator, reason="Spam", for_spam=True)
+    assert [request.id for request in open_requests_for(founder)] == [mine]
+    status = ApiClient().post("/invitation-requests/status", {"status_token": status_token})
+    assert (status.json_body["state"], status.json_body["granted_at"]) == ("waiting", None)
+    assert status.json_body["invitation_withdrawn_at"] == clock.current.isoformat().replace(
+        "+00:00", "Z"
+    )
+    for language, said in (("en", "withdrew the invitation"), ("ru", "отозвал приглашение")):
+        page = Client(HTTP_ACCEPT_LANGUAGE=language).get(f"/ask/{status_token}").content.decode()
+        assert 'data-state="waiting"' in page and said in page
+    with pytest.raises(ActionError) as dead:
+        access_invitation_by_token(dead_link)
+    assert dead.value.code == "invitation_revoked"
+    # The founder's grant is not the banned member's: it stands.
+    assert InvitationRequest.objects.get(id=founders).invitation is not None
+    # Granted again by someone else, the requester is invited after all.
+    again = do_grant_invitation_request(member=founder, request_id=mine)
+    assert InvitationRequest.objects.get(id=mine).invitation == again
+    assert len(sms_outbox.to(ASKER)) == 2

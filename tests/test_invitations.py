@@ -9,6 +9,8 @@ import pytest
 from django.test import override_settings
 from django.utils import formats, translation
 
+from inviteonly.abuse.limiter import RedisStore
+from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
@@ -30,6 +32,7 @@ from inviteonly.site_config.models import RegistrationMode
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import (
     PASSWORD,
+    REDIS_URL,
     ApiClient,
     FrozenClock,
     SmsOutbox,
@@ -480,3 +483,29 @@ def test_a_quarantined_inviters_invitations_wait_until_the_quarantine_ends(
     joined = newcomer.post("/join/confirm", confirm)
     assert joined.status_code == 201, joined.json_body
     assert Member.objects.get(display_name="Newcomer Boris").invited_by == moderator
+
+
+def test_a_numbers_invitation_sms_count_in_the_invitations_transaction_with_redis(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock, redis_store: RedisStore
+) -> None:
+    """Where the rate-limit counters are in Redis, which no transaction rolls back, a
+    number's invitation SMS are still counted in the database, in the invitation's
+    transaction: refused invitations do not use up the number's three a day."""
+    with override_settings(
+        REDIS_URL=REDIS_URL, RATE_LIMITS={"invitation_sms": [("number", 3, 86400)]}
+    ):
+        first = do_invite_by_phone(inviter=founder, phone=NUMBER)
+        for _ in range(3):
+            with pytest.raises(ActionError) as refused:
+                do_invite_by_phone(inviter=founder, phone=NUMBER)
+            assert refused.value.code == "invitation_pending"
+        do_revoke_invitation(member=founder, invitation_id=first.id)
+        for _ in range(3):
+            invitation = do_invite_by_phone(inviter=founder, phone=NUMBER)
+            do_revoke_invitation(member=founder, invitation_id=invitation.id)
+    assert len(sms_outbox.to(NUMBER)) == 3
+    assert list(OutboundSms.objects.order_by("id").values_list("suppressed", flat=True)) == [
+        False, False, False, True
+    ]
+    (counter,) = RateLimitCounter.objects.filter(bucket__startswith="rl:invitation_sms.")
+    assert counter.count == 4

@@ -9,6 +9,7 @@ from django.test import Client, override_settings
 from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.sms.models import OutboundSms
 from tests.conftest import ApiClient, FrozenClock, SmsOutbox, make_member
 
 pytestmark = [
@@ -76,43 +77,107 @@ def test_guessing_codes_of_many_numbers_from_one_address_is_limited() -> None:
     assert set(statuses[30:]) == {429}
 
 
-@pytest.mark.parametrize("language", ["en", "ru"])
-def test_invitation_sms_to_one_number_three_a_day_members_numbers_alike(
-    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock, language: str
+def test_invitation_sms_to_one_number_three_a_day_then_sent_unseen_members_numbers_alike(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
 ) -> None:
-    """Invitations are counted per number (whoever sends them), so neither inviting and
-    revoking in a loop nor many inviters can flood one phone; a member's number, which
-    gets no SMS, is counted and refused exactly alike."""
+    """Invitation SMS are counted per number (whoever sends them), so neither inviting
+    and revoking in a loop nor many inviters can flood one phone. Past three a day an
+    invitation is not refused: it is answered like any other and its SMS is queued
+    suppressed, as a member's number's always is, so nobody learns that someone else
+    invited the number today. An invitation that fails is not counted."""
     make_member(phone="+79165550001")
     inviters = []
     for phone in ("+79160000001", "+79165550099"):
         if phone != "+79160000001":
             make_member(phone=phone, role=Member.Role.MODERATOR)
-        inviters.append(ApiClient(language))
+        inviters.append(ApiClient())
         inviters[-1].log_in(phone)
-    answers: dict[str, list[int]] = {}
+    answers: dict[str, list[tuple[int, list[str], str]]] = {}
     for number in ("+79165550001", "+79165550002"):  # a member's, a stranger's
         answers[number] = []
         for attempt in range(4):
             clock.advance(minutes=1)
             inviter = inviters[attempt % 2]
             invited = inviter.post("/invitations", {"phone": number})
-            answers[number].append(invited.status_code)
-            if invited.status_code == 201:
-                revoked = inviter.post(f"/invitations/{invited.json_body['id']}/revoke")
-                assert revoked.status_code == 200
-    assert answers["+79165550001"] == answers["+79165550002"] == [201, 201, 201, 429]
-    assert invited["Retry-After"] == str(24 * 3600 - 8 * 60)
-    assert invited.json_body["detail"] == {
-        "en": "Too many attempts. Try again in 24 hours.",
-        "ru": "Слишком много попыток. Попробуйте снова через 24 часа.",
-    }[language]
+            answers[number].append(
+                (invited.status_code, sorted(invited.json_body), invited.json_body["state"])
+            )
+            if attempt == 0:  # refused: not an invitation SMS, so not counted
+                again = inviter.post("/invitations", {"phone": number})
+                assert (again.status_code, again.json_body["code"]) == (
+                    409, "invitation_pending"
+                )
+            revoked = inviter.post(f"/invitations/{invited.json_body['id']}/revoke")
+            assert revoked.status_code == 200
+    assert answers["+79165550001"] == answers["+79165550002"] == [answers["+79165550002"][0]] * 4
+    assert answers["+79165550002"][0][0] == 201
     assert len(sms_outbox.to("+79165550002")) == 3
     assert sms_outbox.to("+79165550001") == []
+    queued = OutboundSms.objects.order_by("id")
+    assert list(queued.filter(recipient_masked="+7 916 ***-**-02").values_list(
+        "suppressed", flat=True)) == [False, False, False, True]
+    assert list(queued.filter(recipient_masked="+7 916 ***-**-01").values_list(
+        "suppressed", flat=True)) == [True] * 4
+    # Operators read why the fourth SMS was not sent.
     reasons = [entry.details["reason"] for entry in AuditEntry.objects.filter(
         action=AuditAction.RATE_LIMITED)]
-    assert reasons == ["invite.number.3/86400s"] * 2
-    # Another number is not held up, and the next day the number may be invited again.
+    assert reasons == ["invitation_sms.number.3/86400s"] * 2
+    # Another number is not held up, and the next day the number gets SMS again.
     assert inviters[0].post("/invitations", {"phone": "+79165550003"}).status_code == 201
+    assert len(sms_outbox.to("+79165550003")) == 1
     clock.advance(days=1)
     assert inviters[0].post("/invitations", {"phone": "+79165550002"}).status_code == 201
+    assert len(sms_outbox.to("+79165550002")) == 4
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_avatar_uploads_ten_an_hour_per_member_counted_before_decoding(
+    clock: FrozenClock, language: str
+) -> None:
+    """Decoding an upload is what costs (a small PNG can hold 25 MP): each member has
+    ten an hour, in the API and on the profile page alike, and a refused upload is not
+    even looked at."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from inviteonly.social.models import Profile
+    from tests.social_helpers import member_with_api
+    from tests.test_input_avatars import _encoded
+    from tests.test_input_avatars import _upload as _upload_avatar
+
+    def _picture(colour: str) -> bytes:
+        return _encoded(Image.new("RGB", (64, 64), colour), "PNG")
+
+    anna, api = member_with_api("Anna", language=language)
+    page = Client(HTTP_ACCEPT_LANGUAGE=language)
+    page.force_login(anna)
+    statuses = [_upload_avatar(api, _picture("blue"), "me.png").status_code for _ in range(5)]
+    for _ in range(5):
+        picture = SimpleUploadedFile("me.png", _picture("blue"))
+        statuses.append(page.post("/profile/avatar", {"avatar": picture}).status_code)
+    assert statuses == [200] * 5 + [302] * 5
+    stored = Profile.objects.get(member=anna).avatar
+    clock.advance(minutes=30)
+    # Not a picture at all: refused for the count, before anyone decodes it.
+    refused = _upload_avatar(api, b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "me.png")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == str(30 * 60)
+    assert refused.json()["detail"] == {
+        "en": "Too many attempts. Try again in 30 minutes.",
+        "ru": "Слишком много попыток. Попробуйте снова через 30 минут.",
+    }[language]
+    on_the_page = page.post("/profile/avatar", {
+        "avatar": SimpleUploadedFile("me.png", _picture("red")),
+    }, follow=True)
+    assert {"en": "Too many attempts. Try again in 30 minutes.",
+            "ru": "Слишком много попыток. Попробуйте снова через 30 минут."}[language] in (
+        on_the_page.content.decode())
+    assert Profile.objects.get(member=anna).avatar == stored
+    reasons = [entry.details["reason"] for entry in AuditEntry.objects.filter(
+        action=AuditAction.RATE_LIMITED)]
+    assert reasons == ["avatar.member.10/3600s"] * 2
+    # Another member is not held up; the next hour Anna may upload again.
+    _boris, boris_api = member_with_api("Boris")
+    assert _upload_avatar(boris_api, _picture("green"), "me.png").status_code == 200
+    clock.advance(minutes=30)
+    assert _upload_avatar(api, _picture("red"), "me.png").status_code == 200

@@ -20,6 +20,7 @@ TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT")
 # The shape of the default limits (inviteonly/settings.py; the test settings have none).
 DEFAULT_SHAPED_LIMITS = {
     "invite": [("ip", 50, 86400), ("member", 20, 86400)],
+    "invitation_sms": [("number", 3, 86400)],
     "join": [("ip", 10, 3600)],
     "send_code": [("ip", 20, 3600), ("number", 1, 60), ("number", 5, 3600),
                   ("number", 10, 86400)],
@@ -62,10 +63,10 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     # The rows each action creates go in together as it ends (lib.queries.
     # written_together): on PostgreSQL in one statement, on SQLite one per table.
     together = connection.vendor == "postgresql"
-    # Bearer session with its member (one query), both rate-limit rules in one upsert,
-    # the inviter locked, their invite rights (one query for a founder), a pending
-    # invitation and the number's owner looked for (one query); then SMS, invitation,
-    # audit entry.
+    # Bearer session with its member (one query), the three rate-limit rules (the
+    # number's invitation SMS too) in one upsert, the inviter locked, their invite
+    # rights (one query for a founder), a pending invitation and the number's owner
+    # looked for (one query); then SMS, invitation, audit entry.
     assert len(statements(invite)) == 5 + (1 if together else 3), statements(invite)
     # Invitation, site mode, five rate-limit rules in one upsert; then older codes
     # replaced, verification, SMS, audit entry (lib.queries.written_at_once: on

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from inviteonly.abuse.limiter import (
+    DatabaseStore,
     KeyKind,
     Refusal,
     Rule,
@@ -48,9 +49,14 @@ def _ordered_rules(actions: Sequence[str]) -> list[Rule]:
     )
 
 
+def record_rate_limited(refusal: Refusal, *, ip_address: str | None) -> None:
+    """The audit entry naming the rule over its limit, in the caller's transaction."""
+    record_audit_entry(AuditAction.RATE_LIMITED, ip_address=ip_address, reason=refusal.rule.name)
+
+
 def _rate_limited(refusal: Refusal, subject: Subject) -> ActionError:
     """Audit the refusal (in the caller's transaction) and say how long to wait."""
-    record_audit_entry(AuditAction.RATE_LIMITED, ip_address=subject.ip, reason=refusal.rule.name)
+    record_rate_limited(refusal, ip_address=subject.ip)
     return ActionError(
         "rate_limited",
         _("Too many attempts. Try again in %(wait)s.")
@@ -97,7 +103,9 @@ def count_rate_limits(actions: Sequence[str], subject: Subject) -> ActionError |
 
 
 @contextmanager
-def rate_limited_transaction(actions: Sequence[str], subject: Subject) -> Iterator[None]:
+def rate_limited_transaction(
+    actions: Sequence[str], subject: Subject, *, capped: Sequence[str] = ()
+) -> Iterator[Refusal | None]:
     """``enforce_rate_limit``, then the action it guards, in one transaction: one
     commit instead of two (each an fsync on PostgreSQL).
 
@@ -106,19 +114,33 @@ def rate_limited_transaction(actions: Sequence[str], subject: Subject) -> Iterat
     which are then counted again in a transaction of their own: a failed attempt counts
     exactly as it would under ``enforce_rate_limit``. The counter rows stay locked
     until the action commits, so keep global (site-wide) rules out of such actions.
+
+    The rules of the ``capped`` actions never refuse. They are counted after the
+    others (in the same statement, in the database), and only for an action that goes
+    through: their hits always stay in the action's transaction (in the database even
+    where the other counters are in Redis) and are not counted again when it fails.
+    The block receives the refusal their first rule over its limit would have made
+    (``None`` while none is), to do its work unseen and audit it with its own writes
+    (``record_rate_limited``).
     """
     rules = _ordered_rules(actions)
+    capped_rules = _ordered_rules(capped)
     store = get_store()
     error = None
     body_failed = False
     try:
         with transaction.atomic():
-            refusal = hit_rules(rules, subject, store=store)
-            if refusal is not None:
+            if store.transactional:
+                refusal = hit_rules([*rules, *capped_rules], subject, store=store)
+            else:
+                refusal = hit_rules(rules, subject, store=store) or hit_rules(
+                    capped_rules, subject, store=DatabaseStore()
+                )
+            if refusal is not None and refusal.rule not in capped_rules:
                 error = _rate_limited(refusal, subject)
             else:
                 try:
-                    yield
+                    yield refusal
                 except BaseException:
                     body_failed = True
                     raise

@@ -49,8 +49,8 @@ class RequestStatusOut(Schema):
     created_at: datetime
     expires_at: datetime
     granted_at: datetime | None
-    # Set when the member who granted the request revoked that invitation: the link in
-    # the SMS is dead and the request waits again.
+    # Set when that invitation was revoked (by the member who granted the request, or
+    # by their ban): the link in the SMS is dead and the request waits again.
     invitation_withdrawn_at: datetime | None
 
     @staticmethod

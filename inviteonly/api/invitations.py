@@ -49,8 +49,8 @@ class InvitationOut(Schema):
 @router.post("", response={201: InvitationOut, **ERRORS}, summary="Invite a mobile number")
 def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, InvitationOut]:
     """Sends the invitation SMS. A number that already belongs to a member gets the same
-    answer, and no SMS. A number gets at most a few invitations a day, whoever sends
-    them (``RATE_LIMITS["invite"]``)."""
+    answer, and no SMS; so does one that had its few invitation SMS today, whoever sent
+    them (``RATE_LIMITS["invitation_sms"]``)."""
     invitation = do_invite_by_phone(
         inviter=authenticated_member(request),
         phone=payload.phone,

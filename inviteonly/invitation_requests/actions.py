@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from inviteonly.abuse.actions import enforce_rate_limit, rate_limited_transaction
+from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
 from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
@@ -16,7 +16,11 @@ from inviteonly.accounts.validation import clean_language
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitation_requests.models import InvitationRequest, Vouch
-from inviteonly.invitations.actions import clean_note, create_invitation
+from inviteonly.invitations.actions import (
+    clean_note,
+    create_invitation,
+    invitation_rate_limits,
+)
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.rights import check_can_invite
 from inviteonly.lib import clock, crypto, tokens
@@ -116,12 +120,6 @@ def do_vouch_for_request(*, member: Member, request_id: int) -> int:
         return Vouch.objects.filter(request=request).count()
 
 
-# The invite rule per number counts grants apart from direct invitations: a member who
-# filled one path's count for a number they suspect would otherwise learn from the
-# other path's refusal whether the request is that number's.
-GRANT_NUMBER_SCOPE = "request:"
-
-
 def do_grant_invitation_request(
     *, member: Member, request_id: int, ip_address: str | None = None
 ) -> Invitation:
@@ -129,20 +127,20 @@ def do_grant_invitation_request(
     and allowance apply as to any invitation) and the invitation SMS goes out, in the
     language the requester chose (``create_invitation`` checks the rights under its
     lock). The answer never depends on the number: not on whether the granter invited
-    it already, nor on whether it is a member's (see ``create_invitation``). Of two
-    members granting at once, one does."""
+    it already, nor on whether it is a member's, nor on how many invitations it had
+    today, direct or granted (see ``create_invitation``). Of two members granting at
+    once, one does."""
     number = _number_of(_open_request(request_id))
-    subject = Subject(
-        ip=ip_address, member_id=member.id, number=number.e164, number_scope=GRANT_NUMBER_SCOPE
-    )
     with (
         sms_budget(number=number, ip_address=ip_address, code=False),
-        rate_limited_transaction(["invite"], subject),
+        invitation_rate_limits(
+            inviter=member, number=number, ip_address=ip_address
+        ) as over_number_cap,
     ):
         request = _open_request(request_id, lock=True)
         invitation = create_invitation(
             inviter=member, number=number, note="", ip_address=ip_address,
-            language=request.language, from_request=True,
+            language=request.language, from_request=True, over_number_cap=over_number_cap,
         )
         request.granted_by = member
         request.granted_at = invitation.created_at

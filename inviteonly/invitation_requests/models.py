@@ -46,9 +46,10 @@ class InvitationRequest(models.Model):
         "invitations.Invitation", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="request",
     )
-    # When the member who granted it revoked that invitation: the request waits again
-    # (listed, if it is still open) and its status page tells the requester why the
-    # link in their SMS no longer works.
+    # When that invitation was revoked, by the member who granted it or by their ban
+    # (withdrawal.put_requests_back): the request waits again (listed, if it is still
+    # open) and its status page tells the requester why the link in their SMS no
+    # longer works.
     invitation_withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

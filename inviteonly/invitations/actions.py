@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from django.conf import settings
@@ -10,14 +11,14 @@ from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from inviteonly.abuse.actions import rate_limited_transaction
-from inviteonly.abuse.limiter import Subject
+from inviteonly.abuse.actions import rate_limited_transaction, record_rate_limited
+from inviteonly.abuse.limiter import Refusal, Subject
 from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
-from inviteonly.invitation_requests.models import InvitationRequest
+from inviteonly.invitation_requests.withdrawal import put_requests_back
 from inviteonly.invitations.allowance import allowance_of, spend_allowance
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
 from inviteonly.invitations.rights import allowance_refusal_reason, check_can_invite
@@ -80,17 +81,35 @@ def do_invite_by_phone(
     region_hint: str | None = None,
     ip_address: str | None = None,
 ) -> Invitation:
-    """Invite the owner of ``phone``. If the number already belongs to a member, the
-    inviter gets the same answer but no SMS leaves: the invitation simply expires."""
+    """Invite the owner of ``phone``. If the number already belongs to a member, or has
+    had its invitation SMS for the day, the inviter gets the same answer but no SMS
+    leaves: the invitation simply expires."""
     number = normalize_phone_number(phone, region_hint=region_hint)
     note = clean_note(note)
     with (
         sms_budget(number=number, ip_address=ip_address, code=False),
-        rate_limited_transaction(
-            ["invite"], Subject(ip=ip_address, member_id=inviter.id, number=number.e164)
-        ),
+        invitation_rate_limits(
+            inviter=inviter, number=number, ip_address=ip_address
+        ) as over_number_cap,
     ):
-        return create_invitation(inviter=inviter, number=number, note=note, ip_address=ip_address)
+        return create_invitation(
+            inviter=inviter, number=number, note=note, ip_address=ip_address,
+            over_number_cap=over_number_cap,
+        )
+
+
+def invitation_rate_limits(
+    *, inviter: Member, number: PhoneNumber, ip_address: str | None
+) -> AbstractContextManager[Refusal | None]:
+    """The transaction of an invitation (direct or granted), its ``invite`` rate limits
+    counted first; it gives ``create_invitation`` its ``over_number_cap``. The number's
+    daily invitation SMS (``RATE_LIMITS["invitation_sms"]``) never refuse, so that no
+    answer tells an inviter that the number was invited today (or whose request a
+    request is), and count only invitations that are made."""
+    return rate_limited_transaction(
+        ["invite"], Subject(ip=ip_address, member_id=inviter.id, number=number.e164),
+        capped=["invitation_sms"],
+    )
 
 
 _INVITER_SQL = f"SELECT {columns_of(Member, 'm')} FROM accounts_member m WHERE m.id = %s"  # noqa: S608
@@ -118,15 +137,20 @@ def create_invitation(
     ip_address: str | None,
     language: str | None = None,
     from_request: bool = False,
+    over_number_cap: Refusal | None = None,
 ) -> Invitation:
     """The invitation itself and its SMS (in ``language``, else the number's likely
     one), in the caller's transaction (or one of its own) — for callers that took the
-    rate limit and the SMS budget already.
+    rate limit and the SMS budget already (``invitation_rate_limits``).
 
     ``from_request``: sent by granting an invitation request, whose number the inviter
     must not learn. Nothing about the number may then change the answer: a number they
     invited already is invited again, and a member's number, even one findable by
-    phone, gets the answer any number gets and no SMS."""
+    phone, gets the answer any number gets and no SMS.
+
+    ``over_number_cap``: the number has had its invitation SMS for the day. The
+    invitation is made and answered as any other, but its SMS is suppressed, as a
+    member's number's is, and the rule's audit entry goes in with the invitation's."""
     # The SMS, the invitation and its audit entry go in together as the block ends.
     with transaction.atomic(savepoint=False), written_together():
         # Lock the inviter: one invitation at a time per member.
@@ -179,7 +203,7 @@ def create_invitation(
                 language=language or language_for_number(number),
             ),
             purpose=SmsPurpose.INVITATION,
-            suppressed=owned,
+            suppressed=owned or over_number_cap is not None,
         )
         invitation = insert_later(Invitation(
             inviter=inviter,
@@ -202,6 +226,9 @@ def create_invitation(
             phone_masked=number.masked,
             region=number.region,
         )
+        if over_number_cap is not None:
+            # After the invitation's own entry: on SQLite, in the same INSERT.
+            record_rate_limited(over_number_cap, ip_address=ip_address)
     return invitation
 
 
@@ -230,7 +257,7 @@ def do_revoke_invitation(
             status=409,
         )
     if invitation.from_request:
-        _put_request_back(invitation, now=now)
+        put_requests_back(Invitation.objects.filter(id=invitation.id), now=now)
     invitation.refresh_from_db()
     record_audit_entry(
         AuditAction.INVITATION_REVOKED,
@@ -240,23 +267,6 @@ def do_revoke_invitation(
         phone_masked=invitation.phone_masked,
     )
     return invitation
-
-
-def _put_request_back(invitation: Invitation, *, now: datetime) -> None:
-    """The request an invitation was sent on waits again, with its vouches and age (in
-    the list while it is open), and its requester's status page says why their link is
-    dead."""
-    request = InvitationRequest.objects.select_for_update().filter(invitation=invitation).first()
-    if request is None:  # deleted by the sweep long after it ended
-        return
-    request.granted_by = None
-    request.granted_at = None
-    request.invitation = None
-    request.invitation_withdrawn_at = now
-    request.listed = request.expires_at > now
-    request.save(update_fields=[
-        "granted_by", "granted_at", "invitation", "invitation_withdrawn_at", "listed"
-    ])
 
 
 @transaction.atomic

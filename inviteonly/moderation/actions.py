@@ -19,6 +19,7 @@ from inviteonly.accounts.sessions import end_sessions
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
+from inviteonly.invitation_requests.withdrawal import put_requests_back
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
@@ -361,6 +362,8 @@ def record_ban_consequences(
         expires_at__gt=now,
     ).update(revoked_at=now)
     if revoked:
+        # The requests they granted wait again, as after their own revocation.
+        put_requests_back(Invitation.objects.filter(inviter_id=banned.id, revoked_at=now), now=now)
         record_audit_entry(
             AuditAction.INVITATIONS_REVOKED_BY_BAN,
             actor=actor,
