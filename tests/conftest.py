@@ -155,6 +155,16 @@ def assert_read_like_the_orm(ours: Model | None, theirs: Model | None) -> None:
         assert (value, type(value)) == (expected, type(expected)), field.name
 
 
+def migrate(*targets: tuple[str, str]) -> None:
+    """Migrate the test database to ``targets`` (app, migration), or with none to every
+    app's latest: for tests of data migrations (transactional_db)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(list(targets) or executor.loader.graph.leaf_nodes())
+
+
 def make_member(
     *,
     phone: str | None = None,

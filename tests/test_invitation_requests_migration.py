@@ -16,16 +16,11 @@ from inviteonly.accounts.models import Member
 from inviteonly.invitation_requests.models import InvitationRequest
 from inviteonly.invitation_requests.queries import open_requests_for
 from inviteonly.lib import clock, crypto
-from tests.conftest import ApiClient, make_member
+from tests.conftest import ApiClient, make_member, migrate
 
 # Before today's invitation-request changes.
 BEFORE = [("invitation_requests", "0001_initial"), ("invitations", "0003_allowance_and_grants")]
 DAY = timedelta(days=1)
-
-
-def migrate(*targets: tuple[str, str]) -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate(list(targets) or executor.loader.graph.leaf_nodes())
 
 
 @pytest.fixture

@@ -8,23 +8,16 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib import clock
 from inviteonly.moderation.actions import do_warn_member
 from inviteonly.moderation.models import Sanction, SanctionKind, Strike
-from tests.conftest import make_member
+from tests.conftest import make_member, migrate
 
 BEFORE = ("moderation", "0003_strike_withdrawn_at")
 DAY = timedelta(days=1)
-
-
-def migrate(*targets: tuple[str, str]) -> None:
-    executor = MigrationExecutor(connection)
-    executor.migrate(list(targets) or executor.loader.graph.leaf_nodes())
 
 
 @pytest.fixture
