@@ -42,11 +42,8 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
-from inviteonly.accounts.sessions import end_sessions
 from inviteonly.audit_log.actions import ALLOWED_DETAIL_KEYS, record_audit_entry
 from inviteonly.audit_log.models import AuditAction, AuditEntry
-from inviteonly.invitation_requests.withdrawal import put_requests_back
-from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.tree import BranchCounts, branch_of, check_can_moderate_tree
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
@@ -54,6 +51,7 @@ from inviteonly.moderation.actions import (
     SANCTION_NOTICE,
     check_end_date,
     clean_moderation_reason,
+    cut_off_banned,
     record_ban_consequences,
     sanctioned_status,
 )
@@ -372,19 +370,10 @@ def do_apply_branch_action(
     if any(count != current.affected for count in written):
         raise _branch_changed()
     if action == BranchAction.BAN:
-        # A banned member's pending invitations die with the account, and the requests
-        # they were sent on wait again; they are logged out everywhere, as a ban of one
-        # member logs them out.
-        banned_members = branch_of(root).filter(
-            id__lte=current.highest_id, status=Member.Status.BANNED
-        )
-        end_sessions(banned_members)
-        banned = banned_members.values("id")
-        Invitation.objects.filter(
-            inviter_id__in=banned, redeemed_at__isnull=True, revoked_at__isnull=True
-        ).update(revoked_at=now)
-        put_requests_back(
-            Invitation.objects.filter(inviter_id__in=banned, revoked_at=now), now=now
+        # As for a ban of one member: logged out, pending invitations revoked.
+        cut_off_banned(
+            branch_of(root).filter(id__lte=current.highest_id, status=Member.Status.BANNED),
+            now=now,
         )
         # The branch was let in through its root: whoever invited the root answers for
         # it as for any invitee banned for spam (a strike, a notice with the reason),

@@ -161,9 +161,6 @@ def _impose(
         ends_at=now if kind == SanctionKind.WARN else ends_at,
     )
     _update_status(member, now=now)
-    if kind == SanctionKind.BAN:
-        # Out everywhere now; lifting the ban later revives no cookie or token.
-        end_sessions(Member.objects.filter(id=member.id))
     notice = SANCTION_NOTICE.get(kind)
     if moderator is not None and notice is not None:
         notify_member(member, notice, reason=reason, until=ends_at)
@@ -221,6 +218,14 @@ def do_ban_member(
         member=member, moderator=moderator, kind=SanctionKind.BAN, reason=reason,
         for_spam=for_spam,
     )
+    revoked = cut_off_banned(Member.objects.filter(id=member.id), now=sanction.created_at)
+    if revoked:
+        record_audit_entry(
+            AuditAction.INVITATIONS_REVOKED_BY_BAN,
+            actor=moderator,
+            target_member=member,
+            revoked_invitations=revoked,
+        )
     record_ban_consequences(banned=member, reason=reason, for_spam=for_spam, actor=moderator)
     return sanction
 
@@ -345,31 +350,33 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
                           upheld=False, now=now)
 
 
+def cut_off_banned(members: QuerySet[Member], *, now: datetime) -> int:
+    """What a ban does to the banned members' other rows, for one member or a whole
+    branch alike, set-based: every session ends (lifting the ban later revives no
+    cookie or token), their unredeemed invitations are revoked (no refund) and the
+    requests those were sent on wait again. Returns how many invitations it revoked."""
+    end_sessions(members)
+    revoked = Invitation.objects.filter(
+        inviter__in=members, redeemed_at__isnull=True, revoked_at__isnull=True,
+        expires_at__gt=now,
+    ).update(revoked_at=now)
+    if revoked:
+        put_requests_back(Invitation.objects.filter(inviter__in=members, revoked_at=now), now=now)
+    return revoked
+
+
 def record_ban_consequences(
     *, banned: Member, reason: str, for_spam: bool, actor: Member | None
 ) -> None:
-    """What a ban does beyond the banned member: their unredeemed invitations die
-    (revoked, no refund) and, for a ban for spam, their inviter is notified with the
-    reason and gets a strike; INVITE_STRIKES_TO_SUSPEND strikes within
+    """Whom a ban holds to account beyond the banned member (``cut_off_banned`` ends
+    their sessions and invitations): for a ban for spam, their inviter is notified with
+    the reason and gets a strike; INVITE_STRIKES_TO_SUSPEND strikes within
     INVITE_STRIKE_WINDOW_DAYS suspend the inviter's invite rights for
     INVITE_STRIKE_SUSPENSION_DAYS. The strike and the suspension follow the role
     rules like any decision of the banning moderator: an inviter they may not act on
     (a founder; a moderator, unless a founder bans; themselves) gets neither, only the
     notice (if someone else banned). Call inside the ban's transaction."""
     now = clock.now()
-    revoked = Invitation.objects.filter(
-        inviter_id=banned.id, redeemed_at__isnull=True, revoked_at__isnull=True,
-        expires_at__gt=now,
-    ).update(revoked_at=now)
-    if revoked:
-        # The requests they granted wait again, as after their own revocation.
-        put_requests_back(Invitation.objects.filter(inviter_id=banned.id, revoked_at=now), now=now)
-        record_audit_entry(
-            AuditAction.INVITATIONS_REVOKED_BY_BAN,
-            actor=actor,
-            target_member=banned,
-            revoked_invitations=revoked,
-        )
     if not for_spam or banned.invited_by_id is None:
         return
     inviter = Member.objects.select_for_update().get(id=banned.invited_by_id)
