@@ -131,12 +131,17 @@ def benchmark_environment(
 
 
 def set_up_django() -> None:
-    """``django.setup()`` and every migration, on the throwaway database."""
+    """``django.setup()`` and every migration, on the throwaway database; then what
+    the server does once it has started (``inviteonly serve``, ``inviteonly.wsgi``)."""
     import django
     from django.core.management import call_command
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+    from inviteonly.lib.heap import freeze_startup_objects
+
+    freeze_startup_objects()
 
 
 def database_description() -> str:

@@ -16,6 +16,7 @@ from waitress import serve
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.actions import do_create_founder_invitation, join_url
+from inviteonly.lib.heap import freeze_startup_objects
 from inviteonly.management.commands.worker import data_directory
 from inviteonly.sms.delivery import run_delivery_worker
 from inviteonly.wsgi import application
@@ -79,6 +80,7 @@ class Command(BaseCommand):
                 + f"(valid until {invitation.expires_at:%Y-%m-%d %H:%M} UTC; "
                 "the confirmation code will be printed here as an SMS)\n"
             )
+        freeze_startup_objects()  # again: migrating and the founder link loaded more
         stop = threading.Event()
         worker = None
         if not options["no_worker"]:

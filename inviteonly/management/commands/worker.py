@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from inviteonly.lib.heap import freeze_startup_objects
 from inviteonly.sms.delivery import run_delivery_worker
 
 
@@ -27,4 +28,5 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signal_number, lambda *_: stop.set())
+        freeze_startup_objects()
         run_delivery_worker(stop)
