@@ -87,7 +87,8 @@ def do_start_join(
     invitation was not sent to gets a decoy verification and no SMS. So a join link is
     no use for finding out which number it was sent to, or which numbers are members.
     """
-    check_registration_open(invitation)
+    # An invitation from access_invitation_by_token comes with the mode, read beside it.
+    check_registration_open(invitation, mode=getattr(invitation, "registration_mode", None))
     number = normalize_phone_number(phone, region_hint=region_hint)
     invited_number = (
         invitation is None

@@ -11,10 +11,13 @@ from inviteonly.invitations.models import Invitation, InvitationState
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.queries import columns_of, fetch_model
+from inviteonly.site_config.models import REGISTRATION_MODE_COLUMN
 
-# Read on every look at a join link and every start of a join (see lib/queries.py).
+# Read on every look at a join link and every start of a join (see lib/queries.py),
+# with the registration mode a join checks (accounts/actions.py, do_start_join).
 _INVITATION_BY_TOKEN_SQL = (
-    f"SELECT {columns_of(Invitation, 'i')}, {columns_of(Member, 'm')} "  # noqa: S608
+    f"SELECT {columns_of(Invitation, 'i')}, {columns_of(Member, 'm')}, "  # noqa: S608
+    f"{REGISTRATION_MODE_COLUMN} "
     "FROM invitations_invitation i LEFT JOIN accounts_member m ON m.id = i.inviter_id "
     "WHERE i.token_digest = %s"
 )
@@ -24,7 +27,7 @@ def access_invitation_by_token(token: str) -> Invitation:
     """The pending invitation behind a join link, or a refusal that says what is wrong."""
     invitation = fetch_model(
         Invitation, _INVITATION_BY_TOKEN_SQL, [join_token_digest(token or "")],
-        related=["inviter"],
+        related=["inviter"], extra=["registration_mode"],
     )
     if invitation is None:
         raise ActionError(
