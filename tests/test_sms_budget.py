@@ -12,9 +12,12 @@ from functools import partial
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
 from inviteonly.abuse.limiter import RedisStore
+from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.abuse.sms_budget import CountryCaps, record_code_verified
 from inviteonly.accounts.actions import do_confirm_recovery, do_start_recovery
 from inviteonly.accounts.models import Member
@@ -249,3 +252,27 @@ def test_an_action_refused_after_taking_the_budget_gives_it_back() -> None:
     founder = make_member(role=Member.Role.FOUNDER)
     do_invite_by_phone(inviter=founder, phone=RU[0])  # the one SMS of the hour
     assert ask(US) == "sms_paused"
+
+
+@pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])
+def test_the_verified_codes_read_with_a_budget_free_it(
+    in_redis: bool, request: pytest.FixtureRequest
+) -> None:
+    # A code's counts and its country's verified codes come back in one round trip.
+    if in_redis:
+        request.getfixturevalue("redis_store")  # skips without Redis; removes the keys
+    with override_settings(REDIS_URL=REDIS_URL if in_redis else ""):
+        assert [ask(number) for number in RU[:4]] == ["sent"] * 3 + ["sms_budget_exceeded"]
+        record_code_verified("RU")
+        assert ask(RU[3]) == "sent"
+        assert ask(RU[4]) == "sms_budget_exceeded"
+
+
+def test_a_code_takes_its_budget_and_reads_the_verified_codes_in_one_statement() -> None:
+    assert ask(RU[0]) == "sent"  # the address's first country today: counted apart
+    with CaptureQueriesContext(connection) as captured:
+        assert ask(RU[1]) == "sent"
+    counting = [query["sql"] for query in captured.captured_queries
+                if RateLimitCounter._meta.db_table in query["sql"]]
+    # SQLite has no INSERT in WITH; it reads in a second statement.
+    assert len(counting) == (1 if connection.vendor == "postgresql" else 2), counting

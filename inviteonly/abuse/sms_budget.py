@@ -119,7 +119,8 @@ class _Budget:
             buckets[_sent(country, "d", day.number)] = day.ends
         if self.address is not None:
             buckets[f"sms:ip-country:{self.address}:{country}:{day.number}"] = day.ends
-        counts = self.store.increment_all(buckets)
+        # A code's country caps need its verified codes: read in the same round trip.
+        counts = self.store.increment_all(buckets, reading=self._verified() if self.code else ())
         self.taken = list(buckets)
         if self.address is not None:
             refusal = self._countries_of_address(counts)
@@ -146,12 +147,18 @@ class _Budget:
             return _Refusal("sms.ip_countries", day)
         return None
 
-    def _country(self, counts: dict[str, int]) -> _Refusal | None:
+    def _verified(self) -> list[str]:
+        """The country's verified codes: this hour, today, then each day looked back on."""
         hour, day, country = self.hour, self.day, self.country
         lookback = range(day.number - settings.SMS_VERIFIED_LOOKBACK_DAYS, day.number)
-        verified_this_hour, verified_today, *verified_before = self.store.read(
-            [_verified(country, "h", hour.number), _verified(country, "d", day.number)]
-            + [_verified(country, "d", number) for number in lookback]
+        return [_verified(country, "h", hour.number), _verified(country, "d", day.number)] + [
+            _verified(country, "d", number) for number in lookback
+        ]
+
+    def _country(self, counts: dict[str, int]) -> _Refusal | None:
+        hour, day, country = self.hour, self.day, self.country
+        verified_this_hour, verified_today, *verified_before = (
+            counts[bucket] for bucket in self._verified()
         )
         caps = CountryCaps.from_verified(max(verified_before, default=0))
         if counts[_sent(country, "h", hour.number)] - verified_this_hour > caps.hourly:
