@@ -10,12 +10,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from inviteonly.abuse.limiter import (
+    Count,
     DatabaseStore,
     KeyKind,
     Refusal,
     Rule,
     Subject,
     count_hits,
+    count_rules,
     counting_transaction,
     get_store,
     hit_rules,
@@ -71,18 +73,18 @@ def enforce_rate_limit(actions: Sequence[str], subject: Subject) -> None:
     (rules after it are then not counted).
 
     Call it outside the action's transaction: the count and the audit entry of a
-    refusal must stay even though the action does not go ahead. The counters share one
-    transaction of their own; the rules are ordered by key, every per-address rule
-    before any per-number one. ``rate_limited_transaction`` does the same in the
-    action's own transaction; ``sms_budget`` does it in the transaction that takes the
-    SMS budget.
+    refusal must stay even though the action does not go ahead. The counters are
+    counted together (``counting_transaction``); the rules are ordered by key, every
+    per-address rule before any per-number one. ``rate_limited_transaction`` does the
+    same in the action's own transaction; ``sms_budget`` does it in the same count as
+    the SMS budget.
     """
     # A request whose first rule is already full has nothing to count: a flood from
     # one address then costs one write per request, its audit entry.
     refused = refused_outright_error(actions, subject)
     if refused is None:
         with counting_transaction():
-            refused = count_rate_limits(actions, subject)
+            refused, _counts = count_rate_limits(actions, subject)
     if refused is not None:
         raise refused
 
@@ -94,12 +96,23 @@ def refused_outright_error(actions: Sequence[str], subject: Subject) -> ActionEr
     return None if refusal is None else _rate_limited(refusal, subject)
 
 
-def count_rate_limits(actions: Sequence[str], subject: Subject) -> ActionError | None:
-    """``enforce_rate_limit``'s counting, in the caller's counting transaction: the
+def count_rate_limits(
+    actions: Sequence[str],
+    subject: Subject,
+    *,
+    then: Sequence[Count] = (),
+    reading: Sequence[str] = (),
+) -> tuple[ActionError | None, dict[str, int]]:
+    """``enforce_rate_limit``'s counting, in the caller's ``counting_transaction``: the
     refusal to raise once it has committed (its audit entry is written in it), or
-    ``None``."""
-    refusal = hit_rules(_ordered_rules(actions), subject, store=get_store())
-    return None if refusal is None else _rate_limited(refusal, subject)
+    ``None``; then, if none, the ``then`` counters, read with the ``reading`` ones in
+    the same call to the store (``count_rules``): their counts."""
+    counted = count_rules(
+        _ordered_rules(actions), subject, store=get_store(), then=then, reading=reading
+    )
+    if counted.refusal is not None:
+        return _rate_limited(counted.refusal, subject), {}
+    return None, counted.counts
 
 
 @contextmanager

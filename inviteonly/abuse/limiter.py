@@ -7,11 +7,12 @@ counts one hit against rules in order and refuses — with the seconds until tha
 window ends — at the first rule whose count went over (``abuse.actions`` orders the
 rules and turns a refusal into a 429).
 
-Counting is increment-then-compare in one atomic statement, so 50 simultaneous hits
-against a limit of 10 let exactly 10 through: on SQLite and PostgreSQL an
-``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (one for all of a request's rules), on
-Redis ``INCR`` + ``EXPIRE`` in one MULTI. Windows are fixed (aligned to the epoch); the
-clock is ``lib.clock``, so tests and benchmarks move it.
+Counting is increment-then-compare, each counter atomically, so 50 simultaneous hits
+against a limit of 10 let exactly 10 through: in the database an
+``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (on PostgreSQL one statement for all
+of a request's rules, ``DatabaseStore.count_in_order``), in Redis ``INCR`` +
+``EXPIRE`` in one MULTI. Windows are fixed (aligned to the epoch); the clock is
+``lib.clock``, so tests and benchmarks move it.
 """
 
 from __future__ import annotations
@@ -75,6 +76,25 @@ class Subject:
 class Refusal:
     rule: Rule
     retry_after_seconds: int
+
+
+@dataclass(frozen=True)
+class Count:
+    """One counter a request adds one to. With a ``limit``, the counters after it (in
+    ``count_in_order``) are counted only if its new count stays within it."""
+
+    bucket: str
+    expires_at: datetime
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What ``count_in_order`` did: the new counts of the counters it counted (those
+    asked for, in order, up to the first over its limit) and the counts it read."""
+
+    counts: list[int]
+    read: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -146,12 +166,15 @@ class CounterStore(Protocol):
         """Add ``by`` to ``bucket`` (creating it), atomically; return the new count."""
         ...
 
-    def increment_all(
-        self, buckets: dict[str, datetime], *, by: int = 1, reading: Sequence[str] = ()
-    ) -> dict[str, int]:
+    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
         """Add ``by`` to each bucket (creating it) in one round trip; return the new
-        counts, and the counts of the ``reading`` buckets (as ``read``), which are not
-        changed, in the same round trip."""
+        counts."""
+        ...
+
+    def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
+        """Add one to each counter in order, each atomically, and stop after the first
+        whose new count is over its limit: the ones after it stay as they are. Read the
+        ``reading`` counters (as ``read``; none of them counted here) as well."""
         ...
 
     def take_back(self, buckets: Sequence[str]) -> None:
@@ -188,38 +211,94 @@ class DatabaseStore:
     def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
         return self._upsert([(bucket, by, expires_at)])[bucket]
 
-    def increment_all(
-        self, buckets: dict[str, datetime], *, by: int = 1, reading: Sequence[str] = ()
-    ) -> dict[str, int]:
+    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
         """Add ``by`` to each bucket (creating it) in one statement; return the new
-        counts, and those of the ``reading`` buckets."""
-        return self._upsert([(bucket, by, ends) for bucket, ends in buckets.items()], reading)
+        counts."""
+        return self._upsert([(bucket, by, ends) for bucket, ends in buckets.items()])
 
-    def _upsert(
-        self, rows: list[tuple[str, int, datetime]], reading: Sequence[str] = ()
-    ) -> dict[str, int]:
+    def _upsert(self, rows: list[tuple[str, int, datetime]]) -> dict[str, int]:
         values = ", ".join(["(%s, %s, %s)"] * len(rows))
-        upsert = self._UPSERT.format(table=self._table(), values=values)
-        parameters: list[Any] = [value for row in rows for value in row]
-        # The reads see the counters as they were before the upsert: they must not be
-        # among its buckets.
-        assert not set(reading) & {row[0] for row in rows}
-        read_beside = bool(reading) and connection.vendor == "postgresql"
-        if read_beside:
-            # PostgreSQL: the upsert as a WITH clause and each bucket read beside its
-            # rows, one round trip. (SQLite has no INSERT in WITH; it has no round trips.)
-            count = self._COUNT.format(table=self._table())
-            reads = "".join(f" UNION ALL SELECT %s, {count}" for _ in reading)
-            upsert = f"WITH counted AS ({upsert}) SELECT bucket, count FROM counted{reads}"  # noqa: S608
-            now = clock.now()
-            parameters += adapted([value for bucket in reading for value in (bucket, bucket, now)])
         with connection.cursor() as cursor:
-            cursor.execute(upsert, parameters)
+            cursor.execute(
+                self._UPSERT.format(table=self._table(), values=values),
+                [value for row in rows for value in row],
+            )
             # RETURNING gives no order: the bucket names each count.
-            counts = {bucket: int(count or 0) for bucket, count in cursor.fetchall()}
-        if reading and not read_beside:
-            counts.update(zip(reading, self.read(reading), strict=True))
-        return counts
+            return {bucket: int(count) for bucket, count in cursor.fetchall()}
+
+    def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
+        buckets = [count.bucket for count in counts]
+        assert not set(reading) & set(buckets), "a counter counted here is not read here"
+        if not counts and not reading:
+            return Counted([], {})  # a request whose first rule was full: nothing to ask
+        if len(set(buckets)) < len(buckets):
+            # A counter listed twice (one statement cannot change a row twice): one by
+            # one, in the caller's transaction.
+            done: list[int] = []
+            for count in counts:
+                done.append(self.increment(count.bucket, expires_at=count.expires_at))
+                if count.limit is not None and done[-1] > count.limit:
+                    break
+            return Counted(done, dict(zip(reading, self.read(reading), strict=True)))
+        if connection.vendor == "postgresql":
+            return self._count_in_one_statement(counts, reading)
+        # SQLite (no INSERT in WITH, and no round trips to save): every counter in one
+        # upsert, then the counts after the first over its limit taken back — in one
+        # transaction, so other requests (waiting for the write lock) see exactly the
+        # counts of one-at-a-time counting.
+        with transaction.atomic(savepoint=False):
+            new = self.increment_all({count.bucket: count.expires_at for count in counts}) if (
+                counts
+            ) else {}
+            done = [new[bucket] for bucket in buckets]
+            over = next(
+                (at for at, count in enumerate(counts)
+                 if count.limit is not None and done[at] > count.limit),
+                None,
+            )
+            if over is not None and buckets[over + 1 :]:
+                self.take_back(buckets[over + 1 :])
+            return Counted(
+                done if over is None else done[: over + 1],
+                dict(zip(reading, self.read(reading), strict=True)),
+            )
+
+    def _count_in_one_statement(self, counts: Sequence[Count], reading: Sequence[str]) -> Counted:
+        """PostgreSQL: ``WITH c0 AS (INSERT … ON CONFLICT … RETURNING count), c1 AS
+        (INSERT … SELECT … WHERE (SELECT count <= %s FROM c0) …), … SELECT (SELECT count
+        FROM c0), …, <each read>``. A counter goes in only if the one before it did and
+        kept within its limit; each waits for its row as a single upsert would, so
+        racing requests count exactly as one at a time would. No transaction needed."""
+        table = self._table()
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        for position, count in enumerate(counts):
+            parameters += [count.bucket, count.expires_at]
+            condition = ""
+            if position:
+                before = counts[position - 1]
+                if before.limit is None:
+                    condition = f" WHERE EXISTS (SELECT FROM c{position - 1})"
+                else:
+                    condition = f" WHERE (SELECT count <= %s FROM c{position - 1})"  # noqa: S608
+                    parameters.append(before.limit)
+            clauses.append(
+                f"c{position} AS (INSERT INTO {table} (bucket, count, expires_at) "
+                f"SELECT %s, 1, %s{condition} ON CONFLICT (bucket) DO UPDATE "
+                f"SET count = {table}.count + 1 RETURNING count)"
+            )
+        now = clock.now()
+        columns = [f"(SELECT count FROM c{at})" for at in range(len(counts))]  # noqa: S608
+        columns += [self._COUNT.format(table=table)] * len(reading)
+        parameters += adapted([value for bucket in reading for value in (bucket, now)])
+        with_clause = f"WITH {', '.join(clauses)} " if clauses else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"{with_clause}SELECT {', '.join(columns)}", parameters)
+            row = cursor.fetchone()
+        assert row is not None
+        done = [int(value) for value in row[: len(counts)] if value is not None]
+        return Counted(done, {bucket: int(value or 0) for bucket, value in
+                              zip(reading, row[len(counts) :], strict=True)})
 
     def take_back(self, buckets: Sequence[str]) -> None:
         """Undo one ``increment_all`` hit on each bucket; a bucket it created goes away."""
@@ -236,6 +315,8 @@ class DatabaseStore:
             )
 
     def read(self, buckets: Sequence[str]) -> list[int]:
+        if not buckets:
+            return []
         count = self._COUNT.format(table=self._table())
         now = clock.now()
         with connection.cursor() as cursor:
@@ -261,23 +342,38 @@ class RedisStore:
         count, _expiry_set = pipeline.execute()
         return int(count)
 
-    def increment_all(
-        self, buckets: dict[str, datetime], *, by: int = 1, reading: Sequence[str] = ()
-    ) -> dict[str, int]:
+    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
         pipeline = self.client.pipeline(transaction=True)
         for bucket, expires_at in buckets.items():
             self._add(pipeline, bucket, by=by, expires_at=expires_at)
-        if reading:
-            pipeline.mget(reading)
         results = pipeline.execute()
-        counts = {
-            bucket: int(count)
-            for bucket, count in zip(buckets, results[: 2 * len(buckets) : 2], strict=True)
-        }
-        if reading:
-            values = results[-1]
-            counts.update(zip(reading, (int(value or 0) for value in values), strict=True))
-        return counts
+        return {bucket: int(count) for bucket, count in zip(buckets, results[::2], strict=True)}
+
+    def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
+        done: list[int] = []
+        start = 0
+        while True:
+            # A run: the counters up to the next with a limit, whose count decides
+            # whether to go on, in one MULTI; the reads go with the last run.
+            end = next(
+                (at + 1 for at in range(start, len(counts)) if counts[at].limit is not None),
+                len(counts),
+            )
+            last = end == len(counts)
+            pipeline = self.client.pipeline(transaction=True)
+            for count in counts[start:end]:
+                self._add(pipeline, count.bucket, by=1, expires_at=count.expires_at)
+            if last and reading:
+                pipeline.mget(reading)
+            results = pipeline.execute()
+            done += [int(value) for value in results[: 2 * (end - start) : 2]]
+            limit = counts[end - 1].limit if end > start else None
+            if last or (limit is not None and done[-1] > limit):
+                break
+            start = end
+        read = results[-1] if last and reading else self.read(reading)
+        return Counted(done, {bucket: int(value or 0) for bucket, value in
+                              zip(reading, read, strict=True)})
 
     def take_back(self, buckets: Sequence[str]) -> None:
         pipeline = self.client.pipeline(transaction=True)
@@ -286,7 +382,7 @@ class RedisStore:
         pipeline.execute()
 
     def read(self, buckets: Sequence[str]) -> list[int]:
-        return [int(value or 0) for value in self.client.mget(buckets)]
+        return [int(value or 0) for value in self.client.mget(buckets)] if buckets else []
 
     @staticmethod
     def _add(pipeline: Any, bucket: str, *, by: int, expires_at: datetime) -> None:
@@ -297,12 +393,17 @@ class RedisStore:
 
 @contextmanager
 def counting_transaction() -> Iterator[None]:
-    """A transaction of the counters' own. On PostgreSQL their table is UNLOGGED
-    (abuse migration 0003): a transaction that only counts writes no WAL, so its commit
-    does not wait for the disk — a counter is worth no fsync, and a crash can lose at
-    most the counts (Redis, where configured, keeps them only in memory anyway). A
-    refusal's audit entry written in it is an ordinary durable write; the action's own
-    writes always commit in their own transaction."""
+    """Where a request's counting happens, outside the action's transaction. On SQLite
+    a transaction: the counts, a refusal's audit entry and any counts given back
+    commit once. PostgreSQL counts in one statement (``count_in_order``), which needs
+    no transaction around it: two round trips fewer; what a refusal writes next
+    commits statement by statement. The counters' table is UNLOGGED there (abuse
+    migration 0003): their writes wait for no disk — a counter is worth no fsync, and
+    a crash can lose at most the counts (Redis, where configured, keeps them only in
+    memory anyway)."""
+    if connection.vendor == "postgresql":
+        yield
+        return
     with transaction.atomic():
         yield
 
@@ -325,11 +426,6 @@ def _hits(rules: Sequence[Rule], subject: Subject, *, now: datetime) -> Iterator
             continue
         window = Window.at(now, seconds=rule.window_seconds)
         yield _Hit(rule=rule, bucket=f"rl:{rule.name}:{value}:{window.number}", window=window)
-
-
-def _in_one_statement(store: CounterStore, hits: list[_Hit]) -> bool:
-    # One upsert cannot update a row twice: a rule listed twice is counted one by one.
-    return isinstance(store, DatabaseStore) and len({hit.bucket for hit in hits}) == len(hits) > 1
 
 
 class _FullBuckets:
@@ -373,24 +469,53 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
     """Count against the rules one at a time, in order, and stop at the first that
     refuses: the rules after it are not counted, so a refused request does not eat
     into longer windows or into the budget of the number it targets (list the
-    per-address rules first).
-
-    The database store counts every rule in one statement and, when a rule refuses,
-    takes the hits of the rules after it back, in the same transaction: other
-    requests, which wait for the counter rows (or SQLite's write lock), see exactly
-    the counts of one-at-a-time counting. A rule this process already saw full in the
-    current window refuses without a write; only the rules before it are counted.
+    per-address rules first). The store counts them so in one go (``count_in_order``:
+    on PostgreSQL one statement). A rule this process already saw full in the current
+    window refuses without a write; only the rules before it are counted.
     """
+    return count_rules(rules, subject, store=store).refusal
+
+
+@dataclass(frozen=True)
+class RulesCounted:
+    refusal: Refusal | None
+    # The new counts of the ``then`` counters and the read ones; empty after a refusal.
+    counts: dict[str, int]
+
+
+def count_rules(
+    rules: Sequence[Rule],
+    subject: Subject,
+    *,
+    store: CounterStore,
+    then: Sequence[Count] = (),
+    reading: Sequence[str] = (),
+) -> RulesCounted:
+    """``hit_rules``, then — if no rule refused — the ``then`` counters, and the
+    ``reading`` counters read, all in one ``count_in_order``: the SMS budget of a code
+    request is taken with its rate limits (abuse/sms_budget.py)."""
     now = clock.now()
     hits = list(_hits(rules, subject, now=now))
     full = next((i for i, hit in enumerate(hits) if _full_buckets.holds(hit.bucket, now)), None)
-    refused = _count_until_refused(hits if full is None else hits[:full], store=store)
-    if refused is None and full is not None:
-        refused = hits[full]
-    if refused is None:
-        return None
-    _full_buckets.remember(refused, now)
-    return _refusal(refused, now=now)
+    counted_hits = hits if full is None else hits[:full]
+    # After a rule this process saw full nothing is counted: it refuses.
+    tail = list(then) if full is None else []
+    counted = store.count_in_order(
+        [Count(hit.bucket, hit.window.ends, hit.rule.limit) for hit in counted_hits] + tail,
+        reading=reading if full is None else (),
+    )
+    refused = next(
+        # Counted stops after a refusing rule: the rules after it have no count.
+        (hit for hit, count in zip(counted_hits, counted.counts, strict=False)
+         if count > hit.rule.limit),
+        hits[full] if full is not None else None,
+    )
+    if refused is not None:
+        _full_buckets.remember(refused, now)
+        return RulesCounted(_refusal(refused, now=now), {})
+    tail_counts = counted.counts[len(counted_hits) :]
+    counts = {count.bucket: value for count, value in zip(tail, tail_counts, strict=True)}
+    return RulesCounted(None, counts | counted.read)
 
 
 def refused_outright(rules: Sequence[Rule], subject: Subject) -> Refusal | None:
@@ -403,34 +528,11 @@ def refused_outright(rules: Sequence[Rule], subject: Subject) -> Refusal | None:
     return None
 
 
-def _count_until_refused(hits: list[_Hit], *, store: CounterStore) -> _Hit | None:
-    if _in_one_statement(store, hits):
-        assert isinstance(store, DatabaseStore)
-        with transaction.atomic(savepoint=False):
-            counts = store.increment_all({hit.bucket: hit.window.ends for hit in hits})
-            for position, hit in enumerate(hits):
-                if counts[hit.bucket] > hit.rule.limit:
-                    not_counted = [later.bucket for later in hits[position + 1 :]]
-                    if not_counted:
-                        store.take_back(not_counted)
-                    return hit
-        return None
-    for hit in hits:
-        if store.increment(hit.bucket, expires_at=hit.window.ends) > hit.rule.limit:
-            return hit
-    return None
-
-
 def count_hits(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -> None:
     """Count one hit against every rule, refusing nothing: an attempt already let
     through whose first count was rolled back with its failed action."""
-    hits = list(_hits(rules, subject, now=clock.now()))
-    if _in_one_statement(store, hits):
-        assert isinstance(store, DatabaseStore)
-        store.increment_all({hit.bucket: hit.window.ends for hit in hits})
-        return
-    for hit in hits:
-        store.increment(hit.bucket, expires_at=hit.window.ends)
+    hits = _hits(rules, subject, now=clock.now())
+    store.count_in_order([Count(hit.bucket, hit.window.ends) for hit in hits])
 
 
 def _refusal(hit: _Hit, *, now: datetime) -> Refusal:

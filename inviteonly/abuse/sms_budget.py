@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -39,6 +39,7 @@ from django.utils.translation import gettext as _
 
 from inviteonly.abuse.actions import count_rate_limits, describe_wait, refused_outright_error
 from inviteonly.abuse.limiter import (
+    Count,
     CounterStore,
     Subject,
     Window,
@@ -99,7 +100,8 @@ class _Refusal:
 
 
 class _Budget:
-    """The counts one SMS takes, in one round trip, and the rules that judge them."""
+    """The counts one SMS takes (taken with the request's rate limits, in one call to
+    the store) and the rules that judge them."""
 
     def __init__(self, store: CounterStore, *, number: PhoneNumber, ip_address: str | None,
                  code: bool, now: datetime) -> None:
@@ -111,17 +113,25 @@ class _Budget:
         self.day = Window.at(now, seconds=DAY)
         self.taken: list[str] = []
 
-    def take(self) -> _Refusal | None:
+    def counts(self) -> list[Count]:
+        """The counters one SMS adds to."""
         hour, day, country = self.hour, self.day, self.country
-        buckets = {f"sms:all:{hour.number}": hour.ends}
+        counts = [Count(f"sms:all:{hour.number}", hour.ends)]
         if self.code:
-            buckets[_sent(country, "h", hour.number)] = hour.ends
-            buckets[_sent(country, "d", day.number)] = day.ends
+            counts += [Count(_sent(country, "h", hour.number), hour.ends),
+                       Count(_sent(country, "d", day.number), day.ends)]
         if self.address is not None:
-            buckets[f"sms:ip-country:{self.address}:{country}:{day.number}"] = day.ends
-        # A code's country caps need its verified codes: read in the same round trip.
-        counts = self.store.increment_all(buckets, reading=self._verified() if self.code else ())
-        self.taken = list(buckets)
+            counts.append(Count(f"sms:ip-country:{self.address}:{country}:{day.number}", day.ends))
+        return counts
+
+    def reading(self) -> list[str]:
+        """What the counts are judged against: a code's country caps need its verified
+        codes."""
+        return self._verified() if self.code else []
+
+    def judge(self, counts: dict[str, int]) -> _Refusal | None:
+        """The refusal these new counts (and the counts read) call for, if any."""
+        self.taken = [count.bucket for count in self.counts()]
         if self.address is not None:
             refusal = self._countries_of_address(counts)
             if refusal is not None:
@@ -130,7 +140,7 @@ class _Budget:
             refusal = self._country(counts)
             if refusal is not None:
                 return refusal
-        return self._breaker(counts[f"sms:all:{hour.number}"])
+        return self._breaker(counts[f"sms:all:{self.hour.number}"])
 
     def give_back(self) -> None:
         self.store.take_back(self.taken)
@@ -195,8 +205,8 @@ def sms_budget(
     """Take the budget of one SMS to ``number`` for the block, or refuse. ``code``: an
     SMS with a code (join, recovery), which every rule counts; an invitation passes
     only the breaker. ``rate_limits`` (actions, counted for ``subject``) are counted
-    first, exactly as ``enforce_rate_limit`` counts them, in the same transaction: one
-    commit for both, and a request they refuse takes no budget.
+    first, exactly as ``enforce_rate_limit`` counts them, in the same count (on
+    PostgreSQL one statement): a request they refuse takes no budget.
 
     Use it outside the action's transaction, like ``enforce_rate_limit``: the counters
     must not stay locked while the action runs (every SMS of the site counts in one of
@@ -216,11 +226,17 @@ def sms_budget(
         budget = _Budget(get_store(), number=number, ip_address=ip_address, code=code, now=now)
     refusal = None
     if rate_limits or budget is not None:
-        # An invitation's budget is the breaker alone: one statement, no transaction.
-        with counting_transaction() if rate_limits or code else nullcontext():
-            limited = count_rate_limits(rate_limits, subject)
+        # The rate limits, then the budget (only if they let the request through) and
+        # the verified codes it is judged against: one call to the store, on PostgreSQL
+        # one statement.
+        with counting_transaction():
+            limited, counts = count_rate_limits(
+                rate_limits, subject,
+                then=budget.counts() if budget is not None else (),
+                reading=budget.reading() if budget is not None else (),
+            )
             if limited is None and budget is not None:
-                refusal = budget.take()
+                refusal = budget.judge(counts)
                 if refusal is not None:
                     budget.give_back()
     if limited is not None:
