@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import (
+    Count,
     CounterStore,
     DatabaseStore,
     KeyKind,
@@ -357,3 +358,24 @@ def test_reading_counts_looks_each_bucket_up_by_its_key(clock: FrozenClock) -> N
     # Not a scan of every counter, however few the planner thinks there are.
     (read,) = queries.captured_queries
     assert full_scans(read["sql"]) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])
+def test_counting_in_order_stops_after_the_first_counter_over_its_limit(
+    in_redis: bool, request: pytest.FixtureRequest, clock: FrozenClock
+) -> None:
+    store: CounterStore = request.getfixturevalue("redis_store") if in_redis else DatabaseStore()
+    ends = clock() + timedelta(hours=1)
+    a, b, c, d, e, unread = (f"rl:test-{secrets.token_hex(4)}" for _ in range(6))
+    store.increment(b, expires_at=ends)
+    counted = store.count_in_order(
+        [Count(a, ends, limit=5), Count(b, ends, limit=1), Count(c, ends)], reading=[unread]
+    )
+    # b went over its limit: it counted, and c after it did not.
+    assert counted.counts == [1, 2]
+    assert counted.read == {unread: 0}
+    assert store.read([a, b, c]) == [1, 2, 0]
+    # Counters without a limit, and those within theirs, all count.
+    assert store.count_in_order([Count(d, ends, limit=1), Count(e, ends)]).counts == [1, 1]
+    assert store.count_in_order([Count(d, ends), Count(e, ends)], reading=[a]).read == {a: 1}
