@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from inviteonly.abuse.actions import count_rate_limits, describe_wait, refused_outright_error
@@ -228,8 +229,11 @@ def sms_budget(
     if rate_limits or budget is not None:
         # The rate limits, then the budget (only if they let the request through) and
         # the verified codes it is judged against: one call to the store, on PostgreSQL
-        # one statement.
-        with counting_transaction():
+        # one statement. A code's budget is counted and, if refused, given back in one
+        # transaction, under the row locks its count took: given back after, its rows
+        # would be locked again in another order than racing counts take them, and
+        # deadlock with them. (An invitation's budget is one counter, the breaker.)
+        with transaction.atomic() if code and budget is not None else counting_transaction():
             limited, counts = count_rate_limits(
                 rate_limits, subject,
                 then=budget.counts() if budget is not None else (),
