@@ -27,6 +27,7 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
 from inviteonly.lib.queries import (
     columns_of,
+    fetch_dicts,
     fetch_model,
     insert_later,
     locking,
@@ -111,22 +112,20 @@ def invitation_rate_limits(
     )
 
 
-# Read on every invitation sent, in one statement with the inviter it locks: is one
-# this member sent to this number directly still pending (one sent on a request does
-# not count: it would tell them whose request it was), and whose number is it (see
-# lib/queries.py).
-_FOUND = ["pending_until", "owner_id", "owner_name", "owner_status", "owner_findable"]
-_INVITER_PENDING_AND_OWNER_SQL = (
-    f"SELECT {columns_of(Member, 'm')}, "  # noqa: S608
-    "(SELECT MAX(i.expires_at) FROM invitations_invitation i "
-    "WHERE i.inviter_id = m.id AND i.phone_blind_index = %(index)s "
+_INVITER_SQL = f"SELECT {columns_of(Member, 'm')} FROM accounts_member m WHERE m.id = %s"  # noqa: S608
+# Read on every invitation sent, in one statement: is one this member sent to this
+# number directly still pending (one sent on a request does not count: it would tell
+# them whose request it was), and whose number is it (see lib/queries.py).
+_PENDING_AND_OWNER_SQL = (
+    "SELECT (SELECT MAX(i.expires_at) FROM invitations_invitation i "
+    "WHERE i.inviter_id = %(inviter)s AND i.phone_blind_index = %(index)s "
     "AND NOT i.from_request "
     "AND i.redeemed_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > %(now)s"
-    "), o.id, o.display_name, o.status, p.findable_by_phone "
-    "FROM accounts_member m "
-    "LEFT JOIN accounts_member o ON o.phone_blind_index = %(index)s "
-    "LEFT JOIN social_profile p ON p.member_id = o.id "
-    "WHERE m.id = %(inviter)s"
+    ") AS pending_until, "
+    "m.id AS owner_id, m.display_name, m.status, p.findable_by_phone "
+    "FROM (SELECT 1) AS one "
+    "LEFT JOIN accounts_member m ON m.phone_blind_index = %(index)s "
+    "LEFT JOIN social_profile p ON p.member_id = m.id"
 )
 
 
@@ -155,17 +154,16 @@ def create_invitation(
     # The SMS, the invitation and its audit entry go in together as the block ends.
     with transaction.atomic(savepoint=False), written_together():
         # Lock the inviter: one invitation at a time per member.
-        index = crypto.blind_index(number.e164)
-        now = clock.now()
-        locked = fetch_model(
-            Member, locking(_INVITER_PENDING_AND_OWNER_SQL, of="m"),
-            {"inviter": inviter.id, "index": index, "now": now},
-            extra=_FOUND, datetimes=["pending_until"],
-        )
+        locked = fetch_model(Member, locking(_INVITER_SQL), [inviter.id])
         assert locked is not None  # a member is never deleted, only banned
         inviter = locked
-        found = {name: vars(locked).pop(name) for name in _FOUND}
         rights = check_can_invite(inviter)
+        index = crypto.blind_index(number.e164)
+        now = clock.now()
+        (found,) = fetch_dicts(
+            _PENDING_AND_OWNER_SQL, {"inviter": inviter.id, "index": index, "now": now},
+            datetimes=["pending_until"],
+        )
         if found["pending_until"] is not None and not from_request:
             raise ActionError(
                 "invitation_pending",
@@ -178,12 +176,12 @@ def create_invitation(
         # A member's number gets the answer any number gets, and no SMS — unless that
         # member chose to be findable by it: then the inviter may as well know.
         owned = found["owner_id"] is not None
-        findable = found["owner_findable"] and found["owner_status"] != Member.Status.BANNED
+        findable = found["findable_by_phone"] and found["status"] != Member.Status.BANNED
         if owned and findable and not from_request:
             raise ActionError(
                 "already_a_member",
                 _("%(name)s is already a member with this number.")
-                % {"name": found["owner_name"]},
+                % {"name": found["display_name"]},
                 status=409,
                 field="phone",
             )

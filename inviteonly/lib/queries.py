@@ -390,16 +390,15 @@ def _update_values(fields: Sequence[Field[Any, Any]], values: Mapping[str, Any])
 
 def fetch_models(
     model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any], *,
-    related: Sequence[str] = (), extra: Sequence[str] = (), datetimes: Sequence[str] = (),
+    related: Sequence[str] = (), extra: Sequence[str] = (),
 ) -> list[M]:
     """The rows of ``sql`` as instances of ``model``. Their first columns are
     ``columns_of(model, …)``, in order; then, for each path in ``related`` (a foreign
     key of ``model``, or of a relation named before it: "invitation.inviter"), the
     columns of the model it points to, which becomes that relation (None where its key
     is NULL: LEFT JOIN it); the ``extra`` columns after them are set on each instance
-    as attributes (the ``datetimes`` among them made aware, as ``fetch_dicts`` does).
-    What ``objects.raw`` and ``select_related`` build, without working out the columns
-    of every answer again (a third of a hot read's cost)."""
+    as attributes. What ``objects.raw`` and ``select_related`` build, without working
+    out the columns of every answer again (a third of a hot read's cost)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, adapted(params))
         rows = cursor.fetchall()
@@ -420,7 +419,7 @@ def fetch_models(
             if read[parent] is not None:
                 setattr(read[parent], name, read[path])
         for name, value in zip(extra, row[start:], strict=True):
-            setattr(instance, name, _aware(value) if name in datetimes else value)
+            setattr(instance, name, value)
         instances.append(instance)
     return instances
 
@@ -439,12 +438,10 @@ def _instance(model: type[M], row: Sequence[Any], start: int) -> tuple[M, int]:
 
 def fetch_model(
     model: type[M], sql: str, params: Mapping[str, Any] | Sequence[Any], *,
-    related: Sequence[str] = (), extra: Sequence[str] = (), datetimes: Sequence[str] = (),
+    related: Sequence[str] = (), extra: Sequence[str] = (),
 ) -> M | None:
     """The first row of ``sql`` as ``fetch_models`` builds it, or None."""
-    return next(iter(fetch_models(
-        model, sql, params, related=related, extra=extra, datetimes=datetimes
-    )), None)
+    return next(iter(fetch_models(model, sql, params, related=related, extra=extra)), None)
 
 
 def _converted(value: Any, converters: list[tuple[Any, Any]], connection: Any) -> Any:
