@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
 
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.accounts.models import Member
-from inviteonly.invitations.actions import do_create_founder_invitation, do_invite_by_phone
+from inviteonly.invitations.actions import (
+    create_invitation,
+    do_create_founder_invitation,
+    do_invite_by_phone,
+)
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.phone_verification.models import PhoneVerification
 from tests.conftest import PASSWORD, SmsOutbox, make_member
 
@@ -127,3 +133,55 @@ def test_daily_member_cap_lets_exactly_the_cap_through_and_half_creates_nothing(
     # The refused joins left nothing behind: their invitations and codes are untouched.
     assert Invitation.objects.filter(redeemed_at__isnull=False).count() == 3
     assert PhoneVerification.objects.filter(consumed_at__isnull=True).count() == 7
+
+
+def wait_for_a_lock_waiter(seconds: float = 10) -> None:
+    """Until another connection waits for a row lock (PostgreSQL); SQLite has no row
+    locks: a moment for the other connection to start waiting for the write lock."""
+    if connection.vendor != "postgresql":
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            row = cursor.fetchone()
+        if row and row[0]:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the second invitation never waited for the inviter's lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_waiting_for_its_inviters_lock_sees_the_one_before_it() -> None:
+    """Two invitations from one inviter to one number at once: the second waits for
+    the first's lock on the inviter, then finds the first pending, whatever store the
+    rate limits count in (create_invitation's own lock, not a counter row, decides)."""
+    founder = make_member(role=Member.Role.FOUNDER)
+    number = normalize_phone_number("+79161112233")
+    holding = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def invite(name: str) -> None:
+        try:
+            with transaction.atomic():
+                create_invitation(inviter=founder, number=number, note="", ip_address=None)
+                if name == "first":
+                    holding.set()
+                    wait_for_a_lock_waiter()
+            outcomes[name] = "invited"
+        except ActionError as error:
+            outcomes[name] = error.code
+        finally:
+            holding.set()
+            connection.close()
+
+    first = threading.Thread(target=invite, args=("first",))
+    first.start()
+    holding.wait(20)
+    second = threading.Thread(target=invite, args=("second",))
+    second.start()
+    for thread in (first, second):
+        thread.join(60)
+    assert outcomes == {"first": "invited", "second": "invitation_pending"}
+    assert Invitation.objects.filter(inviter=founder).count() == 1
