@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -30,6 +30,7 @@ from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib.errors import ActionError
 from tests.conftest import FrozenClock
+from tests.test_concurrency import wait_for_a_lock_waiter
 
 
 def unique_rule(limit: int, window_seconds: int = 3600, key: KeyKind = KeyKind.IP) -> Rule:
@@ -385,3 +386,62 @@ def test_counting_in_order_stops_after_the_first_counter_over_its_limit(
     # Counters without a limit, and those within theirs, all count.
     assert store.count_in_order([Count(d, ends, limit=1), Count(e, ends)]).counts == [1, 1]
     assert store.count_in_order([Count(d, ends), Count(e, ends)], reading=[a]).read == {a: 1}
+
+
+LOCK_ROW = "SELECT 1 FROM abuse_ratelimitcounter WHERE bucket = %s"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no row locks")
+def test_giving_back_takes_the_rows_one_by_one_in_the_order_given(clock: FrozenClock) -> None:
+    """Counts given back after their count committed (an action that failed after
+    taking its SMS budget) lock their rows in the order given — the order they were
+    counted in, as every count takes them. An UPDATE … WHERE bucket IN (…) took them in
+    an order of its own (the table's, or the names') and deadlocked with racing
+    counts."""
+    store = DatabaseStore()
+    ends = clock() + timedelta(hours=1)
+    tag = secrets.token_hex(4)
+    # Given back in this order; stored, and named, the other way round.
+    first, middle, last = (f"rl:test-{tag}-{letter}" for letter in "cba")
+    for bucket in (last, middle, first):
+        store.increment(bucket, expires_at=ends)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_middle() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"{LOCK_ROW} FOR UPDATE", [middle])
+                locked.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    def give_back() -> None:
+        try:
+            store.take_back([first, middle, last])
+        finally:
+            connection.close()
+
+    holder, giver = threading.Thread(target=hold_middle), threading.Thread(target=give_back)
+    holder.start()
+    assert locked.wait(20)
+    giver.start()
+    try:
+        wait_for_a_lock_waiter()  # the give-back, at the middle row
+
+        def free(bucket: str) -> bool:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(f"{LOCK_ROW} FOR UPDATE NOWAIT", [bucket])
+            except OperationalError:
+                return False
+            return True
+
+        assert not free(first)  # taken back already, its lock held
+        assert free(last)  # not reached yet
+    finally:
+        release.set()
+        holder.join(30)
+        giver.join(30)
+    assert store.read([first, middle, last]) == [0, 0, 0]

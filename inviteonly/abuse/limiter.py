@@ -301,9 +301,34 @@ class DatabaseStore:
                               zip(reading, row[len(counts) :], strict=True)})
 
     def take_back(self, buckets: Sequence[str]) -> None:
-        """Undo one ``increment_all`` hit on each bucket; a bucket it created goes away."""
-        placeholders = ", ".join(["%s"] * len(buckets))
+        """Undo one hit on each bucket. On PostgreSQL one statement that takes the rows
+        one after the other in the order given — the order they were counted in, in
+        which every count takes them — so that it cannot deadlock with racing counts
+        (an ``UPDATE … WHERE bucket IN (…)`` takes them in an order of its own); a
+        bucket it brings to 0 stays until the sweep. On SQLite, which has no row locks,
+        a bucket it created goes away."""
+        if not buckets:
+            return
         table = self._table()
+        if connection.vendor == "postgresql":
+            # Each UPDATE's condition reads the one before it, which therefore runs (and
+            # locks its row) first.
+            after = [""] + [
+                f" AND (SELECT count(*) FROM d{at}) >= 0"  # noqa: S608
+                for at in range(len(buckets))
+            ]
+            clauses = [
+                f"d{at} AS (UPDATE {table} SET count = count - 1 "  # noqa: S608
+                f"WHERE bucket = %s{after[at]} RETURNING 1)"
+                for at in range(len(buckets))
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH {', '.join(clauses)} SELECT count(*) FROM d{len(buckets) - 1}",  # noqa: S608
+                    list(buckets),
+                )
+            return
+        placeholders = ", ".join(["%s"] * len(buckets))
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {table} WHERE bucket IN ({placeholders}) AND count <= 1",  # noqa: S608
