@@ -230,9 +230,9 @@ def sms_budget(
         # The rate limits, then the budget (only if they let the request through) and
         # the verified codes it is judged against: one call to the store, on PostgreSQL
         # one statement. A code's budget is counted and, if refused, given back in one
-        # transaction, under the row locks its count took: given back after, its rows
-        # would be locked again in another order than racing counts take them, and
-        # deadlock with them. (An invitation's budget is one counter, the breaker.)
+        # transaction, under the row locks its count took, so no racing request sees
+        # the refused count (nor, before take_back kept the counting order, deadlocked
+        # with it). An invitation's budget is one counter, the breaker.
         with transaction.atomic() if code and budget is not None else counting_transaction():
             limited, counts = count_rate_limits(
                 rate_limits, subject,
