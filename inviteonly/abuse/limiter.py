@@ -313,15 +313,13 @@ class DatabaseStore:
         if connection.vendor == "postgresql":
             # Each UPDATE's condition reads the one before it, which therefore runs (and
             # locks its row) first.
-            after = [""] + [
-                f" AND (SELECT count(*) FROM d{at}) >= 0"  # noqa: S608
-                for at in range(len(buckets))
-            ]
-            clauses = [
-                f"d{at} AS (UPDATE {table} SET count = count - 1 "  # noqa: S608
-                f"WHERE bucket = %s{after[at]} RETURNING 1)"
-                for at in range(len(buckets))
-            ]
+            clauses = []
+            for at in range(len(buckets)):
+                after = f" AND (SELECT count(*) FROM d{at - 1}) >= 0" if at else ""  # noqa: S608
+                clauses.append(
+                    f"d{at} AS (UPDATE {table} SET count = count - 1 "  # noqa: S608
+                    f"WHERE bucket = %s{after} RETURNING 1)"
+                )
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"WITH {', '.join(clauses)} SELECT count(*) FROM d{len(buckets) - 1}",  # noqa: S608

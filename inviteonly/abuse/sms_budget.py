@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db import transaction
@@ -114,6 +115,7 @@ class _Budget:
         self.day = Window.at(now, seconds=DAY)
         self.taken: list[str] = []
 
+    @cached_property
     def counts(self) -> list[Count]:
         """The counters one SMS adds to."""
         hour, day, country = self.hour, self.day, self.country
@@ -132,7 +134,7 @@ class _Budget:
 
     def judge(self, counts: dict[str, int]) -> _Refusal | None:
         """The refusal these new counts (and the counts read) call for, if any."""
-        self.taken = [count.bucket for count in self.counts()]
+        self.taken = [count.bucket for count in self.counts]
         if self.address is not None:
             refusal = self._countries_of_address(counts)
             if refusal is not None:
@@ -236,7 +238,7 @@ def sms_budget(
         with transaction.atomic() if code and budget is not None else counting_transaction():
             limited, counts = count_rate_limits(
                 rate_limits, subject,
-                then=budget.counts() if budget is not None else (),
+                then=budget.counts if budget is not None else (),
                 reading=budget.reading() if budget is not None else (),
             )
             if limited is None and budget is not None:
