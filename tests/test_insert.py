@@ -9,21 +9,24 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Model
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.queries import (
+    execute_later,
     insert,
     insert_all,
     insert_later,
     update,
     update_later,
+    update_later_counted,
     written_at_once,
     written_together,
 )
@@ -266,6 +269,77 @@ def test_rows_written_together_are_not_written_if_the_block_raises() -> None:
     assert not Notification.objects.exists()
     assert not AuditEntry.objects.exists()
     assert Member.objects.get(pk=member.pk).display_name == "Anna"
+
+
+def test_counted_updates_written_together_say_how_many_rows_they_changed(
+    clock: FrozenClock,
+) -> None:
+    member = make_member(display_name="Anna")
+    unused, used = insert(invitation(member)), invitation(member)
+    used.token_digest, used.redeemed_at = used.token_digest[::-1], clock()
+    insert(used)
+    redeem = "id = %s AND redeemed_at IS NULL"
+    with CaptureQueriesContext(connection) as queries, written_together():
+        first = update_later_counted(
+            Invitation, {"redeemed_at": clock()}, where=redeem, params=[unused.pk]
+        )
+        second = update_later_counted(
+            Invitation, {"redeemed_at": clock()}, where=redeem, params=[used.pk]
+        )
+        update_later(Member, {"display_name": "Anna K."}, where="id = %s", params=[member.pk])
+        notice = insert_later(notification(member))
+        assert (first.rows, second.rows) == (None, None)  # nothing written yet
+    assert (first.rows, second.rows) == (1, 0)
+    assert len(queries.captured_queries) == (1 if connection.vendor == "postgresql" else 4)
+    assert Invitation.objects.get(pk=unused.pk).redeemed_at == clock()
+    assert Member.objects.get(pk=member.pk).display_name == "Anna K."
+    assert Notification.objects.get().pk == notice.pk
+    # Outside a block the change is made, and counted, at once.
+    again = update_later_counted(
+        Invitation, {"redeemed_at": clock()}, where=redeem, params=[unused.pk]
+    )
+    assert again.rows == 0
+
+
+def test_a_statement_written_together_goes_in_with_the_rows() -> None:
+    member = make_member(display_name="Anna")
+    upsert = (
+        "INSERT INTO abuse_ratelimitcounter (bucket, count, expires_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (bucket) DO UPDATE SET count = abuse_ratelimitcounter.count + "
+        "excluded.count RETURNING bucket, count"
+    )
+    ends = timezone.now() + timedelta(hours=1)
+    RateLimitCounter.objects.create(bucket="b", count=2, expires_at=ends)
+    with CaptureQueriesContext(connection) as queries, written_together():
+        execute_later(upsert, ["a", 1, ends])
+        execute_later(upsert, ["b", 3, ends])
+        notice = insert_later(notification(member))
+        assert not RateLimitCounter.objects.filter(bucket="a").exists()
+    writes = [query for query in queries.captured_queries
+              if not query["sql"].startswith("SELECT")]  # the look inside
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 3)
+    assert dict(RateLimitCounter.objects.values_list("bucket", "count")) == {"a": 1, "b": 5}
+    assert Notification.objects.get().pk == notice.pk
+    with pytest.raises(AssertionError, match="written_together block"):
+        execute_later(upsert, ["c", 1, ends])
+
+
+def test_a_block_that_raises_after_its_counted_update_leaves_nothing(
+    clock: FrozenClock,
+) -> None:
+    member = make_member(display_name="Anna")
+    unused = insert(invitation(member))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with written_together():
+            redeemed = update_later_counted(
+                Invitation, {"redeemed_at": clock()},
+                where="id = %s AND redeemed_at IS NULL", params=[unused.pk],
+            )
+            insert_later(notification(member))
+        assert redeemed.rows == 1
+        raise RuntimeError("the caller refuses what it sees")
+    assert Invitation.objects.get(pk=unused.pk).redeemed_at is None
+    assert not Notification.objects.exists()
 
 
 def test_insert_later_and_update_later_outside_a_block_write_at_once() -> None:

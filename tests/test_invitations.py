@@ -26,6 +26,7 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.lib.sms_text import shape_of
 from inviteonly.moderation.actions import do_lift_sanction, do_quarantine_member
 from inviteonly.moderation.models import Sanction
+from inviteonly.notifications.models import Notification
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.site_config.actions import do_set_registration_mode
 from inviteonly.site_config.models import RegistrationMode
@@ -234,6 +235,12 @@ def test_invitation_expiring_while_the_code_is_typed_is_not_redeemed(
     assert refused.value.code == "invitation_used"
     assert Invitation.objects.get().redeemed_at is None
     assert not Member.objects.filter(display_name="Boris").exists()
+    # The rows written with the redemption went back with it.
+    assert not AuditEntry.objects.filter(
+        action__in=[AuditAction.MEMBER_JOINED, AuditAction.INVITATION_REDEEMED]
+    ).exists()
+    assert not Notification.objects.exists()
+    assert PhoneVerification.objects.get(id=started.verification.id).consumed_at is None
 
 
 def test_used_invitation_cannot_be_used_again(founder: Member, sms_outbox: SmsOutbox) -> None:

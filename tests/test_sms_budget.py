@@ -19,10 +19,17 @@ from django.test.utils import CaptureQueriesContext
 from inviteonly.abuse.limiter import RedisStore
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.abuse.sms_budget import CountryCaps, record_code_verified
-from inviteonly.accounts.actions import do_confirm_recovery, do_start_recovery
+from inviteonly.accounts.actions import (
+    do_confirm_join,
+    do_confirm_recovery,
+    do_start_join,
+    do_start_recovery,
+)
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
-from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
+from inviteonly.invitations.models import Invitation
+from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
@@ -152,12 +159,16 @@ def test_the_daily_cap_ends_the_day(clock: FrozenClock) -> None:
     assert ask(RU[30]) == "sent"
 
 
-def test_a_busy_country_gets_room_to_match_its_traffic(clock: FrozenClock) -> None:
+def test_a_busy_country_gets_room_to_match_its_traffic(
+    clock: FrozenClock, django_capture_on_commit_callbacks: Any
+) -> None:
     three_days_ago = clock.current
     clock.advance(days=3)
     now = clock.current
     clock.current = three_days_ago
-    record_code_verified("RU", count=300)
+    # Counted as the transaction commits (here, that of the test).
+    with django_capture_on_commit_callbacks(execute=True):
+        record_code_verified("RU", count=300)
     clock.current = now
     outcomes = [ask(RU[index], ip=f"198.51.100.{index}") for index in range(11)]
     assert outcomes == ["sent"] * 10 + ["sms_budget_exceeded"]  # 0.2 × 300 / 6 an hour
@@ -216,6 +227,54 @@ def test_the_breaker_refusal_is_translated() -> None:
     assert refused.json_body["detail"].startswith("Мы отправляем необычно много SMS")
 
 
+def _join_with_a_code(founder: Member, sms_outbox: SmsOutbox, phone: str) -> Any:
+    """Invite ``phone`` and start its join; return what confirms it."""
+    do_invite_by_phone(inviter=founder, phone=phone)
+    invitation = access_invitation_by_token(sms_outbox.join_token_for(phone))
+    started = do_start_join(
+        invitation=invitation, phone=phone, display_name="Boris", password="correct horse 1",
+        language="en",
+    )
+    return partial(
+        do_confirm_join, verification_id=started.verification.id,
+        code=sms_outbox.code_for(phone),
+    )
+
+
+def _verified_today(country: str = "RU") -> int:
+    counters = RateLimitCounter.objects.filter(bucket__startswith=f"sms:verified:{country}:d:")
+    return sum(counters.values_list("count", flat=True))
+
+
+def test_a_join_counts_its_verified_code_with_its_last_writes(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    confirm = _join_with_a_code(founder, sms_outbox, RU[0])
+    with CaptureQueriesContext(connection) as captured:
+        confirm()
+    counting = [query["sql"] for query in captured.captured_queries
+                if RateLimitCounter._meta.db_table in query["sql"]]
+    if connection.vendor == "postgresql":
+        # In the statement that writes the join's last rows: no round trip of its own.
+        assert len(counting) == 1 and Member._meta.db_table in counting[0], counting
+    else:
+        assert len(counting) == 1, counting
+    assert _verified_today() == 1
+
+
+def test_a_join_that_fails_at_its_last_writes_counts_no_verified_code(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    confirm = _join_with_a_code(founder, sms_outbox, RU[0])
+    # Revoked while the code is typed: the code still works, the invitation not.
+    do_revoke_invitation(member=founder, invitation_id=Invitation.objects.get().id)
+    with pytest.raises(ActionError) as refused:
+        confirm()
+    assert refused.value.code == "invitation_used"
+    assert _verified_today() == 0
+    assert not Member.objects.filter(display_name="Boris").exists()
+
+
 def fifty_codes_at_once() -> list[str]:
     numbers = [f"+7916777{index:04d}" for index in range(50)]
     with override_settings(SMS_UNVERIFIED_HOURLY_MIN=10):
@@ -256,14 +315,15 @@ def test_an_action_refused_after_taking_the_budget_gives_it_back() -> None:
 
 @pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])
 def test_the_verified_codes_read_with_a_budget_free_it(
-    in_redis: bool, request: pytest.FixtureRequest
+    in_redis: bool, request: pytest.FixtureRequest, django_capture_on_commit_callbacks: Any
 ) -> None:
     # A code's counts and its country's verified codes come back in one round trip.
     if in_redis:
         request.getfixturevalue("redis_store")  # skips without Redis; removes the keys
     with override_settings(REDIS_URL=REDIS_URL if in_redis else ""):
         assert [ask(number) for number in RU[:4]] == ["sent"] * 3 + ["sms_budget_exceeded"]
-        record_code_verified("RU")
+        with django_capture_on_commit_callbacks(execute=True):
+            record_code_verified("RU")
         assert ask(RU[3]) == "sent"
         assert ask(RU[4]) == "sms_budget_exceeded"
 

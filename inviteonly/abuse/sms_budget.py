@@ -288,16 +288,16 @@ def _refusal_error(refusal: _Refusal, *, wait: int) -> ActionError:
 
 
 def record_code_verified(region: str, *, count: int = 1) -> None:
-    """Count a code typed correctly (or ``count`` of them): it frees its country's
-    unverified budget, and a busy day of verified codes raises the country's caps for
-    the next two weeks."""
+    """Count a code typed correctly (or ``count`` of them), as the caller's transaction
+    commits (``CounterStore.increment_later``: a join's goes in with its last writes):
+    it frees its country's unverified budget, and a busy day of verified codes raises
+    the country's caps for the next two weeks."""
     if not settings.SMS_PUMPING_DEFENCE:
         return
     now = clock.now()
     hour, day = Window.at(now, seconds=HOUR), Window.at(now, seconds=DAY)
     country = _country(region)
-    # One statement: no transaction of its own needed.
-    get_store().increment_all(
+    get_store().increment_later(
         {
             _verified(country, "h", hour.number): hour.ends,
             _verified(country, "d", day.number): (

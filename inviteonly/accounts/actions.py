@@ -28,9 +28,11 @@ from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
 from inviteonly.lib.queries import (
+    Changed,
     insert,
     update,
     update_later,
+    update_later_counted,
     written_at_once,
     written_together,
 )
@@ -179,22 +181,28 @@ def do_confirm_join(
     invitation with a conditional UPDATE — of concurrent redemptions exactly one
     commits. ``on_joined(member)`` runs last in that transaction (the API starts the
     new member's session there), so a join commits once; the rows it adds after the
-    member (audit entries, the inviter's notice, the session) go in together at the end.
+    member (audit entries, the inviter's notice, the session) go in together at the end,
+    with the redemption, whose row count is checked then.
     """
-    member = None
+    member = redeemed = None
     try:
-        with (
-            rate_limited_transaction(["check_code"], Subject(ip=ip_address)),
-            written_together(),
-        ):
-            check = check_verification_code(
-                verification_id=verification_id, verification_token=verification_token,
-                purpose=VerificationPurpose.JOIN, code=code,
-            )
-            if check.verification is not None:
-                member = _create_member(check.verification, ip_address=ip_address)
-                if on_joined is not None:
-                    on_joined(member)
+        with rate_limited_transaction(["check_code"], Subject(ip=ip_address)):
+            with written_together():
+                check = check_verification_code(
+                    verification_id=verification_id, verification_token=verification_token,
+                    purpose=VerificationPurpose.JOIN, code=code,
+                )
+                if check.verification is not None:
+                    member, redeemed = _create_member(check.verification, ip_address=ip_address)
+                    if on_joined is not None:
+                        on_joined(member)
+            if redeemed is not None and redeemed.rows != 1:
+                # Used, revoked or expired since it was read: nothing of the join stays.
+                raise ActionError(
+                    "invitation_used",
+                    _("This invitation has already been used or has expired."),
+                    status=410,
+                )
     except IntegrityError as error:
         raise _phone_taken() from error
     if check.refusal is not None:
@@ -222,7 +230,12 @@ def _check_daily_member_cap() -> None:
         )
 
 
-def _create_member(verification: PhoneVerification, *, ip_address: str | None) -> Member:
+def _create_member(
+    verification: PhoneVerification, *, ip_address: str | None
+) -> tuple[Member, Changed | None]:
+    """The member, and the redemption of its invitation (if any) as it will have gone
+    once the caller's ``written_together`` block has written: one row, or none if the
+    invitation was used, revoked or expired meanwhile."""
     invitation = verification.invitation
     # Read with the verification (phone_verification/actions.py): no statement of its own.
     check_registration_open(invitation, mode=getattr(verification, "registration_mode"))  # noqa: B009
@@ -257,18 +270,12 @@ def _create_member(verification: PhoneVerification, *, ip_address: str | None) -
         phone_masked=member.phone_masked,
     )
     if invitation is None:
-        return member
-    redeemed = update(
+        return member, None
+    redeemed = update_later_counted(
         Invitation, {"redeemed_at": now, "redeemed_by": member.pk},
         where="id = %s AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > %s",
         params=[invitation.id, now],
     )
-    if redeemed != 1:
-        raise ActionError(
-            "invitation_used",
-            _("This invitation has already been used or has expired."),
-            status=410,
-        )
     record_audit_entry(
         AuditAction.INVITATION_REDEEMED,
         actor=member,
@@ -278,7 +285,7 @@ def _create_member(verification: PhoneVerification, *, ip_address: str | None) -
     )
     if invitation.inviter is not None:
         notify_member(invitation.inviter, NotificationKind.INVITEE_JOINED, subject=member)
-    return member
+    return member, redeemed
 
 
 def _login_refused() -> ActionError:

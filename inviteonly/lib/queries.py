@@ -11,7 +11,9 @@ invitation, verification, member, session, notification, audit entries) with one
 INSERT per model built once, where ``save()`` compiles it every time, and ``update``
 makes their hot UPDATEs the same way. ``written_together`` goes further: the rows an
 action creates, and the changes whose row count it does not need (``update_later``),
-go in as it ends, on PostgreSQL in one statement, whatever their tables.
+go in as it ends, on PostgreSQL in one statement, whatever their tables; so can a
+conditional change whose row count it checks afterwards (``update_later_counted``) and
+a write of another shape (``execute_later``: a counter's upsert).
 """
 
 from __future__ import annotations
@@ -102,14 +104,20 @@ def insert_all(instances: Sequence[M]) -> list[M]:
     return list(instances)
 
 
+_INSERT_INTO: dict[tuple[type[Model], str], tuple[str, list[Field[Any, Any]]]] = {}
+
+
 def _insert_into(model: type[Model]) -> tuple[str, list[Field[Any, Any]]]:
-    """``INSERT INTO table (columns)`` for a new row of ``model``, and the fields of those
-    columns: every concrete field but an id the database gives."""
-    meta = model._meta
-    quote = connection.ops.quote_name
-    fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
-    columns = ", ".join(quote(field.column) for field in fields)
-    return f"INSERT INTO {quote(meta.db_table)} ({columns})", fields
+    """``INSERT INTO table (columns)`` for a new row of ``model``, built once, and the
+    fields of those columns: every concrete field but an id the database gives."""
+    key = (model, connection.vendor)
+    if key not in _INSERT_INTO:
+        meta = model._meta
+        quote = connection.ops.quote_name
+        fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
+        columns = ", ".join(quote(field.column) for field in fields)
+        _INSERT_INTO[key] = (f"INSERT INTO {quote(meta.db_table)} ({columns})", fields)
+    return _INSERT_INTO[key]
 
 
 def _prepared(row: Model, fields: Sequence[Field[Any, Any]]) -> list[Any]:
@@ -138,14 +146,26 @@ def _check_new(row: Model, *, but: Sequence[Field[Any, Any]] = ()) -> None:
 
 
 @dataclass
+class Changed:
+    """How many rows an ``update_later_counted`` change changed: known once its
+    ``written_together`` block has written (``None`` until then)."""
+
+    rows: int | None = None
+
+
+_UpdateKey = tuple[type[Model], str, tuple[Any, ...]]
+
+
+@dataclass
 class _Later:
-    """What ``insert_later`` and ``update_later`` were given inside ``written_together``:
-    the new rows, and the updates by model and condition (their values merged)."""
+    """What ``insert_later``, ``update_later`` (``_counted``) and ``execute_later`` were
+    given inside ``written_together``: the new rows, the updates by model and condition
+    (their values merged), the row counts asked for, and the other statements."""
 
     rows: list[Model] = dataclasses.field(default_factory=list)
-    updates: dict[tuple[type[Model], str, tuple[Any, ...]], dict[str, Any]] = (
-        dataclasses.field(default_factory=dict)
-    )
+    updates: dict[_UpdateKey, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    counted: dict[_UpdateKey, Changed] = dataclasses.field(default_factory=dict)
+    statements: list[tuple[str, tuple[Any, ...]]] = dataclasses.field(default_factory=list)
 
 
 _later: ContextVar[_Later | None] = ContextVar("written_together", default=None)
@@ -200,11 +220,17 @@ def _no_statement_before_the_writes(*_args: Any) -> Any:
 def _write(later: _Later) -> None:
     groups = _by_model(later.rows)
     updates = [(*key, values) for key, values in later.updates.items()]
-    if connection.vendor == "postgresql" and len(later.rows) + len(updates) > 1:
-        _write_in_one_statement([row for group in groups for row in group], updates)
+    writes = len(later.rows) + len(updates) + len(later.statements)
+    if connection.vendor == "postgresql" and writes > 1:
+        _write_in_one_statement([row for group in groups for row in group], updates, later)
         return
     for model, where, params, values in updates:
-        update(model, values, where=where, params=params)
+        changed = update(model, values, where=where, params=params)
+        if (model, where, params) in later.counted:
+            later.counted[model, where, params].rows = changed
+    for sql, params in later.statements:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, adapted(params))
     for group in groups:
         insert_all(group)
 
@@ -232,6 +258,35 @@ def update_later(
         update(model, values, where=where, params=params)
         return
     later.updates.setdefault((model, where, tuple(params)), {}).update(values)
+
+
+def update_later_counted(
+    model: type[Model], values: Mapping[str, Any], *, where: str, params: Sequence[Any]
+) -> Changed:
+    """``update_later`` for a conditional change whose row count decides whether the
+    action stands (an invitation redeemed only if still unused): read it from the
+    result once the block has written, and raise there to roll everything back.
+    Outside a block, ``update`` at once."""
+    later = _later.get()
+    if later is None:
+        return Changed(update(model, values, where=where, params=params))
+    update_later(model, values, where=where, params=params)
+    return later.counted.setdefault((model, where, tuple(params)), Changed())
+
+
+def execute_later(sql: str, params: Sequence[Any]) -> None:
+    """A write that is neither a new row nor a change of one (a counter's upsert), to go
+    in with the rows of the ``written_together`` block it is given in (on PostgreSQL,
+    a clause of its statement: ``sql`` must be a statement WITH can hold). Nobody reads
+    its result. It needs a block: see ``writing_together``."""
+    later = _later.get()
+    assert later is not None, "execute_later() writes with a written_together block"
+    later.statements.append((sql, tuple(params)))
+
+
+def writing_together() -> bool:
+    """Whether a ``written_together`` (or ``written_at_once``) block is open here."""
+    return _later.get() is not None
 
 
 def _pointers_back(row: Model, earlier: Mapping[int, int]) -> dict[Field[Any, Any], int]:
@@ -269,25 +324,32 @@ def _by_model(rows: list[Model]) -> list[list[Model]]:
 
 
 _Update = tuple[type[Model], str, tuple[Any, ...], dict[str, Any]]
+# What one statement's SQL depends on: its updates (model, fields, condition, whether
+# counted), its other statements, and its rows (model, pointers back to earlier rows).
 _Shape = tuple[
-    tuple[tuple[type[Model], tuple[str, ...], str], ...],
+    tuple[tuple[type[Model], tuple[str, ...], str, bool], ...],
+    tuple[str, ...],
     tuple[tuple[type[Model], tuple[tuple[str, int], ...]], ...],
 ]
 _TOGETHER: dict[_Shape, str] = {}
 
 
-def _write_in_one_statement(rows: list[Model], updates: list[_Update]) -> None:
-    """PostgreSQL: ``updates`` and ``rows`` with one statement, ``WITH u0 AS (UPDATE …),
-    r0 AS (INSERT … RETURNING id), r1 AS (INSERT … VALUES (…, (SELECT id FROM r0), …)
-    …) SELECT (SELECT id FROM r0), …``. A foreign key to a row of the block is deferred
-    on PostgreSQL (Django creates them DEFERRABLE INITIALLY DEFERRED), so it is checked
-    at commit, when the row is there."""
+def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _Later) -> None:
+    """PostgreSQL: ``updates``, ``later``'s statements and ``rows`` with one statement,
+    ``WITH u0 AS (UPDATE …), s0 AS (INSERT … ON CONFLICT …), r0 AS (INSERT … RETURNING
+    id), r1 AS (INSERT … VALUES (…, (SELECT id FROM r0), …) …) SELECT (SELECT id FROM
+    r0), …, (SELECT count(*) FROM u0)``: the new rows' ids, then the counted updates'
+    row counts. A foreign key to a row of the block is deferred on PostgreSQL (Django
+    creates them DEFERRABLE INITIALLY DEFERRED), so it is checked at commit, when the
+    row is there."""
     positions = {id(row): position for position, row in enumerate(rows)}
     shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]] = []
     values: list[Any] = []
     for model, where, params, changes in updates:
         _, fields = _update_sql(model, tuple(changes), where)
         values += [*_update_values(fields, changes), *adapted(params)]
+    for _, params in later.statements:
+        values += adapted(params)
     for position, row in enumerate(rows):
         pointers = _pointers_back(row, positions)
         assert all(earlier < position for earlier in pointers.values()), (
@@ -297,24 +359,34 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update]) -> None:
         _, fields = _insert_into(type(row))
         values += _prepared(row, [field for field in fields if field not in pointers])
         shape.append((type(row), tuple((field.attname, at) for field, at in pointers.items())))
+    counted = [(model, where, params) in later.counted for model, where, params, _ in updates]
     key: _Shape = (
-        tuple((model, tuple(changes), where) for model, where, _, changes in updates),
+        tuple(
+            (model, tuple(changes), where, counts)
+            for (model, where, _, changes), counts in zip(updates, counted, strict=True)
+        ),
+        tuple(sql for sql, _ in later.statements),
         tuple(shape),
     )
     if key not in _TOGETHER:
         _TOGETHER[key] = _one_statement(*key)
     with connection.cursor() as cursor:
         cursor.execute(_TOGETHER[key], values)
-        keys = cursor.fetchone() if rows else ()
-    assert keys is not None
-    _saved(rows, keys)
+        answer = cursor.fetchone()
+    assert answer is not None
+    _saved(rows, answer[: len(rows)])
     for row, (_, pointing) in zip(rows, shape, strict=True):
         for attname, at in pointing:
             setattr(row, attname, rows[at].pk)
+    changed = iter(answer[len(rows) :])
+    for (model, where, params, _), counts in zip(updates, counted, strict=True):
+        if counts:
+            later.counted[model, where, params].rows = int(next(changed))
 
 
 def _one_statement(
-    updates: Sequence[tuple[type[Model], tuple[str, ...], str]],
+    updates: Sequence[tuple[type[Model], tuple[str, ...], str, bool]],
+    statements: Sequence[str],
     shape: Sequence[tuple[type[Model], tuple[tuple[str, int], ...]]],
 ) -> str:
     # Names from the models' metadata only; every value is a parameter.
@@ -322,9 +394,11 @@ def _one_statement(
     keys = [quote(model._meta.pk.column) for model, _ in shape]
 
     clauses = [
-        f"u{position} AS ({_update_sql(model, names, where)[0]})"
-        for position, (model, names, where) in enumerate(updates)
+        f"u{position} AS ({_update_sql(model, names, where)[0]}"
+        f"{' RETURNING 1' if counted else ''})"
+        for position, (model, names, where, counted) in enumerate(updates)
     ]
+    clauses += [f"s{position} AS ({sql})" for position, sql in enumerate(statements)]
     for position, (model, pointers) in enumerate(shape):
         head, fields = _insert_into(model)
         pointing = dict(pointers)
@@ -336,9 +410,13 @@ def _one_statement(
         clauses.append(
             f"r{position} AS ({head} VALUES ({', '.join(values)}) RETURNING {keys[position]})"
         )
-    # An UPDATE in WITH runs whether or not the query reads it.
-    keys_back = ", ".join(f"(SELECT {key} FROM r{at})" for at, key in enumerate(keys)) or "1"  # noqa: S608
-    return f"WITH {', '.join(clauses)} SELECT {keys_back}"
+    # An UPDATE (or INSERT) in WITH runs whether or not the query reads it.
+    answers = [f"(SELECT {key} FROM r{at})" for at, key in enumerate(keys)]  # noqa: S608
+    answers += [
+        f"(SELECT count(*) FROM u{position})"  # noqa: S608
+        for position, (*_, counted) in enumerate(updates) if counted
+    ]
+    return f"WITH {', '.join(clauses)} SELECT {', '.join(answers) or '1'}"
 
 
 _UPDATES: dict[

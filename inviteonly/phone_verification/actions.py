@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -281,8 +280,7 @@ def consume_verification(verification: PhoneVerification, *, checked_here: bool 
         where="id = %s AND consumed_at IS NULL", params=[verification.id],
     ) != 1:
         raise _code_expired()
-    region = verification.region
-    transaction.on_commit(lambda: record_code_verified(region))
+    record_code_verified(verification.region)
 
 
 def sweep_old_verifications() -> int:
