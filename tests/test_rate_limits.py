@@ -388,6 +388,38 @@ def test_counting_in_order_stops_after_the_first_counter_over_its_limit(
     assert store.count_in_order([Count(d, ends), Count(e, ends)], reading=[a]).read == {a: 1}
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])
+@pytest.mark.parametrize("twice", [False, True], ids=["distinct", "listed-twice"])
+def test_a_counter_counted_if_first_of_another_counts_distinct_values(
+    in_redis: bool, twice: bool, request: pytest.FixtureRequest, clock: FrozenClock
+) -> None:
+    store: CounterStore = request.getfixturevalue("redis_store") if in_redis else DatabaseStore()
+    ends = clock() + timedelta(hours=1)
+    tag = secrets.token_hex(4)
+    gate, distinct = f"rl:test-{tag}-gate", f"rl:test-{tag}-distinct"
+    # ``twice``: a counter listed twice takes the database store's one-by-one path.
+    extra = [Count(f"rl:test-{tag}-extra", ends)] * (2 if twice else 0)
+
+    def count(value: str, *, gate_limit: int = 100) -> list[int]:
+        pair = f"rl:test-{tag}-pair-{value}"
+        return store.count_in_order([
+            Count(gate, ends, limit=gate_limit), *extra, Count(pair, ends),
+            Count(distinct, ends, if_first_of=pair),
+        ]).counts
+
+    # Counted when the value is new in the window, and only then.
+    assert count("RU")[-2:] == [1, 1]
+    assert count("RU")[-1:] == [2]  # the pair's count; nothing for ``distinct``
+    assert count("US")[-2:] == [1, 2]
+    assert store.read([distinct]) == [2]
+    # Nothing after a counter over its limit, the conditional one included.
+    assert len(count("DE", gate_limit=1)) == 1
+    assert store.read([distinct, f"rl:test-{tag}-pair-DE"]) == [2, 0]
+    with pytest.raises(AssertionError, match="only the last"):
+        store.count_in_order([Count(distinct, ends, if_first_of=gate), Count(gate, ends)])
+
+
 LOCK_ROW = "SELECT 1 FROM abuse_ratelimitcounter WHERE bucket = %s"
 
 

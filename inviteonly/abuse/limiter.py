@@ -81,11 +81,15 @@ class Refusal:
 @dataclass(frozen=True)
 class Count:
     """One counter a request adds one to. With a ``limit``, the counters after it (in
-    ``count_in_order``) are counted only if its new count stays within it."""
+    ``count_in_order``) are counted only if its new count stays within it. With
+    ``if_first_of`` (the bucket of a counter before it), it is counted only if that
+    counter's new count is 1 — the first of its window: what counts distinct values
+    (the countries an address asked for codes to). Such a counter comes last."""
 
     bucket: str
     expires_at: datetime
     limit: int | None = None
+    if_first_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,23 @@ class Window:
         return max(1, math.ceil((self.ends - now).total_seconds()))
 
 
+def _split_conditional(counts: Sequence[Count]) -> tuple[Sequence[Count], Count | None]:
+    """The counters counted unconditionally, and the last if it is counted ``if_first_of``
+    another (which must then be one of them)."""
+    assert all(count.if_first_of is None for count in counts[:-1]), (
+        "only the last counter may be counted if_first_of another"
+    )
+    if counts and counts[-1].if_first_of is not None:
+        assert counts[-1].if_first_of in {count.bucket for count in counts[:-1]}
+        return counts[:-1], counts[-1]
+    return counts, None
+
+
+def _first_of(count: Count, new: dict[str, int]) -> bool:
+    """Whether ``count`` is to be counted, given the new counts of those before it."""
+    return count.if_first_of is None or new.get(count.if_first_of) == 1
+
+
 class CounterStore(Protocol):
     # Whether counts are written in the caller's database transaction (and roll back
     # with it) or immediately, whatever the transaction does.
@@ -177,8 +198,9 @@ class CounterStore(Protocol):
 
     def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
         """Add one to each counter in order, each atomically, and stop after the first
-        whose new count is over its limit: the ones after it stay as they are. Read the
-        ``reading`` counters (as ``read``; none of them counted here) as well."""
+        whose new count is over its limit: the ones after it stay as they are. The last
+        may be counted only ``if_first_of`` another (``Count``). Read the ``reading``
+        counters (as ``read``; none of them counted here) as well."""
         ...
 
     def take_back(self, buckets: Sequence[str]) -> None:
@@ -246,14 +268,19 @@ class DatabaseStore:
     def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
         buckets = [count.bucket for count in counts]
         assert not set(reading) & set(buckets), "a counter counted here is not read here"
+        plain, last = _split_conditional(counts)
         if not counts and not reading:
             return Counted([], {})  # a request whose first rule was full: nothing to ask
         if len(set(buckets)) < len(buckets):
             # A counter listed twice (one statement cannot change a row twice): one by
             # one, in the caller's transaction.
             done: list[int] = []
+            new: dict[str, int] = {}
             for count in counts:
+                if not _first_of(count, new):
+                    break
                 done.append(self.increment(count.bucket, expires_at=count.expires_at))
+                new[count.bucket] = done[-1]
                 if count.limit is not None and done[-1] > count.limit:
                     break
             return Counted(done, dict(zip(reading, self.read(reading), strict=True)))
@@ -262,19 +289,21 @@ class DatabaseStore:
         # SQLite (no INSERT in WITH, and no round trips to save): every counter in one
         # upsert, then the counts after the first over its limit taken back — in one
         # transaction, so other requests (waiting for the write lock) see exactly the
-        # counts of one-at-a-time counting.
+        # counts of one-at-a-time counting; a conditional last counter after them.
         with transaction.atomic(savepoint=False):
-            new = self.increment_all({count.bucket: count.expires_at for count in counts}) if (
-                counts
+            new = self.increment_all({count.bucket: count.expires_at for count in plain}) if (
+                plain
             ) else {}
-            done = [new[bucket] for bucket in buckets]
+            done = [new[count.bucket] for count in plain]
             over = next(
-                (at for at, count in enumerate(counts)
+                (at for at, count in enumerate(plain)
                  if count.limit is not None and done[at] > count.limit),
                 None,
             )
-            if over is not None and buckets[over + 1 :]:
-                self.take_back(buckets[over + 1 :])
+            if over is not None and buckets[over + 1 : len(plain)]:
+                self.take_back(buckets[over + 1 : len(plain)])
+            if over is None and last is not None and _first_of(last, new):
+                done.append(self.increment(last.bucket, expires_at=last.expires_at))
             return Counted(
                 done if over is None else done[: over + 1],
                 dict(zip(reading, self.read(reading), strict=True)),
@@ -289,19 +318,23 @@ class DatabaseStore:
         table = self._table()
         clauses: list[str] = []
         parameters: list[Any] = []
+        positions = {count.bucket: position for position, count in enumerate(counts)}
         for position, count in enumerate(counts):
             parameters += [count.bucket, count.expires_at]
-            condition = ""
+            conditions = []
             if position:
                 before = counts[position - 1]
                 if before.limit is None:
-                    condition = f" WHERE EXISTS (SELECT FROM c{position - 1})"
+                    conditions.append(f"EXISTS (SELECT FROM c{position - 1})")
                 else:
-                    condition = f" WHERE (SELECT count <= %s FROM c{position - 1})"  # noqa: S608
+                    conditions.append(f"(SELECT count <= %s FROM c{position - 1})")  # noqa: S608
                     parameters.append(before.limit)
+            if count.if_first_of is not None:
+                conditions.append(f"(SELECT count = 1 FROM c{positions[count.if_first_of]})")  # noqa: S608
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
             clauses.append(
                 f"c{position} AS (INSERT INTO {table} (bucket, count, expires_at) "
-                f"SELECT %s, 1, %s{condition} ON CONFLICT (bucket) DO UPDATE "
+                f"SELECT %s, 1, %s{where} ON CONFLICT (bucket) DO UPDATE "
                 f"SET count = {table}.count + 1 RETURNING count)"
             )
         now = clock.now()
@@ -393,28 +426,34 @@ class RedisStore:
         transaction.on_commit(partial(self.increment_all, buckets, by=by))
 
     def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
+        plain, conditional = _split_conditional(counts)
         done: list[int] = []
         start = 0
         while True:
             # A run: the counters up to the next with a limit, whose count decides
             # whether to go on, in one MULTI; the reads go with the last run.
             end = next(
-                (at + 1 for at in range(start, len(counts)) if counts[at].limit is not None),
-                len(counts),
+                (at + 1 for at in range(start, len(plain)) if plain[at].limit is not None),
+                len(plain),
             )
-            last = end == len(counts)
+            last = end == len(plain)
             pipeline = self.client.pipeline(transaction=True)
-            for count in counts[start:end]:
+            for count in plain[start:end]:
                 self._add(pipeline, count.bucket, by=1, expires_at=count.expires_at)
             if last and reading:
                 pipeline.mget(reading)
             results = pipeline.execute()
             done += [int(value) for value in results[: 2 * (end - start) : 2]]
-            limit = counts[end - 1].limit if end > start else None
-            if last or (limit is not None and done[-1] > limit):
+            limit = plain[end - 1].limit if end > start else None
+            stopped = limit is not None and done[-1] > limit
+            if last or stopped:
                 break
             start = end
         read = results[-1] if last and reading else self.read(reading)
+        new = {count.bucket: value for count, value in zip(plain, done, strict=False)}
+        if conditional is not None and not stopped and _first_of(conditional, new):
+            # Counted only once the count it depends on is known: a MULTI of its own.
+            done.append(self.increment(conditional.bucket, expires_at=conditional.expires_at))
         return Counted(done, {bucket: int(value or 0) for bucket, value in
                               zip(reading, read, strict=True)})
 
@@ -522,7 +561,8 @@ def hit_rules(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) -
 @dataclass(frozen=True)
 class RulesCounted:
     refusal: Refusal | None
-    # The new counts of the ``then`` counters and the read ones; empty after a refusal.
+    # The new counts of the ``then`` counters (of those counted: see Count.if_first_of)
+    # and the read ones; empty after a refusal.
     counts: dict[str, int]
 
 
@@ -557,7 +597,8 @@ def count_rules(
         _full_buckets.remember(refused, now)
         return RulesCounted(_refusal(refused, now=now), {})
     tail_counts = counted.counts[len(counted_hits) :]
-    counts = {count.bucket: value for count, value in zip(tail, tail_counts, strict=True)}
+    # A last counter counted only if_first_of another may have no count.
+    counts = {count.bucket: value for count, value in zip(tail, tail_counts, strict=False)}
     return RulesCounted(None, counts | counted.read)
 
 

@@ -124,8 +124,14 @@ class _Budget:
             counts += [Count(_sent(country, "h", hour.number), hour.ends),
                        Count(_sent(country, "d", day.number), day.ends)]
         if self.address is not None:
-            counts.append(Count(f"sms:ip-country:{self.address}:{country}:{day.number}", day.ends))
+            # The address's countries today: one more when this country is new to it.
+            pair = f"sms:ip-country:{self.address}:{country}:{day.number}"
+            counts += [Count(pair, day.ends),
+                       Count(self._countries(), day.ends, if_first_of=pair)]
         return counts
+
+    def _countries(self) -> str:
+        return f"sms:ip-countries:{self.address}:{self.day.number}"
 
     def reading(self) -> list[str]:
         """What the counts are judged against: a code's country caps need its verified
@@ -134,7 +140,7 @@ class _Budget:
 
     def judge(self, counts: dict[str, int]) -> _Refusal | None:
         """The refusal these new counts (and the counts read) call for, if any."""
-        self.taken = [count.bucket for count in self.counts]
+        self.taken = [count.bucket for count in self.counts if count.bucket in counts]
         if self.address is not None:
             refusal = self._countries_of_address(counts)
             if refusal is not None:
@@ -150,14 +156,10 @@ class _Budget:
 
     def _countries_of_address(self, counts: dict[str, int]) -> _Refusal | None:
         """``sms.ip_countries``: the first request of the day from this address to this
-        country counts the country."""
-        day = self.day
-        if counts[f"sms:ip-country:{self.address}:{self.country}:{day.number}"] > 1:
-            return None
-        countries = f"sms:ip-countries:{self.address}:{day.number}"
-        self.taken.append(countries)
-        if self.store.increment(countries, expires_at=day.ends) > settings.SMS_MAX_COUNTRIES_PER_IP:
-            return _Refusal("sms.ip_countries", day)
+        country counted the country (``counts``: its counter has a count only then)."""
+        countries = counts.get(self._countries())
+        if countries is not None and countries > settings.SMS_MAX_COUNTRIES_PER_IP:
+            return _Refusal("sms.ip_countries", self.day)
         return None
 
     def _verified(self) -> list[str]:
