@@ -26,11 +26,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, Model, QuerySet
 from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
+
+
+def _db() -> BaseDatabaseWrapper:
+    """This thread's connection to the database: what ``django.db.connection`` stands
+    for, without the look-up that proxy repeats on every attribute (a twentieth of a
+    registration's Python went to it), here and in the ORM's field methods it is
+    passed to."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def unique_or_none(queryset: QuerySet[M]) -> M | None:
@@ -52,7 +61,7 @@ def locking(sql: str, *, of: str = "", skip_locked: bool = False) -> str:
     """``sql`` with ``FOR UPDATE`` (``OF`` the alias ``of``, ``SKIP LOCKED``) on
     PostgreSQL. SQLite has no row locks and needs none: its transactions take the
     database's write lock as they begin (``BEGIN IMMEDIATE``)."""
-    if connection.vendor != "postgresql":
+    if _db().vendor != "postgresql":
         return sql
     return f"{sql} FOR UPDATE{f' OF {of}' if of else ''}{' SKIP LOCKED' if skip_locked else ''}"
 
@@ -72,24 +81,25 @@ def insert_all(instances: Sequence[M]) -> list[M]:
     """``insert`` for several new rows of one model, in one statement (``bulk_create``
     without its compiling); they get their ids where the database returns them
     (PostgreSQL; SQLite from 3.35)."""
+    db = _db()
     model = type(instances[0])
     meta = model._meta
     auto = meta.auto_field  # None where the key is given (a session's)
     for instance in instances:
         assert type(instance) is model, "insert_all() writes rows of one model"
         _check_new(instance)
-    returning = auto is not None and connection.features.can_return_columns_from_insert
-    key = (model, connection.vendor, len(instances))
+    returning = auto is not None and db.features.can_return_columns_from_insert
+    key = (model, db.vendor, len(instances))
     if key not in _INSERTS:
         head, fields = _insert_into(model)
         row = f"({', '.join(['%s'] * len(fields))})"
         sql = f"{head} VALUES {', '.join([row] * len(instances))}"
         if returning:
-            sql += f" RETURNING {connection.ops.quote_name(auto.column)}"  # type: ignore[union-attr]
+            sql += f" RETURNING {db.ops.quote_name(auto.column)}"  # type: ignore[union-attr]
         _INSERTS[key] = (sql, fields)
     sql, fields = _INSERTS[key]
     values = [value for instance in instances for value in _prepared(instance, fields)]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.execute(sql, values)
         if auto is None:
             pks = [instance.pk for instance in instances]
@@ -97,7 +107,7 @@ def insert_all(instances: Sequence[M]) -> list[M]:
             # Rows come back in the order of VALUES, as bulk_create also relies on.
             pks = [pk for (pk,) in cursor.fetchall()]
         elif len(instances) == 1:  # SQLite before 3.35
-            pks = [connection.ops.last_insert_id(cursor, meta.db_table, auto.column)]
+            pks = [db.ops.last_insert_id(cursor, meta.db_table, auto.column)]
         else:
             pks = [None] * len(instances)
     _saved(instances, pks)
@@ -110,10 +120,11 @@ _INSERT_INTO: dict[tuple[type[Model], str], tuple[str, list[Field[Any, Any]]]] =
 def _insert_into(model: type[Model]) -> tuple[str, list[Field[Any, Any]]]:
     """``INSERT INTO table (columns)`` for a new row of ``model``, built once, and the
     fields of those columns: every concrete field but an id the database gives."""
-    key = (model, connection.vendor)
+    db = _db()
+    key = (model, db.vendor)
     if key not in _INSERT_INTO:
         meta = model._meta
-        quote = connection.ops.quote_name
+        quote = db.ops.quote_name
         fields = [field for field in meta.concrete_fields if field is not meta.auto_field]
         columns = ", ".join(quote(field.column) for field in fields)
         _INSERT_INTO[key] = (f"INSERT INTO {quote(meta.db_table)} ({columns})", fields)
@@ -122,14 +133,16 @@ def _insert_into(model: type[Model]) -> tuple[str, list[Field[Any, Any]]]:
 
 def _prepared(row: Model, fields: Sequence[Field[Any, Any]]) -> list[Any]:
     """The values ``save()`` would write for these fields of a new row."""
-    return [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+    db = _db()
+    return [field.get_db_prep_save(field.pre_save(row, True), db) for field in fields]
 
 
 def _saved(rows: Sequence[Model], pks: Sequence[Any]) -> None:
+    db = _db()
     for row, pk in zip(rows, pks, strict=True):
         row.pk = pk
         row._state.adding = False
-        row._state.db = connection.alias
+        row._state.db = db.alias
 
 
 def _check_new(row: Model, *, but: Sequence[Field[Any, Any]] = ()) -> None:
@@ -199,14 +212,15 @@ def written_at_once() -> Iterator[None]:
     they are one, they go in without ``BEGIN`` and ``COMMIT``: two round trips fewer.
     On SQLite they are written in a transaction of their own (inside the caller's, if
     there is one)."""
+    db = _db()
     later = _Later()
     token = _later.set(later)
     try:
-        with connection.execute_wrapper(_no_statement_before_the_writes):
+        with db.execute_wrapper(_no_statement_before_the_writes):
             yield
     finally:
         _later.reset(token)
-    if connection.vendor == "postgresql":  # one statement, atomic by itself
+    if db.vendor == "postgresql":  # one statement, atomic by itself
         _write(later)
         return
     with transaction.atomic():
@@ -218,10 +232,11 @@ def _no_statement_before_the_writes(*_args: Any) -> Any:
 
 
 def _write(later: _Later) -> None:
+    db = _db()
     groups = _by_model(later.rows)
     updates = [(*key, values) for key, values in later.updates.items()]
     writes = len(later.rows) + len(updates) + len(later.statements)
-    if connection.vendor == "postgresql" and writes > 1:
+    if db.vendor == "postgresql" and writes > 1:
         _write_in_one_statement([row for group in groups for row in group], updates, later)
         return
     for model, where, params, values in updates:
@@ -229,7 +244,7 @@ def _write(later: _Later) -> None:
         if (model, where, params) in later.counted:
             later.counted[model, where, params].rows = changed
     for sql, params in later.statements:
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             cursor.execute(sql, adapted(params))
     for group in groups:
         insert_all(group)
@@ -370,7 +385,7 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _L
     )
     if key not in _TOGETHER:
         _TOGETHER[key] = _one_statement(*key)
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(_TOGETHER[key], values)
         answer = cursor.fetchone()
     assert answer is not None
@@ -390,7 +405,7 @@ def _one_statement(
     shape: Sequence[tuple[type[Model], tuple[tuple[str, int], ...]]],
 ) -> str:
     # Names from the models' metadata only; every value is a parameter.
-    quote = connection.ops.quote_name
+    quote = _db().ops.quote_name
     keys = [quote(model._meta.pk.column) for model, _ in shape]
 
     clauses = [
@@ -433,7 +448,7 @@ def update(
     by its name, given the related id) are prepared as the ORM prepares them; ``where``
     is SQL over the table's columns, its ``%s`` taking ``params``, adapted likewise."""
     sql, fields = _update_sql(model, tuple(values), where)
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(sql, [*_update_values(fields, values), *adapted(params)])
         return int(cursor.rowcount)
 
@@ -443,15 +458,16 @@ def _update_sql(
 ) -> tuple[str, list[Field[Any, Any]]]:
     """``UPDATE table SET column = %s, … WHERE …`` for the fields ``names``, built once,
     and those fields."""
-    key = (model, connection.vendor, names, where)
+    db = _db()
+    key = (model, db.vendor, names, where)
     if key not in _UPDATES:
         meta = model._meta
         fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in names]
         assignments = ", ".join(
-            f"{connection.ops.quote_name(field.column)} = %s" for field in fields
+            f"{db.ops.quote_name(field.column)} = %s" for field in fields
         )
         _UPDATES[key] = (
-            f"UPDATE {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
+            f"UPDATE {db.ops.quote_name(meta.db_table)} "  # noqa: S608
             f"SET {assignments} WHERE {where}",
             fields,
         )
@@ -460,8 +476,9 @@ def _update_sql(
 
 def _update_values(fields: Sequence[Field[Any, Any]], values: Mapping[str, Any]) -> list[Any]:
     """``values`` (by field name, in the fields' order) as the ORM prepares them."""
+    db = _db()
     return [
-        field.get_db_prep_save(value, connection)
+        field.get_db_prep_save(value, db)
         for field, value in zip(fields, values.values(), strict=True)
     ]
 
@@ -477,7 +494,7 @@ def fetch_models(
     is NULL: LEFT JOIN it); the ``extra`` columns after them are set on each instance
     as attributes. What ``objects.raw`` and ``select_related`` build, without working
     out the columns of every answer again (a third of a hot read's cost)."""
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(sql, adapted(params))
         rows = cursor.fetchall()
     related_models: dict[str, type[Model]] = {"": model}
@@ -504,13 +521,14 @@ def fetch_models(
 
 def _instance(model: type[M], row: Sequence[Any], start: int) -> tuple[M, int]:
     """The instance of ``model`` in ``row`` from column ``start``; where the next begins."""
+    db = _db()
     fields = model._meta.concrete_fields
     values = [
-        _converted(value, field_converters, connection)
+        _converted(value, field_converters, db)
         if field_converters and value is not None else value
         for value, field_converters in zip(row[start:], _converters(model), strict=False)
     ]
-    instance = model.from_db(connection.alias, [field.attname for field in fields], values)
+    instance = model.from_db(db.alias, [field.attname for field in fields], values)
     return instance, start + len(fields)
 
 
@@ -534,14 +552,15 @@ _CONVERTERS: dict[tuple[type[Model], str], list[list[tuple[Any, Any]]]] = {}
 def _converters(model: type[Model]) -> list[list[tuple[Any, Any]]]:
     """Per field, the converters the ORM applies to its column's values on this
     database (SQLite: datetimes made aware, 0/1 made booleans; PostgreSQL: none)."""
-    key = (model, connection.vendor)
+    db = _db()
+    key = (model, db.vendor)
     if key not in _CONVERTERS:
         converters = []
         for field in model._meta.concrete_fields:
             column = field.get_col(model._meta.db_table)
             # The column's converters are what the field's own get_db_converters gives.
-            functions = [*connection.ops.get_db_converters(column),
-                         *column.get_db_converters(connection)]
+            functions = [*db.ops.get_db_converters(column),
+                         *column.get_db_converters(db)]
             converters.append([(function, column) for function in functions])
         _CONVERTERS[key] = converters
     return _CONVERTERS[key]
@@ -552,7 +571,7 @@ def fetch_dicts(
 ) -> list[dict[str, Any]]:
     """The rows of ``sql`` as dicts by column name. The ``datetimes`` columns come back
     aware, as from the ORM (SQLite's driver gives naive UTC ones, or text)."""
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(sql, adapted(params))
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -566,7 +585,7 @@ def adapted(
     params: Mapping[str, Any] | Sequence[Any],
 ) -> Mapping[str, Any] | Sequence[Any]:
     """Datetimes as the ORM hands them to this database (SQLite: naive UTC text)."""
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = _db().ops.adapt_datetimefield_value
 
     def one(value: Any) -> Any:
         return adapt(value) if isinstance(value, datetime) else value
