@@ -7,9 +7,11 @@ import re
 import threading
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 from django.test import Client
 
 from inviteonly.accounts.actions import do_start_recovery
@@ -233,3 +235,31 @@ def test_a_claim_writes_its_lease_as_the_orm_would(clock: FrozenClock) -> None:
     lease_end = clock.current + settings.SMS_SEND_LEASE
     assert (claimed.attempts, claimed.claim, claimed.next_attempt_at) == (1, "worker", lease_end)
     assert OutboundSms.objects.filter(id=message.id, next_attempt_at=lease_end).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_on_its_own_does_not_wait_for_the_disk_on_postgresql() -> None:
+    """Its loss in a crash of the database server only sends the message again; the
+    record of the gateway's answer, which waits, takes it to disk. Only its own
+    transaction is affected: the session's setting, and a claim made inside a
+    caller's transaction (whose other writes may need the disk), are left alone."""
+    queue("+79161234567")
+    queue("+79161234568")
+    claims: list[str] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("UPDATE sms_outboundsms SET status"):
+            claims.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        [first] = delivery._claim_batch(1, claim="worker")
+        with transaction.atomic():
+            [second] = delivery._claim_batch(1, claim="worker")
+    assert (first.claim, second.claim) == ("worker", "worker")
+    on_postgresql = connection.vendor == "postgresql"
+    assert ["synchronous_commit" in sql for sql in claims] == [on_postgresql, False]
+    if on_postgresql:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone() == ("on",)

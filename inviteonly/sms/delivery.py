@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.queries import columns_of, fetch_models, locking, update
@@ -52,9 +52,20 @@ _DUE_SQL = (
 )
 _CLAIM_SQL = (
     "UPDATE sms_outboundsms SET status = %(sending)s, claim = %(claim)s, "  # noqa: S608
-    "attempts = attempts + 1, next_attempt_at = %(lease_end)s WHERE id IN ({due}) "
+    "attempts = attempts + 1, next_attempt_at = %(lease_end)s "
+    "WHERE {not_waiting}id IN ({due}) "
     f"RETURNING {columns_of(OutboundSms, 'sms_outboundsms')}"
 )
+
+
+# On PostgreSQL a claim made on its own (outside any transaction, as a worker's always
+# is) commits without waiting for the disk: synchronous_commit is off for its
+# transaction alone. A claim lost in a crash of the database server only gives the
+# message back to be sent again, as a crash between the gateway's answer and its
+# record does anyway, and the record, whose commit waits, takes the claim to disk with
+# it: one fsync per message instead of two (the fsyncs of this kind of disk now and
+# then stall for a tenth of a second).
+_NOT_WAITING_FOR_DISK = "set_config('synchronous_commit', 'off', true) IS NOT NULL AND "
 
 
 def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
@@ -64,7 +75,11 @@ def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
     id order."""
     now = clock.now()
     due = locking(_DUE_SQL, skip_locked=True)
-    batch = fetch_models(OutboundSms, _CLAIM_SQL.replace("{due}", due), {
+    on_its_own = connection.vendor == "postgresql" and not connection.in_atomic_block
+    sql = _CLAIM_SQL.replace("{due}", due).replace(
+        "{not_waiting}", _NOT_WAITING_FOR_DISK if on_its_own else ""
+    )
+    batch = fetch_models(OutboundSms, sql, {
         "sending": SmsStatus.SENDING, "queued": SmsStatus.QUEUED, "claim": claim,
         "lease_end": now + settings.SMS_SEND_LEASE, "now": now,
         # Claimed and abandoned too often: `sweep_abandoned_messages` fails it.
