@@ -227,25 +227,6 @@ def test_the_breaker_refusal_is_translated() -> None:
     assert refused.json_body["detail"].startswith("Мы отправляем необычно много SMS")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_code_is_counted_without_a_transaction_on_postgresql() -> None:
-    """One statement is atomic by itself: no BEGIN and COMMIT to wait for, and no row
-    lock held past it; a refused budget is given back by one more."""
-    seen: list[bool] = []
-
-    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if RateLimitCounter._meta.db_table in sql:
-            seen.append(connection.in_atomic_block)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(watch):
-        assert [ask(number) for number in RU[:4]] == ["sent"] * 3 + ["sms_budget_exceeded"]
-    if connection.vendor == "postgresql":
-        assert seen == [False] * 5, seen  # four codes counted, one given back
-    else:
-        assert seen and all(seen), seen
-
-
 def _join_with_a_code(founder: Member, sms_outbox: SmsOutbox, phone: str) -> Any:
     """Invite ``phone`` and start its join; return what confirms it."""
     do_invite_by_phone(inviter=founder, phone=phone)

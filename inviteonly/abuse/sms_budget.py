@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from django.conf import settings
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from inviteonly.abuse.actions import count_rate_limits, describe_wait, refused_outright_error
@@ -232,12 +233,11 @@ def sms_budget(
     if rate_limits or budget is not None:
         # The rate limits, then the budget (only if they let the request through) and
         # the verified codes it is judged against: one call to the store, on PostgreSQL
-        # one statement, with no transaction around it. A refused budget is given back
-        # at once, in the order it was counted (take_back), so it cannot deadlock with
-        # racing counts. Until then a racing request sees one count more than stays:
-        # that refuses it only at the cap, and only if a request counted before it gave
-        # its count back, since the first to count are those the cap lets through.
-        with counting_transaction():
+        # one statement. A code's budget is counted and, if refused, given back in one
+        # transaction, under the row locks its count took, so no racing request sees
+        # the refused count (nor, before take_back kept the counting order, deadlocked
+        # with it). An invitation's budget is one counter, the breaker.
+        with transaction.atomic() if code and budget is not None else counting_transaction():
             limited, counts = count_rate_limits(
                 rate_limits, subject,
                 then=budget.counts if budget is not None else (),
