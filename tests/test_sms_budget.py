@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from inviteonly.abuse.limiter import RedisStore
+from inviteonly.abuse.limiter import RedisStore, Window, get_store
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.abuse.sms_budget import CountryCaps, record_code_verified
 from inviteonly.accounts.actions import (
@@ -227,6 +227,20 @@ def test_the_breaker_refusal_is_translated() -> None:
     assert refused.json_body["detail"].startswith("Мы отправляем необычно много SMS")
 
 
+@pytest.mark.django_db(transaction=True)
+def test_racing_codes_from_an_address_at_its_country_limit_get_no_new_country() -> None:
+    """A refused request gives its count of the country back in the transaction that
+    took it: no racing request may see the country as already one of the address's
+    (its count above one) and so skip the country limit — for the rest of the day."""
+    assert [ask(number) for number in (US, GB, DE)] == ["sent"] * 3
+    with override_settings(SMS_UNVERIFIED_HOURLY_MIN=100, SMS_UNVERIFIED_DAILY_MIN=100):
+        outcomes = race([partial(do_start_recovery, phone=number, ip_address="203.0.113.1")
+                         for number in RU[:10]])
+        assert outcomes == ["sms_budget_exceeded"] * 10
+        assert ask(RU[10]) == "sms_budget_exceeded"
+    assert OutboundSms.objects.count() == 3
+
+
 def _join_with_a_code(founder: Member, sms_outbox: SmsOutbox, phone: str) -> Any:
     """Invite ``phone`` and start its join; return what confirms it."""
     do_invite_by_phone(inviter=founder, phone=phone)
@@ -315,7 +329,8 @@ def test_an_action_refused_after_taking_the_budget_gives_it_back() -> None:
 
 @pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])
 def test_the_verified_codes_read_with_a_budget_free_it(
-    in_redis: bool, request: pytest.FixtureRequest, django_capture_on_commit_callbacks: Any
+    in_redis: bool, request: pytest.FixtureRequest, django_capture_on_commit_callbacks: Any,
+    clock: FrozenClock,
 ) -> None:
     # A code's counts and its country's verified codes come back in one round trip.
     if in_redis:
@@ -326,6 +341,10 @@ def test_the_verified_codes_read_with_a_budget_free_it(
             record_code_verified("RU")
         assert ask(RU[3]) == "sent"
         assert ask(RU[4]) == "sms_budget_exceeded"
+        # The refusals gave back what they counted, and only that: the address's one
+        # country, counted by its first code alone, stays counted.
+        day = Window.at(clock(), seconds=86400).number
+        assert get_store().read([f"sms:ip-countries:203.0.113.1:{day}"]) == [1]
 
 
 @override_settings(RATE_LIMITS={"recover": [("ip", 10, 3600), ("number", 5, 3600)]})

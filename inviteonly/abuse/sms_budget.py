@@ -235,8 +235,9 @@ def sms_budget(
         # the verified codes it is judged against: one call to the store, on PostgreSQL
         # one statement. A code's budget is counted and, if refused, given back in one
         # transaction, under the row locks its count took, so no racing request sees
-        # the refused count (nor, before take_back kept the counting order, deadlocked
-        # with it). An invitation's budget is one counter, the breaker.
+        # the refused count: an address's count of a country among them, which seen
+        # above one would spare a racing request the country limit for the rest of
+        # the day. An invitation's budget is one counter, the breaker.
         with transaction.atomic() if code and budget is not None else counting_transaction():
             limited, counts = count_rate_limits(
                 rate_limits, subject,
