@@ -29,12 +29,12 @@ from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
-from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import REDIS_URL, ApiClient, FrozenClock, SmsOutbox, make_member
 from tests.test_concurrency import race
+from tests.test_invitations import invite_and_open
 
 pytestmark = pytest.mark.django_db
 
@@ -243,11 +243,9 @@ def test_racing_codes_from_an_address_at_its_country_limit_get_no_new_country() 
 
 def _join_with_a_code(founder: Member, sms_outbox: SmsOutbox, phone: str) -> Any:
     """Invite ``phone`` and start its join; return what confirms it."""
-    do_invite_by_phone(inviter=founder, phone=phone)
-    invitation = access_invitation_by_token(sms_outbox.join_token_for(phone))
     started = do_start_join(
-        invitation=invitation, phone=phone, display_name="Boris", password="correct horse 1",
-        language="en",
+        invitation=invite_and_open(founder, sms_outbox, phone), phone=phone,
+        display_name="Boris", password="correct horse 1", language="en",
     )
     return partial(
         do_confirm_join, verification_id=started.verification.id,

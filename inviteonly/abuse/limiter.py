@@ -235,12 +235,15 @@ class DatabaseStore:
         return connection.ops.quote_name(RateLimitCounter._meta.db_table)
 
     def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
-        return self._upsert([(bucket, by, expires_at)])[bucket]
+        return self.increment_all({bucket: expires_at}, by=by)[bucket]
 
     def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
         """Add ``by`` to each bucket (creating it) in one statement; return the new
         counts."""
-        return self._upsert([(bucket, by, ends) for bucket, ends in buckets.items()])
+        with connection.cursor() as cursor:
+            cursor.execute(*self._upsert(buckets, by=by))
+            # RETURNING gives no order: the bucket names each count.
+            return {bucket: int(count) for bucket, count in cursor.fetchall()}
 
     def increment_later(self, buckets: dict[str, datetime], *, by: int = 1) -> None:
         """In the caller's transaction: with the writes of its ``written_together``
@@ -249,20 +252,14 @@ class DatabaseStore:
         if not writing_together():
             transaction.on_commit(partial(self.increment_all, buckets, by=by))
             return
-        sql, parameters = self._upsert_sql([(bucket, by, ends) for bucket, ends in buckets.items()])
-        execute_later(sql, parameters)
+        execute_later(*self._upsert(buckets, by=by))
 
-    def _upsert(self, rows: list[tuple[str, int, datetime]]) -> dict[str, int]:
-        with connection.cursor() as cursor:
-            cursor.execute(*self._upsert_sql(rows))
-            # RETURNING gives no order: the bucket names each count.
-            return {bucket: int(count) for bucket, count in cursor.fetchall()}
-
-    def _upsert_sql(self, rows: list[tuple[str, int, datetime]]) -> tuple[str, list[Any]]:
-        values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    def _upsert(self, buckets: dict[str, datetime], *, by: int) -> tuple[str, list[Any]]:
+        """The upsert that adds ``by`` to each bucket, and its parameters."""
+        values = ", ".join(["(%s, %s, %s)"] * len(buckets))
         return (
             self._UPSERT.format(table=self._table(), values=values),
-            [value for row in rows for value in row],
+            [value for bucket, ends in buckets.items() for value in (bucket, by, ends)],
         )
 
     def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
