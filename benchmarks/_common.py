@@ -389,7 +389,7 @@ class ClientAddresses:
 @dataclass
 class Phase(Generic[Result]):
     """What one phase of a ``WorkerPool`` did: ``wall_s`` from the common start to the
-    last worker's end; ``results`` in the order they finished."""
+    last worker's end; ``results`` worker by worker, each in the order it ran them."""
 
     threads: int
     wall_s: float
