@@ -150,3 +150,27 @@ def test_api_answers_alike_for_member_and_stranger_numbers(
     ]
     assert joins[0].status_code == joins[1].status_code == 202
     assert shape(joins[0].json_body) == shape(joins[1].json_body)
+
+
+@pytest.mark.parametrize(
+    ("phone", "english", "russian"),
+    [
+        ("+7 809 123-45-67", "premium-rate", "платный"),
+        ("+1 900 234 5678", "premium-rate", "платный"),
+        ("+7 800 123-45-67", "toll-free", "бесплатный"),
+        ("+1 800 234 5678", "toll-free", "бесплатный"),
+    ],
+)
+def test_an_invitation_to_a_premium_rate_or_toll_free_number_is_refused_with_the_reason(
+    founder: Member, sms_outbox: SmsOutbox, phone: str, english: str, russian: str
+) -> None:
+    for language, reason in (("en", english), ("ru", russian)):
+        inviter = ApiClient(language)
+        inviter.log_in("+79160000001")
+        response = inviter.post("/invitations", {"phone": phone})
+        assert response.status_code == 400, response.json_body
+        assert response.json_body["code"] == "phone_not_mobile"
+        assert response.json_body["field"] == "phone"
+        assert reason in response.json_body["detail"]
+    assert_nothing_written()
+    assert sms_outbox.deliver() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -48,11 +49,36 @@ def secrets_found(text: str, secrets: list[str]) -> list[str]:
     ]
 
 
+def tokens_in(body: Any) -> list[str]:
+    """Every ``…_token`` value in a JSON answer (verification and session tokens)."""
+    if isinstance(body, dict):
+        return [
+            found for key, value in body.items()
+            for found in ([value] if key.endswith("_token") and isinstance(value, str)
+                          else tokens_in(value))
+        ]
+    if isinstance(body, list):
+        return [found for item in body for found in tokens_in(item)]
+    return []
+
+
 def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
-    founder: Member, sms_outbox: SmsOutbox, caplog: pytest.LogCaptureFixture
+    founder: Member, sms_outbox: SmsOutbox, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for logger in ("", "django", "inviteonly", "waitress"):
         caplog.set_level(logging.DEBUG, logger=logger)
+    # Every token the API hands out during the flow: verification tokens (join,
+    # recovery) and session tokens.
+    handed_out: list[str] = []
+    request = ApiClient.request
+
+    def recording(self: ApiClient, method: str, path: str, body: Any = None) -> Any:
+        response = request(self, method, path, body)
+        handed_out.extend(tokens_in(response.json_body))
+        return response
+
+    monkeypatch.setattr(ApiClient, "request", recording)
     connection.force_debug_cursor = True  # log every SQL statement with its parameters
     try:
         run_membership_flow(
@@ -73,8 +99,11 @@ def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
     codes = [match for text in texts for match in re.findall(r"\b\d{6}\b", text)]
     join_tokens = [match for text in texts for match in re.findall(r"/j/([A-Za-z0-9_-]+)", text)]
     assert len(codes) == 2 and len(join_tokens) == 1  # join code, recovery code; one invitation
+    # Two verifications (join, recovery); sessions: the founder's, the join's, four logins.
+    assert len(set(handed_out)) == len(handed_out) >= 8, handed_out
+    assert api_session_key in handed_out
     secrets = [
-        *NUMBER_FORMS, *codes, *join_tokens, cookie_session_key, api_session_key,
+        *NUMBER_FORMS, *codes, *join_tokens, *handed_out, cookie_session_key,
         PASSWORD, "a brand new passphrase",
     ]
 
@@ -82,7 +111,9 @@ def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
     assert "Newcomer Boris" in dump  # the dump does contain the data
     assert secrets_found(dump, secrets) == []
 
-    logs = "\n".join(record.getMessage() for record in caplog.records)
+    # As a handler would write them: message, arguments and any traceback.
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    logs = "\n".join(formatter.format(record) for record in caplog.records)
     assert "SELECT" in logs  # SQL was logged at DEBUG
     assert secrets_found(logs, secrets) == []
 
