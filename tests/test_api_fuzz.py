@@ -4,13 +4,17 @@ may get a 5xx answer."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import schemathesis
+from django.test import RequestFactory
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from inviteonly.accounts.models import Member
+from inviteonly.api.auth import start_api_session
 from inviteonly.wsgi import application
 from tests.conftest import ApiClient
 
@@ -23,17 +27,24 @@ EXAMPLES_PER_OPERATION = 60
 def test_no_operation_answers_with_a_server_error(founder: Member) -> None:
     member = ApiClient()
     member.log_in("+79160000001")
-    headers = {"Authorization": f"Bearer {member.token}"}
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 10
+
+    def logs_out(operation: Any) -> bool:
+        return bool(operation.method.upper() == "DELETE" and operation.path == "/api/session")
+
+    # Logging out last, each time with a session of its own: it ends the session the
+    # other operations are fuzzed with.
+    operations.sort(key=logs_out)
+    assert logs_out(operations[-1])
     failures: list[str] = []
     statuses: set[int] = set()
+    fresh_session = [False]
+    log_out_statuses: set[int] = set()
 
     for operation in operations:
-        # Skip the one operation that would log the fuzzing session out halfway.
-        if operation.method.upper() == "DELETE" and operation.path == "/api/session":
-            continue
+        fresh_session[0] = logs_out(operation)
 
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
@@ -49,8 +60,14 @@ def test_no_operation_answers_with_a_server_error(founder: Member) -> None:
             authenticated=st.booleans(),
         )
         def no_server_error(case: schemathesis.Case, authenticated: bool) -> None:
-            response = case.call(headers=headers if authenticated else None)
+            if authenticated and fresh_session[0]:
+                # As POST /api/session would make it, without its rate limit and hash.
+                member.token = start_api_session(RequestFactory().post("/"), founder)
+            headers = {"Authorization": f"Bearer {member.token}"} if authenticated else None
+            response = case.call(headers=headers)
             statuses.add(response.status_code)
+            if fresh_session[0]:
+                log_out_statuses.add(response.status_code)
             if response.status_code >= 500:
                 request = f"{case.method} {case.path} {case.query!r} {case.body!r}"
                 failures.append(f"{request}: {response.status_code}")
@@ -59,3 +76,4 @@ def test_no_operation_answers_with_a_server_error(founder: Member) -> None:
     assert failures == []
     # The fuzzing reached past validation: successes and refusals both happened.
     assert {200, 201, 202} & statuses and {400, 401, 422} <= statuses, statuses
+    assert 204 in log_out_statuses, log_out_statuses  # sessions were really ended
