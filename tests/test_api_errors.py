@@ -13,6 +13,7 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import PASSWORD, ApiClient, SmsOutbox, make_member
+from tests.test_phone_numbers import PREMIUM_RATE_AND_TOLL_FREE
 
 pytestmark = pytest.mark.django_db
 
@@ -152,15 +153,7 @@ def test_api_answers_alike_for_member_and_stranger_numbers(
     assert shape(joins[0].json_body) == shape(joins[1].json_body)
 
 
-@pytest.mark.parametrize(
-    ("phone", "english", "russian"),
-    [
-        ("+7 809 123-45-67", "premium-rate", "платный"),
-        ("+1 900 234 5678", "premium-rate", "платный"),
-        ("+7 800 123-45-67", "toll-free", "бесплатный"),
-        ("+1 800 234 5678", "toll-free", "бесплатный"),
-    ],
-)
+@pytest.mark.parametrize(("phone", "english", "russian"), PREMIUM_RATE_AND_TOLL_FREE)
 def test_an_invitation_to_a_premium_rate_or_toll_free_number_is_refused_with_the_reason(
     founder: Member, sms_outbox: SmsOutbox, phone: str, english: str, russian: str
 ) -> None:
