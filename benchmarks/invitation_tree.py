@@ -376,8 +376,8 @@ def measure(database: str, sizes: Sizes) -> dict[str, Any]:
     )
 
     def open_reports() -> int:
-        tree.with_open_reports(root, page)
-        return tree.open_reports_in_branch(root)
+        tree.with_open_reports(moderator, root, page)
+        return tree.open_reports_in_branch(moderator, root)
 
     with count_queries() as report_queries:
         open_reports()

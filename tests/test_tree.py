@@ -147,25 +147,27 @@ def test_open_reports_per_branch_and_per_child_in_one_query_each(indexed_bytes: 
         )
 
     assert [expected(member) for member in members] == [4, 3, 1, 2, 1, 2, 1, 1]
+    viewer = make_member(display_name="Founder", role=Member.Role.FOUNDER)
     for member in members:
         member = Member.objects.get(pk=member.pk)
         with CaptureQueriesContext(connection) as total_queries:
-            total = tree.open_reports_in_branch(member)
+            total = tree.open_reports_in_branch(viewer, member)
         children = tree.children_with_counts(member, list(tree.invitees_of(member)))
         with CaptureQueriesContext(connection) as child_queries:
-            counted = tree.with_open_reports(member, children)
+            counted = tree.with_open_reports(viewer, member, children)
         assert total == expected(member)
         assert [child.open_reports for child in counted] == [
             expected(child.member) for child in children
         ]
         assert len(total_queries) == 1
         assert len(child_queries) == (1 if children else 0)
-    # The roots (members nobody invited), in one aggregate as well.
-    roots = [tree.ChildBranch(each, tree.branch_counts(each)) for each in (members[0], outsider)]
+    # The roots (members nobody invited), in one aggregate each as well.
     with CaptureQueriesContext(connection) as root_queries:
-        counted = tree.with_open_reports(None, roots)
+        roots = tree.children_with_counts(None, [members[0], outsider])
+        counted = tree.with_open_reports(viewer, None, roots)
+    assert [root.counts.members for root in counted] == [8, 1]
     assert [root.open_reports for root in counted] == [4, 1]
-    assert len(root_queries) == 1
+    assert len(root_queries) == 2
 
 
 def test_a_chain_deeper_than_the_indexed_column() -> None:

@@ -413,3 +413,95 @@ def test_api_branch_counts_open_reports(family: dict[str, Member], founder: Memb
     member_api = ApiClient()
     member_api.log_in(PAVEL)
     assert member_api.get("/tree/me").json_body["invitees"][0]["open_reports"] is None
+
+
+@pytest.mark.parametrize(
+    ("action", "ends_at", "code"),
+    [
+        ("suspend_invites", "9999-12-31T23:00:00-14:00", "ends_at_too_far"),
+        ("suspend_invites", "0001-01-01T00:00:00+14:00", "ends_at_in_past"),
+        ("ban", "2030-01-01T00:00:00+00:00", "ends_at_not_applicable"),
+    ],
+)
+def test_api_branch_preview_refuses_an_end_date_as_applying_does(
+    family: dict[str, Member], action: str, ends_at: str, code: str
+) -> None:
+    """A preview checks the end date as applying it would (dates beyond what the
+    database can convert were a 500 on SQLite)."""
+    api = ApiClient()
+    api.log_in(MILA)
+    answer = api.get(
+        f"/tree/members/{family['parent'].pk}/branch-actions/{action}?"
+        + urlencode({"ends_at": ends_at})
+    )
+    assert (answer.status_code, answer.json_body["code"]) == (400, code)
+    assert answer.json_body["field"] == "ends_at"
+
+
+def test_branch_browser_refusing_an_end_date_shows_the_branch_to_confirm_again(
+    family: dict[str, Member], clock: FrozenClock
+) -> None:
+    moderator = client_for(family["moderator"])
+    url = f"/moderation/tree/{family['parent'].pk}/"
+    preview = moderator.get(url, {"action": "suspend_invites"}).content.decode()
+    digest = re.search(r'name="digest" value="([0-9a-f]{64})"', preview)
+    assert digest is not None
+    refused = moderator.post(
+        url,
+        {
+            "action": "suspend_invites",
+            "digest": digest.group(1),
+            "reason": "Sold invitations",
+            "ends_on": (clock.current - timedelta(days=1)).date().isoformat(),
+        },
+    )
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "The end date must be in the future." in page
+    assert "2 members will change" in page
+    assert not Sanction.objects.exists()
+
+
+def test_branch_roots_page_counts_every_root_in_constant_queries(
+    family: dict[str, Member],
+) -> None:
+    moderator = client_for(family["moderator"])
+    with CaptureQueriesContext(connection) as few:
+        assert moderator.get("/moderation/tree/").status_code == 200
+    roots = [make_member(display_name=f"Open-mode root {n}") for n in range(5)]
+    make_member(display_name="Invited by a root", invited_by=roots[0])
+    with CaptureQueriesContext(connection) as many:
+        page = moderator.get("/moderation/tree/").content.decode()
+    assert len(many) == len(few)
+    assert page.count("Open-mode root") == 5
+    # The first new root's branch: two members, both active.
+    assert re.search(
+        rf'{roots[0].pk}/">Open-mode root 0</a></td><td>2</td><td>2</td>', page
+    )
+
+
+def test_branch_counts_leave_out_reports_the_moderator_may_not_see(
+    family: dict[str, Member], founder: Member
+) -> None:
+    """As in their report queue: nobody learns from a count that they, a peer or a
+    founder were reported."""
+    moderator, grandchild = family["moderator"], family["grandchild"]
+    report(grandchild, family["parent"], 1)
+    report(moderator, family["parent"], 2)
+    report(founder, family["parent"], 3)
+    as_moderator, as_founder = ApiClient(), ApiClient()
+    as_moderator.log_in(MILA)
+    as_founder.log_in("+79160000001")
+
+    def counts(api: ApiClient) -> tuple[int, dict[int, int]]:
+        branch = api.get(f"/tree/members/{founder.pk}").json_body
+        return branch["member"]["open_reports"], {
+            each["id"]: each["open_reports"] for each in branch["invitees"]
+        }
+
+    assert counts(as_moderator) == (1, {family["parent"].pk: 1, moderator.pk: 0})
+    assert counts(as_founder) == (2, {family["parent"].pk: 1, moderator.pk: 1})
+    own = as_moderator.get(f"/tree/members/{moderator.pk}").json_body
+    assert own["member"]["open_reports"] == 0
+    page = client_for(moderator).get("/moderation/tree/").content.decode()
+    assert f'<td data-testid="open-reports-{founder.pk}">1</td>' in page

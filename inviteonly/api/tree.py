@@ -133,14 +133,16 @@ def _ref(member: Member) -> MemberRef:
 
 
 def _invitees(
-    member: Member, page: PageQuery, *, open_reports: bool = False
+    member: Member, page: PageQuery, *, moderator: Member | None = None
 ) -> tuple[int, list[TreeMemberOut]]:
+    """A page of ``member``'s invitees with their branches' counts; for a
+    ``moderator``, with the open reports they may know of."""
     invitees = tree.invitees_of(member)
     children = tree.children_with_counts(
         member, list(invitees[page.offset : page.offset + page.limit])
     )
-    if open_reports:
-        children = tree.with_open_reports(member, children)
+    if moderator is not None:
+        children = tree.with_open_reports(moderator, member, children)
     return invitees.count(), [TreeMemberOut.of(child) for child in children]
 
 
@@ -218,12 +220,15 @@ def public_member(
 def branch(
     request: HttpRequest, page: Query[PageQuery], member_id: int = MemberIdPath
 ) -> BranchOut:
-    member = tree.access_tree_member(authenticated_member(request), member_id)
-    total, invitees = _invitees(member, page, open_reports=True)
+    moderator = authenticated_member(request)
+    member = tree.access_tree_member(moderator, member_id)
+    total, invitees = _invitees(member, page, moderator=moderator)
     return BranchOut(
         member=TreeMemberOut.of(
             tree.ChildBranch(
-                member, tree.branch_counts(member), tree.open_reports_in_branch(member)
+                member,
+                tree.branch_counts(member),
+                tree.open_reports_in_branch(moderator, member),
             )
         ),
         role=member.role,

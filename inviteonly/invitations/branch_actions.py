@@ -180,7 +180,21 @@ def preview_branch_action(
     """``ends_at``: the end date of a suspension of invite rights, if the moderator
     chose one already (the count then leaves out every member suspended for longer)."""
     check_can_moderate_tree(moderator)
-    return _branch_state(root, action, now=clock.now(), ends_at=ends_at, lock=False)
+    now = clock.now()
+    _check_ends_at(action, ends_at, now=now)
+    return _branch_state(root, action, now=now, ends_at=ends_at, lock=False)
+
+
+def _check_ends_at(action: BranchAction, ends_at: datetime | None, *, now: datetime) -> None:
+    """Only a suspension of invite rights may end, and then within the allowed range."""
+    if action == BranchAction.SUSPEND_INVITES:
+        check_end_date(ends_at, now=now)
+    elif ends_at is not None:
+        raise ActionError(
+            "ends_at_not_applicable",
+            _("Only a suspension of invite rights can have an end date."),
+            field="ends_at",
+        )
 
 
 def _branch_changed() -> ActionError:
@@ -318,14 +332,7 @@ def do_apply_branch_action(
     check_can_moderate_tree(moderator)
     reason = clean_moderation_reason(reason)
     now = clock.now()
-    if action == BranchAction.SUSPEND_INVITES:
-        check_end_date(ends_at, now=now)
-    elif ends_at is not None:
-        raise ActionError(
-            "ends_at_not_applicable",
-            _("Only a suspension of invite rights can have an end date."),
-            field="ends_at",
-        )
+    _check_ends_at(action, ends_at, now=now)
     # The rows stay locked until commit (PostgreSQL; SQLite's write transaction
     # excludes other writers), so the writes below meet the branch digested here.
     current = _branch_state(root, action, now=now, ends_at=ends_at, lock=True)

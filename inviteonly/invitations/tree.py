@@ -13,7 +13,8 @@ once, when the member is created (``Member.save``), and never rewritten.
   scan over the children's branches grouped by the first path segment below X;
 - open reports against a branch (for moderators): one aggregate over the open reports
   whose author (``Report.target_member``) lies in the range, for the branch and, grouped
-  by that segment, for each child's branch.
+  by that segment, for each child's branch; only reports against members the viewing
+  moderator may act on, as in their report queue.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import tree_paths
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.models import Report
-from inviteonly.moderation.queries import check_is_moderator
+from inviteonly.moderation.queries import check_is_moderator, roles_moderated_by
 
 
 @dataclass(frozen=True)
@@ -161,14 +162,16 @@ def invitees_of(member: Member) -> QuerySet[Member]:
     return Member.objects.filter(invited_by=member).order_by("id")
 
 
-def children_with_counts(member: Member, children: Sequence[Member]) -> list[ChildBranch]:
+def children_with_counts(
+    member: Member | None, children: Sequence[Member]
+) -> list[ChildBranch]:
     """The counts of each child's branch (child included), in one query: a range scan
     over exactly these children's branches, grouped by the path segment below
     ``member``. ``children`` are invitees of ``member`` (e.g. a page of
-    ``invitees_of``)."""
+    ``invitees_of``); with None, members nobody invited."""
     if not children:
         return []
-    path = member.full_tree_path
+    path = member.full_tree_path if member is not None else b""
     rows = (
         Member.objects.filter(_children_range(path, children))
         .order_by()
@@ -201,28 +204,35 @@ def _child_id(segment: bytes | memoryview) -> int:
     return int.from_bytes(bytes(segment)[-tree_paths.ID_BYTES :], "big")
 
 
-def _open_reports() -> QuerySet[Report]:
-    return Report.objects.filter(resolved_at__isnull=True).order_by()
+def _open_reports(viewer: Member) -> QuerySet[Report]:
+    """The open reports ``viewer`` may know of: as in their report queue, only those
+    against members they may act on, so nobody learns from a count that they (or a
+    peer, or a founder) were reported."""
+    return Report.objects.filter(
+        resolved_at__isnull=True, target_member__role__in=roles_moderated_by(viewer)
+    ).order_by()
 
 
-def open_reports_in_branch(member: Member) -> int:
-    """Open reports against ``member`` and everyone in their branch, in one query."""
-    return _open_reports().filter(
+def open_reports_in_branch(viewer: Member, member: Member) -> int:
+    """Open reports against ``member`` and everyone in their branch that ``viewer``
+    may know of, in one query."""
+    return _open_reports(viewer).filter(
         _branch_range(member.full_tree_path, via="target_member__")
     ).count()
 
 
 def with_open_reports(
-    member: Member | None, children: Sequence[ChildBranch]
+    viewer: Member, member: Member | None, children: Sequence[ChildBranch]
 ) -> list[ChildBranch]:
     """``children`` (of ``member``; with None, members nobody invited) with the open
-    reports against their branches, in one aggregate whatever their number."""
+    reports against their branches that ``viewer`` may know of, in one aggregate
+    whatever their number."""
     if not children:
         return []
     path = member.full_tree_path if member is not None else b""
     via = "target_member__"
     rows = (
-        _open_reports()
+        _open_reports(viewer)
         .filter(_children_range(path, [child.member for child in children], via=via))
         .annotate(segment=_child_segment(path, via=via))
         .values_list("segment")

@@ -3,6 +3,7 @@ operator switches it on), and the moderators' branch browser with branch actions
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, cast
 
 from django import forms
@@ -129,6 +130,21 @@ def _moderator(request: HttpRequest) -> Member:
     return member
 
 
+def _fresh_preview(
+    moderator: Member, root: Member, action: BranchAction, ends_at: datetime | None
+) -> BranchPreview:
+    """The preview to confirm again after a refusal: for the end date typed, or, when
+    that date was what was refused (the form says why), for none."""
+    try:
+        return preview_branch_action(
+            moderator=moderator, root=root, action=action, ends_at=ends_at
+        )
+    except ActionError as error:
+        if error.field != "ends_at":
+            raise
+        return preview_branch_action(moderator=moderator, root=root, action=action)
+
+
 @login_required
 def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> HttpResponse:
     """A moderator looks at one member: the inviters above, the counts of the branch,
@@ -142,8 +158,7 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
     if member is None:
         page = _page(request, Member.objects.filter(invited_by__isnull=True).order_by("id"))
         roots = tree.with_open_reports(
-            None,
-            [tree.ChildBranch(root, tree.branch_counts(root)) for root in page.object_list],
+            moderator, None, tree.children_with_counts(None, list(page.object_list))
         )
         return render(request, "invitations/branch_roots.html", {"page": page, "roots": roots})
     preview: BranchPreview | None = None
@@ -174,13 +189,13 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
             return redirect("branch_browser_member", member_id=member.pk)
         action = getattr(form, "cleaned_data", {}).get("action")
         if action:
-            # Refused (a changed branch, no reason): show the branch as it is now, with
-            # a fresh digest, to confirm again.
-            preview = preview_branch_action(
-                moderator=moderator,
-                root=member,
-                action=BranchAction(action),
-                ends_at=start_of_day(getattr(form, "cleaned_data", {}).get("ends_on")),
+            # Refused (a changed branch, no reason, an end date out of range): show the
+            # branch as it is now, with a fresh digest, to confirm again.
+            preview = _fresh_preview(
+                moderator,
+                member,
+                BranchAction(action),
+                start_of_day(getattr(form, "cleaned_data", {}).get("ends_on")),
             )
             data = cast(QueryDict, form.data).copy()
             data["digest"] = preview.digest
@@ -202,10 +217,10 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
             "ancestors": ancestors,
             "depth": len(tree.ancestor_ids(member)),
             "counts": tree.branch_counts(member),
-            "open_reports": tree.open_reports_in_branch(member),
+            "open_reports": tree.open_reports_in_branch(moderator, member),
             "page": page,
             "children": tree.with_open_reports(
-                member, tree.children_with_counts(member, list(page.object_list))
+                moderator, member, tree.children_with_counts(member, list(page.object_list))
             ),
             "actions": BranchAction.choices,
             "preview": preview,
