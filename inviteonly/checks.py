@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from inviteonly.lib import crypto
+from inviteonly.lib.phone_numbers import NON_GEOGRAPHIC
 from inviteonly.sms import checks as sms_checks  # noqa: F401  (registers the SMS checks)
 
 
@@ -80,7 +81,10 @@ def check_regions(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     }
     errors: list[CheckMessage] = []
     for variable, regions in lists.items():
-        unknown = [region for region in regions if region not in phonenumbers.SUPPORTED_REGIONS]
+        known = phonenumbers.SUPPORTED_REGIONS | (
+            set() if variable == "INVITEONLY_PHONE_DEFAULT_REGION" else {NON_GEOGRAPHIC}
+        )
+        unknown = [region for region in regions if region not in known]
         if unknown:
             errors.append(
                 Error(

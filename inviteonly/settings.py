@@ -500,9 +500,11 @@ NEW_MEMBER_MAX_LINKS_PER_POST = _env_int("INVITEONLY_NEW_MEMBER_MAX_LINKS", 0, m
 PHONE_DEFAULT_REGION = (_env_text("INVITEONLY_PHONE_DEFAULT_REGION") or "RU").upper()
 
 # If set, only numbers from these ISO regions may be invited or join (e.g. "RU,BY,KZ").
+# In both lists, "001" stands for numbers of no country (satellite phones, +881, +882…).
 PHONE_ALLOWED_REGIONS = _env_regions("INVITEONLY_PHONE_ALLOWED_REGIONS")
 
-# Numbers from these regions are refused (a cheap first line against SMS pumping).
+# Numbers from these regions are refused (a cheap first line against SMS pumping;
+# "001", satellite and international networks, is a common target of it).
 PHONE_DENIED_REGIONS = _env_regions("INVITEONLY_PHONE_DENIED_REGIONS")
 
 

@@ -9,6 +9,8 @@ from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.sms.models import OutboundSms
 from tests.conftest import PASSWORD, ApiClient, SmsOutbox
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +97,18 @@ def test_russian_national_format_end_to_end(founder: Member, sms_outbox: SmsOutb
     assert member.language == "ru"
     # The invitation SMS was written in Russian for a Russian number.
     assert "приглашает" in sms_outbox.messages[0].text
+
+
+def test_a_satellite_number_end_to_end(founder: Member, sms_outbox: SmsOutbox) -> None:
+    """Numbers of no country (+881…, libphonenumber's region "001") are stored without
+    a region: "001" does not fit the two-letter columns (a 500 on PostgreSQL)."""
+    member = run_membership_flow(
+        founder, sms_outbox, typed_phone="+881 6 1234 5678", e164="+881612345678",
+        language="en",
+    )
+    assert member.phone_masked.startswith("+881 6")
+    assert set(PhoneVerification.objects.values_list("region", flat=True)) == {""}
+    assert set(OutboundSms.objects.values_list("region", flat=True)) == {""}
 
 
 def test_joining_notifies_inviter_and_writes_audit_entries(

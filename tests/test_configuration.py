@@ -260,6 +260,11 @@ def test_unknown_region_codes_are_refused(settings: Any) -> None:
     assert ids(checks.check_regions(None)) == ["inviteonly.E004"]
     settings.PHONE_DEFAULT_REGION = "RU"
     assert checks.check_regions(None) == []
+    # "001", numbers of no country, may be listed, but is no default region.
+    settings.PHONE_DENIED_REGIONS = ["001"]
+    assert checks.check_regions(None) == []
+    settings.PHONE_DEFAULT_REGION = "001"
+    assert ids(checks.check_regions(None)) == ["inviteonly.E004"]
 
 
 def test_a_redis_that_does_not_answer_is_reported_at_start(settings: Any) -> None:

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.phone_numbers import mask_phone_number, normalize_phone_number
+from inviteonly.lib.phone_numbers import (
+    PhoneNumber,
+    country_name,
+    mask_phone_number,
+    normalize_phone_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,6 +87,22 @@ def test_allow_list_admits_only_listed_regions() -> None:
     assert normalize_phone_number("+375 29 123 45 67").region == "BY"
     with pytest.raises(ActionError):
         normalize_phone_number("+1 415 555 2671")
+    with pytest.raises(ActionError):
+        normalize_phone_number(SATELLITE)
+
+
+SATELLITE = "+881612345678"  # a mobile number of no country
+
+
+def test_a_number_of_no_country_has_no_region_and_can_be_denied() -> None:
+    assert normalize_phone_number(SATELLITE) == PhoneNumber(e164=SATELLITE, region="")
+    with override_settings(PHONE_DENIED_REGIONS=["001"]), pytest.raises(ActionError) as refused:
+        normalize_phone_number(SATELLITE)
+    assert refused.value.code == "phone_region_refused"
+    with override_settings(PHONE_ALLOWED_REGIONS=["RU", "001"]):
+        assert normalize_phone_number(SATELLITE).region == ""
+    assert country_name("", "en") == "No country (satellite or international network)"
+    assert country_name("", "ru") == "Без страны (спутниковая или международная сеть)"
 
 
 @pytest.mark.parametrize(

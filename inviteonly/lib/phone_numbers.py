@@ -15,6 +15,7 @@ from functools import cached_property
 
 import phonenumbers
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
 from phonenumbers import PhoneNumberFormat, PhoneNumberType, geocoder
@@ -25,6 +26,11 @@ from inviteonly.lib.errors import ActionError
 MAX_INPUT_LENGTH = 40
 
 ACCEPTED_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+# libphonenumber's region of numbers that belong to no country (satellite phones such as
+# +881, international networks such as +882 and +883). The allow and deny lists name
+# them by it; a PhoneNumber carries no region for them, and they share one SMS budget.
+NON_GEOGRAPHIC = phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
 
 _REFUSAL_REASONS: dict[int, StrOrPromise] = {
     PhoneNumberType.FIXED_LINE: _(
@@ -100,6 +106,8 @@ def normalize_phone_number(raw: str, *, region_hint: str | None = None) -> Phone
             "phone_region_refused",
             _("This site does not accept phone numbers from this country."),
         )
+    if number_region == NON_GEOGRAPHIC:
+        number_region = ""  # belongs to no country: stored without one
     return PhoneNumber(
         e164=phonenumbers.format_number(parsed, PhoneNumberFormat.E164), region=number_region
     )
@@ -142,6 +150,9 @@ def mask_phone_number(e164: str) -> str:
 def country_name(region: str, language: str) -> str:
     """The name of an ISO region in ``language`` ("RU", "ru" → "Россия"), from
     libphonenumber's geocoding data; the code itself where it has none."""
+    if not region:
+        with translation.override(language):
+            return str(_("No country (satellite or international network)"))
     example = phonenumbers.example_number(region)
     if example is None:
         return region
