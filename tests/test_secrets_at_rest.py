@@ -13,6 +13,7 @@ from django.db import connection
 from django.test import Client
 
 from inviteonly.accounts.models import Member
+from inviteonly.invitation_requests.actions import do_request_invitation
 from tests.conftest import PASSWORD, ApiClient, SmsOutbox
 from tests.test_api_flow import run_membership_flow
 
@@ -126,6 +127,37 @@ def test_log_redaction_blanks_numbers_and_join_links(caplog: pytest.LogCaptureFi
     message = caplog.records[-1].getMessage()
     assert "916" not in message and "AbCdEf" not in message
     assert message == "careless line: [phone], [phone], /j/[token]"
+
+
+def test_log_redaction_blanks_tracebacks_and_stacks(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    try:
+        raise ValueError("cannot route +79161234567")
+    except ValueError:
+        logging.getLogger("inviteonly.test").exception("delivery failed")
+    logging.getLogger("inviteonly.test").info("here", stack_info=True)  # +7 916 123-45-67
+    logs = logging.Formatter("%(message)s").format(caplog.records[0])
+    assert "delivery failed" in logs
+    assert "ValueError: cannot route [phone]" in logs
+    assert "79161234567" not in logs
+    assert caplog.records[0].exc_info is None  # no handler gets the raw exception
+    # A stack quotes source lines, this one's comment included.
+    stack = logging.Formatter().format(caplog.records[1])
+    assert "Stack (most recent call last)" in stack and "# [phone]" in stack
+    assert "916" not in stack
+
+
+def test_status_page_token_is_blanked_where_django_logs_the_path(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    submitted = do_request_invitation(phone="+79161234567", note="A friend", language="en")
+    # Posted without a CSRF token: Django refuses it and logs the path.
+    refused = Client(enforce_csrf_checks=True).post(f"/ask/{submitted.status_token}")
+    assert refused.status_code == 403
+    logs = "\n".join(record.getMessage() for record in caplog.records)
+    assert "/ask/[token]" in logs
+    assert submitted.status_token not in logs
 
 
 def test_log_redaction_blanks_delivery_report_tokens(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,9 +1,10 @@
-"""A safety net under every log line: phone numbers and join links are blanked.
+"""A safety net under every log line: phone numbers and tokens in paths are blanked.
 
 The code never logs a number, a code or a token on purpose. But Django logs request
-paths on 4xx/5xx answers, and join links and delivery-report URLs carry their tokens
-in the path; a future log line might carry a number by mistake. The record factory
-installed here rewrites every record as it is created, before any handler (ours,
+paths on 4xx/5xx answers, and join links, invitation-request status pages and
+delivery-report URLs carry their tokens in the path; a future log line or exception
+message might carry a number by mistake. The record factory installed here rewrites
+every record as it is created, its traceback included, before any handler (ours,
 pytest's, a syslog forwarder's) sees it.
 """
 
@@ -16,6 +17,8 @@ from typing import Any
 _PATTERNS = (
     # Join links: /j/<token> (pages) — the token is a bearer secret.
     (re.compile(r"/j/[A-Za-z0-9_-]+"), "/j/[token]"),
+    # An invitation request's status page: /ask/<token> — a bearer secret as well.
+    (re.compile(r"/ask/[A-Za-z0-9_-]+"), "/ask/[token]"),
     # Delivery reports: /sms/<gateway>/<message id>/<token>/ — Kannel's endpoint asks
     # for nothing but the token, and Django logs the path of every refused report.
     (re.compile(r"(/sms/[A-Za-z0-9_-]+/\d+/)[^/?#\s]+"), r"\1[token]"),
@@ -25,6 +28,7 @@ _PATTERNS = (
     (re.compile(r"(?<!\d)\d{9,15}(?!\d)"), "[phone]"),
 )
 
+_TRACEBACKS = logging.Formatter()
 _installed = False
 
 
@@ -49,6 +53,13 @@ def install() -> None:
         redacted = redact(message)
         if redacted != message or record.args:
             record.msg, record.args = redacted, ()
+        # A traceback quotes exception messages and source lines: handed to handlers as
+        # redacted text only (formatters print exc_text as they would the traceback).
+        if record.exc_info:
+            record.exc_text = redact(_TRACEBACKS.formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return record
 
     logging.setLogRecordFactory(redacting_record_factory)
