@@ -178,10 +178,19 @@ def test_past_the_daily_cap_each_new_code_gets_one_try(
         assert [confirm(started, wrong_code(code)) for _ in range(5)] == (
             ["code_wrong"] * 4 + ["code_exhausted"]
         )
-    # A guesser now gets one guess per SMS...
+    # A guesser now gets one guess per SMS, and is told so: no tries are promised...
     started = do_start_recovery(phone="+79165550001")
     code = sms_outbox.code_for("+79165550001")
-    assert confirm(started, wrong_code(code)) == "code_wrong"
+    with pytest.raises(ActionError) as refused:
+        do_confirm_recovery(
+            verification_id=started.verification.id, code=wrong_code(code),
+            new_password="a brand new passphrase",
+        )
+    assert (refused.value.code, refused.value.status) == ("code_failures_exhausted", 410)
+    assert str(refused.value.message) == (
+        "Too many wrong codes for this number. This code no longer works; ask for a new "
+        "one and type it carefully."
+    )
     assert confirm(started, code) == "code_failures_exhausted"
     # ...and the owner, typing the code from the SMS, still gets in.
     started = do_start_recovery(phone="+79165550001")
@@ -214,7 +223,7 @@ def answers_past_the_daily_cap(
 
 FIVE_WRONG = ["code_wrong"] * 4 + ["code_exhausted"]
 # Past the number's daily cap of ten, a new code gets one try.
-PAST_THE_CAP = [*FIVE_WRONG, *FIVE_WRONG, "code_wrong", "code_failures_exhausted"]
+PAST_THE_CAP = [*FIVE_WRONG, *FIVE_WRONG, "code_failures_exhausted", "code_failures_exhausted"]
 
 
 def test_the_daily_cap_answers_alike_for_a_members_number_and_a_strangers(

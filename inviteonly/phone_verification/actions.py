@@ -194,20 +194,8 @@ def check_verification_code(
         return CodeCheck(refusal=_code_expired())
     # Past the number's daily cap of wrong codes, each new code gets one try: the owner,
     # who types the code from the SMS, still gets in; a guesser gets one guess per SMS.
-    if (
-        verification.failed_attempts > 0
-        and _recent_failures(verification, now=now)
-        >= settings.VERIFICATION_MAX_FAILURES_PER_NUMBER
-    ):
-        return CodeCheck(
-            refusal=ActionError(
-                "code_failures_exhausted",
-                _("Too many wrong codes for this number. This code no longer works; ask "
-                  "for a new one and type it carefully."),
-                status=410,
-                field="code",
-            )
-        )
+    if verification.failed_attempts > 0 and _past_the_daily_cap(verification, now=now):
+        return CodeCheck(refusal=_failures_exhausted())
     right = crypto.digests_equal(
         _code_digest(verification.token_digest, typed), verification.code_digest
     )
@@ -235,6 +223,9 @@ def check_verification_code(
                 field="code",
             )
         )
+    # This wrong code reached the cap (it is counted above): no try is left to promise.
+    if _past_the_daily_cap(verification, now=now):
+        return CodeCheck(refusal=_failures_exhausted())
     return CodeCheck(
         refusal=ActionError(
             "code_wrong",
@@ -246,6 +237,23 @@ def check_verification_code(
             % {"count": remaining},
             field="code",
         )
+    )
+
+
+def _failures_exhausted() -> ActionError:
+    return ActionError(
+        "code_failures_exhausted",
+        _("Too many wrong codes for this number. This code no longer works; ask for a new "
+          "one and type it carefully."),
+        status=410,
+        field="code",
+    )
+
+
+def _past_the_daily_cap(verification: PhoneVerification, *, now: datetime) -> bool:
+    return (
+        _recent_failures(verification, now=now)
+        >= settings.VERIFICATION_MAX_FAILURES_PER_NUMBER
     )
 
 
