@@ -9,6 +9,7 @@ from django.test import Client, override_settings
 from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitations.actions import do_invite_by_phone
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import ApiClient, FrozenClock, SmsOutbox, make_member
 
@@ -41,6 +42,36 @@ def test_resend_cooldown_in_the_api(sms_outbox: SmsOutbox, clock: FrozenClock) -
     assert entry.details == {"reason": "send_code.number.1/60s"}
     clock.advance(seconds=40)
     assert ApiClient().post("/recovery", {"phone": "+79165550001"}).status_code == 202
+
+
+def test_a_join_link_does_not_tell_its_number_by_the_cooldown_recovery_started(
+    founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    """A link holder who asks for recovery for a number, then joins with it through
+    the link (or the other way round), gets the same answers whether or not the link
+    was sent to that number: joins through a link count in that link's counters."""
+    invited, other = "+79161234567", "+79165550009"
+    do_invite_by_phone(inviter=founder, phone=invited)
+    token = sms_outbox.join_token_for(invited)
+
+    def join(phone: str) -> int:
+        return ApiClient().post("/join", {
+            "token": token, "phone": phone, "display_name": "Eve",
+            "password": "correct horse battery", "language": "en",
+        }).status_code
+
+    def recover(phone: str) -> int:
+        return ApiClient().post("/recovery", {"phone": phone}).status_code
+
+    answers = {}
+    for phone in (invited, other):
+        answers[phone] = [recover(phone), join(phone)]
+        clock.advance(seconds=61)
+        answers[phone] += [join(phone), recover(phone)]
+        clock.advance(seconds=61)
+    assert answers[invited] == answers[other] == [202, 202, 202, 202]
+    # The invited number's own cooldown still holds, through the link.
+    assert join(invited) == 202 and join(invited) == 429
 
 
 def test_five_codes_an_hour_per_number(sms_outbox: SmsOutbox, clock: FrozenClock) -> None:

@@ -97,15 +97,17 @@ def do_start_join(
         or not invitation.phone_blind_index
         or crypto.digests_equal(crypto.blind_index(number.e164), invitation.phone_blind_index)
     )
-    # A decoy counts like a real join (same cooldowns, so a link holder learns nothing)
-    # but in counters of its own (so it cannot use up the number owner's SMS budget).
-    decoy_scope = "" if invited_number or invitation is None else f"decoy:{invitation.id}:"
+    # Through a link, every number counts in counters of that link: a decoy's cannot
+    # use up the number owner's SMS budget, and the invited number's, kept apart from
+    # those recovery counts in, cannot tell it from a decoy by a cooldown that one of
+    # the two would meet and the other not.
+    link_scope = "" if invitation is None else f"link:{invitation.id}:"
     with sms_budget(
         number=number,
         ip_address=ip_address,
         code=True,
         rate_limits=["join", "send_code"],
-        subject=Subject(ip=ip_address, number=number.e164, number_scope=decoy_scope),
+        subject=Subject(ip=ip_address, number=number.e164, number_scope=link_scope),
     ):
         display_name = clean_display_name(display_name)
         language = clean_language(language)
