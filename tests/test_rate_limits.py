@@ -262,6 +262,18 @@ def test_ipv6_addresses_share_the_budget_of_their_64() -> None:
 
 
 @pytest.mark.django_db
+def test_an_ipv4_client_in_ipv6_form_counts_as_its_ipv4_address() -> None:
+    """A dual-stack listener or proxy reports IPv4 clients as ::ffff:a.b.c.d: all of
+    them in ::/64, they would share one budget."""
+    rule = unique_rule(limit=2)
+    store = DatabaseStore()
+    assert hit_rules([rule], Subject(ip="::ffff:198.51.100.1"), store=store) is None
+    assert hit_rules([rule], Subject(ip="198.51.100.1"), store=store) is None
+    assert hit_rules([rule], Subject(ip="::ffff:198.51.100.1"), store=store) is not None
+    assert hit_rules([rule], Subject(ip="::ffff:203.0.113.9"), store=store) is None
+
+
+@pytest.mark.django_db
 def test_a_rate_limited_transaction_keeps_the_hit_of_a_failed_action() -> None:
     """The hits share the action's transaction; an action that fails rolls back its own
     writes, and its attempt still counts — up to the refusal, where it does not run."""

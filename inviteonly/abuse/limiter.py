@@ -133,13 +133,18 @@ def _key_value(rule: Rule, subject: Subject) -> str | None:
 
 def address_key(ip: str | None) -> str | None:
     """An IPv4 address as is; an IPv6 address by its /64, which one subscriber holds
-    whole (counting single IPv6 addresses would give them 2**64 budgets)."""
+    whole (counting single IPv6 addresses would give them 2**64 budgets). An IPv4
+    address in IPv6 form (``::ffff:198.51.100.1``, as a dual-stack listener or proxy
+    reports every IPv4 client) is the IPv4 address: by its /64, every IPv4 client
+    would share one budget."""
     if not ip:
         return None
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
     if address.version == 6:
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
