@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from inviteonly.abuse.limiter import RedisStore, Window, get_store
 from inviteonly.abuse.models import RateLimitCounter
-from inviteonly.abuse.sms_budget import CountryCaps, record_code_verified
+from inviteonly.abuse.sms_budget import CountryCaps, record_code_verified, sms_budget
 from inviteonly.accounts.actions import (
     do_confirm_join,
     do_confirm_recovery,
@@ -30,6 +30,7 @@ from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import REDIS_URL, ApiClient, FrozenClock, SmsOutbox, make_member
@@ -322,6 +323,27 @@ def test_an_action_refused_after_taking_the_budget_gives_it_back() -> None:
     founder = make_member(role=Member.Role.FOUNDER)
     do_invite_by_phone(inviter=founder, phone=RU[0])  # the one SMS of the hour
     assert ask(US) == "sms_paused"
+
+
+@pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])
+def test_a_failed_action_keeps_its_country_counted_for_the_address(
+    in_redis: bool, request: pytest.FixtureRequest
+) -> None:
+    """Request A to a new country counts it for the address; B, to the same country
+    meanwhile, finds it counted and counts none; then A's action fails. Had A given
+    the country back, it would be counted by nobody, for good: one address could
+    reach every country this way."""
+    if in_redis:
+        request.getfixturevalue("redis_store")  # skips without Redis; removes the keys
+    with override_settings(REDIS_URL=REDIS_URL if in_redis else ""):
+        for first, second in ((RU[0], RU[1]), (US, "+14155552672"), (GB, "+447400123457")):
+            with pytest.raises(ActionError, match="the action failed"), sms_budget(
+                number=normalize_phone_number(first), ip_address="203.0.113.1", code=True
+            ):
+                assert ask(second) == "sent"
+                raise ActionError("failed", "the action failed")
+        assert ask(DE) == "sms_budget_exceeded"
+        assert OutboundSms.objects.count() == 3
 
 
 @pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])

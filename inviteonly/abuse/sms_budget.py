@@ -125,10 +125,13 @@ class _Budget:
                        Count(_sent(country, "d", day.number), day.ends)]
         if self.address is not None:
             # The address's countries today: one more when this country is new to it.
-            pair = f"sms:ip-country:{self.address}:{country}:{day.number}"
+            pair = self._pair()
             counts += [Count(pair, day.ends),
                        Count(self._countries(), day.ends, if_first_of=pair)]
         return counts
+
+    def _pair(self) -> str:
+        return f"sms:ip-country:{self.address}:{self.country}:{self.day.number}"
 
     def _countries(self) -> str:
         return f"sms:ip-countries:{self.address}:{self.day.number}"
@@ -151,8 +154,14 @@ class _Budget:
                 return refusal
         return self._breaker(counts[f"sms:all:{self.hour.number}"])
 
-    def give_back(self) -> None:
-        self.store.take_back(self.taken)
+    def give_back(self, *, keep_countries: bool = False) -> None:
+        """Undo the counts taken. ``keep_countries``: not the address's count of this
+        country. Given back after the action failed, it would no longer be counted for
+        the address if a request to the same country had counted meanwhile (that one
+        found the country counted already and counted none), and no later request to
+        it would count it either: the address would reach countries beyond the limit."""
+        kept = {self._pair(), self._countries()} if keep_countries else set()
+        self.store.take_back([bucket for bucket in self.taken if bucket not in kept])
 
     def _countries_of_address(self, counts: dict[str, int]) -> _Refusal | None:
         """``sms.ip_countries``: the first request of the day from this address to this
@@ -218,7 +227,9 @@ def sms_budget(
     them), and a refusal's audit entry must stay. If any rule refuses, or the block
     raises (the action was refused after all), everything taken is given back: a
     refused attacker does not keep a country's budget used up, and an SMS that was
-    never queued costs nothing.
+    never queued costs nothing — except, when the block raises, the address's count of
+    the country (see ``_Budget.give_back``): a country it asked for stays one of its
+    countries for the day.
     """
     # No actions, nothing counted: both calls then do nothing.
     subject = subject or Subject()
@@ -262,7 +273,7 @@ def sms_budget(
     except BaseException:
         if budget is not None:
             with counting_transaction():
-                budget.give_back()
+                budget.give_back(keep_countries=True)
         raise
 
 
