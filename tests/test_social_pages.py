@@ -154,3 +154,24 @@ def test_a_banned_members_posts_conversations_and_friendships_leave_the_pages() 
     assert shown() == [False, False, False, False]
     do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="a mistake")
     assert shown() == [True, True, True, True]
+
+
+@pytest.mark.parametrize(
+    ("next_value", "location"),
+    [
+        ("/members/", "/members/"),
+        ("x", None),  # a bare word: redirect() would take it for a URL pattern's name
+        ("logout", None),
+        ("https://elsewhere.example/", None),
+        ("//elsewhere.example/", None),
+    ],
+)
+def test_a_form_goes_back_only_to_a_path_on_this_site(
+    next_value: str, location: str | None
+) -> None:
+    anna = make_member(display_name="Anna")
+    boris = make_member(display_name="Boris")
+    answer = signed_in(anna, "en").post(f"/members/{boris.id}/block", {"next": next_value})
+    assert answer.status_code == 302
+    assert answer["Location"] == (location or f"/members/{boris.id}/")
+    assert Block.objects.filter(blocker=anna, blocked=boris).exists()

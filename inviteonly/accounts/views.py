@@ -10,7 +10,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -26,7 +25,7 @@ from inviteonly.accounts.forms import LoginForm, RecoverConfirmForm, RecoverForm
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
 from inviteonly.notifications.actions import do_mark_notifications_read
 from inviteonly.notifications.queries import recent_notifications
 
@@ -61,12 +60,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _safe_next(request: HttpRequest) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return "/"
+    return safe_next(request) or "/"
 
 
 def login_view(request: HttpRequest) -> HttpResponse:

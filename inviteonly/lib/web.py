@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from inviteonly.lib.errors import ActionError
 
@@ -29,6 +30,18 @@ def client_ip(request: HttpRequest) -> str | None:
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR") or None
+
+
+def safe_next(request: HttpRequest) -> str:
+    """Where a form's ``next`` asks to go back to: a path on this site, or "" for
+    anything else (another host, a scheme, a bare word that ``redirect`` would take
+    for the name of a URL pattern)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return ""
 
 
 def run_form_action(

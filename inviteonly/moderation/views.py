@@ -15,7 +15,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -26,7 +25,7 @@ from inviteonly.invitations.models import InviteRightsGrant
 from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
 from inviteonly.moderation.actions import (
     do_ban_member,
     do_lift_sanction,
@@ -252,9 +251,7 @@ def report_view(request: HttpRequest, target_kind: str, target_id: int) -> HttpR
     except ActionError as error:
         return render(request, "social/refused.html", {"refusal": error.message},
                       status=error.status)
-    back = request.POST.get("next") or request.GET.get("next", "")
-    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        back = ""
+    back = safe_next(request)
     form = ReportForm(request.POST or None)
     report = run_form_action(request, form, lambda data: do_report_item(
         reporter=reporter, target_kind=target_kind, target_id=target_id,

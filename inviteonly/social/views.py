@@ -13,14 +13,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from inviteonly.accounts.views import signed_in_member
 from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
 from inviteonly.social import actions
 from inviteonly.social.avatars import FILE_NAME, avatar_directory
 from inviteonly.social.forms import AvatarForm, FindByPhoneForm, ProfileForm, TextForm
@@ -69,10 +68,7 @@ def _offset_page(request: HttpRequest, queryset: Any) -> tuple[list[Any], int | 
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponse:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect(default)
+    return redirect(safe_next(request) or default)
 
 
 def _act(
