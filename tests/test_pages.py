@@ -142,6 +142,24 @@ def test_admin_is_for_staff_and_shows_numbers_masked(founder: Member) -> None:
     assert "+7 916 ***-**-67" in page and "9161234567" not in page
 
 
+def test_admin_cannot_change_or_delete_invitations_or_grants(founder: Member) -> None:
+    """Both are written by actions that audit them; the admin only shows them."""
+    from inviteonly.invitations.actions import do_grant_invite_rights, do_invite_by_phone
+    from inviteonly.invitations.models import Invitation, InviteRightsGrant
+
+    member = make_member(phone=NUMBER, display_name="Plain Member")
+    grant = do_grant_invite_rights(moderator=founder, member=member, reason="Trusted")
+    invitation = do_invite_by_phone(inviter=founder, phone="+79165550009")
+    admin = logged_in("+79160000001")
+    for path, model, pk in (
+        ("invitations/inviterightsgrant", InviteRightsGrant, grant.pk),
+        ("invitations/invitation", Invitation, invitation.pk),
+    ):
+        assert admin.get(f"/admin/{path}/{pk}/change/").status_code == 200  # to look at
+        assert admin.post(f"/admin/{path}/{pk}/delete/", {"post": "yes"}).status_code == 403
+        assert model.objects.filter(pk=pk).exists()
+
+
 def test_anonymous_admin_goes_to_phone_login() -> None:
     response = Client().get("/admin/login/?next=/admin/")
     assert response.status_code == 302

@@ -237,6 +237,19 @@ def test_queue_refuses_members(db: None) -> None:
     assert client.post("/moderation/reports/wall_post/1/resolve").status_code == 403
 
 
+@pytest.mark.parametrize("kind", ["wall\x00post", "no_such_kind"])
+def test_resolving_an_unknown_kind_of_item_is_no_such_item(moderator: Member, kind: str) -> None:
+    """The kind comes from the URL: PostgreSQL refuses a NUL in a query (a 500 before)."""
+    moderation = Client()
+    moderation.force_login(moderator)
+    prefix = f"{kind}-1"
+    answer = moderation.post(f"/moderation/reports/{kind}/1/resolve", {
+        f"{prefix}-decision": "dismiss", f"{prefix}-reason": "No",
+    }, follow=True)
+    assert answer.redirect_chain == [("/moderation/reports/", 302)]
+    assert "There are no open reports about this." in answer.content.decode()
+
+
 def test_report_and_resolve_through_the_pages(moderator: Member) -> None:
     author, reporter = make_member(display_name="Ads"), make_member()
     befriend(author, reporter)

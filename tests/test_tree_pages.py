@@ -234,6 +234,16 @@ def test_branch_browser_suspends_invite_rights_until_a_date(
     assert Member.objects.get(pk=parent.pk).status == Member.Status.ACTIVE
 
 
+def test_the_confirmation_form_labels_no_hidden_field(family: dict[str, Member]) -> None:
+    """Hidden fields (the action, the digest) had labels, in English on every page."""
+    page = client_for(family["moderator"], "ru").get(
+        f"/moderation/tree/{family['parent'].pk}/", {"action": "ban"}
+    ).content.decode()
+    assert 'name="digest"' in page and 'name="action"' in page
+    assert ">Digest</label>" not in page and ">Action</label>" not in page
+    assert "Причина" in page  # the visible field keeps its label
+
+
 def test_branch_browser_refuses_a_stale_preview_and_shows_a_fresh_one(
     family: dict[str, Member],
 ) -> None:

@@ -4,13 +4,13 @@ actions that audit them)."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
+from inviteonly.moderation.admin import ReadOnlyAdmin
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdmin):
     list_display = ("id", "inviter", "phone_masked", "state", "created_at", "expires_at")
     list_select_related = ("inviter",)
     fields = ("inviter", "phone_masked", "note", "grants_role", "created_at", "expires_at",
@@ -19,12 +19,9 @@ class InvitationAdmin(admin.ModelAdmin):
     readonly_fields = fields
     ordering = ("-created_at",)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
 
 @admin.register(InviteRightsGrant)
-class InviteRightsGrantAdmin(admin.ModelAdmin):
+class InviteRightsGrantAdmin(ReadOnlyAdmin):
     """Read-only: moderators grant and withdraw on /moderation/members/<id>/ (audited)."""
 
     list_display = ("created_at", "member", "granted_by", "ends_at", "withdrawn_at")
@@ -33,6 +30,3 @@ class InviteRightsGrantAdmin(admin.ModelAdmin):
               "withdrawn_by")
     readonly_fields = fields
     ordering = ("-created_at",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False

@@ -525,15 +525,18 @@ def do_resolve_reports(
     if decision not in ReportDecision.values:
         raise ActionError("invalid_decision", _("Choose a decision."), field="decision")
     reason = clean_moderation_reason(reason)
+    no_open_reports = ActionError(
+        "no_open_reports", _("There are no open reports about this."), status=404
+    )
+    if target_kind not in ReportTarget.values:  # typed in a URL: anything, NUL included
+        raise no_open_reports
     reports = list(_open_reports(target_kind, target_id).select_for_update().order_by("id"))
     author = Member.objects.get(id=reports[0].target_member_id) if reports else None
     # Whatever the decision, only on an item of the moderator's queue: one about a
     # member they may act on. Any other gets the answer for an item nobody reported, so
     # a moderator cannot even learn that they were reported.
     if author is None or not may_moderate(moderator, author):
-        raise ActionError(
-            "no_open_reports", _("There are no open reports about this."), status=404
-        )
+        raise no_open_reports
     resolution = _RESOLUTION[ReportDecision(decision)]
     sanction = {
         ReportDecision.WARN: do_warn_member,
