@@ -13,13 +13,17 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import smpplib.consts
+from django.db import OperationalError
 
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.lib.sms_text import shape_of
 from inviteonly.sms.delivery import deliver_due_messages
+from inviteonly.sms.gateways import smpp as smpp_gateway
 from inviteonly.sms.gateways.smpp import SmppGateway
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
@@ -34,7 +38,7 @@ MISSING = (
     "cd tests/smpp_sim && npm ci"
 )
 SYSTEM_ID, PASSWORD = "inviteonly", "smpp-pw8"  # SMPP passwords: 8 characters at most
-REFUSED, THROTTLED = "1201555", "1202555"
+REFUSED, THROTTLED, SILENT = "1201555", "1202555", "1203555"
 
 
 class Simulator:
@@ -44,7 +48,8 @@ class Simulator:
             skip_or_fail(MISSING)
         assert node is not None
         self.process = subprocess.Popen(
-            [node, str(SIMULATOR / "sim.js"), SYSTEM_ID, PASSWORD, REFUSED, THROTTLED],
+            [node, str(SIMULATOR / "sim.js"), SYSTEM_ID, PASSWORD, REFUSED, THROTTLED,
+             SILENT],
             stdout=subprocess.PIPE, text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -168,6 +173,48 @@ def test_a_refused_number_fails_for_good_and_throttling_means_retry(
     assert refused.status == SmsStatus.FAILED and "0xb" in refused.last_error
     assert throttled.status == SmsStatus.QUEUED and "0x58" in throttled.last_error
     assert throttled.text_ciphertext is not None
+
+
+def test_no_receipt_is_lost_however_soon_it_follows_the_answer(
+    simulator: Simulator, gateway: SmppGateway
+) -> None:
+    """The simulator sends each receipt right behind its submit_sm_resp: the reader
+    thread reads it before the sending thread has woken up (6 of 20 were lost)."""
+    messages = [queued(f"+4479111{index:05d}", "hello") for index in range(20)]
+    assert deliver_due_messages(gateway=gateway) == 20
+    simulator.submitted(20)
+    for message in messages:
+        wait_for_status(message, SmsStatus.DELIVERED)
+
+
+def test_a_receipt_that_could_not_be_recorded_is_not_acknowledged(
+    gateway: SmppGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deliver_sm_resp with ESME_ROK would make the SMSC forget the receipt."""
+    def database_down(**kwargs: Any) -> bool:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(smpp_gateway, "record_delivery_report", database_down)
+    receipt = SimpleNamespace(
+        esm_class=0x04, receipted_message_id=b"sim1",
+        short_message=b"id:sim1 sub:001 dlvrd:001 stat:DELIVRD err:000 text:",
+    )
+    assert gateway._receipt_received(receipt) == smpplib.consts.SMPP_ESME_RX_T_APPN
+
+
+def test_a_session_that_stops_answering_is_dropped_and_the_next_send_binds_again(
+    simulator: Simulator, gateway: SmppGateway, settings: Any
+) -> None:
+    settings.SMS_GATEWAY_TIMEOUT = 0.5
+    silent = queued(f"+{SILENT}0123", "hello")
+    deliver_due_messages(gateway=gateway)
+    silent.refresh_from_db()
+    assert silent.status == SmsStatus.QUEUED and "no answer" in silent.last_error
+    assert gateway._client is None  # not kept to fail every later send
+    message = queued("+447911123459", "hello")
+    assert deliver_due_messages(gateway=gateway) == 1
+    simulator.submitted(1)
+    wait_for_status(message, SmsStatus.DELIVERED)
 
 
 def test_a_wrong_password_is_a_retryable_bind_failure(

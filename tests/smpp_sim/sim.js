@@ -1,16 +1,18 @@
 // An SMPP server on loopback for tests/test_smpp.py, built on the npm package `smpp`.
 //
-//   node sim.js SYSTEM_ID PASSWORD REFUSED_PREFIX THROTTLED_PREFIX
+//   node sim.js SYSTEM_ID PASSWORD REFUSED_PREFIX THROTTLED_PREFIX SILENT_PREFIX
 //
 // Prints one JSON object per line on stdout: {"event": "listening", "port": N} once,
 // then {"event": "submit_sm", ...} for every message it takes. Binds with another
 // system id or password fail; numbers starting with REFUSED_PREFIX are refused
-// (ESME_RINVDSTADR, permanent), with THROTTLED_PREFIX throttled (ESME_RTHROTTLED).
+// (ESME_RINVDSTADR, permanent), with THROTTLED_PREFIX throttled (ESME_RTHROTTLED),
+// with SILENT_PREFIX never answered (a wedged session).
 // Every message it takes is "delivered" at once: a deliver_sm receipt follows.
 'use strict';
 const smpp = require('smpp');
 
-const [systemId, password, refusedPrefix, throttledPrefix] = process.argv.slice(2);
+const [systemId, password, refusedPrefix, throttledPrefix, silentPrefix] =
+  process.argv.slice(2);
 let nextId = 1;
 
 function print(event) {
@@ -47,6 +49,9 @@ const server = smpp.createServer((session) => {
     const to = pdu.destination_addr;
     if (refusedPrefix && to.startsWith(refusedPrefix)) {
       session.send(pdu.response({command_status: smpp.ESME_RINVDSTADR}));
+      return;
+    }
+    if (silentPrefix && to.startsWith(silentPrefix)) {
       return;
     }
     if (throttledPrefix && to.startsWith(throttledPrefix)) {

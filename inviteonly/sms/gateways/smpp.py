@@ -61,6 +61,7 @@ RECEIPT_OUTCOMES = {
 
 @dataclass
 class _PendingSubmit:
+    reference: int  # our message's id, which its receipts are recorded for
     done: threading.Event = field(default_factory=threading.Event)
     status: int = -1
     message_id: str = ""
@@ -155,7 +156,7 @@ class SmppGateway:
         source, source_ton, source_npi = sender_address(sender_id or settings.SITE_NAME[:11])
         message_ids = []
         for part in parts:
-            pending = _PendingSubmit()
+            pending = _PendingSubmit(reference=int(reference))
             try:
                 with self._lock:
                     client = self._connected()
@@ -177,6 +178,9 @@ class SmppGateway:
                 raise GatewayError(f"smpp unreachable: {type(error).__name__}",
                                    retryable=True) from error
             if not pending.done.wait(settings.SMS_GATEWAY_TIMEOUT) or pending.status < 0:
+                # A session that stopped answering (or a half-open connection) would
+                # fail every later send too: the next one binds again.
+                self._drop(client)
                 raise GatewayError("smpp: no answer to submit_sm", retryable=True)
             if pending.status != smpplib.consts.SMPP_ESME_ROK:
                 description = smpplib.consts.DESCRIPTIONS.get(pending.status, "unknown")
@@ -185,21 +189,24 @@ class SmppGateway:
                     retryable=pending.status not in PERMANENT_STATUSES,
                 )
             message_ids.append(pending.message_id)
-            with self._lock:
-                self._references[pending.message_id] = int(reference)
         return SmsReceipt(gateway_message_id=message_ids[0])
 
     def _submit_answered(self, pdu: Any, **kwargs: Any) -> None:
-        with self._lock:
-            pending = self._pending.pop(pdu.sequence, None)
-        if pending is None:
-            return
-        pending.status = int(pdu.status)
         message_id = getattr(pdu, "message_id", b"") or b""
-        pending.message_id = (
+        message_id = (
             message_id.decode("ascii", "replace") if isinstance(message_id, bytes)
             else str(message_id)
         )
+        with self._lock:
+            pending = self._pending.pop(pdu.sequence, None)
+            # Known before the next PDU is read (this thread reads them in order): a
+            # receipt may follow the answer at once, before the sender wakes up.
+            if pending is not None and pdu.status == smpplib.consts.SMPP_ESME_ROK:
+                self._references[message_id] = pending.reference
+        if pending is None:
+            return
+        pending.status = int(pdu.status)
+        pending.message_id = message_id
         pending.done.set()
 
     # Receipts ---------------------------------------------------------------------------
@@ -228,4 +235,6 @@ class SmppGateway:
             )
         except Exception:
             logger.exception("SMPP receipt could not be recorded")
+            # Not acknowledged as taken: the SMSC delivers it again later.
+            return int(smpplib.consts.SMPP_ESME_RX_T_APPN)
         return None
