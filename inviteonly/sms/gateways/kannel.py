@@ -67,7 +67,8 @@ class KannelGateway:
         self._path = url.path or "/cgi-bin/sendsms"
         self._local = threading.local()
 
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection, and whether it has carried a request already."""
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
         if connection is None:
             kind = (
@@ -75,8 +76,8 @@ class KannelGateway:
                 else http.client.HTTPConnection
             )
             connection = kind(self._host, self._port, timeout=settings.SMS_GATEWAY_TIMEOUT)
-            self._local.connection = connection
-        return connection
+            self._local.connection, self._local.used = connection, False
+        return connection, bool(self._local.used)
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -86,21 +87,25 @@ class KannelGateway:
 
     def _get(self, path: str) -> tuple[int, str]:
         # A kept-alive connection smsbox has closed fails on first use: one more try
-        # on a fresh connection (smsbox has not seen that request).
-        for attempt in range(2):
-            connection = self._connection()
+        # on a fresh connection (smsbox has not seen that request). A fresh connection
+        # that fails so may have delivered the request (smsbox, or a proxy, took it and
+        # then closed): no second try, which could send the SMS twice.
+        while True:
+            connection, reused = self._connection()
             try:
                 connection.request("GET", path)
                 response = connection.getresponse()
-                return response.status, response.read(500).decode("utf-8", "replace")
+                answer = response.status, response.read(500).decode("utf-8", "replace")
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self._drop_connection()
-                if attempt:
+                if not reused:
                     raise
+                continue
             except (OSError, http.client.HTTPException):
                 self._drop_connection()
                 raise
-        raise AssertionError("unreachable")
+            self._local.used = True
+            return answer
 
     def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
         query = sendsms_query(
