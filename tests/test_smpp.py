@@ -21,10 +21,10 @@ import smpplib.consts
 from django.db import OperationalError
 
 from inviteonly.lib.phone_numbers import normalize_phone_number
-from inviteonly.lib.sms_text import shape_of
+from inviteonly.lib.sms_text import gsm7_septets, shape_of
 from inviteonly.sms.delivery import deliver_due_messages
 from inviteonly.sms.gateways import smpp as smpp_gateway
-from inviteonly.sms.gateways.smpp import SmppGateway
+from inviteonly.sms.gateways.smpp import SmppGateway, submit_parts
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
 from tests.conftest import skip_or_fail
@@ -160,6 +160,48 @@ def test_long_russian_text_goes_as_two_ucs2_parts_that_join_up(
     assert {part["destination_addr"] for part in parts} == {"79161234567"}
     assert (parts[0]["source_addr"], parts[0]["source_addr_ton"]) == ("14155550100", 1)
     wait_for_status(message, SmsStatus.DELIVERED)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "segments"),
+    [
+        ("a" * 160, "gsm7", 1),
+        ("a" * 159 + "€", "gsm7", 2),  # 161 septets: "€" is the escape and its code
+        ("a" * 152 + "€" + "a" * 152, "gsm7", 3),  # "€" does not fit the first 153
+        ("Ж" * 70, "ucs2", 1),
+        ("Ж" * 66 + "😀" + "Ж" * 66, "ucs2", 3),  # nor the emoji's two units the first 67
+        ("§ " + "a" * 140, "gsm7", 1),  # "§" is GSM-7 (0x5F)
+    ],
+    ids=["gsm7-160", "gsm7-161", "gsm7-escape-on-the-edge", "ucs2-70", "ucs2-emoji-on-the-edge",
+         "gsm7-section-sign"],
+)
+def test_the_segments_counted_are_the_parts_sent_and_no_character_is_split(
+    text: str, encoding: str, segments: int
+) -> None:
+    shape = shape_of(text)
+    parts, data_coding, esm_class = submit_parts(text)
+    assert (shape.encoding, shape.segments, len(parts)) == (encoding, segments, segments)
+    assert data_coding == (0 if encoding == "gsm7" else 8)
+    if segments == 1:
+        assert esm_class == 0
+        bodies = parts
+    else:
+        assert esm_class & 0x40
+        headers = [part[:6] for part in parts]
+        assert {header[:3] for header in headers} == {b"\x05\x00\x03"}
+        assert len({header[3] for header in headers}) == 1
+        assert [(header[4], header[5]) for header in headers] == [
+            (segments, number) for number in range(1, segments + 1)
+        ]
+        bodies = [part[6:] for part in parts]
+    if encoding == "ucs2":
+        assert "".join(body.decode("utf-16-be") for body in bodies) == text  # strict
+        assert all(len(body) <= (140 if segments == 1 else 134) for body in bodies)
+    else:
+        assert all(not body.endswith(b"\x1b") for body in bodies)
+        assert all(len(body) <= (160 if segments == 1 else 153) for body in bodies)
+        assert b"".join(bodies) == gsm7_septets(text)
+    assert gsm7_septets("@§€{") == b"\x00\x5f\x1b\x65\x1b\x28"
 
 
 def test_a_refused_number_fails_for_good_and_throttling_means_retry(

@@ -1,10 +1,11 @@
-"""SMS encodings and segment counts.
+"""SMS encodings, segments and their counts.
 
 A text that fits the GSM 03.38 alphabet travels as GSM-7: 160 characters in one
 segment, 153 per segment when concatenated, characters of the extension table
 counting twice. Anything else (Cyrillic, most emoji) travels as UCS-2: 70 UTF-16
 units in one segment, 67 per segment when concatenated. Every SMS costs per segment,
-so texts are written to fit one where possible.
+so texts are written to fit one where possible. The segments counted are the ones a
+gateway that splits the text itself (SMPP) sends.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-GSM7_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+# GSM 03.38: the basic table in code order (0x1B escapes to the extension table), and
+# the extension table's characters with their codes.
+GSM7_TABLE = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-GSM7_EXTENSION = set("^{}\\[~]|€\f")
+GSM7_EXTENSION_CODES = {
+    "\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F,
+    "[": 0x3C, "~": 0x3D, "]": 0x3E, "|": 0x40, "€": 0x65,
+}
+GSM7_BASIC = set(GSM7_TABLE) - {"\x1b"}
+GSM7_EXTENSION = set(GSM7_EXTENSION_CODES)
+_ESCAPE = 0x1B
 
 
 class SmsEncoding(StrEnum):
@@ -31,16 +40,62 @@ class SmsShape:
     segments: int
 
 
-def shape_of(text: str) -> SmsShape:
+# Units in one segment, and in each segment of a concatenated message (whose header
+# takes the rest).
+_SEGMENT_UNITS = {SmsEncoding.GSM7: (160, 153), SmsEncoding.UCS2: (70, 67)}
+
+
+def encoding_of(text: str) -> SmsEncoding:
     if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text):
-        units = sum(2 if char in GSM7_EXTENSION else 1 for char in text)
-        single, multi, encoding = 160, 153, SmsEncoding.GSM7
-    else:
-        units = len(text.encode("utf-16-le")) // 2
-        single, multi, encoding = 70, 67, SmsEncoding.UCS2
-    segments = 1 if units <= single else -(-units // multi)
-    return SmsShape(encoding=encoding, units=units, segments=segments)
+        return SmsEncoding.GSM7
+    return SmsEncoding.UCS2
+
+
+def _units(char: str, encoding: SmsEncoding) -> int:
+    """Septets (GSM-7: two for the extension table) or UTF-16 units (UCS-2: two for a
+    character outside the basic plane, such as most emoji)."""
+    if encoding == SmsEncoding.GSM7:
+        return 2 if char in GSM7_EXTENSION else 1
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def segment_texts(text: str) -> tuple[SmsEncoding, list[str]]:
+    """``text``'s encoding and the texts of its segments. A character is never split
+    between two segments (an escape from its character, the halves of an emoji), so a
+    concatenated message may need more segments than its units divided by 153 or 67."""
+    encoding = encoding_of(text)
+    single, each = _SEGMENT_UNITS[encoding]
+    if sum(_units(char, encoding) for char in text) <= single:
+        return encoding, [text]
+    parts: list[str] = []
+    start, used = 0, 0
+    for at, char in enumerate(text):
+        units = _units(char, encoding)
+        if used + units > each:
+            parts.append(text[start:at])
+            start, used = at, 0
+        used += units
+    parts.append(text[start:])
+    return encoding, parts
+
+
+def shape_of(text: str) -> SmsShape:
+    encoding, parts = segment_texts(text)
+    units = sum(_units(char, encoding) for char in text)
+    return SmsShape(encoding=encoding, units=units, segments=len(parts))
 
 
 def fits_one_segment(text: str) -> bool:
     return shape_of(text).segments == 1
+
+
+def gsm7_septets(text: str) -> bytes:
+    """``text`` (GSM-7 only) as unpacked septets, one per byte, as SMPP's default
+    alphabet carries them; an extension character is the escape and its code."""
+    septets = bytearray()
+    for char in text:
+        if char in GSM7_EXTENSION_CODES:
+            septets += bytes((_ESCAPE, GSM7_EXTENSION_CODES[char]))
+        else:
+            septets.append(GSM7_TABLE.index(char))
+    return bytes(septets)

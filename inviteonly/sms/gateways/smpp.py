@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +27,10 @@ from typing import Any
 import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
-import smpplib.gsm
 from django.conf import settings
 from django.db import connections
 
-from inviteonly.lib.sms_text import SmsEncoding, shape_of
+from inviteonly.lib.sms_text import SmsEncoding, gsm7_septets, segment_texts
 from inviteonly.sms.delivery_reports import ReportOutcome, record_delivery_report
 from inviteonly.sms.gateways import GatewayError, SmsReceipt
 
@@ -68,10 +68,28 @@ class _PendingSubmit:
 
 
 def submit_parts(text: str) -> tuple[list[bytes], int, int]:
-    """The short messages of ``text``, its data_coding and its esm_class."""
-    if shape_of(text).encoding == SmsEncoding.GSM7:
-        return smpplib.gsm.make_parts(text, encoding=smpplib.consts.SMPP_ENCODING_DEFAULT)
-    return smpplib.gsm.make_parts(text, encoding=smpplib.consts.SMPP_ENCODING_ISO10646)
+    """The short messages of ``text``, its data_coding and its esm_class: the segments
+    ``sms_text`` counted (never splitting a character), encoded by its GSM-7 table,
+    each behind a concatenation header when there are several."""
+    encoding, texts = segment_texts(text)
+    if encoding == SmsEncoding.GSM7:
+        data_coding, parts = smpplib.consts.SMPP_ENCODING_DEFAULT, list(map(gsm7_septets, texts))
+    else:
+        data_coding = smpplib.consts.SMPP_ENCODING_ISO10646
+        parts = [part.encode("utf-16-be") for part in texts]
+    if len(parts) == 1:
+        return parts, data_coding, smpplib.consts.SMPP_MSGTYPE_DEFAULT
+    if len(parts) > 255:
+        raise GatewayError("smpp: the text is too long for one message", retryable=False)
+    # The header's length (5), then IEI 00 (an 8-bit reference) of length 3: the
+    # reference, the number of parts, this part's number.
+    reference = secrets.randbelow(256)
+    return (
+        [bytes((5, 0, 3, reference, len(parts), number)) + part
+         for number, part in enumerate(parts, start=1)],
+        data_coding,
+        smpplib.consts.SMPP_GSMFEAT_UDHI,
+    )
 
 
 def sender_address(sender_id: str) -> tuple[str, int, int]:
