@@ -337,6 +337,40 @@ def test_closed_registration_refuses_invitations_but_not_founder_invitations(
     assert join(founder_invitation, sms_outbox, phone="+79165550000").role == Member.Role.FOUNDER
 
 
+def test_a_closed_site_sends_no_invitation_nor_grants_a_request(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """Nobody could join through the link: no SMS, no allowance spent, the request
+    stays listed for when registration opens again."""
+    from inviteonly.invitation_requests.actions import (
+        do_grant_invitation_request,
+        do_request_invitation,
+    )
+    from inviteonly.invitation_requests.models import InvitationRequest
+
+    do_request_invitation(phone="+79161112233", note="A friend of a friend", language="en")
+    request = InvitationRequest.objects.get()
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.CLOSED)
+    for attempt in (
+        lambda: do_invite_by_phone(inviter=founder, phone=NUMBER),
+        lambda: do_grant_invitation_request(member=founder, request_id=request.id),
+    ):
+        with pytest.raises(ActionError) as refused:
+            attempt()
+        assert (refused.value.code, refused.value.status) == ("registration_closed", 403)
+        with translation.override("ru"):
+            assert str(refused.value.message) == (
+                "Регистрация сейчас закрыта, поэтому приглашения не отправляются. "
+                "Попробуйте позже."
+            )
+    assert not Invitation.objects.exists() and not OutboundSms.objects.exists()
+    request.refresh_from_db()
+    assert request.listed
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.INVITE_ONLY)
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    assert len(sms_outbox.deliver()) == 1
+
+
 def test_mode_closed_between_code_and_confirmation_refuses(
     founder: Member, sms_outbox: SmsOutbox
 ) -> None:

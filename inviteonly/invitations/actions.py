@@ -41,6 +41,7 @@ from inviteonly.moderation.actions import (
 from inviteonly.moderation.queries import check_is_moderator
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
+from inviteonly.site_config.models import REGISTRATION_MODE_COLUMN, RegistrationMode
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
 from inviteonly.sms.texts import invitation_text, language_for_number
@@ -115,14 +116,16 @@ def invitation_rate_limits(
 _INVITER_SQL = f"SELECT {columns_of(Member, 'm')} FROM accounts_member m WHERE m.id = %s"  # noqa: S608
 # Read on every invitation sent, in one statement: is one this member sent to this
 # number directly still pending (one sent on a request does not count: it would tell
-# them whose request it was), and whose number is it (see lib/queries.py).
+# them whose request it was), whose number is it (see lib/queries.py), and is
+# registration closed.
 _PENDING_AND_OWNER_SQL = (
-    "SELECT (SELECT MAX(i.expires_at) FROM invitations_invitation i "
+    "SELECT (SELECT MAX(i.expires_at) FROM invitations_invitation i "  # noqa: S608
     "WHERE i.inviter_id = %(inviter)s AND i.phone_blind_index = %(index)s "
     "AND NOT i.from_request "
     "AND i.redeemed_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > %(now)s"
     ") AS pending_until, "
-    "m.id AS owner_id, m.display_name, m.status, p.findable_by_phone "
+    "m.id AS owner_id, m.display_name, m.status, p.findable_by_phone, "
+    f"{REGISTRATION_MODE_COLUMN} "
     "FROM (SELECT 1) AS one "
     "LEFT JOIN accounts_member m ON m.phone_blind_index = %(index)s "
     "LEFT JOIN social_profile p ON p.member_id = m.id"
@@ -164,6 +167,14 @@ def create_invitation(
             _PENDING_AND_OWNER_SQL, {"inviter": inviter.id, "index": index, "now": now},
             datetimes=["pending_until"],
         )
+        if found["registration_mode"] == RegistrationMode.CLOSED:
+            # Nobody could join through it: no SMS for a link that cannot work.
+            raise ActionError(
+                "registration_closed",
+                _("Registration is closed at the moment, so invitations cannot be sent. "
+                  "Please try again later."),
+                status=403,
+            )
         if found["pending_until"] is not None and not from_request:
             raise ActionError(
                 "invitation_pending",
