@@ -293,6 +293,25 @@ def test_moderator_page_quarantines_reviews_and_grants(
     ]
 
 
+def test_a_decision_sent_twice_is_made_once(clock: FrozenClock, founder: Member) -> None:
+    """A double click: two bans in force would need two lifts, a ban lifted as a
+    mistake would leave the member banned."""
+    member = make_member(phone="+79163330011", display_name="Bob", invited_by=founder)
+    client = page_client("+79160000001")
+    url = f"/moderation/members/{member.id}/"
+    form = {"decision": "ban", "reason": "Spam bot"}
+    client.post(url, form)
+    again = client.post(url, form, follow=True).content.decode()
+    assert "This decision was just recorded; it was not made a second time." in again
+    assert Sanction.objects.filter(member=member, kind=SanctionKind.BAN).count() == 1
+    assert AuditEntry.objects.filter(action=AuditAction.MEMBER_BANNED).count() == 1
+    # Another reason, or the same one later, is another decision.
+    client.post(url, {"decision": "ban", "reason": "Spam bot, again"})
+    clock.advance(seconds=61)
+    client.post(url, form)
+    assert Sanction.objects.filter(member=member, kind=SanctionKind.BAN).count() == 3
+
+
 def test_moderation_pages_are_for_moderators_only(founder: Member) -> None:
     make_member(phone="+79163330011")
     client = page_client("+79163330011")

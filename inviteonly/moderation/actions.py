@@ -148,8 +148,18 @@ def _impose(
     ends_at: datetime | None = None,
 ) -> Sanction:
     """Create the sanction, set the member's status, write the audit entry. Runs inside
-    the caller's transaction, with the member's row locked."""
+    the caller's transaction, with the member's row locked (so a form sent twice finds
+    the first one's sanction)."""
     now = clock.now()
+    if moderator is not None and Sanction.objects.filter(
+        member=member, kind=kind, moderator=moderator, reason=reason,
+        created_at__gt=now - timedelta(seconds=settings.MODERATION_REPEAT_WINDOW_SECONDS),
+    ).exists():
+        raise ActionError(
+            "decision_repeated",
+            _("This decision was just recorded; it was not made a second time."),
+            status=409,
+        )
     sanction = Sanction.objects.create(
         member=member,
         kind=kind,
