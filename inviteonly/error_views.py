@@ -1,5 +1,5 @@
-"""Django's error views (``handler400``/``404``/``500`` in urls.py): the API's JSON shape
-under /api/, the translated templates elsewhere."""
+"""Django's error views (``handler400``/``403``/``404``/``500`` in urls.py): the API's
+JSON shape under /api/, the translated templates elsewhere."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ def bad_request_view(request: HttpRequest, exception: Exception) -> HttpResponse
         return django_error_response(request, status=400)
     # 400.html is rendered without the request, as Django does: it may be what is broken.
     return defaults.bad_request(request, exception)
+
+
+def permission_denied_view(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A PermissionDenied nothing else answered (the admin's, for one)."""
+    if is_api_request(request):
+        return django_error_response(request, status=403)
+    return defaults.permission_denied(request, exception)
 
 
 def page_not_found_view(request: HttpRequest, exception: Exception) -> HttpResponse:

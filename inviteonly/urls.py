@@ -123,5 +123,6 @@ urlpatterns = [
 
 # Django's error views, with DEBUG off: translated pages, and the API's JSON under /api/.
 handler400 = error_views.bad_request_view
+handler403 = error_views.permission_denied_view
 handler404 = error_views.page_not_found_view
 handler500 = error_views.server_error_view

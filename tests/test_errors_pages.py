@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template import loader
 from django.test import Client, override_settings
@@ -29,12 +30,19 @@ def fail(request: HttpRequest) -> Any:
     raise RuntimeError("a bug")
 
 
+def forbid(request: HttpRequest) -> Any:
+    raise PermissionDenied
+
+
 urlpatterns = [
     path("api/fail", fail),
     path("fail/", fail),
+    path("api/forbidden", forbid),
+    path("forbidden/", forbid),
     *site_urls.urlpatterns,
 ]
 handler400 = site_urls.handler400
+handler403 = site_urls.handler403
 handler404 = site_urls.handler404
 handler500 = site_urls.handler500
 
@@ -133,6 +141,22 @@ def test_a_failing_page_gets_the_500_page(language: str) -> None:
     response = client.get("/fail/")
     assert response.status_code == 500
     assert SERVER_ERROR[language] in page(response)
+
+
+@pytest.mark.urls("tests.test_errors_pages")
+@pytest.mark.parametrize(("language", "heading"), [("en", "Not allowed"), ("ru", "Нельзя")])
+def test_a_forbidden_page_is_the_sites_page_in_the_readers_language(
+    language: str, heading: str
+) -> None:
+    """A PermissionDenied nothing else answered (the admin raises them) was Django's
+    bare English page."""
+    response = Client(HTTP_ACCEPT_LANGUAGE=language).get("/forbidden/")
+    assert response.status_code == 403
+    text = page(response)
+    assert f"<h1>{heading}</h1>" in text and f'<html lang="{language}">' in text
+    assert 'href="/login/"' in text  # the site's own header
+    api = Client(HTTP_ACCEPT_LANGUAGE=language).get("/api/forbidden")
+    assert (api.status_code, api.json()["code"]) == (403, "forbidden")
 
 
 @pytest.mark.urls("tests.test_errors_pages")

@@ -114,9 +114,9 @@ def is_api_request(request: HttpRequest) -> bool:
 
 
 def django_error_response(request: HttpRequest, *, status: int) -> HttpResponse:
-    """The API's answer where Django would show its 400, 404 or 500 page: for a path no
-    operation takes (``/api/`` itself included), a request Django refuses as suspicious,
-    an exception nothing caught."""
+    """The API's answer where Django would show its 400, 403, 404 or 500 page: for a
+    path no operation takes (``/api/`` itself included), a request Django refuses as
+    suspicious or forbidden, an exception nothing caught."""
     if status == 404:
         error = ActionError(
             "not_found",
@@ -124,6 +124,8 @@ def django_error_response(request: HttpRequest, *, status: int) -> HttpResponse:
             % {"docs": reverse("api:openapi-view")},
             status=404,
         )
+    elif status == 403:
+        error = ActionError("forbidden", _("You may not do this."), status=403)
     elif status >= 500:
         error = ActionError(
             "server_error", _("Something went wrong on our side. Try again later."), status=status
