@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -45,6 +46,14 @@ def browser() -> Iterator[object]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def assert_fits_the_screen(page: Any) -> None:
+    """Nothing makes the page scroll sideways (a wide table, a long address)."""
+    scrolled, shown = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert scrolled <= shown, f"{page.url} is {scrolled}px wide on a {shown}px screen"
 
 
 @pytest.mark.parametrize("language", ["en", "ru"])
@@ -88,6 +97,7 @@ def test_membership_flow_in_chromium(
     page.fill("textarea[name=note]", "See you there")
     page.click("[data-testid=submit]")
     expect(page.locator("[data-testid=invitations]")).to_contain_text("***")
+    assert_fits_the_screen(page)
     log_out(page)
 
     # The SMS arrives; the newcomer opens the link on their phone.
@@ -159,6 +169,7 @@ def test_invitation_request_flow_in_chromium(
     asker.select_option("select[name=language]", language)
     asker.click("[data-testid=submit]")
     expect(asker.locator("[data-testid=request-state]")).to_have_text(words["waiting"])
+    assert_fits_the_screen(asker)  # the status address, long, in <code>
     status_url = asker.url
     assert not sms_outbox.to(asker_phone)
 
