@@ -27,7 +27,7 @@ from inviteonly.sms.gateways import smpp as smpp_gateway
 from inviteonly.sms.gateways.smpp import SmppGateway, submit_parts
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
-from tests.conftest import skip_or_fail
+from tests.conftest import FrozenClock, skip_or_fail
 
 # Receipts are recorded by the gateway's reader thread: data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,6 +39,7 @@ MISSING = (
 )
 SYSTEM_ID, PASSWORD = "inviteonly", "smpp-pw8"  # SMPP passwords: 8 characters at most
 REFUSED, THROTTLED, SILENT = "1201555", "1202555", "1203555"
+LATER_PARTS_THROTTLED = "1204555"
 
 
 class Simulator:
@@ -49,7 +50,7 @@ class Simulator:
         assert node is not None
         self.process = subprocess.Popen(
             [node, str(SIMULATOR / "sim.js"), SYSTEM_ID, PASSWORD, REFUSED, THROTTLED,
-             SILENT],
+             SILENT, LATER_PARTS_THROTTLED],
             stdout=subprocess.PIPE, text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -257,6 +258,22 @@ def test_a_session_that_stops_answering_is_dropped_and_the_next_send_binds_again
     assert deliver_due_messages(gateway=gateway) == 1
     simulator.submitted(1)
     wait_for_status(message, SmsStatus.DELIVERED)
+
+
+def test_a_message_whose_later_part_fails_is_not_sent_again_whole(
+    simulator: Simulator, gateway: SmppGateway, clock: FrozenClock
+) -> None:
+    """Part 1 was taken: sending the whole message again would deliver part 1 twice
+    (and pay for it twice). The message fails instead, and the inviter sees it."""
+    message = queued(f"+{LATER_PARTS_THROTTLED}0123", "Ж" * 100)  # two UCS-2 parts
+    deliver_due_messages(gateway=gateway)
+    simulator.submitted(1)  # part 1 only
+    message.refresh_from_db()
+    assert message.status == SmsStatus.FAILED
+    assert "part 2 of 2" in message.last_error and "0x58" in message.last_error
+    clock.advance(hours=1)  # past any backoff
+    assert deliver_due_messages(gateway=gateway) == 0
+    assert simulator.events.empty()
 
 
 def test_a_wrong_password_is_a_retryable_bind_failure(

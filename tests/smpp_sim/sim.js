@@ -1,18 +1,21 @@
 // An SMPP server on loopback for tests/test_smpp.py, built on the npm package `smpp`.
 //
-//   node sim.js SYSTEM_ID PASSWORD REFUSED_PREFIX THROTTLED_PREFIX SILENT_PREFIX
+//   node sim.js SYSTEM_ID PASSWORD REFUSED_PREFIX THROTTLED_PREFIX SILENT_PREFIX \
+//     LATER_PARTS_THROTTLED_PREFIX
 //
 // Prints one JSON object per line on stdout: {"event": "listening", "port": N} once,
 // then {"event": "submit_sm", ...} for every message it takes. Binds with another
 // system id or password fail; numbers starting with REFUSED_PREFIX are refused
 // (ESME_RINVDSTADR, permanent), with THROTTLED_PREFIX throttled (ESME_RTHROTTLED),
-// with SILENT_PREFIX never answered (a wedged session).
+// with SILENT_PREFIX never answered (a wedged session), with
+// LATER_PARTS_THROTTLED_PREFIX throttled from the second part of a message on (and
+// no receipt sent).
 // Every message it takes is "delivered" at once: a deliver_sm receipt follows.
 'use strict';
 const smpp = require('smpp');
 
-const [systemId, password, refusedPrefix, throttledPrefix, silentPrefix] =
-  process.argv.slice(2);
+const [systemId, password, refusedPrefix, throttledPrefix, silentPrefix,
+  laterPartsThrottledPrefix] = process.argv.slice(2);
 let nextId = 1;
 
 function print(event) {
@@ -54,6 +57,12 @@ const server = smpp.createServer((session) => {
     if (silentPrefix && to.startsWith(silentPrefix)) {
       return;
     }
+    const udh = (pdu.short_message || {}).udh || [];
+    const partNumber = udh.length ? Buffer.from(udh[0])[4] : 1;
+    if (laterPartsThrottledPrefix && to.startsWith(laterPartsThrottledPrefix) && partNumber > 1) {
+      session.send(pdu.response({command_status: smpp.ESME_RTHROTTLED}));
+      return;
+    }
     if (throttledPrefix && to.startsWith(throttledPrefix)) {
       session.send(pdu.response({command_status: smpp.ESME_RTHROTTLED}));
       return;
@@ -76,7 +85,8 @@ const server = smpp.createServer((session) => {
       message: typeof message.message === 'string' ? message.message : '',
     });
     session.send(pdu.response({message_id: messageId}));
-    if (pdu.registered_delivery & 0x01) {
+    const receipts = !(laterPartsThrottledPrefix && to.startsWith(laterPartsThrottledPrefix));
+    if (receipts && pdu.registered_delivery & 0x01) {
       session.send(new smpp.PDU('deliver_sm', {
         source_addr: to,
         destination_addr: pdu.source_addr,

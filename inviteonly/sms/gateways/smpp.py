@@ -67,6 +67,18 @@ class _PendingSubmit:
     message_id: str = ""
 
 
+@dataclass(frozen=True)
+class _Submit:
+    """One part of a message, to send."""
+
+    to: str
+    part: bytes
+    data_coding: int
+    esm_class: int
+    source: tuple[str, int, int]  # source_addr, TON, NPI
+    pending: _PendingSubmit
+
+
 def submit_parts(text: str) -> tuple[list[bytes], int, int]:
     """The short messages of ``text``, its data_coding and its esm_class: the segments
     ``sms_text`` counted (never splitting a character), encoded by its GSM-7 table,
@@ -171,43 +183,61 @@ class SmppGateway:
 
     def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
         parts, data_coding, esm_class = submit_parts(text)
-        source, source_ton, source_npi = sender_address(sender_id or settings.SITE_NAME[:11])
-        message_ids = []
-        for part in parts:
-            pending = _PendingSubmit(reference=int(reference))
+        source = sender_address(sender_id or settings.SITE_NAME[:11])
+        message_ids: list[str] = []
+        for number, part in enumerate(parts, start=1):
+            submit = _Submit(
+                to=to, part=part, data_coding=data_coding, esm_class=esm_class,
+                source=source, pending=_PendingSubmit(reference=int(reference)),
+            )
             try:
-                with self._lock:
-                    client = self._connected()
-                    pdu = client.send_message(
-                        source_addr_ton=source_ton,
-                        source_addr_npi=source_npi,
-                        source_addr=source,
-                        dest_addr_ton=TON_INTERNATIONAL,
-                        dest_addr_npi=NPI_ISDN,
-                        destination_addr=to.removeprefix("+"),
-                        short_message=part,
-                        data_coding=data_coding,
-                        esm_class=esm_class,
-                        registered_delivery=1,
-                    )
-                    self._pending[pdu.sequence] = pending
-            except (OSError, smpplib.exceptions.ConnectionError) as error:
-                self._client = None
-                raise GatewayError(f"smpp unreachable: {type(error).__name__}",
-                                   retryable=True) from error
-            if not pending.done.wait(settings.SMS_GATEWAY_TIMEOUT) or pending.status < 0:
-                # A session that stopped answering (or a half-open connection) would
-                # fail every later send too: the next one binds again.
-                self._drop(client)
-                raise GatewayError("smpp: no answer to submit_sm", retryable=True)
-            if pending.status != smpplib.consts.SMPP_ESME_ROK:
-                description = smpplib.consts.DESCRIPTIONS.get(pending.status, "unknown")
+                message_ids.append(self._submit(submit))
+            except GatewayError as error:
+                if not message_ids:
+                    raise
+                # An earlier part was taken: sent again whole, the message would arrive
+                # partly twice (and be paid for twice). It fails instead.
                 raise GatewayError(
-                    f"smpp refused ({pending.status:#x}): {description}"[:200],
-                    retryable=pending.status not in PERMANENT_STATUSES,
-                )
-            message_ids.append(pending.message_id)
+                    f"smpp: part {number} of {len(parts)}: {error}"[:200], retryable=False
+                ) from error
         return SmsReceipt(gateway_message_id=message_ids[0])
+
+    def _submit(self, submit: _Submit) -> str:
+        """One submit_sm, answered; returns the SMSC's message id."""
+        pending = submit.pending
+        source, source_ton, source_npi = submit.source
+        try:
+            with self._lock:
+                client = self._connected()
+                pdu = client.send_message(
+                    source_addr_ton=source_ton,
+                    source_addr_npi=source_npi,
+                    source_addr=source,
+                    dest_addr_ton=TON_INTERNATIONAL,
+                    dest_addr_npi=NPI_ISDN,
+                    destination_addr=submit.to.removeprefix("+"),
+                    short_message=submit.part,
+                    data_coding=submit.data_coding,
+                    esm_class=submit.esm_class,
+                    registered_delivery=1,
+                )
+                self._pending[pdu.sequence] = pending
+        except (OSError, smpplib.exceptions.ConnectionError) as error:
+            self._client = None
+            raise GatewayError(f"smpp unreachable: {type(error).__name__}",
+                               retryable=True) from error
+        if not pending.done.wait(settings.SMS_GATEWAY_TIMEOUT) or pending.status < 0:
+            # A session that stopped answering (or a half-open connection) would fail
+            # every later send too: the next one binds again.
+            self._drop(client)
+            raise GatewayError("smpp: no answer to submit_sm", retryable=True)
+        if pending.status != smpplib.consts.SMPP_ESME_ROK:
+            description = smpplib.consts.DESCRIPTIONS.get(pending.status, "unknown")
+            raise GatewayError(
+                f"smpp refused ({pending.status:#x}): {description}"[:200],
+                retryable=pending.status not in PERMANENT_STATUSES,
+            )
+        return pending.message_id
 
     def _submit_answered(self, pdu: Any, **kwargs: Any) -> None:
         message_id = getattr(pdu, "message_id", b"") or b""
