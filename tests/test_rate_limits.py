@@ -252,25 +252,24 @@ def test_a_refused_hit_does_not_count_in_longer_windows(clock: FrozenClock) -> N
 
 
 @pytest.mark.django_db
-def test_ipv6_addresses_share_the_budget_of_their_64() -> None:
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        # An IPv6 subscriber holds a whole /64: three of its addresses are one client.
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::77", "2001:db8:1:3::1"),
+        # A dual-stack listener or proxy reports IPv4 clients as ::ffff:a.b.c.d: all of
+        # them in ::/64, they would share one budget.
+        ("::ffff:198.51.100.1", "198.51.100.1", "::ffff:198.51.100.1", "::ffff:203.0.113.9"),
+    ],
+    ids=["ipv6-by-its-64", "ipv4-in-ipv6-form"],
+)
+def test_an_address_counts_as_its_client(addresses: tuple[str, ...]) -> None:
+    """Of the four addresses, the first three are one client (limit 2: the third is
+    refused), the fourth another."""
     rule = unique_rule(limit=2)
     store = DatabaseStore()
-    assert hit_rules([rule], Subject(ip="2001:db8:1:2::1"), store=store) is None
-    assert hit_rules([rule], Subject(ip="2001:db8:1:2:ffff::9"), store=store) is None
-    assert hit_rules([rule], Subject(ip="2001:db8:1:2::77"), store=store) is not None
-    assert hit_rules([rule], Subject(ip="2001:db8:1:3::1"), store=store) is None
-
-
-@pytest.mark.django_db
-def test_an_ipv4_client_in_ipv6_form_counts_as_its_ipv4_address() -> None:
-    """A dual-stack listener or proxy reports IPv4 clients as ::ffff:a.b.c.d: all of
-    them in ::/64, they would share one budget."""
-    rule = unique_rule(limit=2)
-    store = DatabaseStore()
-    assert hit_rules([rule], Subject(ip="::ffff:198.51.100.1"), store=store) is None
-    assert hit_rules([rule], Subject(ip="198.51.100.1"), store=store) is None
-    assert hit_rules([rule], Subject(ip="::ffff:198.51.100.1"), store=store) is not None
-    assert hit_rules([rule], Subject(ip="::ffff:203.0.113.9"), store=store) is None
+    refused = [hit_rules([rule], Subject(ip=ip), store=store) is not None for ip in addresses]
+    assert refused == [False, False, True, False]
 
 
 @pytest.mark.django_db
