@@ -25,6 +25,7 @@ GSM7_EXTENSION_CODES = {
 }
 GSM7_BASIC = set(GSM7_TABLE) - {"\x1b"}
 GSM7_EXTENSION = set(GSM7_EXTENSION_CODES)
+_GSM7_ALL = frozenset(GSM7_BASIC | GSM7_EXTENSION)
 _ESCAPE = 0x1B
 
 
@@ -46,9 +47,7 @@ _SEGMENT_UNITS = {SmsEncoding.GSM7: (160, 153), SmsEncoding.UCS2: (70, 67)}
 
 
 def encoding_of(text: str) -> SmsEncoding:
-    if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text):
-        return SmsEncoding.GSM7
-    return SmsEncoding.UCS2
+    return SmsEncoding.GSM7 if _GSM7_ALL.issuperset(text) else SmsEncoding.UCS2
 
 
 def _units(char: str, encoding: SmsEncoding) -> int:
@@ -59,34 +58,49 @@ def _units(char: str, encoding: SmsEncoding) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
+def _total_units(text: str, encoding: SmsEncoding) -> int:
+    # The sum of _units over the text, without a call per character (every SMS queued
+    # is measured, a text being written may be several times).
+    if encoding == SmsEncoding.GSM7:
+        return len(text) + sum(map(GSM7_EXTENSION.__contains__, text))
+    return len(text.encode("utf-16-le")) // 2
+
+
 def segment_texts(text: str) -> tuple[SmsEncoding, list[str]]:
     """``text``'s encoding and the texts of its segments. A character is never split
     between two segments (an escape from its character, the halves of an emoji), so a
     concatenated message may need more segments than its units divided by 153 or 67."""
     encoding = encoding_of(text)
+    return encoding, _split(text, encoding, _total_units(text, encoding))
+
+
+def _split(text: str, encoding: SmsEncoding, units: int) -> list[str]:
     single, each = _SEGMENT_UNITS[encoding]
-    if sum(_units(char, encoding) for char in text) <= single:
-        return encoding, [text]
+    if units <= single:
+        return [text]
     parts: list[str] = []
     start, used = 0, 0
     for at, char in enumerate(text):
-        units = _units(char, encoding)
-        if used + units > each:
+        width = _units(char, encoding)
+        if used + width > each:
             parts.append(text[start:at])
             start, used = at, 0
-        used += units
+        used += width
     parts.append(text[start:])
-    return encoding, parts
+    return parts
 
 
 def shape_of(text: str) -> SmsShape:
-    encoding, parts = segment_texts(text)
-    units = sum(_units(char, encoding) for char in text)
-    return SmsShape(encoding=encoding, units=units, segments=len(parts))
+    encoding = encoding_of(text)
+    units = _total_units(text, encoding)
+    single = _SEGMENT_UNITS[encoding][0]
+    segments = 1 if units <= single else len(_split(text, encoding, units))
+    return SmsShape(encoding=encoding, units=units, segments=segments)
 
 
 def fits_one_segment(text: str) -> bool:
-    return shape_of(text).segments == 1
+    encoding = encoding_of(text)
+    return _total_units(text, encoding) <= _SEGMENT_UNITS[encoding][0]
 
 
 def gsm7_septets(text: str) -> bytes:
