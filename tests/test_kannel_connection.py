@@ -15,14 +15,19 @@ from inviteonly.sms.gateways import GatewayError
 from inviteonly.sms.gateways.kannel import KannelGateway
 
 ACCEPTED = b"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\n0: Accepted"
+ACCEPTED_AND_CLOSED = (
+    b"HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 10\r\n\r\n0: Accepted"
+)
 
 
 class Smsbox:
     """Takes connections on loopback; ``answer(connection number, request number)``
-    says whether to answer a request (202, kept alive) or hang up without an answer."""
+    says whether to answer a request (202, kept alive unless ``keep_alive`` is off) or
+    hang up without an answer."""
 
-    def __init__(self, answer: Callable[[int, int], bool]) -> None:
+    def __init__(self, answer: Callable[[int, int], bool], *, keep_alive: bool = True) -> None:
         self.answer = answer
+        self.keep_alive = keep_alive
         self.requests: list[tuple[int, bytes]] = []
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
@@ -50,7 +55,9 @@ class Smsbox:
                 self.requests.append((connection, data.split(b"\r\n", 1)[0]))
                 if not self.answer(connection, request):
                     return
-                peer.sendall(ACCEPTED)
+                peer.sendall(ACCEPTED if self.keep_alive else ACCEPTED_AND_CLOSED)
+                if not self.keep_alive:
+                    return
 
 
 @pytest.fixture
@@ -77,6 +84,19 @@ def test_a_fresh_connection_that_hangs_up_is_not_sent_again(gateway: Any) -> Non
         send(gateway(smsbox), "7")
     assert refused.value.retryable  # later, by the worker, once a report had its chance
     assert [connection for connection, _ in smsbox.requests] == [1]
+
+
+def test_after_connection_close_the_next_request_is_on_a_fresh_connection(
+    gateway: Any,
+) -> None:
+    """smsbox (or a proxy) answered "Connection: close": the next request opens a fresh
+    connection, which is not retried when it hangs up."""
+    smsbox = Smsbox(answer=lambda connection, request: connection == 1, keep_alive=False)
+    kannel = gateway(smsbox)
+    send(kannel, "7")
+    with pytest.raises(GatewayError):
+        send(kannel, "8")
+    assert [connection for connection, _ in smsbox.requests] == [1, 2]
 
 
 def test_a_kept_alive_connection_smsbox_closed_is_retried_once_on_a_fresh_one(

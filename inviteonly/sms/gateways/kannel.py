@@ -68,7 +68,9 @@ class KannelGateway:
         self._local = threading.local()
 
     def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        """This thread's connection, and whether it has carried a request already."""
+        """This thread's connection, and whether its socket is open from an earlier
+        request (kept alive): after an answer with ``Connection: close`` the next
+        request opens a fresh one."""
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
         if connection is None:
             kind = (
@@ -76,8 +78,8 @@ class KannelGateway:
                 else http.client.HTTPConnection
             )
             connection = kind(self._host, self._port, timeout=settings.SMS_GATEWAY_TIMEOUT)
-            self._local.connection, self._local.used = connection, False
-        return connection, bool(self._local.used)
+            self._local.connection = connection
+        return connection, connection.sock is not None
 
     def _drop_connection(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -104,7 +106,6 @@ class KannelGateway:
             except (OSError, http.client.HTTPException):
                 self._drop_connection()
                 raise
-            self._local.used = True
             return answer
 
     def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
