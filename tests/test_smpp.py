@@ -23,6 +23,7 @@ from django.db import OperationalError
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.lib.sms_text import gsm7_septets, shape_of
 from inviteonly.sms.delivery import deliver_due_messages
+from inviteonly.sms.gateways import GatewayError
 from inviteonly.sms.gateways import smpp as smpp_gateway
 from inviteonly.sms.gateways.smpp import SmppGateway, submit_parts
 from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
@@ -258,6 +259,27 @@ def test_a_session_that_stops_answering_is_dropped_and_the_next_send_binds_again
     assert deliver_due_messages(gateway=gateway) == 1
     simulator.submitted(1)
     wait_for_status(message, SmsStatus.DELIVERED)
+
+
+def test_a_dropped_sessions_reader_ending_fails_no_submit_of_the_next_session(
+    simulator: Simulator, gateway: SmppGateway, settings: Any
+) -> None:
+    """The silent session's reader thread ends when its read times out, a moment after
+    the session was dropped: it must wake only that session's submits, not one waiting
+    on the next session (which the SMSC takes: failed, it would be sent twice)."""
+    settings.SMS_GATEWAY_TIMEOUT = 1.0
+    with pytest.raises(GatewayError, match="no answer"):
+        gateway.send(to=f"+{SILENT}0123", text="hello", reference="1")
+    answered = gateway._submit_answered
+
+    def slow_answer(client: Any, pdu: Any, **kwargs: Any) -> None:
+        time.sleep(0.6)  # an SMSC that takes a moment: the old reader ends meanwhile
+        answered(client, pdu, **kwargs)
+
+    gateway._submit_answered = slow_answer  # type: ignore[method-assign]
+    receipt = gateway.send(to="+447911123460", text="hello", reference="2")
+    [taken] = simulator.submitted(1)
+    assert receipt.gateway_message_id == taken["message_id"]
 
 
 def test_a_message_whose_later_part_fails_is_not_sent_again_whole(

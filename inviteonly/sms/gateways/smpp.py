@@ -17,6 +17,7 @@ dropped and the next ``send`` binds again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import secrets
@@ -120,7 +121,9 @@ class SmppGateway:
         self._host, self._port = host, int(port)
         self._lock = threading.Lock()
         self._client: smpplib.client.Client | None = None
-        self._pending: dict[int, _PendingSubmit] = {}
+        # Per connection (sequence numbers start again with each), the submits waiting
+        # for their answers: a connection dropped wakes only its own.
+        self._pending: dict[smpplib.client.Client, dict[int, _PendingSubmit]] = {}
         # Gateway message id → our message id, for receipts on this connection.
         self._references: dict[str, int] = {}
 
@@ -133,7 +136,7 @@ class SmppGateway:
             self._host, self._port, timeout=settings.SMS_GATEWAY_TIMEOUT,
             allow_unknown_opt_params=True,
         )
-        client.set_message_sent_handler(self._submit_answered)
+        client.set_message_sent_handler(functools.partial(self._submit_answered, client))
         client.set_message_received_handler(self._receipt_received)
         client.set_error_pdu_handler(lambda pdu: None)  # answered in _submit_answered
         client.connect()
@@ -145,6 +148,7 @@ class SmppGateway:
             client.disconnect()
             raise GatewayError(f"smpp bind refused: {error.args[0]}", retryable=True) from error
         self._client = client
+        self._pending[client] = {}
         threading.Thread(
             target=self._read, args=(client,), name="smpp-reader", daemon=True
         ).start()
@@ -165,9 +169,8 @@ class SmppGateway:
         with self._lock:
             if self._client is client:
                 self._client = None
-            for pending in self._pending.values():
+            for pending in self._pending.pop(client, {}).values():
                 pending.done.set()
-            self._pending.clear()
         with contextlib.suppress(Exception):  # already broken
             client.disconnect()
 
@@ -221,7 +224,7 @@ class SmppGateway:
                     esm_class=submit.esm_class,
                     registered_delivery=1,
                 )
-                self._pending[pdu.sequence] = pending
+                self._pending[client][pdu.sequence] = pending
         except (OSError, smpplib.exceptions.ConnectionError) as error:
             self._client = None
             raise GatewayError(f"smpp unreachable: {type(error).__name__}",
@@ -239,14 +242,14 @@ class SmppGateway:
             )
         return pending.message_id
 
-    def _submit_answered(self, pdu: Any, **kwargs: Any) -> None:
+    def _submit_answered(self, client: smpplib.client.Client, pdu: Any, **kwargs: Any) -> None:
         message_id = getattr(pdu, "message_id", b"") or b""
         message_id = (
             message_id.decode("ascii", "replace") if isinstance(message_id, bytes)
             else str(message_id)
         )
         with self._lock:
-            pending = self._pending.pop(pdu.sequence, None)
+            pending = self._pending.get(client, {}).pop(pdu.sequence, None)
             # Known before the next PDU is read (this thread reads them in order): a
             # receipt may follow the answer at once, before the sender wakes up.
             if pending is not None and pdu.status == smpplib.consts.SMPP_ESME_ROK:
