@@ -27,6 +27,7 @@ from inviteonly.moderation.actions import (
     do_lift_sanction,
     do_quarantine_member,
     do_report_item,
+    do_resolve_reports,
     do_suspend_invite_rights,
     do_warn_member,
 )
@@ -310,6 +311,31 @@ def test_a_decision_sent_twice_is_made_once(clock: FrozenClock, founder: Member)
     clock.advance(seconds=61)
     client.post(url, form)
     assert Sanction.objects.filter(member=member, kind=SanctionKind.BAN).count() == 3
+
+
+def test_the_same_decision_again_at_once_when_it_is_another_decision(
+    clock: FrozenClock, moderator: Member
+) -> None:
+    """Not a form sent twice: the same warning for two reported posts, one after the
+    other in the queue; a suspension lifted as a mistake and imposed again."""
+    author, reporter = make_member(display_name="Author"), make_member()
+    posts = [WallPost.objects.create(wall_owner=author, author=author, text=text)
+             for text in ("rude one", "rude two")]
+    for post in posts:
+        do_report_item(reporter=reporter, target_kind="wall_post", target_id=post.id,
+                       reason="abuse")
+    for post in posts:
+        do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                           decision="warn", reason="Insults")
+    assert not Report.objects.filter(resolved_at__isnull=True).exists()
+    assert Sanction.objects.filter(member=author, kind=SanctionKind.WARN).count() == 2
+    member = make_member(display_name="Bob")
+    wrong = do_suspend_invite_rights(member=member, moderator=moderator,
+                                     reason="Invited spammers", ends_at=clock() + DAY)
+    do_lift_sanction(sanction_id=wrong.id, moderator=moderator, reason="Wrong end date")
+    do_suspend_invite_rights(member=member, moderator=moderator, reason="Invited spammers",
+                             ends_at=clock() + DAY)
+    assert Sanction.objects.filter(member=member, ended_at__isnull=True).count() == 1
 
 
 def test_moderation_pages_are_for_moderators_only(founder: Member) -> None:

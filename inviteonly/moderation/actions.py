@@ -146,15 +146,17 @@ def _impose(
     reason: str,
     for_spam: bool = False,
     ends_at: datetime | None = None,
+    repeat_allowed: bool = False,
 ) -> Sanction:
     """Create the sanction, set the member's status, write the audit entry. Runs inside
     the caller's transaction, with the member's row locked (so a form sent twice finds
-    the first one's sanction)."""
+    the first one's sanction). ``repeat_allowed``: the decision is about a reported
+    item, and the same one about another item is another decision."""
     now = clock.now()
-    if moderator is not None and Sanction.objects.filter(
-        member=member, kind=kind, moderator=moderator, reason=reason,
-        created_at__gt=now - timedelta(seconds=settings.MODERATION_REPEAT_WINDOW_SECONDS),
-    ).exists():
+    if moderator is not None and not repeat_allowed and _just_imposed(
+        member, moderator, kind=kind, reason=reason, for_spam=for_spam, ends_at=ends_at,
+        now=now,
+    ):
         raise ActionError(
             "decision_repeated",
             _("This decision was just recorded; it was not made a second time."),
@@ -187,6 +189,22 @@ def _impose(
     return sanction
 
 
+def _just_imposed(
+    member: Member, moderator: Member, *, kind: SanctionKind, reason: str,
+    for_spam: bool, ends_at: datetime | None, now: datetime,
+) -> bool:
+    """The same sanction by the same moderator, still on, a moment ago: a form sent
+    twice (a double click), not a second decision."""
+    same = Sanction.objects.filter(
+        member=member, kind=kind, moderator=moderator, reason=reason, for_spam=for_spam,
+        ended_at__isnull=True,
+        created_at__gt=now - timedelta(seconds=settings.MODERATION_REPEAT_WINDOW_SECONDS),
+    )
+    if kind != SanctionKind.WARN:  # a warning ends when given: its end says nothing
+        same = same.filter(ends_at=ends_at)
+    return same.exists()
+
+
 def lock_for_moderation(moderator: Member, member: Member) -> Member:
     """The member's row, locked for the decision; refuses if the moderator may not act."""
     member = Member.objects.select_for_update().get(id=member.id)
@@ -196,18 +214,21 @@ def lock_for_moderation(moderator: Member, member: Member) -> Member:
 
 @transaction.atomic
 def do_warn_member(
-    *, member: Member, moderator: Member, reason: str, for_spam: bool = False
+    *, member: Member, moderator: Member, reason: str, for_spam: bool = False,
+    repeat_allowed: bool = False,
 ) -> Sanction:
     member = lock_for_moderation(moderator, member)
     return _impose(
         member=member, moderator=moderator, kind=SanctionKind.WARN,
         reason=clean_moderation_reason(reason), for_spam=for_spam,
+        repeat_allowed=repeat_allowed,
     )
 
 
 @transaction.atomic
 def do_quarantine_member(
-    *, member: Member, moderator: Member, reason: str, for_spam: bool = False
+    *, member: Member, moderator: Member, reason: str, for_spam: bool = False,
+    repeat_allowed: bool = False,
 ) -> Sanction:
     """The member cannot post, message or invite until a moderator reviews the case
     and ends the quarantine (``do_lift_sanction``)."""
@@ -215,18 +236,20 @@ def do_quarantine_member(
     return _impose(
         member=member, moderator=moderator, kind=SanctionKind.QUARANTINE,
         reason=clean_moderation_reason(reason), for_spam=for_spam,
+        repeat_allowed=repeat_allowed,
     )
 
 
 @transaction.atomic
 def do_ban_member(
-    *, member: Member, moderator: Member, reason: str, for_spam: bool = False
+    *, member: Member, moderator: Member, reason: str, for_spam: bool = False,
+    repeat_allowed: bool = False,
 ) -> Sanction:
     member = lock_for_moderation(moderator, member)
     reason = clean_moderation_reason(reason)
     sanction = _impose(
         member=member, moderator=moderator, kind=SanctionKind.BAN, reason=reason,
-        for_spam=for_spam,
+        for_spam=for_spam, repeat_allowed=repeat_allowed,
     )
     revoked = cut_off_banned(Member.objects.filter(id=member.id), now=sanction.created_at)
     if revoked:
@@ -554,7 +577,10 @@ def do_resolve_reports(
         ReportDecision.BAN: do_ban_member,
     }.get(ReportDecision(decision))
     if sanction is not None:  # first: it locks the author and checks the rank again
-        sanction(member=author, moderator=moderator, reason=reason, for_spam=for_spam)
+        sanction(
+            member=author, moderator=moderator, reason=reason, for_spam=for_spam,
+            repeat_allowed=True,  # each reported item is a decision of its own
+        )
     if decision != ReportDecision.DISMISS and _remove_content(target_kind, target_id):
         record_audit_entry(
             AuditAction.REPORTED_CONTENT_REMOVED, actor=moderator, target_member=author,
