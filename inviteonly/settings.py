@@ -750,7 +750,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # "country", "global". Windows are fixed, aligned to the clock.
 RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     # SMS with a code (join, recovery): 5 per hour and 10 per day per number, one per
-    # minute per number as a resend cooldown.
+    # minute per number as a resend cooldown. A join through a link counts a number
+    # apart for that link (accounts.actions.do_start_join: so that no cooldown tells
+    # the invited number from another): each link has these limits of its own.
     "send_code": [("ip", 20, 3600), ("number", 1, 60), ("number", 5, 3600),
                   ("number", 10, 86400)],
     # Typing codes: each code dies after five wrong tries and each number after ten a
