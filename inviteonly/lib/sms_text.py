@@ -26,6 +26,7 @@ GSM7_EXTENSION_CODES = {
 GSM7_BASIC = set(GSM7_TABLE) - {"\x1b"}
 GSM7_EXTENSION = set(GSM7_EXTENSION_CODES)
 _GSM7_ALL = frozenset(GSM7_BASIC | GSM7_EXTENSION)
+_GSM7_CODES = {char: code for code, char in enumerate(GSM7_TABLE)}
 _ESCAPE = 0x1B
 
 
@@ -66,12 +67,17 @@ def _total_units(text: str, encoding: SmsEncoding) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+def _measured(text: str) -> tuple[SmsEncoding, int]:
+    encoding = encoding_of(text)
+    return encoding, _total_units(text, encoding)
+
+
 def segment_texts(text: str) -> tuple[SmsEncoding, list[str]]:
     """``text``'s encoding and the texts of its segments. A character is never split
     between two segments (an escape from its character, the halves of an emoji), so a
     concatenated message may need more segments than its units divided by 153 or 67."""
-    encoding = encoding_of(text)
-    return encoding, _split(text, encoding, _total_units(text, encoding))
+    encoding, units = _measured(text)
+    return encoding, _split(text, encoding, units)
 
 
 def _split(text: str, encoding: SmsEncoding, units: int) -> list[str]:
@@ -91,16 +97,15 @@ def _split(text: str, encoding: SmsEncoding, units: int) -> list[str]:
 
 
 def shape_of(text: str) -> SmsShape:
-    encoding = encoding_of(text)
-    units = _total_units(text, encoding)
-    single = _SEGMENT_UNITS[encoding][0]
-    segments = 1 if units <= single else len(_split(text, encoding, units))
-    return SmsShape(encoding=encoding, units=units, segments=segments)
+    encoding, units = _measured(text)
+    return SmsShape(
+        encoding=encoding, units=units, segments=len(_split(text, encoding, units))
+    )
 
 
 def fits_one_segment(text: str) -> bool:
-    encoding = encoding_of(text)
-    return _total_units(text, encoding) <= _SEGMENT_UNITS[encoding][0]
+    encoding, units = _measured(text)
+    return units <= _SEGMENT_UNITS[encoding][0]
 
 
 def gsm7_septets(text: str) -> bytes:
@@ -111,5 +116,5 @@ def gsm7_septets(text: str) -> bytes:
         if char in GSM7_EXTENSION_CODES:
             septets += bytes((_ESCAPE, GSM7_EXTENSION_CODES[char]))
         else:
-            septets.append(GSM7_TABLE.index(char))
+            septets.append(_GSM7_CODES[char])
     return bytes(septets)
