@@ -68,18 +68,6 @@ class _PendingSubmit:
     message_id: str = ""
 
 
-@dataclass(frozen=True)
-class _Submit:
-    """One part of a message, to send."""
-
-    to: str
-    part: bytes
-    data_coding: int
-    esm_class: int
-    source: tuple[str, int, int]  # source_addr, TON, NPI
-    pending: _PendingSubmit
-
-
 def submit_parts(text: str) -> tuple[list[bytes], int, int]:
     """The short messages of ``text``, its data_coding and its esm_class: the segments
     ``sms_text`` counted (never splitting a character), encoded by its GSM-7 table,
@@ -186,15 +174,23 @@ class SmppGateway:
 
     def send(self, *, to: str, text: str, reference: str, sender_id: str = "") -> SmsReceipt:
         parts, data_coding, esm_class = submit_parts(text)
-        source = sender_address(sender_id or settings.SITE_NAME[:11])
+        source, source_ton, source_npi = sender_address(sender_id or settings.SITE_NAME[:11])
+        # What every part's submit_sm says besides the part itself.
+        fields = {
+            "source_addr_ton": source_ton,
+            "source_addr_npi": source_npi,
+            "source_addr": source,
+            "dest_addr_ton": TON_INTERNATIONAL,
+            "dest_addr_npi": NPI_ISDN,
+            "destination_addr": to.removeprefix("+"),
+            "data_coding": data_coding,
+            "esm_class": esm_class,
+            "registered_delivery": 1,
+        }
         message_ids: list[str] = []
         for number, part in enumerate(parts, start=1):
-            submit = _Submit(
-                to=to, part=part, data_coding=data_coding, esm_class=esm_class,
-                source=source, pending=_PendingSubmit(reference=int(reference)),
-            )
             try:
-                message_ids.append(self._submit(submit))
+                message_ids.append(self._submit(part, reference=int(reference), fields=fields))
             except GatewayError as error:
                 if not message_ids:
                     raise
@@ -205,25 +201,13 @@ class SmppGateway:
                 ) from error
         return SmsReceipt(gateway_message_id=message_ids[0])
 
-    def _submit(self, submit: _Submit) -> str:
+    def _submit(self, part: bytes, *, reference: int, fields: dict[str, Any]) -> str:
         """One submit_sm, answered; returns the SMSC's message id."""
-        pending = submit.pending
-        source, source_ton, source_npi = submit.source
+        pending = _PendingSubmit(reference=reference)
         try:
             with self._lock:
                 client = self._connected()
-                pdu = client.send_message(
-                    source_addr_ton=source_ton,
-                    source_addr_npi=source_npi,
-                    source_addr=source,
-                    dest_addr_ton=TON_INTERNATIONAL,
-                    dest_addr_npi=NPI_ISDN,
-                    destination_addr=submit.to.removeprefix("+"),
-                    short_message=submit.part,
-                    data_coding=submit.data_coding,
-                    esm_class=submit.esm_class,
-                    registered_delivery=1,
-                )
+                pdu = client.send_message(short_message=part, **fields)
                 self._pending[client][pdu.sequence] = pending
         except (OSError, smpplib.exceptions.ConnectionError) as error:
             self._client = None
