@@ -1,5 +1,6 @@
-"""A kept PostgreSQL connection is health-checked before each request's first query,
-without a round trip unless the server has written to it (inviteonly/lib/postgresql)."""
+"""inviteonly/lib/postgresql: a kept PostgreSQL connection is health-checked before each
+request's first query, without a round trip unless the server has written to it; and
+timestamps are read by psycopg's own loader."""
 
 from __future__ import annotations
 
@@ -95,3 +96,38 @@ def test_a_harmless_message_costs_a_select_1_and_keeps_the_connection(
     with connection.cursor() as cursor:
         cursor.execute("UNLISTEN *")
 
+
+
+def test_timestamps_are_read_in_utc_by_psycopgs_loader_and_alike_by_a_named_cursor() -> None:
+    """The backend reads timestamptz with psycopg's (C) loader, not Django's Python one,
+    and a value reads the same through it, through a named cursor (Django's way, which
+    it falls back to) and through the ORM."""
+    from datetime import UTC, datetime
+
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+    from psycopg.pq import Format
+
+    from inviteonly.site_config.models import SiteConfiguration
+
+    sql = "SELECT '2026-01-02 03:04:05.123456+03'::timestamptz"
+    expected = datetime(2026, 1, 2, 0, 4, 5, 123456, tzinfo=UTC)
+    connection.ensure_connection()
+    assert connection.connection is not None
+    oid = connection.connection.adapters.types["timestamptz"].oid
+    loader = connection.connection.adapters.get_loader(oid, Format.TEXT)
+    assert loader is not None and not issubclass(loader, BaseTzLoader)
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        (value,) = cursor.fetchone()
+    assert value == expected and value.tzinfo is UTC
+    with connection.chunked_cursor() as named, connection.cursor() as after:
+        named.execute(sql)
+        (through_named,) = named.fetchone()
+        after.execute(sql)
+        (after_named,) = after.fetchone()
+    assert through_named == after_named == expected
+    assert through_named.tzinfo is UTC and after_named.tzinfo is UTC
+    SiteConfiguration.objects.create(id=1)
+    SiteConfiguration.objects.update(updated_at=expected)  # no auto_now in update()
+    saved = SiteConfiguration.objects.get(id=1).updated_at
+    assert saved == expected and saved.tzinfo is UTC
