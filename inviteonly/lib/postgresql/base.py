@@ -27,9 +27,7 @@ from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
-from django.db.backends.postgresql.psycopg_any import (  # type: ignore[import-untyped]
-    register_tzloader,
-)
+from django.db.backends.postgresql.psycopg_any import register_tzloader
 from psycopg import pq
 
 # psycopg's own loader of timestamptz as text (its C one, where psycopg has it).
