@@ -499,7 +499,8 @@ NEW_MEMBER_MAX_LINKS_PER_POST = _env_int("INVITEONLY_NEW_MEMBER_MAX_LINKS", 0, m
 # Region assumed for numbers typed without a country code ("8 916 123-45-67").
 PHONE_DEFAULT_REGION = (_env_text("INVITEONLY_PHONE_DEFAULT_REGION") or "RU").upper()
 
-# If set, only numbers from these ISO regions may be invited or join (e.g. "RU,BY,KZ").
+# If set, only numbers from these ISO regions may be invited, join or get a code (e.g.
+# "RU,BY,KZ"); members with other numbers can still log in (both lists).
 # In both lists, "001" stands for numbers of no country (satellite phones, +881, +882…).
 PHONE_ALLOWED_REGIONS = _env_regions("INVITEONLY_PHONE_ALLOWED_REGIONS")
 

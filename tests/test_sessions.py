@@ -190,3 +190,22 @@ def test_a_ban_ends_every_session_and_lifting_it_revives_none(founder: Member) -
     assert bearer(api.token) is None
     assert api.get("/me").status_code == 401
     assert page.get("/invitations/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "regions", [{"PHONE_DENIED_REGIONS": ["US"]}, {"PHONE_ALLOWED_REGIONS": ["RU"]}]
+)
+def test_a_member_whose_country_is_no_longer_served_still_logs_in(
+    regions: dict[str, list[str]],
+) -> None:
+    """The region lists decide who is invited, joins and gets codes (SMS pumping); a
+    login sends no SMS. Recovery does, so it is refused with the reason."""
+    make_member(phone="+14155552671")
+    with override_settings(**regions):
+        api = ApiClient().post("/session", {"phone": "+1 415 555 2671", "password": PASSWORD})
+        page = Client().post("/login/", {"phone": "+14155552671", "password": PASSWORD})
+        recovery = ApiClient().post("/recovery", {"phone": "+14155552671"})
+    assert api.status_code == 201, api.json_body
+    assert page.status_code == 302 and page["Location"] == "/"
+    assert recovery.status_code == 400
+    assert recovery.json_body["code"] == "phone_region_refused"

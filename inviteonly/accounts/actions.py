@@ -300,8 +300,9 @@ def authenticate_member(
     *, phone: str, password: str, region_hint: str | None = None, ip_address: str | None = None
 ) -> Member:
     """The member with this number and password, or one refusal for every failure.
-    Failures are counted per number (abuse/login_throttle.py) and per address."""
-    number = normalize_phone_number(phone, region_hint=region_hint)
+    Failures are counted per number (abuse/login_throttle.py) and per address. A
+    member whose country the site stopped serving can still log in."""
+    number = normalize_phone_number(phone, region_hint=region_hint, refuse_regions=False)
     enforce_rate_limit(["login"], Subject(ip=ip_address, number=number.e164))
     index = crypto.blind_index(number.e164)
     begin_login_attempt(index)

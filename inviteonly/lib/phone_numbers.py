@@ -71,7 +71,13 @@ def _refuse(code: str, message: StrOrPromise) -> ActionError:
     return ActionError(code, message, field="phone")
 
 
-def normalize_phone_number(raw: str, *, region_hint: str | None = None) -> PhoneNumber:
+def normalize_phone_number(
+    raw: str, *, region_hint: str | None = None, refuse_regions: bool = True
+) -> PhoneNumber:
+    """The typed number in E.164, or a refusal that says why. ``refuse_regions``: also
+    refuse countries the site does not serve (PHONE_ALLOWED_REGIONS / _DENIED_REGIONS),
+    which decide who may be invited, join or get a code; logging in sends no SMS, so
+    it looks the number up whatever its country."""
     text = (raw or "").strip()
     if not text:
         raise _refuse("phone_required", _("Enter a mobile phone number."))
@@ -101,7 +107,10 @@ def normalize_phone_number(raw: str, *, region_hint: str | None = None) -> Phone
         )
     number_region = phonenumbers.region_code_for_number(parsed) or ""
     allowed = settings.PHONE_ALLOWED_REGIONS
-    if number_region in settings.PHONE_DENIED_REGIONS or (allowed and number_region not in allowed):
+    if refuse_regions and (
+        number_region in settings.PHONE_DENIED_REGIONS
+        or (allowed and number_region not in allowed)
+    ):
         raise _refuse(
             "phone_region_refused",
             _("This site does not accept phone numbers from this country."),
