@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection, transaction
-from django.test import override_settings
+from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from inviteonly.abuse import limiter
@@ -28,8 +28,10 @@ from inviteonly.abuse.limiter import (
     sweep_expired_counters,
 )
 from inviteonly.abuse.models import RateLimitCounter
+from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.web import client_ip
 from tests.conftest import FrozenClock
 from tests.test_concurrency import wait_for_a_lock_waiter
 
@@ -270,6 +272,43 @@ def test_an_address_counts_as_its_client(addresses: tuple[str, ...]) -> None:
     store = DatabaseStore()
     refused = [hit_rules([rule], Subject(ip=ip), store=store) is not None for ip in addresses]
     assert refused == [False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "address"),
+    [
+        (1, "203.0.113.7", "203.0.113.7"),
+        (1, "198.51.100.1, 203.0.113.7:51234", "203.0.113.7"),  # a proxy that adds the port
+        (1, "[2001:db8::1]:443", "2001:db8::1"),
+        (1, "2001:db8::1", "2001:db8::1"),
+        (2, "198.51.100.4, 203.0.113.7", "198.51.100.4"),
+        # More proxies counted than stand in front: the client's own entry, if it is no
+        # address, is not taken; the nearest proxy's address is.
+        (2, "not-an-address, 203.0.113.7", "192.0.2.1"),
+        (1, "", "192.0.2.1"),
+        (0, "203.0.113.7", "192.0.2.1"),  # no proxy trusted: the header could be forged
+    ],
+)
+def test_the_client_address_behind_proxies_is_an_address(
+    proxies: int, forwarded: str, address: str
+) -> None:
+    request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR=forwarded)
+    with override_settings(TRUSTED_PROXY_COUNT=proxies):
+        assert client_ip(request) == address
+
+
+@pytest.mark.django_db
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_a_forwarded_address_with_a_port_is_audited_as_the_address(founder: Member) -> None:
+    """PostgreSQL refuses "203.0.113.7:51234" for the audit entry's address: a 500."""
+    client = Client(HTTP_X_FORWARDED_FOR="203.0.113.7:51234")
+    response = client.post(
+        "/api/session", {"phone": "+79160000001", "password": "not the password"},
+        content_type="application/json",
+    )
+    assert response.status_code == 401
+    entry = AuditEntry.objects.get(action=AuditAction.LOGIN_FAILED)
+    assert entry.ip_address == "203.0.113.7"
 
 
 @pytest.mark.django_db

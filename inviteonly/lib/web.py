@@ -3,6 +3,7 @@ rendering its page."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,7 +20,10 @@ Result = TypeVar("Result")
 
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address; behind ``TRUSTED_PROXY_COUNT`` proxies, read from
-    X-Forwarded-For as those proxies appended it."""
+    X-Forwarded-For as those proxies appended it. Some proxies append a port
+    ("203.0.113.7:51234", "[2001:db8::1]:443"): it is dropped. An entry that is no
+    address at all (a client's own, where more proxies are counted than stand in
+    front) is not taken: the nearest proxy's address is, as without proxies."""
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies:
         forwarded = [
@@ -28,8 +32,23 @@ def client_ip(request: HttpRequest) -> str | None:
             if part.strip()
         ]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies]
+            address = _address(forwarded[-proxies])
+            if address is not None:
+                return address
     return request.META.get("REMOTE_ADDR") or None
+
+
+def _address(entry: str) -> str | None:
+    """The IP address in an X-Forwarded-For entry, without a port; None if none."""
+    host = entry
+    if entry.startswith("["):  # [IPv6]:port
+        host = entry[1:].partition("]")[0]
+    elif entry.count(":") == 1:  # IPv4:port
+        host = entry.partition(":")[0]
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 def safe_next(request: HttpRequest) -> str:
