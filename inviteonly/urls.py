@@ -118,6 +118,8 @@ urlpatterns = [
          name="mark_conversation_read"),
     path("media/avatars/<str:name>", social_views.avatar_view, name="avatar"),
     path("admin/login/", account_views.admin_login_redirect),
+    path("admin/password_change/", account_views.admin_password_change_redirect),
+    path("admin/password_change/done/", account_views.admin_password_change_redirect),
     path("admin/", admin.site.urls),
 ]
 

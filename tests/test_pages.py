@@ -166,6 +166,21 @@ def test_anonymous_admin_goes_to_phone_login() -> None:
     assert response["Location"] == "/login/?next=%2Fadmin%2F"
 
 
+def test_the_admin_changes_no_password_itself(founder: Member) -> None:
+    """Django's admin password form would skip the site's password rules, audit entry
+    and notice: a founder is sent to recovery by SMS code, and the password stays."""
+    client = logged_in("+79160000001")
+    password = founder.password
+    for path in ("/admin/password_change/", "/admin/password_change/done/"):
+        assert client.get(path)["Location"] == "/recover/"
+    response = client.post("/admin/password_change/", {
+        "old_password": PASSWORD, "new_password1": "x" * 300, "new_password2": "x" * 300,
+    })
+    assert response.status_code == 302 and response["Location"] == "/recover/"
+    founder.refresh_from_db()
+    assert founder.password == password
+
+
 def test_language_switch_is_remembered_for_the_member(founder: Member) -> None:
     client = logged_in("+79160000001")
     client.post("/language/", {"language": "ru", "next": "/"})
