@@ -132,3 +132,40 @@ def test_joining_notifies_inviter_and_writes_audit_entries(
     invitation = Invitation.objects.get()
     assert invitation.redeemed_by == member
     assert AuditEntry.objects.get(action=AuditAction.MEMBER_JOINED).ip_address == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("header", "chosen", "language"), [
+    ("ru", None, "ru"), ("en", None, "en"), ("ru", "en", "en"),
+])
+def test_a_newcomer_joins_and_asks_in_the_requests_language_unless_they_choose(
+    founder: Member, sms_outbox: SmsOutbox, header: str, chosen: str | None, language: str
+) -> None:
+    """As the pages pre-select it: the code SMS, the account and a request's invitation
+    SMS are in the Accept-Language of the request that left ``language`` out."""
+    from inviteonly.invitation_requests.actions import do_grant_invitation_request
+    from inviteonly.invitation_requests.models import InvitationRequest
+    from inviteonly.invitations.actions import do_invite_by_phone
+
+    code_word = {"ru": "код", "en": "code"}[language]
+    invitation_word = {"ru": "приглашает", "en": "invites you"}[language]
+    chosen_language = {"language": chosen} if chosen else {}
+    api = ApiClient(header)
+    do_invite_by_phone(inviter=founder, phone="+79161234567")
+    started = api.post("/join", {
+        "token": sms_outbox.join_token_for("+79161234567"), "phone": "+79161234567",
+        "display_name": "Boris", "password": PASSWORD, **chosen_language,
+    })
+    assert started.status_code == 202, started.json_body
+    assert code_word in sms_outbox.last_text_to("+79161234567")
+    confirmed = api.post("/join/confirm", {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for("+79161234567"),
+    })
+    assert confirmed.status_code == 201, confirmed.json_body
+    assert Member.objects.get(display_name="Boris").language == language
+    asked = api.post("/invitation-requests", {
+        "phone": "+79161234568", "note": "Anna knows me", **chosen_language,
+    })
+    assert asked.status_code == 201, asked.json_body
+    do_grant_invitation_request(member=founder, request_id=InvitationRequest.objects.get().id)
+    assert invitation_word in sms_outbox.last_text_to("+79161234568")

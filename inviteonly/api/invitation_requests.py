@@ -15,7 +15,7 @@ from pydantic import Field
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.invitations import InvitationOut
 from inviteonly.api.pagination import BoundedLimitOffsetPagination
-from inviteonly.api.schemas import ERRORS, PhoneField, RegionField, TokenField
+from inviteonly.api.schemas import ERRORS, LanguageField, PhoneField, RegionField, TokenField
 from inviteonly.invitation_requests.actions import (
     do_grant_invitation_request,
     do_request_invitation,
@@ -36,7 +36,7 @@ router = Router()
 class RequestIn(Schema):
     phone: str = PhoneField
     note: str = Field(max_length=settings.INVITATION_REQUEST_NOTE_MAX_LENGTH)
-    language: str = Field(default=settings.LANGUAGE_CODE, max_length=8)
+    language: str | None = LanguageField
     region: str | None = RegionField
 
 
@@ -101,7 +101,7 @@ def create_request(request: HttpRequest, payload: RequestIn) -> tuple[int, Reque
     """No SMS is sent until a member grants the request. Every number gets the same
     answer. Keep ``status_token``: it is shown once."""
     submitted = do_request_invitation(
-        phone=payload.phone, note=payload.note, language=payload.language,
+        phone=payload.phone, note=payload.note, language=payload.language or get_language(),
         region_hint=payload.region, ip_address=client_ip(request),
     )
     status = RequestStatusOut.of(submitted.request)

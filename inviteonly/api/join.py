@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import get_language
 from ninja import Router, Schema
 from pydantic import Field
 
@@ -14,6 +15,7 @@ from inviteonly.api.auth import start_api_session
 from inviteonly.api.schemas import (
     ERRORS,
     CodeField,
+    LanguageField,
     MemberOut,
     PasswordField,
     PhoneField,
@@ -46,7 +48,7 @@ class JoinIn(Schema):
     phone: str = PhoneField
     display_name: str = Field(max_length=settings.DISPLAY_NAME_MAX_LENGTH)
     password: str = PasswordField
-    language: str = Field(default=settings.LANGUAGE_CODE, max_length=8)
+    language: str | None = LanguageField
     region: str | None = RegionField
 
 
@@ -78,7 +80,7 @@ def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, Verification
         phone=payload.phone,
         display_name=payload.display_name,
         password=payload.password,
-        language=payload.language,
+        language=payload.language or get_language(),
         region_hint=payload.region,
         ip_address=client_ip(request),
     )

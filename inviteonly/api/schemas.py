@@ -15,6 +15,9 @@ from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
 PhoneField = Field(max_length=MAX_INPUT_LENGTH, examples=["+7 916 123-45-67"])
 # A region hint for numbers typed in national format ("8 916 …" with "RU").
 RegionField = Field(default=None, min_length=2, max_length=2, examples=["RU"])
+# A newcomer's language (their SMS, their account); left out, the request's
+# (Accept-Language), as the pages pre-select it.
+LanguageField = Field(default=None, max_length=8, examples=["ru"])
 PasswordField = Field(max_length=settings.PASSWORD_MAX_LENGTH)
 CodeField = Field(max_length=16, examples=["123456"])
 TokenField = Field(max_length=128)
