@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import secrets
 from base64 import urlsafe_b64encode
@@ -49,7 +50,14 @@ def _env_bool(name: str, default: bool) -> bool:
     raise _bad_value(name, f"one of {', '.join(_TRUE)} or {', '.join(_FALSE)}")
 
 
-def _env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+# The longest duration a variable may give, in days (100 years): a longer one would
+# overflow a time (a join link valid for 10^9 days expires past the year 9999).
+_MAX_DAYS = 36_500
+
+
+def _env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
     value = _env_text(name)
     if value is None:
         return default
@@ -59,6 +67,8 @@ def _env_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise _bad_value(name, "a whole number") from None
     if minimum is not None and number < minimum:
         raise _bad_value(name, f"at least {minimum}")
+    if maximum is not None and number > maximum:
+        raise _bad_value(name, f"at most {maximum:,}")
     return number
 
 
@@ -78,7 +88,9 @@ def _env_int_or_off(name: str, default: int) -> int | None:
         raise _bad_value(name, "a whole number or 'off'") from None
 
 
-def _env_float(name: str, default: float, *, above: float | None = None) -> float:
+def _env_float(
+    name: str, default: float, *, above: float | None = None, maximum: float | None = None
+) -> float:
     value = _env_text(name)
     if value is None:
         return default
@@ -86,6 +98,10 @@ def _env_float(name: str, default: float, *, above: float | None = None) -> floa
         number = float(value)
     except ValueError:
         raise _bad_value(name, "a number") from None
+    if not math.isfinite(number):
+        raise _bad_value(name, "a finite number")
+    if maximum is not None and number > maximum:
+        raise _bad_value(name, f"at most {maximum:g}")
     if above is not None and not number > above:
         raise _bad_value(name, f"more than {above:g}")
     return number
@@ -141,7 +157,7 @@ DEBUG = _env_bool("INVITEONLY_DEBUG", False)
 BASE_URL = (_env_text("INVITEONLY_BASE_URL") or "http://127.0.0.1:8000").rstrip("/")
 
 # The name members see in pages and in invitation SMS.
-SITE_NAME = os.environ.get("INVITEONLY_SITE_NAME", "inviteonly")
+SITE_NAME = _env_text("INVITEONLY_SITE_NAME") or "inviteonly"
 
 # Host names the site answers to (Django refuses others with a 400: a forged Host
 # header cannot make it build links or redirects to another site).
@@ -207,9 +223,16 @@ def _load_keys(keys_file: Path) -> tuple[dict[str, str], list[str]]:
     if generate:
         # Only what the environment lacks: a key set there never lands on disk.
         stored.update({name: _new_key(name) for name in generate})
-        keys_file.parent.mkdir(parents=True, exist_ok=True)
-        keys_file.touch(mode=0o600, exist_ok=True)
-        keys_file.write_text(json.dumps(stored, indent=2))
+        try:
+            keys_file.parent.mkdir(parents=True, exist_ok=True)
+            keys_file.touch(mode=0o600, exist_ok=True)
+            keys_file.write_text(json.dumps(stored, indent=2))
+        except OSError as error:
+            raise ImproperlyConfigured(
+                f"INVITEONLY_DATA_DIR: cannot keep the generated keys in {keys_file} "
+                f"({error.strerror}); set a directory the site may write to, or set "
+                f"{', '.join(generate)}."
+            ) from None
     return {**keys, **{name: stored[name] for name in missing}}, missing
 
 
@@ -296,13 +319,19 @@ _SQLITE_PATH = DATA_DIR / "inviteonly.sqlite3"
 # on SQLite, re-reading the schema) costs a third of a registration's own work
 # (benchmarks/join_flow); health checks notice a connection the server dropped.
 DATABASE_CONNECTION_MAX_AGE = _env_int("INVITEONLY_DB_CONN_MAX_AGE", 60, minimum=0)
-DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{_SQLITE_PATH}",
-        conn_max_age=DATABASE_CONNECTION_MAX_AGE,
-        conn_health_checks=True,
-    )
-}
+try:
+    DATABASES = {
+        "default": dj_database_url.config(
+            default=f"sqlite:///{_SQLITE_PATH}",
+            conn_max_age=DATABASE_CONNECTION_MAX_AGE,
+            conn_health_checks=True,
+        )
+    }
+except ValueError as error:  # an unknown scheme ("postgress://"), a malformed URL
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must be a database URL such as postgres://user@host:5432/name "
+        f"({error})."
+    ) from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
@@ -356,7 +385,9 @@ SESSION_ENGINE = "inviteonly.accounts.sessions"
 # How long a login lasts (pages and API tokens alike): a member on a lost phone stays
 # logged in this long unless they change their password.
 SESSION_COOKIE_AGE = int(
-    timedelta(days=_env_int("INVITEONLY_SESSION_DAYS", 14, minimum=1)).total_seconds()
+    timedelta(
+        days=_env_int("INVITEONLY_SESSION_DAYS", 14, minimum=1, maximum=_MAX_DAYS)
+    ).total_seconds()
 )
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -485,7 +516,9 @@ SOCIAL_PAGE_SIZE = 20
 # A member is new for this many days after joining: the new_member_* rate limits
 # apply and their wall posts may hold at most NEW_MEMBER_MAX_LINKS_PER_POST links
 # (spam is mostly links, and mostly from accounts made for it).
-NEW_MEMBER_PERIOD_DAYS = _env_int("INVITEONLY_NEW_MEMBER_PERIOD_DAYS", 7, minimum=0)
+NEW_MEMBER_PERIOD_DAYS = _env_int(
+    "INVITEONLY_NEW_MEMBER_PERIOD_DAYS", 7, minimum=0, maximum=_MAX_DAYS
+)
 NEW_MEMBER_MAX_LINKS_PER_POST = _env_int("INVITEONLY_NEW_MEMBER_MAX_LINKS", 0, minimum=0)
 
 
@@ -519,7 +552,9 @@ INVITATION_REQUEST_TTL = timedelta(days=30)
 INVITATION_REQUEST_NOTE_MAX_LENGTH = 500
 
 # A join link is valid this long; an unredeemed invitation then expires.
-INVITATION_TTL = timedelta(days=_env_int("INVITEONLY_INVITATION_TTL_DAYS", 7, minimum=1))
+INVITATION_TTL = timedelta(
+    days=_env_int("INVITEONLY_INVITATION_TTL_DAYS", 7, minimum=1, maximum=_MAX_DAYS)
+)
 
 # Random bytes in a join token: 12 bytes = 96 bits, 16 URL-safe characters, short
 # enough that the invitation SMS fits one segment.
@@ -545,11 +580,15 @@ DISPLAY_NAME_MAX_LENGTH = 64
 
 # A member who joined this recently cannot invite yet: a spammer cannot join and
 # invite a crowd the same day.
-INVITE_MIN_ACCOUNT_AGE_DAYS = _env_int("INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", 30)
+INVITE_MIN_ACCOUNT_AGE_DAYS = _env_int(
+    "INVITEONLY_INVITE_MIN_ACCOUNT_AGE_DAYS", 30, maximum=_MAX_DAYS
+)
 
 # A warning, quarantine or ban that was upheld (not lifted as a mistake) blocks
 # inviting for this many days after it was imposed.
-INVITE_SANCTION_COOLDOWN_DAYS = _env_int("INVITEONLY_INVITE_SANCTION_COOLDOWN_DAYS", 90)
+INVITE_SANCTION_COOLDOWN_DAYS = _env_int(
+    "INVITEONLY_INVITE_SANCTION_COOLDOWN_DAYS", 90, maximum=_MAX_DAYS
+)
 
 # How the member's invitees turned out: once a member has at least
 # INVITE_INVITEES_MIN_COUNT invitees, a share of banned or quarantined ones above
@@ -567,15 +606,21 @@ INVITE_MIN_TRUST_SCORE = _env_float("INVITEONLY_INVITE_MIN_TRUST_SCORE", 0.5)
 # The allowance: one invitation earned every INVITE_ALLOWANCE_PERIOD_DAYS from joining,
 # at most INVITE_ALLOWANCE_MAX_UNUSED saved up. Sending spends one; an unredeemed
 # invitation gives it back when it expires (a revoked one when it would have expired).
-INVITE_ALLOWANCE_PERIOD_DAYS = _env_int("INVITEONLY_INVITE_ALLOWANCE_PERIOD_DAYS", 7)
+INVITE_ALLOWANCE_PERIOD_DAYS = _env_int(
+    "INVITEONLY_INVITE_ALLOWANCE_PERIOD_DAYS", 7, maximum=_MAX_DAYS
+)
 INVITE_ALLOWANCE_MAX_UNUSED = _env_int("INVITEONLY_INVITE_ALLOWANCE_MAX_UNUSED", 5)
 
 # Accountability: each invitee banned for spam gives the inviter a strike; this many
 # strikes within the window suspend the inviter's invite rights for a while (the
 # suspension lapses by itself).
 INVITE_STRIKES_TO_SUSPEND = _env_int("INVITEONLY_INVITE_STRIKES_TO_SUSPEND", 2)
-INVITE_STRIKE_WINDOW_DAYS = _env_int("INVITEONLY_INVITE_STRIKE_WINDOW_DAYS", 180)
-INVITE_STRIKE_SUSPENSION_DAYS = _env_int("INVITEONLY_INVITE_STRIKE_SUSPENSION_DAYS", 60)
+INVITE_STRIKE_WINDOW_DAYS = _env_int(
+    "INVITEONLY_INVITE_STRIKE_WINDOW_DAYS", 180, maximum=_MAX_DAYS
+)
+INVITE_STRIKE_SUSPENSION_DAYS = _env_int(
+    "INVITEONLY_INVITE_STRIKE_SUSPENSION_DAYS", 60, maximum=_MAX_DAYS
+)
 
 # The longest reason a moderator may write for a sanction, a grant or a branch action.
 MODERATION_REASON_MAX_LENGTH = 500
@@ -714,7 +759,9 @@ SMS_MAX_ATTEMPTS = 8
 
 # A message not sent this long after it was queued is failed instead of retried: a
 # code or an invitation that arrives a day late only confuses.
-SMS_MAX_AGE = timedelta(hours=_env_int("INVITEONLY_SMS_MAX_AGE_HOURS", 12, minimum=1))
+SMS_MAX_AGE = timedelta(
+    hours=_env_int("INVITEONLY_SMS_MAX_AGE_HOURS", 12, minimum=1, maximum=24 * _MAX_DAYS)
+)
 
 # First retry delay; each further attempt doubles it (with jitter).
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)
@@ -729,7 +776,7 @@ SWEEP_INTERVAL = timedelta(hours=1)
 # Also how long a message a dead worker may have handed to Kannel waits for Kannel's
 # delivery report before it is sent again (see sms/delivery.py).
 SMS_SEND_LEASE = timedelta(
-    seconds=_env_float("INVITEONLY_SMS_SEND_LEASE_SECONDS", 120, above=0)
+    seconds=_env_float("INVITEONLY_SMS_SEND_LEASE_SECONDS", 120, above=0, maximum=86_400)
 )
 
 

@@ -158,6 +158,12 @@ def clean_environment(tmp_path: Path, **values: str) -> dict[str, str]:
         ("INVITEONLY_SMS_ROUTES", '["US"]', "must be a JSON object"),
         ("INVITEONLY_INVITATION_TTL_DAYS", "7d", "must be a whole number"),
         ("INVITEONLY_DEBUG", "maybe", "must be one of"),
+        # Values Python would take, but that overflow a time or name no database.
+        ("INVITEONLY_INVITATION_TTL_DAYS", "1000000000", "at most 36,500"),
+        ("INVITEONLY_SESSION_DAYS", "99999999999", "at most 36,500"),
+        ("INVITEONLY_SMS_SEND_LEASE_SECONDS", "inf", "must be a finite number"),
+        ("DATABASE_URL", "postgress://inviteonly@127.0.0.1:5432/inviteonly", "postgress"),
+        ("INVITEONLY_DATA_DIR", "/proc/inviteonly-data", "cannot keep the generated keys"),
     ],
 )
 def test_a_bad_value_stops_the_command_with_one_line_naming_the_variable(
@@ -166,9 +172,16 @@ def test_a_bad_value_stops_the_command_with_one_line_naming_the_variable(
     result = run_cli("check", environment=clean_environment(tmp_path, **{variable: value}),
                      cwd=tmp_path)
     assert result.returncode == 1
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     assert variable in result.stderr and expected in result.stderr
     assert result.stderr.startswith("inviteonly: ")
+
+
+def test_an_empty_site_name_is_the_default(tmp_path: Path) -> None:
+    """As for every variable: set but empty is unset."""
+    assert settings_under(tmp_path, "SITE_NAME", INVITEONLY_SITE_NAME=" ") == {
+        "SITE_NAME": "inviteonly"
+    }
 
 
 def test_lower_case_log_level_and_off_are_accepted(tmp_path: Path) -> None:
