@@ -51,6 +51,47 @@ def test_founder_bound_to_a_number_refuses_a_landline() -> None:
     assert Invitation.objects.count() == 0
 
 
+def test_founder_with_an_empty_number_makes_no_link_for_anyone() -> None:
+    """`inviteonly founder --phone "$FOUNDER_PHONE"` with the variable unset."""
+    with pytest.raises(CommandError, match="--phone is empty"):
+        call_command("founder", "--phone", " ", stdout=StringIO())
+    assert Invitation.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "refusal"),
+    [
+        # waitress would listen on 99999 - 65536 while the links printed say :99999.
+        (["serve", "--port", "99999", "--no-worker"], "--port must be 1–65535, not 99999"),
+        (["serve", "--port", "0", "--no-worker"], "--port must be 1–65535"),
+        # It would accept connections and answer none.
+        (["serve", "--threads", "0", "--no-worker"], "--threads must be at least 1, not 0"),
+        (["sms_report", "--days", "-5"], "--days must be 1–36,500, not -5"),
+        (["sms_report", "--days", "1000000000"], "--days must be 1–36,500"),
+    ],
+)
+def test_a_command_refuses_numbers_it_cannot_use(
+    arguments: list[str], refusal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inviteonly.management.commands import serve
+
+    started: list[object] = []
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: started.append(kwargs))
+    with pytest.raises(CommandError, match=re.escape(refusal)):
+        call_command(*arguments, stdout=StringIO())
+    assert started == []
+
+
+def test_rotating_with_a_key_no_longer_in_the_ring_names_it() -> None:
+    with override_settings(PHONE_ENCRYPTION_KEYS=f"gone:{'A' * 43}="):
+        make_member(phone="+79161230000")
+    with (
+        override_settings(PHONE_ENCRYPTION_KEYS=f"new:{'Z' * 42}0="),
+        pytest.raises(CommandError, match=r"'gone'.*Put the key back"),
+    ):
+        call_command("rotate_phone_keys", stdout=StringIO())
+
+
 def test_registration_mode_command_switches_and_audits() -> None:
     output = StringIO()
     call_command("registration_mode", "closed", stdout=output)

@@ -20,8 +20,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        phone = options.get("phone")
+        if phone is not None and not phone.strip():
+            # `--phone "$FOUNDER_PHONE"` with the variable unset: not a link for anyone.
+            raise CommandError(
+                "--phone is empty: give the founder's mobile number, or leave --phone out "
+                "for a link any number may redeem."
+            )
         try:
-            invitation, token = do_create_founder_invitation(phone=options.get("phone"))
+            invitation, token = do_create_founder_invitation(phone=phone)
         except ActionError as error:
             raise CommandError(str(error.message)) from error
         self.stdout.write(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import models
 
 from inviteonly.accounts.models import Member
@@ -53,5 +53,11 @@ class Command(BaseCommand):
     help = "Re-encrypt phone numbers and SMS texts under the first (current) encryption key."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rotated = rotate_encrypted_columns()
+        try:
+            rotated = rotate_encrypted_columns()
+        except crypto.KeyConfigurationError as error:
+            raise CommandError(
+                f"{error}: values are still encrypted under it. Put the key back in "
+                "INVITEONLY_PHONE_ENCRYPTION_KEYS (after the current one) and run this again."
+            ) from error
         self.stdout.write(f"Re-encrypted {rotated} values under key {crypto.current_key_id()!r}.")

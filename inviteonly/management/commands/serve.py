@@ -62,6 +62,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not 0 < options["port"] < 65536:
+            raise CommandError(f"--port must be 1–65535, not {options['port']}.")
+        if options["threads"] < 1:
+            raise CommandError(f"--threads must be at least 1, not {options['threads']}.")
         listen_where_served(options["host"], options["port"])
         call_command("check", fail_level="ERROR")
         self.stdout.write(data_directory())

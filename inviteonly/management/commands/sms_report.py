@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inviteonly.lib import clock
 from inviteonly.sms.queries import delivery_counts
+
+MAX_DAYS = 36_500  # a hundred years: more would overflow the date
 
 
 class Command(BaseCommand):
@@ -19,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=30, help="Look back this many days.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not 0 < options["days"] <= MAX_DAYS:
+            raise CommandError(f"--days must be 1–{MAX_DAYS:,}, not {options['days']}.")
         rows = delivery_counts(since=clock.now() - timedelta(days=options["days"]))
         header = ("country", "gateway", "messages", "segments", "delivered", "sent",
                   "failed", "waiting")
