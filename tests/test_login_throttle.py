@@ -13,9 +13,14 @@ from django.test import override_settings
 from inviteonly.abuse.login_throttle import wait_after
 from inviteonly.accounts.actions import (
     authenticate_member,
+    do_confirm_join,
     do_confirm_recovery,
+    do_start_join,
     do_start_recovery,
 )
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib.errors import ActionError
 from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
 from tests.test_concurrency import race
@@ -23,6 +28,7 @@ from tests.test_concurrency import race
 pytestmark = pytest.mark.django_db
 
 MEMBER = "+79165550001"
+NEWCOMER = "+79165550042"
 
 
 def fail(phone: str = MEMBER) -> str:
@@ -81,6 +87,27 @@ def test_too_many_failures_in_a_row_require_recovery(
         new_password="a brand new passphrase",
     )
     assert authenticate_member(phone=MEMBER, password="a brand new passphrase")
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_failures_typed_before_a_number_joined_do_not_lock_out_its_member(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """Joining proves the number by its code, as recovery does; guesses anyone typed
+    for it while it had no account no longer count."""
+    for _ in range(12):  # someone guesses at a number that is not a member's yet
+        assert fail(NEWCOMER) == "login_failed"
+        clock.advance(hours=1)
+    assert fail(NEWCOMER) == "login_locked"
+    do_invite_by_phone(inviter=founder, phone=NEWCOMER)
+    started = do_start_join(
+        invitation=access_invitation_by_token(sms_outbox.join_token_for(NEWCOMER)),
+        phone=NEWCOMER, display_name="Newcomer", password=PASSWORD, language="en",
+    )
+    do_confirm_join(verification_id=started.verification.id,
+                    code=sms_outbox.code_for(NEWCOMER))
+    assert authenticate_member(phone=NEWCOMER, password=PASSWORD).display_name == "Newcomer"
+    assert fail(NEWCOMER) == "login_failed"  # counted afresh from here
 
 
 @pytest.mark.django_db(transaction=True)

@@ -77,9 +77,9 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     # checked afterwards), the code consumed (it was checked under the lock), one
     # UPDATE of the member (its place in the tree, which ends with its new id, and its
     # last login), the three audit entries (on SQLite in one INSERT), the inviter's
-    # notice, the session. The new member's invite rights in the answer need no query:
-    # nothing about them can exist yet.
-    assert len(statements(confirm)) == 3 + (1 if together else 6), statements(confirm)
+    # notice, the session, the number's login failures forgotten. The new member's
+    # invite rights in the answer need no query: nothing about them can exist yet.
+    assert len(statements(confirm)) == 3 + (1 if together else 7), statements(confirm)
     member = Member.objects.get(display_name="Newcomer Boris")
     assert list(
         AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)

@@ -11,13 +11,14 @@ import math
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext as _
 
 from inviteonly.abuse.actions import describe_wait
 from inviteonly.abuse.models import LoginThrottle
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.queries import execute_later
 
 
 def wait_after(failures: int) -> timedelta | None:
@@ -64,3 +65,14 @@ def begin_login_attempt(phone_blind_index: str) -> None:
 def reset_login_failures(phone_blind_index: str) -> None:
     """After a successful login or a password recovery."""
     LoginThrottle.objects.filter(phone_blind_index=phone_blind_index).delete()
+
+
+def reset_login_failures_as_joined(phone_blind_index: str) -> None:
+    """A join proves the number by its code, as a recovery does: failures typed for it
+    before it had an account (by anyone) do not lock its new member out. With the
+    join's last writes (``written_together``: on PostgreSQL, no statement of its own)."""
+    table = connection.ops.quote_name(LoginThrottle._meta.db_table)
+    execute_later(
+        f"DELETE FROM {table} WHERE phone_blind_index = %s",  # noqa: S608
+        [phone_blind_index],
+    )

@@ -13,7 +13,11 @@ from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
 from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
-from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_failures
+from inviteonly.abuse.login_throttle import (
+    begin_login_attempt,
+    reset_login_failures,
+    reset_login_failures_as_joined,
+)
 from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
@@ -263,6 +267,7 @@ def _create_member(
         joined_at=now,
     ))
     member.place_in_tree()
+    reset_login_failures_as_joined(member.phone_blind_index)
     record_audit_entry(
         AuditAction.MEMBER_JOINED,
         actor=member,
