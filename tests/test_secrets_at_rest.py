@@ -129,6 +129,29 @@ def test_log_redaction_blanks_numbers_and_join_links(caplog: pytest.LogCaptureFi
     assert message == "careless line: [phone], [phone], /j/[token]"
 
 
+@pytest.mark.parametrize("typed", [
+    "8 916 123-45-67", "8 (916) 123-45-67", "8(916)123-45-67", "916 000-00-01",
+    "(415) 555-2671", "415-555-2671", "415.555.2671", "+7%20916%20123-45-67",
+    "8%20916%20123%2045%2067",
+])
+def test_log_redaction_blanks_numbers_in_national_format(
+    caplog: pytest.LogCaptureFixture, typed: str
+) -> None:
+    caplog.set_level(logging.INFO)
+    logging.getLogger("inviteonly.test").warning("Not Found: /members/%s", typed)
+    assert caplog.records[-1].getMessage() == "Not Found: /members/[phone]"
+
+
+def test_log_redaction_leaves_times_addresses_and_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    line = ("2026-11-30 17:28:06 from 203.0.113.7 port 51234: GET /api/members/123/wall "
+            "200 1234, v3.40.1, at 17:28 on 30.11.2026")
+    logging.getLogger("inviteonly.test").warning(line)
+    assert caplog.records[-1].getMessage() == line
+
+
 def test_log_redaction_blanks_tracebacks_and_stacks(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     try:

@@ -22,11 +22,27 @@ _PATTERNS = (
     # Delivery reports: /sms/<gateway>/<message id>/<token>/ — Kannel's endpoint asks
     # for nothing but the token, and Django logs the path of every refused report.
     (re.compile(r"(/sms/[A-Za-z0-9_-]+/\d+/)[^/?#\s]+"), r"\1[token]"),
-    # International numbers, however punctuated: +7 916 123-45-67, +14155552671.
-    (re.compile(r"\+\d[\d\s().-]{5,}\d"), "[phone]"),
+    # International numbers, however punctuated: +7 916 123-45-67, +14155552671,
+    # and percent-encoded in a path (+7%20916%20123-45-67).
+    (re.compile(r"\+\d(?:[\d\s().-]|%20){5,}\d"), "[phone]"),
     # Long runs of digits: national numbers, E.164 without the plus.
     (re.compile(r"(?<!\d)\d{9,15}(?!\d)"), "[phone]"),
 )
+
+# National numbers as typed: digit groups, one separator (space, dash, dot, "%20") or
+# parentheses between them: 8 916 123-45-67, (415) 555-2671, 415.555.2671. Blanked
+# when they hold 9 to 15 digits, unless they are a date and time (2026-11-30 17:28)
+# or an IPv4 address, which are no numbers and which logs need.
+_GROUPED_DIGITS = re.compile(
+    r"(?<![\w.:-])\(?\d(?:\d|\)|(?:[ .-]|%20)?\((?=\d)|(?:[ .-]|%20)(?=\(?\d))*\d(?![\w:])"
+)
+_NOT_A_NUMBER = re.compile(r"\d{4}-\d\d-\d\d|\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+def _blank_grouped(match: re.Match[str]) -> str:
+    text = match.group()
+    digits = sum(char.isdigit() for char in text.replace("%20", " "))
+    return "[phone]" if 9 <= digits <= 15 and not _NOT_A_NUMBER.match(text) else text
 
 _TRACEBACKS = logging.Formatter()
 _installed = False
@@ -35,7 +51,7 @@ _installed = False
 def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return text
+    return _GROUPED_DIGITS.sub(_blank_grouped, text)
 
 
 def install() -> None:
