@@ -86,3 +86,43 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     ) == [AuditAction.MEMBER_JOINED, AuditAction.INVITATION_REDEEMED,
           AuditAction.LOGIN_SUCCEEDED]
 
+
+
+@pytest.mark.django_db
+@override_settings(RATE_LIMITS=DEFAULT_SHAPED_LIMITS, SMS_PUMPING_DEFENCE=True)
+def test_every_statement_of_a_registration_stays_in_psycopgs_statement_cache(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """psycopg parses a statement of more than 4,096 bytes or 50 parameters afresh on
+    every run (a tenth of a millisecond or more of Python): twice a registration's
+    statement has crept over one of them by a few bytes or one parameter."""
+    from psycopg import _queries
+
+    seen: list[tuple[str, int]] = []
+
+    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        seen.append((sql, len(params or ())))
+        return execute(sql, params, many, context)
+
+    inviter = ApiClient()
+    inviter.log_in("+79160000001")
+    newcomer = ApiClient()
+    with connection.execute_wrapper(record):
+        assert inviter.post("/invitations", {"phone": NUMBER}).status_code == 201
+        started = newcomer.post("/join", {
+            "token": sms_outbox.join_token_for(NUMBER), "phone": NUMBER,
+            "display_name": "Newcomer Boris", "password": PASSWORD,
+        })
+        assert started.status_code == 202, started.json_body
+        joined = newcomer.post("/join/confirm", {
+            "verification_token": started.json_body["verification_token"],
+            "code": sms_outbox.code_for(NUMBER),
+        })
+        assert joined.status_code == 201, joined.json_body
+    assert len(seen) > 8
+    too_big = [
+        (len(sql.encode()), parameters, sql[:80]) for sql, parameters in seen
+        if len(sql.encode()) > _queries.MAX_CACHED_STATEMENT_LENGTH
+        or parameters > _queries.MAX_CACHED_STATEMENT_PARAMS
+    ]
+    assert too_big == []
