@@ -100,7 +100,7 @@ def test_every_statement_of_a_registration_stays_in_psycopgs_statement_cache(
 
     seen: list[tuple[str, int]] = []
 
-    def record(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def record(execute, sql, params, many, context):
         seen.append((sql, len(params or ())))
         return execute(sql, params, many, context)
 
