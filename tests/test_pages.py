@@ -160,6 +160,12 @@ def test_admin_cannot_change_or_delete_invitations_or_grants(founder: Member) ->
         assert model.objects.filter(pk=pk).exists()
 
 
+def test_admin_greets_the_operator_by_name_not_by_the_blind_index(founder: Member) -> None:
+    page = logged_in("+79160000001").get("/admin/").content.decode()
+    assert "Founder Anna" in page
+    assert founder.phone_blind_index not in page
+
+
 def test_anonymous_admin_goes_to_phone_login() -> None:
     response = Client().get("/admin/login/?next=/admin/")
     assert response.status_code == 302

@@ -95,6 +95,13 @@ class Member(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return f"{self.display_name} ({self.phone_masked})"
 
+    # Django's admin greets the operator by these; the username is the blind index.
+    def get_short_name(self) -> str:
+        return self.display_name
+
+    def get_full_name(self) -> str:
+        return self.display_name
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         placing = self._state.adding and not self.tree_path
         super().save(*args, **kwargs)
