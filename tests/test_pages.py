@@ -160,6 +160,19 @@ def test_admin_cannot_change_or_delete_invitations_or_grants(founder: Member) ->
         assert model.objects.filter(pk=pk).exists()
 
 
+def test_admin_adds_no_member_without_a_verified_number(founder: Member) -> None:
+    """Members join with a verified number (`inviteonly founder` prints a founder's
+    link); an account without a number or password would be a member nobody verified."""
+    admin = logged_in("+79160000001")
+    assert admin.get("/admin/accounts/member/add/").status_code == 403
+    response = admin.post("/admin/accounts/member/add/", {
+        "display_name": "Ghost", "language": "en", "role": "founder", "status": "active",
+    })
+    assert response.status_code == 403
+    assert list(Member.objects.all()) == [founder]
+    assert "/admin/accounts/member/add/" not in admin.get("/admin/").content.decode()
+
+
 def test_admin_greets_the_operator_by_name_not_by_the_blind_index(founder: Member) -> None:
     page = logged_in("+79160000001").get("/admin/").content.decode()
     assert "Founder Anna" in page

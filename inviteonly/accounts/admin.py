@@ -1,8 +1,11 @@
-"""Admin for members: numbers only masked, passwords never editable here."""
+"""Admin for members: numbers only masked, passwords never editable here, and no
+member added here (members join with a verified number; `inviteonly founder` prints a
+founder's link)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from inviteonly.accounts.models import Member
 
@@ -19,3 +22,6 @@ class MemberAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("phone_masked", "invited_by", "joined_at", "last_login")
     ordering = ("-joined_at",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
