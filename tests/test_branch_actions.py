@@ -539,9 +539,9 @@ def test_a_moderator_banning_a_branch_under_a_founder_strikes_nobody(
     root = make_member(display_name="Root", invited_by=founder)
     apply(moderator, root, BranchAction.BAN)
     assert not Strike.objects.exists()
-    # Told, as any inviter of a member banned for spam.
+    # Told, as any inviter of a member banned for spam, that they got no strike.
     assert list(Notification.objects.filter(member=founder).values_list("kind", flat=True)) == [
-        NotificationKind.INVITEE_BANNED
+        NotificationKind.INVITEE_BANNED_NO_STRIKE
     ]
 
 

@@ -493,10 +493,11 @@ def test_no_strike_for_an_inviter_the_moderator_may_not_act_on(
             )
     assert not Strike.objects.exists()
     assert not Sanction.objects.filter(kind=SanctionKind.INVITE_SUSPENSION).exists()
-    told = Notification.objects.filter(kind=NotificationKind.INVITEE_BANNED)
+    told = Notification.objects.filter(kind=NotificationKind.INVITEE_BANNED_NO_STRIKE)
     assert sorted(told.values_list("member_id", flat=True)) == sorted(
         [founder.pk, founder.pk, other_moderator.pk, other_moderator.pk]
     )
+    assert Notification.objects.count() == 4
     assert evaluate_invite_rights(founder).can_invite
     # A founder acts on moderators: their bans for spam strike a moderator who invited.
     for _ in range(2):
@@ -506,6 +507,21 @@ def test_no_strike_for_an_inviter_the_moderator_may_not_act_on(
         )
     assert Strike.objects.filter(member=other_moderator).count() == 2
     assert suspension_rule(other_moderator).state == RuleState.FAILED
+
+
+def test_an_inviter_who_gets_no_strike_is_told_the_ban_without_a_strike(
+    founder: Member, moderator: Member
+) -> None:
+    spammer = veteran(display_name="Spammer", invited_by=founder)
+    do_ban_member(member=spammer, moderator=moderator, reason="Casino links", for_spam=True)
+    assert not Strike.objects.filter(member=founder).exists()
+    (notice,) = recent_notifications(founder)
+    assert "Spammer" in notice.text and "Casino links" in notice.text
+    assert "strike" not in notice.text
+    with translation.override("ru"):
+        (notice,) = recent_notifications(founder)
+    assert "Casino links" in notice.text and "спам" in notice.text
+    assert "штраф" not in notice.text
 
 
 def test_a_ban_lifted_as_a_mistake_takes_back_its_strike(

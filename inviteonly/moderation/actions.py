@@ -407,15 +407,18 @@ def record_ban_consequences(
     INVITE_STRIKE_WINDOW_DAYS suspend the inviter's invite rights for
     INVITE_STRIKE_SUSPENSION_DAYS. The strike and the suspension follow the role
     rules like any decision of the banning moderator: an inviter they may not act on
-    (a founder; a moderator, unless a founder bans; themselves) gets neither, only the
-    notice (if someone else banned). Call inside the ban's transaction."""
+    (a founder; a moderator, unless a founder bans; themselves) gets neither, only a
+    notice that says no strike (if someone else banned). Call inside the ban's
+    transaction."""
     now = clock.now()
     if not for_spam or banned.invited_by_id is None:
         return
     inviter = Member.objects.select_for_update().get(id=banned.invited_by_id)
     if actor is not None and not may_moderate(actor, inviter):
         if actor.id != inviter.id:
-            notify_member(inviter, NotificationKind.INVITEE_BANNED, subject=banned, reason=reason)
+            notify_member(
+                inviter, NotificationKind.INVITEE_BANNED_NO_STRIKE, subject=banned, reason=reason
+            )
         return
     strike, created = Strike.objects.get_or_create(
         member=inviter, invitee=banned, defaults={"reason": reason, "created_at": now}

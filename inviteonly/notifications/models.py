@@ -13,6 +13,8 @@ class NotificationKind(models.TextChoices):
     INVITEE_JOINED = "invitee_joined", _("Your invitee joined")
     PASSWORD_RECOVERED = "password_recovered", _("Your password was changed")
     INVITEE_BANNED = "invitee_banned", _("Someone you invited was banned")
+    # The same, to an inviter the banning moderator may not act on: no strike.
+    INVITEE_BANNED_NO_STRIKE = "invitee_banned_no_strike", _("Someone you invited was banned")
     INVITE_RIGHTS_SUSPENDED = "invite_rights_suspended", _("Your invite rights were suspended")
     INVITE_RIGHTS_GRANTED = "invite_rights_granted", _("A moderator granted you invite rights")
     WARNED = "warned", _("A moderator warned you")

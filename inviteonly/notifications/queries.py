@@ -54,6 +54,11 @@ def _text_of(notification: Notification) -> str:
             "%(name)s, whom you invited, was banned for spam. The moderator's reason: "
             "%(reason)s. You got a strike: too many strikes suspend your invite rights."
         ) % {"name": notification.subject.display_name, "reason": notification.reason}
+    if notification.kind == NotificationKind.INVITEE_BANNED_NO_STRIKE and notification.subject:
+        return _(
+            "%(name)s, whom you invited, was banned for spam. The moderator's reason: "
+            "%(reason)s."
+        ) % {"name": notification.subject.display_name, "reason": notification.reason}
     if notification.kind == NotificationKind.INVITE_RIGHTS_SUSPENDED:
         if not notification.reason and notification.until:  # by the strike rule
             return _(
