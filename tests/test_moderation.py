@@ -294,6 +294,32 @@ def test_moderator_page_quarantines_reviews_and_grants(
     ]
 
 
+@pytest.mark.parametrize("decision", ["warn", "quarantine", "ban"])
+def test_an_end_date_with_a_sanction_that_has_none_is_refused_on_the_page(
+    clock: FrozenClock, founder: Member, decision: str
+) -> None:
+    """Only suspensions and grants end by a date; a week's ban would otherwise be
+    recorded without end."""
+    member = make_member(phone="+79163330011", display_name="Troll")
+    url = f"/moderation/members/{member.id}/"
+    week_later = (clock.current + 7 * DAY).date().isoformat()
+    for language, refusal in (
+        ("en", "Only a suspension or a grant of invite rights can have an end date."),
+        ("ru", "Дата окончания бывает только у приостановки или выдачи права приглашать."),
+    ):
+        client = page_client("+79160000001")
+        client.post("/language/", {"language": language, "next": "/"})
+        response = client.post(
+            url, {"decision": decision, "reason": "One week off", "ends_on": week_later}
+        )
+        assert response.status_code == 200
+        assert refusal in response.content.decode()
+    assert not Sanction.objects.exists()
+    assert not AuditEntry.objects.filter(target_member=member).exists()
+    member.refresh_from_db()
+    assert member.status == Member.Status.ACTIVE
+
+
 def test_a_decision_sent_twice_is_made_once(clock: FrozenClock, founder: Member) -> None:
     """A double click: two bans in force would need two lifts, a ban lifted as a
     mistake would leave the member banned."""

@@ -4,6 +4,7 @@ members fill in."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -41,6 +42,19 @@ class DecisionForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        # A warning, a quarantine or a ban lasts until a moderator ends it: an end date
+        # given with one would be dropped without a word (branch actions refuse it too).
+        if self.cleaned_data.get("ends_on") and self.cleaned_data.get("decision") not in (
+            Decision.SUSPEND_INVITES, Decision.GRANT_INVITES,
+        ):
+            self.add_error("ends_on", forms.ValidationError(
+                _("Only a suspension or a grant of invite rights can have an end date."),
+                code="ends_at_not_applicable",
+            ))
+        return cleaned
 
     def ends_at(self) -> datetime | None:
         return start_of_day(self.cleaned_data.get("ends_on"))
