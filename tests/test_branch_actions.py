@@ -3,6 +3,7 @@ after the preview is refused with nothing written; every affected member is audi
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from inviteonly.invitations.branch_actions import (
 )
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.rights import evaluate_invite_rights
+from inviteonly.lib import clock as clock_module
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.actions import (
     do_ban_member,
@@ -125,6 +127,11 @@ def test_ban_kills_pending_invitations(
         inviter=founder, phone_masked="+7 916 ***-**-02", token_digest="y" * 64,
         expires_at=now + timedelta(days=7),
     )
+    for digit in "34":
+        Invitation.objects.create(
+            inviter=branch[4], phone_masked=f"+7 916 ***-**-0{digit}",
+            token_digest=digit * 64, expires_at=now + timedelta(days=7),
+        )
     subtree = branch[1]  # A and its two invitees
     preview = preview_branch_action(moderator=moderator, root=subtree, action=BranchAction.BAN)
     assert (preview.counts.members, preview.affected) == (3, 3)
@@ -139,6 +146,15 @@ def test_ban_kills_pending_invitations(
     outside.refresh_from_db()
     assert pending.revoked_at is not None
     assert outside.revoked_at is None
+    # Each member whose invitations the ban revoked has the audit entry a ban of them
+    # alone writes, with their own count.
+    revoked_audit = AuditEntry.objects.filter(action=AuditAction.INVITATIONS_REVOKED_BY_BAN)
+    assert sorted(
+        (entry.target_member_id, entry.actor_id, entry.details) for entry in revoked_audit
+    ) == [
+        (branch[3].pk, moderator.pk, {"revoked_invitations": 1}),
+        (branch[4].pk, moderator.pk, {"revoked_invitations": 2}),
+    ]
     # Whoever let the branch in answers for it: a strike and a notice with the reason.
     inviter = subtree.invited_by
     assert inviter is not None
@@ -464,7 +480,11 @@ def test_a_branch_action_takes_the_same_queries_whatever_the_branch_size(
         inviter = make_member(invited_by=founder)
         root = make_member(invited_by=inviter)
         for _ in range(size):
-            make_member(invited_by=root)
+            invitee = make_member(invited_by=root)
+            Invitation.objects.create(
+                inviter=invitee, phone_masked="+7 916 ***-**-01",
+                token_digest=secrets.token_hex(32), expires_at=clock_module.now() + DAY,
+            )
         if action == BranchAction.LIFT_QUARANTINE:
             apply(moderator, root, BranchAction.QUARANTINE)
         preview = preview_branch_action(moderator=moderator, root=root, action=action)

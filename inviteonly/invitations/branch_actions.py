@@ -377,9 +377,11 @@ def do_apply_branch_action(
     if any(count != current.affected for count in written):
         raise _branch_changed()
     if action == BranchAction.BAN:
-        # As for a ban of one member: logged out, pending invitations revoked.
+        # As for a ban of one member: logged out, pending invitations revoked (and
+        # audited for each member).
         cut_off_banned(
             branch_of(root).filter(id__lte=current.highest_id, status=Member.Status.BANNED),
+            actor=moderator,
             now=now,
         )
         # The branch was let in through its root: whoever invited the root answers for

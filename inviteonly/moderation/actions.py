@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, OuterRef, QuerySet, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -18,7 +18,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.accounts.sessions import end_sessions
 from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
-from inviteonly.audit_log.models import AuditAction
+from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitation_requests.withdrawal import put_requests_back
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock
@@ -251,14 +251,8 @@ def do_ban_member(
         member=member, moderator=moderator, kind=SanctionKind.BAN, reason=reason,
         for_spam=for_spam, repeat_allowed=repeat_allowed,
     )
-    revoked = cut_off_banned(Member.objects.filter(id=member.id), now=sanction.created_at)
-    if revoked:
-        record_audit_entry(
-            AuditAction.INVITATIONS_REVOKED_BY_BAN,
-            actor=moderator,
-            target_member=member,
-            revoked_invitations=revoked,
-        )
+    cut_off_banned(Member.objects.filter(id=member.id), actor=moderator,
+                   now=sanction.created_at)
     record_ban_consequences(banned=member, reason=reason, for_spam=for_spam, actor=moderator)
     return sanction
 
@@ -383,19 +377,35 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
                           upheld=False, now=now)
 
 
-def cut_off_banned(members: QuerySet[Member], *, now: datetime) -> int:
+def cut_off_banned(members: QuerySet[Member], *, actor: Member, now: datetime) -> None:
     """What a ban does to the banned members' other rows, for one member or a whole
     branch alike, set-based: every session ends (lifting the ban later revives no
-    cookie or token), their unredeemed invitations are revoked (no refund) and the
-    requests those were sent on wait again. Returns how many invitations it revoked."""
+    cookie or token), their unredeemed invitations are revoked (no refund), the
+    requests those were sent on wait again, and each member whose invitations were
+    revoked gets an audit entry saying how many."""
     end_sessions(members)
-    revoked = Invitation.objects.filter(
+    pending = Invitation.objects.filter(
         inviter__in=members, redeemed_at__isnull=True, revoked_at__isnull=True,
         expires_at__gt=now,
-    ).update(revoked_at=now)
-    if revoked:
-        put_requests_back(Invitation.objects.filter(inviter__in=members, revoked_at=now), now=now)
-    return revoked
+    )
+    # Relies on the index invitation_inviter_recent; one row per member with any.
+    revoked_of = dict(
+        pending.order_by().values("inviter_id").annotate(revoked=Count("id"))
+        .values_list("inviter_id", "revoked")
+    )
+    if not revoked_of:
+        return
+    pending.update(revoked_at=now)
+    put_requests_back(Invitation.objects.filter(inviter__in=members, revoked_at=now), now=now)
+    # One INSERT (in batches) for a whole branch; the detail key is in
+    # audit_log.actions.ALLOWED_DETAIL_KEYS, as record_audit_entry requires.
+    AuditEntry.objects.bulk_create(
+        AuditEntry(
+            created_at=now, action=AuditAction.INVITATIONS_REVOKED_BY_BAN, actor=actor,
+            target_member_id=inviter_id, details={"revoked_invitations": revoked},
+        )
+        for inviter_id, revoked in sorted(revoked_of.items())
+    )
 
 
 def record_ban_consequences(
