@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import formats, translation
 
 from inviteonly.abuse.limiter import RedisStore
@@ -524,6 +524,41 @@ def test_a_quarantined_inviters_invitations_wait_until_the_quarantine_ends(
     joined = newcomer.post("/join/confirm", confirm)
     assert joined.status_code == 201, joined.json_body
     assert Member.objects.get(display_name="Newcomer Boris").invited_by == moderator
+
+
+def test_nobody_joins_under_a_banned_inviter_whose_invitation_was_not_revoked(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """A ban revokes the member's invitations; a status set to banned some other way
+    (the admin's field of old, before it went through the ban) still lets nobody in."""
+    inviter = make_member(
+        display_name="Inviter", role=Member.Role.MODERATOR, phone="+79160000002",
+        invited_by=founder,
+    )
+    do_invite_by_phone(inviter=inviter, phone="+79163334455")
+    token = sms_outbox.join_token_for("+79163334455")
+    newcomer = ApiClient("ru")
+    started = newcomer.post("/join", {
+        "token": token, "phone": "+79163334455", "display_name": "Newcomer Boris",
+        "password": PASSWORD, "language": "ru",
+    })
+    assert started.status_code == 202, started.json_body
+    Member.objects.filter(id=inviter.id).update(status=Member.Status.BANNED)
+    confirm = {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for("+79163334455"),
+    }
+    for path, body in (("/join/invitation", {"token": token}), ("/join/confirm", confirm)):
+        refused = newcomer.post(path, body)
+        assert (refused.status_code, refused.json_body["code"]) == (410, "invitation_revoked")
+        assert refused.json_body["detail"] == (
+            "Это приглашение больше не действует. Попросите пригласить вас кого-нибудь "
+            "другого."
+        )
+    assert not Member.objects.filter(display_name="Newcomer Boris").exists()
+    page = Client().get(f"/j/{token}")
+    assert page.status_code == 410
+    assert "This invitation is no longer valid." in page.content.decode()
 
 
 def test_a_numbers_invitation_sms_count_in_the_invitations_transaction_with_redis(

@@ -62,8 +62,15 @@ def access_invitation_by_token(token: str) -> Invitation:
 
 def check_inviter_in_good_standing(invitation: Invitation) -> None:
     """While its inviter is quarantined an invitation waits: nobody joins through it
-    until a moderator ends the quarantine (a ban revokes it for good)."""
+    until a moderator ends the quarantine. A ban revokes it for good; nobody joins under
+    a banned inviter even where it did not (a status set in the admin of old)."""
     inviter = invitation.inviter
+    if inviter is not None and inviter.status == Member.Status.BANNED:
+        raise ActionError(
+            "invitation_revoked",
+            _("This invitation is no longer valid. Ask someone else to invite you."),
+            status=410,
+        )
     if inviter is not None and inviter.status == Member.Status.QUARANTINED:
         raise ActionError(
             "invitation_on_hold",
