@@ -24,10 +24,12 @@ from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.actions import (
     do_ban_member,
+    do_change_role,
     do_lift_sanction,
     do_quarantine_member,
     do_report_item,
     do_resolve_reports,
+    do_set_status_as_operator,
     do_suspend_invite_rights,
     do_warn_member,
 )
@@ -318,6 +320,47 @@ def test_an_end_date_with_a_sanction_that_has_none_is_refused_on_the_page(
     assert not AuditEntry.objects.filter(target_member=member).exists()
     member.refresh_from_db()
     assert member.status == Member.Status.ACTIVE
+
+
+def test_only_administrators_change_roles_and_statuses_and_never_their_own(
+    founder: Member, moderator: Member
+) -> None:
+    member = veteran()
+    for operator, target, code in (
+        (moderator, member, "not_an_operator"), (founder, founder, "own_standing"),
+    ):
+        with pytest.raises(ActionError) as refused:
+            do_change_role(member=target, operator=operator, role="moderator", reason="Why")
+        assert (refused.value.code, refused.value.status) == (code, 403)
+        with pytest.raises(ActionError) as refused:
+            do_set_status_as_operator(member=target, operator=operator, status="banned",
+                                      reason="Why")
+        assert (refused.value.code, refused.value.status) == (code, 403)
+    with pytest.raises(ActionError) as refused:
+        do_set_status_as_operator(member=member, operator=founder, status="deleted",
+                                  reason="Why")
+    assert refused.value.code == "invalid_status"
+    member.refresh_from_db()
+    assert (member.role, member.status) == (Member.Role.MEMBER, Member.Status.ACTIVE)
+    assert not AuditEntry.objects.exists() and not Sanction.objects.exists()
+
+
+def test_an_operator_setting_a_status_moves_between_the_sanctions_that_call_for_it(
+    founder: Member, moderator: Member
+) -> None:
+    """Banned → quarantined ends the ban (kept on the record) and quarantines; a status
+    asked for again changes nothing."""
+    member = veteran()
+    do_ban_member(member=member, moderator=moderator, reason="Spam")
+    do_set_status_as_operator(member=member, operator=founder, status="quarantined",
+                              reason="Under review")
+    do_set_status_as_operator(member=member, operator=founder, status="quarantined",
+                              reason="Under review")
+    member.refresh_from_db()
+    assert member.status == Member.Status.QUARANTINED
+    assert sorted(
+        Sanction.objects.filter(member=member).values_list("kind", "upheld", "ended_by")
+    ) == [("ban", True, founder.pk), ("quarantine", True, None)]
 
 
 def test_a_decision_sent_twice_is_made_once(clock: FrozenClock, founder: Member) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -171,6 +172,103 @@ def test_admin_adds_no_member_without_a_verified_number(founder: Member) -> None
     assert response.status_code == 403
     assert list(Member.objects.all()) == [founder]
     assert "/admin/accounts/member/add/" not in admin.get("/admin/").content.decode()
+
+
+def admin_change_member(admin: Client, member: Member, **changes: str) -> Any:
+    """The member's admin form as it stands, with ``changes``."""
+    data = {"display_name": member.display_name, "language": member.language,
+            "role": member.role, "status": member.status, **changes}
+    return admin.post(f"/admin/accounts/member/{member.id}/change/", data)
+
+
+def test_a_ban_in_the_admin_is_a_ban_and_lets_nobody_in_through_the_members_links(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """The admin is where operators deal with anyone a moderator may not act on (a
+    founder, a moderator): its status field goes through the sanctions, as a moderator's
+    decision would — audited, sessions ended, pending invitations revoked."""
+    from inviteonly.audit_log.models import AuditAction, AuditEntry
+    from inviteonly.moderation.models import Sanction, SanctionKind
+
+    other_founder = make_member(phone=NUMBER, display_name="Founder Boris",
+                                role=Member.Role.FOUNDER)
+    do_invite_by_phone(inviter=other_founder, phone="+79163330011")
+    token = sms_outbox.join_token_for("+79163330011")
+    admin = logged_in("+79160000001")
+    banned = admin_change_member(admin, other_founder, status="banned", reason="Sold links")
+    assert banned.status_code == 302
+    other_founder.refresh_from_db()
+    assert other_founder.status == Member.Status.BANNED
+    ban = Sanction.objects.get(member=other_founder)
+    assert (ban.kind, ban.moderator, ban.reason) == (SanctionKind.BAN, founder, "Sold links")
+    assert list(
+        AuditEntry.objects.filter(target_member=other_founder, actor=founder)
+        .order_by("id").values_list("action", flat=True)
+    ) == [AuditAction.MEMBER_BANNED, AuditAction.INVITATIONS_REVOKED_BY_BAN]
+    assert Client().get(f"/j/{token}").status_code == 410
+    # Back to active: the ban ends, kept on the record, and that is audited too.
+    admin_change_member(admin, other_founder, status="active", reason="Settled")
+    other_founder.refresh_from_db()
+    ban.refresh_from_db()
+    assert other_founder.status == Member.Status.ACTIVE
+    assert (ban.ended_by, ban.upheld, ban.end_reason) == (founder, True, "Settled")
+    assert AuditEntry.objects.filter(action=AuditAction.SANCTION_LIFTED,
+                                     target_member=other_founder, actor=founder).exists()
+
+
+def test_a_role_change_in_the_admin_is_audited_and_gives_the_admin_to_founders_only(
+    founder: Member,
+) -> None:
+    from inviteonly.audit_log.models import AuditAction, AuditEntry
+
+    member = make_member(phone=NUMBER, display_name="Soon a moderator")
+    admin = logged_in("+79160000001")
+    admin_change_member(admin, member, role="moderator", reason="Runs the local group")
+    member.refresh_from_db()
+    assert (member.role, member.is_staff, member.is_superuser) == ("moderator", False, False)
+    entry = AuditEntry.objects.get(action=AuditAction.ROLE_CHANGED)
+    assert (entry.actor, entry.target_member) == (founder, member)
+    assert entry.details == {"role": "moderator", "previous_role": "member",
+                             "reason": "Runs the local group"}
+    admin_change_member(admin, member, role="founder", reason="Co-founder now")
+    member.refresh_from_db()
+    assert (member.role, member.is_staff, member.is_superuser) == ("founder", True, True)
+    assert logged_in(NUMBER).get("/admin/").status_code == 200
+    admin_change_member(admin, member, role="member", reason="Stepped down")
+    member.refresh_from_db()
+    assert (member.role, member.is_staff, member.is_superuser) == ("member", False, False)
+    assert AuditEntry.objects.filter(action=AuditAction.ROLE_CHANGED).count() == 3
+    # A name alone needs no reason and is no decision.
+    renamed = admin_change_member(admin, member, display_name="Renamed")
+    assert renamed.status_code == 302
+    assert AuditEntry.objects.filter(action=AuditAction.ROLE_CHANGED).count() == 3
+
+
+@pytest.mark.parametrize(("language", "refusal"), [
+    ("en", "Write the reason: the member and other moderators see it."),
+    ("ru", "Укажите причину: её увидят участник и другие модераторы."),
+])
+def test_the_admin_refuses_a_role_or_status_change_without_a_reason(
+    founder: Member, language: str, refusal: str
+) -> None:
+    member = make_member(phone=NUMBER, display_name="Plain Member")
+    admin = logged_in("+79160000001")
+    admin.post("/language/", {"language": language, "next": "/"})
+    for change in ({"role": "moderator"}, {"status": "banned"}):
+        response = admin_change_member(admin, member, **change)
+        assert response.status_code == 200
+        assert refusal in response.content.decode()
+    member.refresh_from_db()
+    assert (member.role, member.status) == ("member", "active")
+
+
+def test_an_operator_cannot_change_their_own_role_or_status(founder: Member) -> None:
+    admin = logged_in("+79160000001")
+    page = admin.get(f"/admin/accounts/member/{founder.id}/change/").content.decode()
+    assert 'name="status"' not in page and 'name="role"' not in page
+    admin_change_member(admin, founder, role="member", status="banned", reason="Oops")
+    founder.refresh_from_db()
+    assert (founder.role, founder.status, founder.is_superuser) == ("founder", "active", True)
 
 
 def test_admin_greets_the_operator_by_name_not_by_the_blind_index(founder: Member) -> None:

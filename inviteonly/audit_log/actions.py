@@ -14,7 +14,8 @@ from inviteonly.lib.queries import insert_later
 ALLOWED_DETAIL_KEYS = frozenset(
     {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt",
      "sanction", "kind", "for_spam", "ends_at", "upheld", "strikes", "revoked_invitations",
-     "refunded", "grant", "branch_root", "branch_action", "count", "target", "resolution"}
+     "refunded", "grant", "branch_root", "branch_action", "count", "target", "resolution",
+     "role", "previous_role"}
 )
 
 

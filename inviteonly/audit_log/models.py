@@ -47,6 +47,7 @@ class AuditAction(models.TextChoices):
     REPORT_FILED = "report_filed", _("Report filed")
     REPORTS_RESOLVED = "reports_resolved", _("Reports resolved by a moderator")
     REPORTED_CONTENT_REMOVED = "reported_content_removed", _("Reported content removed")
+    ROLE_CHANGED = "role_changed", _("Role changed")
 
 
 class AuditEntry(models.Model):

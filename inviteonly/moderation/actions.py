@@ -35,6 +35,7 @@ from inviteonly.moderation.models import (
     Strike,
 )
 from inviteonly.moderation.queries import (
+    check_can_act_as_operator,
     check_can_moderate,
     check_is_moderator,
     may_moderate,
@@ -326,6 +327,82 @@ def _end_sanction(
         kind=sanction.kind,
         reason=reason,
         upheld=upheld,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Operators (the admin)
+# ---------------------------------------------------------------------------
+
+# The sanction each status an operator may set calls for.
+_SANCTION_FOR_STATUS = {
+    Member.Status.BANNED: SanctionKind.BAN,
+    Member.Status.QUARANTINED: SanctionKind.QUARANTINE,
+    Member.Status.ACTIVE: None,
+}
+
+
+@transaction.atomic
+def do_set_status_as_operator(
+    *, member: Member, operator: Member, status: str, reason: str
+) -> None:
+    """An operator sets a member's status in the admin (founders included, whom no
+    moderator acts on). The status stays what the sanctions in force call for: banned
+    imposes a ban (sessions ended, pending invitations revoked), quarantined a
+    quarantine, and the bans and quarantines in force that the status does not call for
+    end, kept on the record (upheld); each is notified and audited as a moderator's
+    decision is."""
+    check_can_act_as_operator(operator, member)
+    if status not in _SANCTION_FOR_STATUS:
+        raise ActionError("invalid_status", _("Choose a status."), field="status")
+    wanted = _SANCTION_FOR_STATUS[Member.Status(status)]
+    member = Member.objects.select_for_update().get(id=member.id)
+    reason = clean_moderation_reason(reason)
+    now = clock.now()
+    in_force = list(
+        Sanction.objects.in_force_at(now).select_for_update()
+        .filter(member=member, kind__in=[SanctionKind.BAN, SanctionKind.QUARANTINE])
+        .order_by("id")
+    )
+    for sanction in in_force:
+        if sanction.kind != wanted:
+            _end_sanction(sanction, member=member, moderator=operator, reason=reason,
+                          upheld=True, now=now)
+    if wanted is not None and all(sanction.kind != wanted for sanction in in_force):
+        sanction = _impose(member=member, moderator=operator, kind=wanted, reason=reason)
+        if wanted == SanctionKind.BAN:
+            cut_off_banned(Member.objects.filter(id=member.id), actor=operator,
+                           now=sanction.created_at)
+    _update_status(member, now=now)
+
+
+@transaction.atomic
+def do_change_role(
+    *, member: Member, operator: Member, role: str, reason: str,
+    ip_address: str | None = None,
+) -> None:
+    """An operator makes a member a moderator or a founder, or takes the role back, in
+    the admin. Founders get the admin with the role (staff and superuser, as a
+    founder's join gives them); the others lose it."""
+    check_can_act_as_operator(operator, member)
+    if role not in Member.Role.values:
+        raise ActionError("invalid_role", _("Choose a role."), field="role")
+    member = Member.objects.select_for_update().get(id=member.id)
+    reason = clean_moderation_reason(reason)
+    previous = member.role
+    if role == previous:
+        return
+    member.role = role
+    member.is_staff = member.is_superuser = role == Member.Role.FOUNDER
+    member.save(update_fields=["role", "is_staff", "is_superuser"])
+    record_audit_entry(
+        AuditAction.ROLE_CHANGED,
+        actor=operator,
+        target_member=member,
+        ip_address=ip_address,
+        role=role,
+        previous_role=previous,
+        reason=reason,
     )
 
 

@@ -67,6 +67,19 @@ def check_can_moderate(actor: Member, member: Member) -> None:
         )
 
 
+def check_can_act_as_operator(actor: Member, member: Member) -> None:
+    """Operators (administrators: founders are) change roles and statuses in the admin,
+    on anyone but themselves: the only decisions that reach a founder."""
+    if not actor.is_superuser:
+        raise ActionError(
+            "not_an_operator", _("Only administrators can do this."), status=403
+        )
+    if actor.id == member.id:
+        raise ActionError(
+            "own_standing", _("You cannot change your own role or status."), status=403
+        )
+
+
 def access_member_for_moderation(actor: Member, member_id: int) -> Member:
     check_is_moderator(actor)
     member = Member.objects.filter(id=member_id).first()
