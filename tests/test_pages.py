@@ -271,6 +271,78 @@ def test_an_operator_cannot_change_their_own_role_or_status(founder: Member) -> 
     assert (founder.role, founder.status, founder.is_superuser) == ("founder", "active", True)
 
 
+def test_every_admin_label_of_ours_is_translated() -> None:
+    """Django makes a label from a field's or an app's name, in English whatever the
+    language; each of ours must name itself, translated."""
+    from django.apps import apps
+    from django.contrib import admin
+    from django.core.exceptions import FieldDoesNotExist
+    from django.db.models import Field
+    from django.utils.functional import Promise
+
+    untranslated = []
+    for model, model_admin in admin.site._registry.items():
+        config = apps.get_app_config(model._meta.app_label)
+        if not config.name.startswith("inviteonly."):
+            continue
+        if not isinstance(config.verbose_name, Promise):
+            untranslated.append(config.label)
+        for name in (*(model_admin.fields or ()), *model_admin.list_display):
+            try:
+                field = model._meta.get_field(str(name))
+            except FieldDoesNotExist:
+                continue
+            assert isinstance(field, Field)
+            if not field.primary_key and not isinstance(field.verbose_name, Promise):
+                untranslated.append(f"{model._meta.label}.{name}")
+    assert untranslated == []
+
+
+def test_the_admin_pages_are_in_russian(founder: Member, sms_outbox: SmsOutbox) -> None:
+    """Labels, app names and object titles: a Russian operator reads no English."""
+    from inviteonly.audit_log.models import AuditAction, AuditEntry
+    from inviteonly.invitations.actions import do_grant_invite_rights
+    from inviteonly.moderation.actions import do_ban_member
+    from inviteonly.moderation.models import Sanction, Strike
+    from inviteonly.sms.models import OutboundSms
+
+    inviter = make_member(display_name="Пригласивший")
+    spammer = make_member(display_name="Спамер", invited_by=inviter)
+    do_ban_member(member=spammer, moderator=founder, reason="Спам", for_spam=True)
+    grant = do_grant_invite_rights(moderator=founder, member=inviter, reason="Доверие")
+    invitation = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    do_set_registration_mode(actor=founder, mode="open")
+    entry = AuditEntry.objects.filter(action=AuditAction.STRIKE_RECORDED).get()
+    admin = logged_in("+79160000001")
+    admin.post("/language/", {"language": "ru", "next": "/"})
+    objects = {
+        "accounts/member": inviter.id, "moderation/sanction": Sanction.objects.get().id,
+        "moderation/strike": Strike.objects.get().id, "audit_log/auditentry": entry.id,
+        "invitations/invitation": invitation.id, "invitations/inviterightsgrant": grant.id,
+        "sms/outboundsms": OutboundSms.objects.get().id, "site_config/siteconfiguration": 1,
+    }
+    pages = ["/admin/"] + [
+        page for path, pk in objects.items()
+        for page in (f"/admin/{path}/", f"/admin/{path}/{pk}/change/")
+    ]
+    english = {}
+    for page in pages:
+        response = admin.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert "Санкции" in html  # the page is in Russian
+        found = [word for word in (
+            ">Accounts<", ">Moderation<", ">Audit_Log<", ">Invitations<", ">Site_Config<",
+            "Created at", "Target member", "Ip address", ">Actor<", ">Invitee<", ">Member<",
+            "Details:", "Expires at", "Recipient masked", "Registration mode", "Updated by",
+            "ban →", "strike →", "grant →", " strike_recorded", "invitation →", "(queued)",
+            ">pending<",
+        ) if word in html]
+        if found:
+            english[page] = found
+    assert english == {}
+
+
 def test_admin_greets_the_operator_by_name_not_by_the_blind_index(founder: Member) -> None:
     page = logged_in("+79160000001").get("/admin/").content.decode()
     assert "Founder Anna" in page

@@ -51,14 +51,15 @@ class AuditAction(models.TextChoices):
 
 
 class AuditEntry(models.Model):
-    created_at = models.DateTimeField(default=clock.now, db_index=True)
-    action = models.CharField(max_length=48, choices=AuditAction.choices)
+    created_at = models.DateTimeField(_("when"), default=clock.now, db_index=True)
+    action = models.CharField(_("action"), max_length=48, choices=AuditAction.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="audit_entries_as_actor",
+        verbose_name=_("by"),
     )
     target_member = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -66,13 +67,15 @@ class AuditEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="audit_entries_as_target",
+        verbose_name=_("member concerned"),
     )
     invitation = models.ForeignKey(
-        "invitations.Invitation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "invitations.Invitation", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", verbose_name=_("invitation"),
     )
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     # Masked numbers, modes, reasons; the writer (audit_log/actions.py) refuses secrets.
-    details = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("audit entry")
@@ -80,4 +83,4 @@ class AuditEntry(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action}"
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.get_action_display()}"

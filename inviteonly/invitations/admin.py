@@ -4,6 +4,7 @@ actions that audit them)."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
 from inviteonly.moderation.admin import ReadOnlyAdmin
@@ -11,13 +12,17 @@ from inviteonly.moderation.admin import ReadOnlyAdmin
 
 @admin.register(Invitation)
 class InvitationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "inviter", "phone_masked", "state", "created_at", "expires_at")
+    list_display = ("id", "inviter", "phone_masked", "shown_state", "created_at", "expires_at")
     list_select_related = ("inviter",)
     fields = ("inviter", "phone_masked", "note", "grants_role", "created_at", "expires_at",
               "redeemed_at", "redeemed_by", "revoked_at", "spent_allowance",
               "allowance_refunded_at")
     readonly_fields = fields
     ordering = ("-created_at",)
+
+    @admin.display(description=_("state"))
+    def shown_state(self, invitation: Invitation) -> str:
+        return str(invitation.state.label)
 
 
 @admin.register(InviteRightsGrant)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
@@ -32,6 +33,7 @@ class Invitation(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="invitations_sent",
+        verbose_name=_("inviter"),
     )
     token_digest = models.CharField(max_length=64, unique=True, editable=False)
     # Empty for a founder invitation that any number may redeem.
@@ -41,21 +43,23 @@ class Invitation(models.Model):
     note = models.CharField(_("note"), max_length=settings.INVITATION_NOTE_MAX_LENGTH, blank=True)
     # The member role the invitee gets: founder invitations make founders.
     grants_role = models.CharField(
-        max_length=16, choices=Member.Role.choices, default=Member.Role.MEMBER
+        _("role it gives"), max_length=16, choices=Member.Role.choices,
+        default=Member.Role.MEMBER,
     )
     # Printed by `serve` on an empty site: valid only while the site has no members.
     is_bootstrap = models.BooleanField(default=False)
-    created_at = models.DateTimeField(default=clock.now)
-    expires_at = models.DateTimeField()
-    redeemed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("sent"), default=clock.now)
+    expires_at = models.DateTimeField(_("expires"))
+    redeemed_at = models.DateTimeField(_("used"), null=True, blank=True)
     redeemed_by = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="invitation_redeemed",
+        verbose_name=_("used by"),
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     # Revoked by the inviter, not by a ban: its allowance still comes back, at
     # ``expires_at`` like any unredeemed invitation's (allowance.py), not at once — or
     # revoking and sending again would be a free loop of SMS to one number.
@@ -63,8 +67,9 @@ class Invitation(models.Model):
     # Whether sending it spent one of the inviter's allowance (founders and moderators
     # spend none), and when that was given back (expired unredeemed, or revoked by the
     # inviter and past its expiry).
-    spent_allowance = models.BooleanField(default=False)
-    allowance_refunded_at = models.DateTimeField(null=True, blank=True)
+    spent_allowance = models.BooleanField(_("spent an invitation of the allowance"), default=False)
+    allowance_refunded_at = models.DateTimeField(_("given back to the allowance"), null=True,
+                                                 blank=True)
     # Sent by granting an invitation request: its inviter never sees the number, not
     # even masked, and it is no invitation "to this number" when the inviter invites it
     # directly (either answer would tell them whose request it was).
@@ -125,7 +130,8 @@ class InviteRightsGrant(models.Model):
     set) or until withdrawn."""
 
     member = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invite_rights_grants"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invite_rights_grants",
+        verbose_name=_("member"),
     )
     reason = models.CharField(_("reason"), max_length=settings.MODERATION_REASON_MAX_LENGTH)
     granted_by = models.ForeignKey(
@@ -138,7 +144,8 @@ class InviteRightsGrant(models.Model):
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
     withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
     withdrawn_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("withdrawn by"),
     )
 
     class Meta:
@@ -149,7 +156,7 @@ class InviteRightsGrant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"grant → {self.member_id}"
+        return gettext("Invite rights granted to member #%(member)s") % {"member": self.member_id}
 
     def in_force_at(self, moment: datetime) -> bool:
         return self.withdrawn_at is None and (self.ends_at is None or self.ends_at > moment)

@@ -44,7 +44,8 @@ class Sanction(models.Model):
     the strike rule imposed."""
 
     member = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sanctions"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sanctions",
+        verbose_name=_("member"),
     )
     kind = models.CharField(_("kind"), max_length=24, choices=SanctionKind.choices)
     reason = models.CharField(_("reason"), max_length=settings.MODERATION_REASON_MAX_LENGTH)
@@ -84,7 +85,9 @@ class Sanction(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} → {self.member_id}"
+        return gettext("%(kind)s of member #%(member)s") % {
+            "kind": self.get_kind_display(), "member": self.member_id,
+        }
 
     def in_force_at(self, moment: datetime) -> bool:
         return self.ended_at is None and (self.ends_at is None or self.ends_at > moment)
@@ -107,13 +110,15 @@ class Strike(models.Model):
     again, the invitee's strike counts again from then."""
 
     member = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strikes"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="strikes",
+        verbose_name=_("inviter"),
     )
     invitee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("invitee"),
     )
     reason = models.CharField(_("reason"), max_length=settings.MODERATION_REASON_MAX_LENGTH)
-    created_at = models.DateTimeField(default=clock.now)
+    created_at = models.DateTimeField(_("recorded"), default=clock.now)
     withdrawn_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
 
     class Meta:
@@ -126,7 +131,7 @@ class Strike(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"strike → {self.member_id}"
+        return gettext("Strike against member #%(member)s") % {"member": self.member_id}
 
 
 class ReportTarget(models.TextChoices):

@@ -19,11 +19,13 @@ class SiteConfiguration(models.Model):
     """Exactly one row (id 1); read with ``get_site_configuration``."""
 
     registration_mode = models.CharField(
-        max_length=16, choices=RegistrationMode.choices, default=RegistrationMode.INVITE_ONLY
+        _("registration mode"), max_length=16, choices=RegistrationMode.choices,
+        default=RegistrationMode.INVITE_ONLY,
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("changed"), auto_now=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("changed by"),
     )
 
     class Meta:

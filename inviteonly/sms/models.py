@@ -50,31 +50,33 @@ class OutboundSms(models.Model):
     """One SMS. The recipient and the text (which holds a code or a join link) are
     encrypted; the text is wiped once the gateway has accepted the message."""
 
-    purpose = models.CharField(max_length=16, choices=SmsPurpose.choices)
+    purpose = models.CharField(_("purpose"), max_length=16, choices=SmsPurpose.choices)
     recipient_ciphertext = models.BinaryField()
-    recipient_masked = models.CharField(max_length=32)
-    region = models.CharField(max_length=2, blank=True)
+    recipient_masked = models.CharField(_("recipient"), max_length=32)
+    region = models.CharField(_("country"), max_length=2, blank=True)
     text_ciphertext = models.BinaryField(null=True, blank=True)
-    encoding = models.CharField(max_length=8)
-    segments = models.PositiveSmallIntegerField()
-    status = models.CharField(max_length=16, choices=SmsStatus.choices, default=SmsStatus.QUEUED)
+    encoding = models.CharField(_("encoding"), max_length=8)
+    segments = models.PositiveSmallIntegerField(_("segments"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=SmsStatus.choices, default=SmsStatus.QUEUED
+    )
     # Queued, claimed and finished like the others, but nothing leaves: a member's
     # number invited again, a decoy. Members' and strangers' numbers then look alike
     # to the sender, and cost the workers the same, until the gateway is down (then
     # real messages wait and these do not).
     suppressed = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     # The worker holding the message while ``sending`` (a random token per batch).
     claim = models.CharField(max_length=32, blank=True)
-    created_at = models.DateTimeField(default=clock.now)
-    next_attempt_at = models.DateTimeField(default=clock.now)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("queued"), default=clock.now)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=clock.now)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     # The sender id it went out under (an alphanumeric name or a number).
-    sender_id = models.CharField(max_length=16, blank=True)
-    gateway = models.CharField(max_length=32, blank=True)
-    gateway_message_id = models.CharField(max_length=128, blank=True)
-    last_error = models.CharField(max_length=200, blank=True)
+    sender_id = models.CharField(_("sender"), max_length=16, blank=True)
+    gateway = models.CharField(_("gateway"), max_length=32, blank=True)
+    gateway_message_id = models.CharField(_("gateway's message id"), max_length=128, blank=True)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("SMS")
@@ -96,4 +98,5 @@ class OutboundSms(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"SMS #{self.pk} {self.purpose} → {self.recipient_masked} ({self.status})"
+        return f"SMS #{self.pk} {self.get_purpose_display()} → {self.recipient_masked} " \
+            f"({self.get_status_display()})"
