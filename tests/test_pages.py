@@ -349,6 +349,22 @@ def test_admin_greets_the_operator_by_name_not_by_the_blind_index(founder: Membe
     assert founder.phone_blind_index not in page
 
 
+def test_admin_cannot_delete_an_sms_of_the_outbox(founder: Member) -> None:
+    from inviteonly.sms.models import OutboundSms
+
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    sms = OutboundSms.objects.get()
+    admin = logged_in("+79160000001")
+    assert admin.get(f"/admin/sms/outboundsms/{sms.pk}/change/").status_code == 200
+    deleted = admin.post(f"/admin/sms/outboundsms/{sms.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
+    bulk = admin.post("/admin/sms/outboundsms/", {
+        "action": "delete_selected", "_selected_action": [sms.pk], "post": "yes",
+    })
+    assert bulk.status_code in (200, 302, 403)
+    assert OutboundSms.objects.filter(pk=sms.pk).exists()
+
+
 def test_anonymous_admin_goes_to_phone_login() -> None:
     response = Client().get("/admin/login/?next=/admin/")
     assert response.status_code == 302

@@ -1,16 +1,17 @@
 """Admin for the SMS outbox: status and counts, never a text or a full number (counts per
-country and gateway: `inviteonly sms_report`)."""
+country and gateway: `inviteonly sms_report`). Read-only: a row is what was sent, and
+deleting one would take a message out of the worker's hands and the records unaudited."""
 
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from inviteonly.moderation.admin import ReadOnlyAdmin
 from inviteonly.sms.models import OutboundSms
 
 
 @admin.register(OutboundSms)
-class OutboundSmsAdmin(admin.ModelAdmin):
+class OutboundSmsAdmin(ReadOnlyAdmin):
     list_display = ("id", "purpose", "recipient_masked", "region", "status", "segments",
                     "attempts", "created_at", "sent_at")
     list_filter = ("status", "purpose", "region", "gateway")
@@ -19,6 +20,3 @@ class OutboundSmsAdmin(admin.ModelAdmin):
               "gateway", "sender_id", "gateway_message_id", "last_error")
     readonly_fields = fields
     ordering = ("-id",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
