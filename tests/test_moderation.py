@@ -602,6 +602,9 @@ def test_a_ban_lifted_as_a_mistake_takes_back_its_strike(
     do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="Mistaken identity")
     strike = Strike.objects.get(invitee=wrongly)
     assert strike.withdrawn_at == clock.current
+    withdrawn = AuditEntry.objects.get(action=AuditAction.STRIKE_WITHDRAWN)
+    assert (withdrawn.actor, withdrawn.target_member) == (moderator, inviter)
+    assert withdrawn.details == {"reason": "Mistaken identity", "strikes": 0}
     clock.advance(days=1)
     do_ban_member(member=spammer, moderator=moderator, reason="Spam", for_spam=True)
     # One strike counts: not enough to suspend.

@@ -40,6 +40,7 @@ class AuditAction(models.TextChoices):
     MEMBER_BANNED = "member_banned", _("Member banned")
     SANCTION_LIFTED = "sanction_lifted", _("Sanction ended")
     STRIKE_RECORDED = "strike_recorded", _("Strike recorded against the inviter")
+    STRIKE_WITHDRAWN = "strike_withdrawn", _("Strike against the inviter withdrawn")
     BRANCH_QUARANTINED = "branch_quarantined", _("Quarantined with a branch")
     BRANCH_QUARANTINE_LIFTED = "branch_quarantine_lifted", _("Quarantine lifted with a branch")
     BRANCH_BANNED = "branch_banned", _("Banned with a branch")

@@ -438,6 +438,13 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
     strike.withdrawn_at = now
     strike.save(update_fields=["withdrawn_at"])
     inviter = Member.objects.select_for_update().get(id=strike.member_id)
+    record_audit_entry(
+        AuditAction.STRIKE_WITHDRAWN,
+        actor=moderator,
+        target_member=inviter,
+        reason=reason,
+        strikes=_counted_strikes(inviter.id, until=now),
+    )
     if not may_moderate(moderator, inviter):
         return
     suspensions = (
