@@ -407,6 +407,28 @@ def test_the_same_decision_again_at_once_when_it_is_another_decision(
     assert Sanction.objects.filter(member=member, ended_at__isnull=True).count() == 1
 
 
+def test_open_cases_past_the_page_say_how_many_wait(
+    founder: Member, moderator: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inviteonly.moderation import views
+
+    monkeypatch.setattr(views, "OPEN_CASES_LIMIT", 2)
+    client = page_client("+79160000001")
+    do_quarantine_member(member=veteran(display_name="First"), moderator=moderator,
+                         reason="Spam")
+    do_quarantine_member(member=veteran(display_name="Second"), moderator=moderator,
+                         reason="Spam")
+    page = client.get("/moderation/").content.decode()
+    assert "First" in page and "Second" in page and "open-cases-count" not in page
+    do_quarantine_member(member=veteran(display_name="Third"), moderator=moderator,
+                         reason="Spam")
+    page = client.get("/moderation/").content.decode()
+    assert "Third" not in page
+    assert "The oldest 2 of 3 are shown" in page
+    client.post("/language/", {"language": "ru", "next": "/"})
+    assert "Показаны самые давние: 2 из 3." in client.get("/moderation/").content.decode()
+
+
 def test_moderation_pages_are_for_moderators_only(founder: Member) -> None:
     make_member(phone="+79163330011")
     client = page_client("+79163330011")

@@ -87,8 +87,11 @@ def moderators_only(
 
 @moderators_only
 def open_cases_view(request: HttpRequest) -> HttpResponse:
-    cases = open_quarantines(now=clock.now())[:OPEN_CASES_LIMIT]
-    return render(request, "moderation/open_cases.html", {"cases": cases})
+    now = clock.now()
+    cases = list(open_quarantines(now=now)[:OPEN_CASES_LIMIT])
+    # Past the limit the page says how many wait in all: the newest are not shown.
+    total = open_quarantines(now=now).count() if len(cases) == OPEN_CASES_LIMIT else len(cases)
+    return render(request, "moderation/open_cases.html", {"cases": cases, "total": total})
 
 
 def _decide(moderator: Member, member: Member, form: DecisionForm) -> object:
