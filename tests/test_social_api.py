@@ -4,6 +4,7 @@ blocks, walls, private messages, new-member limits and quarantine."""
 from __future__ import annotations
 
 import io
+import time
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.social.avatars import avatar_directory
 from inviteonly.social.models import FriendRequest, Friendship, Message, Participant, WallPost
+from inviteonly.social.rules import count_links
 from tests.conftest import FrozenClock, make_member
 from tests.social_helpers import befriend, member_with_api
 
@@ -375,6 +377,47 @@ def test_new_members_post_few_posts_and_no_links(clock: FrozenClock) -> None:
         # After the new-member period, links are fine.
         clock.advance(days=8)
         assert api.post(f"/members/{newcomer.id}/wall", {"text": link}).status_code == 201
+
+
+@pytest.mark.parametrize(("text", "links"), [
+    ("https://example.com", 1),
+    ("My new blog: https://www.example.com/hello", 1),
+    ("https://www.spam.com/redirect?to=other.com#top", 1),
+    ("https://user@host.example:8080/x.com", 1),
+    ("WWW.EXAMPLE.ORG and www.example", 2),
+    ("cheap-pills.ru, pills.ru; пример.рф", 3),
+    ("Cheap pills at http://spam.example and pills.ru", 2),
+    ("(see spam.ru/page.html).", 1),
+    ("e.g. this file.txt, www. and a.b.c", 0),
+])
+def test_each_web_address_counts_as_one_link(text: str, links: int) -> None:
+    assert count_links(text) == links
+
+
+@override_settings(NEW_MEMBER_MAX_LINKS_PER_POST=1)
+def test_a_new_member_allowed_one_link_may_post_one_link() -> None:
+    newcomer, api = member_with_api("Newcomer", joined_at=clock.now())
+    answer = api.post(f"/members/{newcomer.id}/wall",
+                      {"text": "My new blog: https://www.example.com/hello"})
+    assert answer.status_code == 201, answer.json_body
+    refused = api.post(f"/members/{newcomer.id}/wall",
+                       {"text": "https://www.example.com/hello and spam.ru"})
+    assert refused.status_code == 403 and refused.json_body["code"] == "too_many_links"
+    assert "at most 1 per post" in refused.json_body["detail"]
+
+
+@pytest.mark.parametrize("shape", ["a.", ".a", "a-", "a:", "a.ru/", "a.ru,", "://", "x\u200b."])
+def test_counting_links_takes_time_linear_in_the_text(shape: str) -> None:
+    # A 5,000-character post of each shape that made a pattern backtrack (the previous
+    # one took seconds on "a.a.a.…"): a linear count takes a few milliseconds; the best
+    # of three runs, so a busy machine cannot fail it.
+    text = shape * (5000 // len(shape))
+    timings = []
+    for _attempt in range(3):
+        started = time.perf_counter()
+        count_links(text)
+        timings.append(time.perf_counter() - started)
+    assert min(timings) < 0.1, f"{min(timings):.3f} s for {shape!r} × {len(text) // len(shape)}"
 
 
 def test_new_members_write_to_few_strangers_a_day_but_freely_to_friends(
