@@ -389,6 +389,11 @@ def test_new_members_post_few_posts_and_no_links(clock: FrozenClock) -> None:
     ("Cheap pills at http://spam.example and pills.ru", 2),
     ("(see spam.ru/page.html).", 1),
     ("e.g. this file.txt, www. and a.b.c", 0),
+    # As readers see them: full-width letters and dots, an ideographic full stop, and
+    # characters that draw nothing (which browsers also drop from an address).
+    ("ｃｈｅａｐ．ｒｕ and ｈｔｔｐｓ：／／ｘ", 2),
+    ("cheap\u3002ru", 1),
+    ("cheap-pills\ufe0f.ru www\u034f.example", 2),
 ])
 def test_each_web_address_counts_as_one_link(text: str, links: int) -> None:
     assert count_links(text) == links
@@ -404,6 +409,17 @@ def test_a_new_member_allowed_one_link_may_post_one_link() -> None:
                        {"text": "https://www.example.com/hello and spam.ru"})
     assert refused.status_code == 403 and refused.json_body["code"] == "too_many_links"
     assert "at most 1 per post" in refused.json_body["detail"]
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u00ad", "\u2060", "\ufeff", "\u200d"])
+def test_an_invisible_character_hides_no_link_from_the_new_member_rule(invisible: str) -> None:
+    # Readers see "cheap-pills.ru", and a browser opens cheap-pills.ru.
+    newcomer, api = member_with_api("Newcomer", joined_at=clock.now())
+    answer = api.post(f"/members/{newcomer.id}/wall",
+                      {"text": f"Cheap pills at cheap-pills{invisible}.ru"})
+    assert answer.status_code == 403, answer.json_body
+    assert answer.json_body["code"] == "too_many_links"
+    assert not WallPost.objects.exists()
 
 
 @pytest.mark.parametrize("shape", ["a.", ".a", "a-", "a:", "a.ru/", "a.ru,", "://", "x\u200b."])

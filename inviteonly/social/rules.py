@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.validation import text_as_seen
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.queries import columns_of, fetch_model
@@ -23,14 +24,13 @@ LINK_DOMAINS = frozenset({
     "xyz", "top", "site", "online", "click", "link", "shop", "store", "club", "app", "dev",
     "tk", "ml", "ga", "cf", "gq", "cc", "ly", "gl", "to", "tv",
 })
-# The text cut into spaces, "://", dotted names ("www.cheap-pills.ru", "https") and
-# single other characters. No part can backtrack, so one pass costs time linear in the
-# text, whatever its shape ("a.a.a.…" made the previous pattern quadratic).
-_LINK_TOKENS = re.compile(r"(?P<space>\s+)|(?P<scheme>://)|(?P<name>[\w-]+(?:\.[\w-]+)*)|.",
-                          re.DOTALL)
+# A word (no address holds a space) cut into "://", dotted names ("www.cheap-pills.ru",
+# "https") and single other characters. No part can backtrack, so one pass costs time
+# linear in the text, whatever its shape ("a.a.a.…" made the previous pattern
+# quadratic).
+_LINK_TOKENS = re.compile(r"(?P<scheme>://)|(?P<name>[\w-]+(?:\.[\w-]+)*)|.")
 # After an address's name, these carry on the same address (a port, a path, a query,
-# a fragment; "user@" before a name): what follows up to the next space is not
-# another link.
+# a fragment; "user@" before a name): the rest of the word is no other link.
 _ADDRESS_GOES_ON = frozenset("/?#:@")
 
 
@@ -43,18 +43,22 @@ def count_links(text: str) -> int:
     """The web addresses in ``text``: each one a scheme ("https://", "ftp://"), a name
     starting with "www." or a name under ``LINK_DOMAINS`` ("cheap-pills.ru"), counted
     once with its name, port, path and query ("https://www.spam.com/x?to=b.com" is one
-    link; "a.ru, b.ru" two)."""
+    link; "a.ru, b.ru" two). Read as a reader sees the text (``text_as_seen``): an
+    invisible character or full-width letters hide no address."""
+    return sum(_links_in_word(word) for word in text_as_seen(text).split()
+               if "." in word or "://" in word)
+
+
+def _links_in_word(word: str) -> int:
     links = 0
     # Where we are: outside an address, right after its "://" (the next name is its
-    # host), on its name, or in the rest of it (up to the next space).
+    # host), on its name, or in the rest of it (up to the end of the word).
     state = "outside"
-    for token in _LINK_TOKENS.finditer(text):
+    for token in _LINK_TOKENS.finditer(word):
         kind = token.lastgroup
-        if kind == "space":
-            state = "outside"
-        elif state == "rest":
-            continue
-        elif kind == "scheme":
+        if state == "rest":
+            break
+        if kind == "scheme":
             if state == "name":  # "spam.ru://…" is still the one address
                 state = "rest"
             else:
