@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.test import Client
+from django.conf import settings
+from django.test import Client, override_settings
 from PIL import Image
 
 from inviteonly.accounts.models import Member
@@ -84,6 +85,67 @@ def test_refusals_show_on_the_page_in_russian() -> None:
     assert "только от друзей" in refused.content.decode()
     assert not Message.objects.exists()
     assert as_vera.get("/members/999999/").status_code == 404
+
+
+@pytest.mark.parametrize(("language", "too_long", "empty"), [
+    ("en", "This text is too long: at most 5000 characters.", "Write something first."),
+    ("ru", "Текст слишком длинный: не больше 5000 символов.", "Сначала напишите что-нибудь."),
+])
+def test_a_post_on_the_page_is_refused_for_what_is_wrong_with_it(
+    language: str, too_long: str, empty: str
+) -> None:
+    anna = make_member(display_name="Anna", language=language)
+    as_anna = signed_in(anna, language)
+    for text, refusal in (("x" * 5001, too_long), ("", empty), ("\u200b", empty)):
+        page = as_anna.post(f"/members/{anna.id}/post", {"text": text}, follow=True)
+        assert [str(message) for message in page.context["messages"]] == [refusal]
+    assert not WallPost.objects.exists()
+
+
+# 4,599 characters in 460 lines: what a textarea of maxlength 5000 takes (a line break
+# is one character to it), and the API too; the browser sends 5,058, with CRLF.
+LINES = ["x" * 9] * 460
+
+
+def test_a_post_the_textarea_takes_is_not_refused_for_its_line_breaks() -> None:
+    anna = make_member(display_name="Anna")
+    page = signed_in(anna, "en").post(f"/members/{anna.id}/post",
+                                      {"text": "\r\n".join(LINES)}, follow=True)
+    assert [str(message) for message in page.context["messages"]] == []
+    assert WallPost.objects.get().text == "\n".join(LINES)
+
+
+def test_a_message_the_textarea_takes_is_not_refused_for_its_line_breaks() -> None:
+    anna = make_member(display_name="Anna")
+    boris = make_member(display_name="Boris")
+    as_anna = signed_in(anna, "en")
+    page = as_anna.get(f"/messages/{boris.id}/").content.decode()
+    assert f'maxlength="{settings.MESSAGE_MAX_LENGTH}"' in page
+    answer = as_anna.post(f"/messages/{boris.id}/", {"text": "\r\n".join(LINES)})
+    assert answer.status_code == 302, answer.context["form"].errors
+    assert Message.objects.get().text == "\n".join(LINES)
+
+
+@override_settings(MESSAGE_MAX_LENGTH=20)
+def test_a_message_on_the_page_is_held_to_the_message_limit() -> None:
+    anna = make_member(display_name="Anna")
+    boris = make_member(display_name="Boris")
+    as_anna = signed_in(anna, "en")
+    answer = as_anna.post(f"/messages/{boris.id}/", {"text": "x" * 21})
+    assert answer.context["form"].errors["text"] == [
+        "This text is too long: at most 20 characters."]
+    assert not Message.objects.exists()
+
+
+def test_an_about_text_the_textarea_takes_is_not_refused_for_its_line_breaks() -> None:
+    anna = make_member(display_name="Anna")
+    about = ["x" * 9] * 95  # 949 characters of the 1,000; 1,043 with CRLF
+    answer = signed_in(anna, "en").post("/profile/", {
+        "about": "\r\n".join(about), "wall_audience": "everyone",
+        "message_audience": "everyone",
+    })
+    assert answer.status_code == 302, answer.context["form"].errors
+    assert Profile.objects.get(member=anna).about == "\n".join(about)
 
 
 def test_editing_the_profile_uploading_an_avatar_and_being_found_by_phone() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -10,10 +12,26 @@ from inviteonly.accounts.forms import phone_field
 from inviteonly.social.models import Audience
 
 
+class TextareaField(forms.CharField):
+    """Text of several lines, in a textarea that takes at most ``limit`` characters.
+
+    The textarea counts a line break as one character, but the browser sends it as
+    CRLF: here each is one line feed again, so the action counts what the textarea did
+    (and what the API takes). The action checks the length and says what is wrong, in
+    the words the API uses too."""
+
+    def __init__(self, *, limit: int, rows: int, **kwargs: Any) -> None:
+        super().__init__(widget=forms.Textarea(attrs={"rows": rows, "maxlength": limit}),
+                         **kwargs)
+
+    def to_python(self, value: Any) -> str | None:
+        text = super().to_python(value)
+        return None if text is None else text.replace("\r\n", "\n")
+
+
 class ProfileForm(forms.Form):
-    about = forms.CharField(
-        label=_("About me"), required=False, max_length=settings.PROFILE_ABOUT_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 4}),
+    about = TextareaField(
+        label=_("About me"), required=False, limit=settings.PROFILE_ABOUT_MAX_LENGTH, rows=4,
     )
     wall_audience = forms.ChoiceField(label=_("Who may see my wall"), choices=Audience.choices)
     message_audience = forms.ChoiceField(
@@ -33,13 +51,12 @@ class AvatarForm(forms.Form):
     )
 
 
-class TextForm(forms.Form):
-    """A wall post or a message."""
+class WallPostForm(forms.Form):
+    text = TextareaField(label=_("Text"), limit=settings.WALL_POST_MAX_LENGTH, rows=3)
 
-    text = forms.CharField(
-        label=_("Text"), max_length=settings.WALL_POST_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+
+class MessageForm(forms.Form):
+    text = TextareaField(label=_("Text"), limit=settings.MESSAGE_MAX_LENGTH, rows=3)
 
 
 class FindByPhoneForm(forms.Form):

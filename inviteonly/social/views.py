@@ -22,7 +22,13 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
 from inviteonly.social import actions
 from inviteonly.social.avatars import FILE_NAME, avatar_directory
-from inviteonly.social.forms import AvatarForm, FindByPhoneForm, ProfileForm, TextForm
+from inviteonly.social.forms import (
+    AvatarForm,
+    FindByPhoneForm,
+    MessageForm,
+    ProfileForm,
+    WallPostForm,
+)
 from inviteonly.social.queries import (
     access_member_by_phone,
     before,
@@ -107,16 +113,16 @@ def profile_view(request: HttpRequest, member_id: int) -> HttpResponse:
     if page.relation.may_see_wall:
         posts, next_before = _keyset(request, wall_posts(page.member))
     return render(request, "social/profile.html", {
-        "page": page, "posts": posts, "next_before": next_before, "form": TextForm(),
+        "page": page, "posts": posts, "next_before": next_before, "form": WallPostForm(),
     })
 
 
 @login_required
 @require_POST
 def post_view(request: HttpRequest, member_id: int) -> HttpResponse:
-    form = TextForm(request.POST)
+    form = WallPostForm(request.POST)
     default = reverse("member_profile", args=[member_id])
-    if not form.is_valid():
+    if not form.is_valid():  # nothing typed: the action says what else is wrong
         messages.error(request, _("Write something first."))
         return redirect(default)
     return _act(request, lambda: actions.do_post_on_wall(
@@ -272,7 +278,7 @@ def conversation_view(request: HttpRequest, member_id: int) -> HttpResponse:
     except ActionError as error:
         return _refused(request, error)
     rows, next_before = _keyset(request, conversation.messages)
-    form = TextForm(request.POST or None)
+    form = MessageForm(request.POST or None)
     sent = run_form_action(request, form, lambda data: actions.do_send_message(
         sender=member, recipient_id=member_id, text=data["text"],
         ip_address=client_ip(request),
