@@ -50,6 +50,22 @@ def test_profile_defaults_are_private_about_the_phone_and_open_elsewhere() -> No
     assert api.get("/profile").json_body["about"] == "Chess on Thursdays"
 
 
+def test_changing_one_field_of_the_profile_keeps_the_others() -> None:
+    _anna, api = member_with_api("Anna")
+    private = {"about": "hi", "wall_audience": "friends", "message_audience": "friends",
+               "findable_by_phone": True}
+    assert api.request("PUT", "/profile", private).status_code == 200
+    changed = api.request("PUT", "/profile", {"about": "Chess on Thursdays"})
+    assert changed.status_code == 200, changed.json_body
+    assert {**changed.json_body, "member": None} == {
+        **private, "about": "Chess on Thursdays", "member": None}
+    nulls = api.request("PUT", "/profile", {"wall_audience": None, "findable_by_phone": False})
+    assert nulls.status_code == 200, nulls.json_body
+    assert api.get("/profile").json_body["wall_audience"] == "friends"
+    assert api.get("/profile").json_body["findable_by_phone"] is False
+    assert api.request("PUT", "/profile", {}).json_body["about"] == "Chess on Thursdays"
+
+
 def _jpeg_with_gps() -> bytes:
     picture = Image.new("RGB", (640, 480), (200, 30, 30))
     exif = Image.Exif()

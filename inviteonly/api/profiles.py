@@ -69,10 +69,12 @@ class MyProfileOut(Schema):
 
 
 class ProfileIn(Schema):
-    about: str = Field(default="", max_length=settings.PROFILE_ABOUT_MAX_LENGTH)
-    wall_audience: Audience = Audience.EVERYONE
-    message_audience: Audience = Audience.EVERYONE
-    findable_by_phone: bool = False
+    """What to change: a field left out (or null) keeps its value."""
+
+    about: str | None = Field(default=None, max_length=settings.PROFILE_ABOUT_MAX_LENGTH)
+    wall_audience: Audience | None = None
+    message_audience: Audience | None = None
+    findable_by_phone: bool | None = None
 
 
 class FindIn(Schema):
@@ -115,6 +117,8 @@ def get_my_profile(request: HttpRequest) -> MyProfileOut:
 @router.put("/profile", response={200: MyProfileOut, **ERRORS},
             summary="Change my profile and privacy settings")
 def put_my_profile(request: HttpRequest, payload: ProfileIn) -> MyProfileOut:
+    """Changes the fields given; those left out (or null) keep their values, so
+    `{"about": "…"}` leaves the privacy settings as they were."""
     member = authenticated_member(request)
     profile = do_update_profile(
         member=member, about=payload.about, wall_audience=payload.wall_audience,

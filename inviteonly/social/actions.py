@@ -47,28 +47,36 @@ from inviteonly.social.rules import (
 def do_update_profile(
     *,
     member: Member,
-    about: str,
-    wall_audience: str,
-    message_audience: str,
-    findable_by_phone: bool,
+    about: str | None = None,
+    wall_audience: str | None = None,
+    message_audience: str | None = None,
+    findable_by_phone: bool | None = None,
 ) -> Profile:
-    about = clean_multiline_text(about, field="about")
-    if len(about) > settings.PROFILE_ABOUT_MAX_LENGTH:
-        raise _too_long("about", settings.PROFILE_ABOUT_MAX_LENGTH)
+    """Change what is given of the member's profile; what is left out (None) keeps its
+    value, so a change of the about text never opens a friends-only wall."""
+    changes: dict[str, object] = {}
+    if about is not None:
+        about = clean_multiline_text(about, field="about")
+        if len(about) > settings.PROFILE_ABOUT_MAX_LENGTH:
+            raise _too_long("about", settings.PROFILE_ABOUT_MAX_LENGTH)
+        changes["about"] = about
     for field, value in (("wall_audience", wall_audience),
                          ("message_audience", message_audience)):
+        if value is None:
+            continue
         if value not in Audience.values:
             raise ActionError(
                 "invalid_audience", _("Choose everyone or friends only."), field=field
             )
+        changes[field] = value
+    if findable_by_phone is not None:
+        changes["findable_by_phone"] = findable_by_phone
     with transaction.atomic():
         profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
-        profile.about = about
-        profile.wall_audience = wall_audience
-        profile.message_audience = message_audience
-        profile.findable_by_phone = findable_by_phone
-        profile.save(update_fields=["about", "wall_audience", "message_audience",
-                                    "findable_by_phone"])
+        for name, change in changes.items():
+            setattr(profile, name, change)
+        if changes:
+            profile.save(update_fields=list(changes))
     return profile
 
 
