@@ -374,6 +374,36 @@ def test_quarantined_members_cannot_post_or_message() -> None:
     assert not WallPost.objects.exists() and not Message.objects.exists()
 
 
+@pytest.mark.parametrize(("language", "words"), [
+    ("en", "cannot post, send messages, change your profile or ask anyone to be friends"),
+    ("ru", "менять профиль и добавлять кого-либо в друзья"),
+])
+def test_quarantined_members_cannot_change_their_profile_or_ask_to_be_friends(
+    language: str, words: str
+) -> None:
+    anna, anna_api = member_with_api("Anna", language=language)
+    boris, _boris_api = member_with_api("Boris")
+    assert anna_api.request("PUT", "/profile", {"about": "Chess"}).status_code == 200
+    Member.objects.filter(id=anna.id).update(status=Member.Status.QUARANTINED)
+    refused = [
+        anna_api.request("PUT", "/profile", {"about": "Cheap pills: cheap-pills.ru"}),
+        _upload(anna_api, _jpeg_with_gps()),
+        anna_api.post("/friend-requests", {"member_id": boris.id}),
+    ]
+    for answer in refused:
+        body = answer.json()
+        assert (answer.status_code, body["code"]) == (403, "quarantined"), body
+        assert words in body["detail"]
+    assert not FriendRequest.objects.exists() and not Notification.objects.filter(
+        member=boris).exists()
+    # What only closes their account stays open to them.
+    closed = anna_api.request("PUT", "/profile", {
+        "about": "Chess", "wall_audience": "friends", "message_audience": "friends"})
+    assert closed.status_code == 200, closed.json_body
+    assert closed.json_body["about"] == "Chess"
+    assert anna_api.request("DELETE", "/profile/avatar").status_code == 200
+
+
 def test_new_members_post_few_posts_and_no_links(clock: FrozenClock) -> None:
     clock.current = clock.current.replace(minute=0, second=0)
     newcomer, api = member_with_api("Newcomer", joined_at=clock.current)

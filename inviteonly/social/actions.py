@@ -53,7 +53,8 @@ def do_update_profile(
     findable_by_phone: bool | None = None,
 ) -> Profile:
     """Change what is given of the member's profile; what is left out (None) keeps its
-    value, so a change of the about text never opens a friends-only wall."""
+    value, so a change of the about text never opens a friends-only wall. A quarantined
+    member may still change the privacy settings, not the about text."""
     changes: dict[str, object] = {}
     if about is not None:
         about = clean_multiline_text(about, field="about")
@@ -73,6 +74,8 @@ def do_update_profile(
         changes["findable_by_phone"] = findable_by_phone
     with transaction.atomic():
         profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
+        if changes.get("about", profile.about) != profile.about:
+            check_may_write(member)
         for name, change in changes.items():
             setattr(profile, name, change)
         if changes:
@@ -82,6 +85,7 @@ def do_update_profile(
 
 def do_set_avatar(*, member: Member, data: bytes) -> Profile:
     """Replace the member's avatar with ``data`` re-encoded (see avatars.py)."""
+    check_may_write(member)
     # Before decoding, which is what an upload costs.
     enforce_rate_limit(["avatar"], Subject(member_id=member.id))
     name = store_avatar(reencode_avatar(data))
@@ -145,6 +149,7 @@ def _befriend(member: Member, other: Member) -> None:
 def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
     """Ask ``recipient_id`` to be friends; if they already asked us, we are friends
     now. Returns whether the two are friends after it."""
+    check_may_write(member)
     recipient, relation = _other_with_relation(member, recipient_id)
     if relation.blocked:
         raise _refuse_blocked()

@@ -84,12 +84,15 @@ def is_new_member(member: Member) -> bool:
 
 
 def check_may_write(member: Member) -> None:
-    """Quarantined (and banned) members post and message nothing."""
+    """Quarantined (and banned) members put nothing before others: no post, message,
+    about text, avatar or friend request (each of which notifies its recipient). What
+    only closes their account (privacy settings, removing the avatar, declining,
+    blocking) stays open to them."""
     if member.status != Member.Status.ACTIVE:
         raise ActionError(
             "quarantined",
-            _("Your account is quarantined by the moderators: you cannot post or send "
-              "messages for now."),
+            _("Your account is quarantined by the moderators: for now you cannot post, "
+              "send messages, change your profile or ask anyone to be friends."),
             status=403,
         )
 
