@@ -301,6 +301,36 @@ def as_json(moment: datetime) -> str:
     return str(DjangoJSONEncoder().default(moment))
 
 
+def test_inbox_pages_neither_repeat_nor_skip_when_a_message_arrives_between_pages(
+    clock: FrozenClock,
+) -> None:
+    owner, owner_api = member_with_api("Owner")
+    writers = [member_with_api(f"Writer {n:02d}") for n in range(45)]
+    for index, (_writer, api) in enumerate(writers):
+        if index % 3:  # some messages in the same microsecond: the id breaks the tie
+            clock.advance(seconds=1)
+        assert api.post(f"/conversations/{owner.id}", {"text": "hi"}).status_code == 201
+    first = owner_api.get("/conversations?limit=20").json_body
+    # A conversation of the third page and one of the second get a message meanwhile.
+    for writer_api in (writers[0][1], writers[20][1]):
+        clock.advance(seconds=1)
+        assert writer_api.post(f"/conversations/{owner.id}", {"text": "again"}
+                               ).status_code == 201
+    listed = first["items"]
+    cursor = first["next_before"]
+    while cursor is not None:
+        page = owner_api.get(f"/conversations?limit=20&before={cursor}").json_body
+        listed += page["items"]
+        cursor = page["next_before"]
+    names = [row["member"]["display_name"] for row in listed]
+    assert names == [f"Writer {n:02d}" for n in reversed(range(45)) if n not in (0, 20)]
+    assert owner_api.get("/conversations").json_body["items"][0]["member"][
+        "display_name"] == "Writer 20"
+    for bad in ("12", "x-1", "-1-2", "1" * 17 + "-1"):
+        assert owner_api.get(f"/conversations?before={bad}").status_code == 422
+    assert owner_api.get(f"/conversations?before=1-{'9' * 19}").json_body["items"] == []
+
+
 def test_wall_and_inbox_rows_carry_every_field_as_stored() -> None:
     # These two pages are read with hand-written SQL (lib/queries.py): each field of a
     # row, timestamps with their zone and the author's avatar included, must be what
@@ -330,7 +360,7 @@ def test_wall_and_inbox_rows_carry_every_field_as_stored() -> None:
         "last_message": {"id": message.id, "mine": False, "text": "Hi Boris",
                          "created_at": as_json(message.created_at)},
         "last_message_at": as_json(participant.last_message_at),
-    }], "next_offset": None}
+    }], "next_before": None}
     anna_inbox = anna_api.get("/conversations").json_body["items"]
     assert anna_inbox[0]["member"]["avatar_url"] == avatar
     assert anna_inbox[0]["last_message"]["mine"] is True

@@ -15,7 +15,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
 from inviteonly.social.models import Block, Friendship, Message, Participant, Profile, WallPost
-from tests.conftest import make_member
+from tests.conftest import FrozenClock, make_member
 from tests.social_helpers import SETTLED
 
 pytestmark = pytest.mark.django_db
@@ -146,6 +146,32 @@ def test_an_about_text_the_textarea_takes_is_not_refused_for_its_line_breaks() -
     })
     assert answer.status_code == 302, answer.context["form"].errors
     assert Profile.objects.get(member=anna).about == "\n".join(about)
+
+
+@override_settings(SOCIAL_PAGE_SIZE=3)
+def test_inbox_pages_neither_repeat_nor_skip_when_a_message_arrives_between_pages(
+    clock: FrozenClock,
+) -> None:
+    owner = make_member(display_name="Owner")
+    writers = [make_member(display_name=f"Writer {n}") for n in range(7)]
+    for writer in writers:
+        clock.advance(seconds=1)
+        assert signed_in(writer, "en").post(f"/messages/{owner.id}/", {"text": "hi"}
+                                            ).status_code == 302
+    as_owner = signed_in(owner, "en")
+    listed: list[str] = []
+    path = "/messages/"
+    while path:
+        page = as_owner.get(path)
+        listed += [row.other.display_name for row in page.context["rows"]]
+        if len(listed) == 3:  # the oldest conversation gets a message meanwhile
+            clock.advance(seconds=1)
+            signed_in(writers[0], "en").post(f"/messages/{owner.id}/", {"text": "again"})
+        cursor = page.context["next_before"]
+        assert not cursor or f'href="?before={cursor}"' in page.content.decode()
+        path = f"/messages/?before={cursor}" if cursor else ""
+    assert listed == [f"Writer {n}" for n in (6, 5, 4, 3, 2, 1)]
+    assert as_owner.get("/messages/?before=nonsense").context["rows"][0].other == writers[0]
 
 
 def test_editing_the_profile_uploading_an_avatar_and_being_found_by_phone() -> None:

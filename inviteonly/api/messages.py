@@ -19,6 +19,7 @@ from inviteonly.social.actions import do_mark_conversation_read, do_send_message
 from inviteonly.social.avatars import avatar_url_of
 from inviteonly.social.models import Message
 from inviteonly.social.queries import (
+    InboxCursor,
     before,
     conversation_with,
     inbox_page,
@@ -77,22 +78,26 @@ def message_out(message: Message, *, member_id: int, read_up_to: int) -> Message
 
 
 class InboxIn(Schema):
+    """A page of the inbox: pass the previous page's ``next_before``."""
+
+    before: str | None = Field(default=None, pattern=InboxCursor.PATTERN)
     limit: int = Field(default=settings.SOCIAL_PAGE_SIZE, ge=1,
                        le=settings.NINJA_PAGINATION_MAX_LIMIT)
-    offset: int = Field(default=0, ge=0, le=settings.NINJA_PAGINATION_MAX_OFFSET)
 
 
 class InboxOut(Schema):
     items: list[ConversationOut]
-    # Ask for the next page with ?offset=<next_offset>; null on the last page.
-    next_offset: int | None
+    # Ask for the next page with ?before=<next_before>; null on the last page. A
+    # conversation that gets a message meanwhile moves to the first page: it is not
+    # listed again, and no other is skipped.
+    next_before: str | None
 
 
 @router.get("", response={200: InboxOut, **ERRORS},
             summary="My inbox: conversations, most recent first, with unread counts")
 def inbox(request: HttpRequest, page: Query[InboxIn]) -> HttpResponse:
     member = authenticated_member(request)
-    rows = inbox_page(member, offset=page.offset, limit=page.limit + 1)
+    rows = inbox_page(member, before=InboxCursor.parse(page.before), limit=page.limit + 1)
     # Plain data, rendered without a second validation (see get_wall).
     return api_response(request, {
         "items": [{
@@ -107,7 +112,8 @@ def inbox(request: HttpRequest, page: Query[InboxIn]) -> HttpResponse:
             },
             "last_message_at": row["last_message_at"],
         } for row in rows[:page.limit]],
-        "next_offset": page.offset + page.limit if len(rows) > page.limit else None,
+        "next_before": (str(InboxCursor.after(rows[page.limit - 1]))
+                        if len(rows) > page.limit else None),
     })
 
 

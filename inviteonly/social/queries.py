@@ -9,11 +9,13 @@ primary key, so the test on their status costs no query and keeps the list's ind
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import enforce_rate_limit
@@ -181,8 +183,10 @@ JOIN accounts_member o ON o.id = pt.other_id
 LEFT JOIN social_profile op ON op.member_id = pt.other_id
 LEFT JOIN social_message m ON m.id = pt.last_message_id
 WHERE pt.member_id = %(member)s AND o.status <> %(banned)s
+  AND (pt.last_message_at < %(before_at)s
+       OR (pt.last_message_at = %(before_at)s AND pt.id < %(before_id)s))
 ORDER BY pt.last_message_at DESC, pt.id DESC
-LIMIT %(limit)s OFFSET %(offset)s
+LIMIT %(limit)s
 """
 
 
@@ -198,14 +202,17 @@ def wall_page(owner: Member, *, before_id: int | None, limit: int) -> list[dict[
     )
 
 
-def inbox_page(member: Member, *, offset: int, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` of the member's conversations from ``offset``, most recent first
-    (index ``inbox_recent``), each with the other member and the last message; what
-    ``inbox_of`` lists."""
+def inbox_page(
+    member: Member, *, before: InboxCursor | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the member's conversations after ``before`` (None: from the
+    most recent), most recent first (index ``inbox_recent``), each with the other member
+    and the last message; what ``inbox_of`` lists."""
+    before = before or _INBOX_START
     return fetch_dicts(
         _INBOX_PAGE_SQL,
-        {"member": member.id, "offset": offset, "limit": limit,
-         "banned": Member.Status.BANNED},
+        {"member": member.id, "before_at": before.last_message_at, "before_id": before.id,
+         "limit": limit, "banned": Member.Status.BANNED},
         datetimes=["last_message_at", "last_message_created_at"],
     )
 
@@ -258,6 +265,55 @@ def blocked_members(member: Member) -> QuerySet[Block]:
         Block.objects.filter(blocker=member)
         .select_related("blocked", "blocked__profile")
         .order_by("-id")
+    )
+
+
+@dataclass(frozen=True)
+class InboxCursor:
+    """Where a page of the inbox ends: its last conversation's place in the inbox's
+    order (``last_message_at``, ``id``). The next page starts after it, so a
+    conversation that a new message moves to the top between two pages is neither
+    listed twice nor pushes another off the list, as an offset would."""
+
+    last_message_at: datetime
+    id: int
+
+    # In a URL: "<microseconds since 1970>-<id>".
+    PATTERN: ClassVar[str] = r"^\d{1,16}-\d{1,19}$"
+
+    @staticmethod
+    def after(row: Participant | dict[str, Any]) -> InboxCursor:
+        if isinstance(row, dict):
+            return InboxCursor(last_message_at=row["last_message_at"], id=row["id"])
+        return InboxCursor(last_message_at=row.last_message_at, id=row.id)
+
+    @staticmethod
+    def parse(text: str | None) -> InboxCursor | None:
+        """The cursor ``str`` wrote; None for anything else."""
+        if text is None or not re.match(InboxCursor.PATTERN, text):
+            return None
+        micros, row_id = text.split("-")
+        return InboxCursor(last_message_at=_EPOCH + timedelta(microseconds=int(micros)),
+                           id=min(int(row_id), NO_CURSOR))  # past every id is past them all
+
+    def __str__(self) -> str:
+        return f"{(self.last_message_at - _EPOCH) // timedelta(microseconds=1)}-{self.id}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Before every conversation: the first page.
+_INBOX_START = InboxCursor(last_message_at=datetime(9999, 12, 31, tzinfo=UTC), id=NO_CURSOR)
+
+
+def inbox_before(
+    queryset: QuerySet[Participant], before: InboxCursor | None
+) -> QuerySet[Participant]:
+    """Keyset pagination of ``inbox_of``: the conversations after ``before``."""
+    if before is None:
+        return queryset
+    return queryset.filter(
+        Q(last_message_at__lt=before.last_message_at)
+        | Q(last_message_at=before.last_message_at, id__lt=before.id)
     )
 
 

@@ -30,11 +30,13 @@ from inviteonly.social.forms import (
     WallPostForm,
 )
 from inviteonly.social.queries import (
+    InboxCursor,
     access_member_by_phone,
     before,
     blocked_members,
     conversation_with,
     friends_of,
+    inbox_before,
     inbox_of,
     incoming_friend_requests,
     mutual_friends,
@@ -266,8 +268,13 @@ unblock_view = _friend_action("do_unblock_member")
 
 @login_required
 def inbox_view(request: HttpRequest) -> HttpResponse:
-    rows, next_page = _offset_page(request, inbox_of(signed_in_member(request)))
-    return render(request, "social/inbox.html", {"rows": rows, "next_page": next_page})
+    """The inbox a page at a time (?before=<cursor>; anything else: the first page)."""
+    limit = page_size(None)
+    rows = list(inbox_before(inbox_of(signed_in_member(request)),
+                             InboxCursor.parse(request.GET.get("before")))[:limit + 1])
+    next_before = str(InboxCursor.after(rows[limit - 1])) if len(rows) > limit else None
+    return render(request, "social/inbox.html", {"rows": rows[:limit],
+                                                 "next_before": next_before})
 
 
 @login_required
