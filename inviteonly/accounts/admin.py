@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
+from inviteonly.lib.admin import AdministratorsChangeAdmin
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip
 from inviteonly.moderation.actions import (
@@ -55,7 +56,7 @@ class MemberAdminForm(forms.ModelForm):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(AdministratorsChangeAdmin):
     form = MemberAdminForm
     list_display = ("display_name", "phone_masked", "role", "status", "joined_at", "invited_by")
     list_filter = ("role", "status", "language")
@@ -81,16 +82,6 @@ class MemberAdmin(admin.ModelAdmin):
     @staticmethod
     def _own(request: HttpRequest, obj: Any) -> bool:
         return obj is not None and obj.pk == request.user.pk
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The same rule as the actions: administrators only.
-        return bool(request.user.is_superuser)
 
     def save_model(self, request: HttpRequest, obj: Member, form: Any, change: bool) -> None:
         operator = request.user

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
-from inviteonly.moderation.admin import ReadOnlyAdmin
+from inviteonly.lib.admin import ReadOnlyAdmin
 
 
 @admin.register(Invitation)

@@ -8,26 +8,17 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from inviteonly.accounts.models import Member
+from inviteonly.lib.admin import AdministratorsChangeAdmin
 from inviteonly.lib.web import client_ip
 from inviteonly.site_config.actions import do_set_registration_mode
 from inviteonly.site_config.models import SiteConfiguration
 
 
 @admin.register(SiteConfiguration)
-class SiteConfigurationAdmin(admin.ModelAdmin):
+class SiteConfigurationAdmin(AdministratorsChangeAdmin):
     list_display = ("__str__", "registration_mode", "updated_at", "updated_by")
     fields = ("registration_mode", "updated_at", "updated_by")
     readonly_fields = ("updated_at", "updated_by")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The same rule as do_set_registration_mode: administrators only.
-        return bool(request.user.is_superuser)
 
     def save_model(
         self, request: HttpRequest, obj: SiteConfiguration, form: Any, change: bool

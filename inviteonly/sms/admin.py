@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from inviteonly.moderation.admin import ReadOnlyAdmin
+from inviteonly.lib.admin import ReadOnlyAdmin
 from inviteonly.sms.models import OutboundSms
 
 
