@@ -276,6 +276,25 @@ def test_report_and_resolve_through_the_pages(moderator: Member) -> None:
     assert Report.objects.get().resolution == ReportResolution.CONTENT_REMOVED
 
 
+def test_the_report_page_takes_the_details_its_textarea_takes(moderator: Member) -> None:
+    """The textarea counts a line break as one character; the browser sends two. Past
+    the limit, the page says so in the action's words."""
+    author, reporter = make_member(display_name="Ads"), make_member()
+    befriend(author, reporter)
+    post = post_by(author)
+    client = Client()
+    client.force_login(reporter)
+    limit = production_settings.REPORT_DETAILS_MAX_LENGTH
+    too_long = client.post(f"/report/wall_post/{post.id}/",
+                           {"reason": "spam", "details": "x" * (limit + 1)})
+    assert f"This text is too long: at most {limit} characters." in too_long.content.decode()
+    assert not Report.objects.exists()
+    lines = ("x" * 9 + "\r\n") * (limit // 10)  # `limit` characters in the textarea
+    filed = client.post(f"/report/wall_post/{post.id}/", {"reason": "spam", "details": lines})
+    assert filed.status_code == 302
+    assert len(Report.objects.get().details) <= limit
+
+
 def test_reports_through_the_api(moderator: Member) -> None:
     author, author_api = member_with_api("Author")
     reporter, reporter_api = member_with_api("Reporter", language="ru")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -76,3 +78,20 @@ class InviteForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class TextareaField(forms.CharField):
+    """Text of several lines, in a textarea that takes at most ``limit`` characters.
+
+    The textarea counts a line break as one character, but the browser sends it as
+    CRLF: here each is one line feed again, so the action counts what the textarea did
+    (and what the API takes). The action checks the length and says what is wrong, in
+    the words the API uses too."""
+
+    def __init__(self, *, limit: int, rows: int, **kwargs: Any) -> None:
+        super().__init__(widget=forms.Textarea(attrs={"rows": rows, "maxlength": limit}),
+                         **kwargs)
+
+    def to_python(self, value: Any) -> str | None:
+        text = super().to_python(value)
+        return None if text is None else text.replace("\r\n", "\n")

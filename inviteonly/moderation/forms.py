@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from inviteonly.accounts.forms import TextareaField
 from inviteonly.moderation.models import ReportDecision, ReportReason
 
 
@@ -83,9 +84,9 @@ class ReportForm(forms.Form):
         label=_("Why do you report this?"), choices=ReportReason.choices,
         widget=forms.RadioSelect,
     )
-    details = forms.CharField(
+    details = TextareaField(
         label=_("Details for the moderators (optional)"), required=False,
-        max_length=settings.REPORT_DETAILS_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}),
+        limit=settings.REPORT_DETAILS_MAX_LENGTH, rows=3,
     )
 
 
