@@ -82,6 +82,19 @@ def test_account_age_reason_is_translated(clock: FrozenClock) -> None:
     assert "30 дней" in age.title, age.title
 
 
+@override_settings(INVITE_SANCTION_COOLDOWN_DAYS=1)
+@pytest.mark.parametrize(("language", "phrase"), [
+    ("en", "invite again 1 day after"), ("ru", "через 1 день после"),
+])
+def test_a_sanction_reason_of_one_day_says_day(
+    clock: FrozenClock, founder: Member, language: str, phrase: str
+) -> None:
+    member = make_member(joined_at=clock.current - 400 * DAY)
+    do_warn_member(member=member, moderator=founder, reason="Rude to newcomers")
+    with translation.override(language):
+        assert phrase in rule(member, "sanctions").reason
+
+
 def test_upheld_sanction_blocks_for_ninety_days_and_a_lifted_one_does_not(
     clock: FrozenClock, founder: Member
 ) -> None:

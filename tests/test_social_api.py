@@ -434,6 +434,19 @@ def test_quarantined_members_cannot_change_their_profile_or_ask_to_be_friends(
     assert anna_api.request("DELETE", "/profile/avatar").status_code == 200
 
 
+@override_settings(NEW_MEMBER_PERIOD_DAYS=1)
+@pytest.mark.parametrize(("language", "phrase"), [
+    ("en", "in your first 1 day)"), ("ru", "в первый 1 день)"),
+])
+def test_a_new_member_period_of_one_day_says_day(
+    clock: FrozenClock, language: str, phrase: str
+) -> None:
+    newcomer, api = member_with_api("Newcomer", joined_at=clock.current, language=language)
+    refused = api.post(f"/members/{newcomer.id}/wall", {"text": "See pills.ru"})
+    assert refused.json_body["code"] == "too_many_links"
+    assert phrase in refused.json_body["detail"]
+
+
 def test_new_members_post_few_posts_and_no_links(clock: FrozenClock) -> None:
     clock.current = clock.current.replace(minute=0, second=0)
     newcomer, api = member_with_api("Newcomer", joined_at=clock.current)

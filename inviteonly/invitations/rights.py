@@ -228,9 +228,12 @@ def _sanctions_rule(recent: list[Sanction]) -> RuleResult:
         )
     latest = recent[0]
     passes_at = latest.created_at + timedelta(days=days)
-    reason = _(
+    reason = ngettext(
         "You received a sanction (%(kind)s) on %(date)s. Members can invite again "
-        "%(days)d days after their last sanction: from %(until)s."
+        "%(days)d day after their last sanction: from %(until)s.",
+        "You received a sanction (%(kind)s) on %(date)s. Members can invite again "
+        "%(days)d days after their last sanction: from %(until)s.",
+        days,
     ) % {
         "kind": SanctionKind(latest.kind).label,
         "date": _date(latest.created_at),

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
@@ -283,8 +284,13 @@ def do_post_on_wall(
         if count_links(text) > settings.NEW_MEMBER_MAX_LINKS_PER_POST:
             raise ActionError(
                 "too_many_links",
-                _("New members cannot post links yet (at most %(count)d per post in your "
-                  "first %(days)d days).")
+                ngettext(
+                    "New members cannot post links yet (at most %(count)d per post in "
+                    "your first %(days)d day).",
+                    "New members cannot post links yet (at most %(count)d per post in "
+                    "your first %(days)d days).",
+                    settings.NEW_MEMBER_PERIOD_DAYS,
+                )
                 % {"count": settings.NEW_MEMBER_MAX_LINKS_PER_POST,
                    "days": settings.NEW_MEMBER_PERIOD_DAYS},
                 field="text",
