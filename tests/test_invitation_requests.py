@@ -126,9 +126,14 @@ def test_members_see_no_contact_details(founder: Member) -> None:
     page = Client(HTTP_ACCEPT_LANGUAGE="en")
     page.force_login(founder)
     html = page.get("/requests/").content.decode()
-    assert NOTE.replace("'", "&#x27;") in html and "Russia" in html
+    assert NOTE.replace("'", "&#x27;") in html and "Russia · Russian ·" in html
     for shown in ("1112233", "111-22-33", "***-**-33", "+7 916"):
         assert shown not in html
+    russian_page = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    russian_page.force_login(founder)
+    assert "Россия · Русский ·" in russian_page.get("/requests/").content.decode()
+    ask(phone="+79161112234", language="en")
+    assert "Россия · Английский ·" in russian_page.get("/requests/").content.decode()
 
 
 def test_only_members_who_may_invite_see_requests(clock: FrozenClock) -> None:
