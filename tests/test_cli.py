@@ -82,6 +82,24 @@ def test_a_command_refuses_numbers_it_cannot_use(
     assert started == []
 
 
+@pytest.mark.parametrize("base_url", [None, "", " "])
+def test_serve_links_point_where_it_listens_unless_a_base_url_is_set(
+    base_url: str | None, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    """An empty INVITEONLY_BASE_URL is an unset one, as settings.py reads it."""
+    from inviteonly.management.commands import serve
+
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
+    monkeypatch.setattr(serve, "freeze_startup_objects", lambda: None)
+    for name in ("INVITEONLY_BASE_URL", "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+        if base_url is not None:
+            monkeypatch.setenv(name, base_url)
+    call_command("serve", "--port", "9123", "--no-worker", "--no-migrate", stdout=StringIO())
+    assert settings.BASE_URL == "http://127.0.0.1:9123"
+    assert settings.SMS_DELIVERY_REPORT_BASE_URL == "http://127.0.0.1:9123"
+
+
 def test_rotating_with_a_key_no_longer_in_the_ring_names_it() -> None:
     with override_settings(PHONE_ENCRYPTION_KEYS=f"gone:{'A' * 43}="):
         make_member(phone="+79161230000")

@@ -25,14 +25,14 @@ from inviteonly.wsgi import application
 def listen_where_served(host: str, port: int) -> None:
     """Without INVITEONLY_BASE_URL, the site is where it listens (a laptop): join links,
     and the delivery reports a gateway sends back unless their own address is set."""
-    if "INVITEONLY_BASE_URL" in os.environ:
+    if os.environ.get("INVITEONLY_BASE_URL", "").strip():  # set, and not empty (unset)
         return
     wildcard = host in ("0.0.0.0", "::")  # noqa: S104  (a comparison)
     url_host = "127.0.0.1" if wildcard else host
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, url_host]
     bracketed = f"[{url_host}]" if ":" in url_host else url_host
     settings.BASE_URL = f"http://{bracketed}:{port}"
-    if "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL" not in os.environ:
+    if not os.environ.get("INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL", "").strip():
         settings.SMS_DELIVERY_REPORT_BASE_URL = settings.BASE_URL
 
 
