@@ -133,13 +133,18 @@ def test_log_redaction_blanks_numbers_and_join_links(caplog: pytest.LogCaptureFi
     "8 916 123-45-67", "8 (916) 123-45-67", "8(916)123-45-67", "916 000-00-01",
     "(415) 555-2671", "415-555-2671", "415.555.2671", "+7%20916%20123-45-67",
     "8%20916%20123%2045%2067",
+    # Copied from a page: no-break spaces, non-breaking hyphens.
+    "8\u00a0916\u00a0123-45-67", "8 916 123\u201145\u201167", "+7 916 123\u201145\u201167",
+    # After a date, which is kept: "2026-11-30 [phone]".
+    "2026-11-30 8 916 123-45-67",
 ])
 def test_log_redaction_blanks_numbers_in_national_format(
     caplog: pytest.LogCaptureFixture, typed: str
 ) -> None:
     caplog.set_level(logging.INFO)
     logging.getLogger("inviteonly.test").warning("Not Found: /members/%s", typed)
-    assert caplog.records[-1].getMessage() == "Not Found: /members/[phone]"
+    kept = "2026-11-30 " if typed.startswith("2026-11-30 ") else ""
+    assert caplog.records[-1].getMessage() == f"Not Found: /members/{kept}[phone]"
 
 
 def test_log_redaction_leaves_times_addresses_and_counts(
@@ -147,7 +152,8 @@ def test_log_redaction_leaves_times_addresses_and_counts(
 ) -> None:
     caplog.set_level(logging.INFO)
     line = ("2026-11-30 17:28:06 from 203.0.113.7 port 51234: GET /api/members/123/wall "
-            "200 1234, v3.40.1, at 17:28 on 30.11.2026")
+            "200 1234, v3.40.1, at 17:28 on 30.11.2026; proxy 10.0.0.1 10.20.30.40, "
+            "peer 203.0.113.7 51234")
     logging.getLogger("inviteonly.test").warning(line)
     assert caplog.records[-1].getMessage() == line
 

@@ -24,25 +24,31 @@ _PATTERNS = (
     (re.compile(r"(/sms/[A-Za-z0-9_-]+/\d+/)[^/?#\s]+"), r"\1[token]"),
     # International numbers, however punctuated: +7 916 123-45-67, +14155552671,
     # and percent-encoded in a path (+7%20916%20123-45-67).
-    (re.compile(r"\+\d(?:[\d\s().-]|%20){5,}\d"), "[phone]"),
+    (re.compile(r"\+\d(?:[\d\s().\u2010-\u2013-]|%20){5,}\d"), "[phone]"),
     # Long runs of digits: national numbers, E.164 without the plus.
     (re.compile(r"(?<!\d)\d{9,15}(?!\d)"), "[phone]"),
 )
 
-# National numbers as typed: digit groups, one separator (space, dash, dot, "%20") or
-# parentheses between them: 8 916 123-45-67, (415) 555-2671, 415.555.2671. Blanked
-# when they hold 9 to 15 digits, unless they are a date and time (2026-11-30 17:28)
-# or an IPv4 address, which are no numbers and which logs need.
+# National numbers as typed: digit groups, one separator (a space of any width, a
+# dash or hyphen, a dot, "%20") or parentheses between them: 8 916 123-45-67, (415)
+# 555-2671, 415.555.2671. Blanked when they hold 9 to 15 digits. Dates (2026-11-30)
+# and IPv4 addresses, which logs need, are matched first and kept as they are, so a
+# number written after one is still a number of its own.
+_SEPARATOR = r"(?:[ .\u00a0\u2009\u202f\u2010-\u2013-]|%20)"
 _GROUPED_DIGITS = re.compile(
-    r"(?<![\w.:-])\(?\d(?:\d|\)|(?:[ .-]|%20)?\((?=\d)|(?:[ .-]|%20)(?=\(?\d))*\d(?![\w:])"
+    r"(?P<kept>(?<![\w.:-])(?:\d{4}-\d\d-\d\d|\d{1,3}(?:\.\d{1,3}){3})(?![\w.:-]?\d))"
+    r"|(?<![\w.:-])\(?\d"
+    rf"(?:\d|\)|{_SEPARATOR}?\((?=\d)|{_SEPARATOR}(?=\(?\d))*\d(?![\w:])"
 )
-_NOT_A_NUMBER = re.compile(r"\d{4}-\d\d-\d\d|\d{1,3}(?:\.\d{1,3}){3}$")
 
 
 def _blank_grouped(match: re.Match[str]) -> str:
     text = match.group()
+    if match.group("kept") is not None:
+        return text
     digits = sum(char.isdigit() for char in text.replace("%20", " "))
-    return "[phone]" if 9 <= digits <= 15 and not _NOT_A_NUMBER.match(text) else text
+    return "[phone]" if 9 <= digits <= 15 else text
+
 
 _TRACEBACKS = logging.Formatter()
 _installed = False
