@@ -483,6 +483,12 @@ def test_new_members_post_few_posts_and_no_links(clock: FrozenClock) -> None:
     ("ｃｈｅａｐ．ｒｕ and ｈｔｔｐｓ：／／ｘ", 2),
     ("cheap\u3002ru", 1),
     ("cheap-pills\ufe0f.ru www\u034f.example", 2),
+    # Under a country's second level, and internationalised names in their ASCII form.
+    ("cheap-pills.co.uk, cheap-pills.com.au, spam.org.uk", 3),
+    ("xn--e1afmkfd.xn--p1ai and cheap-pills.xn--p1ai", 2),
+    # Default-ignorable code points that Unicode has not assigned draw nothing either.
+    ("cheap-pills\u2065.ru cheap-pills\ufff0.ru cheap-pills\U000e0002.ru", 3),
+    ("т.е. e.g. 3.14 Mr.Smith v3.40.1 ... и т.д.", 0),
 ])
 def test_each_web_address_counts_as_one_link(text: str, links: int) -> None:
     assert count_links(text) == links

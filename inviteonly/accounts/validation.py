@@ -28,13 +28,20 @@ JOINERS = frozenset("\u200c\u200d")
 LINE_CONTROLS = frozenset("\n\r\t")
 
 
-# Marks that draw nothing and that browsers drop from an address like the format
-# characters (UTS 46 maps them to nothing): variation selectors, the combining grapheme
-# joiner, Mongolian free variation selectors, Khmer inherent vowels.
-_IGNORABLE_MARKS = frozenset(
-    "\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
-    + "".join(map(chr, range(0xFE00, 0xFE10)))
-    + "".join(map(chr, range(0xE0100, 0xE01F0)))
+# What draws nothing and browsers drop from an address besides the format characters
+# (UTS 46 maps them to nothing): Unicode's default-ignorable code points, assigned or
+# not — variation selectors, the combining grapheme joiner, Hangul fillers, Khmer
+# inherent vowels, U+2065, U+FFF0–FFF8, the tag block.
+_DEFAULT_IGNORABLE = frozenset(
+    chr(code)
+    for first, last in (
+        (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+        (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+        (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0FFF),
+    )
+    for code in range(first, last + 1)
 )
 # Full stops a browser reads as the dot of an address (UTS 46), which NFKC keeps.
 _ADDRESS_DOTS = str.maketrans(dict.fromkeys("\u3002\uff61", "."))
@@ -45,12 +52,13 @@ def text_as_seen(text: str) -> str:
     what a text says (the new members' link limit): compatibility forms folded (NFKC:
     "ｃｈｅａｐ．ｒｕ" is "cheap.ru") and the characters that draw nothing removed
     (format characters such as U+200B ZERO WIDTH SPACE, U+00AD SOFT HYPHEN, U+2060 WORD
-    JOINER, U+FEFF; variation selectors). Linear in the text."""
+    JOINER, U+FEFF; variation selectors; unassigned default-ignorable code points such
+    as U+2065). Linear in the text."""
     if text.isascii():
         return text
     visible = "".join(
         char for char in text
-        if unicodedata.category(char) != "Cf" and char not in _IGNORABLE_MARKS
+        if unicodedata.category(char) != "Cf" and char not in _DEFAULT_IGNORABLE
     )
     return unicodedata.normalize("NFKC", visible).translate(_ADDRESS_DOTS)
 

@@ -35,8 +35,15 @@ _ADDRESS_GOES_ON = frozenset("/?#:@")
 
 
 def _is_web_name(name: str) -> bool:
+    """"www.…", or a name with a label of ``LINK_DOMAINS`` past its first (under a
+    country's second level too: "cheap-pills.co.uk", ".com.au"), or ending in an
+    internationalised top-level domain in its ASCII form ("xn--p1ai" is "рф")."""
     labels = name.lower().split(".")
-    return len(labels) > 1 and (labels[0] == "www" or labels[-1] in LINK_DOMAINS)
+    return len(labels) > 1 and (
+        labels[0] == "www"
+        or any(label in LINK_DOMAINS for label in labels[1:])
+        or labels[-1].startswith("xn--")
+    )
 
 
 def count_links(text: str) -> int:
