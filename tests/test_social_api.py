@@ -432,6 +432,8 @@ def test_quarantined_members_cannot_change_their_profile_or_ask_to_be_friends(
     assert closed.status_code == 200, closed.json_body
     assert closed.json_body["about"] == "Chess"
     assert anna_api.request("DELETE", "/profile/avatar").status_code == 200
+    cleared = anna_api.request("PUT", "/profile", {"about": ""})
+    assert cleared.status_code == 200 and cleared.json_body["about"] == ""
 
 
 @override_settings(NEW_MEMBER_PERIOD_DAYS=1)

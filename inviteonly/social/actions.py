@@ -55,7 +55,8 @@ def do_update_profile(
 ) -> Profile:
     """Change what is given of the member's profile; what is left out (None) keeps its
     value, so a change of the about text never opens a friends-only wall. A quarantined
-    member may still change the privacy settings, not the about text."""
+    member may still change the privacy settings and clear the about text, not write
+    one."""
     changes: dict[str, object] = {}
     if about is not None:
         about = clean_multiline_text(about, field="about")
@@ -75,7 +76,7 @@ def do_update_profile(
         changes["findable_by_phone"] = findable_by_phone
     with transaction.atomic():
         profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
-        if changes.get("about", profile.about) != profile.about:
+        if changes.get("about", profile.about) not in (profile.about, ""):
             check_may_write(member)
         for name, change in changes.items():
             setattr(profile, name, change)

@@ -93,8 +93,8 @@ def is_new_member(member: Member) -> bool:
 def check_may_write(member: Member) -> None:
     """Quarantined (and banned) members put nothing before others: no post, message,
     about text, avatar or friend request (each of which notifies its recipient). What
-    only closes their account (privacy settings, removing the avatar, declining,
-    blocking) stays open to them."""
+    only closes their account (privacy settings, clearing the about text, removing the
+    avatar, declining, blocking) stays open to them."""
     if member.status != Member.Status.ACTIVE:
         raise ActionError(
             "quarantined",
