@@ -363,6 +363,25 @@ def test_an_operator_setting_a_status_moves_between_the_sanctions_that_call_for_
     ) == [("ban", True, founder.pk), ("quarantine", True, None)]
 
 
+@pytest.mark.parametrize("legacy", [Member.Status.BANNED, Member.Status.QUARANTINED])
+def test_an_operator_lifting_a_status_no_sanction_called_for_audits_it(
+    founder: Member, legacy: str
+) -> None:
+    """A status written straight to the row (as the admin did before it went through
+    the action) has no sanction to end: the change is audited on its own."""
+    member = veteran()
+    Member.objects.filter(id=member.id).update(status=legacy)
+    do_set_status_as_operator(member=member, operator=founder, status="active",
+                              reason="Set by mistake", ip_address="203.0.113.9")
+    member.refresh_from_db()
+    assert member.status == Member.Status.ACTIVE
+    entry = AuditEntry.objects.get(target_member=member)
+    assert (entry.action, entry.actor_id, entry.ip_address) == (
+        AuditAction.STATUS_CHANGED, founder.pk, "203.0.113.9")
+    assert entry.details == {
+        "status": "active", "previous_status": legacy, "reason": "Set by mistake"}
+
+
 def test_a_decision_sent_twice_is_made_once(clock: FrozenClock, founder: Member) -> None:
     """A double click: two bans in force would need two lifts, a ban lifted as a
     mistake would leave the member banned."""

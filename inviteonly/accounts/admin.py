@@ -95,5 +95,5 @@ class MemberAdmin(AdministratorsChangeAdmin):
                            ip_address=client_ip(request))
         if "status" in form.changed_data:
             do_set_status_as_operator(member=obj, operator=operator, status=standing["status"],
-                                      reason=reason)
+                                      reason=reason, ip_address=client_ip(request))
         obj.refresh_from_db()

@@ -49,6 +49,7 @@ class AuditAction(models.TextChoices):
     REPORTS_RESOLVED = "reports_resolved", _("Reports resolved by a moderator")
     REPORTED_CONTENT_REMOVED = "reported_content_removed", _("Reported content removed")
     ROLE_CHANGED = "role_changed", _("Role changed")
+    STATUS_CHANGED = "status_changed", _("Status changed by an operator")
 
 
 class AuditEntry(models.Model):

@@ -344,14 +344,16 @@ _SANCTION_FOR_STATUS = {
 
 @transaction.atomic
 def do_set_status_as_operator(
-    *, member: Member, operator: Member, status: str, reason: str
+    *, member: Member, operator: Member, status: str, reason: str,
+    ip_address: str | None = None,
 ) -> None:
     """An operator sets a member's status in the admin (founders included, whom no
     moderator acts on). The status stays what the sanctions in force call for: banned
     imposes a ban (sessions ended, pending invitations revoked), quarantined a
     quarantine, and the bans and quarantines in force that the status does not call for
     end, kept on the record (upheld); each is notified and audited as a moderator's
-    decision is."""
+    decision is. A status no sanction called for (written straight to the row before
+    the admin went through this action) changes with an audit entry of its own."""
     check_can_act_as_operator(operator, member)
     if status not in _SANCTION_FOR_STATUS:
         raise ActionError("invalid_status", _("Choose a status."), field="status")
@@ -364,16 +366,26 @@ def do_set_status_as_operator(
         .filter(member=member, kind__in=[SanctionKind.BAN, SanctionKind.QUARANTINE])
         .order_by("id")
     )
+    previous = member.status
+    decided = False
     for sanction in in_force:
         if sanction.kind != wanted:
             _end_sanction(sanction, member=member, moderator=operator, reason=reason,
                           upheld=True, now=now)
+            decided = True
     if wanted is not None and all(sanction.kind != wanted for sanction in in_force):
         sanction = _impose(member=member, moderator=operator, kind=wanted, reason=reason)
+        decided = True
         if wanted == SanctionKind.BAN:
             cut_off_banned(Member.objects.filter(id=member.id), actor=operator,
                            now=sanction.created_at)
     _update_status(member, now=now)
+    if not decided and member.status != previous:
+        record_audit_entry(
+            AuditAction.STATUS_CHANGED, actor=operator, target_member=member,
+            ip_address=ip_address, status=member.status, previous_status=previous,
+            reason=reason,
+        )
 
 
 @transaction.atomic
