@@ -89,6 +89,7 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
 
 
 @pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="psycopg's cache: PostgreSQL")
 @override_settings(RATE_LIMITS=DEFAULT_SHAPED_LIMITS, SMS_PUMPING_DEFENCE=True)
 def test_every_statement_of_a_registration_stays_in_psycopgs_statement_cache(
     founder: Member, sms_outbox: SmsOutbox
