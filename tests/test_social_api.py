@@ -18,6 +18,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
 from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.social.actions import do_send_friend_request
 from inviteonly.social.avatars import avatar_directory
 from inviteonly.social.models import FriendRequest, Friendship, Message, Participant, WallPost
 from inviteonly.social.rules import count_links
@@ -434,6 +435,11 @@ def test_quarantined_members_cannot_change_their_profile_or_ask_to_be_friends(
     assert anna_api.request("DELETE", "/profile/avatar").status_code == 200
     cleared = anna_api.request("PUT", "/profile", {"about": ""})
     assert cleared.status_code == 200 and cleared.json_body["about"] == ""
+    # Someone else's request is theirs to answer, by accepting it or by asking back.
+    do_send_friend_request(member=boris, recipient_id=anna.id)
+    asked_back = anna_api.post("/friend-requests", {"member_id": boris.id})
+    assert asked_back.status_code in (200, 201), asked_back.json_body
+    assert Friendship.objects.filter(member=anna, friend=boris).exists()
 
 
 @override_settings(NEW_MEMBER_PERIOD_DAYS=1)

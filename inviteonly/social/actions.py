@@ -150,8 +150,8 @@ def _befriend(member: Member, other: Member) -> None:
 
 def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
     """Ask ``recipient_id`` to be friends; if they already asked us, we are friends
-    now. Returns whether the two are friends after it."""
-    check_may_write(member)
+    now (as accepting their request does, which a quarantined member may too). Returns
+    whether the two are friends after it."""
     recipient, relation = _other_with_relation(member, recipient_id)
     if relation.blocked:
         raise _refuse_blocked()
@@ -164,6 +164,7 @@ def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
     if relation.request_received:
         do_accept_friend_request(member=member, sender_id=recipient.id)
         return True
+    check_may_write(member)
     enforce_rate_limit(["friend_request"], Subject(member_id=member.id))
     with transaction.atomic():
         try:
