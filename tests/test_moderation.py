@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -343,6 +344,30 @@ def test_only_administrators_change_roles_and_statuses_and_never_their_own(
     member.refresh_from_db()
     assert (member.role, member.status) == (Member.Role.MEMBER, Member.Status.ACTIVE)
     assert not AuditEntry.objects.exists() and not Sanction.objects.exists()
+
+
+def test_a_quarantined_founder_acts_as_operator_on_nobody(founder: Member) -> None:
+    """Another founder quarantined them (a suspected takeover, say): until it is lifted
+    they can neither hit back nor promote anyone, and the admin is read-only to them."""
+    second = make_member(phone="+79160000002", role=Member.Role.FOUNDER)
+    do_set_status_as_operator(member=second, operator=founder, status="quarantined",
+                              reason="Account taken over?")
+    second.refresh_from_db()
+    member = veteran()
+    for attempt in (
+        partial(do_set_status_as_operator, member=founder, status="banned"),
+        partial(do_change_role, member=member, role="founder"),
+    ):
+        with pytest.raises(ActionError) as refused:
+            attempt(operator=second, reason="Revenge")
+        assert refused.value.code == "not_an_operator"
+    admin = Client()
+    admin.force_login(second)
+    page = admin.get(f"/admin/accounts/member/{member.id}/change/").content.decode()
+    assert 'name="status"' not in page and 'name="role"' not in page
+    founder.refresh_from_db()
+    member.refresh_from_db()
+    assert (founder.status, member.role) == ("active", "member")
 
 
 def test_an_operator_setting_a_status_moves_between_the_sanctions_that_call_for_it(

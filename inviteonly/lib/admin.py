@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 
@@ -23,8 +24,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class AdministratorsChangeAdmin(ReadOnlyAdmin):
-    """Administrators may change a row (its ``save_model`` calls the audited action),
-    as the actions allow only them to; nobody adds or deletes one."""
+    """Administrators in good standing may change a row (its ``save_model`` calls the
+    audited action), as the actions allow only them to; nobody adds or deletes one."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.is_superuser)
+        user = request.user
+        active = get_user_model().Status.ACTIVE
+        return bool(user.is_superuser) and getattr(user, "status", None) == active
