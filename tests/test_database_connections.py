@@ -126,6 +126,8 @@ def test_timestamps_are_read_in_utc_by_psycopgs_loader_and_alike_by_a_named_curs
         (after_named,) = after.fetchone()
     assert through_named == after_named == expected
     assert through_named.tzinfo is UTC and after_named.tzinfo is UTC
+    # A named cursor (a migration's iterator(), say) leaves psycopg's loader in place.
+    assert connection.connection.adapters.get_loader(oid, Format.TEXT) is loader
     SiteConfiguration.objects.create(id=1)
     SiteConfiguration.objects.update(updated_at=expected)  # no auto_now in update()
     saved = SiteConfiguration.objects.get(id=1).updated_at

@@ -48,14 +48,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return connection
 
     def create_cursor(self, name: str | None = None) -> Any:
+        if not self._psycopg_timestamps:
+            return super().create_cursor(name)
+        if name is None and self.timezone is UTC:
+            return self.connection.cursor()
+        # A named cursor (``iterator()``: a migration's, say), or the time zone changed
+        # (a test's settings): Django's way, which checks the loader's time zone, so
+        # with Django's loader; then psycopg's again while the zone is UTC.
+        register_tzloader(self.timezone, self.connection)
+        cursor = super().create_cursor(name)
+        self._psycopg_timestamps = self.timezone is UTC
         if self._psycopg_timestamps:
-            if name is None and self.timezone is UTC:
-                return self.connection.cursor()
-            # A named cursor, or the time zone changed (a test's settings): Django's
-            # way, which checks the loader's time zone, so with Django's loader.
-            register_tzloader(self.timezone, self.connection)
-            self._psycopg_timestamps = False
-        return super().create_cursor(name)
+            self.connection.adapters.register_loader("timestamptz", _TIMESTAMPTZ_LOADER)
+        return cursor
 
     def is_usable(self) -> bool:
         connection = self.connection
