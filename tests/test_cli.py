@@ -91,6 +91,10 @@ def test_serve_links_point_where_it_listens_unless_a_base_url_is_set(
 
     monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
     monkeypatch.setattr(serve, "freeze_startup_objects", lambda: None)
+    # serve sets these on django.conf.settings: through the fixture first, so that the
+    # test's end puts them back.
+    settings.BASE_URL = settings.SMS_DELIVERY_REPORT_BASE_URL = "http://testserver"
+    settings.ALLOWED_HOSTS = ["testserver"]
     for name in ("INVITEONLY_BASE_URL", "INVITEONLY_SMS_DELIVERY_REPORT_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
         if base_url is not None:
