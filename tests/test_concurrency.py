@@ -1,4 +1,5 @@
-"""Races: one invitation token redeemed by 20 requests at once makes exactly one member."""
+"""Races: one invitation token redeemed by 20 requests at once makes exactly one member;
+two members befriending and blocking each other at once."""
 
 from __future__ import annotations
 
@@ -20,10 +21,18 @@ from inviteonly.invitations.actions import (
 )
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.social.actions import (
+    do_accept_friend_request,
+    do_block_member,
+    do_send_friend_request,
+)
+from inviteonly.social.models import Block, FriendRequest, Friendship
 from tests.conftest import PASSWORD, SmsOutbox, make_member
+from tests.social_helpers import SETTLED
 
 RACERS = 20
 
@@ -185,3 +194,57 @@ def test_an_invitation_waiting_for_its_inviters_lock_sees_the_one_before_it() ->
         thread.join(60)
     assert outcomes == {"first": "invited", "second": "invitation_pending"}
     assert Invitation.objects.filter(inviter=founder).count() == 1
+
+
+# ---------------------------------------------------------------------------
+# Two members acting on each other at once
+# ---------------------------------------------------------------------------
+
+
+def settled(name: str) -> Member:
+    return make_member(display_name=name, joined_at=clock.now() - SETTLED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_friend_requests_sent_both_ways_at_once_make_the_two_friends() -> None:
+    """One after the other, the second request accepts the first; at once, too."""
+    pairs = [(settled(f"A{index}"), settled(f"B{index}")) for index in range(10)]
+    attempts: list[Callable[[], object]] = []
+    for first, second in pairs:
+        attempts.append(partial(do_send_friend_request, member=first, recipient_id=second.id))
+        attempts.append(partial(do_send_friend_request, member=second, recipient_id=first.id))
+    outcomes = race(attempts)
+    assert outcomes == ["joined"] * 20, outcomes
+    assert not FriendRequest.objects.exists()
+    assert Friendship.objects.count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_accepting_a_request_while_its_sender_blocks_leaves_no_friendship() -> None:
+    """A block ends the friendship between the two, also one accepted at that moment;
+    or the block came first and took the request away."""
+    pairs = [(settled(f"A{index}"), settled(f"B{index}")) for index in range(20)]
+    attempts: list[Callable[[], object]] = []
+    for accepter, sender in pairs:
+        do_send_friend_request(member=sender, recipient_id=accepter.id)
+        attempts.append(partial(do_accept_friend_request, member=accepter, sender_id=sender.id))
+        attempts.append(partial(do_block_member, member=sender, blocked_id=accepter.id))
+    outcomes = race(attempts)
+    assert set(outcomes) <= {"joined", "no_friend_request"}, outcomes
+    assert Block.objects.count() == 20
+    assert not Friendship.objects.exists()
+    assert not FriendRequest.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_friend_request_sent_while_its_recipient_blocks_the_sender_does_not_stay() -> None:
+    """The request is refused, or came first and the block ended it."""
+    pairs = [(settled(f"A{index}"), settled(f"B{index}")) for index in range(20)]
+    attempts: list[Callable[[], object]] = []
+    for blocker, blocked in pairs:
+        attempts.append(partial(do_block_member, member=blocker, blocked_id=blocked.id))
+        attempts.append(partial(do_send_friend_request, member=blocked, recipient_id=blocker.id))
+    outcomes = race(attempts)
+    assert set(outcomes) <= {"joined", "blocked"}, outcomes
+    assert Block.objects.count() == 20
+    assert not FriendRequest.objects.exists()

@@ -7,7 +7,7 @@ refusal is still counted and audited), then one transaction for the write.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -134,6 +134,27 @@ def _other_with_relation(member: Member, other_id: int) -> tuple[Member, Relatio
     return member_for_viewer(member, other_id)
 
 
+def _lock_pair(member_id: int, other_id: int) -> None:
+    """Wait, until the transaction ends, for any other action between these two
+    members: called first in the transaction of every action that reads how two
+    members stand (a block, a friendship, a request) and writes on it, which then
+    reads it again. Without it, two requests both ways each find none from the other
+    and both stay; a block commits between an acceptance's read and its friendship.
+
+    A PostgreSQL advisory lock on the pair, not the two members' rows: those are
+    locked by invitations (the inviter) and bans (the banned, then their inviter), an
+    order that id order would deadlock with, and a row lock would also hold up every
+    insert that refers to the member. Only these actions take it, each one pair, first
+    thing, so it waits for nothing else. One statement; ids past 2**31 wrap, which
+    at worst makes two pairs wait for each other. SQLite needs none: its transactions
+    take the database's write lock as they begin (``BEGIN IMMEDIATE``)."""
+    if connection.vendor != "postgresql":
+        return
+    low, high = sorted((member_id, other_id))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [low % 2**31, high % 2**31])
+
+
 def _refuse_blocked() -> ActionError:
     return ActionError(
         "blocked", _("You cannot do this: one of you has blocked the other."), status=403
@@ -148,11 +169,7 @@ def _befriend(member: Member, other: Member) -> None:
     ], ignore_conflicts=True)
 
 
-def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
-    """Ask ``recipient_id`` to be friends; if they already asked us, we are friends
-    now (as accepting their request does, which a quarantined member may too). Returns
-    whether the two are friends after it."""
-    recipient, relation = _other_with_relation(member, recipient_id)
+def _check_may_ask(relation: Relation) -> None:
     if relation.blocked:
         raise _refuse_blocked()
     if relation.friends:
@@ -161,19 +178,28 @@ def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
         raise ActionError(
             "already_requested", _("You have already asked this member."), status=409
         )
+
+
+def do_send_friend_request(*, member: Member, recipient_id: int) -> bool:
+    """Ask ``recipient_id`` to be friends; if they already asked us, we are friends
+    now (as accepting their request does, which a quarantined member may too). Returns
+    whether the two are friends after it."""
+    recipient, relation = _other_with_relation(member, recipient_id)
+    _check_may_ask(relation)
     if relation.request_received:
         do_accept_friend_request(member=member, sender_id=recipient.id)
         return True
     check_may_write(member)
     enforce_rate_limit(["friend_request"], Subject(member_id=member.id))
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                FriendRequest.objects.create(sender=member, recipient=recipient)
-        except IntegrityError:  # the same request, sent twice at once
-            raise ActionError(
-                "already_requested", _("You have already asked this member."), status=409
-            ) from None
+        _lock_pair(member.id, recipient.id)
+        # Again: the other may have asked us, or one of us blocked the other, meanwhile.
+        recipient, relation = _other_with_relation(member, recipient_id)
+        _check_may_ask(relation)
+        if relation.request_received:
+            do_accept_friend_request(member=member, sender_id=recipient.id)
+            return True
+        FriendRequest.objects.create(sender=member, recipient=recipient)
         notify_member(recipient, NotificationKind.FRIEND_REQUEST, subject=member)
     return False
 
@@ -184,6 +210,7 @@ def _no_request() -> ActionError:
 
 def do_accept_friend_request(*, member: Member, sender_id: int) -> None:
     with transaction.atomic():
+        _lock_pair(member.id, sender_id)  # a block at the same moment comes before or after
         deleted, _by_model = FriendRequest.objects.filter(
             sender_id=sender_id, recipient=member
         ).delete()
@@ -230,6 +257,7 @@ def do_block_member(*, member: Member, blocked_id: int) -> None:
     neither can write to the other or post on the other's wall."""
     blocked = _other(member, blocked_id)
     with transaction.atomic():
+        _lock_pair(member.id, blocked.id)
         Block.objects.get_or_create(blocker=member, blocked=blocked)
         _unfriend(member.id, blocked.id)
         FriendRequest.objects.filter(
