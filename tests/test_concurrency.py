@@ -1,5 +1,5 @@
 """Races: one invitation token redeemed by 20 requests at once makes exactly one member;
-two members befriending and blocking each other at once."""
+two members writing to, befriending and blocking each other at once."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -25,14 +26,23 @@ from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.phone_verification.models import PhoneVerification
+from inviteonly.social import actions as social_actions
 from inviteonly.social.actions import (
     do_accept_friend_request,
     do_block_member,
     do_send_friend_request,
+    do_send_message,
 )
-from inviteonly.social.models import Block, FriendRequest, Friendship
+from inviteonly.social.models import (
+    Block,
+    Conversation,
+    FriendRequest,
+    Friendship,
+    Message,
+    Participant,
+)
 from tests.conftest import PASSWORD, SmsOutbox, make_member
-from tests.social_helpers import SETTLED
+from tests.social_helpers import SETTLED, befriend
 
 RACERS = 20
 
@@ -206,6 +216,41 @@ def settled(name: str) -> Member:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_two_friends_writing_to_each_other_at_once_never_deadlock() -> None:
+    anna, boris = settled("Anna"), settled("Boris")
+    befriend(anna, boris)
+    do_send_message(sender=anna, recipient_id=boris.id, text="hi")
+
+    def chat(sender: Member, recipient: Member) -> None:
+        for index in range(40):
+            do_send_message(sender=sender, recipient_id=recipient.id, text=f"m{index}")
+
+    outcomes = race([partial(chat, anna, boris), partial(chat, boris, anna)])
+    assert outcomes == ["joined", "joined"], outcomes
+    assert Message.objects.count() == 81
+    for reader in (anna, boris):  # unread: what the other wrote since the reader's last
+        last_written = Message.objects.filter(sender=reader).latest("id").id
+        unread = Message.objects.exclude(sender=reader).filter(id__gt=last_written).count()
+        assert Participant.objects.get(member=reader).unread_count == unread
+
+
+@pytest.mark.django_db(transaction=True)
+def test_first_messages_both_ways_at_once_open_one_conversation() -> None:
+    pairs = [(settled(f"A{index}"), settled(f"B{index}")) for index in range(10)]
+    attempts: list[Callable[[], object]] = []
+    for first, second in pairs:
+        attempts.append(partial(do_send_message, sender=first, recipient_id=second.id,
+                                text="hi"))
+        attempts.append(partial(do_send_message, sender=second, recipient_id=first.id,
+                                text="hello"))
+    outcomes = race(attempts)
+    assert outcomes == ["joined"] * 20, outcomes
+    assert Conversation.objects.count() == 10
+    assert all(conversation.messages.count() == 2
+               for conversation in Conversation.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
 def test_friend_requests_sent_both_ways_at_once_make_the_two_friends() -> None:
     """One after the other, the second request accepts the first; at once, too."""
     pairs = [(settled(f"A{index}"), settled(f"B{index}")) for index in range(10)]
@@ -248,3 +293,37 @@ def test_a_friend_request_sent_while_its_recipient_blocks_the_sender_does_not_st
     assert set(outcomes) <= {"joined", "blocked"}, outcomes
     assert Block.objects.count() == 20
     assert not FriendRequest.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_is_not_delivered_once_the_block_has_committed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The message passed the block check, then its rate limit (a round trip to the
+    database or Redis) while the recipient blocked the sender: it is refused."""
+    anna, boris = settled("Anna"), settled("Boris")
+    befriend(anna, boris)
+    do_send_message(sender=boris, recipient_id=anna.id, text="hi")
+    Participant.objects.update(unread_count=0)
+    limited, blocked = threading.Event(), threading.Event()
+    enforce_rate_limit = social_actions.enforce_rate_limit
+
+    def enforce_then_wait_for_the_block(*args: Any, **kwargs: Any) -> None:
+        enforce_rate_limit(*args, **kwargs)
+        limited.set()
+        assert blocked.wait(20)
+
+    monkeypatch.setattr(social_actions, "enforce_rate_limit", enforce_then_wait_for_the_block)
+
+    def block() -> None:
+        assert limited.wait(20)
+        do_block_member(member=anna, blocked_id=boris.id)
+        blocked.set()
+
+    outcomes = race([
+        partial(do_send_message, sender=boris, recipient_id=anna.id, text="you can't block me"),
+        block,
+    ])
+    assert sorted(outcomes) == ["blocked", "joined"], outcomes
+    assert Message.objects.count() == 1
+    assert Participant.objects.get(member=anna).unread_count == 0

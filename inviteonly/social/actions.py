@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import BigIntegerField, Case, F, Q, When
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -373,13 +373,14 @@ def _conversation_between(member: Member, other: Member) -> Conversation:
     if existing is not None:
         return existing.conversation
     now = clock.now()
+    first, second = sorted((member, other), key=lambda side: side.id)  # one lock order
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(created_at=now)
             Participant.objects.bulk_create([
-                Participant(conversation=conversation, member=member, other=other,
+                Participant(conversation=conversation, member=first, other=second,
                             last_message_at=now),
-                Participant(conversation=conversation, member=other, other=member,
+                Participant(conversation=conversation, member=second, other=first,
                             last_message_at=now),
             ])
     except IntegrityError:  # the other member started it at the same moment
@@ -407,16 +408,24 @@ def do_send_message(
         actions.append("new_member_message_to_stranger")
     enforce_rate_limit(actions, Subject(member_id=sender.id, ip=ip_address))
     with transaction.atomic():
+        _lock_pair(sender.id, recipient.id)
+        # A block committed since the check above stops the message.
+        if Block.objects.filter(
+            Q(blocker=sender, blocked=recipient) | Q(blocker=recipient, blocked=sender)
+        ).exists():
+            raise _refuse_blocked()
         conversation = _conversation_between(sender, recipient)
         message = Message.objects.create(conversation=conversation, sender=sender, text=text)
-        # Writing back means having read what came before.
-        Participant.objects.filter(conversation=conversation, member=sender).update(
-            last_message=message, last_message_at=message.created_at, unread_count=0,
-            last_read_message_id=message.id,
-        )
-        Participant.objects.filter(conversation=conversation, member=recipient).update(
+        # Both inboxes in one UPDATE, under the pair's lock: two messages both ways at
+        # once never lock the two rows in opposite orders. Writing back means having
+        # read what came before.
+        Participant.objects.filter(conversation=conversation).update(
             last_message=message, last_message_at=message.created_at,
-            unread_count=F("unread_count") + 1,
+            unread_count=Case(When(member=sender, then=0),
+                              default=F("unread_count") + 1),
+            last_read_message_id=Case(When(member=sender, then=message.id),
+                                      default=F("last_read_message_id"),
+                                      output_field=BigIntegerField()),
         )
     return message
 
