@@ -30,6 +30,7 @@ from inviteonly.social import actions as social_actions
 from inviteonly.social.actions import (
     do_accept_friend_request,
     do_block_member,
+    do_post_on_wall,
     do_send_friend_request,
     do_send_message,
 )
@@ -40,6 +41,7 @@ from inviteonly.social.models import (
     Friendship,
     Message,
     Participant,
+    WallPost,
 )
 from tests.conftest import PASSWORD, SmsOutbox, make_member
 from tests.social_helpers import SETTLED, befriend
@@ -296,11 +298,13 @@ def test_a_friend_request_sent_while_its_recipient_blocks_the_sender_does_not_st
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_message_is_not_delivered_once_the_block_has_committed(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("kind", ["message", "wall post"])
+def test_nothing_lands_once_the_block_has_committed(
+    monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    """The message passed the block check, then its rate limit (a round trip to the
-    database or Redis) while the recipient blocked the sender: it is refused."""
+    """The message (or the post on a friend's wall) passed the block check, then its
+    rate limit (a round trip to the database or Redis) while the recipient blocked the
+    sender: it is refused."""
     anna, boris = settled("Anna"), settled("Boris")
     befriend(anna, boris)
     do_send_message(sender=boris, recipient_id=anna.id, text="hi")
@@ -320,10 +324,13 @@ def test_a_message_is_not_delivered_once_the_block_has_committed(
         do_block_member(member=anna, blocked_id=boris.id)
         blocked.set()
 
-    outcomes = race([
-        partial(do_send_message, sender=boris, recipient_id=anna.id, text="you can't block me"),
-        block,
-    ])
+    write: Callable[[], object]
+    if kind == "message":
+        write = partial(do_send_message, sender=boris, recipient_id=anna.id, text="no block")
+    else:
+        write = partial(do_post_on_wall, author=boris, wall_owner_id=anna.id, text="no block")
+    outcomes = race([write, block])
     assert sorted(outcomes) == ["blocked", "joined"], outcomes
     assert Message.objects.count() == 1
     assert Participant.objects.get(member=anna).unread_count == 0
+    assert not WallPost.objects.exists()

@@ -155,6 +155,16 @@ def _lock_pair(member_id: int, other_id: int) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [low % 2**31, high % 2**31])
 
 
+def _lock_pair_unblocked(member_id: int, other_id: int) -> None:
+    """``_lock_pair``, then refuse if a block between the two committed since the
+    action first read how they stand: what it writes would land after the block."""
+    _lock_pair(member_id, other_id)
+    if Block.objects.filter(
+        Q(blocker_id=member_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=member_id)
+    ).exists():
+        raise _refuse_blocked()
+
+
 def _refuse_blocked() -> ActionError:
     return ActionError(
         "blocked", _("You cannot do this: one of you has blocked the other."), status=403
@@ -328,7 +338,11 @@ def do_post_on_wall(
             )
         actions.append("new_member_wall_post")
     enforce_rate_limit(actions, Subject(member_id=author.id, ip=ip_address))
-    return WallPost.objects.create(wall_owner=owner, author=author, text=text)
+    if owner.id == author.id:
+        return WallPost.objects.create(wall_owner=owner, author=author, text=text)
+    with transaction.atomic():
+        _lock_pair_unblocked(author.id, owner.id)
+        return WallPost.objects.create(wall_owner=owner, author=author, text=text)
 
 
 def do_delete_wall_post(*, member: Member, post_id: int) -> None:
@@ -408,12 +422,7 @@ def do_send_message(
         actions.append("new_member_message_to_stranger")
     enforce_rate_limit(actions, Subject(member_id=sender.id, ip=ip_address))
     with transaction.atomic():
-        _lock_pair(sender.id, recipient.id)
-        # A block committed since the check above stops the message.
-        if Block.objects.filter(
-            Q(blocker=sender, blocked=recipient) | Q(blocker=recipient, blocked=sender)
-        ).exists():
-            raise _refuse_blocked()
+        _lock_pair_unblocked(sender.id, recipient.id)
         conversation = _conversation_between(sender, recipient)
         message = Message.objects.create(conversation=conversation, sender=sender, text=text)
         # Both inboxes in one UPDATE, under the pair's lock: two messages both ways at
