@@ -1,5 +1,6 @@
 """Races: one invitation token redeemed by 20 requests at once makes exactly one member;
-two members writing to, befriending and blocking each other at once."""
+two members writing to, befriending and blocking each other at once; a login meeting a
+ban leaves no session behind it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
-from inviteonly.accounts.models import Member
+from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.invitations.actions import (
     create_invitation,
     do_create_founder_invitation,
@@ -25,6 +26,8 @@ from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
+from inviteonly.moderation.models import Sanction
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.social import actions as social_actions
 from inviteonly.social.actions import (
@@ -43,7 +46,7 @@ from inviteonly.social.models import (
     Participant,
     WallPost,
 )
-from tests.conftest import PASSWORD, SmsOutbox, make_member
+from tests.conftest import PASSWORD, ApiClient, SmsOutbox, make_member
 from tests.social_helpers import SETTLED, befriend
 
 RACERS = 20
@@ -334,3 +337,31 @@ def test_nothing_lands_once_the_block_has_committed(
     assert Message.objects.count() == 1
     assert Participant.objects.get(member=anna).unread_count == 0
     assert not WallPost.objects.exists()
+@pytest.mark.django_db(transaction=True)
+def test_a_login_during_a_ban_leaves_no_session_that_lifting_the_ban_revives() -> None:
+    """The login reads the member, then checks the password (a fifth of a second) while
+    the ban commits: its session is either refused or ended by the ban."""
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    member = make_member(phone="+79161234567", display_name="Boris", invited_by=founder)
+    login = ApiClient()
+    login.client.raise_request_exception = False
+    login.get("/site")  # the first request loads the views: not part of the race
+    bans: list[Sanction] = []
+
+    def log_in() -> None:
+        response = login.post("/session", {"phone": "+79161234567", "password": PASSWORD})
+        if response.status_code == 201:
+            login.token = response.json_body["session_token"]
+        else:
+            assert response.json_body["code"] == "login_failed", response.json_body
+
+    def ban() -> None:
+        time.sleep(0.1)  # the login has read the member and is checking the password
+        bans.append(do_ban_member(member=member, moderator=founder, reason="spam"))
+
+    outcomes = race([log_in, ban])
+    assert outcomes == ["joined", "joined"], outcomes  # race()'s word for success
+    assert not MemberSession.objects.filter(member=member).exists()
+    do_lift_sanction(sanction_id=bans[0].id, moderator=founder, reason="a mistake")
+    assert login.get("/me").status_code == 401
+

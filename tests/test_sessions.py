@@ -23,6 +23,7 @@ from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.accounts.sessions import SessionStore, stored_session_key
 from inviteonly.api.auth import session_bearer
 from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
+from inviteonly.moderation.models import Sanction
 from tests.conftest import PASSWORD, ApiClient, FrozenClock, make_member
 
 pytestmark = pytest.mark.django_db
@@ -189,6 +190,38 @@ def test_a_ban_ends_every_session_and_lifting_it_revives_none(founder: Member) -
     # Whoever held the cookie or the token during the ban has to log in again.
     assert bearer(api.token) is None
     assert api.get("/me").status_code == 401
+    assert page.get("/invitations/").status_code == 302
+
+
+@pytest.mark.parametrize("through", ["api", "web"])
+def test_a_member_banned_while_their_password_is_checked_is_refused_the_session(
+    founder: Member, through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password hash takes a fifth of a second after the member is read: a ban
+    that commits meanwhile has already ended the member's sessions, so the login must
+    not store one after it (lifting the ban would bring it back)."""
+    member = make_member(phone="+79161234567", display_name="Boris")
+    bans: list[Sanction] = []
+    check_password = Member.check_password
+
+    def check_then_ban(self: Member, raw_password: str) -> bool:
+        checked = check_password(self, raw_password)
+        if not bans:
+            bans.append(do_ban_member(member=member, moderator=founder, reason="Spamming"))
+        return checked
+
+    monkeypatch.setattr(Member, "check_password", check_then_ban)
+    api, page = ApiClient(), Client()
+    if through == "api":
+        response = api.post("/session", {"phone": "+79161234567", "password": PASSWORD})
+        assert response.status_code == 401, response.json_body
+        assert response.json_body["code"] == "login_failed"
+    else:
+        response = page.post("/login/", {"phone": "+79161234567", "password": PASSWORD})
+        assert response.status_code == 200
+        assert "The phone number or the password is wrong." in response.content.decode()
+    assert bans and not MemberSession.objects.filter(member=member).exists()
+    do_lift_sanction(sanction_id=bans[0].id, moderator=founder, reason="Owner got it back")
     assert page.get("/invitations/").status_code == 302
 
 

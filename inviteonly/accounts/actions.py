@@ -321,12 +321,33 @@ def authenticate_member(
     return member
 
 
-def do_log_in(request: HttpRequest, *, member: Member, ip_address: str | None = None) -> None:
-    """Start a session for ``member`` on ``request`` (a new session key, always)."""
-    auth.login(request, member, backend="inviteonly.accounts.backends.PhonePasswordBackend")
-    record_audit_entry(
-        AuditAction.LOGIN_SUCCEEDED, actor=member, target_member=member, ip_address=ip_address
-    )
+def do_log_in(
+    request: HttpRequest, *, member: Member, ip_address: str | None = None,
+    just_joined: bool = False,
+) -> None:
+    """Start a session for ``member`` on ``request`` (a new session key, always) and
+    store it. The password was checked on a member read before: a ban may have
+    committed since, and ended their sessions. So the session is stored under the
+    member's row lock, which a ban also takes (moderation.actions, lock order), and
+    only if the member is not banned: a ban either deletes it or comes first and
+    refuses it. ``just_joined``: the member was created in the caller's transaction,
+    where nobody can have banned them (no lock, no query, no savepoint)."""
+    with transaction.atomic(savepoint=not just_joined):
+        if not just_joined:
+            status = (
+                Member.objects.select_for_update(no_key=True)
+                .filter(id=member.id).values_list("status", flat=True).get()
+            )
+            if status == Member.Status.BANNED:
+                raise _login_refused()
+        auth.login(request, member, backend="inviteonly.accounts.backends.PhonePasswordBackend")
+        record_audit_entry(
+            AuditAction.LOGIN_SUCCEEDED, actor=member, target_member=member,
+            ip_address=ip_address,
+        )
+        # Django's middleware would store a page's session after the response, outside
+        # the lock; it then finds it stored and only updates it.
+        request.session.save()
 
 
 def record_last_login(sender: object, user: Member, **kwargs: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -65,15 +66,16 @@ def _safe_next(request: HttpRequest) -> str:
 
 def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
-    member = run_form_action(
-        request,
-        form,
-        lambda data: authenticate_member(
+
+    def log_in(data: dict[str, Any]) -> Member:
+        member = authenticate_member(
             phone=data["phone"], password=data["password"], ip_address=client_ip(request)
-        ),
-    )
-    if member is not None:
+        )
         do_log_in(request, member=member, ip_address=client_ip(request))
+        return member
+
+    member = run_form_action(request, form, log_in)
+    if member is not None:
         return set_language_cookie(HttpResponseRedirect(_safe_next(request)), member.language)
     return render_form_page(
         request, "accounts/login.html", {"next": _safe_next(request)}, form=form

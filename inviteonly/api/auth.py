@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
@@ -33,12 +32,10 @@ class SessionBearer(HttpBearer):
 session_bearer = SessionBearer()
 
 
-def start_api_session(request: HttpRequest, member: Member) -> str:
+def start_api_session(request: HttpRequest, member: Member, *, just_joined: bool = False) -> str:
+    """A new bearer token for ``member``; ``just_joined``: see ``do_log_in``."""
     stand_in = _session_request(request, SessionStore())
-    # Joins the caller's transaction when there is one (confirming a join): no savepoint.
-    with transaction.atomic(savepoint=False):
-        do_log_in(stand_in, member=member, ip_address=client_ip(request))
-        stand_in.session.save()
+    do_log_in(stand_in, member=member, ip_address=client_ip(request), just_joined=just_joined)
     assert stand_in.session.session_key is not None
     return stand_in.session.session_key
 

@@ -99,7 +99,9 @@ def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, Session
         code=payload.code,
         ip_address=client_ip(request),
         # In the join's transaction: the member and their session commit together.
-        on_joined=lambda member: session_tokens.append(start_api_session(request, member)),
+        on_joined=lambda member: session_tokens.append(
+            start_api_session(request, member, just_joined=True)
+        ),
     )
     return 201, SessionOut(
         session_token=session_tokens[0], member=MemberOut.of(member, just_joined=True)
