@@ -1,6 +1,7 @@
 """Races: one invitation token redeemed by 20 requests at once makes exactly one member;
 two members writing to, befriending and blocking each other at once; a login meeting a
-ban leaves no session behind it."""
+ban leaves no session behind it; moderation actions meeting on the same members never
+deadlock (they lock in one order: moderation.actions)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ from inviteonly.invitations.actions import (
     create_invitation,
     do_create_founder_invitation,
     do_invite_by_phone,
+)
+from inviteonly.invitations.branch_actions import (
+    BranchAction,
+    do_apply_branch_action,
+    preview_branch_action,
 )
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
@@ -337,6 +343,12 @@ def test_nothing_lands_once_the_block_has_committed(
     assert Message.objects.count() == 1
     assert Participant.objects.get(member=anna).unread_count == 0
     assert not WallPost.objects.exists()
+
+
+def crashes(outcomes: list[str]) -> list[str]:
+    return [outcome for outcome in outcomes if outcome.startswith("crash")]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_login_during_a_ban_leaves_no_session_that_lifting_the_ban_revives() -> None:
     """The login reads the member, then checks the password (a fifth of a second) while
@@ -364,4 +376,32 @@ def test_a_login_during_a_ban_leaves_no_session_that_lifting_the_ban_revives() -
     assert not MemberSession.objects.filter(member=member).exists()
     do_lift_sanction(sanction_id=bans[0].id, moderator=founder, reason="a mistake")
     assert login.get("/me").status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_branch_quarantine_and_a_ban_for_spam_inside_it_never_deadlock() -> None:
+    """The branch action locks its members by id, the inviter before the invitee; a ban
+    for spam locks the invitee's inviter (for the strike) before the invitee too."""
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    moderator = make_member(display_name="Mod", role=Member.Role.MODERATOR, invited_by=founder)
+    outcomes: list[str] = []
+    for round_ in range(15):
+        root = make_member(display_name=f"Root{round_}", invited_by=founder)
+        children = [make_member(display_name=f"C{round_}.{index}", invited_by=root)
+                    for index in range(3)]
+        preview = preview_branch_action(moderator=moderator, root=root,
+                                        action=BranchAction.QUARANTINE)
+
+        def apply_branch(root: Member = root, digest: str = preview.digest,
+                         delay: float = (round_ % 5) / 1000) -> None:
+            time.sleep(delay)  # scheduling jitter, swept 0–4 ms across the rounds
+            do_apply_branch_action(moderator=moderator, root=root,
+                                   action=BranchAction.QUARANTINE, digest=digest,
+                                   reason="spam ring")
+
+        def ban(child: Member = children[-1]) -> None:
+            do_ban_member(member=child, moderator=founder, reason="spam", for_spam=True)
+
+        outcomes += race([apply_branch, ban])
+    assert crashes(outcomes) == [], (len(crashes(outcomes)), crashes(outcomes)[:2])
 

@@ -52,6 +52,7 @@ from inviteonly.moderation.actions import (
     check_end_date,
     clean_moderation_reason,
     cut_off_banned,
+    lock_members,
     record_ban_consequences,
     sanctioned_status,
 )
@@ -154,7 +155,7 @@ def _branch_state(
         )
     query = branch.values_list("id", "status", "role", "longest_suspension", "covered")
     if lock:
-        query = query.select_for_update()
+        query = query.select_for_update(no_key=True)  # as moderation.actions.lock_members
     hasher = hashlib.sha256(f"{action}:{root.pk}".encode())
     statuses: list[tuple[str, int]] = []
     affected = highest_id = 0
@@ -333,8 +334,13 @@ def do_apply_branch_action(
     reason = clean_moderation_reason(reason)
     now = clock.now()
     _check_ends_at(action, ends_at, now=now)
+    if action == BranchAction.BAN and root.invited_by_id is not None:
+        # The root's inviter, who may get a strike, before the branch: the lock order
+        # (moderation.actions), members by id.
+        lock_members(root.invited_by_id)
     # The rows stay locked until commit (PostgreSQL; SQLite's write transaction
-    # excludes other writers), so the writes below meet the branch digested here.
+    # excludes other writers), so the writes below meet the branch digested here. In id
+    # order: the lock order (moderation.actions).
     current = _branch_state(root, action, now=now, ends_at=ends_at, lock=True)
     if not crypto.digests_equal(current.digest, digest or ""):
         raise _branch_changed()

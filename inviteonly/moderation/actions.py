@@ -206,9 +206,41 @@ def _just_imposed(
     return same.exists()
 
 
-def lock_for_moderation(moderator: Member, member: Member) -> Member:
-    """The member's row, locked for the decision; refuses if the moderator may not act."""
-    member = Member.objects.select_for_update().get(id=member.id)
+# Lock order. Every action that locks rows about members takes them in this order, so
+# that two of them never wait for each other (PostgreSQL would end one of them with a
+# deadlock error: a 500):
+#   1. an item's open reports (do_resolve_reports);
+#   2. members, by id: the member a decision is about with their inviter when it may
+#      strike the inviter or withdraw a strike (one statement; an inviter's id is lower
+#      than their invitees'), a branch (invitations.branch_actions), a login's member
+#      (accounts.actions.do_log_in);
+#   3. then those members' own rows: sanctions, strikes, grants, sessions.
+# An action that ends a sanction or a grant reads it first without a lock, to find
+# the member, and locks it after the member. Members are locked FOR NO KEY UPDATE: a
+# plain FOR UPDATE would also hold up the checks of foreign keys to them (PostgreSQL
+# defers those to COMMIT: a notice or an audit entry about an inviter, an invitee's
+# row changed twice), which then wait for each other against this order.
+
+
+def lock_members(*member_ids: int) -> dict[int, Member]:
+    """The members' rows, locked in id order (the lock order above), by id."""
+    locked = (
+        Member.objects.select_for_update(no_key=True)
+        .filter(id__in=set(member_ids)).order_by("id")
+    )
+    return {member.id: member for member in locked}
+
+
+def lock_for_moderation(
+    moderator: Member, member: Member, *, with_inviter: bool = False
+) -> Member:
+    """The member's row, locked for the decision, with their inviter's if
+    ``with_inviter`` (a decision that may strike the inviter or withdraw a strike);
+    refuses if the moderator may not act on the member."""
+    ids = [member.id]
+    if with_inviter and member.invited_by_id is not None:
+        ids.append(member.invited_by_id)
+    member = lock_members(*ids)[member.id]
     check_can_moderate(moderator, member)
     return member
 
@@ -246,7 +278,7 @@ def do_ban_member(
     *, member: Member, moderator: Member, reason: str, for_spam: bool = False,
     repeat_allowed: bool = False,
 ) -> Sanction:
-    member = lock_for_moderation(moderator, member)
+    member = lock_for_moderation(moderator, member, with_inviter=for_spam)
     reason = clean_moderation_reason(reason)
     sanction = _impose(
         member=member, moderator=moderator, kind=SanctionKind.BAN, reason=reason,
@@ -515,11 +547,11 @@ def record_ban_consequences(
     rules like any decision of the banning moderator: an inviter they may not act on
     (a founder; a moderator, unless a founder bans; themselves) gets neither, only a
     notice that says no strike (if someone else banned). Call inside the ban's
-    transaction."""
+    transaction, with the inviter locked before the banned member (the lock order)."""
     now = clock.now()
     if not for_spam or banned.invited_by_id is None:
         return
-    inviter = Member.objects.select_for_update().get(id=banned.invited_by_id)
+    inviter = Member.objects.select_for_update(no_key=True).get(id=banned.invited_by_id)
     if actor is not None and not may_moderate(actor, inviter):
         if actor.id != inviter.id:
             notify_member(
