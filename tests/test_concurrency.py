@@ -32,8 +32,12 @@ from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
-from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
-from inviteonly.moderation.models import Sanction
+from inviteonly.moderation.actions import (
+    do_ban_member,
+    do_lift_sanction,
+    do_set_status_as_operator,
+)
+from inviteonly.moderation.models import Sanction, SanctionKind
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.social import actions as social_actions
 from inviteonly.social.actions import (
@@ -405,3 +409,50 @@ def test_a_branch_quarantine_and_a_ban_for_spam_inside_it_never_deadlock() -> No
         outcomes += race([apply_branch, ban])
     assert crashes(outcomes) == [], (len(crashes(outcomes)), crashes(outcomes)[:2])
 
+
+@pytest.mark.django_db(transaction=True)
+def test_lifting_a_ban_while_an_operator_sets_the_status_never_deadlocks() -> None:
+    """Both lock the member, then their sanctions."""
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    operator = make_member(display_name="Operator", role=Member.Role.FOUNDER)
+    outcomes: list[str] = []
+    for round_ in range(20):
+        member = make_member(display_name=f"M{round_}", invited_by=founder)
+        ban = do_ban_member(member=member, moderator=founder, reason="spam")
+
+        def lift(ban_id: int = ban.id) -> None:
+            do_lift_sanction(sanction_id=ban_id, moderator=founder, reason="appeal")
+
+        def set_status(member: Member = member) -> None:
+            do_set_status_as_operator(member=member, operator=operator,
+                                      status=Member.Status.QUARANTINED, reason="review")
+
+        outcomes += race([lift, set_status])
+    assert crashes(outcomes) == [], (len(crashes(outcomes)), crashes(outcomes)[:2])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_mistaken_ban_and_the_lifting_of_the_strike_suspension_never_deadlock() -> None:
+    """Declaring an invitee's ban a mistake ends the suspension the strikes imposed on
+    the inviter; lifting that suspension at the same time locks the same rows in the
+    same order: the inviter, then their suspension."""
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    outcomes: list[str] = []
+    for round_ in range(40):
+        inviter = make_member(display_name=f"Inviter{round_}", invited_by=founder)
+        invitees = [make_member(display_name=f"I{round_}.{index}", invited_by=inviter)
+                    for index in range(2)]
+        bans = [do_ban_member(member=invitee, moderator=founder, reason="spam",
+                              for_spam=True) for invitee in invitees]
+        suspension = Sanction.objects.get(member=inviter, kind=SanctionKind.INVITE_SUSPENSION)
+
+        def lift_ban(ban_id: int = bans[-1].id) -> None:
+            do_lift_sanction(sanction_id=ban_id, moderator=founder, reason="wrong person")
+
+        def lift_suspension(suspension_id: int = suspension.id,
+                            delay: float = (round_ % 10) / 1000) -> None:
+            time.sleep(delay)  # scheduling jitter, swept 0–9 ms across the rounds
+            do_lift_sanction(sanction_id=suspension_id, moderator=founder, reason="appeal")
+
+        outcomes += race([lift_ban, lift_suspension])
+    assert crashes(outcomes) == [], (len(crashes(outcomes)), crashes(outcomes)[:2])

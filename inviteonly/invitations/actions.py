@@ -310,10 +310,12 @@ def do_withdraw_invite_rights_grant(
     *, grant_id: int, moderator: Member, reason: str
 ) -> InviteRightsGrant:
     check_is_moderator(moderator)
-    grant = InviteRightsGrant.objects.select_for_update().filter(id=grant_id).first()
-    if grant is None:
+    found = InviteRightsGrant.objects.select_related("member").filter(id=grant_id).first()
+    if found is None:
         raise ActionError("grant_unknown", _("There is no such grant."), status=404)
-    member = lock_for_moderation(moderator, grant.member)
+    # The member, then the grant: the lock order (moderation.actions).
+    member = lock_for_moderation(moderator, found.member)
+    grant = InviteRightsGrant.objects.select_for_update().get(id=grant_id)
     reason = clean_moderation_reason(reason)
     now = clock.now()
     if not grant.in_force_at(now):

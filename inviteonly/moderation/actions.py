@@ -314,10 +314,15 @@ def do_lift_sanction(
     inviter, see ``_withdraw_strike``); ``upheld=True`` ends it but keeps it on the
     record."""
     check_is_moderator(moderator)
-    sanction = Sanction.objects.select_for_update().filter(id=sanction_id).first()
-    if sanction is None:
+    found = Sanction.objects.select_related("member").filter(id=sanction_id).first()
+    if found is None:
         raise ActionError("sanction_unknown", _("There is no such sanction."), status=404)
-    member = lock_for_moderation(moderator, sanction.member)
+    # The member (and the inviter whose strike a mistaken ban may withdraw), then the
+    # sanction: the lock order.
+    member = lock_for_moderation(
+        moderator, found.member, with_inviter=found.kind == SanctionKind.BAN and not upheld
+    )
+    sanction = Sanction.objects.select_for_update().get(id=sanction_id)
     reason = clean_moderation_reason(reason)
     now = clock.now()
     # Nothing to do: already declared a mistake, or asked to end what is already over.
@@ -390,7 +395,7 @@ def do_set_status_as_operator(
     if status not in _SANCTION_FOR_STATUS:
         raise ActionError("invalid_status", _("Choose a status."), field="status")
     wanted = _SANCTION_FOR_STATUS[Member.Status(status)]
-    member = Member.objects.select_for_update().get(id=member.id)
+    member = lock_members(member.id)[member.id]
     reason = clean_moderation_reason(reason)
     now = clock.now()
     in_force = list(
@@ -431,7 +436,7 @@ def do_change_role(
     check_can_act_as_operator(operator, member)
     if role not in Member.Role.values:
         raise ActionError("invalid_role", _("Choose a role."), field="role")
-    member = Member.objects.select_for_update().get(id=member.id)
+    member = lock_members(member.id)[member.id]
     reason = clean_moderation_reason(reason)
     previous = member.role
     if role == previous:
@@ -481,7 +486,8 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
         return
     strike.withdrawn_at = now
     strike.save(update_fields=["withdrawn_at"])
-    inviter = Member.objects.select_for_update().get(id=strike.member_id)
+    # Already locked, before the banned member (do_lift_sanction): the lock order.
+    inviter = Member.objects.select_for_update(no_key=True).get(id=strike.member_id)
     record_audit_entry(
         AuditAction.STRIKE_WITHDRAWN,
         actor=moderator,
