@@ -349,6 +349,11 @@ def test_nothing_lands_once_the_block_has_committed(
     assert not WallPost.objects.exists()
 
 
+# ---------------------------------------------------------------------------
+# A login, a ban and moderators' decisions meeting on the same members
+# ---------------------------------------------------------------------------
+
+
 def crashes(outcomes: list[str]) -> list[str]:
     return [outcome for outcome in outcomes if outcome.startswith("crash")]
 
