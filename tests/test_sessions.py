@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from importlib import import_module
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.apps import apps
@@ -24,7 +25,7 @@ from inviteonly.accounts.sessions import SessionStore, stored_session_key
 from inviteonly.api.auth import session_bearer
 from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
 from inviteonly.moderation.models import Sanction
-from tests.conftest import PASSWORD, ApiClient, FrozenClock, make_member
+from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -242,3 +243,68 @@ def test_a_member_whose_country_is_no_longer_served_still_logs_in(
     assert page.status_code == 302 and page["Location"] == "/"
     assert recovery.status_code == 400
     assert recovery.json_body["code"] == "phone_region_refused"
+
+
+def _session_writes(captured: CaptureQueriesContext) -> list[str]:
+    return [
+        query["sql"] for query in captured.captured_queries
+        if '"accounts_member_session"' in query["sql"]
+        and query["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "WITH"))
+    ]
+
+
+def test_a_web_login_stores_its_session_once(founder: Member) -> None:
+    """do_log_in stores it under the member's lock; the middleware, which sets the
+    cookie, finds it stored as it is and writes nothing."""
+    page = Client()
+    with CaptureQueriesContext(connection) as captured:
+        response = page.post("/login/?next=/invitations/",
+                             {"phone": "+79160000001", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/invitations/"
+    assert "sessionid" in response.cookies
+    assert MemberSession.objects.filter(member=founder).count() == 1
+    assert len(_session_writes(captured)) == 1, _session_writes(captured)
+
+
+def test_the_web_join_logs_in_with_the_join_and_a_ban_just_after_ends_it(
+    founder: Member, sms_outbox: SmsOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's join starts its session in the join's transaction, as the API's does:
+    no lock on the new member, one write of the session; a ban that commits right after
+    the join ends it, and the page still answers."""
+    from inviteonly.invitations import views
+    from inviteonly.invitations.actions import do_invite_by_phone
+
+    number = "+79161239999"
+    do_invite_by_phone(inviter=founder, phone=number)
+    newcomer = Client()
+    started = newcomer.post(f"/j/{sms_outbox.join_token_for(number)}", {
+        "phone": number, "display_name": "Boris", "password": PASSWORD, "language": "en",
+    })
+    assert started.status_code == 302, started.content
+    with CaptureQueriesContext(connection) as captured:
+        confirmed = newcomer.post("/join/confirm/", {"code": sms_outbox.code_for(number)})
+    assert confirmed.status_code == 302 and confirmed["Location"] == "/"
+    assert not [query for query in captured.captured_queries
+                if "FOR NO KEY UPDATE" in query["sql"].upper()]
+    assert len(_session_writes(captured)) == 1, _session_writes(captured)
+    boris = Member.objects.get(display_name="Boris")
+    assert newcomer.get("/").context["user"] == boris
+
+    confirm = views.do_confirm_join
+
+    def confirm_then_ban(**kwargs: Any) -> Member:
+        member = confirm(**kwargs)
+        do_ban_member(member=member, moderator=founder, reason="Spam from the first minute")
+        return member
+
+    monkeypatch.setattr(views, "do_confirm_join", confirm_then_ban)
+    second = "+79161239998"
+    do_invite_by_phone(inviter=founder, phone=second)
+    banned = Client()
+    banned.post(f"/j/{sms_outbox.join_token_for(second)}", {
+        "phone": second, "display_name": "Spammer", "password": PASSWORD, "language": "en",
+    })
+    answer = banned.post("/join/confirm/", {"code": sms_outbox.code_for(second)})
+    assert answer.status_code == 302
+    assert not MemberSession.objects.filter(member__display_name="Spammer").exists()

@@ -59,14 +59,23 @@ class SessionStore(DatabaseSessionStore):
             return
         super().cycle_key()
 
+    # The key and data this store last wrote: a save that would write them again does
+    # nothing. A login stores its session under the member's lock (do_log_in); the
+    # middleware, which sets the cookie, would otherwise write the same row again.
+    _stored: tuple[str | None, dict[str, Any]] | None = None
+
     def save(self, must_create: bool = False) -> None:
+        data = self._get_session(no_load=True)  # type: ignore[attr-defined]
+        if not must_create and self._stored == (self.session_key, data):
+            return
         if not must_create or self.session_key is None:
             super().save(must_create=must_create)
-            return
-        # A new key (32 characters, 190 random bits) cannot collide, so its INSERT needs
-        # no savepoint to retry in: two round trips fewer inside a login's transaction.
-        data = self._get_session(no_load=True)  # type: ignore[attr-defined]
-        insert_later(self.create_model_instance(data))
+        else:
+            # A new key (32 characters, 190 random bits) cannot collide, so its INSERT
+            # needs no savepoint to retry in: two round trips fewer inside a login's
+            # transaction.
+            insert_later(self.create_model_instance(data))
+        self._stored = (self.session_key, dict(data))
 
     def exists(self, session_key: str) -> bool:
         return MemberSession.objects.filter(session_key=stored_session_key(session_key)).exists()

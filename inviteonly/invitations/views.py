@@ -146,16 +146,24 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
     if verification_id is None:
         return redirect("home")
     form = CodeForm(request.POST or None)
+
+    def log_in(member: Member) -> None:
+        # In the join's transaction, as the API's session is: the member and their
+        # session commit together, and nobody can have banned the member in between.
+        # The joining session held only the verification: a fresh one, stored with the
+        # join's last writes (a stored one would be updated before it is there).
+        request.session.flush()
+        do_log_in(request, member=member, ip_address=client_ip(request), just_joined=True)
+
     member = run_form_action(
         request,
         form,
         lambda data: do_confirm_join(
-            verification_id=verification_id, code=data["code"], ip_address=client_ip(request)
+            verification_id=verification_id, code=data["code"], ip_address=client_ip(request),
+            on_joined=log_in,
         ),
     )
     if member is not None:
-        request.session.pop(JOIN_SESSION_KEY, None)
-        do_log_in(request, member=member, ip_address=client_ip(request))
         messages.success(request, _("Welcome, %(name)s!") % {"name": member.display_name})
         return set_language_cookie(redirect("home"), member.language)
     return render_form_page(request, "invitations/join_confirm.html", {}, form=form)
