@@ -138,6 +138,12 @@ class Member(AbstractBaseUser, PermissionsMixin):
     def invites_without_limit(self) -> bool:
         return self.role in (self.Role.FOUNDER, self.Role.MODERATOR)
 
+    @property
+    def is_operator(self) -> bool:
+        """An administrator (founders are) in good standing: changes roles and statuses
+        in the admin. A founder another quarantined is none until it is lifted."""
+        return self.is_superuser and self.status == self.Status.ACTIVE
+
 
 class MemberSession(AbstractBaseSession):
     """A session, web or API. Its key is stored only as an HMAC (accounts/sessions.py);

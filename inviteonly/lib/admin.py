@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
 
@@ -24,10 +23,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class AdministratorsChangeAdmin(ReadOnlyAdmin):
-    """Administrators in good standing may change a row (its ``save_model`` calls the
-    audited action), as the actions allow only them to; nobody adds or deletes one."""
+    """Operators (``Member.is_operator``) may change a row (its ``save_model`` calls
+    the audited action), as the actions allow only them to; nobody adds or deletes one."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        user = request.user
-        active = get_user_model().Status.ACTIVE
-        return bool(user.is_superuser) and getattr(user, "status", None) == active
+        return bool(getattr(request.user, "is_operator", False))

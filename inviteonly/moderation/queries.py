@@ -70,8 +70,7 @@ def check_can_moderate(actor: Member, member: Member) -> None:
 def check_can_act_as_operator(actor: Member, member: Member) -> None:
     """Operators (administrators: founders are) change roles and statuses in the admin,
     on anyone but themselves: the only decisions that reach a founder."""
-    if not actor.is_superuser or actor.status != Member.Status.ACTIVE:
-        # A quarantined founder (by another) acts on nobody until it is lifted.
+    if not actor.is_operator:
         raise ActionError(
             "not_an_operator", _("Only administrators can do this."), status=403
         )
