@@ -505,6 +505,26 @@ def test_the_member_is_told_of_each_decision_in_their_language(
     assert texts[4] == "Модератор разрешил вам приглашать: Организатор."
 
 
+def test_a_member_whose_role_changed_is_told_why_in_their_language(founder: Member) -> None:
+    member = veteran(language="ru")
+    do_change_role(member=member, operator=founder, role="moderator", reason="Ведёт группу")
+    do_change_role(member=member, operator=founder, role="moderator", reason="Again")
+    do_change_role(member=member, operator=founder, role="founder", reason="Сооснователь")
+    do_change_role(member=member, operator=founder, role="member", reason="Ушёл на покой")
+    assert list(
+        Notification.objects.filter(member=member).order_by("id").values_list("kind", flat=True)
+    ) == [NotificationKind.ROLE_MODERATOR, NotificationKind.ROLE_FOUNDER,
+          NotificationKind.ROLE_MEMBER]  # no notice for a role they already had
+    with translation.override("ru"):
+        texts = [notice.text for notice in reversed(recent_notifications(member))]
+    assert texts[0].startswith("Администратор сделал вас модератором: Ведёт группу.")
+    assert texts[1].startswith("Администратор сделал вас основателем: Сооснователь.")
+    assert texts[2].startswith("Администратор снова сделал вас участником: Ушёл на покой.")
+    with translation.override("en"):
+        text = recent_notifications(member)[0].text
+    assert text.startswith("An administrator made you a member again: Ушёл на покой.")
+
+
 # --- nothing for members: every moderation route refuses before it looks anything up --
 
 # A value for each parameter of a moderation route, for a record that exists (filled in

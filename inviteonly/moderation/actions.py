@@ -61,6 +61,12 @@ SANCTION_NOTICE = {
     SanctionKind.QUARANTINE: NotificationKind.QUARANTINED,
     SanctionKind.INVITE_SUSPENSION: NotificationKind.INVITE_RIGHTS_SUSPENDED,
 }
+# What a member whose role an operator changed is told, by the role they now have.
+_ROLE_NOTICE = {
+    Member.Role.FOUNDER: NotificationKind.ROLE_FOUNDER,
+    Member.Role.MODERATOR: NotificationKind.ROLE_MODERATOR,
+    Member.Role.MEMBER: NotificationKind.ROLE_MEMBER,
+}
 
 
 def clean_moderation_reason(raw: str, *, field: str = "reason") -> str:
@@ -453,6 +459,8 @@ def do_change_role(
         previous_role=previous,
         reason=reason,
     )
+    notify_member(member, _ROLE_NOTICE[Member.Role(role)], reason=reason)
+
 
 
 def _counted_strikes(inviter_id: int, *, until: datetime) -> int:

@@ -27,6 +27,10 @@ class NotificationKind(models.TextChoices):
     REPORT_AUTHOR_WARNED = "report_author_warned", _("Reported member warned")
     REPORT_AUTHOR_QUARANTINED = "report_author_quarantined", _("Reported member quarantined")
     REPORT_AUTHOR_BANNED = "report_author_banned", _("Reported member banned")
+    # An operator changed the member's role: one kind per role it is now.
+    ROLE_FOUNDER = "role_founder", _("You were made a founder")
+    ROLE_MODERATOR = "role_moderator", _("You were made a moderator")
+    ROLE_MEMBER = "role_member", _("Your role is now member")
 
 
 class Notification(models.Model):

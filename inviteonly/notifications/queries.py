@@ -83,6 +83,10 @@ def _text_of(notification: Notification) -> str:
         return _("A moderator ended a sanction on your account: %(reason)s.") % {
             "reason": notification.reason
         }
+    if notification.kind in _ROLE_CHANGES:
+        return _ROLE_CHANGES[NotificationKind(notification.kind)]() % {
+            "reason": notification.reason
+        }
     if notification.kind in _REPORT_OUTCOMES and notification.subject:
         text = _REPORT_OUTCOMES[NotificationKind(notification.kind)]() % {
             "name": notification.subject.display_name
@@ -93,6 +97,23 @@ def _text_of(notification: Notification) -> str:
             }
         return text
     return str(NotificationKind(notification.kind).label)
+
+
+# What a member is told when an operator changed their role (translated when read).
+_ROLE_CHANGES = {
+    NotificationKind.ROLE_FOUNDER: lambda: _(
+        "An administrator made you a founder: %(reason)s. You now have the admin and may "
+        "invite without limits."
+    ),
+    NotificationKind.ROLE_MODERATOR: lambda: _(
+        "An administrator made you a moderator: %(reason)s. You now review reports and may "
+        "invite without limits."
+    ),
+    NotificationKind.ROLE_MEMBER: lambda: _(
+        "An administrator made you a member again: %(reason)s. Your invite rights now "
+        "follow the rules shown on the invite page."
+    ),
+}
 
 
 # What a reporter is told when a moderator resolved their report (translated when read).
