@@ -7,18 +7,21 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import select
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 import smpplib.consts
-from django.db import OperationalError
+from django.db import OperationalError, connection, connections
 
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.lib.sms_text import gsm7_septets, shape_of
@@ -244,6 +247,54 @@ def test_a_receipt_that_could_not_be_recorded_is_not_acknowledged(
         short_message=b"id:sim1 sub:001 dlvrd:001 stat:DELIVRD err:000 text:",
     )
     assert gateway._receipt_received(receipt) == smpplib.consts.SMPP_ESME_RX_T_APPN
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite has no server to end a connection"
+)
+def test_receipts_are_recorded_after_the_server_ended_the_readers_connection(
+    settings: Any,
+) -> None:
+    """The reader thread lives as long as the bind, far longer than a request: a
+    database restart or idle_session_timeout ends its kept connection, and receipts
+    must still be recorded (unrecorded, the SMSC gets them back unacknowledged, again
+    and again)."""
+    settings.SMPP_ADDRESS = "127.0.0.1:9"  # receipts only: no bind
+    gateway = SmppGateway()
+    earlier, later = queued("+447911123461", "hello"), queued("+447911123462", "hello")
+    for message, smsc_id in ((earlier, "smsc-a"), (later, "smsc-b")):
+        OutboundSms.objects.filter(id=message.id).update(
+            status=SmsStatus.SENT, gateway="smpp", gateway_message_id=smsc_id
+        )
+
+    def receipt(smsc_id: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            esm_class=0x04, receipted_message_id=smsc_id.encode(),
+            short_message=f"id:{smsc_id} sub:001 dlvrd:001 stat:DELIVRD err:000 text:".encode(),
+        )
+
+    def end_this_threads_connection() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            [pid] = cursor.fetchone() or [None]
+        assert connection.connection is not None
+        with psycopg.connect(connection.connection.info.dsn, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        poll = select.poll()
+        poll.register(connection.connection.fileno(), select.POLLIN)
+        assert poll.poll(5000), "the server did not end the connection"
+
+    # One thread throughout, as the reader is: its own kept database connection.
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        assert reader.submit(gateway._receipt_received, receipt("smsc-a")).result() is None
+        reader.submit(end_this_threads_connection).result()
+        answers = [reader.submit(gateway._receipt_received, receipt("smsc-b")).result()
+                   for _ in range(2)]
+        reader.submit(connections.close_all).result()
+    assert answers == [None, None]  # recorded and acknowledged at the first delivery
+    for message in (earlier, later):
+        message.refresh_from_db()
+        assert message.status == SmsStatus.DELIVERED
 
 
 def test_a_session_that_stops_answering_is_dropped_and_the_next_send_binds_again(

@@ -29,7 +29,7 @@ import smpplib.client
 import smpplib.consts
 import smpplib.exceptions
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from inviteonly.lib.sms_text import SmsEncoding, gsm7_septets, segment_texts
 from inviteonly.sms.delivery_reports import ReportOutcome, record_delivery_report
@@ -261,6 +261,9 @@ class SmppGateway:
         with self._lock:
             reference = self._references.pop(gateway_message_id, None)
         try:
+            # This thread lives as long as the bind: its kept database connection is
+            # checked as a request's is (a restart or idle_session_timeout ends it).
+            close_old_connections()
             record_delivery_report(
                 outcome=outcome,
                 message_id=reference,
