@@ -137,3 +137,29 @@ def test_us_and_canada_under_kannels_own_sender_are_reported(settings: Any) -> N
     settings.PHONE_ALLOWED_REGIONS = []
     settings.PHONE_DENIED_REGIONS = ["US", "CA"]
     assert check_sms_routes(None) == []
+
+
+def test_smpp_without_a_sender_id_needs_a_site_name_carriers_carry(settings: Any) -> None:
+    # Without a sender id the SMPP gateway sends the site's name (its first 11
+    # characters): a Cyrillic name cannot even be put in a submit_sm (Latin-1), so every
+    # SMS would fail after its last attempt, with `inviteonly check` silent.
+    settings.SMS_GATEWAY = "smpp"
+    settings.SMS_SENDER_ID = ""
+    settings.SMS_ROUTES = {}
+    settings.PHONE_ALLOWED_REGIONS = ["RU"]
+    settings.SITE_NAME = "Приглашения"
+    [error] = check_sms_routes(None)
+    assert error.id == "sms.E004"
+    assert "INVITEONLY_SITE_NAME" in error.msg and "'Приглашения'" in error.msg
+    assert "INVITEONLY_SMS_SENDER_ID" in (error.hint or "")
+    # Only routes through SMPP send the site's name.
+    settings.SMS_ROUTES = {"RU": {"gateway": "kannel"}}
+    settings.SMS_GATEWAY = "memory"
+    assert check_sms_routes(None) == []
+    settings.SMS_ROUTES = {"RU": {"gateway": "smpp"}}
+    assert ids(check_sms_routes(None)) == ["sms.E004"]
+    settings.SMS_ROUTES = {"RU": {"gateway": "smpp", "sender_id": "Invites"}}
+    assert check_sms_routes(None) == []
+    settings.SMS_ROUTES = {"RU": {"gateway": "smpp"}}
+    settings.SITE_NAME = "Invites club of Moscow"  # cut to "Invites clu"
+    assert check_sms_routes(None) == []

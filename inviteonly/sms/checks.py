@@ -141,6 +141,21 @@ def check_sms_routes(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                     id="sms.E006",
                 )
             )
+        site_sender = settings.SITE_NAME[:11]
+        if (
+            gateway == "smpp" and not route.get("sender_id", settings.SMS_SENDER_ID)
+            and not ALPHANUMERIC_SENDER.fullmatch(site_sender)
+        ):
+            # The SMPP gateway's own sender is the site's name (sms/gateways/smpp.py).
+            messages.append(
+                Error(
+                    f"SMS through SMPP ({where}) would go out under the site's name "
+                    f"{site_sender!r} (INVITEONLY_SITE_NAME), which is not a name of at "
+                    "most 11 letters and digits: carriers refuse it, or it cannot be sent.",
+                    hint="Set INVITEONLY_SMS_SENDER_ID or the route's sender_id.",
+                    id="sms.E004",
+                )
+            )
     for region in filter(_served, settings.SMS_NUMERIC_SENDER_REGIONS):
         route = settings.SMS_ROUTES.get(region, {})
         sender = route.get("sender_id", settings.SMS_SENDER_ID)
