@@ -502,3 +502,19 @@ def test_nonsense_thresholds_stop_the_site_at_start() -> None:
     ):
         ids = invitation_check_ids()
     assert ids == ["invitations.E001", "invitations.E002", "invitations.E003"]
+
+
+def test_an_allowance_saved_up_beyond_a_century_stops_the_site_at_start(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    # "As good as no cap" must be refused at start: spending reads back
+    # MAX_UNUSED periods, and a million weeks is before year 1 (every send a 500).
+    with override_settings(INVITE_ALLOWANCE_MAX_UNUSED=1_000_000):
+        assert invitation_check_ids() == ["invitations.E004"]
+    with override_settings(INVITE_ALLOWANCE_MAX_UNUSED=36_500 // 7, INVITE_ALLOWANCE_PERIOD_DAYS=7):
+        assert invitation_check_ids() == []
+        # The largest allowance the check lets through works.
+        member = make_member(joined_at=clock() - timedelta(days=100))
+        invitation = do_invite_by_phone(inviter=member, phone="+79161234567")
+        assert invitation.spent_allowance
+        assert allowance_of(member, moment=clock()).available == 13

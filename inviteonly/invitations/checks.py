@@ -21,6 +21,11 @@ _MINIMUMS = {
     "INVITE_STRIKE_SUSPENSION_DAYS": 1,
 }
 
+# The longest span an allowance may be saved up over (100 years, as settings.py caps
+# every duration): spending computes the oldest moment that still counts, and a
+# moment before year 1 cannot be computed.
+MAX_SAVED_UP_DAYS = 36_500
+
 
 @register()
 def check_invite_rights_settings(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
@@ -33,6 +38,17 @@ def check_invite_rights_settings(app_configs: Any, **kwargs: Any) -> list[CheckM
         for name, minimum in _MINIMUMS.items()
         if getattr(settings, name) < minimum
     ]
+    saved_up_days = settings.INVITE_ALLOWANCE_MAX_UNUSED * settings.INVITE_ALLOWANCE_PERIOD_DAYS
+    if saved_up_days > MAX_SAVED_UP_DAYS:
+        errors.append(
+            Error(
+                f"INVITE_ALLOWANCE_MAX_UNUSED × INVITE_ALLOWANCE_PERIOD_DAYS is "
+                f"{saved_up_days:,} days; it must be at most {MAX_SAVED_UP_DAYS:,}.",
+                hint="Spending reads back that far: past 100 years the date overflows and "
+                "every invitation fails. Lower INVITEONLY_INVITE_ALLOWANCE_MAX_UNUSED.",
+                id="invitations.E004",
+            )
+        )
     if not 0 <= settings.INVITE_INVITEES_MAX_BAD_SHARE <= 1:
         errors.append(
             Error(
