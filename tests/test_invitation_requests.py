@@ -73,6 +73,14 @@ def test_asking_sends_nothing_and_gives_a_status_token(sms_outbox: SmsOutbox) ->
         ({"note": "x" * 501}, "invalid_request", "note"),
         ({"phone": "+7 800 555-35-35"}, "phone_not_mobile", "phone"),
         ({"language": "de"}, "language_unknown", "language"),
+        # Members read the note: no contact in it, however it is written.
+        ({"note": "Anna's neighbour, call me: +7 916 123-45-67"}, "note_has_contact", "note"),
+        ({"note": "Anna's neighbour, 8 (916) 123-45-67"}, "note_has_contact", "note"),
+        ({"note": "Anna's neighbour, 89161234567"}, "note_has_contact", "note"),
+        ({"note": "Write to ivan.petrov@example.de"}, "note_has_contact", "note"),
+        ({"note": "Write to ivan\uff20example.de"}, "note_has_contact", "note"),
+        ({"note": "Find me at t.me/ivan_petrov"}, "note_has_contact", "note"),
+        ({"note": "My page: https://example.org/ivan"}, "note_has_contact", "note"),
     ],
 )
 def test_a_bad_request_is_refused_and_leaves_nothing(
@@ -84,6 +92,11 @@ def test_a_bad_request_is_refused_and_leaves_nothing(
     assert refused.json_body["detail"]
     assert InvitationRequest.objects.count() == 0
     assert AuditEntry.objects.count() == 0
+
+
+def test_a_note_with_numbers_that_are_no_contact_is_taken() -> None:
+    asked = ask(note="Chess since 2019, rated 1850; 3 kids, flat 12, since 12.05.2020")
+    assert asked.status_code == 201, asked.json_body
 
 
 def test_a_long_note_in_the_action_is_refused_with_the_limit() -> None:

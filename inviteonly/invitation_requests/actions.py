@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from inviteonly.abuse.actions import enforce_rate_limit
 from inviteonly.abuse.limiter import Subject
 from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member
-from inviteonly.accounts.validation import clean_language
+from inviteonly.accounts.validation import clean_language, text_as_seen
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitation_requests.models import InvitationRequest, Vouch
@@ -25,7 +26,9 @@ from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.rights import check_can_invite
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.log_redaction import redact
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+from inviteonly.social.rules import count_links
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,27 @@ class SubmittedRequest:
 
 def status_token_digest(token: str) -> str:
     return crypto.token_digest(token, context="invitation-request")
+
+
+# Something@somewhere.tld, whatever the domain (count_links knows only some).
+_EMAIL_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+
+
+def _check_no_contact_details(note: str) -> None:
+    """Every member who may invite reads the note: a phone number, an e-mail address or
+    a link in it would hand the asker's contact (or someone else's) to all of them —
+    the public begging for invitations, addresses included, that requests replace.
+    Numbers are found as the log redaction finds them, links as the new-member limit
+    counts them, in the text as a reader sees it."""
+    seen = text_as_seen(note)
+    if _EMAIL_ADDRESS.search(seen) or redact(seen) != seen or count_links(seen):
+        raise ActionError(
+            "note_has_contact",
+            _("Leave out phone numbers, e-mail addresses and links: every member who may "
+              "invite reads the note. Your number stays private; a member who grants the "
+              "request sends the invitation to it."),
+            field="note",
+        )
 
 
 def do_request_invitation(
@@ -65,6 +89,7 @@ def do_request_invitation(
             _("Write a few words about yourself: members read them to decide."),
             field="note",
         )
+    _check_no_contact_details(note)
     language = clean_language(language)
     token = tokens.new_url_token(settings.VERIFICATION_TOKEN_BYTES)
     index = crypto.blind_index(number.e164)
