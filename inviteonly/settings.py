@@ -625,9 +625,10 @@ INVITE_STRIKE_SUSPENSION_DAYS = _env_int(
 # The longest reason a moderator may write for a sanction, a grant or a branch action.
 MODERATION_REASON_MAX_LENGTH = 500
 
-# The same sanction (kind, moderator, reason) for the same member again within this
-# many seconds is a form sent twice (a double click), refused with 409, not a second
-# decision: two bans in force would need two lifts.
+# The same sanction (kind, moderator, reason) or grant of invite rights for the same
+# member again within this many seconds is a form sent twice (a double click), refused
+# with 409, not a second decision: two bans in force would need two lifts, two grants
+# two withdrawals.
 MODERATION_REPEAT_WINDOW_SECONDS = 60
 
 # Reports (moderation.actions.do_report_item): the longest note a reporter may add, and

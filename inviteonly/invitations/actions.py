@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -290,6 +290,20 @@ def do_grant_invite_rights(
     reason = clean_moderation_reason(reason)
     now = clock.now()
     check_end_date(ends_at, now=now)
+    # The same grant by the same moderator, still in force, a moment ago: a form sent
+    # twice (a double click), as for sanctions (moderation.actions._just_imposed) — two
+    # grants would need two withdrawals. The member's row lock makes the second wait
+    # for the first.
+    if InviteRightsGrant.objects.filter(
+        member=member, granted_by=moderator, reason=reason, ends_at=ends_at,
+        withdrawn_at__isnull=True,
+        created_at__gt=now - timedelta(seconds=settings.MODERATION_REPEAT_WINDOW_SECONDS),
+    ).exists():
+        raise ActionError(
+            "decision_repeated",
+            _("This decision was just recorded; it was not made a second time."),
+            status=409,
+        )
     grant = InviteRightsGrant.objects.create(
         member=member, reason=reason, granted_by=moderator, created_at=now, ends_at=ends_at
     )
