@@ -36,6 +36,7 @@ from inviteonly.lib.queries import (
 from inviteonly.moderation.actions import (
     check_end_date,
     clean_moderation_reason,
+    decision_repeated,
     lock_for_moderation,
 )
 from inviteonly.moderation.queries import check_is_moderator
@@ -299,11 +300,7 @@ def do_grant_invite_rights(
         withdrawn_at__isnull=True,
         created_at__gt=now - timedelta(seconds=settings.MODERATION_REPEAT_WINDOW_SECONDS),
     ).exists():
-        raise ActionError(
-            "decision_repeated",
-            _("This decision was just recorded; it was not made a second time."),
-            status=409,
-        )
+        raise decision_repeated()
     grant = InviteRightsGrant.objects.create(
         member=member, reason=reason, granted_by=moderator, created_at=now, ends_at=ends_at
     )

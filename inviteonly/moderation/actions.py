@@ -69,6 +69,16 @@ _ROLE_NOTICE = {
 }
 
 
+def decision_repeated() -> ActionError:
+    """The refusal of a decision made again a moment after the first (a form sent twice,
+    a double click): within MODERATION_REPEAT_WINDOW_SECONDS it is not a second one."""
+    return ActionError(
+        "decision_repeated",
+        _("This decision was just recorded; it was not made a second time."),
+        status=409,
+    )
+
+
 def clean_moderation_reason(raw: str, *, field: str = "reason") -> str:
     """Every moderator decision says why: required, visible text, bounded."""
     reason = clean_visible_text(raw, field=field)
@@ -164,11 +174,7 @@ def _impose(
         member, moderator, kind=kind, reason=reason, for_spam=for_spam, ends_at=ends_at,
         now=now,
     ):
-        raise ActionError(
-            "decision_repeated",
-            _("This decision was just recorded; it was not made a second time."),
-            status=409,
-        )
+        raise decision_repeated()
     sanction = Sanction.objects.create(
         member=member,
         kind=kind,
