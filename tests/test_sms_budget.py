@@ -6,6 +6,7 @@ audit-logged with its rule, gives back what it took and leaves nothing half-writ
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
@@ -385,3 +386,48 @@ def test_a_code_takes_its_rate_limits_and_budget_and_reads_the_verified_codes_at
     counters = dict(RateLimitCounter.objects.values_list("bucket", "count"))
     assert [count for bucket, count in counters.items()
             if bucket.startswith("sms:ip-countries:")] == [1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_code_racing_a_refused_one_to_a_new_country_gets_no_new_country_in_redis(
+    redis_store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis has no row locks: request A, to an address's fourth country, counts it and
+    is refused; B, to the same country between A's count and A's giving it back, finds
+    the country counted (by A) and counts none. Unless B waits for A, it is let
+    through, and every later request to that country too, for the rest of the day."""
+    counted = RedisStore.count_in_order
+    first_counted, second_done = threading.Event(), threading.Event()
+
+    def count_and_pause(store: RedisStore, *args: Any, **kwargs: Any) -> Any:
+        result = counted(store, *args, **kwargs)
+        if threading.current_thread().name == "first":
+            first_counted.set()
+            second_done.wait(timeout=2)  # B's chance to count before A gives back
+        return result
+
+    outcomes: dict[str, str] = {}
+
+    def ask_in_thread(phone: str) -> None:
+        try:
+            outcomes[threading.current_thread().name] = ask(phone)
+        finally:
+            connection.close()
+            if threading.current_thread().name == "second":
+                second_done.set()
+
+    with override_settings(REDIS_URL=REDIS_URL, SMS_UNVERIFIED_HOURLY_MIN=100,
+                           SMS_UNVERIFIED_DAILY_MIN=100):
+        assert [ask(number) for number in (US, GB, DE)] == ["sent"] * 3
+        monkeypatch.setattr(RedisStore, "count_in_order", count_and_pause)
+        first = threading.Thread(target=ask_in_thread, args=(RU[0],), name="first")
+        second = threading.Thread(target=ask_in_thread, args=(RU[1],), name="second")
+        first.start()
+        assert first_counted.wait(timeout=10)
+        second.start()
+        first.join(timeout=30)
+        second.join(timeout=30)
+        assert outcomes == {"first": "sms_budget_exceeded", "second": "sms_budget_exceeded"}
+        monkeypatch.undo()
+        assert ask(RU[2]) == "sms_budget_exceeded"
+    assert OutboundSms.objects.count() == 3

@@ -21,7 +21,7 @@ import ipaddress
 import math
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -214,6 +214,12 @@ class CounterStore(Protocol):
 
     def read(self, buckets: Sequence[str]) -> list[int]:
         """The counts of ``buckets`` (0 for one that does not exist), in one round trip."""
+        ...
+
+    def one_at_a_time(self, bucket: str) -> AbstractContextManager[object]:
+        """Hold every other request that counts ``bucket`` in such a block until this
+        one ends: what a database transaction's row locks do, for a count that may be
+        given back after it was judged."""
         ...
 
 
@@ -418,6 +424,10 @@ class DatabaseStore:
             row = cursor.fetchone()
         return [int(value or 0) for value in row]
 
+    def one_at_a_time(self, bucket: str) -> AbstractContextManager[object]:
+        # The caller's transaction holds the counters' rows locked until it ends.
+        return nullcontext()
+
 
 class RedisStore:
     transactional = False
@@ -483,6 +493,14 @@ class RedisStore:
 
     def read(self, buckets: Sequence[str]) -> list[int]:
         return [int(value or 0) for value in self.client.mget(buckets)] if buckets else []
+
+    def one_at_a_time(self, bucket: str) -> AbstractContextManager[object]:
+        # A lock of its own (Redis has no row locks), freed after 10 s should its holder
+        # die; a request that waits longer for it fails.
+        lock: AbstractContextManager[object] = self.client.lock(
+            f"lock:{bucket}", timeout=10, blocking_timeout=10
+        )
+        return lock
 
     @staticmethod
     def _add(pipeline: Any, bucket: str, *, by: int, expires_at: datetime) -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -132,6 +132,11 @@ class _Budget:
 
     def _pair(self) -> str:
         return f"sms:ip-country:{self.address}:{self.country}:{self.day.number}"
+
+    def one_at_a_time(self) -> AbstractContextManager[object]:
+        """Requests from this address to this country, counted and judged (and, if
+        refused, given back) one at a time: see ``sms_budget``."""
+        return nullcontext() if self.address is None else self.store.one_at_a_time(self._pair())
 
     def _countries(self) -> str:
         return f"sms:ip-countries:{self.address}:{self.day.number}"
@@ -248,8 +253,12 @@ def sms_budget(
         # transaction, under the row locks its count took, so no racing request sees
         # the refused count: an address's count of a country among them, which seen
         # above one would spare a racing request the country limit for the rest of
-        # the day. An invitation's budget is one counter, the breaker.
-        with transaction.atomic() if code and budget is not None else counting_transaction():
+        # the day. In Redis, which has no row locks, a lock of the address's count of
+        # the country does the same. An invitation's budget is one counter, the breaker.
+        with (
+            budget.one_at_a_time() if budget is not None else nullcontext(),
+            transaction.atomic() if code and budget is not None else counting_transaction(),
+        ):
             limited, counts = count_rate_limits(
                 rate_limits, subject,
                 then=budget.counts if budget is not None else (),
