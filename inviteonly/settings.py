@@ -868,3 +868,7 @@ LOGIN_THROTTLE_LONGEST_WAIT = timedelta(hours=1)
 # After this many failures in a row, only a password recovery (by SMS code) unlocks
 # login for the number.
 LOGIN_MAX_CONSECUTIVE_FAILURES = 100
+# A number's failures short of that are forgotten (`inviteonly sweep`) once nobody has
+# failed with it for this long: else every number ever typed keeps a row. Long enough
+# that waiting it out wins a guesser far fewer tries than the waits allow meanwhile.
+LOGIN_FAILURES_FORGOTTEN_AFTER = timedelta(days=30)

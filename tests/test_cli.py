@@ -148,7 +148,8 @@ def test_sweep_deletes_only_what_has_outlived_its_use(clock: FrozenClock) -> Non
     output = StringIO()
     call_command("sweep", stdout=output)
     assert output.getvalue().strip() == (
-        "Deleted 1 rate-limit counters, 0 expired sessions, 0 phone verifications and 0 "
+        "Deleted 1 rate-limit counters, 0 numbers' login failures, 0 expired sessions, 0 "
+        "phone verifications and 0 "
         "invitation requests; failed 0 abandoned SMS."
     )
     clock.advance(hours=2)

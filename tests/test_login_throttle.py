@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from inviteonly.abuse.login_throttle import wait_after
+from inviteonly.abuse.models import LoginThrottle
 from inviteonly.accounts.actions import (
     authenticate_member,
     do_confirm_join,
@@ -119,3 +122,26 @@ def test_simultaneous_guesses_are_counted_before_the_password_is_checked() -> No
 
 def fail_quietly(phone: str) -> None:
     authenticate_member(phone=phone, password="not the password")
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_the_sweep_forgets_failures_nobody_repeated_for_thirty_days_short_of_a_lockout(
+    clock: FrozenClock,
+) -> None:
+    """Every number ever typed at the login form had a row for good: the table grew with
+    each guess at a random number. A number's failures go once nobody has failed with
+    it for 30 days; a lockout stays until a recovery ends it."""
+    make_member(phone=MEMBER)
+    assert [fail("+79169999999"), fail(NEWCOMER)] == ["login_failed"] * 2  # typed once
+    for _ in range(12):  # locked: only a recovery unlocks it
+        assert fail() == "login_failed"
+        clock.advance(hours=1)
+    clock.advance(days=29, hours=12)
+    assert fail(NEWCOMER) == "login_failed"  # typed again: 30 days from now
+    clock.advance(hours=1)
+    call_command("sweep", stdout=StringIO())
+    assert LoginThrottle.objects.count() == 2  # the lockout and the number typed again
+    assert fail() == "login_locked"
+    # Its two failures are remembered: the fourth makes the fifth wait.
+    assert [fail(NEWCOMER) for _ in range(3)] == ["login_failed"] * 2 + ["login_throttled"]
+    assert [fail("+79169999999") for _ in range(4)] == ["login_failed"] * 4  # afresh

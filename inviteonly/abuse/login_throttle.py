@@ -38,7 +38,7 @@ def begin_login_attempt(phone_blind_index: str) -> None:
     now = clock.now()
     with transaction.atomic():
         throttle, _created = LoginThrottle.objects.select_for_update().get_or_create(
-            phone_blind_index=phone_blind_index
+            phone_blind_index=phone_blind_index, defaults={"last_failure_at": now}
         )
         if throttle.consecutive_failures >= settings.LOGIN_MAX_CONSECUTIVE_FAILURES:
             raise ActionError(
@@ -59,12 +59,24 @@ def begin_login_attempt(phone_blind_index: str) -> None:
         throttle.consecutive_failures += 1
         wait = wait_after(throttle.consecutive_failures)
         throttle.blocked_until = now + wait if wait is not None else None
-        throttle.save(update_fields=["consecutive_failures", "blocked_until"])
+        throttle.last_failure_at = now
+        throttle.save(update_fields=["consecutive_failures", "blocked_until", "last_failure_at"])
 
 
 def reset_login_failures(phone_blind_index: str) -> None:
     """After a successful login or a password recovery."""
     LoginThrottle.objects.filter(phone_blind_index=phone_blind_index).delete()
+
+
+def sweep_forgotten_login_failures() -> int:
+    """Delete the failures of numbers nobody failed to log in with for
+    ``LOGIN_FAILURES_FORGOTTEN_AFTER`` — but not a lockout, which only a recovery (or a
+    join) ends."""
+    deleted, _by_model = LoginThrottle.objects.filter(
+        last_failure_at__lt=clock.now() - settings.LOGIN_FAILURES_FORGOTTEN_AFTER,
+        consecutive_failures__lt=settings.LOGIN_MAX_CONSECUTIVE_FAILURES,
+    ).delete()
+    return deleted
 
 
 def reset_login_failures_as_joined(phone_blind_index: str) -> None:

@@ -25,11 +25,15 @@ class RateLimitCounter(models.Model):
 
 class LoginThrottle(models.Model):
     """Consecutive failed logins for one number — registered or not, so the throttle
-    itself tells nobody which numbers are members. A success deletes the row."""
+    itself tells nobody which numbers are members. A success deletes the row; so does
+    ``sweep_forgotten_login_failures``, once nobody failed with the number for a while
+    (every number ever typed would otherwise keep a row)."""
 
     phone_blind_index = models.CharField(max_length=64, primary_key=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     blocked_until = models.DateTimeField(null=True, blank=True)
+    # Indexed for the sweep.
+    last_failure_at = models.DateTimeField(db_index=True)
 
     class Meta:
         verbose_name = _("login throttle")

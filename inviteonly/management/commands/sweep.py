@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from inviteonly.abuse.limiter import sweep_expired_counters
+from inviteonly.abuse.login_throttle import sweep_forgotten_login_failures
 from inviteonly.accounts.sessions import sweep_expired_sessions
 from inviteonly.invitation_requests.actions import sweep_old_requests
 from inviteonly.invitations.allowance import sweep_expired_refunds
@@ -19,20 +20,22 @@ from inviteonly.sms.delivery import sweep_abandoned_messages
 
 class Command(BaseCommand):
     help = (
-        "Delete ended rate-limit windows, expired sessions, old phone verifications and "
-        "long-ended invitation requests; fail abandoned SMS; give back the allowance of "
-        "expired invitations."
+        "Delete ended rate-limit windows, forgotten login failures, expired sessions, old "
+        "phone verifications and long-ended invitation requests; fail abandoned SMS; give "
+        "back the allowance of expired invitations."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counters = sweep_expired_counters()
+        login_failures = sweep_forgotten_login_failures()
         sessions = sweep_expired_sessions()
         verifications = sweep_old_verifications()
         requests = sweep_old_requests()
         abandoned = sweep_abandoned_messages()
         refunded = sweep_expired_refunds(now=clock.now())
         self.stdout.write(
-            f"Deleted {counters} rate-limit counters, {sessions} expired sessions, "
+            f"Deleted {counters} rate-limit counters, {login_failures} numbers' login "
+            f"failures, {sessions} expired sessions, "
             f"{verifications} phone verifications and {requests} invitation requests; "
             f"failed {abandoned} abandoned SMS."
         )
