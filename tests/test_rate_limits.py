@@ -528,3 +528,23 @@ def test_giving_back_takes_the_rows_one_by_one_in_the_order_given(clock: FrozenC
         holder.join(30)
         giver.join(30)
     assert store.read([first, middle, last]) == [0, 0, 0]
+
+
+@pytest.mark.django_db
+def test_the_memory_of_full_windows_stays_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flood of refused keys (one IPv6 subscriber holds 65,536 /64s in a /48) made
+    the memory grow past its bound, each refusal then scanning all of it under a lock
+    that every refusal of the process takes. Past the bound it remembers no more; the
+    store still refuses what it does not remember."""
+    monkeypatch.setattr(limiter._FullBuckets, "MAX_REMEMBERED", 3)
+    rule = unique_rule(limit=1)
+    store = DatabaseStore()
+    addresses = [f"2001:db8:0:{index:x}::1" for index in range(6)]
+    for address in addresses:
+        assert hit_rules([rule], Subject(ip=address), store=store) is None
+        assert hit_rules([rule], Subject(ip=address), store=store) is not None
+    assert len(limiter._full_buckets._until) == 3
+    assert all(hit_rules([rule], Subject(ip=address), store=store) is not None
+               for address in addresses)

@@ -568,6 +568,11 @@ class _FullBuckets:
         with self._lock:
             if len(self._until) >= self.MAX_REMEMBERED:
                 self._until = {key: ends for key, ends in self._until.items() if now < ends}
+                if len(self._until) >= self.MAX_REMEMBERED:
+                    # Full of windows still running (a flood from many addresses): the
+                    # store refuses the others, a write each; remembering them all
+                    # would grow without bound, and so would this scan.
+                    return
             self._until[hit.bucket] = hit.window.ends
 
     def forget(self) -> None:
