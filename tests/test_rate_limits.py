@@ -548,3 +548,20 @@ def test_the_memory_of_full_windows_stays_within_its_bound(
     assert len(limiter._full_buckets._until) == 3
     assert all(hit_rules([rule], Subject(ip=address), store=store) is not None
                for address in addresses)
+
+
+def test_a_count_given_back_after_its_window_ended_leaves_no_key_in_redis(
+    redis_store: RedisStore, clock: FrozenClock
+) -> None:
+    """An SMS budget is given back after the action failed, which may be after the
+    hour ended and Redis expired the counter. DECR made the key anew, at -1 and with
+    no time to live: kept for good, where the database sweeps its ended rows."""
+    ends = clock() + timedelta(hours=1)
+    ended, running = (f"rl:test-{secrets.token_hex(4)}" for _ in range(2))
+    redis_store.increment(ended, expires_at=ends)
+    redis_store.increment(running, expires_at=ends, by=2)
+    redis_store.client.delete(ended)  # as Redis does when its time to live runs out
+    redis_store.take_back([ended, running])
+    assert redis_store.client.exists(ended) == 0
+    assert redis_store.read([running]) == [1]
+    assert redis_store.client.ttl(running) > 0
