@@ -135,8 +135,11 @@ class _Budget:
 
     def one_at_a_time(self) -> AbstractContextManager[object]:
         """Requests from this address to this country, counted and judged (and, if
-        refused, given back) one at a time: see ``sms_budget``."""
-        return nullcontext() if self.address is None else self.store.one_at_a_time(self._pair())
+        refused, given back) one at a time: see ``sms_budget``. An invitation counts in
+        no country of an address."""
+        if self.address is None or not self.code:
+            return nullcontext()
+        return self.store.one_at_a_time(self._pair())
 
     def _countries(self) -> str:
         return f"sms:ip-countries:{self.address}:{self.day.number}"
