@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from django_stubs_ext import StrOrPromise
 
 from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
+
+if TYPE_CHECKING:  # django-stubs-ext comes with mypy, not with the site
+    from django_stubs_ext import StrOrPromise
 
 
 def phone_field() -> forms.CharField:

@@ -8,7 +8,10 @@ to the field; the API returns all of it as JSON.
 
 from __future__ import annotations
 
-from django_stubs_ext import StrOrPromise
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # django-stubs-ext comes with mypy, not with the site
+    from django_stubs_ext import StrOrPromise
 
 
 class ActionError(Exception):

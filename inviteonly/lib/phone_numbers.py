@@ -12,15 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import phonenumbers
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
-from django_stubs_ext import StrOrPromise
 from phonenumbers import PhoneNumberFormat, PhoneNumberType, geocoder
 
 from inviteonly.lib.errors import ActionError
+
+if TYPE_CHECKING:  # django-stubs-ext comes with mypy, not with the site
+    from django_stubs_ext import StrOrPromise
 
 # Longer input is not a phone number; refuse it before parsing.
 MAX_INPUT_LENGTH = 40

@@ -16,15 +16,18 @@ import io
 import re
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from django_stubs_ext import StrOrPromise
 from PIL import Image, ImageOps
 
 from inviteonly.lib.errors import ActionError
 from inviteonly.social.models import Profile
+
+if TYPE_CHECKING:  # django-stubs-ext comes with mypy, not with the site
+    from django_stubs_ext import StrOrPromise
 
 # MPO is a JPEG with more pictures appended (phone cameras write it); we keep the first.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "GIF", "WEBP"}
