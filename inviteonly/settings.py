@@ -755,7 +755,10 @@ SMS_WORKER_POLL_SECONDS = _env_float("INVITEONLY_SMS_WORKER_POLL_SECONDS", 1, ab
 # more cost fewer claims.
 SMS_WORKER_BATCH_SIZE = _env_int("INVITEONLY_SMS_WORKER_BATCH_SIZE", 20, minimum=1)
 
-# A message that still failed after this many attempts is marked failed for good.
+# A message whose worker died this many times while holding it (the message may be
+# what kills them) is marked failed for good. Attempts the gateway answered with a
+# retryable error, or did not answer, do not count: those are retried until SMS_MAX_AGE,
+# so a gateway that is down for hours loses nothing.
 SMS_MAX_ATTEMPTS = 8
 
 # A message not sent this long after it was queued is failed instead of retried: a
@@ -764,8 +767,10 @@ SMS_MAX_AGE = timedelta(
     hours=_env_int("INVITEONLY_SMS_MAX_AGE_HOURS", 12, minimum=1, maximum=24 * _MAX_DAYS)
 )
 
-# First retry delay; each further attempt doubles it (with jitter).
+# First retry delay; each further attempt doubles it (with jitter) up to the longest,
+# so that messages go out within minutes once a gateway that was down is back.
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)
+SMS_RETRY_MAX_DELAY = timedelta(minutes=5)
 
 # How often a delivery worker deletes ended rate-limit windows and old verifications
 # and fails abandoned SMS (the same as `inviteonly sweep`).

@@ -70,14 +70,53 @@ def test_refused_number_fails_for_good(sms_outbox: SmsOutbox) -> None:
     assert "refused" in message.last_error
 
 
-def test_gives_up_after_the_last_attempt(sms_outbox: SmsOutbox, clock: FrozenClock) -> None:
+def test_a_gateway_down_for_hours_loses_nothing(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
     message = queue("+79161234567")
     sms_outbox.gateway.unavailable = True
-    for _ in range(8):
+    for _ in range(3 * 60):  # three hours, a worker's poll every minute
         deliver_due_messages(gateway=sms_outbox.gateway)
-        clock.advance(hours=2)
+        clock.advance(minutes=1)
     message.refresh_from_db()
-    assert (message.status, message.attempts) == (SmsStatus.FAILED, 8)
+    assert message.status == SmsStatus.QUEUED and message.text_ciphertext is not None
+    assert message.attempts > settings.SMS_MAX_ATTEMPTS
+    assert message.failed_attempts == message.attempts
+    # Tried again within minutes of the gateway's return, not hours.
+    assert message.next_attempt_at - clock.current <= settings.SMS_RETRY_MAX_DELAY * 1.5
+    sms_outbox.gateway.unavailable = False
+    clock.current = message.next_attempt_at
+    assert [sms.text for sms in sms_outbox.deliver()] == ["hello"]
+
+
+def test_a_gateway_down_past_the_max_age_fails_the_message(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    message = queue("+79161234567")
+    sms_outbox.gateway.unavailable = True
+    while clock.current - message.created_at <= settings.SMS_MAX_AGE + timedelta(minutes=10):
+        deliver_due_messages(gateway=sms_outbox.gateway)
+        clock.advance(minutes=5)
+    message.refresh_from_db()
+    assert message.status == SmsStatus.FAILED and "SMS_MAX_AGE" in message.last_error
+    assert message.text_ciphertext is None
+    sms_outbox.gateway.unavailable = False
+    assert sms_outbox.deliver() == []
+
+
+def test_a_worker_dying_after_many_gateway_failures_loses_nothing(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    queue("+79161234567")
+    sms_outbox.gateway.unavailable = True
+    for _ in range(settings.SMS_MAX_ATTEMPTS + 2):
+        deliver_due_messages(gateway=sms_outbox.gateway)
+        clock.advance(minutes=10)
+    assert len(delivery._claim_batch(10, claim="dying")) == 1  # and its worker dies
+    clock.advance(minutes=3)
+    assert delivery.sweep_abandoned_messages() == 0
+    sms_outbox.gateway.unavailable = False
+    assert [sms.text for sms in sms_outbox.deliver()] == ["hello"]
 
 
 def test_an_unsendable_message_holds_up_nothing_and_nothing_is_sent_twice(

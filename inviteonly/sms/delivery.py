@@ -6,7 +6,8 @@ never take the same row) that marks them ``sending`` with a lease and this worke
 claim token; the gateway calls happen outside any transaction, each after renewing
 the lease; each answer is recorded only while the claim is still this worker's. One
 message that cannot be sent never holds up the others; retryable failures wait with
-exponential backoff and jitter, up to SMS_MAX_ATTEMPTS and SMS_MAX_AGE.
+exponential backoff and jitter (at most SMS_RETRY_MAX_DELAY) until SMS_MAX_AGE; a
+message whose workers died SMS_MAX_ATTEMPTS times while holding it is failed.
 
 A worker that dies leaves its claimed messages to come back when the lease runs out:
 nothing is lost. Not sent twice either, where the gateway reports acceptance on its
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.management import call_command
 from django.db import close_old_connections, connection
+from django.db.models import F
 
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.queries import columns_of, fetch_models, locking, update
@@ -36,10 +38,12 @@ from inviteonly.sms.models import OutboundSms, SmsStatus
 logger = logging.getLogger(__name__)
 
 
-def _retry_delay(attempts: int) -> timedelta:
-    # Exponential backoff with full jitter: base · 2^(n-1) · U(0.5, 1.5).
+def _retry_delay(failures: int) -> timedelta:
+    # Exponential backoff with full jitter: min(base · 2^(n-1), longest) · U(0.5, 1.5).
+    # (The exponent stops growing long before the longest delay: no overflow.)
     jitter = 0.5 + secrets.randbelow(1000) / 1000
-    return settings.SMS_RETRY_BASE_DELAY * (2 ** (attempts - 1)) * jitter
+    delay = settings.SMS_RETRY_BASE_DELAY * 2 ** min(failures - 1, 30)
+    return min(delay, settings.SMS_RETRY_MAX_DELAY) * jitter
 
 
 # One statement claims a batch and returns it. On PostgreSQL, FOR UPDATE SKIP LOCKED
@@ -48,7 +52,8 @@ def _retry_delay(attempts: int) -> timedelta:
 _DUE_SQL = (
     "SELECT id FROM sms_outboundsms "
     "WHERE status IN (%(queued)s, %(sending)s) AND next_attempt_at <= %(now)s "
-    "AND attempts < %(max_attempts)s ORDER BY next_attempt_at, id LIMIT %(limit)s"
+    "AND attempts - failed_attempts < %(max_attempts)s "
+    "ORDER BY next_attempt_at, id LIMIT %(limit)s"
 )
 _CLAIM_SQL = (
     "UPDATE sms_outboundsms SET status = %(sending)s, claim = %(claim)s, "  # noqa: S608
@@ -82,7 +87,7 @@ def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
     batch = fetch_models(OutboundSms, sql, {
         "sending": SmsStatus.SENDING, "queued": SmsStatus.QUEUED, "claim": claim,
         "lease_end": now + settings.SMS_SEND_LEASE, "now": now,
-        # Claimed and abandoned too often: `sweep_abandoned_messages` fails it.
+        # Abandoned by dying workers too often: `sweep_abandoned_messages` fails it.
         "max_attempts": settings.SMS_MAX_ATTEMPTS, "limit": limit,
     })
     return sorted(batch, key=lambda message: message.id)
@@ -94,7 +99,7 @@ def sweep_abandoned_messages() -> int:
     return OutboundSms.objects.filter(
         status=SmsStatus.SENDING,
         next_attempt_at__lte=clock.now(),
-        attempts__gte=settings.SMS_MAX_ATTEMPTS,
+        attempts__gte=F("failed_attempts") + settings.SMS_MAX_ATTEMPTS,
     ).update(status=SmsStatus.FAILED, text_ciphertext=None, last_error="abandoned by workers")
 
 
@@ -148,9 +153,11 @@ def _record(
         # The text holds a code or a join link: once the gateway has it, we drop it.
         changes |= {"status": SmsStatus.SENT, "sent_at": now, "gateway_message_id": outcome,
                     "last_error": "", "text_ciphertext": None}
-    elif outcome.retryable and attempts < settings.SMS_MAX_ATTEMPTS:
+    elif outcome.retryable:
+        # However often: a gateway that is down loses nothing; SMS_MAX_AGE ends it.
+        failures = message.failed_attempts + 1
         changes |= {"status": SmsStatus.QUEUED, "last_error": str(outcome)[:200],
-                    "next_attempt_at": now + _retry_delay(attempts)}
+                    "failed_attempts": failures, "next_attempt_at": now + _retry_delay(failures)}
     else:
         changes |= {"status": SmsStatus.FAILED, "last_error": str(outcome)[:200],
                     "text_ciphertext": None}

@@ -66,6 +66,9 @@ class OutboundSms(models.Model):
     # real messages wait and these do not).
     suppressed = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Attempts that ended in a retryable error (the gateway down, throttling): the
+    # rest of ``attempts``, but for the one in progress, are claims whose worker died.
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
     # The worker holding the message while ``sending`` (a random token per batch).
     claim = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(_("queued"), default=clock.now)
