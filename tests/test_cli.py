@@ -228,3 +228,35 @@ def test_every_command_of_ours_is_named_where_a_newcomer_looks() -> None:
     for command in ours:
         assert f"inviteonly {command}" in (cli.__doc__ or ""), command
         assert f"`{command}`" in command_row, command
+
+
+@pytest.mark.parametrize(
+    ("gateway", "arguments", "said"),
+    [
+        ("console", [], "the confirmation code will be printed here as an SMS"),
+        ("console", ["--no-worker"], "printed by `inviteonly worker` as an SMS"),
+        # Not printed anywhere: the founder's phone gets it.
+        ("kannel", ["--no-worker"], "the confirmation code goes to the phone by SMS (kannel)"),
+        ("kannel", [], "the confirmation code goes to the phone by SMS (kannel)"),
+    ],
+)
+def test_serve_says_where_the_founders_code_will_be(
+    gateway: str, arguments: list[str], said: str, monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    from inviteonly.management.commands import serve
+
+    monkeypatch.setattr(serve, "serve", lambda *args, **kwargs: None)
+    monkeypatch.setattr(serve, "freeze_startup_objects", lambda: None)
+    monkeypatch.setattr(serve, "run_delivery_worker", lambda stop: None)
+    monkeypatch.setattr(serve, "listen_where_served", lambda host, port: None)
+    settings.SMS_GATEWAY = gateway
+    settings.KANNEL_SENDSMS_URL = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    settings.KANNEL_USERNAME, settings.KANNEL_PASSWORD = "inviteonly", "sendsms-password"
+    settings.SMS_SENDER_ID, settings.PHONE_ALLOWED_REGIONS = "Inviteonly", ["RU"]
+    output = StringIO()
+    call_command("serve", "--no-migrate", *arguments, stdout=output)
+    assert "Open this link to become the founder" in output.getvalue()
+    assert said in output.getvalue()
+    if gateway != "console":
+        assert "printed" not in output.getvalue()

@@ -36,6 +36,16 @@ def listen_where_served(host: str, port: int) -> None:
         settings.SMS_DELIVERY_REPORT_BASE_URL = settings.BASE_URL
 
 
+def where_the_code_goes(*, no_worker: bool) -> str:
+    """Only the console gateway prints SMS, and in this terminal only with the worker
+    inside; a real gateway sends the founder's code to their phone."""
+    if settings.SMS_GATEWAY != "console":
+        return f"the confirmation code goes to the phone by SMS ({settings.SMS_GATEWAY})"
+    if no_worker:
+        return "the confirmation code will be printed by `inviteonly worker` as an SMS"
+    return "the confirmation code will be printed here as an SMS"
+
+
 def unapplied_migrations() -> int:
     connection = connections[DEFAULT_DB_ALIAS]
     executor = MigrationExecutor(connection)
@@ -82,7 +92,7 @@ class Command(BaseCommand):
                 self.style.SUCCESS("\nNo members yet. Open this link to become the founder:\n")
                 + f"  {join_url(token)}\n"
                 + f"(valid until {invitation.expires_at:%Y-%m-%d %H:%M} UTC; "
-                "the confirmation code will be printed here as an SMS)\n"
+                + f"{where_the_code_goes(no_worker=options['no_worker'])})\n"
             )
         freeze_startup_objects()  # again: migrating and the founder link loaded more
         stop = threading.Event()
