@@ -794,8 +794,15 @@ SMS_SEND_LEASE = timedelta(
 # to the database), otherwise a table in the database. Every request that counts
 # (sending or checking a code, logging in, inviting, posting…) needs it: while Redis
 # is down they answer 500, so `inviteonly check` warns at start when it does not
-# answer (inviteonly.W002).
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# answer (inviteonly.W002). A URL redis-py cannot read at all ("127.0.0.1:6379") would
+# fail every such request too: it stops the start instead, without repeating the value
+# (it may hold the password).
+REDIS_URL = _env_text("REDIS_URL") or ""
+if REDIS_URL and REDIS_URL.partition("://")[0].lower() not in ("redis", "rediss", "unix"):
+    raise ImproperlyConfigured(
+        "REDIS_URL must be a URL starting with redis://, rediss:// or unix:// "
+        "(such as redis://127.0.0.1:6379/0)."
+    )
 
 # Named rate limits: action → (key, maximum hits, window in seconds). Per-address rules
 # are counted before per-number ones and the first rule over its limit refuses (429)

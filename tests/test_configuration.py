@@ -148,7 +148,12 @@ def clean_environment(tmp_path: Path, **values: str) -> dict[str, str]:
         if not name.startswith(("INVITEONLY_", "DJANGO_")) and name not in ("DATABASE_URL",
                                                                             "REDIS_URL")
     }
-    return environment | {"INVITEONLY_DATA_DIR": str(tmp_path / "var"), **values}
+    return environment | {
+        "INVITEONLY_DATA_DIR": str(tmp_path / "var"),
+        # This checkout's package, whichever one the environment has installed.
+        "PYTHONPATH": str(REPO_ROOT),
+        **values,
+    }
 
 
 @pytest.mark.parametrize(
@@ -164,6 +169,9 @@ def clean_environment(tmp_path: Path, **values: str) -> dict[str, str]:
         ("INVITEONLY_SMS_SEND_LEASE_SECONDS", "inf", "must be a finite number"),
         ("DATABASE_URL", "postgress://inviteonly@127.0.0.1:5432/inviteonly", "postgress"),
         ("INVITEONLY_DATA_DIR", "/proc/inviteonly-data", "cannot keep the generated keys"),
+        # redis-py reads no such URL: every rate-limited request would answer 500.
+        ("REDIS_URL", "127.0.0.1:6379", "must be a URL starting with redis://"),
+        ("REDIS_URL", "redis:/:secret@127.0.0.1:6379/0", "must be a URL starting with redis://"),
     ],
 )
 def test_a_bad_value_stops_the_command_with_one_line_naming_the_variable(
@@ -175,6 +183,7 @@ def test_a_bad_value_stops_the_command_with_one_line_naming_the_variable(
     assert "Traceback" not in result.stderr, result.stderr
     assert variable in result.stderr and expected in result.stderr
     assert result.stderr.startswith("inviteonly: ")
+    assert "secret" not in result.stderr  # a password in the value is not repeated
 
 
 def test_an_empty_site_name_is_the_default(tmp_path: Path) -> None:
