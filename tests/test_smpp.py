@@ -234,6 +234,29 @@ def test_no_receipt_is_lost_however_soon_it_follows_the_answer(
         wait_for_status(message, SmsStatus.DELIVERED)
 
 
+def test_receipts_that_never_come_are_forgotten_beyond_a_bound(
+    simulator: Simulator, gateway: SmppGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SMSC that sends no receipts (the simulator sends none to these numbers) must
+    not grow the worker's memory message by message; a receipt for a message whose
+    reference was forgotten is matched by the gateway's id."""
+    monkeypatch.setattr(smpp_gateway, "MAX_REFERENCES", 3)
+    for index in range(6):
+        queued(f"+1{LATER_PARTS_THROTTLED}{index:04d}", "hello")
+    assert deliver_due_messages(gateway=gateway) == 6
+    simulator.submitted(6)
+    assert len(gateway._references) == 3
+    forgotten = OutboundSms.objects.order_by("id").first()
+    assert forgotten is not None and forgotten.status == SmsStatus.SENT
+    assert forgotten.gateway_message_id not in gateway._references
+    gateway._receipt_received(SimpleNamespace(
+        esm_class=smpp_gateway.RECEIPT_ESM_CLASS, receipted_message_id=None,
+        short_message=f"id:{forgotten.gateway_message_id} stat:DELIVRD err:000".encode(),
+    ))
+    forgotten.refresh_from_db()
+    assert forgotten.status == SmsStatus.DELIVERED
+
+
 def test_a_receipt_that_could_not_be_recorded_is_not_acknowledged(
     gateway: SmppGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:

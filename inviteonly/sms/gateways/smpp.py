@@ -101,6 +101,11 @@ def sender_address(sender_id: str) -> tuple[str, int, int]:
     return sender_id, TON_ALPHANUMERIC, NPI_UNKNOWN
 
 
+# Receipts are matched to our messages from memory for this many of the latest parts
+# sent (a few MiB at most); older ones by the gateway's message id, in the database.
+MAX_REFERENCES = 100_000
+
+
 class SmppGateway:
     name = "smpp"
 
@@ -238,6 +243,10 @@ class SmppGateway:
             # receipt may follow the answer at once, before the sender wakes up.
             if pending is not None and pdu.status == smpplib.consts.SMPP_ESME_ROK:
                 self._references[message_id] = pending.reference
+                if len(self._references) > MAX_REFERENCES:
+                    # The oldest, whose receipt may never come (an SMSC that sends
+                    # none): it is matched by the gateway's id, recorded by then.
+                    del self._references[next(iter(self._references))]
         if pending is None:
             return
         pending.status = int(pdu.status)
