@@ -3,6 +3,7 @@ first SMS (`inviteonly check`, and every `serve`/`worker` start)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,11 +74,15 @@ def check_keys_from_file_deploy(app_configs: Any, **kwargs: Any) -> list[CheckMe
 @register()
 def check_regions(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """A region code phonenumbers does not know would refuse every number (an allow
-    list) or nothing (a deny list)."""
+    list), nothing (a deny list), or route no SMS (a route)."""
     lists = {
         "INVITEONLY_PHONE_DEFAULT_REGION": [settings.PHONE_DEFAULT_REGION],
         "INVITEONLY_PHONE_ALLOWED_REGIONS": settings.PHONE_ALLOWED_REGIONS,
         "INVITEONLY_PHONE_DENIED_REGIONS": settings.PHONE_DENIED_REGIONS,
+        # A route for no country would never be taken (a malformed key is sms.E003).
+        "INVITEONLY_SMS_ROUTES": [
+            region for region in settings.SMS_ROUTES if re.fullmatch(r"[A-Z]{2}", region)
+        ],
     }
     errors: list[CheckMessage] = []
     for variable, regions in lists.items():

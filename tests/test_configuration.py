@@ -287,6 +287,12 @@ def test_unknown_region_codes_are_refused(settings: Any) -> None:
     assert checks.check_regions(None) == []
     settings.PHONE_DEFAULT_REGION = "001"
     assert ids(checks.check_regions(None)) == ["inviteonly.E004"]
+    settings.PHONE_DEFAULT_REGION = "RU"
+    # A route for a country that does not exist would never be taken.
+    settings.SMS_ROUTES = {"XX": {"gateway": "memory"}, "US": {"gateway": "memory"}}
+    errors = checks.check_regions(None)
+    assert ids(errors) == ["inviteonly.E004"]
+    assert "INVITEONLY_SMS_ROUTES" in errors[0].msg and "'XX'" in errors[0].msg
 
 
 def test_a_redis_that_does_not_answer_is_reported_at_start(settings: Any) -> None:
