@@ -376,11 +376,11 @@ def test_an_expired_request_stays_off_the_list_when_its_invitation_is_revoked(
     ("language", "from_request", "revoked"),
     [
         ("en", "From an invitation request",
-         "The invitation you sent on a request is revoked; its link no longer works and "
-         "the request is waiting for members again."),
+         "The invitation you sent on a request is revoked; its link no longer works. "
+         "The request waits for members again, unless it has expired."),
         ("ru", "По запросу на приглашение",
-         "Приглашение, отправленное по запросу, отозвано: его ссылка больше не работает, "
-         "а запрос снова ждёт участников."),
+         "Приглашение, отправленное по запросу, отозвано: его ссылка больше не работает. "
+         "Запрос снова ждёт участников, если его срок не истёк."),
     ],
 )
 def test_an_invitation_from_a_request_never_shows_the_number(

@@ -90,8 +90,8 @@ def revoke_invitation_view(request: HttpRequest, invitation_id: int) -> HttpResp
     else:
         messages.success(
             request,
-            _("The invitation you sent on a request is revoked; its link no longer works "
-              "and the request is waiting for members again.")
+            _("The invitation you sent on a request is revoked; its link no longer works. "
+              "The request waits for members again, unless it has expired.")
             if invitation.from_request
             else _("The invitation to %(phone)s is revoked; its link no longer works.")
             % {"phone": invitation.phone_masked},
