@@ -361,3 +361,62 @@ def test_social_flow_spam_report_and_ban_in_chromium(
         assert sam_member.status == Member.Status.BANNED
     finally:
         limits.disable()
+
+
+PHONE_SCREEN = {"width": 375, "height": 667}
+
+
+def signed_in_page(browser: Any, base: str, phone: str, *, language: str = "en") -> Any:
+    from playwright.sync_api import expect
+
+    page = browser.new_context(viewport=PHONE_SCREEN).new_page()
+    page.goto(f"{base}/login/")
+    page.click(f"[data-testid=language-{language}]")
+    page.fill("input[name=phone]", phone)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("[data-testid=submit]")
+    expect(page.locator("[data-testid=greeting]")).to_be_visible()
+    return page
+
+
+# Each radio button or checkbox, its box and the box of the words of its label.
+CHOICES_AND_THEIR_WORDS = """() => [...document.querySelectorAll(
+    'main input[type=radio], main input[type=checkbox]')].map(input => {
+  const label = input.closest('label') || document.querySelector(`label[for="${input.id}"]`);
+  const words = document.createRange();
+  words.selectNodeContents(label);
+  if (label.contains(input)) words.setStartAfter(input);
+  const [first] = words.getClientRects();
+  const box = input.getBoundingClientRect();
+  return {name: input.name, box: [box.left, box.top, box.width, box.height],
+          words: [first.left, first.top, first.height],
+          tapped: label.getBoundingClientRect().height};
+})"""
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_choice_sits_beside_its_words_on_a_phone(
+    browser: object, live_server: object, language: str
+) -> None:
+    """A radio button or a checkbox is a box just before its words, on their line — not
+    stretched across the screen between two answers, where nobody can tell whose it
+    is — and the whole line can be tapped."""
+    base = str(live_server)
+    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001",
+                language=language)
+    boris = make_member(display_name="Boris")
+    page = signed_in_page(browser, base, "+79160000001", language=language)
+    choices = []
+    for path in (f"/report/profile/{boris.id}/", "/profile/"):
+        page.goto(f"{base}{path}")
+        page.screenshot(path=str(SCREENSHOTS / f"choices{path.replace('/', '-')}{language}.png"),
+                        full_page=True)
+        choices += page.evaluate(CHOICES_AND_THEIR_WORDS)
+    assert {choice["name"] for choice in choices} == {"reason", "findable_by_phone"}
+    for choice in choices:
+        left, top, width, height = choice["box"]
+        words_left, words_top, line_height = choice["words"]
+        assert width <= 32, choice
+        assert left + width <= words_left, choice  # before its words…
+        assert words_top - height < top < words_top + line_height, choice  # …on their line
+        assert choice["tapped"] >= 44, choice

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -413,3 +414,68 @@ def test_login_redirect_stays_on_the_site(founder: Member) -> None:
             f"/login/?next={target}", {"phone": "+79160000001", "password": PASSWORD}
         )
         assert response["Location"] == "/", target
+
+
+class Elements(HTMLParser):
+    """A page's elements: their attributes in order, and the text inside each id."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+            "source", "track", "wbr"}
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.text_of: dict[str, str] = {}
+        self._open: list[tuple[str, str | None]] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        self.elements.append((tag, attributes))
+        if "id" in attributes:
+            self.text_of[attributes["id"]] = ""
+        if tag not in self.VOID:
+            self._open.append((tag, attributes.get("id")))
+
+    def handle_data(self, data: str) -> None:
+        for _, element_id in self._open:
+            if element_id is not None:
+                self.text_of[element_id] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open and self._open.pop()[0] != tag:
+            pass
+
+    def described_by(self, element_id: str) -> list[str]:
+        """The texts an input's aria-describedby points at (a missing id fails)."""
+        attributes = next(found for _, found in self.elements if found.get("id") == element_id)
+        ids = attributes.get("aria-describedby", "").split()
+        missing = [each for each in ids if each not in self.text_of]
+        assert not missing, f"{element_id} is described by ids the page lacks: {missing}"
+        return ids
+
+
+def test_a_fields_help_and_errors_are_shown_and_read_out_with_it() -> None:
+    """The request form tells the asker not to write contact details — on the page, and
+    to a screen reader on the field — and each error is tied to its field."""
+    page = Elements(Client().get("/ask/").content.decode())
+    assert [each.endswith("_helptext") for each in page.described_by("id_note")] == [True]
+    assert "Do not write contact details here" in page.text_of["id_note_helptext"]
+
+    refused = Elements(Client().post("/ask/", {"note": "", "language": "en"}).content.decode())
+    for field in ("id_phone", "id_note"):
+        errors = [each for each in refused.described_by(field) if each.endswith("_error")]
+        assert len(errors) == 1, field
+        assert "This field is required" in refused.text_of[errors[0]]
+    phone = next(found for _, found in refused.elements if found.get("id") == "id_phone")
+    assert phone["aria-invalid"] == "true"
+
+
+def test_a_group_of_choices_is_named_by_a_legend(founder: Member) -> None:
+    """The report form's reasons are radio buttons: the question names the group (a
+    fieldset's legend), not a label tied to nothing."""
+    other = make_member(display_name="Boris")
+    html = logged_in("+79160000001").get(f"/report/profile/{other.id}/").content.decode()
+    page = Elements(html)
+    assert not [found for tag, found in page.elements if tag == "label" and not found.get("for")]
+    assert re.search(r"<fieldset[^>]*>\s*<legend>Why do you report this\?</legend>", html)
