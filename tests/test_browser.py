@@ -420,3 +420,44 @@ def test_a_choice_sits_beside_its_words_on_a_phone(
         assert left + width <= words_left, choice  # before its words…
         assert words_top - height < top < words_top + line_height, choice  # …on their line
         assert choice["tapped"] >= 44, choice
+
+
+# The words of a table that the browser broke across two lines.
+BROKEN_WORDS = """selector => {
+  const broken = [];
+  for (const table of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(table, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const word of node.data.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, word.index);
+        range.setEnd(node, word.index + word[0].length);
+        const lines = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
+        if (lines.size > 1) broken.push(word[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_table_keeps_its_words_whole_on_a_phone(
+    browser: object, live_server: object, sms_outbox: SmsOutbox, language: str
+) -> None:
+    """A table too wide for a phone scrolls inside itself; it does not squeeze its
+    columns until "Status", a date or "Revoke" are cut into pieces of letters."""
+    from inviteonly.invitations.actions import do_invite_by_phone
+
+    base = str(live_server)
+    founder = make_member(display_name="Founder Anna", role=Member.Role.FOUNDER,
+                          phone="+79160000001", language=language)
+    do_invite_by_phone(inviter=founder, phone="+79161234567")
+    make_member(display_name="Boris", invited_by=founder)
+    page = signed_in_page(browser, base, "+79160000001", language=language)
+    for path in ("/invitations/", "/tree/"):
+        page.goto(f"{base}{path}")
+        page.screenshot(path=str(SCREENSHOTS / f"table{path.replace('/', '-')}{language}.png"),
+                        full_page=True)
+        assert page.evaluate(BROKEN_WORDS, "main table") == [], path
+        assert_fits_the_screen(page)
