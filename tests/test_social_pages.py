@@ -5,6 +5,7 @@ language."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.conf import settings
@@ -100,6 +101,30 @@ def test_a_post_on_the_page_is_refused_for_what_is_wrong_with_it(
         page = as_anna.post(f"/members/{anna.id}/post", {"text": text}, follow=True)
         assert [str(message) for message in page.context["messages"]] == [refusal]
     assert not WallPost.objects.exists()
+
+
+@pytest.mark.parametrize(("language", "refusal", "label"), [
+    ("en", "New members cannot post links", "Write on the wall"),
+    ("ru", "Новые участники пока не могут публиковать", "Написать на стене"),
+])
+def test_a_refused_post_keeps_what_was_written(language: str, refusal: str, label: str) -> None:
+    """A newcomer whose post is refused (a link, too many posts) gets the wall back with
+    their text still in the box, to fix and send — not an empty box."""
+    anna = make_member(display_name="Anna", language=language)  # joined today: new
+    boris = make_member(display_name="Boris", joined_at=clock.now() - SETTLED)
+    WallPost.objects.create(wall_owner=anna, author=boris, text="Welcome, Anna!")
+    text = "A long story about my first week here, and where I was: see holiday.example.com"
+    answer = signed_in(anna, language).post(f"/members/{anna.id}/post", {"text": text},
+                                            follow=True)
+    html = answer.content.decode()
+    assert refusal in html
+    assert re.search(r"<textarea[^>]*>\s*" + re.escape(text) + r"</textarea>", html)
+    assert re.search(r'<label for="id_text"[^>]*>' + label + "</label>", html)
+    # Its links and forms lead where the wall's do, not to the address it was posted to.
+    assert f"/members/{anna.id}/post" not in html.replace(
+        f'action="/members/{anna.id}/post"', "")
+    assert "Welcome, Anna!" in html
+    assert not WallPost.objects.filter(author=anna).exists()
 
 
 # 4,599 characters in 460 lines: what a textarea of maxlength 5000 takes (a line break

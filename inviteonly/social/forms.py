@@ -33,7 +33,8 @@ class AvatarForm(forms.Form):
 
 
 class WallPostForm(forms.Form):
-    text = TextareaField(label=_("Text"), limit=settings.WALL_POST_MAX_LENGTH, rows=3)
+    text = TextareaField(label=_("Write on the wall"), limit=settings.WALL_POST_MAX_LENGTH,
+                         rows=3)
 
 
 class MessageForm(forms.Form):

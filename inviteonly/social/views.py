@@ -103,8 +103,7 @@ def _refused(request: HttpRequest, error: ActionError) -> HttpResponse:
 # ---------------------------------------------------------------------------
 
 
-@login_required
-def profile_view(request: HttpRequest, member_id: int) -> HttpResponse:
+def _profile_page(request: HttpRequest, member_id: int, *, form: WallPostForm) -> HttpResponse:
     viewer = signed_in_member(request)
     try:
         page = profile_page(viewer, member_id)
@@ -114,9 +113,14 @@ def profile_view(request: HttpRequest, member_id: int) -> HttpResponse:
     next_before = None
     if page.relation.may_see_wall:
         posts, next_before = _keyset(request, wall_posts(page.member))
-    return render(request, "social/profile.html", {
-        "page": page, "posts": posts, "next_before": next_before, "form": WallPostForm(),
-    })
+    return render_form_page(request, "social/profile.html", {
+        "page": page, "posts": posts, "next_before": next_before,
+    }, form=form)
+
+
+@login_required
+def profile_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    return _profile_page(request, member_id, form=WallPostForm())
 
 
 @login_required
@@ -127,10 +131,21 @@ def post_view(request: HttpRequest, member_id: int) -> HttpResponse:
     if not form.is_valid():  # nothing typed: the action says what else is wrong
         messages.error(request, _("Write something first."))
         return redirect(default)
-    return _act(request, lambda: actions.do_post_on_wall(
-        author=signed_in_member(request), wall_owner_id=member_id,
-        text=form.cleaned_data["text"], ip_address=client_ip(request),
-    ), done=None, default=default)
+    try:
+        actions.do_post_on_wall(
+            author=signed_in_member(request), wall_owner_id=member_id,
+            text=form.cleaned_data["text"], ip_address=client_ip(request),
+        )
+    except ActionError as error:
+        # The wall again, with the text in its box: a refusal (a link, too many posts)
+        # must not throw away what was written.
+        messages.error(request, str(error.message))
+        form.refusal = error  # type: ignore[attr-defined]
+        response = _profile_page(request, member_id, form=form)
+        if response.status_code == 200:
+            response.status_code = error.status
+        return response
+    return redirect(default)
 
 
 @login_required
