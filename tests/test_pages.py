@@ -479,3 +479,28 @@ def test_a_group_of_choices_is_named_by_a_legend(founder: Member) -> None:
     page = Elements(html)
     assert not [found for tag, found in page.elements if tag == "label" and not found.get("for")]
     assert re.search(r"<fieldset[^>]*>\s*<legend>Why do you report this\?</legend>", html)
+
+
+def phone_input(html: str) -> dict[str, str]:
+    return next(found for tag, found in Elements(html).elements
+                if tag == "input" and found.get("name") == "phone")
+
+
+def test_a_phone_field_offers_the_members_own_number_only_where_it_is_theirs(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """Autofill offers a person's own number for "tel" fields: right where they type
+    their own (log in, recover, join, ask), wrong where they type someone else's — an
+    invitee's, a friend's — where one tap would invite themselves."""
+    own = ["/login/", "/recover/", "/ask/"]
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    own.append(f"/j/{sms_outbox.join_token_for(NUMBER)}")
+    for path in own:
+        field = phone_input(Client().get(path).content.decode())
+        assert (field["autocomplete"], field["inputmode"], field["type"]) == (
+            "tel", "tel", "tel"), path
+    member = logged_in("+79160000001")
+    for path in ("/invite/", "/friends/"):
+        field = phone_input(member.get(path).content.decode())
+        assert (field["autocomplete"], field["inputmode"], field["type"]) == (
+            "off", "tel", "tel"), path

@@ -14,13 +14,16 @@ if TYPE_CHECKING:  # django-stubs-ext comes with mypy, not with the site
     from django_stubs_ext import StrOrPromise
 
 
-def phone_field() -> forms.CharField:
+def phone_field(*, own: bool = True) -> forms.CharField:
+    """A mobile number; ``own=False`` for someone else's (an invitee's, a friend's),
+    where the browser must not offer the person's own number."""
     return forms.CharField(
         label=_("Mobile number"),
         max_length=MAX_INPUT_LENGTH,
-        widget=forms.TextInput(
-            attrs={"inputmode": "tel", "autocomplete": "tel", "placeholder": "+7 916 123-45-67"}
-        ),
+        widget=forms.TextInput(attrs={
+            "type": "tel", "inputmode": "tel", "autocomplete": "tel" if own else "off",
+            "placeholder": "+7 916 123-45-67",
+        }),
     )
 
 
@@ -73,7 +76,7 @@ class JoinForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    phone = phone_field()
+    phone = phone_field(own=False)
     note = forms.CharField(
         label=_("Note for the invitee (optional)"),
         max_length=settings.INVITATION_NOTE_MAX_LENGTH,

@@ -42,4 +42,4 @@ class MessageForm(forms.Form):
 
 
 class FindByPhoneForm(forms.Form):
-    phone = phone_field()
+    phone = phone_field(own=False)
