@@ -288,3 +288,20 @@ def test_a_form_goes_back_only_to_a_path_on_this_site(
     assert answer.status_code == 302
     assert answer["Location"] == (location or f"/members/{boris.id}/")
     assert Block.objects.filter(blocker=anna, blocked=boris).exists()
+
+
+@pytest.mark.parametrize(("language", "label"), [("en", "Choose a picture"),
+                                                 ("ru", "Выберите картинку")])
+def test_the_avatar_field_has_a_label_and_its_help_is_read_with_it(
+    language: str, label: str
+) -> None:
+    from tests.test_pages import Elements
+
+    anna = make_member(display_name="Anna", language=language)
+    html = signed_in(anna, language).get("/profile/").content.decode()
+    page = Elements(html)
+    avatar = next(found for tag, found in page.elements
+                  if tag == "input" and found.get("name") == "avatar")
+    assert re.search(f'<label for="{avatar["id"]}">{label}</label>', html)
+    [help_id] = page.described_by(avatar["id"])
+    assert "JPEG" in page.text_of[help_id]

@@ -25,7 +25,7 @@ class ProfileForm(forms.Form):
 
 class AvatarForm(forms.Form):
     avatar = forms.FileField(
-        label=_("Avatar"),
+        label=_("Choose a picture"),
         help_text=_("JPEG, PNG, GIF or WebP. It is cropped to a square; the photo's "
                     "metadata (such as where it was taken) is removed."),
         widget=forms.ClearableFileInput(attrs={"accept": "image/*"}),
