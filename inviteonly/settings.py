@@ -423,6 +423,9 @@ X_FRAME_OPTIONS = "DENY"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ru", "Русский")]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+# Our date formats first (inviteonly/formats/ru: Russian dates without "г.", which
+# doubled the full stop of every sentence ending in a date); Django's for the rest.
+FORMAT_MODULE_PATH = ["inviteonly.formats"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True

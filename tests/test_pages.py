@@ -11,6 +11,7 @@ from django.test import Client
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.models import Invitation
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.site_config.actions import do_set_registration_mode
 from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
@@ -504,3 +505,24 @@ def test_a_phone_field_offers_the_members_own_number_only_where_it_is_theirs(
         field = phone_input(member.get(path).content.decode())
         assert (field["autocomplete"], field["inputmode"], field["type"]) == (
             "off", "tel", "tel"), path
+
+
+def test_a_russian_sentence_ending_in_a_date_ends_in_one_full_stop(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """Django's Russian dates end in "г." ("7 декабря 2026 г."): every sentence of ours
+    that ends in a date ended in "г.." — after an invitation, on the invite page, in
+    notices. The site writes Russian dates as "7 декабря 2026"."""
+    from django.utils import formats, translation
+
+    client = logged_in("+79160000001")
+    client.post("/language/", {"language": "ru", "next": "/"})
+    page = client.post("/invite/", {"phone": NUMBER}, follow=True).content.decode()
+    with translation.override("ru"):
+        valid_until = formats.date_format(
+            Invitation.objects.get().expires_at, "DATE_FORMAT")
+    assert re.fullmatch(r"\d{1,2} [а-я]+ \d{4}", valid_until)
+    assert f"Оно действует до {valid_until}." in page
+    assert "г.." not in page
+    again = client.post("/invite/", {"phone": NUMBER}).content.decode()
+    assert f"Приглашение действует до {valid_until}." in again
