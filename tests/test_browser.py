@@ -461,3 +461,29 @@ def test_a_table_keeps_its_words_whole_on_a_phone(
                         full_page=True)
         assert page.evaluate(BROKEN_WORDS, "main table") == [], path
         assert_fits_the_screen(page)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_refused_field_is_on_the_screen_after_sending(
+    browser: object, live_server: object, language: str
+) -> None:
+    """The invite page is long on a phone (the rules come first); after a refusal the
+    page opens at the refused field with its error in view, focused, not at the top
+    with the error a screen and a half further down."""
+    base = str(live_server)
+    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001",
+                language=language)
+    page = signed_in_page(browser, base, "+79160000001", language=language)
+    page.goto(f"{base}/invite/")
+    page.fill("input[name=phone]", "8 800 555-35-35")  # toll-free: refused
+    page.click("[data-testid=submit]")
+    page.wait_for_load_state("load")
+    error = page.locator("#id_phone_error")
+    assert error.is_visible()
+    top, bottom, height = page.evaluate(
+        "[...(r => [r.top, r.bottom])(document.getElementById('id_phone_error')"
+        ".getBoundingClientRect()), window.innerHeight]"
+    )
+    page.screenshot(path=str(SCREENSHOTS / f"refused-field-{language}.png"))
+    assert top >= 0 and bottom <= height, (top, bottom, height)
+    assert page.evaluate("document.activeElement.id") == "id_phone"

@@ -526,3 +526,17 @@ def test_a_russian_sentence_ending_in_a_date_ends_in_one_full_stop(
     assert "г.." not in page
     again = client.post("/invite/", {"phone": NUMBER}).content.decode()
     assert f"Приглашение действует до {valid_until}." in again
+
+
+def test_the_focus_goes_to_the_first_refused_field(founder: Member) -> None:
+    """The code field is focused on arrival; once the new password is refused, that one
+    is, and only that one (a browser focuses the first autofocus of a page)."""
+    client = Client()
+    client.post("/recover/", {"phone": "+79160000001"})
+    arriving = Elements(client.get("/recover/confirm/").content.decode())
+    assert [found["name"] for _, found in arriving.elements if "autofocus" in found] == [
+        "code"]
+    refused = Elements(client.post("/recover/confirm/", {
+        "code": "123456", "new_password": ""}).content.decode())
+    assert [found["name"] for _, found in refused.elements if "autofocus" in found] == [
+        "new_password"]

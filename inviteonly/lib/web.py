@@ -82,7 +82,15 @@ def run_form_action(
 def render_form_page(
     request: HttpRequest, template: str, context: dict[str, Any], *, form: forms.Form
 ) -> HttpResponse:
-    """Render a page with a form; a rate-limit refusal makes it a 429 with Retry-After."""
+    """Render a page with a form; a rate-limit refusal makes it a 429 with Retry-After.
+    The first field with an error gets the focus: the browser opens the page there, its
+    error in view, even where the field is far down a phone's screen (no JavaScript)."""
+    refused = [name for name, field in form.fields.items()
+               if name in form.errors and not field.widget.is_hidden]
+    if refused:
+        for field in form.fields.values():
+            field.widget.attrs.pop("autofocus", None)
+        form.fields[refused[0]].widget.attrs["autofocus"] = True
     response = render(request, template, {**context, "form": form})
     refusal = getattr(form, "refusal", None)
     if isinstance(refusal, ActionError) and refusal.retry_after is not None:
