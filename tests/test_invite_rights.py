@@ -34,6 +34,8 @@ from inviteonly.moderation.actions import (
     do_quarantine_member,
     do_warn_member,
 )
+from inviteonly.notifications.models import NotificationKind
+from inviteonly.notifications.queries import recent_notifications
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import FrozenClock, SmsOutbox, make_member
 from tests.test_concurrency import race
@@ -465,6 +467,12 @@ def test_withdrawing_a_grant_is_audited_and_a_grant_needs_a_reason(
     assert (entry.actor, entry.target_member, entry.details["reason"]) == (
         founder, member, "Misused",
     )
+    # The member is told, in their language, why they may no longer invite.
+    with translation.override("ru"):
+        notice = recent_notifications(member)[0]
+    assert notice.kind == NotificationKind.INVITE_RIGHTS_GRANT_WITHDRAWN
+    assert notice.text.startswith(
+        "Модератор отозвал выданное вам право приглашать: Misused.")
     with pytest.raises(ActionError) as twice:
         do_withdraw_invite_rights_grant(grant_id=grant.id, moderator=founder, reason="again")
     assert twice.value.status == 409

@@ -341,6 +341,7 @@ def do_withdraw_invite_rights_grant(
         grant=grant.id,
         reason=reason,
     )
+    notify_member(member, NotificationKind.INVITE_RIGHTS_GRANT_WITHDRAWN, reason=reason)
     return grant
 
 

@@ -17,6 +17,9 @@ class NotificationKind(models.TextChoices):
     INVITEE_BANNED_NO_STRIKE = "invitee_banned_no_strike", _("Someone you invited was banned")
     INVITE_RIGHTS_SUSPENDED = "invite_rights_suspended", _("Your invite rights were suspended")
     INVITE_RIGHTS_GRANTED = "invite_rights_granted", _("A moderator granted you invite rights")
+    INVITE_RIGHTS_GRANT_WITHDRAWN = (
+        "invite_rights_grant_withdrawn", _("A moderator withdrew your invite rights grant")
+    )
     WARNED = "warned", _("A moderator warned you")
     QUARANTINED = "quarantined", _("Your account was quarantined")
     SANCTION_LIFTED = "sanction_lifted", _("A sanction on your account ended")

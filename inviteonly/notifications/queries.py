@@ -72,6 +72,11 @@ def _text_of(notification: Notification) -> str:
         return _("A moderator granted you invite rights: %(reason)s.") % {
             "reason": notification.reason
         } + _until(notification)
+    if notification.kind == NotificationKind.INVITE_RIGHTS_GRANT_WITHDRAWN:
+        return _(
+            "A moderator withdrew the invite rights they had granted you: %(reason)s. Your "
+            "invite rights now follow the rules shown on the invite page."
+        ) % {"reason": notification.reason}
     if notification.kind == NotificationKind.WARNED:
         return _("A moderator warned you: %(reason)s.") % {"reason": notification.reason}
     if notification.kind == NotificationKind.QUARANTINED:
