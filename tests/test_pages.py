@@ -351,6 +351,36 @@ def test_admin_greets_the_operator_by_name_not_by_the_blind_index(founder: Membe
     assert founder.phone_blind_index not in page
 
 
+def test_admin_audit_log_filtered_by_action_reads_no_whole_log(founder: Member) -> None:
+    """The operators' way to reports about a founder (docs/operations.md): the audit log
+    filtered by *Report filed*. Logins and refusals fill the log by the million; the
+    page must not read all of it, neither for its rows nor for its counts."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from inviteonly.audit_log.models import AuditAction, AuditEntry
+    from tests.test_rate_limits import full_scans
+
+    other = make_member(phone=NUMBER, display_name="Plain Member")
+    AuditEntry.objects.bulk_create(
+        [AuditEntry(action=AuditAction.LOGIN_SUCCEEDED, actor=other) for _ in range(3000)]
+        + [AuditEntry(action=AuditAction.REPORT_FILED, actor=other, target_member=founder)
+           for _ in range(3)]
+    )
+    table = AuditEntry._meta.db_table
+    with connection.cursor() as cursor:  # what the planner then knows of the table
+        cursor.execute(f"ANALYZE {table}")
+    admin = logged_in("+79160000001")
+    with CaptureQueriesContext(connection) as queries:
+        response = admin.get("/admin/audit_log/auditentry/?action=report_filed")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.count('<td class="field-target_member nowrap">Founder Anna') == 3
+    reads = [query["sql"] for query in queries.captured_queries if table in query["sql"]]
+    assert reads  # the list and its count
+    assert [scan for sql in reads for scan in full_scans(sql, table)] == []
+
+
 def test_admin_cannot_delete_an_sms_of_the_outbox(founder: Member) -> None:
     from inviteonly.sms.models import OutboundSms
 
