@@ -21,7 +21,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import clock as clock_module
 from inviteonly.lib import crypto
 from inviteonly.lib.phone_numbers import normalize_phone_number
-from inviteonly.sms.delivery import deliver_due_messages
+from inviteonly.sms.delivery import deliver_due_messages, forget_gateway_states
 from inviteonly.sms.gateways import get_gateway
 from inviteonly.sms.gateways.memory import DeliveredSms, MemoryGateway
 
@@ -36,6 +36,15 @@ def no_remembered_refusals() -> Iterator[None]:
     forget_full_buckets()
     yield
     forget_full_buckets()
+
+
+@pytest.fixture(autouse=True)
+def gateways_up() -> Iterator[None]:
+    """The delivery worker remembers, per process, which gateways are down (for its
+    suppressed messages): each test starts with every gateway up."""
+    forget_gateway_states()
+    yield
+    forget_gateway_states()
 
 
 @pytest.fixture(autouse=True)

@@ -222,6 +222,45 @@ def test_the_sender_sees_the_same_for_a_members_number_and_a_strangers(
     assert statuses() == [SmsStatusForSender.SENT] * 2
 
 
+def test_while_the_gateway_is_down_the_sender_sees_the_same_for_a_members_number(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    """A suppressed SMS takes its gateway's state: while the gateway is down the
+    invitation to a member's number waits, and fails at SMS_MAX_AGE, as a stranger's
+    does, instead of showing as sent at once and so naming the member."""
+    founder = make_member(phone="+79160000001", role="founder")
+    make_member(phone="+79165550001")
+    client = Client()
+    client.force_login(founder)
+
+    def statuses() -> list[str]:
+        page = client.get("/invitations/").content.decode()
+        return re.findall(r'data-sms-status="(\w+)"', page)
+
+    sms_outbox.gateway.unavailable = True
+    # In one batch, the stranger's first: the worker meets the gateway down on it.
+    for phone in ("+79165550002", "+79165550001"):
+        do_invite_by_phone(inviter=founder, phone=phone)
+    assert sms_outbox.deliver() == []
+    assert statuses() == [SmsStatusForSender.SENDING] * 2
+    make_member(phone="+79165550003")
+    do_invite_by_phone(inviter=founder, phone="+79165550003")  # alone in its batch
+    clock.advance(minutes=10)
+    assert sms_outbox.deliver() == []
+    assert statuses() == [SmsStatusForSender.SENDING] * 3
+    clock.advance(seconds=settings.SMS_MAX_AGE.total_seconds())
+    sms_outbox.deliver()
+    assert statuses() == [SmsStatusForSender.NOT_DELIVERED] * 3
+
+    # Back up: both kinds show as sent again.
+    sms_outbox.gateway.unavailable = False
+    clock.advance(days=8)  # the previous invitations have expired
+    for phone in ("+79165550002", "+79165550001"):
+        do_invite_by_phone(inviter=founder, phone=phone)
+    assert len(sms_outbox.deliver()) == 1
+    assert statuses()[:2] == [SmsStatusForSender.SENT] * 2
+
+
 def test_a_failing_sweep_does_not_hold_up_delivery(
     sms_outbox: SmsOutbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

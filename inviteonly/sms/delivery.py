@@ -142,8 +142,9 @@ def _record(
     message: OutboundSms, *, claim: str, gateway: SmsGateway,
     outcome: str | GatewayError | None, sender_id: str = "",
 ) -> None:
-    """Record what the gateway answered: its message id, or the error; None: nothing
-    was sent, the message is suppressed."""
+    """Record what the gateway answered: its message id, or the error (for a suppressed
+    message: the one its gateway gives real ones now); None: nothing was sent, the
+    message is suppressed."""
     now = clock.now()
     attempts = message.attempts  # counted when claimed
     changes: dict[str, object] = {"claim": "", "gateway": gateway.name, "sender_id": sender_id}
@@ -171,6 +172,40 @@ def _record(
     update(OutboundSms, changes, where="id = %s AND claim = %s", params=[message.id, claim])
 
 
+# Each gateway's last retryable failure on a real message in this worker, and when: a
+# gateway that is down. A suppressed message takes its gateway's state (see
+# ``_suppressed_outcome``), so that its sender never sees it as sent while the others
+# wait: during an outage that would name every member's number invited. Forgotten at
+# the gateway's next success, or after the longest retry delay without any news.
+_gateway_down: dict[str, tuple[datetime, GatewayError]] = {}
+
+
+def forget_gateway_states() -> None:
+    """For tests: every gateway counts as up again."""
+    _gateway_down.clear()
+
+
+def _note_gateway_answer(gateway: SmsGateway, outcome: str | GatewayError) -> None:
+    if isinstance(outcome, str):
+        _gateway_down.pop(gateway.name, None)
+    elif outcome.retryable:
+        _gateway_down[gateway.name] = (clock.now(), outcome)
+    # A permanent refusal is about the message (its number), not the gateway.
+
+
+def _suppressed_outcome(message: OutboundSms, gateway: SmsGateway) -> GatewayError | None:
+    """What a suppressed message is recorded with: what its gateway answers real messages
+    at the moment (a retryable failure while it is down), and past SMS_MAX_AGE the
+    failure a real one gets; None otherwise (recorded as suppressed, shown as sent)."""
+    now = clock.now()
+    if now - message.created_at > settings.SMS_MAX_AGE:
+        return GatewayError("not sent within SMS_MAX_AGE", retryable=False)
+    down = _gateway_down.get(gateway.name)
+    if down is not None and now - down[0] <= settings.SMS_RETRY_MAX_DELAY:
+        return down[1]
+    return None
+
+
 def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None = None) -> int:
     """Deliver one batch of due messages, each through its country's route (or all
     through ``gateway``); return how many were attempted."""
@@ -182,12 +217,15 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
             continue
         route = route_for(message.region)
         message_gateway = gateway or get_gateway(route.gateway)
-        outcome: str | GatewayError | None = None
-        if not message.suppressed:
+        outcome: str | GatewayError | None
+        if message.suppressed:
+            outcome = _suppressed_outcome(message, message_gateway)
+        else:
             try:
                 outcome = _send(message, message_gateway, sender_id=route.sender_id)
             except GatewayError as error:
                 outcome = error
+            _note_gateway_answer(message_gateway, outcome)
         _record(message, claim=claim, gateway=message_gateway, outcome=outcome,
                 sender_id=route.sender_id)
     return len(batch)
