@@ -822,6 +822,10 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     # Typing codes: each code dies after five wrong tries and each number after ten a
     # day (VERIFICATION_*); this caps one address trying codes of many numbers.
     "check_code": [("ip", 30, 600)],
+    # Password guesses: logins, and the current password typed to change one
+    # (accounts.actions.do_change_password), which counts here and in the number's login
+    # throttle (LOGIN_* below) exactly as a login does, so that a session cannot guess
+    # the password faster than the login form.
     "login": [("ip", 30, 600)],
     "recover": [("ip", 10, 3600), ("number", 5, 3600)],
     "join": [("ip", 10, 3600)],

@@ -111,6 +111,7 @@ urlpatterns = [
     path("posts/<id:post_id>/delete", social_views.delete_post_view, name="delete_post"),
     path("profile/", social_views.edit_profile_view, name="edit_profile"),
     path("profile/avatar", social_views.avatar_upload_view, name="upload_avatar"),
+    path("profile/password/", account_views.change_password_view, name="change_password"),
     path("friends/", social_views.friends_view, name="friends"),
     path("messages/", social_views.inbox_view, name="inbox"),
     path("messages/<id:member_id>/", social_views.conversation_view, name="conversation"),

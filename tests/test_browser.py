@@ -487,3 +487,40 @@ def test_a_refused_field_is_on_the_screen_after_sending(
     page.screenshot(path=str(SCREENSHOTS / f"refused-field-{language}.png"))
     assert top >= 0 and bottom <= height, (top, bottom, height)
     assert page.evaluate("document.activeElement.id") == "id_phone"
+
+
+PASSWORD_WORDS = {
+    "en": {"wrong": "The current password is wrong.", "changed": "Your password has been changed"},
+    "ru": {"wrong": "Текущий пароль неверен.", "changed": "Пароль изменён"},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_changing_the_password_on_a_phone(
+    browser: object, live_server: object, language: str
+) -> None:
+    """From the profile page to a new password on a phone's screen: a wrong current
+    password is refused next to its field; the right one changes it, and the member
+    stays logged in."""
+    from playwright.sync_api import expect
+
+    base = str(live_server)
+    words = PASSWORD_WORDS[language]
+    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001",
+                language=language)
+    page = signed_in_page(browser, base, "+79160000001", language=language)
+    page.goto(f"{base}/profile/")
+    page.click("[data-testid=change-password]")
+    page.fill("input[name=current_password]", "not the password")
+    page.fill("input[name=new_password]", "a brand new passphrase")
+    page.click("[data-testid=submit]")
+    expect(page.locator("#id_current_password_error")).to_have_text(words["wrong"])
+    assert page.evaluate("document.activeElement.id") == "id_current_password"
+    assert_fits_the_screen(page)
+    page.screenshot(path=str(SCREENSHOTS / f"password-refused-{language}.png"), full_page=True)
+    page.fill("input[name=current_password]", PASSWORD)
+    page.fill("input[name=new_password]", "a brand new passphrase")
+    page.click("[data-testid=submit]")
+    expect(page.locator("[role=status]")).to_contain_text(words["changed"])
+    page.goto(f"{base}/")
+    expect(page.locator("[data-testid=greeting]")).to_contain_text("Founder Anna")

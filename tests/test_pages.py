@@ -404,16 +404,17 @@ def test_anonymous_admin_goes_to_phone_login() -> None:
 
 
 def test_the_admin_changes_no_password_itself(founder: Member) -> None:
-    """Django's admin password form would skip the site's password rules, audit entry
-    and notice: a founder is sent to recovery by SMS code, and the password stays."""
+    """Django's admin password form would skip the site's password rules, audit entry,
+    notice and count of guesses: a founder is sent to the member's own page for it, and
+    the password stays."""
     client = logged_in("+79160000001")
     password = founder.password
     for path in ("/admin/password_change/", "/admin/password_change/done/"):
-        assert client.get(path)["Location"] == "/recover/"
+        assert client.get(path)["Location"] == "/profile/password/"
     response = client.post("/admin/password_change/", {
         "old_password": PASSWORD, "new_password1": "x" * 300, "new_password2": "x" * 300,
     })
-    assert response.status_code == 302 and response["Location"] == "/recover/"
+    assert response.status_code == 302 and response["Location"] == "/profile/password/"
     founder.refresh_from_db()
     assert founder.password == password
 

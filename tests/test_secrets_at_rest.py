@@ -92,6 +92,17 @@ def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
             "session_token"
         ]
         ApiClient().post("/session", {"phone": US_NUMBER, "password": "wrong " + PASSWORD})
+        # The password changed on the page (a new cookie key), then through the API (a
+        # new token), once after a wrong current password.
+        assert browser.post("/profile/password/", {
+            "current_password": "a brand new passphrase", "new_password": "a changed passphrase",
+        }).status_code == 302
+        cycled_session_key = browser.cookies[settings.SESSION_COOKIE_NAME].value
+        changer = ApiClient()
+        changer.log_in(US_NUMBER, "a changed passphrase")
+        assert [changer.post("/me/password", {
+            "current_password": current, "new_password": "the final passphrase",
+        }).status_code for current in ("wrong " + PASSWORD, "a changed passphrase")] == [400, 200]
         ApiClient().post("/join/invitation", {"token": "probe-for-404-logging"})
     finally:
         connection.force_debug_cursor = False
@@ -100,12 +111,15 @@ def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
     codes = [match for text in texts for match in re.findall(r"\b\d{6}\b", text)]
     join_tokens = [match for text in texts for match in re.findall(r"/j/([A-Za-z0-9_-]+)", text)]
     assert len(codes) == 2 and len(join_tokens) == 1  # join code, recovery code; one invitation
-    # Two verifications (join, recovery); sessions: the founder's, the join's, four logins.
+    # Two verifications (join, recovery); sessions: the founder's, the join's, five
+    # logins and the API's password change.
     assert len(set(handed_out)) == len(handed_out) >= 8, handed_out
     assert api_session_key in handed_out
+    assert cycled_session_key != cookie_session_key
     secrets = [
         *NUMBER_FORMS, *codes, *join_tokens, *handed_out, cookie_session_key,
-        PASSWORD, "a brand new passphrase",
+        cycled_session_key, PASSWORD, "a brand new passphrase", "a changed passphrase",
+        "the final passphrase",
     ]
 
     dump = database_dump()

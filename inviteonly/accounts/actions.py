@@ -1,4 +1,5 @@
-"""Every write about members: joining, logging in and out, recovering a password."""
+"""Every write about members: joining, logging in and out, recovering and changing a
+password."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth import HASH_SESSION_KEY
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -19,7 +22,8 @@ from inviteonly.abuse.login_throttle import (
     reset_login_failures_as_joined,
 )
 from inviteonly.abuse.sms_budget import sms_budget
-from inviteonly.accounts.models import Member
+from inviteonly.accounts.models import Member, MemberSession
+from inviteonly.accounts.sessions import stored_session_key
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction
@@ -462,6 +466,89 @@ def do_confirm_recovery(
             ip_address=ip_address,
         )
     return member
+
+
+def _current_password_wrong() -> ActionError:
+    return ActionError(
+        "current_password_wrong", _("The current password is wrong."),
+        field="current_password",
+    )
+
+
+def do_change_password(
+    *,
+    member: Member,
+    session: SessionBase,
+    current_password: str,
+    new_password: str,
+    ip_address: str | None = None,
+) -> int:
+    """Replace the password of ``member``, logged in on ``session``, once they typed the
+    current one. Every other session of the member ends (deleted); ``session`` stays
+    logged in under a new key, which the caller hands on (the cookie, or the API's new
+    token). The member is notified. How many other sessions ended.
+
+    The current password is a guess like a login's and is counted as one, before it is
+    checked: the ``login`` rate limits of the address and the number's login throttle
+    (abuse/login_throttle.py), so a stolen session cannot guess faster than the login
+    form allows. Banned members cannot (nor can they be logged in); quarantined may.
+    """
+    check_new_password(new_password, field="new_password")
+    enforce_rate_limit(["login"], Subject(ip=ip_address))
+    begin_login_attempt(member.phone_blind_index)
+    # The hash the typed password is checked against: the password must still be it
+    # under the lock below (a recovery may commit meanwhile).
+    checked_hash = Member.objects.filter(id=member.id).values_list("password", flat=True).get()
+    if not check_password(current_password or "", checked_hash):
+        record_audit_entry(
+            AuditAction.PASSWORD_CHANGE_FAILED, actor=member, target_member=member,
+            ip_address=ip_address,
+        )
+        raise _current_password_wrong()
+    reset_login_failures(member.phone_blind_index)
+    if new_password == current_password:
+        raise ActionError(
+            "password_unchanged",
+            _("The new password is the same as the current one. Choose another."),
+            field="new_password",
+        )
+    # The one deliberately slow step, done before any lock is taken.
+    password_hash = make_password(new_password)
+    with transaction.atomic():
+        # Lock order (moderation.actions.lock_members): the member, then their sessions.
+        status, stored_hash = (
+            Member.objects.select_for_update(no_key=True)
+            .filter(id=member.id).values_list("status", "password").get()
+        )
+        if status == Member.Status.BANNED:
+            raise ActionError(
+                "account_restricted",
+                _("This account is restricted; its password cannot be changed."),
+                status=403,
+            )
+        if stored_hash != checked_hash:
+            raise _current_password_wrong()
+        update(Member, {"password": password_hash}, where="id = %s", params=[member.pk])
+        member.password = password_hash
+        current_key = session.session_key
+        others = MemberSession.objects.filter(member_id=member.id)
+        if current_key is not None:
+            others = others.exclude(session_key=stored_session_key(current_key))
+        ended, _by_model = others.delete()
+        # As django.contrib.auth.update_session_auth_hash: a new key, and the hash of
+        # the new password, so this session stays valid where the others would not.
+        session.cycle_key()
+        session[HASH_SESSION_KEY] = member.get_session_auth_hash()
+        session.save()
+        notify_member(member, NotificationKind.PASSWORD_CHANGED)
+        record_audit_entry(
+            AuditAction.PASSWORD_CHANGED,
+            actor=member,
+            target_member=member,
+            ip_address=ip_address,
+            count=ended,
+        )
+    return ended
 
 
 def do_set_public_tree_visibility(*, member: Member, hidden: bool) -> None:

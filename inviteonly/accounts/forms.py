@@ -60,6 +60,11 @@ class RecoverConfirmForm(forms.Form):
     new_password = password_field(_("New password"), autocomplete="new-password")
 
 
+class ChangePasswordForm(forms.Form):
+    current_password = password_field(_("Current password"), autocomplete="current-password")
+    new_password = password_field(_("New password"), autocomplete="new-password")
+
+
 class CodeForm(forms.Form):
     code = code_field()
 

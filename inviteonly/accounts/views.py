@@ -1,4 +1,4 @@
-"""Pages: home, login, logout, recovery, the language switch."""
+"""Pages: home, login, logout, recovery, changing the password, the language switch."""
 
 from __future__ import annotations
 
@@ -16,13 +16,19 @@ from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import (
     authenticate_member,
+    do_change_password,
     do_confirm_recovery,
     do_log_in,
     do_log_out,
     do_set_language,
     do_start_recovery,
 )
-from inviteonly.accounts.forms import LoginForm, RecoverConfirmForm, RecoverForm
+from inviteonly.accounts.forms import (
+    ChangePasswordForm,
+    LoginForm,
+    RecoverConfirmForm,
+    RecoverForm,
+)
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
@@ -126,6 +132,31 @@ def recover_confirm_view(request: HttpRequest) -> HttpResponse:
     return render_form_page(request, "accounts/recover_confirm.html", {}, form=form)
 
 
+@login_required
+def change_password_view(request: HttpRequest) -> HttpResponse:
+    member = signed_in_member(request)
+    form = ChangePasswordForm(request.POST or None)
+    ended = run_form_action(
+        request,
+        form,
+        lambda data: do_change_password(
+            member=member,
+            session=request.session,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            ip_address=client_ip(request),
+        ),
+    )
+    if ended is not None:
+        messages.success(
+            request,
+            _("Your password has been changed. You stay logged in here; on your other "
+              "devices you were logged out."),
+        )
+        return redirect("edit_profile")
+    return render_form_page(request, "accounts/change_password.html", {}, form=form)
+
+
 @require_POST
 def set_language_view(request: HttpRequest) -> HttpResponse:
     language = request.POST.get("language", "")
@@ -161,6 +192,6 @@ def admin_login_redirect(request: HttpRequest) -> HttpResponse:
 
 def admin_password_change_redirect(request: HttpRequest) -> HttpResponse:
     """Nor a password change of its own, which would skip the site's password rules, its
-    audit entry and its notice: a password changes by a code to the member's number."""
-    return redirect("recover")
+    audit entry, its notice and its count of guesses: the member's page does it."""
+    return redirect("change_password")
 

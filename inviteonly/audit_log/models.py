@@ -21,6 +21,10 @@ class AuditAction(models.TextChoices):
     LOGGED_OUT = "logged_out", _("Logged out")
     RECOVERY_REQUESTED = "recovery_requested", _("Password recovery requested")
     PASSWORD_RECOVERED = "password_recovered", _("Password reset via recovery")
+    PASSWORD_CHANGED = "password_changed", _("Password changed by the member")
+    PASSWORD_CHANGE_FAILED = "password_change_failed", _(
+        "Password change refused: wrong current password"
+    )
     REGISTRATION_MODE_CHANGED = "registration_mode_changed", _("Registration mode changed")
     RATE_LIMITED = "rate_limited", _("Refused by a rate limit")
     INVITATION_REQUESTED = "invitation_requested", _("Invitation requested")

@@ -12,6 +12,8 @@ from inviteonly.lib import clock
 class NotificationKind(models.TextChoices):
     INVITEE_JOINED = "invitee_joined", _("Your invitee joined")
     PASSWORD_RECOVERED = "password_recovered", _("Your password was changed")
+    # Changed by the member while logged in (not by recovery): the same label.
+    PASSWORD_CHANGED = "password_changed", _("Your password was changed")
     INVITEE_BANNED = "invitee_banned", _("Someone you invited was banned")
     # The same, to an inviter the banning moderator may not act on: no strike.
     INVITEE_BANNED_NO_STRIKE = "invitee_banned_no_strike", _("Someone you invited was banned")

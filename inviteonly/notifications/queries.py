@@ -49,6 +49,11 @@ def _text_of(notification: Notification) -> str:
             "Your password was reset with an SMS code and you were logged out everywhere. "
             "If this was not you, recover your account right away."
         )
+    if notification.kind == NotificationKind.PASSWORD_CHANGED:
+        return _(
+            "Your password was changed and you were logged out on your other devices. "
+            "If this was not you, recover your account right away."
+        )
     if notification.kind == NotificationKind.INVITEE_BANNED and notification.subject:
         return _(
             "%(name)s, whom you invited, was banned for spam. The moderator's reason: "
