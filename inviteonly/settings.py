@@ -829,6 +829,10 @@ RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
     "login": [("ip", 30, 600)],
     "recover": [("ip", 10, 3600), ("number", 5, 3600)],
     "join": [("ip", 10, 3600)],
+    # Moving an account to a new number (a code to it, counted in "send_code" too; the
+    # password typed with it counts in "login"): people change SIMs a few times a year,
+    # so a member or an address asking for more codes than this is trying numbers.
+    "phone_change": [("ip", 10, 3600), ("member", 5, 86400)],
     # Invitations (direct or by granting a request): per address and per member.
     "invite": [("ip", 50, 86400), ("member", 20, 86400)],
     # Invitation SMS per number, whoever sends them, direct or granted: one phone cannot

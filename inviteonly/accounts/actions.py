@@ -1,5 +1,5 @@
 """Every write about members: joining, logging in and out, recovering and changing a
-password."""
+password, moving to a new number."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from inviteonly.invitations.queries import (
 )
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number, stored_phone_number
 from inviteonly.lib.queries import (
     Changed,
     insert,
@@ -56,7 +56,13 @@ from inviteonly.phone_verification.models import PhoneVerification, Verification
 from inviteonly.site_config.models import RegistrationMode, get_site_configuration
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
-from inviteonly.sms.texts import join_code_text, language_for_number, recovery_code_text
+from inviteonly.sms.texts import (
+    join_code_text,
+    language_for_number,
+    phone_change_code_text,
+    phone_moved_text,
+    recovery_code_text,
+)
 
 
 def check_registration_open(invitation: Invitation | None, *, mode: str | None = None) -> None:
@@ -449,6 +455,10 @@ def do_confirm_recovery(
         # check_verification_code confirms recovery verifications only with a member.
         assert verification.member_id is not None
         member = Member.objects.select_for_update().get(id=verification.member_id)
+        if member.phone_blind_index != verification.phone_blind_index:
+            # The account moved to another number since the code was sent (a recovery
+            # that found it just before the move, too): its old number recovers nothing.
+            raise _code_no_longer_valid()
         if not member.is_active:
             raise ActionError(
                 "account_restricted",
@@ -551,8 +561,212 @@ def do_change_password(
     return ended
 
 
+def _code_no_longer_valid() -> ActionError:
+    """The refusal of a code that is gone (phone_verification.actions), for a right code
+    that no longer unlocks what it was sent for."""
+    return ActionError(
+        "code_expired",
+        _("This code has expired or was already used. Start again to get a new code."),
+        status=410,
+        field="code",
+    )
+
+
 def do_set_public_tree_visibility(*, member: Member, hidden: bool) -> None:
     """The member's choice to appear on the public tree page or not (moderators see
     every member either way)."""
     member.hidden_from_public_tree = hidden
     member.save(update_fields=["hidden_from_public_tree"])
+
+
+def current_phone_number(member: Member) -> PhoneNumber:
+    """The member's own number, decrypted: for the region hint of a number they type,
+    and the SMS that tells it the account moved away."""
+    return stored_phone_number(
+        crypto.decrypt(bytes(member.phone_ciphertext), purpose=crypto.Purpose.PHONE_NUMBER)
+    )
+
+
+def _check_current_password(member: Member, *, password: str, ip_address: str | None) -> None:
+    """The member's password again, before their account may move: a session alone (left
+    open on a shared computer, stolen) is not enough. Counted like a login with their
+    number (the address's ``login`` limit, the number's waits and lockout), so a session
+    is no way around them for guessing it."""
+    number = current_phone_number(member)
+    enforce_rate_limit(["login"], Subject(ip=ip_address, number=number.e164))
+    begin_login_attempt(member.phone_blind_index)
+    if not member.check_password(password or ""):
+        record_audit_entry(
+            AuditAction.LOGIN_FAILED, actor=member, target_member=member,
+            ip_address=ip_address, phone_masked=number.masked,
+        )
+        raise ActionError(
+            "password_wrong", _("The password is wrong."), status=403, field="password"
+        )
+    reset_login_failures(member.phone_blind_index)
+
+
+def _account_restricted() -> ActionError:
+    return ActionError(
+        "account_restricted",
+        _("This account is restricted; its number cannot be changed."),
+        status=403,
+    )
+
+
+def do_start_phone_change(
+    *,
+    member: Member,
+    password: str,
+    phone: str,
+    region_hint: str | None = None,
+    ip_address: str | None = None,
+) -> StartedVerification:
+    """Check the member's password and send a code to the number they move to.
+
+    The answer is the same whatever the new number: nothing here looks it up. A member's
+    number gets its code like any other, as a join sends one to a number that has an
+    account; only whoever holds that phone, by typing the code, learns that it is taken
+    (``do_confirm_phone_change``) — and they could learn it by recovering its password.
+    So this is no way to find out which numbers are members'.
+    """
+    if not member.is_active:
+        raise _account_restricted()
+    current = current_phone_number(member)
+    number = normalize_phone_number(phone, region_hint=region_hint or current.region or None)
+    _check_current_password(member, password=password, ip_address=ip_address)
+    with sms_budget(
+        number=number,
+        ip_address=ip_address,
+        code=True,
+        rate_limits=["phone_change", "send_code"],
+        subject=Subject(ip=ip_address, member_id=member.id, number=number.e164),
+    ):
+        # Refused only now, counted: a session is no way to try numbers until one
+        # turns out to be the member's own.
+        if number.e164 == current.e164:
+            raise ActionError(
+                "phone_unchanged",
+                _("This is already your account's number."),
+                field="phone",
+            )
+        # The verification, its SMS and the audit entry go in together as the block ends.
+        with written_at_once():
+            started, code = create_verification(
+                purpose=VerificationPurpose.PHONE_CHANGE,
+                phone=number,
+                member=member,
+                pending_language=member.language,
+            )
+            queue_sms(
+                phone=number,
+                text=phone_change_code_text(code=code, language=member.language),
+                purpose=SmsPurpose.PHONE_CHANGE_CODE,
+            )
+            record_audit_entry(
+                AuditAction.PHONE_CHANGE_REQUESTED,
+                actor=member,
+                target_member=member,
+                ip_address=ip_address,
+                phone_masked=number.masked,
+                region=number.region,
+            )
+    return started
+
+
+def do_confirm_phone_change(
+    *,
+    member: Member,
+    code: str,
+    verification_id: int | None = None,
+    verification_token: str | None = None,
+    keep_session_key: str | None = None,
+    ip_address: str | None = None,
+) -> Member:
+    """Move the member to the number the code was sent to, if ``code`` is right for their
+    verification (by id or token).
+
+    One transaction: count the attempt, check and consume the code, lock the member and
+    change their number (the unique blind index refuses a number another member holds,
+    or took meanwhile: of two moves to one number, one commits), end every session but
+    ``keep_session_key`` (the one that typed the code), forget both numbers' failed
+    logins, write the audit entry and the notice, and queue an SMS to the old number.
+    That SMS is counted against the site-wide SMS breaker first, like an invitation's.
+    """
+    # The number the account leaves, read before the lock for the SMS budget; the SMS
+    # goes to the number read under it (a move committed in between changes only the
+    # country whose budget was taken).
+    old_number = current_phone_number(member)
+    with sms_budget(
+        number=old_number,
+        ip_address=ip_address,
+        code=False,
+        rate_limits=["check_code"],
+        subject=Subject(ip=ip_address),
+    ):
+        moved = None
+        try:
+            with transaction.atomic():
+                check = check_verification_code(
+                    verification_id=verification_id, verification_token=verification_token,
+                    purpose=VerificationPurpose.PHONE_CHANGE, code=code,
+                )
+                if check.verification is not None:
+                    moved = _move_member(
+                        check.verification, member_id=member.id,
+                        keep_session_key=keep_session_key, ip_address=ip_address,
+                    )
+        except IntegrityError as error:
+            raise _phone_taken() from error
+        if check.refusal is not None:
+            raise check.refusal
+    assert moved is not None
+    return moved
+
+
+def _move_member(
+    verification: PhoneVerification,
+    *,
+    member_id: int,
+    keep_session_key: str | None,
+    ip_address: str | None,
+) -> Member:
+    if verification.member_id != member_id:
+        # Another member's code: as if there were none (a token is never handed to
+        # anyone but its member; a page keeps only its own verification's id).
+        raise _code_no_longer_valid()
+    # Lock order (moderation.actions.lock_members): the member, then their sessions. FOR
+    # UPDATE, not NO KEY: the UPDATE below changes a unique column.
+    member = Member.objects.select_for_update().get(id=member_id)
+    if not member.is_active:
+        raise _account_restricted()
+    consume_verification(verification, checked_here=True)
+    old_index, old_masked = member.phone_blind_index, member.phone_masked
+    old_number = current_phone_number(member)
+    member.phone_blind_index = verification.phone_blind_index
+    member.phone_ciphertext = verification.phone_ciphertext
+    member.phone_masked = verification.phone_masked
+    member.save(update_fields=["phone_blind_index", "phone_ciphertext", "phone_masked"])
+    others = MemberSession.objects.filter(member_id=member.id)
+    if keep_session_key is not None:
+        others = others.exclude(session_key=stored_session_key(keep_session_key))
+    others.delete()
+    # The old number's waits and lockout stay behind with it; the new one, proved by
+    # its code, starts without those strangers may have typed for it.
+    reset_login_failures(old_index)
+    reset_login_failures(member.phone_blind_index)
+    record_audit_entry(
+        AuditAction.PHONE_CHANGED,
+        actor=member,
+        target_member=member,
+        ip_address=ip_address,
+        phone_masked=member.phone_masked,
+        previous_phone_masked=old_masked,
+    )
+    notify_member(member, NotificationKind.PHONE_CHANGED)
+    queue_sms(
+        phone=old_number,
+        text=phone_moved_text(new_number_masked=member.phone_masked, language=member.language),
+        purpose=SmsPurpose.PHONE_MOVED_NOTICE,
+    )
+    return member

@@ -69,6 +69,15 @@ class CodeForm(forms.Form):
     code = code_field()
 
 
+class PhoneChangeForm(forms.Form):
+    password = password_field(_("Your password"), autocomplete="current-password")
+    phone = phone_field()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["phone"].label = _("New mobile number")
+
+
 class JoinForm(forms.Form):
     phone = phone_field()
     display_name = forms.CharField(

@@ -1,4 +1,5 @@
-"""Pages: home, login, logout, recovery, changing the password, the language switch."""
+"""Pages: home, login, logout, recovery, changing the password, moving to a new number,
+the language switch."""
 
 from __future__ import annotations
 
@@ -17,15 +18,19 @@ from django.views.decorators.http import require_POST
 from inviteonly.accounts.actions import (
     authenticate_member,
     do_change_password,
+    do_confirm_phone_change,
     do_confirm_recovery,
     do_log_in,
     do_log_out,
     do_set_language,
+    do_start_phone_change,
     do_start_recovery,
 )
 from inviteonly.accounts.forms import (
     ChangePasswordForm,
+    CodeForm,
     LoginForm,
+    PhoneChangeForm,
     RecoverConfirmForm,
     RecoverForm,
 )
@@ -37,6 +42,7 @@ from inviteonly.notifications.actions import do_mark_notifications_read
 from inviteonly.notifications.queries import recent_notifications
 
 RECOVERY_SESSION_KEY = "recovery_verification_id"
+PHONE_CHANGE_SESSION_KEY = "phone_change_verification_id"
 
 
 def set_language_cookie(response: HttpResponse, language: str) -> HttpResponse:
@@ -155,6 +161,52 @@ def change_password_view(request: HttpRequest) -> HttpResponse:
         )
         return redirect("edit_profile")
     return render_form_page(request, "accounts/change_password.html", {}, form=form)
+
+
+@login_required
+def phone_change_view(request: HttpRequest) -> HttpResponse:
+    member = signed_in_member(request)
+    form = PhoneChangeForm(request.POST or None)
+    started = run_form_action(
+        request,
+        form,
+        lambda data: do_start_phone_change(
+            member=member, password=data["password"], phone=data["phone"],
+            ip_address=client_ip(request),
+        ),
+    )
+    if started is not None:
+        request.session[PHONE_CHANGE_SESSION_KEY] = started.verification.id
+        return redirect("phone_change_confirm")
+    return render_form_page(request, "accounts/phone_change.html", {"member": member}, form=form)
+
+
+@login_required
+def phone_change_confirm_view(request: HttpRequest) -> HttpResponse:
+    verification_id = request.session.get(PHONE_CHANGE_SESSION_KEY)
+    if verification_id is None:
+        return redirect("phone_change")
+    form = CodeForm(request.POST or None)
+    member = run_form_action(
+        request,
+        form,
+        lambda data: do_confirm_phone_change(
+            member=signed_in_member(request),
+            verification_id=verification_id,
+            code=data["code"],
+            keep_session_key=request.session.session_key,
+            ip_address=client_ip(request),
+        ),
+    )
+    if member is not None:
+        request.session.pop(PHONE_CHANGE_SESSION_KEY, None)
+        messages.success(
+            request,
+            _("Your account now uses the number %(number)s. You were logged out everywhere "
+              "else.") % {"number": member.phone_masked},
+        )
+        return redirect("home")
+    return render_form_page(request, "accounts/phone_change_confirm.html", {}, form=form)
 
 
 @require_POST

@@ -1,4 +1,5 @@
-"""/api/me: the logged-in member, their notifications, changing their password."""
+"""/api/me: the logged-in member, their notifications, changing their password, moving
+them to a new number."""
 
 from __future__ import annotations
 
@@ -8,9 +9,22 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Router, Schema
 
-from inviteonly.accounts.actions import do_change_password
+from inviteonly.accounts.actions import (
+    do_change_password,
+    do_confirm_phone_change,
+    do_start_phone_change,
+)
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.schemas import ERRORS, MemberOut, PasswordField
+from inviteonly.api.schemas import (
+    ERRORS,
+    CodeField,
+    MemberOut,
+    PasswordField,
+    PhoneField,
+    RegionField,
+    TokenField,
+    VerificationStartedOut,
+)
 from inviteonly.lib.web import client_ip
 from inviteonly.notifications.queries import recent_notifications
 
@@ -69,3 +83,53 @@ def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Password
         detail=_("Your password has been changed. Your other sessions have ended."),
         session_token=session.session_key,
     )
+
+
+class PhoneChangeIn(Schema):
+    password: str = PasswordField
+    phone: str = PhoneField
+    # Left out: the region of the member's current number.
+    region: str | None = RegionField
+
+
+class PhoneChangeConfirmIn(Schema):
+    verification_token: str = TokenField
+    code: str = CodeField
+
+
+@router.post(
+    "/phone", response={202: VerificationStartedOut, **ERRORS}, summary="Move to a new number"
+)
+def start_phone_change(
+    request: HttpRequest, payload: PhoneChangeIn
+) -> tuple[int, VerificationStartedOut]:
+    """Your password and the new number: a code goes to it by SMS. The answer is the same
+    whether or not the number belongs to another member."""
+    started = do_start_phone_change(
+        member=authenticated_member(request),
+        password=payload.password,
+        phone=payload.phone,
+        region_hint=payload.region,
+        ip_address=client_ip(request),
+    )
+    return 202, VerificationStartedOut(
+        verification_token=started.token,
+        phone_masked=started.verification.phone_masked,
+        expires_at=started.verification.expires_at,
+    )
+
+
+@router.post(
+    "/phone/confirm", response={200: MemberOut, **ERRORS}, summary="Confirm the new number"
+)
+def confirm_phone_change(request: HttpRequest, payload: PhoneChangeConfirmIn) -> MemberOut:
+    """The code from the SMS to the new number. Every other session of yours ends (this
+    token stays valid), and the old number gets an SMS saying the account moved."""
+    member = do_confirm_phone_change(
+        member=authenticated_member(request),
+        verification_token=payload.verification_token,
+        code=payload.code,
+        keep_session_key=request.api_session.session_key,  # type: ignore[attr-defined]
+        ip_address=client_ip(request),
+    )
+    return MemberOut.of(member)

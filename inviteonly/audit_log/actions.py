@@ -15,7 +15,7 @@ ALLOWED_DETAIL_KEYS = frozenset(
     {"phone_masked", "mode", "previous_mode", "reason", "purpose", "region", "attempt",
      "sanction", "kind", "for_spam", "ends_at", "upheld", "strikes", "revoked_invitations",
      "refunded", "grant", "branch_root", "branch_action", "count", "target", "resolution",
-     "role", "previous_role", "status", "previous_status"}
+     "role", "previous_role", "status", "previous_status", "previous_phone_masked"}
 )
 
 

@@ -25,6 +25,8 @@ class AuditAction(models.TextChoices):
     PASSWORD_CHANGE_FAILED = "password_change_failed", _(
         "Password change refused: wrong current password"
     )
+    PHONE_CHANGE_REQUESTED = "phone_change_requested", _("Code sent to a new number")
+    PHONE_CHANGED = "phone_changed", _("Account moved to a new number")
     REGISTRATION_MODE_CHANGED = "registration_mode_changed", _("Registration mode changed")
     RATE_LIMITED = "rate_limited", _("Refused by a rate limit")
     INVITATION_REQUESTED = "invitation_requested", _("Invitation requested")

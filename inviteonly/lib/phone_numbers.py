@@ -125,6 +125,14 @@ def normalize_phone_number(
     )
 
 
+def stored_phone_number(e164: str) -> PhoneNumber:
+    """A number the site accepted once (a member's, decrypted) as a ``PhoneNumber``,
+    without refusing it again: its country may have been refused since, and the
+    member's own number is still theirs."""
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164)) or ""
+    return PhoneNumber(e164=e164, region="" if region == NON_GEOGRAPHIC else region)
+
+
 def number_prefix(e164: str) -> str:
     """Country code and the next four digits: "+79161234567" → "+79161". Numbers bought
     in bulk for SMS pumping share it."""

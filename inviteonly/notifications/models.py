@@ -14,6 +14,7 @@ class NotificationKind(models.TextChoices):
     PASSWORD_RECOVERED = "password_recovered", _("Your password was changed")
     # Changed by the member while logged in (not by recovery): the same label.
     PASSWORD_CHANGED = "password_changed", _("Your password was changed")
+    PHONE_CHANGED = "phone_changed", _("Your account moved to a new number")
     INVITEE_BANNED = "invitee_banned", _("Someone you invited was banned")
     # The same, to an inviter the banning moderator may not act on: no strike.
     INVITEE_BANNED_NO_STRIKE = "invitee_banned_no_strike", _("Someone you invited was banned")

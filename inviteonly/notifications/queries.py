@@ -54,6 +54,12 @@ def _text_of(notification: Notification) -> str:
             "Your password was changed and you were logged out on your other devices. "
             "If this was not you, recover your account right away."
         )
+    if notification.kind == NotificationKind.PHONE_CHANGED:
+        return _(
+            "Your account moved to a new mobile number: log in and recover your password "
+            "with it from now on. You were logged out everywhere else, and the old number "
+            "was told by SMS."
+        )
     if notification.kind == NotificationKind.INVITEE_BANNED and notification.subject:
         return _(
             "%(name)s, whom you invited, was banned for spam. The moderator's reason: "

@@ -76,19 +76,27 @@ def create_verification(
     same for every number. The invitation bounds it: someone joining through another
     link, or in open mode, cannot kill an invitee's pending code. ``can_succeed=False``
     makes a decoy: it answers exactly like a real verification and no code confirms it.
+    A code for moving an account (``PHONE_CHANGE``, never a decoy) replaces the
+    member's own open ones instead, whatever their number: the newest is the one that
+    works, and another member asking for a code to the same number cannot kill it.
     """
     token = tokens.new_url_token(settings.VERIFICATION_TOKEN_BYTES)
     token_digest = verification_token_digest(token)
     code = tokens.new_code()
     index = crypto.blind_index(phone.e164)
     now = clock.now()
-    same_invitation = "invitation_id IS NULL" if invitation is None else "invitation_id = %s"
-    update_later(
-        PhoneVerification, {"consumed_at": now, **_WIPED},
-        where="phone_blind_index = %s AND purpose = %s AND consumed_at IS NULL AND "
-        + same_invitation,
-        params=[index, purpose, *([] if invitation is None else [invitation.id])],
-    )
+    if purpose == VerificationPurpose.PHONE_CHANGE:
+        assert member is not None
+        replaced = "member_id = %s AND purpose = %s AND consumed_at IS NULL"
+        params: list[object] = [member.id, purpose]
+    else:
+        same_invitation = "invitation_id IS NULL" if invitation is None else "invitation_id = %s"
+        replaced = (
+            "phone_blind_index = %s AND purpose = %s AND consumed_at IS NULL AND "
+            + same_invitation
+        )
+        params = [index, purpose, *([] if invitation is None else [invitation.id])]
+    update_later(PhoneVerification, {"consumed_at": now, **_WIPED}, where=replaced, params=params)
     verification = insert_later(PhoneVerification(
         purpose=purpose,
         token_digest=token_digest,

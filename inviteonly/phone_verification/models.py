@@ -12,6 +12,7 @@ from inviteonly.lib import clock
 class VerificationPurpose(models.TextChoices):
     JOIN = "join", _("Joining")
     RECOVERY = "recovery", _("Password recovery")
+    PHONE_CHANGE = "phone_change", _("Moving an account to a new number")
 
 
 class PhoneVerification(models.Model):

@@ -44,6 +44,9 @@ class SmsPurpose(models.TextChoices):
     INVITATION = "invitation", _("Invitation")
     JOIN_CODE = "join_code", _("Join code")
     RECOVERY_CODE = "recovery_code", _("Recovery code")
+    PHONE_CHANGE_CODE = "phone_change", _("Code for a new number")
+    # To the number an account moved away from: so a stolen session cannot move it unseen.
+    PHONE_MOVED_NOTICE = "phone_moved", _("Account moved to another number")
 
 
 class OutboundSms(models.Model):

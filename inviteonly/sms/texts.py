@@ -57,3 +57,19 @@ def recovery_code_text(*, code: str, language: str) -> str:
         return _("%(code)s is your %(site)s recovery code. Don't share it with anyone.") % {
             "code": code, "site": settings.SITE_NAME,
         }
+
+
+def phone_change_code_text(*, code: str, language: str) -> str:
+    with translation.override(language):
+        return _("%(code)s is your %(site)s code to move your account to this number. Don't "
+                 "share it with anyone.") % {"code": code, "site": settings.SITE_NAME}
+
+
+def phone_moved_text(*, new_number_masked: str, language: str) -> str:
+    """To the number an account moved away from. The new number only masked: whoever
+    holds the old SIM now (a recycled number) learns nothing they could use."""
+    with translation.override(language):
+        return _("Your %(site)s account was moved to the number %(number)s. If you did not "
+                 "do this, contact the site's moderators.") % {
+            "site": settings.SITE_NAME, "number": new_number_masked,
+        }
