@@ -1,7 +1,8 @@
 """Races: one invitation token redeemed by 20 requests at once makes exactly one member;
 two members writing to, befriending and blocking each other at once; a login meeting a
-ban leaves no session behind it; moderation actions meeting on the same members never
-deadlock (they lock in one order: moderation.actions)."""
+ban leaves no session behind it; members moving to one number at once leave it to one;
+moderation actions meeting on the same members never deadlock (they lock in one order:
+moderation.actions)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,14 @@ import pytest
 from django.db import connection, transaction
 from django.test import override_settings
 
-from inviteonly.accounts.actions import do_confirm_join, do_start_join
+from inviteonly.accounts.actions import (
+    do_confirm_join,
+    do_confirm_phone_change,
+    do_start_join,
+    do_start_phone_change,
+)
 from inviteonly.accounts.models import Member, MemberSession
+from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import (
     create_invitation,
     do_create_founder_invitation,
@@ -30,6 +37,7 @@ from inviteonly.invitations.branch_actions import (
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib import clock
+from inviteonly.lib.crypto import blind_index
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.moderation.actions import (
@@ -461,3 +469,30 @@ def test_a_mistaken_ban_and_the_lifting_of_the_strike_suspension_never_deadlock(
 
         outcomes += race([lift_ban, lift_suspension])
     assert crashes(outcomes) == [], (len(crashes(outcomes)), crashes(outcomes)[:2])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_members_moving_to_one_number_at_once_leave_it_to_exactly_one(
+    sms_outbox: SmsOutbox,
+) -> None:
+    """Each holds a right code for the same new number (a member's code replaces only
+    their own): the unique blind index lets one move commit, the others are refused as
+    for a taken number and keep theirs."""
+    members = [make_member(display_name=f"Mover {index}") for index in range(6)]
+    moves: list[Callable[[], object]] = []
+    for member in members:
+        started = do_start_phone_change(member=member, password=PASSWORD, phone="+79161234567")
+        moves.append(partial(
+            do_confirm_phone_change, member=member, verification_id=started.verification.id,
+            code=sms_outbox.code_for("+79161234567"),
+        ))
+    before = {member.id: member.phone_blind_index for member in members}
+
+    outcomes = race(moves)
+    assert outcomes.count("joined") == 1, outcomes  # race()'s word for success
+    assert set(outcomes) == {"joined", "phone_taken"}, outcomes
+    index = blind_index("+79161234567")
+    [moved] = Member.objects.filter(phone_blind_index=index)
+    for member in Member.objects.exclude(id=moved.id).filter(id__in=before):
+        assert member.phone_blind_index == before[member.id]
+    assert AuditEntry.objects.filter(action=AuditAction.PHONE_CHANGED).count() == 1

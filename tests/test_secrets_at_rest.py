@@ -14,7 +14,7 @@ from django.test import Client
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitation_requests.actions import do_request_invitation
-from tests.conftest import PASSWORD, ApiClient, SmsOutbox
+from tests.conftest import PASSWORD, ApiClient, SmsOutbox, make_member
 from tests.test_api_flow import run_membership_flow
 
 pytestmark = pytest.mark.django_db
@@ -217,3 +217,36 @@ def test_log_redaction_blanks_delivery_report_tokens(caplog: pytest.LogCaptureFi
         "Forbidden: /sms/twilio/12/[token]/; "
         "Not Found: http://site.example/sms/kannel/3456/[token]/?type=8"
     )
+
+
+def test_moving_to_a_new_number_leaves_neither_number_in_plaintext(
+    sms_outbox: SmsOutbox, caplog: pytest.LogCaptureFixture,
+) -> None:
+    for logger in ("", "django", "inviteonly"):
+        caplog.set_level(logging.DEBUG, logger=logger)
+    member = make_member(phone="+79160000001", display_name="Moving Vera")
+    client = ApiClient()
+    session_token = client.log_in("+79160000001").json_body["session_token"]
+    connection.force_debug_cursor = True
+    try:
+        started = client.post("/me/phone", {"password": PASSWORD, "phone": "+1 415 555 2671"})
+        assert started.status_code == 202, started.json_body
+        code = sms_outbox.code_for(US_NUMBER)
+        moved = client.post("/me/phone/confirm", {
+            "verification_token": started.json_body["verification_token"], "code": code,
+        })
+        assert moved.status_code == 200, moved.json_body
+        assert len(sms_outbox.to("+79160000001")) == 1  # the old number was told
+    finally:
+        connection.force_debug_cursor = False
+    member.refresh_from_db()
+    assert member.phone_masked == "+1 415-***-**71"
+    secrets = [*NUMBER_FORMS, code, started.json_body["verification_token"], session_token,
+               PASSWORD]
+    dump = database_dump()
+    assert "Moving Vera" in dump
+    assert secrets_found(dump, secrets) == []
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    logs = "\n".join(formatter.format(record) for record in caplog.records)
+    assert "UPDATE" in logs
+    assert secrets_found(logs, secrets) == []
