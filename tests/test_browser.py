@@ -1,5 +1,6 @@
 """The whole membership flow in real Chromium, once in English and once in Russian:
-invite → SMS → join → code → account → logout → login → recovery → new password."""
+invite → SMS → join → code → account → logout → login → recovery → new password; and
+the pages on a phone's screen (a move to a new number among them)."""
 
 from __future__ import annotations
 
@@ -524,3 +525,32 @@ def test_changing_the_password_on_a_phone(
     expect(page.locator("[role=status]")).to_contain_text(words["changed"])
     page.goto(f"{base}/")
     expect(page.locator("[data-testid=greeting]")).to_contain_text("Founder Anna")
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_moving_to_a_new_number_on_a_phone(
+    browser: object, live_server: object, sms_outbox: SmsOutbox, language: str
+) -> None:
+    """From the home page: the password and the new number, then the code; the
+    account shows the new number, masked, and every page fits the screen."""
+    from playwright.sync_api import expect
+
+    base = str(live_server)
+    make_member(display_name="Vera", phone="+79160000001", language=language)
+    page = signed_in_page(browser, base, "+79160000001", language=language)
+    page.click("[data-testid=phone-change]")
+    assert page.get_attribute("input[name=phone]", "type") == "tel"
+    assert page.get_attribute("input[name=phone]", "autocomplete") == "tel"
+    assert_fits_the_screen(page)
+    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=phone]", "8 916 222-00-22")  # national: the current one's country
+    page.click("[data-testid=submit]")
+    assert page.get_attribute("input[name=code]", "autocomplete") == "one-time-code"
+    assert page.get_attribute("input[name=code]", "inputmode") == "numeric"
+    assert_fits_the_screen(page)
+    page.fill("input[name=code]", sms_outbox.code_for("+79162220022"))
+    page.click("[data-testid=submit]")
+    expect(page.locator("[data-testid=phone-masked]")).to_have_text("+7 916 ***-**-22")
+    page.screenshot(path=str(SCREENSHOTS / f"moved-{language}.png"), full_page=True)
+    assert_fits_the_screen(page)
+    assert "+7 916 ***-**-22" in sms_outbox.last_text_to("+79160000001")  # the old number
