@@ -231,7 +231,11 @@ def _just_imposed(
 # the member, and locks it after the member. Members are locked FOR NO KEY UPDATE: a
 # plain FOR UPDATE would also hold up the checks of foreign keys to them (PostgreSQL
 # defers those to COMMIT: a notice or an audit entry about an inviter, an invitee's
-# row changed twice), which then wait for each other against this order.
+# row changed twice), which then wait for each other against this order. The one
+# exception, a move to a new number (accounts.actions.do_confirm_phone_change), locks
+# its member FOR UPDATE: its UPDATE of the unique blind index takes that lock anyway,
+# and after it writes only the member's sessions, its two numbers' login throttles
+# and new rows.
 
 
 def lock_members(*member_ids: int) -> dict[int, Member]:
