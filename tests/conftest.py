@@ -24,6 +24,7 @@ from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.sms.delivery import deliver_due_messages, forget_gateway_states
 from inviteonly.sms.gateways import get_gateway
 from inviteonly.sms.gateways.memory import DeliveredSms, MemoryGateway
+from tests.api_document import check_against_document
 
 PASSWORD = "correct horse battery"
 STRICT = os.environ.get("INVITEONLY_STRICT_TESTS") == "1"
@@ -206,7 +207,8 @@ def founder(db: None) -> Member:
 
 
 class ApiClient:
-    """JSON requests against /api with an optional bearer token."""
+    """JSON requests against /api with an optional bearer token; every answer is checked
+    against the OpenAPI document (``tests.api_document``)."""
 
     def __init__(self, language: str = "en") -> None:
         self.client = Client(HTTP_ACCEPT_LANGUAGE=language)
@@ -224,6 +226,7 @@ class ApiClient:
             headers=self._headers(),
         )
         response.json_body = response.json() if response.content else None
+        check_against_document(method, f"/api{path}", response)
         return response
 
     def post(self, path: str, body: Any = None) -> Any:

@@ -20,6 +20,7 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 
 from inviteonly.api.errors import validation_error_detail
@@ -49,7 +50,30 @@ class JsonOnlyParser(Parser):
 
 class ShapedErrorsNinjaAPI(NinjaAPI):
     """NinjaAPI whose 405 has the API's shape too: ninja writes that answer itself, as
-    plain text, without going through the exception handlers."""
+    plain text, without going through the exception handlers. Its document declares
+    the Retry-After and WWW-Authenticate headers of refusals."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        """The document with the headers a client reads on a refusal, which ninja's
+        response schemas cannot declare."""
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                responses = operation["responses"]
+                if 429 in responses:
+                    responses[429]["headers"] = {"Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer"},
+                    }}
+                if 401 in responses and operation.get("security"):
+                    responses[401]["headers"] = {"WWW-Authenticate": {
+                        "description": "Bearer: the session token is missing or no longer "
+                                       "valid (log in again).",
+                        "schema": {"type": "string"},
+                    }}
+        return document
 
     @property
     def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:

@@ -11,8 +11,8 @@ from ninja.pagination import paginate
 
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.pagination import BoundedLimitOffsetPagination
-from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdField, MemberIdPath
-from inviteonly.api.schemas import ERRORS
+from inviteonly.api.profiles import MemberCard, MemberIdField, MemberIdPath
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
 from inviteonly.social.actions import (
     do_accept_friend_request,
     do_block_member,
@@ -126,7 +126,7 @@ def friend_requests(request: HttpRequest) -> FriendRequestsOut:
     )
 
 
-@router.post("/friend-requests", response={201: FriendRequestSentOut, **SOCIAL_ERRORS},
+@router.post("/friend-requests", response={201: FriendRequestSentOut, **RATE_LIMITED_ERRORS},
              summary="Ask a member to be friends (notifies them)")
 def send_friend_request(
     request: HttpRequest, payload: FriendRequestIn

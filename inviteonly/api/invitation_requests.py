@@ -15,7 +15,14 @@ from pydantic import Field
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.invitations import InvitationOut
 from inviteonly.api.pagination import BoundedLimitOffsetPagination
-from inviteonly.api.schemas import ERRORS, LanguageField, PhoneField, RegionField, TokenField
+from inviteonly.api.schemas import (
+    ERRORS,
+    RATE_LIMITED_ERRORS,
+    LanguageField,
+    PhoneField,
+    RegionField,
+    TokenField,
+)
 from inviteonly.invitation_requests.actions import (
     do_grant_invitation_request,
     do_request_invitation,
@@ -95,7 +102,7 @@ class VouchesOut(Schema):
     vouches: int
 
 
-@router.post("", response={201: RequestSubmittedOut, **ERRORS},
+@router.post("", response={201: RequestSubmittedOut, **RATE_LIMITED_ERRORS},
              summary="Ask for an invitation (no account needed)")
 def create_request(request: HttpRequest, payload: RequestIn) -> tuple[int, RequestSubmittedOut]:
     """No SMS is sent until a member grants the request. Every number gets the same
@@ -114,7 +121,7 @@ def request_status(request: HttpRequest, payload: StatusIn) -> RequestStatusOut:
     return RequestStatusOut.of(access_request_by_status_token(payload.status_token))
 
 
-@router.get("", response=list[OpenRequestOut], auth=session_bearer,
+@router.get("", response={200: list[OpenRequestOut], **ERRORS}, auth=session_bearer,
             summary="Requests waiting for a member (members who may invite)")
 @paginate(BoundedLimitOffsetPagination)
 def list_requests(request: HttpRequest) -> list[OpenRequestOut]:
@@ -128,7 +135,8 @@ def vouch(request: HttpRequest, request_id: int) -> VouchesOut:
     return VouchesOut(vouches=count)
 
 
-@router.post("/{request_id}/grant", response={201: InvitationOut, **ERRORS}, auth=session_bearer,
+@router.post("/{request_id}/grant", response={201: InvitationOut, **RATE_LIMITED_ERRORS},
+             auth=session_bearer,
              summary="Invite the person behind a request (uses one of your invitations)")
 def grant(request: HttpRequest, request_id: int) -> tuple[int, InvitationOut]:
     """The answer is the same whatever the number (its ``phone_masked`` is null): one

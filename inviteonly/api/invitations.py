@@ -12,7 +12,7 @@ from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.pagination import BoundedLimitOffsetPagination
-from inviteonly.api.schemas import ERRORS, PhoneField, RegionField
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, PhoneField, RegionField
 from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import invitations_sent_by
@@ -46,7 +46,9 @@ class InvitationOut(Schema):
         return InvitationOut.from_orm(invitation)
 
 
-@router.post("", response={201: InvitationOut, **ERRORS}, summary="Invite a mobile number")
+@router.post(
+    "", response={201: InvitationOut, **RATE_LIMITED_ERRORS}, summary="Invite a mobile number"
+)
 def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, InvitationOut]:
     """Sends the invitation SMS. A number that already belongs to a member gets the same
     answer, and no SMS; so does one that had its few invitation SMS today, whoever sent
@@ -61,7 +63,9 @@ def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, Inv
     return 201, InvitationOut.of(invitation)
 
 
-@router.get("", response=list[InvitationOut], summary="My invitations, newest first")
+@router.get(
+    "", response={200: list[InvitationOut], **ERRORS}, summary="My invitations, newest first"
+)
 @paginate(BoundedLimitOffsetPagination)
 def list_invitations(request: HttpRequest) -> list[InvitationOut]:
     return invitations_sent_by(authenticated_member(request))  # type: ignore[return-value]

@@ -14,6 +14,7 @@ from inviteonly.accounts.actions import do_confirm_join, do_start_join
 from inviteonly.api.auth import start_api_session
 from inviteonly.api.schemas import (
     ERRORS,
+    RATE_LIMITED_ERRORS,
     CodeField,
     LanguageField,
     MemberOut,
@@ -71,7 +72,9 @@ def preview_invitation(request: HttpRequest, payload: InvitationLookupIn) -> Inv
     )
 
 
-@router.post("", response={202: VerificationStartedOut, **ERRORS}, summary="Start joining")
+@router.post(
+    "", response={202: VerificationStartedOut, **RATE_LIMITED_ERRORS}, summary="Start joining"
+)
 def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, VerificationStartedOut]:
     """Sends a confirmation code to the number; the account is created when it comes back."""
     invitation = access_invitation_by_token(payload.token) if payload.token is not None else None
@@ -91,7 +94,10 @@ def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, Verification
     )
 
 
-@router.post("/confirm", response={201: SessionOut, **ERRORS}, summary="Confirm the code, join")
+@router.post(
+    "/confirm", response={201: SessionOut, **RATE_LIMITED_ERRORS},
+    summary="Confirm the code, join",
+)
 def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, SessionOut]:
     session_tokens: list[str] = []
     member = do_confirm_join(

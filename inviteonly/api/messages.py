@@ -11,8 +11,8 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdPath
-from inviteonly.api.schemas import ERRORS
+from inviteonly.api.profiles import MemberCard, MemberIdPath
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
 from inviteonly.api.walls import KeysetIn, api_response, keyset_page
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_mark_conversation_read, do_send_message
@@ -137,7 +137,7 @@ def get_conversation(
     )
 
 
-@router.post("/{member_id}", response={201: MessageOut, **SOCIAL_ERRORS},
+@router.post("/{member_id}", response={201: MessageOut, **RATE_LIMITED_ERRORS},
              summary="Send a member a message")
 def send_message(
     request: HttpRequest, payload: MessageIn, member_id: int = MemberIdPath

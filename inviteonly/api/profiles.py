@@ -11,7 +11,7 @@ from pydantic import Field
 
 from inviteonly.accounts.models import Member
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.schemas import ERRORS, ErrorOut, PhoneField, RegionField
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, PhoneField, RegionField
 from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.social.actions import do_remove_avatar, do_set_avatar, do_update_profile
 from inviteonly.social.avatars import avatar_url
@@ -21,7 +21,6 @@ from inviteonly.social.rules import profile_of
 
 router = Router(auth=session_bearer)
 
-SOCIAL_ERRORS = {**ERRORS, 429: ErrorOut}
 # Ids in paths and bodies: positive and within a database integer, as in page URLs.
 MemberIdPath = Path(..., ge=1, le=MAX_ROW_ID)
 MemberIdField = Field(ge=1, le=MAX_ROW_ID)
@@ -128,7 +127,7 @@ def put_my_profile(request: HttpRequest, payload: ProfileIn) -> MyProfileOut:
     return my_profile_out(member, profile)
 
 
-@router.post("/profile/avatar", response={200: MyProfileOut, **SOCIAL_ERRORS},
+@router.post("/profile/avatar", response={200: MyProfileOut, **RATE_LIMITED_ERRORS},
              summary="Upload my avatar (multipart, field 'avatar')")
 def post_avatar(request: HttpRequest, avatar: File[UploadedFile]) -> MyProfileOut:
     """JPEG, PNG, GIF or WebP up to AVATAR_MAX_BYTES; stored re-encoded as a square
@@ -148,7 +147,7 @@ def delete_avatar(request: HttpRequest) -> MyProfileOut:
     return my_profile_out(member, do_remove_avatar(member=member))
 
 
-@router.post("/find-by-phone", response={200: MemberCard, **SOCIAL_ERRORS},
+@router.post("/find-by-phone", response={200: MemberCard, **RATE_LIMITED_ERRORS},
              summary="Find a member by phone number (only those who allow it)")
 def find_by_phone(request: HttpRequest, payload: FindIn) -> MemberCard:
     """A member who did not choose to be findable gets the same 404 as a number

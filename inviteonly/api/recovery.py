@@ -8,7 +8,7 @@ from ninja import Router, Schema
 
 from inviteonly.accounts.actions import do_confirm_recovery, do_start_recovery
 from inviteonly.api.schemas import (
-    ERRORS,
+    RATE_LIMITED_ERRORS,
     CodeField,
     DetailOut,
     PasswordField,
@@ -33,7 +33,9 @@ class RecoveryConfirmIn(Schema):
     new_password: str = PasswordField
 
 
-@router.post("", response={202: VerificationStartedOut, **ERRORS}, summary="Start recovery")
+@router.post(
+    "", response={202: VerificationStartedOut, **RATE_LIMITED_ERRORS}, summary="Start recovery"
+)
 def start_recovery(request: HttpRequest, payload: RecoveryIn) -> tuple[int, VerificationStartedOut]:
     """The answer is the same whether or not the number has an account."""
     started = do_start_recovery(
@@ -46,7 +48,9 @@ def start_recovery(request: HttpRequest, payload: RecoveryIn) -> tuple[int, Veri
     )
 
 
-@router.post("/confirm", response={200: DetailOut, **ERRORS}, summary="Set a new password")
+@router.post(
+    "/confirm", response={200: DetailOut, **RATE_LIMITED_ERRORS}, summary="Set a new password"
+)
 def confirm_recovery(request: HttpRequest, payload: RecoveryConfirmIn) -> DetailOut:
     """Every session of the member ends; log in again with the new password."""
     do_confirm_recovery(

@@ -11,8 +11,8 @@ from ninja import Path, Query, Router, Schema
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.profiles import SOCIAL_ERRORS, MemberIdField, MemberIdPath
-from inviteonly.api.schemas import ERRORS, MemberRef
+from inviteonly.api.profiles import MemberIdField, MemberIdPath
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, MemberRef
 from inviteonly.lib.web import client_ip
 from inviteonly.moderation.actions import do_report_item, do_resolve_reports
 from inviteonly.moderation.models import ReportDecision, ReportReason, ReportTarget
@@ -69,7 +69,7 @@ class ResolveOut(Schema):
     resolved_reports: int
 
 
-@router.post("/reports", response={201: ReportOut, **SOCIAL_ERRORS},
+@router.post("/reports", response={201: ReportOut, **RATE_LIMITED_ERRORS},
              summary="Report a wall post, a message or a profile")
 def report_item(request: HttpRequest, payload: ReportIn) -> tuple[int, ReportOut]:
     report = do_report_item(

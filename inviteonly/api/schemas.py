@@ -81,4 +81,7 @@ class DetailOut(Schema):
 
 
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
-          410: ErrorOut, 415: ErrorOut, 422: ErrorOut}
+          410: ErrorOut, 413: ErrorOut, 415: ErrorOut, 422: ErrorOut}
+# Operations that count a rate limit (settings.RATE_LIMITS), the login throttle or the
+# SMS budget: 429 with Retry-After (declared in the document by api.ShapedErrorsNinjaAPI).
+RATE_LIMITED_ERRORS = {**ERRORS, 429: ErrorOut}

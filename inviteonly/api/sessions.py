@@ -9,6 +9,7 @@ from inviteonly.accounts.actions import authenticate_member
 from inviteonly.api.auth import end_api_session, session_bearer, start_api_session
 from inviteonly.api.schemas import (
     ERRORS,
+    RATE_LIMITED_ERRORS,
     MemberOut,
     PasswordField,
     PhoneField,
@@ -26,7 +27,7 @@ class LoginIn(Schema):
     region: str | None = RegionField
 
 
-@router.post("", response={201: SessionOut, **ERRORS}, summary="Log in")
+@router.post("", response={201: SessionOut, **RATE_LIMITED_ERRORS}, summary="Log in")
 def log_in(request: HttpRequest, payload: LoginIn) -> tuple[int, SessionOut]:
     member = authenticate_member(
         phone=payload.phone,

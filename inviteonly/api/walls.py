@@ -11,8 +11,8 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.profiles import SOCIAL_ERRORS, MemberCard, MemberIdPath
-from inviteonly.api.schemas import ERRORS
+from inviteonly.api.profiles import MemberCard, MemberIdPath
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
 from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_delete_wall_post, do_post_on_wall
@@ -99,7 +99,7 @@ def get_wall(
     })
 
 
-@router.post("/members/{member_id}/wall", response={201: PostOut, **SOCIAL_ERRORS},
+@router.post("/members/{member_id}/wall", response={201: PostOut, **RATE_LIMITED_ERRORS},
              summary="Post on a wall (mine or a friend's)")
 def post_on_wall(
     request: HttpRequest, payload: PostIn, member_id: int = MemberIdPath
