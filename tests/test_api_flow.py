@@ -134,6 +134,26 @@ def test_joining_notifies_inviter_and_writes_audit_entries(
     assert AuditEntry.objects.get(action=AuditAction.MEMBER_JOINED).ip_address == "127.0.0.1"
 
 
+def test_an_api_client_marks_its_notifications_read(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """As the home page's button does: a mobile app's badge must be able to clear."""
+    run_membership_flow(
+        founder, sms_outbox, typed_phone="+79161234567", e164="+79161234567", language="en"
+    )
+    inviter = ApiClient()
+    inviter.log_in(founder_phone(founder))
+    assert [notice["unread"] for notice in inviter.get("/me/notifications").json_body] == [True]
+    marked = inviter.post("/me/notifications/read")
+    assert marked.status_code == 200, marked.json_body
+    assert marked.json_body == {"marked_read": 1}
+    assert [notice["unread"] for notice in inviter.get("/me/notifications").json_body] == [False]
+    assert inviter.post("/me/notifications/read").json_body == {"marked_read": 0}
+    # Only the caller's own: the newcomer's notice stays unread.
+    assert Notification.objects.filter(read_at__isnull=True).count() == 1
+    assert ApiClient().post("/me/notifications/read").status_code == 401
+
+
 @pytest.mark.parametrize(("header", "chosen", "language"), [
     ("ru", None, "ru"), ("en", None, "en"), ("ru", "en", "en"),
 ])

@@ -1,5 +1,5 @@
-"""/api/me: the logged-in member, their notifications, changing their password, moving
-them to a new number."""
+"""/api/me: the logged-in member, their notifications (read and marked read), changing
+their password, moving them to a new number."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from inviteonly.accounts.actions import (
     do_start_phone_change,
 )
 from inviteonly.api.auth import authenticated_member, session_bearer
+from inviteonly.api.messages import ReadOut
 from inviteonly.api.schemas import (
     ERRORS,
     CodeField,
@@ -26,6 +27,7 @@ from inviteonly.api.schemas import (
     VerificationStartedOut,
 )
 from inviteonly.lib.web import client_ip
+from inviteonly.notifications.actions import do_mark_notifications_read
 from inviteonly.notifications.queries import recent_notifications
 
 router = Router(auth=session_bearer)
@@ -133,3 +135,11 @@ def confirm_phone_change(request: HttpRequest, payload: PhoneChangeConfirmIn) ->
         ip_address=client_ip(request),
     )
     return MemberOut.of(member)
+
+
+@router.post(
+    "/notifications/read", response={200: ReadOut, **ERRORS},
+    summary="Mark all my notifications read",
+)
+def mark_notifications_read(request: HttpRequest) -> ReadOut:
+    return ReadOut(marked_read=do_mark_notifications_read(member=authenticated_member(request)))
