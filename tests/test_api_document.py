@@ -116,3 +116,19 @@ def test_lists_declare_their_refusals(founder: Member, path: str, newcomer_statu
     newcomer = ApiClient()
     newcomer.log_in("+79165550001")
     assert newcomer.get(path).status_code == newcomer_status
+
+
+@pytest.mark.parametrize(("schema", "path"), [("JoinIn", "/join"),
+                                              ("RequestIn", "/invitation-requests")])
+def test_a_newcomers_language_lists_the_languages_the_server_takes(
+    founder: Member, sms_outbox: SmsOutbox, schema: str, path: str
+) -> None:
+    field = document()["components"]["schemas"][schema]["properties"]["language"]
+    assert field["enum"] == ["en", "ru", None]
+    do_invite_by_phone(inviter=founder, phone="+79165550001")
+    body = {"phone": "+79165550001", "note": "A friend of Anna's", "display_name": "Eve",
+            "password": PASSWORD, "token": sms_outbox.join_token_for("+79165550001")}
+    refused = ApiClient("ru").post(path, {**body, "language": "de"})
+    assert refused.status_code == 400
+    assert refused.json_body["field"] == "language"
+    assert refused.json_body["detail"] == "Выберите один из предложенных языков."

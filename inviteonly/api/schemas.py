@@ -16,8 +16,12 @@ PhoneField = Field(max_length=MAX_INPUT_LENGTH, examples=["+7 916 123-45-67"])
 # A region hint for numbers typed in national format ("8 916 …" with "RU").
 RegionField = Field(default=None, min_length=2, max_length=2, examples=["RU"])
 # A newcomer's language (their SMS, their account); left out, the request's
-# (Accept-Language), as the pages pre-select it.
-LanguageField = Field(default=None, max_length=8, examples=["ru"])
+# (Accept-Language), as the pages pre-select it. The document lists the languages the
+# action takes (accounts.validation.clean_language, which refuses others with 400).
+LanguageField = Field(
+    default=None, max_length=8, examples=["ru"],
+    json_schema_extra={"enum": [*(code for code, _name in settings.LANGUAGES), None]},
+)
 PasswordField = Field(max_length=settings.PASSWORD_MAX_LENGTH)
 CodeField = Field(max_length=16, examples=["123456"])
 TokenField = Field(max_length=128)
