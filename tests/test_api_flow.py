@@ -134,6 +134,44 @@ def test_joining_notifies_inviter_and_writes_audit_entries(
     assert AuditEntry.objects.get(action=AuditAction.MEMBER_JOINED).ip_address == "127.0.0.1"
 
 
+def test_a_join_confirmed_again_after_a_lost_answer_says_to_log_in(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """A phone app whose confirmation timed out retries it: the account exists, so the
+    answer must say to log in, not to start again (which ends at "invitation used")."""
+    inviter = ApiClient()
+    inviter.log_in(founder_phone(founder))
+    assert inviter.post("/invitations", {"phone": "+79161234567"}).status_code == 201
+    token = sms_outbox.join_token_for("+79161234567")
+    newcomer = ApiClient("ru")
+    join = {"token": token, "phone": "+79161234567", "display_name": "Boris",
+            "password": PASSWORD}
+    superseded = newcomer.post("/join", join).json_body["verification_token"]
+    superseded_code = sms_outbox.code_for("+79161234567")
+    started = newcomer.post("/join", join)
+    confirm = {"verification_token": started.json_body["verification_token"],
+               "code": sms_outbox.code_for("+79161234567")}
+    # A replaced code is expired, as before: nobody has joined yet.
+    replaced = newcomer.post("/join/confirm", {"verification_token": superseded,
+                                               "code": superseded_code})
+    assert replaced.status_code == 410 and replaced.json_body["code"] == "code_expired"
+
+    assert newcomer.post("/join/confirm", confirm).status_code == 201
+    again = newcomer.post("/join/confirm", confirm)
+    assert again.status_code == 409, again.json_body
+    assert again.json_body == {
+        "code": "already_joined",
+        "detail": "Вы уже присоединились с этим кодом. Войдите по номеру телефона и паролю.",
+        "field": None,
+    }
+    assert Member.objects.count() == 2
+    # Without the right code the used verification answers as any used one.
+    wrong = "000000" if confirm["code"] != "000000" else "111111"
+    guessed = newcomer.post("/join/confirm", {**confirm, "code": wrong})
+    assert guessed.status_code == 410 and guessed.json_body["code"] == "code_expired"
+    ApiClient().log_in("+79161234567")
+
+
 def test_an_api_client_marks_its_notifications_read(
     founder: Member, sms_outbox: SmsOutbox
 ) -> None:

@@ -51,6 +51,7 @@ from inviteonly.phone_verification.actions import (
     check_verification_code,
     consume_verification,
     create_verification,
+    used_with_code,
 )
 from inviteonly.phone_verification.models import PhoneVerification, VerificationPurpose
 from inviteonly.site_config.models import RegistrationMode, get_site_configuration
@@ -222,9 +223,32 @@ def do_confirm_join(
     except IntegrityError as error:
         raise _phone_taken() from error
     if check.refusal is not None:
+        if check.refusal.code == "code_expired" and verification_token is not None:
+            _refuse_if_joined_with(verification_token=verification_token, code=code)
         raise check.refusal
     assert member is not None
     return member
+
+
+def _refuse_if_joined_with(*, verification_token: str, code: str) -> None:
+    """A confirmation sent again after it made the account (an API client retrying
+    after its answer was lost) is told to log in: starting again would end at
+    "invitation used", or in open mode wait for a code that never comes. It gets no
+    session: a code is used once."""
+    verification = used_with_code(
+        verification_token=verification_token, purpose=VerificationPurpose.JOIN, code=code
+    )
+    # Member.phone_blind_index is unique: one index probe.
+    if verification is not None and Member.objects.filter(
+        phone_blind_index=verification.phone_blind_index,
+        joined_at__gte=verification.created_at,
+    ).exists():
+        raise ActionError(
+            "already_joined",
+            _("You have already joined with this code. Log in with your phone number and "
+              "password."),
+            status=409,
+        )
 
 
 def _check_daily_member_cap() -> None:

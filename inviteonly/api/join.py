@@ -99,6 +99,9 @@ def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, Verification
     summary="Confirm the code, join",
 )
 def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, SessionOut]:
+    """Creates the account and answers with its session token. Sent again after it
+    created the account (a retry whose answer was lost): 409 ``already_joined``, log in
+    with ``POST /api/session`` instead."""
     session_tokens: list[str] = []
     member = do_confirm_join(
         verification_token=payload.verification_token,

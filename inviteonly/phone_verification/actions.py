@@ -117,6 +117,23 @@ def create_verification(
     return StartedVerification(verification=verification, token=token), code
 
 
+def used_with_code(
+    *, verification_token: str, purpose: VerificationPurpose, code: str
+) -> PhoneVerification | None:
+    """The used verification of this token, if ``code`` is its code: tells a confirmation
+    sent again (a client retrying after a lost answer) from a stale one. Counts and
+    changes nothing; a decoy is never returned."""
+    token_digest = verification_token_digest(verification_token)
+    verification = PhoneVerification.objects.filter(
+        token_digest=token_digest, purpose=purpose, consumed_at__isnull=False, can_succeed=True
+    ).first()
+    if verification is None or not crypto.digests_equal(
+        _code_digest(token_digest, tokens.normalize_code(code)), verification.code_digest
+    ):
+        return None
+    return verification
+
+
 def _code_expired() -> ActionError:
     return ActionError(
         "code_expired",
