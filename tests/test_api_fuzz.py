@@ -1,6 +1,6 @@
 """Schemathesis generates requests from /api/openapi.json, valid (positive) and
 schema-violating (negative), for every operation, with and without a session; none
-may get a 5xx answer."""
+may get a 5xx answer, nor one the document does not declare."""
 
 from __future__ import annotations
 
@@ -16,12 +16,29 @@ from schemathesis import GenerationMode
 from inviteonly.accounts.models import Member
 from inviteonly.api.auth import start_api_session
 from inviteonly.wsgi import application
+from tests.api_document import DocumentMismatch, check_against_document
 from tests.conftest import ApiClient
 
 # The WSGI app closes connections after each request: no wrapping test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES_PER_OPERATION = 60
+
+
+class WsgiAnswer:
+    """A schemathesis answer as ``check_against_document`` reads one."""
+
+    def __init__(self, response: Any) -> None:
+        self.status_code = response.status_code
+        self.content = response.content
+        self.headers = {name.lower(): value for name, value in response.headers.items()}
+
+    def has_header(self, name: str) -> bool:
+        return name.lower() in self.headers
+
+    def __getitem__(self, name: str) -> str:
+        value = self.headers[name.lower()]
+        return str(value[0] if isinstance(value, list) else value)
 
 
 def test_no_operation_answers_with_a_server_error(founder: Member) -> None:
@@ -68,9 +85,13 @@ def test_no_operation_answers_with_a_server_error(founder: Member) -> None:
             statuses.add(response.status_code)
             if fresh_session[0]:
                 log_out_statuses.add(response.status_code)
+            request = f"{case.method} {case.path} {case.query!r} {case.body!r}"
             if response.status_code >= 500:
-                request = f"{case.method} {case.path} {case.query!r} {case.body!r}"
                 failures.append(f"{request}: {response.status_code}")
+            try:
+                check_against_document(case.method, case.formatted_path, WsgiAnswer(response))
+            except DocumentMismatch as mismatch:
+                failures.append(f"{request}: {mismatch}")
 
         no_server_error()
     assert failures == []
