@@ -161,7 +161,7 @@ def test_a_join_confirmed_again_after_a_lost_answer_says_to_log_in(
     assert again.status_code == 409, again.json_body
     assert again.json_body == {
         "code": "already_joined",
-        "detail": "Вы уже присоединились с этим кодом. Войдите по номеру телефона и паролю.",
+        "detail": "Вы уже присоединились. Войдите по номеру телефона и паролю.",
         "field": None,
     }
     assert Member.objects.count() == 2
@@ -170,6 +170,40 @@ def test_a_join_confirmed_again_after_a_lost_answer_says_to_log_in(
     guessed = newcomer.post("/join/confirm", {**confirm, "code": wrong})
     assert guessed.status_code == 410 and guessed.json_body["code"] == "code_expired"
     ApiClient().log_in("+79161234567")
+
+
+def test_a_recovery_confirmed_again_after_a_lost_answer_says_to_log_in(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """The same retry in recovery: the password has changed, so the answer says to log
+    in with it, not to start again (another SMS, and the password set a second time)."""
+    phone = founder_phone(founder)
+    app = ApiClient("ru")
+    superseded = app.post("/recovery", {"phone": phone}).json_body["verification_token"]
+    superseded_code = sms_outbox.code_for(phone)
+    started = app.post("/recovery", {"phone": phone})
+    confirm = {"verification_token": started.json_body["verification_token"],
+               "code": sms_outbox.code_for(phone), "new_password": "a brand new passphrase"}
+    replaced = app.post("/recovery/confirm", {**confirm, "verification_token": superseded,
+                                              "code": superseded_code})
+    assert replaced.status_code == 410 and replaced.json_body["code"] == "code_expired"
+
+    assert app.post("/recovery/confirm", confirm).status_code == 200
+    again = app.post("/recovery/confirm", confirm)
+    assert again.status_code == 409, again.json_body
+    assert again.json_body == {
+        "code": "password_already_changed",
+        "detail": "Пароль уже изменён. Войдите с новым паролем.",
+        "field": None,
+    }
+    wrong = "000000" if confirm["code"] != "000000" else "111111"
+    guessed = app.post("/recovery/confirm", {**confirm, "code": wrong})
+    assert guessed.status_code == 410 and guessed.json_body["code"] == "code_expired"
+    # The replaced code, sent to the same phone, now hears of the change as well.
+    late = app.post("/recovery/confirm", {**confirm, "verification_token": superseded,
+                                          "code": superseded_code})
+    assert late.json_body["code"] == "password_already_changed"
+    ApiClient().log_in(phone, "a brand new passphrase")
 
 
 def test_an_api_client_marks_its_notifications_read(

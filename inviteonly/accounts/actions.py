@@ -26,7 +26,7 @@ from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.accounts.sessions import stored_session_key
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
-from inviteonly.audit_log.models import AuditAction
+from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import (
     check_bootstrap_invitation,
@@ -245,8 +245,7 @@ def _refuse_if_joined_with(*, verification_token: str, code: str) -> None:
     ).exists():
         raise ActionError(
             "already_joined",
-            _("You have already joined with this code. Log in with your phone number and "
-              "password."),
+            _("You have already joined. Log in with your phone number and password."),
             status=409,
         )
 
@@ -469,6 +468,8 @@ def do_confirm_recovery(
             purpose=VerificationPurpose.RECOVERY, code=code,
         )
     if check.refusal is not None:
+        if check.refusal.code == "code_expired" and verification_token is not None:
+            _refuse_if_recovered_with(verification_token=verification_token, code=code)
         raise check.refusal
     verification = check.verification
     assert verification is not None
@@ -594,6 +595,29 @@ def _code_no_longer_valid() -> ActionError:
         status=410,
         field="code",
     )
+
+
+def _refuse_if_recovered_with(*, verification_token: str, code: str) -> None:
+    """A confirmation sent again after the password changed (an API client retrying
+    after its answer was lost) is told to log in, not to start again: that would cost
+    another SMS and set the password a second time."""
+    verification = used_with_code(
+        verification_token=verification_token, purpose=VerificationPurpose.RECOVERY, code=code
+    )
+    # Only a member's verification is ever confirmed; the audit entry is the change's
+    # time (audit_log's index on target_member).
+    if verification is not None and verification.member_id is not None and (
+        AuditEntry.objects.filter(
+            action=AuditAction.PASSWORD_RECOVERED,
+            target_member_id=verification.member_id,
+            created_at__gte=verification.created_at,
+        ).exists()
+    ):
+        raise ActionError(
+            "password_already_changed",
+            _("Your password has already been changed. Log in with the new password."),
+            status=409,
+        )
 
 
 def do_set_public_tree_visibility(*, member: Member, hidden: bool) -> None:

@@ -52,7 +52,9 @@ def start_recovery(request: HttpRequest, payload: RecoveryIn) -> tuple[int, Veri
     "/confirm", response={200: DetailOut, **RATE_LIMITED_ERRORS}, summary="Set a new password"
 )
 def confirm_recovery(request: HttpRequest, payload: RecoveryConfirmIn) -> DetailOut:
-    """Every session of the member ends; log in again with the new password."""
+    """Every session of the member ends; log in again with the new password. Sent again
+    after the password changed (a retry whose answer was lost): 409
+    ``password_already_changed``."""
     do_confirm_recovery(
         verification_token=payload.verification_token,
         code=payload.code,
