@@ -68,6 +68,10 @@ def rate_limited_requests(founder: Member, sms_outbox: SmsOutbox) -> list[tuple[
         ("POST", f"/members/{founder.id}/wall", {"text": "Hello"}),
         ("POST", f"/conversations/{other}", {"text": "Hello"}),
         ("POST", "/reports", {"target_kind": "profile", "target_id": other, "reason": "spam"}),
+        ("POST", "/me/password", {"current_password": PASSWORD,
+                                  "new_password": PASSWORD + " 2"}),
+        ("POST", "/me/phone", {"password": PASSWORD, "phone": "+79165550006"}),
+        ("POST", "/me/phone/confirm", confirm),
     ]
 
 

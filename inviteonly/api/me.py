@@ -18,6 +18,7 @@ from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.messages import ReadOut
 from inviteonly.api.schemas import (
     ERRORS,
+    RATE_LIMITED_ERRORS,
     CodeField,
     MemberOut,
     PasswordField,
@@ -68,7 +69,8 @@ class PasswordChangedOut(Schema):
 
 
 @router.post(
-    "/password", response={200: PasswordChangedOut, **ERRORS}, summary="Change my password"
+    "/password", response={200: PasswordChangedOut, **RATE_LIMITED_ERRORS},
+    summary="Change my password",
 )
 def change_password(request: HttpRequest, payload: PasswordChangeIn) -> PasswordChangedOut:
     """Every other session of the member ends; this one goes on under the new
@@ -100,7 +102,8 @@ class PhoneChangeConfirmIn(Schema):
 
 
 @router.post(
-    "/phone", response={202: VerificationStartedOut, **ERRORS}, summary="Move to a new number"
+    "/phone", response={202: VerificationStartedOut, **RATE_LIMITED_ERRORS},
+    summary="Move to a new number",
 )
 def start_phone_change(
     request: HttpRequest, payload: PhoneChangeIn
@@ -122,7 +125,8 @@ def start_phone_change(
 
 
 @router.post(
-    "/phone/confirm", response={200: MemberOut, **ERRORS}, summary="Confirm the new number"
+    "/phone/confirm", response={200: MemberOut, **RATE_LIMITED_ERRORS},
+    summary="Confirm the new number",
 )
 def confirm_phone_change(request: HttpRequest, payload: PhoneChangeConfirmIn) -> MemberOut:
     """The code from the SMS to the new number. Every other session of yours ends (this
