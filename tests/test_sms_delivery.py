@@ -261,6 +261,34 @@ def test_while_the_gateway_is_down_the_sender_sees_the_same_for_a_members_number
     assert statuses()[:2] == [SmsStatusForSender.SENT] * 2
 
 
+def test_between_a_real_messages_retries_a_members_number_still_waits(
+    sms_outbox: SmsOutbox, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real message waiting on a gateway that is down is tried again up to 1.5 times
+    the longest delay later (the jitter): until then the gateway is still down, and an
+    invitation to a member's number queued meanwhile must wait too, not show as sent
+    beside a stranger's that waits."""
+    monkeypatch.setattr(delivery.secrets, "randbelow", lambda _bound: 999)  # jitter 1.499
+    founder = make_member(phone="+79160000001", role="founder")
+    make_member(phone="+79165550001")
+    client = Client()
+    client.force_login(founder)
+    sms_outbox.gateway.unavailable = True
+    do_invite_by_phone(inviter=founder, phone="+79165550002")
+    stranger = OutboundSms.objects.get()
+    while stranger.failed_attempts < 10:  # backed off to the longest delay
+        clock.current = stranger.next_attempt_at
+        assert sms_outbox.deliver() == []
+        stranger.refresh_from_db()
+    failed_at = clock.current
+    assert stranger.next_attempt_at - failed_at > settings.SMS_RETRY_MAX_DELAY * 1.4
+    clock.current = failed_at + settings.SMS_RETRY_MAX_DELAY + timedelta(seconds=30)
+    do_invite_by_phone(inviter=founder, phone="+79165550001")  # alone in its batch
+    assert sms_outbox.deliver() == []
+    page = client.get("/invitations/").content.decode()
+    assert re.findall(r'data-sms-status="(\w+)"', page) == [SmsStatusForSender.SENDING] * 2
+
+
 def test_a_failing_sweep_does_not_hold_up_delivery(
     sms_outbox: SmsOutbox, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

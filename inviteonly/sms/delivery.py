@@ -46,6 +46,12 @@ def _retry_delay(failures: int) -> timedelta:
     return min(delay, settings.SMS_RETRY_MAX_DELAY) * jitter
 
 
+def _longest_retry_delay() -> timedelta:
+    """How long after a failure its message may be tried again: the longest delay at
+    the most jitter."""
+    return settings.SMS_RETRY_MAX_DELAY * 1.5
+
+
 # One statement claims a batch and returns it. On PostgreSQL, FOR UPDATE SKIP LOCKED
 # keeps parallel workers off each other's rows; SQLite runs one writer at a time.
 # Written by hand: a worker claims after every batch (see lib/queries.py).
@@ -176,7 +182,8 @@ def _record(
 # gateway that is down. A suppressed message takes its gateway's state (see
 # ``_suppressed_outcome``), so that its sender never sees it as sent while the others
 # wait: during an outage that would name every member's number invited. Forgotten at
-# the gateway's next success, or after the longest retry delay without any news.
+# the gateway's next success, or once the failed message's retry is overdue without
+# any news.
 _gateway_down: dict[str, tuple[datetime, GatewayError]] = {}
 
 
@@ -201,7 +208,7 @@ def _suppressed_outcome(message: OutboundSms, gateway: SmsGateway) -> GatewayErr
     if now - message.created_at > settings.SMS_MAX_AGE:
         return GatewayError("not sent within SMS_MAX_AGE", retryable=False)
     down = _gateway_down.get(gateway.name)
-    if down is not None and now - down[0] <= settings.SMS_RETRY_MAX_DELAY:
+    if down is not None and now - down[0] <= _longest_retry_delay():
         return down[1]
     return None
 
