@@ -764,8 +764,9 @@ SMS_WORKER_BATCH_SIZE = _env_int("INVITEONLY_SMS_WORKER_BATCH_SIZE", 20, minimum
 # so a gateway that is down for hours loses nothing.
 SMS_MAX_ATTEMPTS = 8
 
-# A message not sent this long after it was queued is failed instead of retried: a
-# code or an invitation that arrives a day late only confuses.
+# A message not sent this long after it was queued is failed instead of retried: an
+# invitation that arrives a day late only confuses. A code's SMS is failed sooner, once
+# its code is dead (VERIFICATION_CODE_TTL).
 SMS_MAX_AGE = timedelta(
     hours=_env_int("INVITEONLY_SMS_MAX_AGE_HOURS", 12, minimum=1, maximum=24 * _MAX_DAYS)
 )

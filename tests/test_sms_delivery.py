@@ -28,10 +28,10 @@ from tests.test_concurrency import race
 pytestmark = pytest.mark.django_db
 
 
-def queue(number: str, text: str = "hello") -> OutboundSms:
-    return queue_sms(
-        phone=normalize_phone_number(number), text=text, purpose=SmsPurpose.JOIN_CODE
-    )
+def queue(
+    number: str, text: str = "hello", *, purpose: SmsPurpose = SmsPurpose.JOIN_CODE
+) -> OutboundSms:
+    return queue_sms(phone=normalize_phone_number(number), text=text, purpose=purpose)
 
 
 def test_sent_message_records_gateway_id_and_drops_its_text(sms_outbox: SmsOutbox) -> None:
@@ -73,7 +73,7 @@ def test_refused_number_fails_for_good(sms_outbox: SmsOutbox) -> None:
 def test_a_gateway_down_for_hours_loses_nothing(
     sms_outbox: SmsOutbox, clock: FrozenClock
 ) -> None:
-    message = queue("+79161234567")
+    message = queue("+79161234567", purpose=SmsPurpose.INVITATION)
     sms_outbox.gateway.unavailable = True
     for _ in range(3 * 60):  # three hours, a worker's poll every minute
         deliver_due_messages(gateway=sms_outbox.gateway)
@@ -92,7 +92,7 @@ def test_a_gateway_down_for_hours_loses_nothing(
 def test_a_gateway_down_past_the_max_age_fails_the_message(
     sms_outbox: SmsOutbox, clock: FrozenClock
 ) -> None:
-    message = queue("+79161234567")
+    message = queue("+79161234567", purpose=SmsPurpose.INVITATION)
     sms_outbox.gateway.unavailable = True
     while clock.current - message.created_at <= settings.SMS_MAX_AGE + timedelta(minutes=10):
         deliver_due_messages(gateway=sms_outbox.gateway)
@@ -104,10 +104,34 @@ def test_a_gateway_down_past_the_max_age_fails_the_message(
     assert sms_outbox.deliver() == []
 
 
+@pytest.mark.parametrize("suppressed", [False, True])
+def test_a_code_the_gateway_was_down_for_until_it_died_is_never_sent(
+    sms_outbox: SmsOutbox, clock: FrozenClock, suppressed: bool
+) -> None:
+    """A code is dead VERIFICATION_CODE_TTL after it was sent for: its SMS, held up by an
+    outage, would reach the person hours later with a code that no longer works (one per
+    try they made meanwhile), each paid for. A suppressed one ends the same way."""
+    # The real one first: the worker meets the gateway down on it.
+    real = queue("+79161234568", "654321 is your code")
+    message = queue_sms(phone=normalize_phone_number("+79161234567"), text="123456 is your code",
+                        purpose=SmsPurpose.RECOVERY_CODE, suppressed=suppressed)
+    sms_outbox.gateway.unavailable = True
+    while clock.current - message.created_at <= settings.VERIFICATION_CODE_TTL:
+        deliver_due_messages(gateway=sms_outbox.gateway)
+        clock.advance(minutes=1)
+    sms_outbox.gateway.unavailable = False
+    clock.advance(minutes=10)
+    assert sms_outbox.deliver() == []
+    for sms in (message, real):
+        sms.refresh_from_db()
+        assert sms.status == SmsStatus.FAILED and sms.text_ciphertext is None
+        assert "VERIFICATION_CODE_TTL" in sms.last_error
+
+
 def test_a_worker_dying_after_many_gateway_failures_loses_nothing(
     sms_outbox: SmsOutbox, clock: FrozenClock
 ) -> None:
-    queue("+79161234567")
+    queue("+79161234567", purpose=SmsPurpose.INVITATION)
     sms_outbox.gateway.unavailable = True
     for _ in range(settings.SMS_MAX_ATTEMPTS + 2):
         deliver_due_messages(gateway=sms_outbox.gateway)

@@ -6,7 +6,8 @@ never take the same row) that marks them ``sending`` with a lease and this worke
 claim token; the gateway calls happen outside any transaction, each after renewing
 the lease; each answer is recorded only while the claim is still this worker's. One
 message that cannot be sent never holds up the others; retryable failures wait with
-exponential backoff and jitter (at most SMS_RETRY_MAX_DELAY) until SMS_MAX_AGE; a
+exponential backoff and jitter (at most SMS_RETRY_MAX_DELAY) until SMS_MAX_AGE (a
+code: until VERIFICATION_CODE_TTL, when the code dies); a
 message whose workers died SMS_MAX_ATTEMPTS times while holding it is failed.
 
 A worker that dies leaves its claimed messages to come back when the lease runs out:
@@ -33,7 +34,7 @@ from django.db.models import F
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.queries import columns_of, fetch_models, locking, update
 from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway, route_for
-from inviteonly.sms.models import OutboundSms, SmsStatus
+from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +123,31 @@ def _still_ours(message: OutboundSms, *, claim: str, claimed_at: datetime) -> bo
     )
 
 
+# What an SMS carrying a code is worth once the code is dead: nothing but a confused
+# reader (and a bill), so it is not sent after VERIFICATION_CODE_TTL.
+_CODE_PURPOSES = frozenset({
+    SmsPurpose.JOIN_CODE, SmsPurpose.RECOVERY_CODE, SmsPurpose.PHONE_CHANGE_CODE,
+})
+
+
+def _too_old(message: OutboundSms) -> GatewayError | None:
+    """The failure of a message too old to send: past SMS_MAX_AGE, or a code past its
+    life."""
+    age = clock.now() - message.created_at
+    if message.purpose in _CODE_PURPOSES and age > settings.VERIFICATION_CODE_TTL:
+        return GatewayError("code not sent within VERIFICATION_CODE_TTL", retryable=False)
+    if age > settings.SMS_MAX_AGE:
+        return GatewayError("not sent within SMS_MAX_AGE", retryable=False)
+    return None
+
+
 def _send(message: OutboundSms, gateway: SmsGateway, *, sender_id: str) -> str:
     """Hand the message to the gateway; return its message id or raise GatewayError."""
     if message.text_ciphertext is None:
         raise GatewayError("message text is gone", retryable=False)
-    if clock.now() - message.created_at > settings.SMS_MAX_AGE:
-        raise GatewayError("not sent within SMS_MAX_AGE", retryable=False)
+    too_old = _too_old(message)
+    if too_old is not None:
+        raise too_old
     try:
         to = crypto.decrypt(message.recipient_ciphertext, purpose=crypto.Purpose.PHONE_NUMBER)
         text = crypto.decrypt(message.text_ciphertext, purpose=crypto.Purpose.SMS_TEXT)
@@ -202,11 +222,12 @@ def _note_gateway_answer(gateway: SmsGateway, outcome: str | GatewayError) -> No
 
 def _suppressed_outcome(message: OutboundSms, gateway: SmsGateway) -> GatewayError | None:
     """What a suppressed message is recorded with: what its gateway answers real messages
-    at the moment (a retryable failure while it is down), and past SMS_MAX_AGE the
-    failure a real one gets; None otherwise (recorded as suppressed, shown as sent)."""
+    at the moment (a retryable failure while it is down), and once too old the failure
+    a real one gets; None otherwise (recorded as suppressed, shown as sent)."""
     now = clock.now()
-    if now - message.created_at > settings.SMS_MAX_AGE:
-        return GatewayError("not sent within SMS_MAX_AGE", retryable=False)
+    too_old = _too_old(message)
+    if too_old is not None:
+        return too_old
     down = _gateway_down.get(gateway.name)
     if down is not None and now - down[0] <= _longest_retry_delay():
         return down[1]
