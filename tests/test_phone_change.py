@@ -350,3 +350,37 @@ def test_codes_to_new_numbers_are_rate_limited_and_take_the_sms_budget(
         assert moved.status_code == 200, moved.json_body
     assert stored(member)[0] == crypto.blind_index("+79168880002")
     assert len(sms_outbox.to(OLD)) == 1
+
+
+def test_a_password_recovered_while_the_code_is_checked_stops_the_move(
+    sms_outbox: SmsOutbox,
+) -> None:
+    """Someone holding a session and the password races the member's recovery by the old
+    number: their request was let in as the member was before the recovery, which ended
+    that session. Its move does not go ahead: the account stays where its owner can
+    recover it."""
+    member = make_member(phone=OLD)
+    intruder = ApiClient()
+    intruder.log_in(OLD)
+    started = start(intruder)
+    code = sms_outbox.code_for(NEW)
+    before = stored(member)
+    # The member as the intruder's request found it, then the recovery commits.
+    as_authenticated = Member.objects.get(id=member.id)
+    recovery = ApiClient().post("/recovery", {"phone": OLD})
+    recovered = ApiClient().post("/recovery/confirm", {
+        "verification_token": recovery.json_body["verification_token"],
+        "code": sms_outbox.code_for(OLD), "new_password": "the recovered passphrase",
+    })
+    assert recovered.status_code == 200, recovered.json_body
+    with pytest.raises(ActionError) as refused:
+        do_confirm_phone_change(
+            member=as_authenticated, verification_token=started.json_body["verification_token"],
+            code=code, keep_session_key=intruder.token,
+        )
+    assert (refused.value.code, refused.value.status) == ("code_expired", 410)
+    assert stored(member) == before
+    assert [message.text for message in sms_outbox.to(OLD) if "+7 916 ***" in message.text] == []
+    assert not AuditEntry.objects.filter(action=AuditAction.PHONE_CHANGED).exists()
+    assert intruder.get("/me").status_code == 401
+    ApiClient().log_in(OLD, "the recovered passphrase")

@@ -762,6 +762,7 @@ def do_confirm_phone_change(
                 if check.verification is not None:
                     moved = _move_member(
                         check.verification, member_id=member.id,
+                        session_password=member.password,
                         keep_session_key=keep_session_key, ip_address=ip_address,
                     )
         except IntegrityError as error:
@@ -776,9 +777,12 @@ def _move_member(
     verification: PhoneVerification,
     *,
     member_id: int,
+    session_password: str,
     keep_session_key: str | None,
     ip_address: str | None,
 ) -> Member:
+    """``session_password``: the password hash of the member as their session was checked
+    against it, before this transaction."""
     if verification.member_id != member_id:
         # Another member's code: as if there were none (a token is never handed to
         # anyone but its member; a page keeps only its own verification's id).
@@ -788,6 +792,10 @@ def _move_member(
     member = Member.objects.select_for_update().get(id=member_id)
     if not member.is_active:
         raise _account_restricted()
+    if member.password != session_password:
+        # Recovered or changed since the session was checked, which ended that session
+        # (a recovery by the old number, against whoever moves the account away).
+        raise _code_no_longer_valid()
     consume_verification(verification, checked_here=True)
     old_index, old_masked = member.phone_blind_index, member.phone_masked
     old_number = current_phone_number(member)
