@@ -9,6 +9,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
 from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.phone_verification.actions import verification_token_digest
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import PASSWORD, ApiClient, SmsOutbox
@@ -204,6 +205,40 @@ def test_a_recovery_confirmed_again_after_a_lost_answer_says_to_log_in(
                                           "code": superseded_code})
     assert late.json_body["code"] == "password_already_changed"
     ApiClient().log_in(phone, "a brand new passphrase")
+
+
+def test_guesses_at_a_replaced_code_are_counted_like_any(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """A replaced code answers 409 to its right code once the password has changed: the
+    tries at it are counted as at a live code, so nobody can type codes at it until the
+    answer changes (and learn that the number is a member's who recovered)."""
+    phone = founder_phone(founder)
+    stranger = ApiClient()
+    superseded = stranger.post("/recovery", {"phone": phone}).json_body["verification_token"]
+    superseded_code = sms_outbox.code_for(phone)
+    stranger.post("/recovery", {"phone": phone})
+    owner = ApiClient()
+    started = owner.post("/recovery", {"phone": phone})
+    assert owner.post("/recovery/confirm", {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for(phone), "new_password": "a brand new passphrase",
+    }).status_code == 200
+    wrong = [f"{guess:06d}" for guess in range(7) if f"{guess:06d}" != superseded_code][:5]
+    for guess in wrong:
+        guessed = stranger.post("/recovery/confirm", {
+            "verification_token": superseded, "code": guess, "new_password": "whatever it is",
+        })
+        assert guessed.json_body["code"] == "code_expired"
+    assert PhoneVerification.objects.get(
+        token_digest=verification_token_digest(superseded)
+    ).failed_attempts == 5
+    assert AuditEntry.objects.filter(action=AuditAction.CODE_REJECTED).count() == 5
+    right = stranger.post("/recovery/confirm", {
+        "verification_token": superseded, "code": superseded_code,
+        "new_password": "whatever it is",
+    })
+    assert (right.status_code, right.json_body["code"]) == (410, "code_expired")
 
 
 def test_an_api_client_marks_its_notifications_read(

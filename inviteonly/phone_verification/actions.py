@@ -121,17 +121,41 @@ def used_with_code(
     *, verification_token: str, purpose: VerificationPurpose, code: str
 ) -> PhoneVerification | None:
     """The used verification of this token, if ``code`` is its code: tells a confirmation
-    sent again (a client retrying after a lost answer) from a stale one. Counts and
-    changes nothing; a decoy is never returned."""
+    sent again (a client retrying after a lost answer) from a stale one. A decoy is never
+    returned. A code replaced by a newer one is used too, and its holder never had it:
+    a wrong code is counted as at a live one (for decoys alike), and past the tries a
+    code has the right one is not told apart either — no guessing at it until the
+    answer changes."""
     token_digest = verification_token_digest(verification_token)
     verification = PhoneVerification.objects.filter(
-        token_digest=token_digest, purpose=purpose, consumed_at__isnull=False, can_succeed=True
-    ).first()
-    if verification is None or not crypto.digests_equal(
-        _code_digest(token_digest, tokens.normalize_code(code)), verification.code_digest
+        token_digest=token_digest, purpose=purpose, consumed_at__isnull=False
+    ).select_related("member", "invitation").first()
+    if (
+        verification is None
+        or verification.failed_attempts >= settings.VERIFICATION_CODE_MAX_ATTEMPTS
     ):
         return None
-    return verification
+    right = crypto.digests_equal(
+        _code_digest(token_digest, tokens.normalize_code(code)), verification.code_digest
+    )
+    if right and verification.can_succeed:
+        return verification
+    _count_wrong_code(verification, purpose=purpose)
+    return None
+
+
+def _count_wrong_code(verification: PhoneVerification, *, purpose: VerificationPurpose) -> None:
+    PhoneVerification.objects.filter(id=verification.id).update(
+        failed_attempts=F("failed_attempts") + 1
+    )
+    record_audit_entry(
+        AuditAction.CODE_REJECTED,
+        target_member=verification.member,
+        invitation=verification.invitation,
+        phone_masked=verification.phone_masked,
+        purpose=purpose,
+        attempt=verification.failed_attempts + 1,
+    )
 
 
 def _code_expired() -> ActionError:
@@ -226,17 +250,7 @@ def check_verification_code(
     )
     if right and verification.can_succeed:
         return CodeCheck(verification=verification)
-    PhoneVerification.objects.filter(id=verification.id).update(
-        failed_attempts=F("failed_attempts") + 1
-    )
-    record_audit_entry(
-        AuditAction.CODE_REJECTED,
-        target_member=verification.member,
-        invitation=verification.invitation,
-        phone_masked=verification.phone_masked,
-        purpose=purpose,
-        attempt=verification.failed_attempts + 1,
-    )
+    _count_wrong_code(verification, purpose=purpose)
     remaining = settings.VERIFICATION_CODE_MAX_ATTEMPTS - verification.failed_attempts - 1
     if remaining <= 0:
         return CodeCheck(
