@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -384,3 +385,32 @@ def test_a_password_recovered_while_the_code_is_checked_stops_the_move(
     assert not AuditEntry.objects.filter(action=AuditAction.PHONE_CHANGED).exists()
     assert intruder.get("/me").status_code == 401
     ApiClient().log_in(OLD, "the recovered passphrase")
+
+
+class StrongerArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2 as a later Django release may tune it: every stored hash "must update"."""
+
+    time_cost = Argon2PasswordHasher.time_cost + 1
+
+
+def test_a_password_hash_due_for_an_upgrade_does_not_end_the_sessions_of_a_move(
+    sms_outbox: SmsOutbox,
+) -> None:
+    """Checking the password to move must not store it hashed anew, as a login does: the
+    new hash would end every session of the member, the one moving it included, and its
+    code could never be confirmed."""
+    member = make_member(phone=OLD)
+    here, elsewhere = ApiClient(), ApiClient()
+    here.log_in(OLD)
+    elsewhere.log_in(OLD)
+    with override_settings(PASSWORD_HASHERS=[
+        "tests.test_phone_change.StrongerArgon2PasswordHasher",
+        *production_settings.PASSWORD_HASHERS,
+    ]):
+        started = start(here)
+        assert started.status_code == 202, started.json_body
+        assert elsewhere.get("/me").status_code == 200
+        moved = confirm(here, started, sms_outbox.code_for(NEW))
+        assert moved.status_code == 200, moved.json_body
+    assert stored(member)[0] == crypto.blind_index(NEW)
+    assert here.get("/me").status_code == 200
