@@ -389,6 +389,12 @@ SESSION_COOKIE_AGE = int(
         days=_env_int("INVITEONLY_SESSION_DAYS", 14, minimum=1, maximum=_MAX_DAYS)
     ).total_seconds()
 )
+# How stale a session's "last used" time may get (the sessions page, GET
+# /api/me/sessions): a request writes it only when it is older than this, so a member's
+# requests do not each write their session row; the page shows it to this precision.
+SESSION_LAST_SEEN_INTERVAL = timedelta(
+    minutes=_env_int("INVITEONLY_SESSION_LAST_SEEN_MINUTES", 5, minimum=1, maximum=24 * 60)
+)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = BASE_URL.startswith("https://")

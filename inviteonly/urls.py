@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, register_converter
+from django.urls import path, re_path, register_converter
 
 from inviteonly import error_views
 from inviteonly.accounts import views as account_views
@@ -114,6 +114,12 @@ urlpatterns = [
     path("profile/", social_views.edit_profile_view, name="edit_profile"),
     path("profile/avatar", social_views.avatar_upload_view, name="upload_avatar"),
     path("profile/password/", account_views.change_password_view, name="change_password"),
+    path("profile/sessions/", account_views.sessions_view, name="sessions"),
+    path("profile/sessions/end-others", account_views.end_other_sessions_view,
+         name="end_other_sessions"),
+    # A session's shown id (accounts.sessions.session_public_id): 16 hex digits.
+    re_path(r"^profile/sessions/(?P<session_id>[0-9a-f]{16})/end$",
+            account_views.end_session_view, name="end_session"),
     path("friends/", social_views.friends_view, name="friends"),
     path("messages/", social_views.inbox_view, name="inbox"),
     path("messages/<id:member_id>/", social_views.conversation_view, name="conversation"),

@@ -1,5 +1,5 @@
-"""Every write about members: joining, logging in and out, recovering and changing a
-password, moving to a new number."""
+"""Every write about members: joining, logging in and out, ending their other sessions,
+recovering and changing a password, moving to a new number."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from inviteonly.abuse.login_throttle import (
 )
 from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member, MemberSession
-from inviteonly.accounts.sessions import stored_session_key
+from inviteonly.accounts.sessions import SessionStore, session_public_id, stored_session_key
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction, AuditEntry
@@ -33,6 +33,7 @@ from inviteonly.invitations.queries import (
     check_inviter_in_good_standing,
 )
 from inviteonly.lib import clock, crypto
+from inviteonly.lib.clients import describe_client, masked_network
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number, stored_phone_number
 from inviteonly.lib.queries import (
@@ -373,6 +374,13 @@ def do_log_in(
             )
             if status == Member.Status.BANNED:
                 raise _login_refused()
+        # What the member's sessions page shows of this one (accounts/sessions.py);
+        # the store's kind (web or API) is its creator's.
+        session = request.session
+        if isinstance(session, SessionStore):
+            session.client = describe_client(request.META.get("HTTP_USER_AGENT", ""))
+            session.network = masked_network(ip_address)
+            session.created_at = None
         auth.login(request, member, backend="inviteonly.accounts.backends.PhonePasswordBackend")
         record_audit_entry(
             AuditAction.LOGIN_SUCCEEDED, actor=member, target_member=member,
@@ -584,6 +592,69 @@ def do_change_password(
             count=ended,
         )
     return ended
+
+
+def _lock_member_sessions(member: Member, session: SessionBase) -> tuple[str | None, list[str]]:
+    """Under the member's lock (lock order, moderation.actions.lock_members: the member,
+    then their sessions): the stored key of ``session`` and of the member's others."""
+    Member.objects.select_for_update(no_key=True).filter(id=member.id).values_list(
+        "id", flat=True
+    ).get()
+    current = session.session_key
+    current_stored = stored_session_key(current) if current is not None else None
+    stored = MemberSession.objects.filter(member_id=member.id).values_list(
+        "session_key", flat=True
+    )
+    return current_stored, [key for key in stored if key != current_stored]
+
+
+def do_end_other_sessions(
+    *, member: Member, session: SessionBase, ip_address: str | None = None
+) -> int:
+    """Log ``member`` out everywhere but ``session`` ("log out everywhere else": a lost
+    phone, a shared computer), pages and API tokens alike. How many sessions ended."""
+    with transaction.atomic():
+        _current, others = _lock_member_sessions(member, session)
+        ended, _by_model = MemberSession.objects.filter(session_key__in=others).delete()
+        record_audit_entry(
+            AuditAction.OTHER_SESSIONS_ENDED,
+            actor=member,
+            target_member=member,
+            ip_address=ip_address,
+            count=ended,
+        )
+    return ended
+
+
+def do_end_session(
+    *, member: Member, session: SessionBase, session_id: str, ip_address: str | None = None
+) -> None:
+    """End the one session of ``member`` shown as ``session_id`` (the id the sessions page
+    and the API show: ``sessions.session_public_id``). Another member's session answers as
+    one that does not exist; ``session`` itself is ended by logging out."""
+    with transaction.atomic():
+        current, others = _lock_member_sessions(member, session)
+        if current is not None and crypto.digests_equal(session_public_id(current), session_id):
+            raise ActionError(
+                "current_session",
+                _("This is the session you are using now. To end it, log out."),
+                status=409,
+            )
+        chosen = [key for key in others
+                  if crypto.digests_equal(session_public_id(key), session_id)]
+        if not chosen:
+            raise ActionError(
+                "session_not_found", _("There is no such session: it may have ended already."),
+                status=404,
+            )
+        MemberSession.objects.filter(session_key=chosen[0]).delete()
+        record_audit_entry(
+            AuditAction.SESSION_ENDED,
+            actor=member,
+            target_member=member,
+            ip_address=ip_address,
+            count=1,
+        )
 
 
 def _code_no_longer_valid() -> ActionError:

@@ -145,14 +145,34 @@ class Member(AbstractBaseUser, PermissionsMixin):
         return self.is_superuser and self.status == self.Status.ACTIVE
 
 
+class SessionKind(models.TextChoices):
+    WEB = "web", _("Web")
+    API = "api", _("API")
+
+
 class MemberSession(AbstractBaseSession):
     """A session, web or API. Its key is stored only as an HMAC (accounts/sessions.py);
     the member it is logged in as sits beside its data, so that a request finds both
-    in one query (``sessions.session_and_member``) and a member's sessions can be found."""
+    in one query (``sessions.session_and_member``) and a member's sessions can be found.
+
+    What the member is shown of it (the sessions page): its kind, when it started and
+    was last used (``SESSION_LAST_SEEN_INTERVAL``), the browser and system its login's
+    User-Agent named and the login address's network, masked (lib/clients.py). Sessions
+    stored before these columns have them empty."""
 
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
     )
+    # Empty in the database by default: rows written by code that predates a column
+    # (a migration moving older sessions in) have nothing to show there.
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=SessionKind.choices, blank=True, db_default=""
+    )
+    created_at = models.DateTimeField(_("started"), null=True, blank=True)
+    last_seen_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    browser = models.CharField(_("browser"), max_length=32, blank=True, db_default="")
+    system = models.CharField(_("system"), max_length=32, blank=True, db_default="")
+    network = models.CharField(_("network"), max_length=43, blank=True, db_default="")
 
     class Meta:
         db_table = "accounts_member_session"

@@ -10,10 +10,17 @@ session carries Django's session auth hash, which changes with the password.
 The rows are ``MemberSession``s: Django's three columns and the member, written from
 the session's data on every save, so the API finds a bearer's session and member in
 one query (``session_and_member``) where ``django.contrib.auth.get_user`` takes two.
+
+Each row also carries what its member is shown on the sessions page: its kind, when it
+started, the browser, system and masked network of its login (set on the store by
+``do_log_in``, carried over when the key is cycled) and when it was last used — written
+by the request that loads it only once ``SESSION_LAST_SEEN_INTERVAL`` has passed, so a
+member's requests do not each write their session.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -24,16 +31,37 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, get_random_string
 
-from inviteonly.accounts.models import Member, MemberSession
-from inviteonly.lib import crypto
-from inviteonly.lib.queries import columns_of, fetch_model, insert_later, unique_or_none
+from inviteonly.accounts.models import Member, MemberSession, SessionKind
+from inviteonly.lib import clock, crypto
+from inviteonly.lib.clients import ClientDescription
+from inviteonly.lib.queries import (
+    columns_of,
+    fetch_model,
+    insert_later,
+    unique_or_none,
+    update,
+)
 
 
 def stored_session_key(session_key: str) -> str:
     return crypto.token_digest(session_key, context="session")[:40]
 
 
+def session_public_id(stored_key: str) -> str:
+    """The id a member's session is shown and ended by (the sessions page, the API): a
+    digest of the stored digest, so neither the key nor the row's own key ever leaves the
+    server, and it tells nothing about another member's sessions."""
+    return crypto.token_digest(stored_key, context="session-id")[:16]
+
+
 class SessionStore(DatabaseSessionStore):
+    # What the row shows its member (MemberSession): read with it, set anew by a login
+    # (do_log_in), written with it whenever it is stored.
+    kind: str = SessionKind.WEB
+    client: ClientDescription = ClientDescription(browser="", system="")
+    network: str = ""
+    created_at: datetime | None = None  # None: "now", when the row is first stored
+
     @classmethod
     def get_model_class(cls) -> type[MemberSession]:
         return MemberSession
@@ -44,7 +72,24 @@ class SessionStore(DatabaseSessionStore):
         session = unique_or_none(_live_session(self.session_key))
         if session is None:
             self._session_key = None
+            return None
+        self.remember_row(session)
         return session
+
+    def remember_row(self, session: MemberSession) -> None:
+        """Take the shown facts of the loaded ``session``, and note that it is in use."""
+        self.kind = session.kind or SessionKind.WEB
+        self.client = ClientDescription(browser=session.browser, system=session.system)
+        self.network = session.network
+        self.created_at = session.created_at
+        if session.member_id is None:
+            return  # not logged in: nothing a member is shown
+        now = clock.now()
+        if (session.last_seen_at is None
+                or now - session.last_seen_at >= settings.SESSION_LAST_SEEN_INTERVAL):
+            update(MemberSession, {"last_seen_at": now}, where="session_key = %s",
+                   params=[session.session_key])
+            session.last_seen_at = now
 
     def _get_new_session_key(self) -> str:
         # Django probes the database for a collision first; the INSERT that follows
@@ -82,11 +127,21 @@ class SessionStore(DatabaseSessionStore):
 
     def create_model_instance(self, data: dict[str, Any]) -> MemberSession:
         member_id = data.get(SESSION_KEY)
+        now = clock.now()
+        if self.created_at is None:
+            self.created_at = now
         return MemberSession(
             session_key=stored_session_key(self._get_or_create_session_key()),  # type: ignore[attr-defined]
             session_data=self.encode(data),
             expire_date=self.get_expiry_date(),
             member_id=int(member_id) if member_id is not None else None,
+            kind=self.kind,
+            created_at=self.created_at,
+            # Stored now, so used now: the next request need not write it again.
+            last_seen_at=now,
+            browser=self.client.browser,
+            system=self.client.system,
+            network=self.network,
         )
 
     def delete(self, session_key: str | None = None) -> None:
@@ -118,7 +173,7 @@ def sweep_expired_sessions() -> int:
 # What session_and_member reads: the session row joined to its member (see
 # lib/queries.py for why it is written by hand).
 _SESSION_AND_MEMBER_SQL = (
-    f"SELECT {columns_of(Member, 'm')}, s.session_data AS session_data "  # noqa: S608 (model metadata only)
+    f"SELECT {columns_of(MemberSession, 's')}, {columns_of(Member, 'm')} "  # noqa: S608 (model metadata only)
     "FROM accounts_member_session s JOIN accounts_member m ON m.id = s.member_id "
     "WHERE s.session_key = %s AND s.expire_date > %s"
 )
@@ -132,14 +187,15 @@ def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | 
     made under one of the SECRET_KEY_FALLBACKS verifies too and is re-signed in place:
     a bearer keeps its key (Django's own check would cycle it, and the client would
     never learn the new one)."""
-    member = fetch_model(
-        Member, _SESSION_AND_MEMBER_SQL, [stored_session_key(session_key), timezone.now()],
-        extra=["session_data"],
+    row = fetch_model(
+        MemberSession, _SESSION_AND_MEMBER_SQL,
+        [stored_session_key(session_key), timezone.now()], related=["member"],
     )
-    if member is None:
+    if row is None or row.member is None:
         return None, None
+    member = row.member
     session = SessionStore(session_key=session_key)
-    data = session.decode(getattr(member, "session_data"))  # noqa: B009 (an extra column)
+    data = session.decode(row.session_data)
     session._session_cache = data  # type: ignore[attr-defined]  # loaded: no second query
     if not (
         member.is_active
@@ -149,9 +205,11 @@ def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | 
         return session, None
     stored_hash = data.get(HASH_SESSION_KEY, "")
     if constant_time_compare(stored_hash, member.get_session_auth_hash()):
+        session.remember_row(row)
         return session, member
     if any(constant_time_compare(stored_hash, fallback)
            for fallback in member.get_session_auth_fallback_hash()):
+        session.remember_row(row)
         session[HASH_SESSION_KEY] = member.get_session_auth_hash()
         session.save()
         return session, member

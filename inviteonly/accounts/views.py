@@ -1,5 +1,5 @@
-"""Pages: home, login, logout, recovery, changing the password, moving to a new number,
-the language switch."""
+"""Pages: home, login, logout, recovery, changing the password, the member's sessions,
+moving to a new number, the language switch."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import (
@@ -20,6 +21,8 @@ from inviteonly.accounts.actions import (
     do_change_password,
     do_confirm_phone_change,
     do_confirm_recovery,
+    do_end_other_sessions,
+    do_end_session,
     do_log_in,
     do_log_out,
     do_set_language,
@@ -35,8 +38,10 @@ from inviteonly.accounts.forms import (
     RecoverForm,
 )
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.queries import sessions_of
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
+from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
 from inviteonly.notifications.actions import do_mark_notifications_read
 from inviteonly.notifications.queries import recent_notifications
@@ -161,6 +166,45 @@ def change_password_view(request: HttpRequest) -> HttpResponse:
         )
         return redirect("edit_profile")
     return render_form_page(request, "accounts/change_password.html", {}, form=form)
+
+
+@login_required
+def sessions_view(request: HttpRequest) -> HttpResponse:
+    member = signed_in_member(request)
+    return render(request, "accounts/sessions.html", {
+        "sessions": sessions_of(member, session=request.session),
+        "last_seen_minutes": int(settings.SESSION_LAST_SEEN_INTERVAL.total_seconds() // 60),
+    })
+
+
+@require_POST
+@login_required
+def end_other_sessions_view(request: HttpRequest) -> HttpResponse:
+    ended = do_end_other_sessions(
+        member=signed_in_member(request), session=request.session,
+        ip_address=client_ip(request),
+    )
+    messages.success(request, ngettext(
+        "You were logged out of %(count)d other session.",
+        "You were logged out of %(count)d other sessions.",
+        ended,
+    ) % {"count": ended} if ended else _("You had no other session to end."))
+    return redirect("sessions")
+
+
+@require_POST
+@login_required
+def end_session_view(request: HttpRequest, session_id: str) -> HttpResponse:
+    try:
+        do_end_session(
+            member=signed_in_member(request), session=request.session, session_id=session_id,
+            ip_address=client_ip(request),
+        )
+    except ActionError as error:
+        messages.error(request, str(error.message))
+    else:
+        messages.success(request, _("The session has ended: it is logged out."))
+    return redirect("sessions")
 
 
 @login_required

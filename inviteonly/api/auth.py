@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from inviteonly.accounts.actions import do_log_in, do_log_out
-from inviteonly.accounts.models import Member
+from inviteonly.accounts.models import Member, SessionKind
 from inviteonly.accounts.sessions import SessionStore, session_and_member
 from inviteonly.lib.web import client_ip
 
@@ -34,7 +34,9 @@ session_bearer = SessionBearer()
 
 def start_api_session(request: HttpRequest, member: Member, *, just_joined: bool = False) -> str:
     """A new bearer token for ``member``; ``just_joined``: see ``do_log_in``."""
-    stand_in = _session_request(request, SessionStore())
+    session = SessionStore()
+    session.kind = SessionKind.API
+    stand_in = _session_request(request, session)
     do_log_in(stand_in, member=member, ip_address=client_ip(request), just_joined=just_joined)
     assert stand_in.session.session_key is not None
     return stand_in.session.session_key

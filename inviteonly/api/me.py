@@ -1,5 +1,5 @@
-"""/api/me: the logged-in member, their notifications (read and marked read), changing
-their password, moving them to a new number."""
+"""/api/me: the logged-in member, their notifications (read and marked read), their
+sessions (listed, ended), changing their password, moving them to a new number."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Router, Schema
+from django.utils.translation import ngettext
+from ninja import Path, Router, Schema
 
 from inviteonly.accounts.actions import (
     do_change_password,
     do_confirm_phone_change,
+    do_end_other_sessions,
+    do_end_session,
     do_start_phone_change,
 )
+from inviteonly.accounts.queries import sessions_of
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.messages import ReadOut
 from inviteonly.api.schemas import (
@@ -55,6 +59,78 @@ def get_notifications(request: HttpRequest) -> list[NotificationOut]:
         NotificationOut(**vars(notification))
         for notification in recent_notifications(authenticated_member(request))
     ]
+
+
+class MemberSessionOut(Schema):
+    """One of the member's sessions; its token is never shown."""
+
+    id: str
+    current: bool  # the session this request was made with
+    kind: str  # "web", "api", or "" for one stored before kinds were recorded
+    client: str  # e.g. "Chrome on Android", in the member's language; "" when unknown
+    network: str  # the login address's network, masked ("203.0.113.0/24"); "" if unknown
+    created_at: datetime | None
+    # Updated at most once every SESSION_LAST_SEEN_INTERVAL (settings.py).
+    last_seen_at: datetime | None
+
+
+class SessionsEndedOut(Schema):
+    detail: str
+    ended: int
+
+
+# A session's id as listed (accounts.sessions.session_public_id).
+SessionIdPath = Path(..., pattern=r"^[0-9a-f]{16}$", examples=["3f2a9c0d41b7e865"])
+
+
+@router.get(
+    "/sessions", response={200: list[MemberSessionOut], **ERRORS},
+    summary="Where I am logged in",
+)
+def get_sessions(request: HttpRequest) -> list[MemberSessionOut]:
+    """Every live session of the member, pages and API, this one first."""
+    return [
+        MemberSessionOut(
+            id=shown.id, current=shown.current, kind=shown.kind, client=shown.client,
+            network=shown.network, created_at=shown.created_at,
+            last_seen_at=shown.last_seen_at,
+        )
+        for shown in sessions_of(authenticated_member(request), session=request.api_session)  # type: ignore[attr-defined]
+    ]
+
+
+@router.post(
+    "/sessions/end-others", response={200: SessionsEndedOut, **ERRORS},
+    summary="Log out everywhere else",
+)
+def end_other_sessions(request: HttpRequest) -> SessionsEndedOut:
+    """Every other session of the member ends, pages and API tokens alike; this one
+    goes on with its token."""
+    ended = do_end_other_sessions(
+        member=authenticated_member(request), session=request.api_session,  # type: ignore[attr-defined]
+        ip_address=client_ip(request),
+    )
+    return SessionsEndedOut(
+        detail=ngettext(
+            "You were logged out of %(count)d other session.",
+            "You were logged out of %(count)d other sessions.",
+            ended,
+        ) % {"count": ended},
+        ended=ended,
+    )
+
+
+@router.delete(
+    "/sessions/{session_id}", response={204: None, **ERRORS}, summary="End one session",
+)
+def end_session(request: HttpRequest, session_id: str = SessionIdPath) -> tuple[int, None]:
+    """404 for an id that is not one of the member's sessions (another member's too);
+    409 for this session's own id (log out with DELETE /api/session instead)."""
+    do_end_session(
+        member=authenticated_member(request), session=request.api_session,  # type: ignore[attr-defined]
+        session_id=session_id, ip_address=client_ip(request),
+    )
+    return 204, None
 
 
 class PasswordChangeIn(Schema):

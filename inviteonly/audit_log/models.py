@@ -19,6 +19,10 @@ class AuditAction(models.TextChoices):
     LOGIN_SUCCEEDED = "login_succeeded", _("Logged in")
     LOGIN_FAILED = "login_failed", _("Login failed")
     LOGGED_OUT = "logged_out", _("Logged out")
+    OTHER_SESSIONS_ENDED = "other_sessions_ended", _(
+        "Logged out everywhere else by the member"
+    )
+    SESSION_ENDED = "session_ended", _("A session ended by the member")
     RECOVERY_REQUESTED = "recovery_requested", _("Password recovery requested")
     PASSWORD_RECOVERED = "password_recovered", _("Password reset via recovery")
     PASSWORD_CHANGED = "password_changed", _("Password changed by the member")
