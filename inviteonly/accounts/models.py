@@ -163,16 +163,17 @@ class MemberSession(AbstractBaseSession):
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.CASCADE, related_name="sessions"
     )
-    # Empty in the database by default: rows written by code that predates a column
-    # (a migration moving older sessions in) have nothing to show there.
+    # Empty for rows stored before these columns, or by code that predates them (a
+    # migration moving older sessions in, hence the database's default too): they have
+    # nothing to show there.
     kind = models.CharField(
-        _("kind"), max_length=8, choices=SessionKind.choices, blank=True, db_default=""
+        _("kind"), max_length=8, choices=SessionKind.choices, blank=True, default="", db_default=""
     )
     created_at = models.DateTimeField(_("started"), null=True, blank=True)
     last_seen_at = models.DateTimeField(_("last used"), null=True, blank=True)
-    browser = models.CharField(_("browser"), max_length=32, blank=True, db_default="")
-    system = models.CharField(_("system"), max_length=32, blank=True, db_default="")
-    network = models.CharField(_("network"), max_length=43, blank=True, db_default="")
+    browser = models.CharField(_("browser"), max_length=32, blank=True, default="", db_default="")
+    system = models.CharField(_("system"), max_length=32, blank=True, default="", db_default="")
+    network = models.CharField(_("network"), max_length=43, blank=True, default="", db_default="")
 
     class Meta:
         db_table = "accounts_member_session"

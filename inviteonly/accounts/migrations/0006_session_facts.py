@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='membersession',
             name='browser',
-            field=models.CharField(blank=True, db_default='', max_length=32, verbose_name='browser'),
+            field=models.CharField(blank=True, default='', db_default='', max_length=32, verbose_name='browser'),
         ),
         migrations.AddField(
             model_name='membersession',
@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='membersession',
             name='kind',
-            field=models.CharField(blank=True, choices=[('web', 'Web'), ('api', 'API')], db_default='', max_length=8, verbose_name='kind'),
+            field=models.CharField(blank=True, choices=[('web', 'Web'), ('api', 'API')], default='', db_default='', max_length=8, verbose_name='kind'),
         ),
         migrations.AddField(
             model_name='membersession',
@@ -33,11 +33,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='membersession',
             name='network',
-            field=models.CharField(blank=True, db_default='', max_length=43, verbose_name='network'),
+            field=models.CharField(blank=True, default='', db_default='', max_length=43, verbose_name='network'),
         ),
         migrations.AddField(
             model_name='membersession',
             name='system',
-            field=models.CharField(blank=True, db_default='', max_length=32, verbose_name='system'),
+            field=models.CharField(blank=True, default='', db_default='', max_length=32, verbose_name='system'),
         ),
     ]
