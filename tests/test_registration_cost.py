@@ -108,6 +108,11 @@ def test_every_statement_of_a_registration_stays_in_psycopgs_statement_cache(
     inviter = ApiClient()
     inviter.log_in("+79160000001")
     newcomer = ApiClient()
+    # An app or a browser names itself: the session stores its browser and system.
+    newcomer.client.defaults["HTTP_USER_AGENT"] = (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0 Mobile Safari/537.36"
+    )
     with connection.execute_wrapper(record):
         assert inviter.post("/invitations", {"phone": NUMBER}).status_code == 201
         started = newcomer.post("/join", {

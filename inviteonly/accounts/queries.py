@@ -54,7 +54,7 @@ def sessions_of(member: Member, *, session: SessionBase) -> list[ShownSession]:
             client=describe_session_client(browser=row.browser, system=row.system),
             network=row.network,
             created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
+            last_seen_at=row.last_seen_at or row.created_at,
         )
         for row in rows
     ]

@@ -85,8 +85,9 @@ class SessionStore(DatabaseSessionStore):
         if session.member_id is None:
             return  # not logged in: nothing a member is shown
         now = clock.now()
-        if (session.last_seen_at is None
-                or now - session.last_seen_at >= settings.SESSION_LAST_SEEN_INTERVAL):
+        # Never used since it was stored (NULL): used when it started.
+        seen = session.last_seen_at or session.created_at
+        if seen is None or now - seen >= settings.SESSION_LAST_SEEN_INTERVAL:
             update(MemberSession, {"last_seen_at": now}, where="session_key = %s",
                    params=[session.session_key])
             session.last_seen_at = now
@@ -137,8 +138,10 @@ class SessionStore(DatabaseSessionStore):
             member_id=int(member_id) if member_id is not None else None,
             kind=self.kind,
             created_at=self.created_at,
-            # Stored now, so used now: the next request need not write it again.
-            last_seen_at=now,
+            # Not used since it was stored, nor since it started for a new one: NULL, so
+            # the next request need not write it (and a join's statement keeps within
+            # psycopg's 50 cached parameters: lib/queries.py).
+            last_seen_at=None,
             browser=self.client.browser,
             system=self.client.system,
             network=self.network,

@@ -340,11 +340,13 @@ def _by_model(rows: list[Model]) -> list[list[Model]]:
 
 _Update = tuple[type[Model], str, tuple[Any, ...], dict[str, Any]]
 # What one statement's SQL depends on: its updates (model, fields, condition, whether
-# counted), its other statements, and its rows (model, pointers back to earlier rows).
+# counted), its other statements, and its rows (model, pointers back to earlier rows,
+# the fields written as literals: NULL or '').
+_RowShape = tuple[type[Model], tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]
 _Shape = tuple[
     tuple[tuple[type[Model], tuple[str, ...], str, bool], ...],
     tuple[str, ...],
-    tuple[tuple[type[Model], tuple[tuple[str, int], ...]], ...],
+    tuple[_RowShape, ...],
 ]
 _TOGETHER: dict[_Shape, str] = {}
 
@@ -356,9 +358,11 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _L
     r0), …, (SELECT count(*) FROM u0)``: the new rows' ids, then the counted updates'
     row counts. A foreign key to a row of the block is deferred on PostgreSQL (Django
     creates them DEFERRABLE INITIALLY DEFERRED), so it is checked at commit, when the
-    row is there."""
+    row is there. A new row's NULLs and empty strings are written as literals, not as
+    parameters: psycopg parses a statement of more than 50 parameters afresh each time
+    (see tests/test_registration_cost.py), and a join's rows hold several."""
     positions = {id(row): position for position, row in enumerate(rows)}
-    shape: list[tuple[type[Model], tuple[tuple[str, int], ...]]] = []
+    shape: list[_RowShape] = []
     values: list[Any] = []
     for model, where, params, changes in updates:
         _, fields = _update_sql(model, tuple(changes), where)
@@ -372,8 +376,19 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _L
         )
         _check_new(row, but=list(pointers))
         _, fields = _insert_into(type(row))
-        values += _prepared(row, [field for field in fields if field not in pointers])
-        shape.append((type(row), tuple((field.attname, at) for field, at in pointers.items())))
+        given = [field for field in fields if field not in pointers]
+        prepared = _prepared(row, given)
+        literals = {
+            field.attname: literal
+            for field, value in zip(given, prepared, strict=True)
+            if (literal := _literal(value)) is not None
+        }
+        values += [value for value in prepared if _literal(value) is None]
+        shape.append((
+            type(row),
+            tuple((field.attname, at) for field, at in pointers.items()),
+            tuple(literals.items()),
+        ))
     counted = [(model, where, params) in later.counted for model, where, params, _ in updates]
     key: _Shape = (
         tuple(
@@ -390,7 +405,7 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _L
         answer = cursor.fetchone()
     assert answer is not None
     _saved(rows, answer[: len(rows)])
-    for row, (_, pointing) in zip(rows, shape, strict=True):
+    for row, (_, pointing, _literals) in zip(rows, shape, strict=True):
         for attname, at in pointing:
             setattr(row, attname, rows[at].pk)
     changed = iter(answer[len(rows) :])
@@ -399,14 +414,23 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _L
             later.counted[model, where, params].rows = int(next(changed))
 
 
+def _literal(value: Any) -> str | None:
+    """The SQL literal a prepared value is written as instead of a parameter, if any."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, str) and not value:
+        return "''"
+    return None
+
+
 def _one_statement(
     updates: Sequence[tuple[type[Model], tuple[str, ...], str, bool]],
     statements: Sequence[str],
-    shape: Sequence[tuple[type[Model], tuple[tuple[str, int], ...]]],
+    shape: Sequence[_RowShape],
 ) -> str:
     # Names from the models' metadata only; every value is a parameter.
     quote = _db().ops.quote_name
-    keys = [quote(model._meta.pk.column) for model, _ in shape]
+    keys = [quote(model._meta.pk.column) for model, _, _ in shape]
 
     clauses = [
         f"u{position} AS ({_update_sql(model, names, where)[0]}"
@@ -414,12 +438,12 @@ def _one_statement(
         for position, (model, names, where, counted) in enumerate(updates)
     ]
     clauses += [f"s{position} AS ({sql})" for position, sql in enumerate(statements)]
-    for position, (model, pointers) in enumerate(shape):
+    for position, (model, pointers, literals) in enumerate(shape):
         head, fields = _insert_into(model)
-        pointing = dict(pointers)
+        pointing, written = dict(pointers), dict(literals)
         values = [
             f"(SELECT {keys[pointing[field.attname]]} FROM r{pointing[field.attname]})"  # noqa: S608
-            if field.attname in pointing else "%s"
+            if field.attname in pointing else written.get(field.attname, "%s")
             for field in fields
         ]
         clauses.append(
