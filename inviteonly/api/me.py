@@ -193,11 +193,7 @@ def start_phone_change(
         region_hint=payload.region,
         ip_address=client_ip(request),
     )
-    return 202, VerificationStartedOut(
-        verification_token=started.token,
-        phone_masked=started.verification.phone_masked,
-        expires_at=started.verification.expires_at,
-    )
+    return 202, VerificationStartedOut.of(started)
 
 
 @router.post(

@@ -41,11 +41,7 @@ def start_recovery(request: HttpRequest, payload: RecoveryIn) -> tuple[int, Veri
     started = do_start_recovery(
         phone=payload.phone, region_hint=payload.region, ip_address=client_ip(request)
     )
-    return 202, VerificationStartedOut(
-        verification_token=started.token,
-        phone_masked=started.verification.phone_masked,
-        expires_at=started.verification.expires_at,
-    )
+    return 202, VerificationStartedOut.of(started)
 
 
 @router.post(

@@ -11,6 +11,7 @@ from pydantic import Field
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.rights import can_invite
 from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
+from inviteonly.phone_verification.actions import StartedVerification
 
 PhoneField = Field(max_length=MAX_INPUT_LENGTH, examples=["+7 916 123-45-67"])
 # A region hint for numbers typed in national format ("8 916 …" with "RU").
@@ -73,6 +74,14 @@ class VerificationStartedOut(Schema):
     verification_token: str
     phone_masked: str
     expires_at: datetime
+
+    @staticmethod
+    def of(started: StartedVerification) -> VerificationStartedOut:
+        return VerificationStartedOut(
+            verification_token=started.token,
+            phone_masked=started.verification.phone_masked,
+            expires_at=started.verification.expires_at,
+        )
 
 
 class SessionOut(Schema):
