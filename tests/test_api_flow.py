@@ -8,6 +8,7 @@ import pytest
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.models import Invitation
+from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.phone_verification.actions import verification_token_digest
 from inviteonly.phone_verification.models import PhoneVerification
@@ -259,6 +260,35 @@ def test_an_api_client_marks_its_notifications_read(
     # Only the caller's own: the newcomer's notice stays unread.
     assert Notification.objects.filter(read_at__isnull=True).count() == 1
     assert ApiClient().post("/me/notifications/read").status_code == 401
+
+
+@pytest.mark.parametrize("page", [False, True])
+def test_a_notice_that_came_after_the_list_was_shown_stays_unread(
+    founder: Member, page: bool
+) -> None:
+    """The app (or the home page) marks read what it showed: a warning that came since
+    (the password changed, the account moved) must not be marked read unseen."""
+    from django.test import Client
+
+    shown = notify_member(founder, NotificationKind.PASSWORD_RECOVERED)
+    if page:
+        client = Client()
+        client.force_login(founder)
+        home = client.get("/").content.decode()
+        assert f'name="up_to" value="{shown.id}"' in home
+    else:
+        api = ApiClient()
+        api.log_in(founder_phone(founder))
+        assert [notice["id"] for notice in api.get("/me/notifications").json_body] == [shown.id]
+    came_since = notify_member(founder, NotificationKind.PHONE_CHANGED)
+    if page:
+        assert client.post("/notifications/read/", {"up_to": str(shown.id)}).status_code == 302
+    else:
+        marked = api.post(f"/me/notifications/read?up_to={shown.id}")
+        assert marked.json_body == {"marked_read": 1}
+        assert api.post("/me/notifications/read?up_to=0").status_code == 422
+    unread = Notification.objects.filter(member=founder, read_at__isnull=True)
+    assert list(unread.values_list("id", flat=True)) == [came_since.id]
 
 
 @pytest.mark.parametrize(("header", "chosen", "language"), [

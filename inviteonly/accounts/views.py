@@ -41,6 +41,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.accounts.queries import sessions_of
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
 from inviteonly.notifications.actions import do_mark_notifications_read
@@ -276,7 +277,13 @@ def signed_in_member(request: HttpRequest) -> Member:
 @require_POST
 @login_required
 def notifications_read_view(request: HttpRequest) -> HttpResponse:
-    do_mark_notifications_read(member=signed_in_member(request))
+    # The newest notification the page showed: one that came since stays unread.
+    shown = request.POST.get("up_to", "")
+    valid = shown.isascii() and shown.isdigit() and len(shown) <= 19
+    do_mark_notifications_read(
+        member=signed_in_member(request),
+        up_to=min(int(shown), MAX_ROW_ID) if valid else None,
+    )
     return redirect("home")
 
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from ninja import Path, Router, Schema
+from ninja import Path, Query, Router, Schema
+from pydantic import Field
 
 from inviteonly.accounts.actions import (
     do_change_password,
@@ -31,6 +32,7 @@ from inviteonly.api.schemas import (
     TokenField,
     VerificationStartedOut,
 )
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
 from inviteonly.notifications.actions import do_mark_notifications_read
 from inviteonly.notifications.queries import recent_notifications
@@ -213,9 +215,17 @@ def confirm_phone_change(request: HttpRequest, payload: PhoneChangeConfirmIn) ->
     return MemberOut.of(member)
 
 
+class ReadUpToIn(Schema):
+    # The id of the newest notification the member was shown: newer ones, which they
+    # have not seen, stay unread. Left out: all are marked read.
+    up_to: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
+
+
 @router.post(
     "/notifications/read", response={200: ReadOut, **ERRORS},
-    summary="Mark all my notifications read",
+    summary="Mark my notifications read",
 )
-def mark_notifications_read(request: HttpRequest) -> ReadOut:
-    return ReadOut(marked_read=do_mark_notifications_read(member=authenticated_member(request)))
+def mark_notifications_read(request: HttpRequest, shown: Query[ReadUpToIn]) -> ReadOut:
+    return ReadOut(marked_read=do_mark_notifications_read(
+        member=authenticated_member(request), up_to=shown.up_to,
+    ))

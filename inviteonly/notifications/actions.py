@@ -39,7 +39,12 @@ def notify_members(
     ])
 
 
-def do_mark_notifications_read(*, member: Member) -> int:
-    return Notification.objects.filter(member=member, read_at__isnull=True).update(
-        read_at=clock.now()
-    )
+def do_mark_notifications_read(*, member: Member, up_to: int | None = None) -> int:
+    """Mark the member's notifications read: those up to the id ``up_to`` (the newest
+    the member was shown), or all. One that arrived after the list was shown stays
+    unread: a warning (the password changed, the account moved) is not marked read
+    unseen. How many were marked."""
+    unread = Notification.objects.filter(member=member, read_at__isnull=True)
+    if up_to is not None:
+        unread = unread.filter(id__lte=up_to)
+    return unread.update(read_at=clock.now())
