@@ -358,3 +358,27 @@ def test_a_user_agent_is_reduced_to_a_browser_family_and_system(
 ])
 def test_an_address_is_shown_only_as_its_network(address: str | None, network: str) -> None:
     assert masked_network(address) == network
+
+
+def test_storing_a_session_again_keeps_when_it_was_last_used(
+    vera: Member, clock: FrozenClock
+) -> None:
+    # A page that writes to the session (starting a move to a new number) stores the
+    # whole row again: "last used" is not lost to it, nor written anew on the next
+    # request.
+    here = browser(VERA)
+    clock.advance(minutes=10)
+    assert here.get("/invite/").status_code == 200
+    used = MemberSession.objects.get(member=vera).last_seen_at
+    assert used == clock.current
+    clock.advance(minutes=1)
+    store = SessionStore(session_key=cookie(here))
+    store["_some_step"] = 1
+    store.save()
+    assert MemberSession.objects.get(member=vera).last_seen_at == used
+    clock.advance(minutes=1)
+    with CaptureQueriesContext(connection) as captured:
+        assert here.get("/invite/").status_code == 200
+    assert _session_writes(captured) == []
+    (shown,) = page_sessions(here)
+    assert shown.last_seen_at == used

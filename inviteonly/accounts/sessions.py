@@ -61,6 +61,7 @@ class SessionStore(DatabaseSessionStore):
     client: ClientDescription = ClientDescription(browser="", system="")
     network: str = ""
     created_at: datetime | None = None  # None: "now", when the row is first stored
+    last_seen_at: datetime | None = None  # None: not used since it started
 
     @classmethod
     def get_model_class(cls) -> type[MemberSession]:
@@ -82,6 +83,7 @@ class SessionStore(DatabaseSessionStore):
         self.client = ClientDescription(browser=session.browser, system=session.system)
         self.network = session.network
         self.created_at = session.created_at
+        self.last_seen_at = session.last_seen_at
         if session.member_id is None:
             return  # not logged in: nothing a member is shown
         now = clock.now()
@@ -90,7 +92,7 @@ class SessionStore(DatabaseSessionStore):
         if seen is None or now - seen >= settings.SESSION_LAST_SEEN_INTERVAL:
             update(MemberSession, {"last_seen_at": now}, where="session_key = %s",
                    params=[session.session_key])
-            session.last_seen_at = now
+            session.last_seen_at = self.last_seen_at = now
 
     def _get_new_session_key(self) -> str:
         # Django probes the database for a collision first; the INSERT that follows
@@ -130,7 +132,7 @@ class SessionStore(DatabaseSessionStore):
         member_id = data.get(SESSION_KEY)
         now = clock.now()
         if self.created_at is None:
-            self.created_at = now
+            self.created_at, self.last_seen_at = now, None
         return MemberSession(
             session_key=stored_session_key(self._get_or_create_session_key()),  # type: ignore[attr-defined]
             session_data=self.encode(data),
@@ -138,10 +140,11 @@ class SessionStore(DatabaseSessionStore):
             member_id=int(member_id) if member_id is not None else None,
             kind=self.kind,
             created_at=self.created_at,
-            # Not used since it was stored, nor since it started for a new one: NULL, so
-            # the next request need not write it (and a join's statement keeps within
+            # As loaded: a row stored again (its data changed, its key cycled) keeps when
+            # it was last used. A new one's is NULL, not used since it started, so the
+            # next request need not write it (and a join's statement keeps within
             # psycopg's 50 cached parameters: lib/queries.py).
-            last_seen_at=None,
+            last_seen_at=self.last_seen_at,
             browser=self.client.browser,
             system=self.client.system,
             network=self.network,
