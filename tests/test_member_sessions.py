@@ -21,7 +21,7 @@ from inviteonly.accounts.queries import sessions_of
 from inviteonly.accounts.sessions import SessionStore, session_public_id, stored_session_key
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib.clients import ClientDescription, describe_client, masked_network
-from tests.conftest import PASSWORD, ApiClient, FrozenClock, make_member
+from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -382,3 +382,28 @@ def test_storing_a_session_again_keeps_when_it_was_last_used(
     assert _session_writes(captured) == []
     (shown,) = page_sessions(here)
     assert shown.last_seen_at == used
+
+
+def test_a_recovery_ends_the_sessions_the_page_would_list(
+    vera: Member, sms_outbox: SmsOutbox
+) -> None:
+    # A recovered password logs the member out everywhere: those sessions are gone, not
+    # listed as where they are logged in, nor counted by "log out everywhere else".
+    lost = browser(VERA, MAC_SAFARI)
+    api_client(VERA)
+    recovery = ApiClient()
+    started = recovery.post("/recovery", {"phone": VERA})
+    assert started.status_code == 202
+    recovered = recovery.post("/recovery/confirm", {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for(VERA), "new_password": "a brand new passphrase",
+    })
+    assert recovered.status_code == 200, recovered.json_body
+    assert not MemberSession.objects.filter(member=vera).exists()
+    assert lost.get("/profile/sessions/").status_code == 302
+    here = Client(HTTP_USER_AGENT=ANDROID_CHROME)
+    here.post("/login/", {"phone": VERA, "password": "a brand new passphrase"})
+    (shown,) = page_sessions(here)
+    assert shown.current
+    ended = here.post("/profile/sessions/end-others", follow=True)
+    assert "You had no other session to end." in ended.content.decode()

@@ -466,8 +466,8 @@ def do_confirm_recovery(
     ip_address: str | None = None,
 ) -> Member:
     """Set a new password if ``code`` is right for the verification (by id or token).
-    Every session of the member ends (the session auth hash follows the password); the
-    member is notified and not logged in."""
+    Every session of the member ends (deleted, as a password change ends the others: the
+    sessions page lists none of them); the member is notified and not logged in."""
     check_new_password(new_password, field="new_password")
     enforce_rate_limit(["check_code"], Subject(ip=ip_address))
     with transaction.atomic():
@@ -500,6 +500,8 @@ def do_confirm_recovery(
             )
         member.password = password_hash
         member.save(update_fields=["password"])
+        # Lock order (moderation.actions.lock_members): the member, then their sessions.
+        MemberSession.objects.filter(member_id=member.id).delete()
         reset_login_failures(member.phone_blind_index)
         notify_member(member, NotificationKind.PASSWORD_RECOVERED)
         record_audit_entry(
