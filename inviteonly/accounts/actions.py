@@ -50,6 +50,7 @@ from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
     StartedVerification,
     check_verification_code,
+    code_expired,
     consume_verification,
     create_verification,
     used_with_code,
@@ -491,7 +492,7 @@ def do_confirm_recovery(
         if member.phone_blind_index != verification.phone_blind_index:
             # The account moved to another number since the code was sent (a recovery
             # that found it just before the move, too): its old number recovers nothing.
-            raise _code_no_longer_valid()
+            raise code_expired()
         if not member.is_active:
             raise ActionError(
                 "account_restricted",
@@ -539,18 +540,17 @@ def do_change_password(
     form allows. Banned members cannot (nor can they be logged in); quarantined may.
     """
     check_new_password(new_password, field="new_password")
-    enforce_rate_limit(["login"], Subject(ip=ip_address))
-    begin_login_attempt(member.phone_blind_index)
     # The hash the typed password is checked against: the password must still be it
     # under the lock below (a recovery may commit meanwhile).
     checked_hash = Member.objects.filter(id=member.id).values_list("password", flat=True).get()
-    if not check_password(current_password or "", checked_hash):
+    if not _password_typed_again(
+        member, current_password, hashed=checked_hash, subject=Subject(ip=ip_address)
+    ):
         record_audit_entry(
             AuditAction.PASSWORD_CHANGE_FAILED, actor=member, target_member=member,
             ip_address=ip_address,
         )
         raise _current_password_wrong()
-    reset_login_failures(member.phone_blind_index)
     if new_password == current_password:
         raise ActionError(
             "password_unchanged",
@@ -659,16 +659,6 @@ def do_end_session(
         )
 
 
-def _code_no_longer_valid() -> ActionError:
-    """The refusal of a code that is gone (phone_verification.actions), for a right code
-    that no longer unlocks what it was sent for."""
-    return ActionError(
-        "code_expired",
-        _("This code has expired or was already used. Start again to get a new code."),
-        status=410,
-        field="code",
-    )
-
 
 def _refuse_if_recovered_with(*, verification_token: str, code: str) -> None:
     """A confirmation sent again after the password changed (an API client retrying
@@ -714,11 +704,10 @@ def _check_current_password(member: Member, *, password: str, ip_address: str | 
     number (the address's ``login`` limit, the number's waits and lockout), so a session
     is no way around them for guessing it."""
     number = current_phone_number(member)
-    enforce_rate_limit(["login"], Subject(ip=ip_address, number=number.e164))
-    begin_login_attempt(member.phone_blind_index)
-    # Not Member.check_password: it stores a hash due for an upgrade anew, which would
-    # end every session of the member, this one included.
-    if not check_password(password or "", member.password):
+    if not _password_typed_again(
+        member, password, hashed=member.password,
+        subject=Subject(ip=ip_address, number=number.e164),
+    ):
         record_audit_entry(
             AuditAction.LOGIN_FAILED, actor=member, target_member=member,
             ip_address=ip_address, phone_masked=number.masked,
@@ -726,7 +715,20 @@ def _check_current_password(member: Member, *, password: str, ip_address: str | 
         raise ActionError(
             "password_wrong", _("The password is wrong."), status=403, field="password"
         )
+
+
+def _password_typed_again(member: Member, password: str, *, hashed: str, subject: Subject) -> bool:
+    """Whether a logged-in member typed their password (``hashed``) again, counted like a
+    login (the ``login`` limits of ``subject``, the number's waits and lockout): a
+    session is no way around them for guessing it. Not ``Member.check_password``: that
+    stores a hash due for an upgrade anew, which would end every session of the member,
+    this one included."""
+    enforce_rate_limit(["login"], subject)
+    begin_login_attempt(member.phone_blind_index)
+    if not check_password(password or "", hashed):
+        return False
     reset_login_failures(member.phone_blind_index)
+    return True
 
 
 def _account_restricted() -> ActionError:
@@ -861,7 +863,7 @@ def _move_member(
     if verification.member_id != member_id:
         # Another member's code: as if there were none (a token is never handed to
         # anyone but its member; a page keeps only its own verification's id).
-        raise _code_no_longer_valid()
+        raise code_expired()
     # Lock order (moderation.actions.lock_members): the member, then their sessions. FOR
     # UPDATE, not NO KEY: the UPDATE below changes a unique column.
     member = Member.objects.select_for_update().get(id=member_id)
@@ -870,7 +872,7 @@ def _move_member(
     if member.password != session_password:
         # Recovered or changed since the session was checked, which ended that session
         # (a recovery by the old number, against whoever moves the account away).
-        raise _code_no_longer_valid()
+        raise code_expired()
     consume_verification(verification, checked_here=True)
     old_index, old_masked = member.phone_blind_index, member.phone_masked
     old_number = current_phone_number(member)

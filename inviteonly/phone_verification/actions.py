@@ -158,7 +158,9 @@ def _count_wrong_code(verification: PhoneVerification, *, purpose: VerificationP
     )
 
 
-def _code_expired() -> ActionError:
+def code_expired() -> ActionError:
+    """The refusal of a code that is gone: expired, used, replaced — or right, but no
+    longer unlocking what it was sent for."""
     return ActionError(
         "code_expired",
         _("This code has expired or was already used. Start again to get a new code."),
@@ -240,7 +242,7 @@ def check_verification_code(
         or verification.expires_at <= now
         or verification.failed_attempts >= settings.VERIFICATION_CODE_MAX_ATTEMPTS
     ):
-        return CodeCheck(refusal=_code_expired())
+        return CodeCheck(refusal=code_expired())
     # Past the number's daily cap of wrong codes, each new code gets one try: the owner,
     # who types the code from the SMS, still gets in; a guesser gets one guess per SMS.
     if verification.failed_attempts > 0 and _past_the_daily_cap(verification, now=now):
@@ -326,7 +328,7 @@ def consume_verification(verification: PhoneVerification, *, checked_here: bool 
         PhoneVerification, values,
         where="id = %s AND consumed_at IS NULL", params=[verification.id],
     ) != 1:
-        raise _code_expired()
+        raise code_expired()
     record_code_verified(verification.region)
 
 
