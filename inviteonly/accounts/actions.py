@@ -23,7 +23,12 @@ from inviteonly.abuse.login_throttle import (
 )
 from inviteonly.abuse.sms_budget import sms_budget
 from inviteonly.accounts.models import Member, MemberSession
-from inviteonly.accounts.sessions import SessionStore, session_public_id, stored_session_key
+from inviteonly.accounts.sessions import (
+    SessionStore,
+    end_other_sessions,
+    session_public_id,
+    stored_session_key,
+)
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction, AuditEntry
@@ -45,6 +50,7 @@ from inviteonly.lib.queries import (
     written_at_once,
     written_together,
 )
+from inviteonly.moderation.actions import lock_members
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.phone_verification.actions import (
@@ -501,8 +507,7 @@ def do_confirm_recovery(
             )
         member.password = password_hash
         member.save(update_fields=["password"])
-        # Lock order (moderation.actions.lock_members): the member, then their sessions.
-        MemberSession.objects.filter(member_id=member.id).delete()
+        end_other_sessions(member.id, keeping=None)
         reset_login_failures(member.phone_blind_index)
         notify_member(member, NotificationKind.PASSWORD_RECOVERED)
         record_audit_entry(
@@ -575,11 +580,7 @@ def do_change_password(
             raise _current_password_wrong()
         update(Member, {"password": password_hash}, where="id = %s", params=[member.pk])
         member.password = password_hash
-        current_key = session.session_key
-        others = MemberSession.objects.filter(member_id=member.id)
-        if current_key is not None:
-            others = others.exclude(session_key=stored_session_key(current_key))
-        ended, _by_model = others.delete()
+        ended = end_other_sessions(member.id, keeping=session.session_key)
         # As django.contrib.auth.update_session_auth_hash: a new key, and the hash of
         # the new password, so this session stays valid where the others would not.
         session.cycle_key()
@@ -597,11 +598,9 @@ def do_change_password(
 
 
 def _lock_member_sessions(member: Member, session: SessionBase) -> tuple[str | None, list[str]]:
-    """Under the member's lock (lock order, moderation.actions.lock_members: the member,
-    then their sessions): the stored key of ``session`` and of the member's others."""
-    Member.objects.select_for_update(no_key=True).filter(id=member.id).values_list(
-        "id", flat=True
-    ).get()
+    """Under the member's lock (the lock order: the member, then their sessions): the
+    stored key of ``session`` and of the member's others."""
+    lock_members(member.id)
     current = session.session_key
     current_stored = stored_session_key(current) if current is not None else None
     stored = MemberSession.objects.filter(member_id=member.id).values_list(
@@ -616,8 +615,8 @@ def do_end_other_sessions(
     """Log ``member`` out everywhere but ``session`` ("log out everywhere else": a lost
     phone, a shared computer), pages and API tokens alike. How many sessions ended."""
     with transaction.atomic():
-        _current, others = _lock_member_sessions(member, session)
-        ended, _by_model = MemberSession.objects.filter(session_key__in=others).delete()
+        lock_members(member.id)
+        ended = end_other_sessions(member.id, keeping=session.session_key)
         record_audit_entry(
             AuditAction.OTHER_SESSIONS_ENDED,
             actor=member,
@@ -657,7 +656,6 @@ def do_end_session(
             ip_address=ip_address,
             count=1,
         )
-
 
 
 def _refuse_if_recovered_with(*, verification_token: str, code: str) -> None:
@@ -880,10 +878,7 @@ def _move_member(
     member.phone_ciphertext = verification.phone_ciphertext
     member.phone_masked = verification.phone_masked
     member.save(update_fields=["phone_blind_index", "phone_ciphertext", "phone_masked"])
-    others = MemberSession.objects.filter(member_id=member.id)
-    if keep_session_key is not None:
-        others = others.exclude(session_key=stored_session_key(keep_session_key))
-    others.delete()
+    end_other_sessions(member.id, keeping=keep_session_key)
     # The old number's waits and lockout stay behind with it; the new one, proved by
     # its code, starts without those strangers may have typed for it.
     reset_login_failures(old_index)

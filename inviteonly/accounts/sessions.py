@@ -170,6 +170,17 @@ def end_sessions(members: QuerySet[Member]) -> int:
     return deleted
 
 
+def end_other_sessions(member_id: int, *, keeping: str | None) -> int:
+    """Log the member out everywhere but the session whose key is ``keeping`` (none:
+    everywhere), pages and API. Call it under the member's lock (lock order,
+    moderation.actions.lock_members: the member, then their sessions). How many ended."""
+    others = MemberSession.objects.filter(member_id=member_id)
+    if keeping is not None:
+        others = others.exclude(session_key=stored_session_key(keeping))
+    deleted, _ = others.delete()
+    return deleted
+
+
 def sweep_expired_sessions() -> int:
     """Delete sessions past their expiry (part of `inviteonly sweep`); how many."""
     deleted, _ = MemberSession.objects.filter(expire_date__lte=timezone.now()).delete()
