@@ -378,16 +378,17 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _L
         _, fields = _insert_into(type(row))
         given = [field for field in fields if field not in pointers]
         prepared = _prepared(row, given)
-        literals = {
-            field.attname: literal
-            for field, value in zip(given, prepared, strict=True)
-            if (literal := _literal(value)) is not None
-        }
-        values += [value for value in prepared if _literal(value) is None]
+        literals = []
+        for field, value in zip(given, prepared, strict=True):
+            literal = _literal(value)
+            if literal is None:
+                values.append(value)
+            else:
+                literals.append((field.attname, literal))
         shape.append((
             type(row),
             tuple((field.attname, at) for field, at in pointers.items()),
-            tuple(literals.items()),
+            tuple(literals),
         ))
     counted = [(model, where, params) in later.counted for model, where, params, _ in updates]
     key: _Shape = (
