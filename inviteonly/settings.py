@@ -317,8 +317,11 @@ TEMPLATES = [
 _SQLITE_PATH = DATA_DIR / "inviteonly.sqlite3"
 # Seconds a thread keeps its database connection. Reconnecting on every request (and,
 # on SQLite, re-reading the schema) costs a third of a registration's own work
-# (benchmarks/join_flow); health checks notice a connection the server dropped.
-DATABASE_CONNECTION_MAX_AGE = _env_int("INVITEONLY_DB_CONN_MAX_AGE", 60, minimum=0)
+# (benchmarks/join_flow); a new PostgreSQL connection also plans every statement afresh
+# for its first ten runs, about 30 ms of a thread's work each time it is replaced.
+# Health checks notice a connection the server dropped, so a long age costs no errors;
+# it is an age at all so that a connection's server-side caches do not grow for ever.
+DATABASE_CONNECTION_MAX_AGE = _env_int("INVITEONLY_DB_CONN_MAX_AGE", 600, minimum=0)
 try:
     DATABASES = {
         "default": dj_database_url.config(
