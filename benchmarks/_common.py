@@ -7,11 +7,10 @@
 * Child processes: Django can be configured once per process, so a benchmark measures
   each database in a child process of itself (``run_child``) and reads the last line
   of the child's standard output as JSON.
-* The request stack: ``JsonApi`` sends JSON through ``django.test.Client`` (middleware,
-  sessions, JSON parsing, all in-process) and then does what a WSGI server's
-  ``request_finished`` signal does and the test client suppresses: it closes database
-  connections that are obsolete (older than ``DATABASE_CONNECTION_MAX_AGE``), as in
-  production.
+* The request stack: ``JsonApi`` hands JSON requests to Django's WSGI handler, as a
+  WSGI server does (middleware, sessions, JSON parsing, the request signals, all
+  in-process, without a socket); ``request_finished`` closes the database connections
+  older than ``DATABASE_CONNECTION_MAX_AGE``, as in production.
 * ``WorkerPool``: long-lived threads (each keeps its own client and database
   connection) that start a phase together and take work from a shared counter.
 * Counting what a piece of code does: password hashes (``count_password_hashes``), the
@@ -258,50 +257,67 @@ class ApiRefused(AssertionError):
 
 @functools.cache
 def _shared_handler() -> Any:
-    from django.test.client import ClientHandler
+    from django.core.handlers.wsgi import WSGIHandler
 
-    return ClientHandler(enforce_csrf_checks=False)
+    # One handler for all clients, as a server process has one: a handler loads the
+    # middleware once (whitenoise scans every static file).
+    return WSGIHandler()
 
 
 class JsonApi:
-    """JSON requests to /api through one ``django.test.Client``, as one HTTP client."""
+    """JSON requests to /api, handed to Django's WSGI handler as a WSGI server hands
+    them: the whole stack (middleware, sessions, JSON parsing) in-process, without a
+    socket, and the signals a server's request fires, ``request_finished`` closing the
+    connections older than ``DATABASE_CONNECTION_MAX_AGE``. An API client that keeps no
+    cookies: the API is used with bearer tokens."""
 
     def __init__(
         self, *, token: str | None = None, language: str = "en", remote_addr: str = "127.0.0.1"
     ) -> None:
-        from django.test import Client
-
-        self.client = Client(HTTP_ACCEPT_LANGUAGE=language)
-        # One request handler for all clients, as a server process has one: a fresh
-        # handler per client would load the middleware again (whitenoise scans every
-        # static file) and charge that to whichever registration comes first.
-        self.client.handler = _shared_handler()
         self.token = token
+        self.language = language
         # The client address the site sees (REMOTE_ADDR): rate limits count by it.
         self.remote_addr = remote_addr
 
-    def forget_cookies(self) -> None:
-        from http.cookies import SimpleCookie
-
-        self.client.cookies = SimpleCookie()
-
     def post(self, path: str, body: dict[str, Any], *, expect: int) -> Any:
-        from django.db import close_old_connections
+        data = json.dumps(body).encode()
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": f"/api{path}",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "testserver",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": self.remote_addr,
+            "HTTP_HOST": "testserver",
+            "HTTP_ACCEPT_LANGUAGE": self.language,
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(data)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(data),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        if self.token:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {self.token}"
+        statuses: list[str] = []
 
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+            statuses.append(status)
+
+        response = _shared_handler()(environ, start_response)
         try:
-            response = self.client.post(
-                f"/api{path}",
-                data=json.dumps(body),
-                content_type="application/json",
-                headers=headers,
-                REMOTE_ADDR=self.remote_addr,
-            )
+            content = b"".join(response)
         finally:
-            close_old_connections()  # what request_finished does behind a WSGI server
-        answer = json.loads(response.content) if response.content else None
-        if response.status_code != expect:
-            raise ApiRefused(path, response.status_code, expect, answer)
+            response.close()  # request_finished, as the server sends it
+        status = int(statuses[0].split()[0])
+        answer = json.loads(content) if content else None
+        if status != expect:
+            raise ApiRefused(path, status, expect, answer)
         return answer
 
 

@@ -11,13 +11,13 @@ the join token read from it (in production the delivery worker does this; here t
 registering thread does, so its cost stays in the flow); the newcomer looks at the invitation
 (``POST /api/join/invitation``), starts joining (``POST /api/join``), gets the code by
 SMS (delivered the same way) and confirms it (``POST /api/join/confirm``), which
-creates the member and answers with a session token. Every request goes through
-``django.test.Client``: the whole Django stack (middleware, sessions, JSON parsing),
-in-process, without a socket. Each worker thread has its own clients and its own
-database connection; after every request, and after every delivery batch, the
-thread closes obsolete connections as ``request_finished`` does behind a real server
-(the test client suppresses that), so connections live exactly as long as in
-production (``DATABASE_CONNECTION_MAX_AGE``).
+creates the member and answers with a session token. Every request is handed to
+Django's WSGI handler as a WSGI server hands it: the whole Django stack (middleware,
+sessions, JSON parsing, the request signals), in-process, without a socket. Each
+worker thread has its own clients and its own database connection; the request's
+``request_finished``, and the thread after every delivery batch (as the worker does),
+close obsolete connections, so connections live exactly as long as in production
+(``DATABASE_CONNECTION_MAX_AGE``).
 
 Password hashes per registration: one. ``do_start_join`` (accounts/actions.py) hashes
 the password once with ``make_password``; ``do_confirm_join`` copies the stored hash
@@ -56,9 +56,10 @@ What is measured, in one run and on one database:
   arrives at a process that was idle or hashing pays it on its first steps too:
   ``overhead_ms_first_of_block`` is the mean of such registrations, the first of
   each block, which follows the benchmark's own bare hashes and is kept out of the
-  headline (a bare hash is not part of a registration). Once a minute a thread's
-  database connection is replaced (``DATABASE_CONNECTION_MAX_AGE``) and plans its
-  statements again, as in production; the figures include that.
+  headline (a bare hash is not part of a registration). A thread's database
+  connection is replaced as in production, after ``DATABASE_CONNECTION_MAX_AGE``
+  (ten minutes by default, longer than a run): the new one plans its statements
+  afresh, about 30 ms of the thread's work.
 
 How to read the step breakdown: "invite 8.1/6.9/10" is 8.1 ms of wall time per
 registration for that step, 6.9 ms of it CPU time of the registering thread (Python,
@@ -221,7 +222,6 @@ def register(clients: FlowClients, *, queries: QueryCount | None = None) -> Laps
     """One complete registration of a fresh number; raises if any step is refused."""
     phone = PHONES.next()
     founder_id, inviter = clients.inviters.take()
-    clients.newcomer.forget_cookies()
     clients.newcomer.remote_addr = ADDRESSES.next()
     laps = Laps(queries)
     HASH_TIMER.take()  # forget hashes timed before this registration
