@@ -28,6 +28,7 @@ import ipaddress
 import itertools
 import json
 import os
+import platform
 import pstats
 import re
 import secrets
@@ -154,6 +155,16 @@ def database_description() -> str:
         cursor.execute("SHOW server_version")
         row = cursor.fetchone()
     return f"PostgreSQL {row[0] if row else '?'}"
+
+
+def interpreter_description() -> str:
+    """Which Python runs the benchmark: builds differ widely in speed (see the
+    operations guide: a pyenv build without PGO runs our code ~1.5 times slower than
+    Debian's python3)."""
+    return (
+        f"{platform.python_implementation()} {platform.python_version()} "
+        f"({os.path.realpath(sys.executable)})"
+    )
 
 
 # ---------------------------------------------------------------------------

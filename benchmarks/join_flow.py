@@ -112,6 +112,7 @@ from benchmarks._common import (
     count_password_hashes,
     count_queries,
     database_description,
+    interpreter_description,
     message_mark,
     profile_text,
     receive_sms,
@@ -329,7 +330,8 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     inviters = Inviters(create_founders(-(-registrations // INVITATIONS_PER_INVITER) + 1))
     argon2 = argon2_parameters()
     say(
-        f"{database_description_cached()}; concurrency {concurrency}; Argon2id time_cost="
+        f"{database_description_cached()}; {interpreter_description()}; concurrency "
+        f"{concurrency}; Argon2id time_cost="
         f"{argon2['time_cost']} memory_cost={argon2['memory_cost']} KiB "
         f"parallelism={argon2['parallelism']}"
     )
@@ -512,6 +514,7 @@ def measure(database: str, counts: Counts, concurrency: int, profile: bool) -> d
     return {
         "database": database,
         "database_version": database_description_cached(),
+        "python": interpreter_description(),
         "concurrency": concurrency,
         "flow_per_s": _round(flow_per_s, 3),
         "hash_bound_per_s": _round(hash_bound_per_s, 3),
