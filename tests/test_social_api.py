@@ -639,3 +639,30 @@ def test_a_banned_members_posts_conversations_and_friendships_are_left_out() -> 
 
 def names(rows: list[dict[str, Any]]) -> list[str]:
     return [row["member"]["display_name"] for row in rows]
+
+
+def test_friend_requests_page_past_the_first_hundred() -> None:
+    """Both lists, newest first: the first page of each, then ``next_before`` on its own
+    list, until every request was listed once."""
+    anna, api = member_with_api("Anna")
+    others = [make_member(display_name=f"Other {n}") for n in range(105)]
+    FriendRequest.objects.bulk_create(
+        [FriendRequest(sender=other, recipient=anna) for other in others[:102]]
+        + [FriendRequest(sender=anna, recipient=other) for other in others[102:]]
+    )
+    first = api.get("/friend-requests?limit=40")
+    assert first.status_code == 200, first.json_body
+    lists = first.json_body
+    for direction, expected in (("incoming", others[:102]), ("outgoing", others[102:])):
+        seen = [row["member"]["id"] for row in lists[direction]]
+        cursor = lists[f"{direction}_next_before"]
+        while cursor is not None:
+            page = api.get(f"/friend-requests/{direction}?limit=40&before={cursor}").json_body
+            seen += [row["member"]["id"] for row in page["items"]]
+            cursor = page["next_before"]
+        assert seen == [other.id for other in reversed(expected)], direction
+        whole = api.get(f"/friend-requests/{direction}?limit=100").json_body
+        assert len(whole["items"]) == min(len(expected), 100)
+    assert len(api.get("/friend-requests").json_body["incoming"]) == 20  # SOCIAL_PAGE_SIZE
+    assert api.get("/friend-requests?limit=1000").status_code == 422
+    assert api.get("/friend-requests/incoming?before=0").status_code == 422

@@ -15,7 +15,15 @@ from PIL import Image
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
-from inviteonly.social.models import Block, Friendship, Message, Participant, Profile, WallPost
+from inviteonly.social.models import (
+    Block,
+    FriendRequest,
+    Friendship,
+    Message,
+    Participant,
+    Profile,
+    WallPost,
+)
 from tests.conftest import FrozenClock, make_member
 from tests.social_helpers import SETTLED
 
@@ -305,3 +313,41 @@ def test_the_avatar_field_has_a_label_and_its_help_is_read_with_it(
     assert re.search(f'<label for="{avatar["id"]}">{label}</label>', html)
     [help_id] = page.described_by(avatar["id"])
     assert "JPEG" in page.text_of[help_id]
+
+
+@pytest.mark.parametrize(("name", "cursor", "testid"), [
+    ("incoming", "incoming_before", "incoming-requests"),
+    ("outgoing", "outgoing_before", "outgoing-requests"),
+    ("blocked", "blocked_before", "blocked-members"),
+])
+def test_the_friends_page_reaches_every_request_and_block(
+    name: str, cursor: str, testid: str
+) -> None:
+    """Past the first hundred too: each list has its own "More" link, newest first."""
+    anna = make_member(display_name="Anna")
+    others = [make_member(display_name=f"Other {n}") for n in range(103)]
+    if name == "incoming":
+        FriendRequest.objects.bulk_create(
+            [FriendRequest(sender=other, recipient=anna) for other in others])
+    elif name == "outgoing":
+        FriendRequest.objects.bulk_create(
+            [FriendRequest(sender=anna, recipient=other) for other in others])
+    else:
+        Block.objects.bulk_create([Block(blocker=anna, blocked=other) for other in others])
+    client = signed_in(anna, "en")
+    seen: list[int] = []
+    path = "/friends/"
+    while path:
+        page = client.get(path)
+        rows = page.context[name]
+        assert 0 < len(rows) <= settings.SOCIAL_PAGE_SIZE
+        assert f'data-testid="{testid}"' in page.content.decode()
+        seen += [row.blocked_id if name == "blocked" else
+                 row.sender_id if name == "incoming" else row.recipient_id for row in rows]
+        after = page.context[f"{name}_next_before"]
+        assert not after or f'href="?{cursor}={after}"' in page.content.decode()
+        path = f"/friends/?{cursor}={after}" if after else ""
+    assert seen == [other.id for other in reversed(others)]
+    assert len(client.get(f"/friends/?{cursor}=nonsense").context[name]) == (
+        settings.SOCIAL_PAGE_SIZE
+    )

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Query, Router, Schema
 from ninja.pagination import paginate
+from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.pagination import BoundedLimitOffsetPagination
 from inviteonly.api.profiles import MemberCard, MemberIdField, MemberIdPath
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
+from inviteonly.api.walls import KeysetIn
 from inviteonly.social.actions import (
     do_accept_friend_request,
     do_block_member,
@@ -24,9 +28,11 @@ from inviteonly.social.actions import (
 )
 from inviteonly.social.models import Block, FriendRequest, Friendship
 from inviteonly.social.queries import (
+    before,
     blocked_members,
     friends_of,
     incoming_friend_requests,
+    keyset_page,
     mutual_friends,
     outgoing_friend_requests,
 )
@@ -56,8 +62,27 @@ class FriendRequestOut(Schema):
 
 
 class FriendRequestsOut(Schema):
+    """The first page of each list, newest first."""
+
     incoming: list[FriendRequestOut]
     outgoing: list[FriendRequestOut]
+    # The rest: GET /api/friend-requests/incoming (or /outgoing) ?before=<this>; null
+    # when the list above is all there is.
+    incoming_next_before: int | None
+    outgoing_next_before: int | None
+
+
+class FirstPagesIn(Schema):
+    """How many of each list: the first page of both."""
+
+    limit: int = Field(default=settings.SOCIAL_PAGE_SIZE, ge=1,
+                       le=settings.NINJA_PAGINATION_MAX_LIMIT)
+
+
+class FriendRequestPageOut(Schema):
+    items: list[FriendRequestOut]
+    # Ask for the next (older) page with ?before=<next_before>; null on the last page.
+    next_before: int | None
 
 
 class FriendRequestIn(Schema):
@@ -114,16 +139,43 @@ def remove_friend(request: HttpRequest, member_id: int = MemberIdPath) -> tuple[
     return 204, None
 
 
+def _requests_page(
+    rows: QuerySet[FriendRequest], *, incoming: bool, before_id: int | None, limit: int
+) -> tuple[list[FriendRequestOut], int | None]:
+    page, next_before = keyset_page(list(before(rows, before_id)[:limit + 1]), limit)
+    return [_request_out(row, incoming=incoming) for row in page], next_before
+
+
 @router.get("/friend-requests", response={200: FriendRequestsOut, **ERRORS},
-            summary="Friend requests to me and from me")
-def friend_requests(request: HttpRequest) -> FriendRequestsOut:
+            summary="Friend requests to me and from me: the first page of each")
+def friend_requests(request: HttpRequest, page: Query[FirstPagesIn]) -> FriendRequestsOut:
     member = authenticated_member(request)
+    incoming, incoming_next_before = _requests_page(
+        incoming_friend_requests(member), incoming=True, before_id=None, limit=page.limit)
+    outgoing, outgoing_next_before = _requests_page(
+        outgoing_friend_requests(member), incoming=False, before_id=None, limit=page.limit)
     return FriendRequestsOut(
-        incoming=[_request_out(row, incoming=True)
-                  for row in incoming_friend_requests(member)[:100]],
-        outgoing=[_request_out(row, incoming=False)
-                  for row in outgoing_friend_requests(member)[:100]],
+        incoming=incoming, outgoing=outgoing,
+        incoming_next_before=incoming_next_before, outgoing_next_before=outgoing_next_before,
     )
+
+
+@router.get("/friend-requests/incoming", response={200: FriendRequestPageOut, **ERRORS},
+            summary="Friend requests to me, newest first")
+def incoming_requests(request: HttpRequest, page: Query[KeysetIn]) -> FriendRequestPageOut:
+    rows, next_before = _requests_page(
+        incoming_friend_requests(authenticated_member(request)), incoming=True,
+        before_id=page.before, limit=page.limit)
+    return FriendRequestPageOut(items=rows, next_before=next_before)
+
+
+@router.get("/friend-requests/outgoing", response={200: FriendRequestPageOut, **ERRORS},
+            summary="Friend requests from me, newest first")
+def outgoing_requests(request: HttpRequest, page: Query[KeysetIn]) -> FriendRequestPageOut:
+    rows, next_before = _requests_page(
+        outgoing_friend_requests(authenticated_member(request)), incoming=False,
+        before_id=page.before, limit=page.limit)
+    return FriendRequestPageOut(items=rows, next_before=next_before)
 
 
 @router.post("/friend-requests", response={201: FriendRequestSentOut, **RATE_LIMITED_ERRORS},

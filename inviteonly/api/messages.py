@@ -13,7 +13,7 @@ from pydantic import Field
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import MemberCard, MemberIdPath
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
-from inviteonly.api.walls import KeysetIn, api_response, keyset_page
+from inviteonly.api.walls import KeysetIn, api_response
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_mark_conversation_read, do_send_message
 from inviteonly.social.avatars import avatar_url_of
@@ -23,6 +23,7 @@ from inviteonly.social.queries import (
     before,
     conversation_with,
     inbox_page,
+    keyset_page,
     page_size,
 )
 

@@ -18,7 +18,7 @@ from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_delete_wall_post, do_post_on_wall
 from inviteonly.social.avatars import avatar_url_of
 from inviteonly.social.models import WallPost
-from inviteonly.social.queries import page_size, visible_wall_owner, wall_page
+from inviteonly.social.queries import keyset_page, page_size, visible_wall_owner, wall_page
 
 router = Router(auth=session_bearer)
 
@@ -55,15 +55,6 @@ def post_out(post: WallPost, *, viewer_id: int) -> PostOut:
         id=post.id, author=MemberCard.of(post.author), text=post.text,
         created_at=post.created_at, may_delete=viewer_id in (post.author_id, post.wall_owner_id),
     )
-
-
-def keyset_page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
-    """Split ``limit + 1`` fetched rows (models or value dicts) into the page and the
-    next page's cursor."""
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        return rows[:limit], last["id"] if isinstance(last, dict) else last.id
-    return rows, None
 
 
 def api_response(request: HttpRequest, data: Any) -> HttpResponse:

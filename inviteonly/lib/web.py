@@ -1,5 +1,5 @@
-"""Small helpers shared by the page views: the client address, running a form's action,
-rendering its page."""
+"""Small helpers shared by the page views: the client address, an id in a query or a
+form, running a form's action, rendering its page."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.errors import ActionError
 
 Result = TypeVar("Result")
@@ -49,6 +50,15 @@ def _address(entry: str) -> str | None:
         return str(ipaddress.ip_address(host))
     except ValueError:
         return None
+
+
+def row_id(text: str | None) -> int | None:
+    """An id a page put in a link or a form (``?before=``, ``up_to``): 1…``MAX_ROW_ID``,
+    or None for anything else (missing, empty, not a number, out of range)."""
+    if not text or not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ROW_ID else None
 
 
 def safe_next(request: HttpRequest) -> str:

@@ -222,6 +222,15 @@ def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:
     return queryset if before_id is None else queryset.filter(id__lt=before_id)
 
 
+def keyset_page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
+    """Split ``limit + 1`` fetched rows (models, value dicts or anything with an ``id``)
+    of a list newest first by id into the page and the next page's cursor (``before``)."""
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return rows[:limit], last["id"] if isinstance(last, dict) else last.id
+    return rows, None
+
+
 def _listed_friendships(member: Member) -> QuerySet[Friendship]:
     """The member's friendships with members who are not banned."""
     return Friendship.objects.filter(member=member).exclude(
@@ -243,20 +252,22 @@ def mutual_friends(viewer: Member, member: Member) -> QuerySet[Friendship]:
 
 
 def incoming_friend_requests(member: Member) -> QuerySet[FriendRequest]:
+    """Requests to the member, newest first by id (paged with ``before``)."""
     return (
         FriendRequest.objects.filter(recipient=member)
         .exclude(sender__status=Member.Status.BANNED)
         .select_related("sender", "sender__profile")
-        .order_by("-created_at", "-id")
+        .order_by("-id")
     )
 
 
 def outgoing_friend_requests(member: Member) -> QuerySet[FriendRequest]:
+    """Requests from the member, newest first by id (paged with ``before``)."""
     return (
         FriendRequest.objects.filter(sender=member)
         .exclude(recipient__status=Member.Status.BANNED)
         .select_related("recipient", "recipient__profile")
-        .order_by("-created_at", "-id")
+        .order_by("-id")
     )
 
 

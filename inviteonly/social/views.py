@@ -17,9 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from inviteonly.accounts.views import signed_in_member
-from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
+from inviteonly.lib.web import client_ip, render_form_page, row_id, run_form_action, safe_next
 from inviteonly.social import actions
 from inviteonly.social.avatars import FILE_NAME, avatar_directory
 from inviteonly.social.forms import (
@@ -39,6 +38,7 @@ from inviteonly.social.queries import (
     inbox_before,
     inbox_of,
     incoming_friend_requests,
+    keyset_page,
     mutual_friends,
     outgoing_friend_requests,
     page_size,
@@ -48,19 +48,15 @@ from inviteonly.social.queries import (
 from inviteonly.social.rules import access_member, profile_of
 
 
-def _keyset(request: HttpRequest, queryset: Any) -> tuple[list[Any], int | None]:
-    """One page of a newest-first list (?before=<id>) and the next page's cursor."""
-    try:
-        before_id = int(request.GET["before"])
-    except (KeyError, ValueError):
-        before_id = None
-    if before_id is not None and not 0 < before_id <= MAX_ROW_ID:
-        before_id = None
+def _keyset(
+    request: HttpRequest, queryset: Any, *, cursor: str = "before"
+) -> tuple[list[Any], int | None]:
+    """One page of a newest-first list (?before=<id>, or the ``cursor`` parameter a
+    page of several lists gives each) and the next page's cursor."""
     limit = page_size(None)
-    rows = list(before(queryset, before_id)[:limit + 1])
-    if len(rows) > limit:
-        return rows[:limit], rows[limit - 1].id
-    return rows, None
+    return keyset_page(
+        list(before(queryset, row_id(request.GET.get(cursor)))[:limit + 1]), limit
+    )
 
 
 def _offset_page(request: HttpRequest, queryset: Any) -> tuple[list[Any], int | None]:
@@ -222,11 +218,17 @@ def friends_view(request: HttpRequest) -> HttpResponse:
         member, data["phone"]))
     if found is not None:
         return redirect("member_profile", member_id=found.id)
+    incoming, incoming_next_before = _keyset(
+        request, incoming_friend_requests(member), cursor="incoming_before")
+    outgoing, outgoing_next_before = _keyset(
+        request, outgoing_friend_requests(member), cursor="outgoing_before")
+    blocked, blocked_next_before = _keyset(
+        request, blocked_members(member), cursor="blocked_before")
     return render_form_page(request, "social/friends.html", {
         "friends": friends, "next_page": next_page,
-        "incoming": list(incoming_friend_requests(member)[:100]),
-        "outgoing": list(outgoing_friend_requests(member)[:100]),
-        "blocked": list(blocked_members(member)[:100]),
+        "incoming": incoming, "incoming_next_before": incoming_next_before,
+        "outgoing": outgoing, "outgoing_next_before": outgoing_next_before,
+        "blocked": blocked, "blocked_next_before": blocked_next_before,
     }, form=form)
 
 
