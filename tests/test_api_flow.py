@@ -251,11 +251,14 @@ def test_an_api_client_marks_its_notifications_read(
     )
     inviter = ApiClient()
     inviter.log_in(founder_phone(founder))
-    assert [notice["unread"] for notice in inviter.get("/me/notifications").json_body] == [True]
+    def unread() -> list[bool]:
+        return [notice["unread"] for notice in inviter.get("/me/notifications").json_body["items"]]
+
+    assert unread() == [True]
     marked = inviter.post("/me/notifications/read")
     assert marked.status_code == 200, marked.json_body
     assert marked.json_body == {"marked_read": 1}
-    assert [notice["unread"] for notice in inviter.get("/me/notifications").json_body] == [False]
+    assert unread() == [False]
     assert inviter.post("/me/notifications/read").json_body == {"marked_read": 0}
     # Only the caller's own: the newcomer's notice stays unread.
     assert Notification.objects.filter(read_at__isnull=True).count() == 1
@@ -279,7 +282,8 @@ def test_a_notice_that_came_after_the_list_was_shown_stays_unread(
     else:
         api = ApiClient()
         api.log_in(founder_phone(founder))
-        assert [notice["id"] for notice in api.get("/me/notifications").json_body] == [shown.id]
+        listed = api.get("/me/notifications").json_body["items"]
+        assert [notice["id"] for notice in listed] == [shown.id]
     came_since = notify_member(founder, NotificationKind.PHONE_CHANGED)
     if page:
         assert client.post("/notifications/read/", {"up_to": str(shown.id)}).status_code == 302

@@ -212,7 +212,7 @@ def test_the_api_changes_the_password_and_hands_back_the_sessions_new_token(
     assert browser.get("/invite/").status_code == 302
     assert MemberSession.objects.filter(member=member).count() == 1
     assert AuditEntry.objects.filter(action=AuditAction.PASSWORD_CHANGED).count() == 1
-    notices = api.get("/me/notifications").json_body
+    notices = api.get("/me/notifications").json_body["items"]
     assert [notice["kind"] for notice in notices] == ["password_changed"]
     assert ApiClient().post("/session", {
         "phone": MEMBER, "password": NEW_PASSWORD}).status_code == 201

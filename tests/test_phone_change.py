@@ -83,7 +83,7 @@ def test_a_member_moves_to_a_new_number_and_only_it_logs_in_and_recovers(
         "phone_masked": NEW_MASKED, "previous_phone_masked": "+7 916 ***-**-11",
     }
     assert Notification.objects.filter(member=member, kind=NotificationKind.PHONE_CHANGED).exists()
-    assert here.get("/me/notifications").json_body[0]["text"].startswith(
+    assert here.get("/me/notifications").json_body["items"][0]["text"].startswith(
         "Your account moved to a new mobile number"
     )
 

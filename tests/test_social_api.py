@@ -148,7 +148,7 @@ def test_friend_request_accept_lists_mutual_friends_and_remove() -> None:
     assert sent.status_code == 201 and sent.json_body == {"friends": False}
     assert Notification.objects.filter(
         member=boris, kind=NotificationKind.FRIEND_REQUEST, subject=anna).exists()
-    notices = boris_api.get("/me/notifications").json_body
+    notices = boris_api.get("/me/notifications").json_body["items"]
     assert notices[0]["text"] == "Anna wants to be your friend."
     again = anna_api.post("/friend-requests", {"member_id": boris.id})
     assert again.status_code == 409 and again.json_body["code"] == "already_requested"

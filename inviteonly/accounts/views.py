@@ -41,11 +41,9 @@ from inviteonly.accounts.models import Member
 from inviteonly.accounts.queries import sessions_of
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
-from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
-from inviteonly.notifications.actions import do_mark_notifications_read
-from inviteonly.notifications.queries import recent_notifications
+from inviteonly.lib.web import client_ip, render_form_page, row_id, run_form_action, safe_next
+from inviteonly.notifications.actions import do_mark_notifications_read, do_show_notifications
 
 RECOVERY_SESSION_KEY = "recovery_verification_id"
 PHONE_CHANGE_SESSION_KEY = "phone_change_verification_id"
@@ -66,12 +64,17 @@ def home(request: HttpRequest) -> HttpResponse:
     member = request.user
     if not isinstance(member, Member):
         return render(request, "accounts/welcome.html")
+    notifications, next_before = do_show_notifications(
+        member=member, before_id=row_id(request.GET.get("before")),
+        limit=settings.SOCIAL_PAGE_SIZE,
+    )
     return render(
         request,
         "accounts/home.html",
         {
             "member": member,
-            "notifications": recent_notifications(member),
+            "notifications": notifications,
+            "next_before": next_before,
             "can_invite": can_invite(member),
             "invitations_count": invitations_sent_by(member).count(),
         },
@@ -277,13 +280,12 @@ def signed_in_member(request: HttpRequest) -> Member:
 @require_POST
 @login_required
 def notifications_read_view(request: HttpRequest) -> HttpResponse:
-    # The newest notification the page showed: one that came since stays unread.
-    shown = request.POST.get("up_to", "")
-    valid = shown.isascii() and shown.isdigit() and len(shown) <= 19
-    do_mark_notifications_read(
-        member=signed_in_member(request),
-        up_to=min(int(shown), MAX_ROW_ID) if valid else None,
-    )
+    # The newest notification the page showed (its form always sends it): one that came
+    # since stays unread. Without it (a forged form) nothing is marked: "all" would
+    # take in what came after the page.
+    up_to = row_id(request.POST.get("up_to"))
+    if up_to is not None:
+        do_mark_notifications_read(member=signed_in_member(request), up_to=up_to)
     return redirect("home")
 
 

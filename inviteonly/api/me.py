@@ -32,10 +32,10 @@ from inviteonly.api.schemas import (
     TokenField,
     VerificationStartedOut,
 )
+from inviteonly.api.walls import KeysetIn
 from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
-from inviteonly.notifications.actions import do_mark_notifications_read
-from inviteonly.notifications.queries import recent_notifications
+from inviteonly.notifications.actions import do_mark_notifications_read, do_show_notifications
 
 router = Router(auth=session_bearer)
 
@@ -53,14 +53,28 @@ def get_me(request: HttpRequest) -> MemberOut:
     return MemberOut.of(authenticated_member(request))
 
 
+class NotificationsOut(Schema):
+    items: list[NotificationOut]
+    # Ask for the next (older) page with ?before=<next_before>; null on the last page.
+    next_before: int | None
+
+
 @router.get(
-    "/notifications", response={200: list[NotificationOut], **ERRORS}, summary="My notifications"
+    "/notifications", response={200: NotificationsOut, **ERRORS},
+    summary="My notifications, newest first",
 )
-def get_notifications(request: HttpRequest) -> list[NotificationOut]:
-    return [
-        NotificationOut(**vars(notification))
-        for notification in recent_notifications(authenticated_member(request))
-    ]
+def get_notifications(request: HttpRequest, page: Query[KeysetIn]) -> NotificationsOut:
+    """Newest first by id, the order ``POST /api/me/notifications/read?up_to=`` marks
+    in. Only a notification listed here (or on the home page) can be marked read."""
+    rows, next_before = do_show_notifications(
+        member=authenticated_member(request), before_id=page.before, limit=page.limit,
+    )
+    return NotificationsOut(
+        items=[NotificationOut(id=row.id, kind=row.kind, text=row.text,
+                               created_at=row.created_at, unread=row.unread)
+               for row in rows],
+        next_before=next_before,
+    )
 
 
 class MemberSessionOut(Schema):
@@ -217,7 +231,9 @@ def confirm_phone_change(request: HttpRequest, payload: PhoneChangeConfirmIn) ->
 
 class ReadUpToIn(Schema):
     # The id of the newest notification the member was shown: newer ones, which they
-    # have not seen, stay unread. Left out: all are marked read.
+    # have not seen, stay unread. Left out: all are marked read. Either way, only those
+    # GET /api/me/notifications (or the home page) listed: one it has not listed yet
+    # stays unread, even with a lower id.
     up_to: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
 

@@ -8,6 +8,8 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.lib.queries import insert_later
 from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.notifications.queries import NotificationView, recent_notifications
+from inviteonly.social.queries import keyset_page
 
 
 def notify_member(
@@ -39,12 +41,35 @@ def notify_members(
     ])
 
 
+def do_show_notifications(
+    *, member: Member, before_id: int | None, limit: int
+) -> tuple[list[NotificationView], int | None]:
+    """A page of the member's notifications to show (``recent_notifications``: newest
+    first by id, older than ``before_id``) and the next page's cursor; those shown for
+    the first time are marked shown, with one UPDATE (none when every one was shown
+    before)."""
+    rows, next_before = keyset_page(
+        recent_notifications(member, before_id=before_id, limit=limit + 1), limit
+    )
+    first_shown = [row.id for row in rows if not row.shown]
+    if first_shown:
+        Notification.objects.filter(
+            member=member, id__in=first_shown, shown_at__isnull=True
+        ).update(shown_at=clock.now())
+    return rows, next_before
+
+
 def do_mark_notifications_read(*, member: Member, up_to: int | None = None) -> int:
     """Mark the member's notifications read: those up to the id ``up_to`` (the newest
-    the member was shown), or all. One that arrived after the list was shown stays
+    the member was shown), or all — but only those a list showed them
+    (``do_show_notifications``). One that arrived after the list was shown stays
     unread: a warning (the password changed, the account moved) is not marked read
-    unseen. How many were marked."""
-    unread = Notification.objects.filter(member=member, read_at__isnull=True)
+    unseen, neither a newer one nor one with a lower id that a slower transaction
+    committed after the list was read (an id is drawn when the row is written, not
+    when it commits). How many were marked."""
+    unread = Notification.objects.filter(
+        member=member, read_at__isnull=True, shown_at__isnull=False
+    )
     if up_to is not None:
         unread = unread.filter(id__lte=up_to)
     return unread.update(read_at=clock.now())

@@ -53,12 +53,16 @@ class Notification(models.Model):
     # Until when, for notices about something that lapses (a suspension).
     until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
+    # When a list (the API's or the home page's) first showed it to the member: only a
+    # notice shown can be marked read (notifications.actions.do_mark_notifications_read).
+    shown_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
-        indexes = [models.Index(fields=["member", "-created_at"], name="notification_recent")]
+        # Listed newest first by id, the order "read up to" marks in.
+        indexes = [models.Index(fields=["member", "-id"], name="notification_newest")]
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.member_id}"

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from inviteonly.accounts.models import Member
 from inviteonly.notifications.models import Notification, NotificationKind
+from inviteonly.social.queries import before
 
 RECENT_LIMIT = 20
 
@@ -21,6 +22,8 @@ class NotificationView:
     text: str
     created_at: datetime
     unread: bool
+    # Listed before (notifications.actions.do_show_notifications marks it so).
+    shown: bool
 
 
 def _date(moment: datetime) -> str:
@@ -155,11 +158,17 @@ _REPORT_OUTCOMES = {
 }
 
 
-def recent_notifications(member: Member, *, limit: int = RECENT_LIMIT) -> list[NotificationView]:
+def recent_notifications(
+    member: Member, *, before_id: int | None = None, limit: int = RECENT_LIMIT
+) -> list[NotificationView]:
+    """Up to ``limit`` of the member's notifications older than ``before_id`` (None: the
+    newest), newest first by id (index ``notification_newest``): the order in which
+    ``do_mark_notifications_read`` marks "up to" one of them. Not by time: a notice is
+    timed when its action starts, numbered when it is written."""
     rows = (
         Notification.objects.filter(member=member)
         .select_related("subject")
-        .order_by("-created_at", "-id")[:limit]
+        .order_by("-id")
     )
     return [
         NotificationView(
@@ -168,6 +177,7 @@ def recent_notifications(member: Member, *, limit: int = RECENT_LIMIT) -> list[N
             text=_text_of(row),
             created_at=row.created_at,
             unread=row.read_at is None,
+            shown=row.shown_at is not None,
         )
-        for row in rows
+        for row in before(rows, before_id)[:limit]
     ]
