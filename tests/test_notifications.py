@@ -138,3 +138,33 @@ def test_the_page_marks_nothing_read_without_the_bound_of_what_it_showed() -> No
     client.post("/notifications/read/", {"up_to": str(shown.id)})
     unread = Notification.objects.filter(member=member, read_at__isnull=True)
     assert list(unread.values_list("id", flat=True)) == [came_since.id]
+
+
+@pytest.mark.parametrize("page", [False, True])
+def test_a_page_of_notifications_costs_the_same_for_2_and_20(page: bool) -> None:
+    """Each notice's subject comes with it, and those shown for the first time are
+    marked in one UPDATE: no query per notice, the first time or later."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.conftest import make_member
+
+    counts = []
+    for count in (2, 20):
+        member, api = member_with_api(f"Reader of {count}")
+        client = signed_in(member)
+        for index in range(count):
+            notify_member(
+                member,
+                NotificationKind.FRIEND_REQUEST,
+                subject=make_member(display_name=f"Friend {index}"),
+            )
+        for _time in ("first", "again"):
+            with CaptureQueriesContext(connection) as queries:
+                if page:
+                    assert client.get("/").status_code == 200
+                else:
+                    assert len(api.get("/me/notifications").json_body["items"]) == count
+            counts.append((count, len(queries)))
+        assert not Notification.objects.filter(member=member, shown_at__isnull=True).exists()
+    assert [n for _count, n in counts[:2]] == [n for _count, n in counts[2:]], counts
