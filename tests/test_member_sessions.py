@@ -213,6 +213,45 @@ def test_the_api_ends_the_other_sessions_and_keeps_its_token(vera: Member) -> No
     assert [row["current"] for row in api.get("/me/sessions").json_body] == [True]
 
 
+ONE_ENDED = {
+    "en": "You were logged out of 1 other session.",
+    "ru": "Завершён 1 другой сеанс.",
+}
+NO_OTHER_SESSION = {
+    "en": "You had no other session to end.",
+    "ru": "Других сеансов, которые можно завершить, не было.",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_api_and_the_page_say_the_same_when_there_was_no_other_session(
+    language: str,
+) -> None:
+    """Not "logged out of 0 other sessions" from the API while the page says there was
+    none; and, with one, the same words on both."""
+    make_member(phone=VERA, display_name="Vera", language=language)
+    api = ApiClient(language)
+    api.log_in(VERA)
+    by_api = api.post("/me/sessions/end-others")
+    assert by_api.status_code == 200
+    assert (by_api.json_body["ended"], by_api.json_body["detail"]) == (
+        0, NO_OTHER_SESSION[language]
+    )
+    here = Client(HTTP_USER_AGENT=ANDROID_CHROME, HTTP_ACCEPT_LANGUAGE=language)
+    here.post("/login/", {"phone": VERA, "password": PASSWORD})
+    by_api = api.post("/me/sessions/end-others")
+    assert (by_api.json_body["ended"], by_api.json_body["detail"]) == (1, ONE_ENDED[language])
+
+    here.post("/login/", {"phone": VERA, "password": PASSWORD})
+    on_page = here.post("/profile/sessions/end-others", follow=True)  # the API's
+    assert [str(message) for message in on_page.context["messages"]] == [ONE_ENDED[language]]
+    on_page = here.post("/profile/sessions/end-others", follow=True)
+    assert [str(message) for message in on_page.context["messages"]] == [
+        NO_OTHER_SESSION[language]
+    ]
+
+
+
 def test_the_api_ends_one_session_but_not_its_own(vera: Member) -> None:
     here = browser(VERA)
     other_api = api_client(VERA)

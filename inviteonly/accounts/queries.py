@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from django.contrib.sessions.backends.base import SessionBase
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from inviteonly.accounts.models import Member, MemberSession, SessionKind
 from inviteonly.accounts.sessions import session_public_id, stored_session_key
@@ -34,6 +35,17 @@ def describe_session_client(*, browser: str, system: str) -> str:
     if browser and system:
         return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
     return browser or system
+
+
+def other_sessions_ended_text(ended: int) -> str:
+    """What "log out everywhere else" tells the member, on the page and in the API."""
+    if not ended:
+        return _("You had no other session to end.")
+    return ngettext(
+        "You were logged out of %(count)d other session.",
+        "You were logged out of %(count)d other sessions.",
+        ended,
+    ) % {"count": ended}
 
 
 def sessions_of(member: Member, *, session: SessionBase) -> list[ShownSession]:

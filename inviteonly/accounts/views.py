@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import (
@@ -38,7 +37,7 @@ from inviteonly.accounts.forms import (
     RecoverForm,
 )
 from inviteonly.accounts.models import Member
-from inviteonly.accounts.queries import sessions_of
+from inviteonly.accounts.queries import other_sessions_ended_text, sessions_of
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.invitations.rights import can_invite
 from inviteonly.lib.errors import ActionError
@@ -188,11 +187,7 @@ def end_other_sessions_view(request: HttpRequest) -> HttpResponse:
         member=signed_in_member(request), session=request.session,
         ip_address=client_ip(request),
     )
-    messages.success(request, ngettext(
-        "You were logged out of %(count)d other session.",
-        "You were logged out of %(count)d other sessions.",
-        ended,
-    ) % {"count": ended} if ended else _("You had no other session to end."))
+    messages.success(request, other_sessions_ended_text(ended))
     return redirect("sessions")
 
 

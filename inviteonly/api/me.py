@@ -7,7 +7,6 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from ninja import Path, Query, Router, Schema
 from pydantic import Field
 
@@ -18,7 +17,7 @@ from inviteonly.accounts.actions import (
     do_end_session,
     do_start_phone_change,
 )
-from inviteonly.accounts.queries import sessions_of
+from inviteonly.accounts.queries import other_sessions_ended_text, sessions_of
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.messages import ReadOut
 from inviteonly.api.schemas import (
@@ -127,11 +126,7 @@ def end_other_sessions(request: HttpRequest) -> SessionsEndedOut:
         ip_address=client_ip(request),
     )
     return SessionsEndedOut(
-        detail=ngettext(
-            "You were logged out of %(count)d other session.",
-            "You were logged out of %(count)d other sessions.",
-            ended,
-        ) % {"count": ended},
+        detail=other_sessions_ended_text(ended),
         ended=ended,
     )
 
