@@ -49,6 +49,14 @@ def browser() -> Iterator[object]:
         chromium.close()
 
 
+def click_in_the_menu(page: Any, selector: str) -> None:
+    """Click a link of the header's menu: on a phone, open the menu first."""
+    menu = page.locator("[data-testid=menu]")
+    if menu.is_visible():
+        menu.click()
+    page.click(selector)
+
+
 def assert_fits_the_screen(page: Any) -> None:
     """Nothing makes the page scroll sideways (a wide table, a long address)."""
     scrolled, shown = page.evaluate(
@@ -81,7 +89,7 @@ def test_membership_flow_in_chromium(
         page.click("[data-testid=submit]")
 
     def log_out(page: Page) -> None:
-        page.click("[data-testid=logout]")
+        click_in_the_menu(page, "[data-testid=logout]")
         expect(page.locator("[data-testid=submit]")).to_have_text(words["log_in"])
 
     context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone screen
@@ -331,7 +339,7 @@ def test_social_flow_spam_report_and_ban_in_chromium(
 
         # The moderator bans Sam for spam from the queue.
         oleg = signed_in("+79160000002")
-        oleg.click("[data-testid=report-queue-link]")
+        click_in_the_menu(oleg, "[data-testid=report-queue-link]")
         item = oleg.locator("[data-testid=report-item]")
         expect(item).to_have_count(1)
         expect(item).to_contain_text("Cheap watches! Write back")
@@ -554,3 +562,81 @@ def test_moving_to_a_new_number_on_a_phone(
     page.screenshot(path=str(SCREENSHOTS / f"moved-{language}.png"), full_page=True)
     assert_fits_the_screen(page)
     assert "+7 916 ***-**-22" in sms_outbox.last_text_to("+79160000001")  # the old number
+
+
+MENU_WORDS = {
+    "en": {"menu": "Menu", "nav": "Main menu", "invite": "Invite"},
+    "ru": {"menu": "Меню", "nav": "Главное меню", "invite": "Пригласить"},
+}
+# The header's height, and what two lines of it may take: its padding, two lines of
+# text and the gap between them.
+HEADER_AND_TWO_LINES = """() => {
+  const header = document.querySelector('header.top');
+  const style = getComputedStyle(header);
+  const px = value => parseFloat(value) || 0;
+  return [header.getBoundingClientRect().height,
+          px(style.paddingTop) + px(style.paddingBottom) + 2 * px(style.lineHeight)
+          + px(style.rowGap)];
+}"""
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_header_of_a_member_is_at_most_two_lines_on_a_narrow_phone(
+    browser: object, live_server: object, language: str
+) -> None:
+    """A logged-in member's header on a 360 px screen was five lines of links before any
+    content; the links now wait behind a menu that opens without JavaScript, from the
+    keyboard too, and is named for screen readers in the reader's language. On a wide
+    screen they are all in view, as before."""
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    base = str(live_server)
+    words = MENU_WORDS[language]
+    # A founder's header has the most links: the moderators' pages and the admin too.
+    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001",
+                language=language)
+    context = browser.new_context(
+        viewport={"width": 360, "height": 640}, java_script_enabled=False
+    )
+    page = context.new_page()
+    page.goto(f"{base}/login/")
+    page.fill("input[name=phone]", "+79160000001")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("[data-testid=submit]")
+    expect(page.locator("[data-testid=greeting]")).to_be_visible()
+    assert page.locator("html").get_attribute("lang") == language
+    page.wait_for_load_state("load")  # the stylesheet too
+
+    height, two_lines = page.evaluate(HEADER_AND_TWO_LINES)
+    page.screenshot(path=str(SCREENSHOTS / f"header-360-{language}.png"))
+    assert height <= two_lines, f"the header is {height}px tall; two lines are {two_lines}px"
+    assert_fits_the_screen(page)
+    invite = page.get_by_role("navigation", name=words["nav"]).get_by_role(
+        "link", name=words["invite"], exact=True
+    )
+    expect(invite).to_be_hidden()
+
+    # Opened from the keyboard: the menu button is reached by Tab and named.
+    menu = page.locator("header summary")
+    expect(menu).to_have_text(words["menu"])
+    for _tab in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.tagName") == "SUMMARY":
+            break
+    page.keyboard.press("Enter")
+    expect(invite).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / f"header-360-open-{language}.png"))
+    assert_fits_the_screen(page)
+    invite.click()
+    expect(page.locator("input[name=phone]")).to_be_visible()  # the invite page
+
+    # A wide screen shows every link at once, no menu to open.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{base}/")
+    expect(menu).to_be_hidden()
+    expect(invite).to_be_visible()
+    expect(page.locator("[data-testid=logout]")).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / f"header-wide-{language}.png"))
+    context.close()
+
