@@ -381,6 +381,44 @@ def test_admin_audit_log_filtered_by_action_reads_no_whole_log(founder: Member) 
     assert [scan for sql in reads for scan in full_scans(sql, table)] == []
 
 
+def test_admin_member_list_reads_the_newest_members_by_index(founder: Member) -> None:
+    """The admin's member list is the newest first (MemberAdmin.ordering, and the id
+    after it, which the admin adds to make the order total): a page of it is the first
+    hundred entries of the index member_joined_recent, not a sort of every member."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.test_rate_limits import query_plan
+
+    joined = founder.joined_at
+    Member.objects.bulk_create([
+        Member(display_name=f"Member {n}", phone_blind_index=f"blind index {n}",
+               phone_ciphertext=b"", phone_masked="+7 916 ***-**-00",
+               joined_at=joined - timedelta(minutes=n))
+        for n in range(1, 3001)
+    ])
+    table = Member._meta.db_table
+    with connection.cursor() as cursor:  # what the planner then knows of the table
+        cursor.execute(f"ANALYZE {table}")
+    admin = logged_in("+79160000001")
+    with CaptureQueriesContext(connection) as queries:
+        response = admin.get("/admin/accounts/member/")
+    assert response.status_code == 200
+    assert response.context["cl"].result_list[0] == founder
+    [listed] = [query["sql"] for query in queries.captured_queries
+                if '"joined_at" DESC' in query["sql"]]
+    plan = query_plan(listed)
+    if connection.vendor == "postgresql":
+        assert not [line for line in plan if re.search(r"\bSort\b", line)], plan
+        assert any("Index Scan" in line and "member_joined_recent" in line
+                   for line in plan), plan
+    else:
+        assert not [line for line in plan if "TEMP B-TREE" in line], plan
+        assert any("member_joined_recent" in line for line in plan), plan
+
+
 def test_admin_cannot_delete_an_sms_of_the_outbox(founder: Member) -> None:
     from inviteonly.sms.models import OutboundSms
 

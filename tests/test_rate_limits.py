@@ -385,16 +385,22 @@ def test_a_flood_from_a_full_address_writes_only_its_audit_entries(clock: Frozen
     assert AuditEntry.objects.filter(action=AuditAction.RATE_LIMITED).count() == 2
 
 
-def full_scans(sql: str, table: str) -> list[str]:
-    """The lines of ``sql``'s plan that read the whole of ``table`` instead of an index
-    (a one-row common table expression may be scanned: it is no table)."""
+def query_plan(sql: str) -> list[str]:
+    """The lines of ``sql``'s plan: PostgreSQL's EXPLAIN, SQLite's EXPLAIN QUERY PLAN."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"EXPLAIN {sql}")
-            return [line for (line,) in cursor.fetchall() if f"Seq Scan on {table}" in line]
+            return [line for (line,) in cursor.fetchall()]
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
-        return [row[-1] for row in cursor.fetchall()
-                if re.match(rf"SCAN {table}\b", row[-1])]
+        return [row[-1] for row in cursor.fetchall()]
+
+
+def full_scans(sql: str, table: str) -> list[str]:
+    """The lines of ``sql``'s plan that read the whole of ``table`` instead of an index
+    (a one-row common table expression may be scanned: it is no table)."""
+    if connection.vendor == "postgresql":
+        return [line for line in query_plan(sql) if f"Seq Scan on {table}" in line]
+    return [line for line in query_plan(sql) if re.match(rf"SCAN {table}\b", line)]
 
 
 @pytest.mark.django_db

@@ -90,6 +90,10 @@ class Member(AbstractBaseUser, PermissionsMixin):
             # How a member's invitees turned out (the invite-rights rule): both counts
             # from the index alone, however many invitees.
             models.Index(fields=["invited_by", "status"], name="member_invitees_status"),
+            # The admin's member list, newest first (MemberAdmin.ordering, and the id
+            # the admin adds after it): a page is the index's first entries, not a sort
+            # of every member.
+            models.Index(fields=["-joined_at", "-id"], name="member_joined_recent"),
         ]
 
     def __str__(self) -> str:
