@@ -652,6 +652,12 @@ REPORT_EXCERPT_LENGTH = 300
 # Items (reported posts, messages, profiles) per page of the moderation queue.
 MODERATION_QUEUE_PAGE_SIZE = 25
 
+# The admin's unfiltered lists of a table at least this large (by PostgreSQL's
+# statistics) say about how many rows it holds instead of counting them on every page
+# view (lib/admin.py: the audit log grows by every login). Smaller tables, filtered
+# lists and SQLite are counted exactly.
+ADMIN_COUNT_ESTIMATED_FROM = 100_000
+
 
 # ---------------------------------------------------------------------------
 # The invitation tree

@@ -7,7 +7,9 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.conf import settings
+from django.db import connection
+from django.test import Client, override_settings
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.actions import do_invite_by_phone
@@ -379,6 +381,54 @@ def test_admin_audit_log_filtered_by_action_reads_no_whole_log(founder: Member) 
     reads = [query["sql"] for query in queries.captured_queries if table in query["sql"]]
     assert reads  # the list and its count
     assert [scan for sql in reads for scan in full_scans(sql, table)] == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statistics: PostgreSQL's")
+def test_admin_audit_log_unfiltered_counts_no_whole_log(founder: Member) -> None:
+    """The audit log grows by every login: its first page, unfiltered, must not count
+    the whole log on every view. Past ADMIN_COUNT_ESTIMATED_FROM entries the page says
+    about how many from PostgreSQL's statistics; a filtered page counts its own entries
+    exactly, and a log smaller than that is counted."""
+    from django.test.utils import CaptureQueriesContext
+
+    from inviteonly.audit_log.models import AuditAction, AuditEntry
+
+    other = make_member(phone=NUMBER, display_name="Plain Member")
+    AuditEntry.objects.bulk_create(
+        [AuditEntry(action=AuditAction.LOGIN_SUCCEEDED, actor=other) for _ in range(3000)]
+        + [AuditEntry(action=AuditAction.REPORT_FILED, actor=other, target_member=founder)
+           for _ in range(3)]
+    )
+    table = AuditEntry._meta.db_table
+    with connection.cursor() as cursor:  # what the statistics then say of the table
+        cursor.execute(f"ANALYZE {table}")
+    admin = logged_in("+79160000001")  # one more entry, unknown to the statistics
+
+    def counts(path: str) -> tuple[Any, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin.get(path)
+        assert response.status_code == 200
+        return response, [query["sql"] for query in queries.captured_queries
+                          if "COUNT(" in query["sql"].upper() and table in query["sql"]]
+
+    with override_settings(ADMIN_COUNT_ESTIMATED_FROM=1000):
+        unfiltered, counted = counts("/admin/audit_log/auditentry/")
+        assert counted == []
+        assert unfiltered.context["cl"].result_count == 3003
+        assert "about 3003" in without_csrf(unfiltered.content)
+        admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "ru"
+        assert "около 3003" in without_csrf(counts("/admin/audit_log/auditentry/")[0].content)
+        admin.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        assert len(unfiltered.context["cl"].result_list) == 100
+        filtered, counted = counts("/admin/audit_log/auditentry/?action=report_filed")
+        assert len(counted) == 1
+        assert filtered.context["cl"].result_count == 3
+        assert "about" not in without_csrf(filtered.content).split('class="paginator"')[1]
+
+    with override_settings(ADMIN_COUNT_ESTIMATED_FROM=5000):
+        small, counted = counts("/admin/audit_log/auditentry/")
+        assert len(counted) == 1
+        assert small.context["cl"].result_count == 3004  # the login: counted, not estimated
 
 
 def test_admin_member_list_reads_the_newest_members_by_index(founder: Member) -> None:
