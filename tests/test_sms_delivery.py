@@ -104,6 +104,41 @@ def test_a_gateway_down_past_the_max_age_fails_the_message(
     assert sms_outbox.deliver() == []
 
 
+def test_the_attempt_counters_hold_every_attempt_of_the_longest_allowed_outage() -> None:
+    """A gateway down keeps a message's attempts growing, one at least every half
+    SMS_RETRY_BASE_DELAY (the shortest delay, at the least jitter), for as long as
+    SMS_MAX_AGE allows: its longest (INVITEONLY_SMS_MAX_AGE_HOURS' maximum) must fit the
+    counters' column as PostgreSQL stores it (SQLite stores any integer)."""
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    from inviteonly import settings as site_settings
+
+    longest_age = timedelta(days=site_settings._MAX_DAYS)
+    most_attempts = longest_age / (settings.SMS_RETRY_BASE_DELAY * 0.5) + settings.SMS_MAX_ATTEMPTS
+    for name in ("attempts", "failed_attempts"):
+        field = OutboundSms._meta.get_field(name)
+        _lowest, highest = BaseDatabaseOperations.integer_field_ranges[field.get_internal_type()]
+        assert most_attempts <= highest, name
+
+
+def test_a_message_past_the_old_small_integer_counters_is_still_retried(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    """Small integers (up to 32,767) overflowed after about 56 days of an outage, with
+    SMS_MAX_AGE raised that far: the claim failed, and with it every batch."""
+    message = queue("+79161234567", purpose=SmsPurpose.INVITATION)
+    OutboundSms.objects.filter(id=message.id).update(attempts=32_767, failed_attempts=32_767)
+    sms_outbox.gateway.unavailable = True
+    assert deliver_due_messages(gateway=sms_outbox.gateway) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.failed_attempts) == (
+        SmsStatus.QUEUED, 32_768, 32_768
+    )
+    sms_outbox.gateway.unavailable = False
+    clock.current = message.next_attempt_at
+    assert [sms.text for sms in sms_outbox.deliver()] == ["hello"]
+
+
 @pytest.mark.parametrize("suppressed", [False, True])
 def test_a_code_the_gateway_was_down_for_until_it_died_is_never_sent(
     sms_outbox: SmsOutbox, clock: FrozenClock, suppressed: bool

@@ -68,10 +68,13 @@ class OutboundSms(models.Model):
     # to the sender, and cost the workers the same, until the gateway is down (then
     # real messages wait and these do not).
     suppressed = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    # Integers, not small ones: an outage adds an attempt every few minutes for as long
+    # as SMS_MAX_AGE (up to 100 years) allows, and small integers overflowed after 56
+    # days of it.
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
     # Attempts that ended in a retryable error (the gateway down, throttling): the
     # rest of ``attempts``, but for the one in progress, are claims whose worker died.
-    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    failed_attempts = models.PositiveIntegerField(default=0)
     # The worker holding the message while ``sending`` (a random token per batch).
     claim = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(_("queued"), default=clock.now)
