@@ -119,6 +119,7 @@ def check_redis(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
         )
         client.ping()
+        version = str(client.info("server").get("redis_version", ""))
         client.close()
     except (redis.RedisError, ValueError) as error:
         return [
@@ -128,6 +129,18 @@ def check_redis(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
                 "500 until it does.",
                 hint="Start Redis or fix REDIS_URL; unset, the counters live in the database.",
                 id="inviteonly.W002",
+            )
+        ]
+    major = version.partition(".")[0]
+    if major.isdigit() and int(major) < 7:
+        # A cooldown's counter sets its time to live with EXPIRE NX (abuse/limiter.py).
+        return [
+            Warning(
+                f"Redis ({where}) is version {version}; the rate limiter needs 7.0 or later. "
+                "Every request for a code will fail with a 500.",
+                hint="Upgrade Redis, or unset REDIS_URL: the counters then live in the "
+                "database.",
+                id="inviteonly.W003",
             )
         ]
     return []

@@ -827,12 +827,16 @@ if REDIS_URL and REDIS_URL.partition("://")[0].lower() not in ("redis", "rediss"
 # are counted before per-number ones and the first rule over its limit refuses (429)
 # without counting the rest: an address that is refused cannot use up a number's
 # budget. Keys: "number", "number_prefix" (country code + 4 digits), "ip", "member",
-# "country", "global". Windows are fixed, aligned to the clock.
+# "country", "global". Windows are fixed, aligned to the clock, but a rule of one hit
+# per window, a cooldown: its window starts at the hit it lets through, so two hits it
+# lets through are always at least the window apart (a window of the clock would let
+# two through a second apart, one each side of a minute's end).
 RATE_LIMITS: dict[str, list[tuple[str, int, int]]] = {
-    # SMS with a code (join, recovery): 5 per hour and 10 per day per number, one per
-    # minute per number as a resend cooldown. A join through a link counts a number
-    # apart for that link (accounts.actions.do_start_join: so that no cooldown tells
-    # the invited number from another): each link has these limits of its own.
+    # SMS with a code (join, recovery): 5 per hour and 10 per day per number, and a
+    # resend cooldown: a minute at least since the last code to the number. A join
+    # through a link counts a number apart for that link (accounts.actions.
+    # do_start_join: so that no cooldown tells the invited number from another): each
+    # link has these limits of its own.
     "send_code": [("ip", 20, 3600), ("number", 1, 60), ("number", 5, 3600),
                   ("number", 10, 86400)],
     # Typing codes: each code dies after five wrong tries and each number after ten a

@@ -44,6 +44,27 @@ def test_resend_cooldown_in_the_api(sms_outbox: SmsOutbox, clock: FrozenClock) -
     assert ApiClient().post("/recovery", {"phone": "+79165550001"}).status_code == 202
 
 
+def test_two_codes_a_second_apart_across_a_minute_boundary_are_refused(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    """The cooldown is a minute since the last code to the number, not one code per
+    minute of the clock: a code at 00:59 and another at 01:00 would be a second apart."""
+    make_member(phone="+79165550001")
+    clock.advance(seconds=59)
+    assert ApiClient().post("/recovery", {"phone": "+79165550001"}).status_code == 202
+    waits = []
+    for step in (1, 58):
+        clock.advance(seconds=step)
+        refused = ApiClient().post("/recovery", {"phone": "+79165550001"})
+        assert refused.status_code == 429
+        waits.append(refused["Retry-After"])
+    assert waits == ["59", "1"]
+    assert len(sms_outbox.deliver()) == 1
+    clock.advance(seconds=1)  # a minute since the code
+    assert ApiClient().post("/recovery", {"phone": "+79165550001"}).status_code == 202
+    assert len(sms_outbox.deliver()) == 1
+
+
 def test_a_join_link_does_not_tell_its_number_by_the_cooldown_recovery_started(
     founder: Member, sms_outbox: SmsOutbox, clock: FrozenClock
 ) -> None:

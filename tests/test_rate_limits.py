@@ -254,6 +254,44 @@ def test_a_refused_hit_does_not_count_in_longer_windows(clock: FrozenClock) -> N
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("in_redis", [False, True], ids=["database", "redis"])
+def test_a_cooldown_counts_from_the_hit_it_let_through_not_from_the_clocks_minute(
+    in_redis: bool, request: pytest.FixtureRequest, clock: FrozenClock
+) -> None:
+    """One code a minute per number: two a second apart across a minute boundary are
+    refused, and the wait is counted from the code let through."""
+    store: CounterStore = request.getfixturevalue("redis_store") if in_redis else DatabaseStore()
+    cooldown = unique_rule(1, 60, key=KeyKind.NUMBER)
+    hourly = Rule(action=cooldown.action, key=KeyKind.NUMBER, limit=5, window_seconds=3600)
+    subject = Subject(number="+79161234567")
+    clock.advance(seconds=59)
+    assert hit_rules([cooldown, hourly], subject, store=store) is None
+    clock.advance(seconds=1)  # the next minute of the clock
+    refusal = hit_rules([cooldown, hourly], subject, store=store)
+    assert refusal is not None and refusal.rule == cooldown
+    if isinstance(store, RedisStore):
+        # Redis ends the wait by its own clock, which the test cannot move (the key's
+        # time to live): a minute from the hit let through, not from the clock's minute.
+        [key] = store.client.scan_iter(f"rl:{cooldown.name}:*")
+        assert 58_000 < store.client.pttl(key) <= 60_000
+        assert refusal.retry_after_seconds in (59, 60)
+        return
+    assert refusal.retry_after_seconds == 59
+    limiter.forget_full_buckets()  # the store's answer, not this process's memory
+    clock.advance(seconds=30)
+    refusal = hit_rules([cooldown, hourly], subject, store=store)
+    assert refusal is not None and refusal.retry_after_seconds == 29
+    clock.advance(seconds=29)
+    assert hit_rules([cooldown, hourly], subject, store=store) is None  # a minute since
+    # The hourly rule counted the two codes let through, not the refused requests.
+    hour = limiter.Window.at(clock.current, seconds=3600)
+    [hourly_count] = store.read([
+        f"rl:{hourly.name}:{limiter._key_value(hourly, subject)}:{hour.number}"
+    ])
+    assert hourly_count == 2
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "addresses",
     [

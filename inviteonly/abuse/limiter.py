@@ -11,8 +11,11 @@ Counting is increment-then-compare, each counter atomically, so 50 simultaneous 
 against a limit of 10 let exactly 10 through: in the database an
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (on PostgreSQL one statement for all
 of a request's rules, ``DatabaseStore.count_in_order``), in Redis ``INCR`` +
-``EXPIRE`` in one MULTI. Windows are fixed (aligned to the epoch); the clock is
-``lib.clock``, so tests and benchmarks move it.
+``EXPIRE`` (a cooldown's ``EXPIRE NX``) in one MULTI. Windows are fixed (aligned to the epoch), but for a rule of
+one hit per window, a cooldown (a code's resend wait): its window starts at the hit it
+lets through, so two hits it lets through are always at least the window apart — a
+window of the clock would let two through a second apart, one on each side of its end.
+The clock is ``lib.clock``, so tests and benchmarks move it.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ import math
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache, partial
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils.dateparse import parse_datetime
 
 from inviteonly.abuse.models import RateLimitCounter
 from inviteonly.lib import clock, crypto
@@ -58,6 +62,12 @@ class Rule:
     def name(self) -> str:
         return f"{self.action}.{self.key}.{self.limit}/{self.window_seconds}s"
 
+    @property
+    def cooldown(self) -> bool:
+        """One hit per window: its window starts at the hit it lets through (``Count.
+        restarts``), not at a multiple of its length."""
+        return self.limit == 1
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -84,12 +94,19 @@ class Count:
     ``count_in_order``) are counted only if its new count stays within it. With
     ``if_first_of`` (the bucket of a counter before it), it is counted only if that
     counter's new count is 1 — the first of its window: what counts distinct values
-    (the countries an address asked for codes to). Such a counter comes last."""
+    (the countries an address asked for codes to). Such a counter comes last.
+
+    ``restarts``: a counter whose bucket names no window (a cooldown's), so that its row
+    may be counted again after its window ended: it then starts anew, at 1 and ending
+    at ``expires_at``, and its row's end is returned (``Counted.ends``). Every store
+    treats an ended row so (as ``read`` does, which counts it as none); only for these
+    can it happen."""
 
     bucket: str
     expires_at: datetime
     limit: int | None = None
     if_first_of: str | None = None
+    restarts: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,8 @@ class Counted:
 
     counts: list[int]
     read: dict[str, int]
+    # When the window of each ``restarts`` counter counted ends, as stored.
+    ends: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,7 +171,8 @@ def address_key(ip: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Window:
-    """One fixed window: the ``number``-th span of ``seconds`` since the epoch."""
+    """One fixed window: the ``number``-th span of ``seconds`` since the epoch; or a
+    cooldown's, which starts at a hit (``starting_at``; its number means nothing)."""
 
     number: int
     ends: datetime
@@ -161,6 +181,10 @@ class Window:
     def at(cls, moment: datetime, *, seconds: int) -> Window:
         number = int(moment.timestamp()) // seconds
         return cls(number, datetime.fromtimestamp((number + 1) * seconds, tz=moment.tzinfo))
+
+    @classmethod
+    def starting_at(cls, moment: datetime, *, seconds: int) -> Window:
+        return cls(0, moment + timedelta(seconds=seconds))
 
     def seconds_left(self, now: datetime) -> int:
         return max(1, math.ceil((self.ends - now).total_seconds()))
@@ -223,6 +247,14 @@ class CounterStore(Protocol):
         ...
 
 
+def _stored_datetime(value: datetime | str) -> datetime:
+    """A ``DateTimeField`` value as a hand-written statement returns it: a datetime on
+    PostgreSQL, a naive one (or its text) in UTC on SQLite."""
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
+    assert parsed is not None, value
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 class DatabaseStore:
     """Counters in the ``RateLimitCounter`` table, counted inside the caller's
     transaction (or a transaction of their own): they commit or roll back with it."""
@@ -231,8 +263,17 @@ class DatabaseStore:
 
     _UPSERT = (
         "INSERT INTO {table} (bucket, count, expires_at) VALUES {values} "
-        "ON CONFLICT (bucket) DO UPDATE SET count = {table}.count + excluded.count "
-        "RETURNING bucket, count"
+        "ON CONFLICT (bucket) DO UPDATE SET {counted} RETURNING bucket, count, expires_at"
+    )
+    _COUNTED = "count = {table}.count + excluded.count"
+    # A row whose window ended (at {now}) counts as none, as it does in ``read``:
+    # counting it starts it anew. Only a ``restarts`` counter's row (a cooldown's) can
+    # be counted after its window ended, the others' buckets name their window: written
+    # only where one is counted, to keep the registration's statement short.
+    _RESTARTED = (
+        "count = CASE WHEN {table}.expires_at > {now} THEN {table}.count + excluded.count "
+        "ELSE excluded.count END, expires_at = CASE WHEN {table}.expires_at > {now} "
+        "THEN {table}.expires_at ELSE excluded.expires_at END"
     )
 
     # One bucket's count while its window lasts (NULL if there is none): a lookup in
@@ -263,10 +304,25 @@ class DatabaseStore:
     def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
         """Add ``by`` to each bucket (creating it) in one statement; return the new
         counts."""
+        counts, _ends = self._increment([Count(bucket, ends) for bucket, ends in buckets.items()],
+                                        by=by)
+        return counts
+
+    def _increment(
+        self, counts: Sequence[Count], *, by: int = 1
+    ) -> tuple[dict[str, int], dict[str, datetime]]:
+        """``increment_all`` of ``counts``: their new counts, and the end of each
+        ``restarts`` counter's window."""
         with connection.cursor() as cursor:
-            cursor.execute(*self._upsert(buckets, by=by))
+            cursor.execute(*self._upsert(counts, by=by))
             # RETURNING gives no order: the bucket names each count.
-            return {bucket: int(count) for bucket, count in cursor.fetchall()}
+            rows = cursor.fetchall()
+        restarting = {count.bucket for count in counts if count.restarts}
+        return (
+            {bucket: int(count) for bucket, count, _ends in rows},
+            {bucket: _stored_datetime(ends) for bucket, _count, ends in rows
+             if bucket in restarting},
+        )
 
     def increment_later(self, buckets: dict[str, datetime], *, by: int = 1) -> None:
         """In the caller's transaction: with the writes of its ``written_together``
@@ -275,18 +331,24 @@ class DatabaseStore:
         if not writing_together():
             transaction.on_commit(partial(self.increment_all, buckets, by=by))
             return
-        execute_later(*self._upsert(buckets, by=by))
+        execute_later(*self._upsert([Count(bucket, ends) for bucket, ends in buckets.items()],
+                                    by=by))
 
-    def _upsert(self, buckets: dict[str, datetime], *, by: int) -> tuple[str, list[Any]]:
-        """The upsert that adds ``by`` to each bucket, and its parameters. ``by``, a
+    def _upsert(self, counts: Sequence[Count], *, by: int) -> tuple[str, list[Any]]:
+        """The upsert that adds ``by`` to each counter, and its parameters. ``by``, a
         whole number, is written into the SQL: a join's last statement holds two such
         upserts' worth of parameters fewer, under the 50 past which psycopg parses a
         statement afresh on every run."""
-        values = ", ".join([f"(%s, {int(by)}, %s)"] * len(buckets))
-        return (
-            self._UPSERT.format(table=self._table(), values=values),
-            [value for bucket, ends in buckets.items() for value in (bucket, ends)],
-        )
+        table = self._table()
+        values = ", ".join([f"(%s, {int(by)}, %s)"] * len(counts))
+        # Times as the ORM writes them (on SQLite text, compared as text).
+        parameters: list[Any] = [value for count in counts
+                                 for value in adapted([count.bucket, count.expires_at])]
+        counted = self._COUNTED.format(table=table)
+        if any(count.restarts for count in counts):
+            counted = self._RESTARTED.format(table=table, now="%s")
+            parameters += [*adapted([clock.now()]), *adapted([clock.now()])]
+        return self._UPSERT.format(table=table, values=values, counted=counted), parameters
 
     def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
         buckets = [count.bucket for count in counts]
@@ -299,14 +361,17 @@ class DatabaseStore:
             # one, in the caller's transaction.
             done: list[int] = []
             new: dict[str, int] = {}
+            ends: dict[str, datetime] = {}
             for count in counts:
                 if not _first_of(count, new):
                     break
-                done.append(self.increment(count.bucket, expires_at=count.expires_at))
+                one, one_ends = self._increment([count])
+                done.append(one[count.bucket])
                 new[count.bucket] = done[-1]
+                ends |= one_ends
                 if count.limit is not None and done[-1] > count.limit:
                     break
-            return Counted(done, dict(zip(reading, self.read(reading), strict=True)))
+            return Counted(done, dict(zip(reading, self.read(reading), strict=True)), ends)
         if connection.vendor == "postgresql":
             return self._count_in_one_statement(counts, reading)
         # SQLite (no INSERT in WITH, and no round trips to save): every counter in one
@@ -314,9 +379,7 @@ class DatabaseStore:
         # transaction, so other requests (waiting for the write lock) see exactly the
         # counts of one-at-a-time counting; a conditional last counter after them.
         with transaction.atomic(savepoint=False):
-            new = self.increment_all({count.bucket: count.expires_at for count in plain}) if (
-                plain
-            ) else {}
+            new, ends = self._increment(plain) if plain else ({}, {})
             done = [new[count.bucket] for count in plain]
             over = next(
                 (at for at, count in enumerate(plain)
@@ -325,11 +388,16 @@ class DatabaseStore:
             )
             if over is not None and buckets[over + 1 : len(plain)]:
                 self.take_back(buckets[over + 1 : len(plain)])
+                ends = {bucket: end for bucket, end in ends.items()
+                        if bucket in buckets[: over + 1]}
             if over is None and last is not None and _first_of(last, new):
-                done.append(self.increment(last.bucket, expires_at=last.expires_at))
+                last_count, last_ends = self._increment([last])
+                done.append(last_count[last.bucket])
+                ends |= last_ends
             return Counted(
                 done if over is None else done[: over + 1],
                 dict(zip(reading, self.read(reading), strict=True)),
+                ends,
             )
 
     def _count_in_one_statement(self, counts: Sequence[Count], reading: Sequence[str]) -> Counted:
@@ -342,6 +410,7 @@ class DatabaseStore:
         clauses: list[str] = []
         parameters: list[Any] = []
         positions = {count.bucket: position for position, count in enumerate(counts)}
+        restarting = [at for at, count in enumerate(counts) if count.restarts]
         for position, count in enumerate(counts):
             parameters += [count.bucket, count.expires_at]
             conditions = []
@@ -355,25 +424,37 @@ class DatabaseStore:
             if count.if_first_of is not None:
                 conditions.append(f"(SELECT count = 1 FROM c{positions[count.if_first_of]})")  # noqa: S608
             where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            if count.restarts:
+                counted = self._RESTARTED.format(table=table, now="(SELECT at FROM now_)")
+                returning = "count, expires_at"
+            else:
+                counted, returning = f"count = {table}.count + 1", "count"
             clauses.append(
                 f"c{position} AS (INSERT INTO {table} (bucket, count, expires_at) "
                 f"SELECT %s, 1, %s{where} ON CONFLICT (bucket) DO UPDATE "
-                f"SET count = {table}.count + 1 RETURNING count)"
+                f"SET {counted} RETURNING {returning})"
             )
         columns = [f"(SELECT count FROM c{at})" for at in range(len(counts))]  # noqa: S608
+        columns += [f"(SELECT expires_at FROM c{at})" for at in restarting]  # noqa: S608
         if reading:
             columns.append(self._COUNTS.format(table=table))
+            parameters.append(list(reading))
+        if reading or restarting:
+            # The time, once: what the reads and a restarting counter's window end by.
             clauses.insert(0, self._NOW)
-            parameters = [*adapted([clock.now()]), *parameters, list(reading)]
+            parameters = [*adapted([clock.now()]), *parameters]
         with_clause = f"WITH {', '.join(clauses)} " if clauses else ""
         with connection.cursor() as cursor:
             cursor.execute(f"{with_clause}SELECT {', '.join(columns)}", parameters)
             row = cursor.fetchone()
         assert row is not None
         done = [int(value) for value in row[: len(counts)] if value is not None]
-        read = row[len(counts)] if reading else []
+        ends_at = row[len(counts) : len(counts) + len(restarting)]
+        ends = {counts[at].bucket: _stored_datetime(end)
+                for at, end in zip(restarting, ends_at, strict=True) if end is not None}
+        read = row[len(counts) + len(restarting)] if reading else []
         return Counted(done, {bucket: int(value or 0) for bucket, value in
-                              zip(reading, read, strict=True)})
+                              zip(reading, read, strict=True)}, ends)
 
     def take_back(self, buckets: Sequence[str]) -> None:
         """Undo one hit on each bucket. On PostgreSQL one statement that takes the rows
@@ -447,17 +528,22 @@ class RedisStore:
         self._take_back = self.client.register_script(self._TAKE_BACK)
 
     def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
-        pipeline = self.client.pipeline(transaction=True)
-        self._add(pipeline, bucket, by=by, expires_at=expires_at)
-        count, _expiry_set = pipeline.execute()
-        return int(count)
+        return self.increment_all({bucket: expires_at}, by=by)[bucket]
 
     def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
+        counts, _ends = self._increment([Count(bucket, ends) for bucket, ends in buckets.items()],
+                                        by=by)
+        return counts
+
+    def _increment(
+        self, counts: Sequence[Count], *, by: int = 1
+    ) -> tuple[dict[str, int], dict[str, datetime]]:
+        """``increment_all`` of ``counts`` in one MULTI: their new counts, and the end of
+        each ``restarts`` counter's window."""
         pipeline = self.client.pipeline(transaction=True)
-        for bucket, expires_at in buckets.items():
-            self._add(pipeline, bucket, by=by, expires_at=expires_at)
-        results = pipeline.execute()
-        return {bucket: int(count) for bucket, count in zip(buckets, results[::2], strict=True)}
+        for count in counts:
+            self._add(pipeline, count, by=by)
+        return self._counted(counts, pipeline.execute())
 
     def increment_later(self, buckets: dict[str, datetime], *, by: int = 1) -> None:
         transaction.on_commit(partial(self.increment_all, buckets, by=by))
@@ -465,6 +551,7 @@ class RedisStore:
     def count_in_order(self, counts: Sequence[Count], *, reading: Sequence[str] = ()) -> Counted:
         plain, conditional = _split_conditional(counts)
         done: list[int] = []
+        ends: dict[str, datetime] = {}
         start = 0
         while True:
             # A run: the counters up to the next with a limit, whose count decides
@@ -476,11 +563,13 @@ class RedisStore:
             last = end == len(plain)
             pipeline = self.client.pipeline(transaction=True)
             for count in plain[start:end]:
-                self._add(pipeline, count.bucket, by=1, expires_at=count.expires_at)
+                self._add(pipeline, count, by=1)
             if last and reading:
                 pipeline.mget(reading)
             results = pipeline.execute()
-            done += [int(value) for value in results[: 2 * (end - start) : 2]]
+            run, run_ends = self._counted(plain[start:end], results)
+            done += [run[count.bucket] for count in plain[start:end]]
+            ends |= run_ends
             limit = plain[end - 1].limit if end > start else None
             stopped = limit is not None and done[-1] > limit
             if last or stopped:
@@ -490,9 +579,11 @@ class RedisStore:
         new = {count.bucket: value for count, value in zip(plain, done, strict=False)}
         if conditional is not None and not stopped and _first_of(conditional, new):
             # Counted only once the count it depends on is known: a MULTI of its own.
-            done.append(self.increment(conditional.bucket, expires_at=conditional.expires_at))
+            last_count, last_ends = self._increment([conditional])
+            done.append(last_count[conditional.bucket])
+            ends |= last_ends
         return Counted(done, {bucket: int(value or 0) for bucket, value in
-                              zip(reading, read, strict=True)})
+                              zip(reading, read, strict=True)}, ends)
 
     def take_back(self, buckets: Sequence[str]) -> None:
         if buckets:
@@ -509,11 +600,33 @@ class RedisStore:
         )
         return lock
 
-    @staticmethod
-    def _add(pipeline: Any, bucket: str, *, by: int, expires_at: datetime) -> None:
-        # A time to live, not an instant: the injectable clock may not be Redis's.
-        pipeline.incrby(bucket, by)
-        pipeline.expire(bucket, max(1, math.ceil((expires_at - clock.now()).total_seconds())))
+    # The commands ``_add`` queues for one counter, its count the first one's answer and
+    # its time to live in milliseconds the last one's.
+    _COMMANDS_PER_COUNT = 3
+
+    @classmethod
+    def _add(cls, pipeline: Any, count: Count, *, by: int) -> None:
+        # A time to live, not an instant: the injectable clock may not be Redis's. A
+        # ``restarts`` counter's is set only on the key INCRBY has just made (EXPIRE NX,
+        # Redis 7): its window ends a window after the hit that started it, and ended,
+        # Redis removes the key, so the next hit starts it anew.
+        pipeline.incrby(count.bucket, by)
+        seconds = max(1, math.ceil((count.expires_at - clock.now()).total_seconds()))
+        pipeline.expire(count.bucket, seconds, nx=count.restarts)
+        pipeline.pttl(count.bucket)
+
+    @classmethod
+    def _counted(
+        cls, counts: Sequence[Count], results: Sequence[Any]
+    ) -> tuple[dict[str, int], dict[str, datetime]]:
+        """The new counts, and the ends of the ``restarts`` counters' windows, from the
+        answers to ``_add``'s commands (first in ``results``)."""
+        step = cls._COMMANDS_PER_COUNT
+        now = clock.now()
+        new = {count.bucket: int(results[at * step]) for at, count in enumerate(counts)}
+        ends = {count.bucket: now + timedelta(milliseconds=max(0, int(results[at * step + 2])))
+                for at, count in enumerate(counts) if count.restarts}
+        return new, ends
 
 
 @contextmanager
@@ -549,6 +662,11 @@ def _hits(rules: Sequence[Rule], subject: Subject, *, now: datetime) -> Iterator
         value = _key_value(rule, subject)
         if value is None:
             continue
+        if rule.cooldown:
+            # One bucket per key, its window starting at the hit it lets through.
+            window = Window.starting_at(now, seconds=rule.window_seconds)
+            yield _Hit(rule=rule, bucket=f"rl:{rule.name}:{value}", window=window)
+            continue
         window = Window.at(now, seconds=rule.window_seconds)
         yield _Hit(rule=rule, bucket=f"rl:{rule.name}:{value}:{window.number}", window=window)
 
@@ -570,6 +688,12 @@ class _FullBuckets:
     def holds(self, bucket: str, now: datetime) -> bool:
         ends = self._until.get(bucket)
         return ends is not None and now < ends
+
+    def remembered(self, hit: _Hit) -> _Hit:
+        """A hit on a bucket it holds, its window ending when the bucket's was seen to
+        (a cooldown's: a window after the hit it let through, not after this one)."""
+        ends = self._until.get(hit.bucket, hit.window.ends)
+        return replace(hit, window=Window(hit.window.number, ends))
 
     def remember(self, hit: _Hit, now: datetime) -> None:
         with self._lock:
@@ -632,15 +756,20 @@ def count_rules(
     # After a rule this process saw full nothing is counted: it refuses.
     tail = list(then) if full is None else []
     counted = store.count_in_order(
-        [Count(hit.bucket, hit.window.ends, hit.rule.limit) for hit in counted_hits] + tail,
+        [Count(hit.bucket, hit.window.ends, hit.rule.limit, restarts=hit.rule.cooldown)
+         for hit in counted_hits] + tail,
         reading=reading if full is None else (),
     )
     refused = next(
         # Counted stops after a refusing rule: the rules after it have no count.
         (hit for hit, count in zip(counted_hits, counted.counts, strict=False)
          if count > hit.rule.limit),
-        hits[full] if full is not None else None,
+        _full_buckets.remembered(hits[full]) if full is not None else None,
     )
+    if refused is not None and refused.bucket in counted.ends:
+        # A cooldown: its window ends a window after the hit it let through.
+        ends = counted.ends[refused.bucket]
+        refused = replace(refused, window=Window(refused.window.number, ends))
     if refused is not None:
         _full_buckets.remember(refused, now)
         return RulesCounted(_refusal(refused, now=now), {})
@@ -656,7 +785,7 @@ def refused_outright(rules: Sequence[Rule], subject: Subject) -> Refusal | None:
     now = clock.now()
     first = next(_hits(rules, subject, now=now), None)  # the later rules' keys: not needed
     if first is not None and _full_buckets.holds(first.bucket, now):
-        return _refusal(first, now=now)
+        return _refusal(_full_buckets.remembered(first), now=now)
     return None
 
 
@@ -664,7 +793,9 @@ def count_hits(rules: Sequence[Rule], subject: Subject, *, store: CounterStore) 
     """Count one hit against every rule, refusing nothing: an attempt already let
     through whose first count was rolled back with its failed action."""
     hits = _hits(rules, subject, now=clock.now())
-    store.count_in_order([Count(hit.bucket, hit.window.ends) for hit in hits])
+    store.count_in_order(
+        [Count(hit.bucket, hit.window.ends, restarts=hit.rule.cooldown) for hit in hits]
+    )
 
 
 def _refusal(hit: _Hit, *, now: datetime) -> Refusal:
