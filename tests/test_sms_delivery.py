@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.test import Client
 
 from inviteonly.accounts.actions import do_start_recovery
@@ -117,6 +117,7 @@ def test_the_attempt_counters_hold_every_attempt_of_the_longest_allowed_outage()
     most_attempts = longest_age / (settings.SMS_RETRY_BASE_DELAY * 0.5) + settings.SMS_MAX_ATTEMPTS
     for name in ("attempts", "failed_attempts"):
         field = OutboundSms._meta.get_field(name)
+        assert isinstance(field, models.Field)
         _lowest, highest = BaseDatabaseOperations.integer_field_ranges[field.get_internal_type()]
         assert most_attempts <= highest, name
 
