@@ -11,10 +11,11 @@ Counting is increment-then-compare, each counter atomically, so 50 simultaneous 
 against a limit of 10 let exactly 10 through: in the database an
 ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` (on PostgreSQL one statement for all
 of a request's rules, ``DatabaseStore.count_in_order``), in Redis ``INCR`` +
-``EXPIRE`` (a cooldown's ``EXPIRE NX``) in one MULTI. Windows are fixed (aligned to the epoch), but for a rule of
-one hit per window, a cooldown (a code's resend wait): its window starts at the hit it
-lets through, so two hits it lets through are always at least the window apart — a
-window of the clock would let two through a second apart, one on each side of its end.
+``EXPIRE`` (a cooldown's ``EXPIRE NX``) in one MULTI. Windows are fixed (aligned to
+the epoch), but for a rule of one hit per window, a cooldown (a code's resend wait):
+its window starts at the hit it lets through, so two hits it lets through are always
+at least the window apart — a window of the clock would let two through a second
+apart, one on each side of its end.
 The clock is ``lib.clock``, so tests and benchmarks move it.
 """
 
