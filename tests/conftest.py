@@ -42,7 +42,8 @@ def no_remembered_refusals() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def gateways_up() -> Iterator[None]:
     """The delivery worker remembers, per process, which gateways are down (for its
-    suppressed messages): each test starts with every gateway up."""
+    suppressed messages; the outages it shares with other workers are rows, rolled
+    back with each test): each test starts with every gateway up."""
     forget_gateway_states()
     yield
     forget_gateway_states()

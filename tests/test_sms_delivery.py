@@ -321,6 +321,54 @@ def test_while_the_gateway_is_down_the_sender_sees_the_same_for_a_members_number
     assert statuses()[:2] == [SmsStatusForSender.SENT] * 2
 
 
+def test_a_gateway_down_for_one_worker_is_down_for_every_worker(
+    sms_outbox: SmsOutbox, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two worker processes, each with its own memory: a suppressed SMS taken by a
+    worker that has not met the outage itself waits as the real ones do (shown as sent,
+    it would name a member's number while strangers' wait); and once any worker has
+    seen the gateway back, even one that never saw it down, a suppressed SMS taken by
+    another is not held back."""
+    monkeypatch.setattr(delivery.secrets, "randbelow", lambda _bound: 0)  # no jitter
+    first: dict[str, object] = {}
+    second: dict[str, object] = {}
+    third: dict[str, object] = {}
+
+    def work(memory: dict[str, object]) -> None:
+        # The module's memory is a worker process's own: each worker has its own.
+        with monkeypatch.context() as patched:
+            patched.setattr(delivery, "_gateway_down", memory)
+            deliver_due_messages(gateway=sms_outbox.gateway)
+
+    def suppressed(number: str) -> OutboundSms:
+        return queue_sms(phone=normalize_phone_number(number), text="hello",
+                         purpose=SmsPurpose.INVITATION, suppressed=True)
+
+    sms_outbox.gateway.unavailable = True
+    real = queue("+79165550002", purpose=SmsPurpose.INVITATION)
+    work(first)  # meets the gateway down
+    held = suppressed("+79165550001")
+    work(second)  # has sent nothing yet
+    held.refresh_from_db()
+    assert (held.status, held.failed_attempts) == (SmsStatus.QUEUED, 1)
+    assert held.last_error == "gateway unavailable"  # what the real one got
+
+    sms_outbox.gateway.unavailable = False
+    real.refresh_from_db()
+    held.refresh_from_db()
+    assert held.next_attempt_at == real.next_attempt_at  # the real one first, by its id
+    clock.current = real.next_attempt_at
+    work(third)  # new: the gateway is back, the real one goes out, the suppressed one ends
+    assert [sms.to for sms in sms_outbox.messages] == ["+79165550002"]
+    assert set(OutboundSms.objects.values_list("status", flat=True)) == {
+        SmsStatus.SENT, SmsStatus.SUPPRESSED
+    }
+    later = suppressed("+79165550003")
+    work(first)  # last met the gateway down, within the longest retry delay
+    later.refresh_from_db()
+    assert later.status == SmsStatus.SUPPRESSED
+
+
 def test_between_a_real_messages_retries_a_members_number_still_waits(
     sms_outbox: SmsOutbox, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -34,7 +34,7 @@ from django.db.models import F
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.queries import columns_of, fetch_models, locking, update
 from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway, route_for
-from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
+from inviteonly.sms.models import GatewayOutage, OutboundSms, SmsPurpose, SmsStatus
 
 logger = logging.getLogger(__name__)
 
@@ -198,25 +198,48 @@ def _record(
     update(OutboundSms, changes, where="id = %s AND claim = %s", params=[message.id, claim])
 
 
-# Each gateway's last retryable failure on a real message in this worker, and when: a
-# gateway that is down. A suppressed message takes its gateway's state (see
-# ``_suppressed_outcome``), so that its sender never sees it as sent while the others
-# wait: during an outage that would name every member's number invited. Forgotten at
-# the gateway's next success, or once the failed message's retry is overdue without
-# any news.
+# The gateways that are down, as this worker last saw them: each one's last retryable
+# failure on a real message, and when. A suppressed message takes its gateway's state
+# (see ``_suppressed_outcome``), so that its sender never sees it as sent while the
+# others wait: during an outage that would name every member's number invited. Every
+# worker's failures are shared (``GatewayOutage``): this is read from them at each
+# batch and before each suppressed message, and tells the worker which outages a
+# success of its own ends (deleting the row). An outage counts until the gateway's next
+# success, or until the failed message's retry is overdue without any news.
 _gateway_down: dict[str, tuple[datetime, GatewayError]] = {}
 
 
 def forget_gateway_states() -> None:
-    """For tests: every gateway counts as up again."""
+    """For tests: this worker's memory of the gateways is gone (the shared outages are
+    rows, rolled back with each test)."""
     _gateway_down.clear()
 
 
+def _read_gateway_states() -> None:
+    """This worker's view of the gateways: every worker's outages (a row per gateway
+    down, a handful at most), in one query."""
+    outages = GatewayOutage.objects.values_list("gateway", "failed_at", "error")
+    _gateway_down.clear()
+    _gateway_down.update({
+        gateway: (failed_at, GatewayError(error, retryable=True))
+        for gateway, failed_at, error in outages
+    })
+
+
 def _note_gateway_answer(gateway: SmsGateway, outcome: str | GatewayError) -> None:
+    """Share what the gateway answered a real message: an outage begins or goes on at a
+    retryable failure, and ends at a success (a write only for a gateway this worker
+    saw down: most successes write nothing)."""
     if isinstance(outcome, str):
-        _gateway_down.pop(gateway.name, None)
+        if _gateway_down.pop(gateway.name, None) is not None:
+            GatewayOutage.objects.filter(gateway=gateway.name).delete()
     elif outcome.retryable:
-        _gateway_down[gateway.name] = (clock.now(), outcome)
+        now = clock.now()
+        _gateway_down[gateway.name] = (now, outcome)
+        GatewayOutage.objects.bulk_create(
+            [GatewayOutage(gateway=gateway.name, failed_at=now, error=str(outcome)[:200])],
+            update_conflicts=True, unique_fields=["gateway"], update_fields=["failed_at", "error"],
+        )
     # A permanent refusal is about the message (its number), not the gateway.
 
 
@@ -228,6 +251,7 @@ def _suppressed_outcome(message: OutboundSms, gateway: SmsGateway) -> GatewayErr
     too_old = _too_old(message)
     if too_old is not None:
         return too_old
+    _read_gateway_states()  # another worker may have met the gateway down since the batch
     down = _gateway_down.get(gateway.name)
     if down is not None and now - down[0] <= _longest_retry_delay():
         return down[1]
@@ -240,6 +264,9 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
     claim = secrets.token_hex(16)
     claimed_at = clock.now()
     batch = _claim_batch(limit or settings.SMS_WORKER_BATCH_SIZE, claim=claim)
+    if batch:
+        # Which gateways other workers found down: a success here ends their outage.
+        _read_gateway_states()
     for message in batch:
         if not _still_ours(message, claim=claim, claimed_at=claimed_at):
             continue

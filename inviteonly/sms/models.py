@@ -109,3 +109,23 @@ class OutboundSms(models.Model):
     def __str__(self) -> str:
         return f"SMS #{self.pk} {self.get_purpose_display()} → {self.recipient_masked} " \
             f"({self.get_status_display()})"
+
+
+class GatewayOutage(models.Model):
+    """A gateway whose last answer to a real message was a failure worth retrying (down,
+    throttling), shared by every delivery worker: a worker that has not met the failure
+    itself holds its suppressed messages back all the same (``delivery.
+    _suppressed_outcome``). The gateway's next success deletes the row; older than the
+    longest retry delay, it no longer counts."""
+
+    gateway = models.CharField(_("gateway"), max_length=32, primary_key=True)
+    failed_at = models.DateTimeField(_("last failure"))
+    # What the real message was answered: what a suppressed one is recorded with.
+    error = models.CharField(_("last error"), max_length=200)
+
+    class Meta:
+        verbose_name = _("SMS gateway outage")
+        verbose_name_plural = _("SMS gateway outages")
+
+    def __str__(self) -> str:
+        return f"{self.gateway} ({self.failed_at:%Y-%m-%d %H:%M:%S})"
