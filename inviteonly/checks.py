@@ -138,8 +138,7 @@ def check_redis(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
             Warning(
                 f"Redis ({where}) is version {version}; the rate limiter needs 7.0 or later. "
                 "Every request for a code will fail with a 500.",
-                hint="Upgrade Redis, or unset REDIS_URL: the counters then live in the "
-                "database.",
+                hint="Upgrade Redis, or unset REDIS_URL: the counters then live in the database.",
                 id="inviteonly.W003",
             )
         ]
