@@ -133,13 +133,15 @@ def check_redis(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
         ]
     major = version.partition(".")[0]
     if major.isdigit() and int(major) < 7:
-        # A cooldown's counter sets its time to live with EXPIRE NX (abuse/limiter.py).
+        # A cooldown's counter sets its time to live with EXPIRE NX (abuse/limiter.py):
+        # an older Redis would answer every code request with an error, so it stops the
+        # start, unlike a Redis that does not answer yet (W002).
         return [
-            Warning(
-                f"Redis ({where}) is version {version}; the rate limiter needs 7.0 or later. "
-                "Every request for a code will fail with a 500.",
+            Error(
+                f"Redis ({where}) is version {version}; the rate limiter needs 7.0 or later "
+                "(every request for a code would fail with a 500).",
                 hint="Upgrade Redis, or unset REDIS_URL: the counters then live in the database.",
-                id="inviteonly.W003",
+                id="inviteonly.E005",
             )
         ]
     return []

@@ -315,7 +315,7 @@ def test_a_redis_that_answers_passes(settings: Any, redis_store: Any) -> None:
     assert checks.check_redis(None) == []
 
 
-def test_a_redis_older_than_7_is_reported_at_start(
+def test_a_redis_older_than_7_stops_the_start(
     settings: Any, redis_store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cooldown's counter needs EXPIRE NX (Redis 7.0): without it every code request
@@ -324,8 +324,8 @@ def test_a_redis_older_than_7_is_reported_at_start(
 
     settings.REDIS_URL = REDIS_URL
     monkeypatch.setattr(redis.Redis, "info", lambda _self, _section: {"redis_version": "6.2.14"})
-    [warning] = checks.check_redis(None)
-    assert warning.id == "inviteonly.W003" and "6.2.14" in warning.msg
+    [error] = checks.check_redis(None)
+    assert isinstance(error, Error) and error.id == "inviteonly.E005" and "6.2.14" in error.msg
 
 
 # ---------------------------------------------------------------------------
