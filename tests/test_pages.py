@@ -659,3 +659,20 @@ def test_the_focus_goes_to_the_first_refused_field(founder: Member) -> None:
         "code": "123456", "new_password": ""}).content.decode())
     assert [found["name"] for _, found in refused.elements if "autofocus" in found] == [
         "new_password"]
+
+
+def test_admin_filtered_member_list_counts_only_what_the_filter_finds(founder: Member) -> None:
+    """A filtered member list counts its own members once; it does not count every
+    member again for a "(N total)" beside it (show_full_result_count)."""
+    from django.test.utils import CaptureQueriesContext
+
+    make_member(phone=NUMBER, display_name="Plain Member")
+    admin = logged_in("+79160000001")
+    table = Member._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        response = admin.get("/admin/accounts/member/?role__exact=member")
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+    counts = [query["sql"] for query in queries.captured_queries
+              if "COUNT(" in query["sql"].upper() and f'FROM "{table}"' in query["sql"]]
+    assert len(counts) == 1, counts

@@ -13,9 +13,6 @@ class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "action", "actor", "target_member", "ip_address")
     list_filter = ("action",)
     list_select_related = ("actor", "target_member")
-    # A filtered page counts its own entries (index audit_action_recent), not the
-    # whole log as well.
-    show_full_result_count = False
     fields = ("created_at", "action", "actor", "target_member", "invitation", "ip_address",
               "details")
     readonly_fields = fields

@@ -53,6 +53,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     """Look, never touch: the rows change only through the site's actions."""
 
     paginator = EstimatedCountPaginator
+    # A filtered list counts what it found, not the whole table again for "(N total)".
+    show_full_result_count = False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
