@@ -525,6 +525,15 @@ MESSAGE_MAX_LENGTH = 5000
 # Wall posts, messages, friends and inbox rows per page.
 SOCIAL_PAGE_SIZE = 20
 
+# How long a wall post's or a message's idempotency key (the API's Idempotency-Key
+# header, a page form's submission key) answers a retry with the first request's
+# result instead of writing again: a client retrying after a lost answer does so
+# within minutes, a phone that was offline within hours. `sweep` deletes older keys;
+# past this window the same key writes anew.
+IDEMPOTENCY_KEY_WINDOW = timedelta(
+    hours=_env_int("INVITEONLY_IDEMPOTENCY_KEY_HOURS", 24, minimum=1, maximum=24 * 30)
+)
+
 # A member is new for this many days after joining: the new_member_* rate limits
 # apply and their wall posts may hold at most NEW_MEMBER_MAX_LINKS_PER_POST links
 # (spam is mostly links, and mostly from accounts made for it).

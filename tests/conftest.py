@@ -218,20 +218,22 @@ class ApiClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None
+    ) -> Any:
         response: Any = self.client.generic(
             method,
             f"/api{path}",
             data=json.dumps(body) if body is not None else "",
             content_type="application/json",
-            headers=self._headers(),
+            headers={**self._headers(), **(headers or {})},
         )
         response.json_body = response.json() if response.content else None
         check_against_document(method, f"/api{path}", response)
         return response
 
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, body)
+    def post(self, path: str, body: Any = None, *, headers: dict[str, str] | None = None) -> Any:
+        return self.request("POST", path, body, headers=headers)
 
     def get(self, path: str) -> Any:
         return self.request("GET", path)

@@ -149,12 +149,12 @@ def test_sweep_deletes_only_what_has_outlived_its_use(clock: FrozenClock) -> Non
     call_command("sweep", stdout=output)
     assert output.getvalue().strip() == (
         "Deleted 1 rate-limit counters, 0 numbers' login failures, 0 expired sessions, 0 "
-        "phone verifications and 0 "
-        "invitation requests; failed 0 abandoned SMS."
+        "phone verifications, 0 invitation requests and 0 idempotency keys; failed 0 "
+        "abandoned SMS."
     )
     clock.advance(hours=2)
     call_command("sweep", stdout=output)
-    assert ", 1 phone verifications and" in output.getvalue()
+    assert ", 1 phone verifications," in output.getvalue()
     assert PhoneVerification.objects.count() == 1
     assert RateLimitCounter.objects.count() == 0
 

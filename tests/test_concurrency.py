@@ -1,5 +1,6 @@
 """Races: one invitation token redeemed by 20 requests at once makes exactly one member;
-two members writing to, befriending and blocking each other at once; a login meeting a
+two members writing to, befriending and blocking each other at once; one idempotency
+key sent by many requests at once writes one post or message; a login meeting a
 ban leaves no session behind it; members moving to one number at once leave it to one;
 moderation actions meeting on the same members never deadlock (they lock in one order:
 moderation.actions)."""
@@ -355,6 +356,44 @@ def test_nothing_lands_once_the_block_has_committed(
     assert Message.objects.count() == 1
     assert Participant.objects.get(member=anna).unread_count == 0
     assert not WallPost.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["message", "wall post"])
+def test_one_key_sent_by_twenty_requests_at_once_writes_one_row(
+    monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Every request has found the key unused (they wait for one another after that
+    look, at the rate limit) before any writes: the unique key decides, and every
+    request answers the one row written."""
+    anna, boris = settled("Anna"), settled("Boris")
+    looked = threading.Barrier(RACERS)
+    enforce_rate_limit = social_actions.enforce_rate_limit
+
+    def enforce_then_wait_for_the_others(*args: Any, **kwargs: Any) -> None:
+        enforce_rate_limit(*args, **kwargs)
+        looked.wait(20)
+
+    monkeypatch.setattr(social_actions, "enforce_rate_limit", enforce_then_wait_for_the_others)
+    answered: list[int] = []
+
+    def write() -> None:
+        if kind == "message":
+            row: Message | WallPost = do_send_message(
+                sender=anna, recipient_id=boris.id, text="once", idempotency_key="k-1"
+            )
+        else:
+            row = do_post_on_wall(author=anna, wall_owner_id=anna.id, text="once",
+                                  idempotency_key="k-1")
+        answered.append(row.id)
+
+    outcomes = race([write] * RACERS)
+    assert outcomes == ["joined"] * RACERS, outcomes
+    model = Message if kind == "message" else WallPost
+    assert model.objects.count() == 1
+    assert answered == [model.objects.get().id] * RACERS
+    if kind == "message":
+        assert Participant.objects.get(member=boris).unread_count == 1
 
 
 # ---------------------------------------------------------------------------

@@ -63,6 +63,9 @@ def tokens_in(body: Any) -> list[str]:
     return []
 
 
+IDEMPOTENCY_KEY = "c0ffee-retry-key-5f3a"
+
+
 def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
     founder: Member, sms_outbox: SmsOutbox, caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -74,8 +77,10 @@ def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
     handed_out: list[str] = []
     request = ApiClient.request
 
-    def recording(self: ApiClient, method: str, path: str, body: Any = None) -> Any:
-        response = request(self, method, path, body)
+    def recording(
+        self: ApiClient, method: str, path: str, body: Any = None, **options: Any
+    ) -> Any:
+        response = request(self, method, path, body, **options)
         handed_out.extend(tokens_in(response.json_body))
         return response
 
@@ -103,6 +108,12 @@ def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
         assert [changer.post("/me/password", {
             "current_password": current, "new_password": "the final passphrase",
         }).status_code for current in ("wrong " + PASSWORD, "a changed passphrase")] == [400, 200]
+        # A post and its retry under an idempotency key, kept only as a digest.
+        poster = ApiClient()
+        poster.log_in(US_NUMBER, "the final passphrase")
+        own_wall = f"/members/{poster.get('/me').json_body['id']}/wall"
+        assert [poster.post(own_wall, {"text": "Hello"}, headers={
+            "Idempotency-Key": IDEMPOTENCY_KEY}).status_code for _ in range(2)] == [201, 201]
         ApiClient().post("/join/invitation", {"token": "probe-for-404-logging"})
     finally:
         connection.force_debug_cursor = False
@@ -119,7 +130,7 @@ def test_no_plaintext_number_code_or_token_in_database_or_debug_logs(
     secrets = [
         *NUMBER_FORMS, *codes, *join_tokens, *handed_out, cookie_session_key,
         cycled_session_key, PASSWORD, "a brand new passphrase", "a changed passphrase",
-        "the final passphrase",
+        "the final passphrase", IDEMPOTENCY_KEY,
     ]
 
     dump = database_dump()

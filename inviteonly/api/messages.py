@@ -12,7 +12,7 @@ from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import MemberCard, MemberIdPath
-from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, IdempotencyKeyHeader
 from inviteonly.api.walls import KeysetIn, api_response
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_mark_conversation_read, do_send_message
@@ -141,11 +141,12 @@ def get_conversation(
 @router.post("/{member_id}", response={201: MessageOut, **RATE_LIMITED_ERRORS},
              summary="Send a member a message")
 def send_message(
-    request: HttpRequest, payload: MessageIn, member_id: int = MemberIdPath
+    request: HttpRequest, payload: MessageIn, member_id: int = MemberIdPath,
+    idempotency_key: str | None = IdempotencyKeyHeader,
 ) -> tuple[int, MessageOut]:
     member = authenticated_member(request)
     message = do_send_message(sender=member, recipient_id=member_id, text=payload.text,
-                              ip_address=client_ip(request))
+                              ip_address=client_ip(request), idempotency_key=idempotency_key)
     return 201, message_out(message, member_id=member.id, read_up_to=0)
 
 

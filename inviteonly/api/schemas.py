@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from ninja import Schema
+from ninja import Header, Schema
 from pydantic import Field
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.rights import can_invite
 from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
 from inviteonly.phone_verification.actions import StartedVerification
+from inviteonly.social import idempotency
 
 PhoneField = Field(max_length=MAX_INPUT_LENGTH, examples=["+7 916 123-45-67"])
 # A region hint for numbers typed in national format ("8 916 …" with "RU").
@@ -26,6 +27,20 @@ LanguageField = Field(
 PasswordField = Field(max_length=settings.PASSWORD_MAX_LENGTH)
 CodeField = Field(max_length=16, examples=["123456"])
 TokenField = Field(max_length=128)
+# The key that makes a retried POST answer the first one's result instead of writing
+# again (social.idempotency): declared in the document for the operations that take it.
+IdempotencyKeyHeader = Header(
+    None, alias=idempotency.HEADER, min_length=1, max_length=idempotency.KEY_MAX_LENGTH,
+    pattern=idempotency.KEY_PATTERN,
+    description=(
+        "Optional: a key of your own, new for each new request (1 to 255 visible ASCII "
+        "characters, such as a UUID). Sent again with the same request within "
+        f"{int(settings.IDEMPOTENCY_KEY_WINDOW.total_seconds() // 3600)} hours, it is "
+        "answered with what the first request created (the same status and body) and "
+        "nothing is created again; sent with another request, 422 idempotency_key_reused; "
+        "if what it created has since been deleted, 409 idempotency_key_used."
+    ),
+)
 
 
 class ErrorOut(Schema):

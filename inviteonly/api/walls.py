@@ -12,7 +12,7 @@ from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import MemberCard, MemberIdPath
-from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
+from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, IdempotencyKeyHeader
 from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_delete_wall_post, do_post_on_wall
@@ -93,11 +93,12 @@ def get_wall(
 @router.post("/members/{member_id}/wall", response={201: PostOut, **RATE_LIMITED_ERRORS},
              summary="Post on a wall (mine or a friend's)")
 def post_on_wall(
-    request: HttpRequest, payload: PostIn, member_id: int = MemberIdPath
+    request: HttpRequest, payload: PostIn, member_id: int = MemberIdPath,
+    idempotency_key: str | None = IdempotencyKeyHeader,
 ) -> tuple[int, PostOut]:
     author = authenticated_member(request)
     post = do_post_on_wall(author=author, wall_owner_id=member_id, text=payload.text,
-                           ip_address=client_ip(request))
+                           ip_address=client_ip(request), idempotency_key=idempotency_key)
     return 201, post_out(post, viewer_id=author.id)
 
 

@@ -20,6 +20,7 @@ from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
+from inviteonly.social import idempotency
 from inviteonly.social.avatars import delete_avatar_file, reencode_avatar, store_avatar
 from inviteonly.social.models import (
     Audience,
@@ -27,6 +28,7 @@ from inviteonly.social.models import (
     Conversation,
     FriendRequest,
     Friendship,
+    IdempotentOperation,
     Message,
     Participant,
     Profile,
@@ -304,10 +306,20 @@ def _clean_text(text: str, *, limit: int) -> str:
 
 
 def do_post_on_wall(
-    *, author: Member, wall_owner_id: int, text: str, ip_address: str | None = None
+    *, author: Member, wall_owner_id: int, text: str, ip_address: str | None = None,
+    idempotency_key: str | None = None,
 ) -> WallPost:
     """A post on a member's own wall or a friend's; new members post fewer, and
-    fewer links."""
+    fewer links. Sent again with its ``idempotency_key``, the first post (see
+    idempotency.py)."""
+    submission = idempotency.submission(
+        member_id=author.id, operation=IdempotentOperation.WALL_POST, key=idempotency_key,
+        request=(wall_owner_id, text),
+    )
+    posts = WallPost.objects.select_related("author")
+    earlier = idempotency.earlier_result(submission, posts)
+    if earlier is not None:
+        return earlier
     check_may_write(author)
     text = _clean_text(text, limit=settings.WALL_POST_MAX_LENGTH)
     owner = author
@@ -338,11 +350,15 @@ def do_post_on_wall(
             )
         actions.append("new_member_wall_post")
     enforce_rate_limit(actions, Subject(member_id=author.id, ip=ip_address))
-    if owner.id == author.id:
-        return WallPost.objects.create(wall_owner=owner, author=author, text=text)
-    with transaction.atomic():
-        _lock_pair_unblocked(author.id, owner.id)
-        return WallPost.objects.create(wall_owner=owner, author=author, text=text)
+    try:
+        with transaction.atomic():
+            if owner.id != author.id:
+                _lock_pair_unblocked(author.id, owner.id)
+            post = WallPost.objects.create(wall_owner=owner, author=author, text=text)
+            idempotency.remember(submission, result_id=post.id)
+    except idempotency.KeyTaken:
+        return idempotency.result_of_taken_key(submission, posts)
+    return post
 
 
 def do_delete_wall_post(*, member: Member, post_id: int) -> None:
@@ -403,8 +419,18 @@ def _conversation_between(member: Member, other: Member) -> Conversation:
 
 
 def do_send_message(
-    *, sender: Member, recipient_id: int, text: str, ip_address: str | None = None
+    *, sender: Member, recipient_id: int, text: str, ip_address: str | None = None,
+    idempotency_key: str | None = None,
 ) -> Message:
+    """Sent again with its ``idempotency_key``, the first message (see
+    idempotency.py)."""
+    submission = idempotency.submission(
+        member_id=sender.id, operation=IdempotentOperation.MESSAGE, key=idempotency_key,
+        request=(recipient_id, text),
+    )
+    earlier = idempotency.earlier_result(submission, Message.objects.all())
+    if earlier is not None:
+        return earlier
     check_may_write(sender)
     text = _clean_text(text, limit=settings.MESSAGE_MAX_LENGTH)
     recipient, relation = _other_with_relation(sender, recipient_id)
@@ -421,6 +447,16 @@ def do_send_message(
     if not friends and is_new_member(sender):
         actions.append("new_member_message_to_stranger")
     enforce_rate_limit(actions, Subject(member_id=sender.id, ip=ip_address))
+    try:
+        message = _send_message(sender, recipient, text, submission)
+    except idempotency.KeyTaken:
+        return idempotency.result_of_taken_key(submission, Message.objects.all())
+    return message
+
+
+def _send_message(
+    sender: Member, recipient: Member, text: str, submission: idempotency.Submission | None
+) -> Message:
     with transaction.atomic():
         _lock_pair_unblocked(sender.id, recipient.id)
         conversation = _conversation_between(sender, recipient)
@@ -436,6 +472,7 @@ def do_send_message(
                                       default=F("last_read_message_id"),
                                       output_field=BigIntegerField()),
         )
+        idempotency.remember(submission, result_id=message.id)
     return message
 
 

@@ -188,5 +188,43 @@ class Message(models.Model):
         return f"message {self.id}"
 
 
+class IdempotentOperation(models.TextChoices):
+    WALL_POST = "wall_post", _("wall post")
+    MESSAGE = "message", _("message")
+
+
+class IdempotencyKey(models.Model):
+    """A member's key for one wall post or message (the API's Idempotency-Key header, a
+    page form's submission key) and what that request wrote: the same key again within
+    ``IDEMPOTENCY_KEY_WINDOW`` is answered with that row instead of a second one
+    (``social.idempotency``). Neither the key nor the request is stored, only their
+    ``token_digest``s; ``sweep`` deletes keys past the window."""
+
+    # No index of its own: idempotency_key_once begins with it.
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                               related_name="+", db_index=False)
+    operation = models.CharField(max_length=16, choices=IdempotentOperation.choices)
+    key_digest = models.CharField(max_length=64)
+    # What the request asked (where to, which text): the key sent with another request
+    # is refused, not answered with a row it did not ask for.
+    request_digest = models.CharField(max_length=64)
+    # The post's or message's id; no foreign key: a deleted one leaves the key used.
+    result_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            # What makes two requests at once with one key write one row: the second's
+            # INSERT waits for the first's transaction, then fails (social.idempotency).
+            models.UniqueConstraint(fields=["member", "operation", "key_digest"],
+                                    name="idempotency_key_once"),
+        ]
+        # The sweep's range.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_created")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} key of {self.member_id}"
+
+
 # What the moderation layer may attach reports to.
 REPORTABLE = (WallPost, Message, Profile)

@@ -1,6 +1,6 @@
-"""`inviteonly sweep`: delete what has outlived its use (expired sessions among it),
-give back the allowance of expired invitations (the delivery worker also runs this
-once an hour)."""
+"""`inviteonly sweep`: delete what has outlived its use (expired sessions and
+idempotency keys among it), give back the allowance of expired invitations (the
+delivery worker also runs this once an hour)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from inviteonly.invitations.allowance import sweep_expired_refunds
 from inviteonly.lib import clock
 from inviteonly.phone_verification.actions import sweep_old_verifications
 from inviteonly.sms.delivery import sweep_abandoned_messages
+from inviteonly.social.idempotency import sweep_expired_idempotency_keys
 
 
 class Command(BaseCommand):
     help = (
         "Delete ended rate-limit windows, forgotten login failures, expired sessions, old "
-        "phone verifications and long-ended invitation requests; fail abandoned SMS; give "
-        "back the allowance of expired invitations."
+        "phone verifications, long-ended invitation requests and idempotency keys past "
+        "their window; fail abandoned SMS; give back the allowance of expired invitations."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -31,13 +32,14 @@ class Command(BaseCommand):
         sessions = sweep_expired_sessions()
         verifications = sweep_old_verifications()
         requests = sweep_old_requests()
+        idempotency_keys = sweep_expired_idempotency_keys()
         abandoned = sweep_abandoned_messages()
         refunded = sweep_expired_refunds(now=clock.now())
         self.stdout.write(
             f"Deleted {counters} rate-limit counters, {login_failures} numbers' login "
             f"failures, {sessions} expired sessions, "
-            f"{verifications} phone verifications and {requests} invitation requests; "
-            f"failed {abandoned} abandoned SMS."
+            f"{verifications} phone verifications, {requests} invitation requests and "
+            f"{idempotency_keys} idempotency keys; failed {abandoned} abandoned SMS."
         )
         if refunded:
             self.stdout.write(f"Gave back the allowance of {refunded} expired invitations.")
