@@ -1,16 +1,19 @@
-"""A wall post or a message sent twice lands once: an API client's retry (the
-Idempotency-Key header) gets the first one's result instead of a second post or
-message. The race of two at once is in test_concurrency.py."""
+"""A wall post or a message sent twice lands once: a double tap on a page's button
+(the form's single-use submission key) and an API client's retry (the Idempotency-Key
+header) get the first one's result instead of a second post or message. The race of
+two at once is in test_concurrency.py."""
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
 
+from inviteonly.accounts.models import Member
 from inviteonly.social.models import IdempotencyKey, Message, WallPost
 from tests.api_document import document
 from tests.conftest import FrozenClock, make_member
@@ -19,6 +22,115 @@ from tests.social_helpers import befriend, member_with_api
 pytestmark = pytest.mark.django_db
 
 KEY = {"Idempotency-Key": "3f1c2a9e-retry-me"}
+
+
+def signed_in(member: Member, language: str = "en") -> Client:
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(member)
+    return client
+
+
+def submission_key_in(page: str) -> str:
+    found = re.search(r'name="submission_key" value="([^"]+)"', page)
+    assert found, "the form carries no submission key"
+    return found.group(1)
+
+
+# ---------------------------------------------------------------------------
+# Pages
+# ---------------------------------------------------------------------------
+
+
+def test_a_wall_posts_form_sent_twice_posts_once_and_lands_on_the_wall_both_times() -> None:
+    anna = make_member(display_name="Anna")
+    as_anna = signed_in(anna)
+    wall = f"/members/{anna.id}/"
+    key = submission_key_in(as_anna.get(wall).content.decode())
+    assert key != submission_key_in(as_anna.get(wall).content.decode())  # one per form
+
+    form = {"text": "Hello, wall", "submission_key": key}
+    first = as_anna.post(f"/members/{anna.id}/post", form)
+    second = as_anna.post(f"/members/{anna.id}/post", form)
+    assert (first.status_code, first["Location"]) == (302, wall)
+    assert (second.status_code, second["Location"]) == (302, wall)
+    assert WallPost.objects.filter(author=anna).count() == 1
+    # The page it lands on has a new key: the next post is a new post.
+    page = as_anna.get(wall).content.decode()
+    assert page.count("Hello, wall") == 1
+    as_anna.post(
+        f"/members/{anna.id}/post",
+        {"text": "Hello, wall", "submission_key": submission_key_in(page)},
+    )
+    assert WallPost.objects.filter(author=anna).count() == 2
+
+
+def test_a_message_form_sent_twice_sends_once_and_lands_on_the_conversation() -> None:
+    anna, boris = make_member(display_name="Anna"), make_member(display_name="Boris")
+    as_anna = signed_in(anna)
+    page = f"/messages/{boris.id}/"
+    key = submission_key_in(as_anna.get(page).content.decode())
+    form = {"text": "Coffee?", "submission_key": key}
+    first, second = as_anna.post(page, form), as_anna.post(page, form)
+    assert (first.status_code, first["Location"]) == (302, page)
+    assert (second.status_code, second["Location"]) == (302, page)
+    assert Message.objects.count() == 1
+    assert as_anna.get(page).content.decode().count("Coffee?") == 1
+
+
+def test_a_refused_post_keeps_its_key_for_the_corrected_one() -> None:
+    """Nothing was stored for a refusal: the form shown again with the text carries the
+    same key, and the corrected post is posted."""
+    anna = make_member(display_name="Anna")
+    as_anna = signed_in(anna)
+    key = submission_key_in(as_anna.get(f"/members/{anna.id}/").content.decode())
+    refused = as_anna.post(f"/members/{anna.id}/post", {"text": "x" * 5001, "submission_key": key})
+    assert refused.status_code == 400
+    assert submission_key_in(refused.content.decode()) == key
+    assert (
+        as_anna.post(
+            f"/members/{anna.id}/post", {"text": "shorter", "submission_key": key}
+        ).status_code
+        == 302
+    )
+    assert WallPost.objects.get().text == "shorter"
+
+
+@pytest.mark.parametrize(
+    ("language", "notice"),
+    [
+        ("en", "This form was already sent"),
+        ("ru", "Эта форма уже отправлена"),
+    ],
+)
+@pytest.mark.parametrize(("kind", "status"), [("wall post", 409), ("message", 200)])
+def test_a_sent_form_changed_after_going_back_is_shown_again_with_a_new_key(
+    language: str, notice: str, kind: str, status: int
+) -> None:
+    """The browser's back button brings the sent form back, key and all; what is typed
+    into it then is another request. The page says the form was sent, keeps the text and
+    gives the form a new key: sent again, the text is posted."""
+    anna, boris = make_member(display_name="Anna"), make_member(display_name="Boris")
+    as_anna = signed_in(anna, language)
+    model: type[WallPost | Message]
+    if kind == "wall post":
+        page, action, model = f"/members/{anna.id}/", f"/members/{anna.id}/post", WallPost
+    else:
+        page, action, model = f"/messages/{boris.id}/", f"/messages/{boris.id}/", Message
+    key = submission_key_in(as_anna.get(page).content.decode())
+    as_anna.post(action, {"text": "First", "submission_key": key})
+    again = as_anna.post(action, {"text": "Second thoughts", "submission_key": key})
+    html = again.content.decode()
+    assert again.status_code == status  # as each page answers a refusal
+    assert notice in html
+    assert re.search(r"<textarea[^>]*>\s*Second thoughts</textarea>", html)
+    new_key = submission_key_in(html)
+    assert new_key != key
+    assert [row.text for row in model.objects.all()] == ["First"]
+    assert (
+        as_anna.post(action, {"text": "Second thoughts", "submission_key": new_key}).status_code
+        == 302
+    )
+    assert sorted(row.text for row in model.objects.all()) == ["First", "Second thoughts"]
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.forms import TextareaField, phone_field
+from inviteonly.social.idempotency import new_submission_key
 from inviteonly.social.models import Audience
 
 
@@ -32,13 +33,24 @@ class AvatarForm(forms.Form):
     )
 
 
+def submission_key_field() -> forms.CharField:
+    """A form's single-use key, new each time the form is shown (a refused form shown
+    again keeps it: nothing was written): the same form sent twice, by a double tap or
+    a resent page, writes once (social.idempotency). Optional, so that a form shown
+    before it existed still posts; the action checks what it holds."""
+    return forms.CharField(widget=forms.HiddenInput, required=False,
+                           initial=new_submission_key)
+
+
 class WallPostForm(forms.Form):
     text = TextareaField(label=_("Write on the wall"), limit=settings.WALL_POST_MAX_LENGTH,
                          rows=3)
+    submission_key = submission_key_field()
 
 
 class MessageForm(forms.Form):
     text = TextareaField(label=_("Text"), limit=settings.MESSAGE_MAX_LENGTH, rows=3)
+    submission_key = submission_key_field()
 
 
 class FindByPhoneForm(forms.Form):

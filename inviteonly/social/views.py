@@ -28,6 +28,8 @@ from inviteonly.social.forms import (
     ProfileForm,
     WallPostForm,
 )
+from inviteonly.social.idempotency import new_submission_key
+from inviteonly.social.models import Message
 from inviteonly.social.queries import (
     InboxCursor,
     access_member_by_phone,
@@ -89,6 +91,20 @@ def _act(
     return _back(request, default)
 
 
+def _sent_already(form: WallPostForm | MessageForm, error: ActionError) -> ActionError:
+    """The refusal a page shows. A sent form that the browser's back button brought
+    back, key and all, and that was changed is another request, which its key refuses:
+    it is shown again with its text and a new key, so that sending it again sends it."""
+    if error.code not in ("idempotency_key_reused", "idempotency_key_used"):
+        return error
+    form.data = {**dict(form.data.items()), "submission_key": new_submission_key()}
+    return ActionError(
+        "form_already_sent",
+        _("This form was already sent. To send what it holds now as well, send it again."),
+        status=409,
+    )
+
+
 def _refused(request: HttpRequest, error: ActionError) -> HttpResponse:
     return render(request, "social/refused.html", {"refusal": error.message},
                   status=error.status)
@@ -131,10 +147,12 @@ def post_view(request: HttpRequest, member_id: int) -> HttpResponse:
         actions.do_post_on_wall(
             author=signed_in_member(request), wall_owner_id=member_id,
             text=form.cleaned_data["text"], ip_address=client_ip(request),
+            idempotency_key=form.cleaned_data["submission_key"] or None,
         )
-    except ActionError as error:
+    except ActionError as refusal:
         # The wall again, with the text in its box: a refusal (a link, too many posts)
         # must not throw away what was written.
+        error = _sent_already(form, refusal)
         messages.error(request, str(error.message))
         form.refusal = error  # type: ignore[attr-defined]
         response = _profile_page(request, member_id, form=form)
@@ -303,10 +321,17 @@ def conversation_view(request: HttpRequest, member_id: int) -> HttpResponse:
         return _refused(request, error)
     rows, next_before = _keyset(request, conversation.messages)
     form = MessageForm(request.POST or None)
-    sent = run_form_action(request, form, lambda data: actions.do_send_message(
-        sender=member, recipient_id=member_id, text=data["text"],
-        ip_address=client_ip(request),
-    ))
+
+    def send(data: dict[str, Any]) -> Message:
+        try:
+            return actions.do_send_message(
+                sender=member, recipient_id=member_id, text=data["text"],
+                ip_address=client_ip(request), idempotency_key=data["submission_key"] or None,
+            )
+        except ActionError as error:
+            raise _sent_already(form, error) from None
+
+    sent = run_form_action(request, form, send)
     if sent is not None:
         return redirect("conversation", member_id=member_id)
     return render_form_page(request, "social/conversation.html", {
