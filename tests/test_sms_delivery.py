@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.test import Client
+from django.utils import timezone
 
 from inviteonly.accounts.actions import do_start_recovery
 from inviteonly.invitations.actions import do_invite_by_phone
@@ -319,6 +320,24 @@ def test_while_the_gateway_is_down_the_sender_sees_the_same_for_a_members_number
         do_invite_by_phone(inviter=founder, phone=phone)
     assert len(sms_outbox.deliver()) == 1
     assert statuses()[:2] == [SmsStatusForSender.SENT] * 2
+
+
+def test_a_batch_reads_the_shared_outages_only_while_a_gateway_is_down(
+    sms_outbox: SmsOutbox, django_assert_num_queries: Any
+) -> None:
+    """A worker learns which gateways other workers found down from its claim of the
+    batch: while none is, a message costs its claim and its record, and no read of
+    the outages besides (every registration's two SMS go through here)."""
+    from inviteonly.sms.models import GatewayOutage
+
+    queue("+79165550001")
+    with django_assert_num_queries(2):  # the claim, the record
+        deliver_due_messages(gateway=sms_outbox.gateway)
+    GatewayOutage.objects.create(gateway="other", failed_at=timezone.now(), error="down")
+    queue("+79165550002")
+    with django_assert_num_queries(3):  # and, with an outage known, its rows
+        deliver_due_messages(gateway=sms_outbox.gateway)
+    assert [sms.to for sms in sms_outbox.messages] == ["+79165550001", "+79165550002"]
 
 
 def test_a_gateway_down_for_one_worker_is_down_for_every_worker(

@@ -66,7 +66,10 @@ _CLAIM_SQL = (
     "UPDATE sms_outboundsms SET status = %(sending)s, claim = %(claim)s, "  # noqa: S608
     "attempts = attempts + 1, next_attempt_at = %(lease_end)s "
     "WHERE {not_waiting}id IN ({due}) "
-    f"RETURNING {columns_of(OutboundSms, 'sms_outboundsms')}"
+    f"RETURNING {columns_of(OutboundSms, 'sms_outboundsms')}, "
+    # Whether any gateway is down (``GatewayOutage``, a handful of rows at most): the
+    # outages are read only then, not once more for every batch.
+    f"EXISTS (SELECT 1 FROM {GatewayOutage._meta.db_table}) AS any_gateway_down"
 )
 
 
@@ -96,7 +99,7 @@ def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
         "lease_end": now + settings.SMS_SEND_LEASE, "now": now,
         # Abandoned by dying workers too often: `sweep_abandoned_messages` fails it.
         "max_attempts": settings.SMS_MAX_ATTEMPTS, "limit": limit,
-    })
+    }, extra=["any_gateway_down"])
     return sorted(batch, key=lambda message: message.id)
 
 
@@ -266,7 +269,10 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
     batch = _claim_batch(limit or settings.SMS_WORKER_BATCH_SIZE, claim=claim)
     if batch:
         # Which gateways other workers found down: a success here ends their outage.
-        _read_gateway_states()
+        if getattr(batch[0], "any_gateway_down"):  # noqa: B009  (set by the claim)
+            _read_gateway_states()
+        else:
+            _gateway_down.clear()
     for message in batch:
         if not _still_ours(message, claim=claim, claimed_at=claimed_at):
             continue
