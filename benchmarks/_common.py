@@ -163,7 +163,7 @@ def interpreter_description() -> str:
     Debian's python3)."""
     return (
         f"{platform.python_implementation()} {platform.python_version()} "
-        f"({os.path.realpath(sys.executable)})"
+        f"({sys.base_prefix})"
     )
 
 
