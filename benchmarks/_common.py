@@ -158,9 +158,10 @@ def database_description() -> str:
 
 
 def interpreter_description() -> str:
-    """Which Python runs the benchmark: builds differ widely in speed (see the
-    operations guide: a pyenv build without PGO runs our code ~1.5 times slower than
-    Debian's python3)."""
+    """Which Python runs the benchmark, by its installation: figures of two builds are
+    not comparable without it (a registration took as long on this machine's pyenv
+    3.11.7 as on Debian's 3.11.2, though small pure-Python loops ran up to twice as
+    fast on Debian's)."""
     return (
         f"{platform.python_implementation()} {platform.python_version()} "
         f"({sys.base_prefix})"
