@@ -256,7 +256,27 @@ def _stored_datetime(value: datetime | str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-class DatabaseStore:
+class _Incrementing:
+    """``increment`` and ``increment_all`` of a store, by its ``_increment`` of counts
+    (the new counts, and the ends of restarted windows), in one statement or MULTI."""
+
+    def _increment(
+        self, counts: Sequence[Count], *, by: int = 1
+    ) -> tuple[dict[str, int], dict[str, datetime]]:
+        raise NotImplementedError
+
+    def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
+        return self.increment_all({bucket: expires_at}, by=by)[bucket]
+
+    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
+        """Add ``by`` to each bucket (creating it) at once; return the new counts."""
+        counts, _ends = self._increment(
+            [Count(bucket, ends) for bucket, ends in buckets.items()], by=by
+        )
+        return counts
+
+
+class DatabaseStore(_Incrementing):
     """Counters in the ``RateLimitCounter`` table, counted inside the caller's
     transaction (or a transaction of their own): they commit or roll back with it."""
 
@@ -298,16 +318,6 @@ class DatabaseStore:
     @staticmethod
     def _table() -> str:
         return connection.ops.quote_name(RateLimitCounter._meta.db_table)
-
-    def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
-        return self.increment_all({bucket: expires_at}, by=by)[bucket]
-
-    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
-        """Add ``by`` to each bucket (creating it) in one statement; return the new
-        counts."""
-        counts, _ends = self._increment([Count(bucket, ends) for bucket, ends in buckets.items()],
-                                        by=by)
-        return counts
 
     def _increment(
         self, counts: Sequence[Count], *, by: int = 1
@@ -511,7 +521,7 @@ class DatabaseStore:
         return nullcontext()
 
 
-class RedisStore:
+class RedisStore(_Incrementing):
     transactional = False
 
     # Only a counter still there: one whose window ended (and expired) made anew by a
@@ -527,14 +537,6 @@ class RedisStore:
 
         self.client = redis.Redis.from_url(url)
         self._take_back = self.client.register_script(self._TAKE_BACK)
-
-    def increment(self, bucket: str, *, expires_at: datetime, by: int = 1) -> int:
-        return self.increment_all({bucket: expires_at}, by=by)[bucket]
-
-    def increment_all(self, buckets: dict[str, datetime], *, by: int = 1) -> dict[str, int]:
-        counts, _ends = self._increment([Count(bucket, ends) for bucket, ends in buckets.items()],
-                                        by=by)
-        return counts
 
     def _increment(
         self, counts: Sequence[Count], *, by: int = 1
