@@ -227,7 +227,7 @@ def test_a_request_expires_after_thirty_days(founder: Member, clock: FrozenClock
     clock.advance(days=31)
     output = StringIO()
     call_command("sweep", stdout=output)
-    assert "and 1 invitation requests" in output.getvalue()
+    assert ", 1 invitation requests " in output.getvalue()
 
 
 def test_page_flow_in_russian(founder: Member, sms_outbox: SmsOutbox) -> None:
