@@ -431,6 +431,47 @@ def test_admin_audit_log_unfiltered_counts_no_whole_log(founder: Member) -> None
         assert small.context["cl"].result_count == 3004  # the login: counted, not estimated
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statistics: PostgreSQL's")
+def test_admin_audit_log_pages_past_a_stale_estimate_reach_the_oldest_entries(
+    founder: Member,
+) -> None:
+    """The statistics lag behind the table (autovacuum analyses it after a tenth of it
+    changed): a log that grew since still pages to its end. The page the estimate
+    calls the last is full, and the pages past it open (not "?e=1"), the last one
+    holding the oldest entry."""
+    from inviteonly.audit_log.models import AuditAction, AuditEntry
+
+    other = make_member(phone=NUMBER, display_name="Plain Member")
+    AuditEntry.objects.bulk_create(  # the estimate's last page: half full
+        [AuditEntry(action=AuditAction.LOGIN_SUCCEEDED, actor=other) for _ in range(3050)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {AuditEntry._meta.db_table}")
+    AuditEntry.objects.bulk_create(  # since the statistics
+        [AuditEntry(action=AuditAction.LOGIN_SUCCEEDED, actor=other) for _ in range(250)]
+    )
+    admin = logged_in("+79160000001")
+    total = AuditEntry.objects.count()
+    oldest = AuditEntry.objects.order_by("created_at", "id").first()
+    assert oldest is not None
+    per_page = 100
+    with override_settings(ADMIN_COUNT_ESTIMATED_FROM=1000):
+        first = admin.get("/admin/audit_log/auditentry/")
+        assert first.status_code == 200
+        estimated_last = first.context["cl"].paginator.num_pages
+        last = -(-total // per_page)
+        assert estimated_last < last  # what the statistics make of it
+        at_estimate = admin.get(f"/admin/audit_log/auditentry/?p={estimated_last}")
+        assert at_estimate.status_code == 200
+        assert len(at_estimate.context["cl"].result_list) == per_page
+        end = admin.get(f"/admin/audit_log/auditentry/?p={last}")
+        assert end.status_code == 200, end.get("Location")
+        rows = end.context["cl"].result_list
+        assert len(rows) == total - (last - 1) * per_page
+        assert oldest.id in [row.id for row in rows]
+        assert f"{total} " in without_csrf(end.content).split('class="paginator"')[1]
+
+
 def test_admin_member_list_reads_the_newest_members_by_index(founder: Member) -> None:
     """The admin's member list is the newest first (MemberAdmin.ordering, and the id
     after it, which the admin adds to make the order total): a page of it is the first

@@ -32,6 +32,23 @@ class EstimatedCountPaginator(Paginator):
             return estimate
         return super().count
 
+    def validate_number(self, number: Any) -> int:
+        """Django's, but the estimate's last page and any page past it are counted
+        exactly: the statistics lag behind the table (ANALYZE runs after a tenth of it
+        changed), and a page by the estimate alone would end at the estimate (the last
+        one cut short, those past it refused), out of reach of the oldest rows."""
+        if self.count and self.estimated:
+            try:
+                wanted = int(number)
+            except (TypeError, ValueError):
+                wanted = 0  # Django's refusal, below
+            if wanted >= self.num_pages:
+                self.estimated = False
+                self.__dict__["count"] = super().count  # a QuerySet: its COUNT(*)
+                self.__dict__.pop("num_pages", None)
+                self.__dict__.pop("page_range", None)
+        return super().validate_number(number)
+
     def _estimated_count(self) -> int | None:
         rows = self.object_list
         if not isinstance(rows, QuerySet) or rows.query.where or rows.query.distinct:
