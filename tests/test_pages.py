@@ -472,6 +472,37 @@ def test_admin_audit_log_pages_past_a_stale_estimate_reach_the_oldest_entries(
         assert f"{total} " in without_csrf(end.content).split('class="paginator"')[1]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statistics: PostgreSQL's")
+def test_admin_audit_log_page_an_estimate_promised_past_the_end_shows_the_last(
+    founder: Member,
+) -> None:
+    """Statistics that count more rows than the table holds (a sample's error, rows
+    deleted since) link to pages past its end: such a page shows the last one, the
+    oldest entry on it, not an error (?e=1)."""
+    from inviteonly.audit_log.models import AuditAction, AuditEntry
+
+    other = make_member(phone=NUMBER, display_name="Plain Member")
+    AuditEntry.objects.bulk_create(
+        [AuditEntry(action=AuditAction.LOGIN_SUCCEEDED, actor=other) for _ in range(3050)]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {AuditEntry._meta.db_table}")
+    newest = AuditEntry.objects.order_by("-id").values_list("id", flat=True)[:400]
+    AuditEntry.objects.filter(id__in=list(newest)).delete()  # since the statistics
+    admin = logged_in("+79160000001")
+    oldest = AuditEntry.objects.order_by("created_at", "id").first()
+    assert oldest is not None
+    total = AuditEntry.objects.count()
+    with override_settings(ADMIN_COUNT_ESTIMATED_FROM=1000):
+        first = admin.get("/admin/audit_log/auditentry/")
+        promised_last = first.context["cl"].paginator.num_pages
+        assert promised_last > -(-total // 100)  # what the statistics make of it
+        assert f"?p={promised_last}" in without_csrf(first.content)
+        end = admin.get(f"/admin/audit_log/auditentry/?p={promised_last}")
+        assert end.status_code == 200, end.get("Location")
+        assert oldest.id in [row.id for row in end.context["cl"].result_list]
+
+
 def test_admin_member_list_reads_the_newest_members_by_index(founder: Member) -> None:
     """The admin's member list is the newest first (MemberAdmin.ordering, and the id
     after it, which the admin adds to make the order total): a page of it is the first

@@ -23,6 +23,8 @@ class EstimatedCountPaginator(Paginator):
     the page (templates/admin/pagination.html) to say "about"."""
 
     estimated = False
+    # The pages an estimate promised before the table was counted exactly.
+    _promised_pages = 0
 
     @cached_property
     def count(self) -> int:
@@ -36,17 +38,21 @@ class EstimatedCountPaginator(Paginator):
         """Django's, but the estimate's last page and any page past it are counted
         exactly: the statistics lag behind the table (ANALYZE runs after a tenth of it
         changed), and a page by the estimate alone would end at the estimate (the last
-        one cut short, those past it refused), out of reach of the oldest rows."""
-        if self.count and self.estimated:
-            try:
-                wanted = int(number)
-            except (TypeError, ValueError):
-                wanted = 0  # Django's refusal, below
-            if wanted >= self.num_pages:
-                self.estimated = False
-                self.__dict__["count"] = super().count  # a QuerySet: its COUNT(*)
-                self.__dict__.pop("num_pages", None)
-                self.__dict__.pop("page_range", None)
+        one cut short, those past it refused), out of reach of the oldest rows. A page
+        the estimate promised (its links lead there) that the table does not reach is
+        its last page (also to the admin's page links, which validate it again)."""
+        try:
+            wanted = int(number)
+        except (TypeError, ValueError):
+            wanted = 0  # Django's refusal, below
+        if self.count and self.estimated and wanted >= self.num_pages:
+            self._promised_pages = self.num_pages
+            self.estimated = False
+            self.__dict__["count"] = super().count  # a QuerySet: its COUNT(*)
+            self.__dict__.pop("num_pages", None)
+            self.__dict__.pop("page_range", None)
+        if self.num_pages < wanted <= self._promised_pages:
+            return self.num_pages
         return super().validate_number(number)
 
     def _estimated_count(self) -> int | None:
