@@ -542,6 +542,15 @@ NEW_MEMBER_PERIOD_DAYS = _env_int(
 )
 NEW_MEMBER_MAX_LINKS_PER_POST = _env_int("INVITEONLY_NEW_MEMBER_MAX_LINKS", 0, minimum=0)
 
+# A member who leaves the network (accounts.actions.do_leave_network) keeps their
+# number's blind index, and nothing else of it, for this many days: until then the
+# number cannot join again (an invitation to it is answered as any and sends no SMS,
+# as for a member's number), so leaving is no way to wipe one's history and rejoin at
+# once. `sweep` then clears it, and the number may be invited again.
+LEFT_NUMBER_HOLD_DAYS = _env_int(
+    "INVITEONLY_LEFT_NUMBER_HOLD_DAYS", 90, minimum=0, maximum=_MAX_DAYS
+)
+
 
 # ---------------------------------------------------------------------------
 # Phone numbers

@@ -115,6 +115,7 @@ urlpatterns = [
     path("profile/avatar", social_views.avatar_upload_view, name="upload_avatar"),
     path("profile/password/", account_views.change_password_view, name="change_password"),
     path("profile/sessions/", account_views.sessions_view, name="sessions"),
+    path("profile/leave/", account_views.leave_view, name="leave_network"),
     path("profile/sessions/end-others", account_views.end_other_sessions_view,
          name="end_other_sessions"),
     # A session's shown id (accounts.sessions.session_public_id): 16 hex digits.

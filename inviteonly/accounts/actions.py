@@ -1,9 +1,10 @@
 """Every write about members: joining, logging in and out, ending their other sessions,
-recovering and changing a password, moving to a new number."""
+recovering and changing a password, moving to a new number, leaving the network."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import auth
@@ -11,6 +12,8 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +35,8 @@ from inviteonly.accounts.sessions import (
 from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction, AuditEntry
+from inviteonly.invitation_requests.models import Vouch
+from inviteonly.invitation_requests.withdrawal import put_requests_back
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import (
     check_bootstrap_invitation,
@@ -52,7 +57,7 @@ from inviteonly.lib.queries import (
 )
 from inviteonly.moderation.actions import lock_members
 from inviteonly.notifications.actions import notify_member
-from inviteonly.notifications.models import NotificationKind
+from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.phone_verification.actions import (
     StartedVerification,
     check_verification_code,
@@ -71,6 +76,16 @@ from inviteonly.sms.texts import (
     phone_change_code_text,
     phone_moved_text,
     recovery_code_text,
+)
+from inviteonly.social.avatars import delete_avatar_file
+from inviteonly.social.models import (
+    Block,
+    FriendRequest,
+    Friendship,
+    IdempotencyKey,
+    Participant,
+    Profile,
+    WallPost,
 )
 
 
@@ -898,3 +913,118 @@ def _move_member(
         purpose=SmsPurpose.PHONE_MOVED_NOTICE,
     )
     return member
+
+
+# What a held number's blind index becomes once LEFT_NUMBER_HOLD_DAYS have passed: no
+# HMAC digest (64 hex digits) starts so, and the member's id keeps it unique.
+RELEASED_INDEX_PREFIX = "left:"
+
+
+def do_leave_network(
+    *, member: Member, password: str, confirmed: bool, ip_address: str | None = None
+) -> Member:
+    """The member leaves the network, once they typed their password (counted like a
+    login, as for a new number) and confirmed.
+
+    One transaction. The row stays, a node of the invitation tree (their invitees keep
+    ``invited_by``; moderators still see it, and its sanctions stay), but nothing of the
+    person: the status becomes ``left``, the name empty (shown as "Former member":
+    ``models.shown_name``), the password unusable, the number's ciphertext and mask
+    erased — only its blind index is held, LEFT_NUMBER_HOLD_DAYS, so the number cannot
+    join again at once (``release_left_numbers``). Every session ends; the profile (and
+    its avatar file, once committed), friendships, friend requests and blocks either way,
+    wall posts they wrote and those on their wall, their inbox rows, idempotency keys
+    and notifications are deleted; their pending invitations are revoked (the requests
+    those were sent on wait again) and their vouches for requests nobody granted yet are
+    withdrawn. Their messages stay in the other members' conversations: those are the
+    recipients' correspondence too."""
+    if not confirmed:
+        raise ActionError(
+            "leave_not_confirmed",
+            _("Tick the box to confirm that you want to leave the network."),
+            field="confirm",
+        )
+    if not member.is_active:
+        raise ActionError(
+            "account_restricted",
+            _("This account is restricted; it cannot leave the network."),
+            status=403,
+        )
+    # Counted like a login; a wrong password commits its count and audit entry.
+    _check_current_password(member, password=password, ip_address=ip_address)
+    now = clock.now()
+    with transaction.atomic():
+        # Lock order (moderation.actions.lock_members): the member, then their sessions.
+        status, stored_hash = (
+            Member.objects.select_for_update(no_key=True)
+            .filter(id=member.id).values_list("status", "password").get()
+        )
+        if status in (Member.Status.BANNED, Member.Status.LEFT):
+            raise ActionError(
+                "account_restricted",
+                _("This account is restricted; it cannot leave the network."),
+                status=403,
+            )
+        if stored_hash != member.password:
+            # Changed or recovered since this session checked it: that ended the session.
+            raise ActionError(
+                "password_wrong", _("The password is wrong."), status=403, field="password"
+            )
+        avatar = Profile.objects.filter(member_id=member.id).values_list("avatar", flat=True)
+        avatar_name = next(iter(avatar), "")
+        end_other_sessions(member.id, keeping=None)
+        pending = Invitation.objects.filter(
+            inviter_id=member.id, redeemed_at__isnull=True, revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        revoked = pending.update(revoked_at=now)
+        if revoked:
+            put_requests_back(
+                Invitation.objects.filter(inviter_id=member.id, revoked_at=now), now=now
+            )
+        Vouch.objects.filter(member_id=member.id, request__granted_at__isnull=True).delete()
+        Profile.objects.filter(member_id=member.id).delete()
+        Friendship.objects.filter(Q(member_id=member.id) | Q(friend_id=member.id)).delete()
+        FriendRequest.objects.filter(
+            Q(sender_id=member.id) | Q(recipient_id=member.id)
+        ).delete()
+        Block.objects.filter(Q(blocker_id=member.id) | Q(blocked_id=member.id)).delete()
+        WallPost.objects.filter(Q(author_id=member.id) | Q(wall_owner_id=member.id)).delete()
+        Participant.objects.filter(member_id=member.id).delete()
+        IdempotencyKey.objects.filter(member_id=member.id).delete()
+        Notification.objects.filter(member_id=member.id).delete()
+        member.status = Member.Status.LEFT
+        member.left_at = now
+        member.display_name = ""
+        member.set_unusable_password()
+        member.phone_ciphertext = b""
+        member.phone_masked = ""
+        member.save(update_fields=[
+            "status", "left_at", "display_name", "password", "phone_ciphertext",
+            "phone_masked",
+        ])
+        record_audit_entry(
+            AuditAction.MEMBER_LEFT,
+            actor=member,
+            target_member=member,
+            ip_address=ip_address,
+            revoked_invitations=revoked,
+        )
+        if avatar_name:
+            transaction.on_commit(lambda: delete_avatar_file(avatar_name))
+    return member
+
+
+def release_left_numbers(*, now: datetime) -> int:
+    """Part of `inviteonly sweep`: the numbers of members who left more than
+    LEFT_NUMBER_HOLD_DAYS ago are let go — their blind index cleared (replaced by a
+    value no number has, the column being unique), so the number may be invited and
+    join again. How many."""
+    return Member.objects.filter(
+        status=Member.Status.LEFT,
+        left_at__lte=now - timedelta(days=settings.LEFT_NUMBER_HOLD_DAYS),
+    ).exclude(phone_blind_index__startswith=RELEASED_INDEX_PREFIX).update(
+        phone_blind_index=Concat(
+            Value(RELEASED_INDEX_PREFIX), Cast("id", output_field=CharField())
+        ),
+    )

@@ -43,6 +43,15 @@ class MemberAdminForm(forms.ModelForm):
         model = Member
         fields = ("display_name", "language", "role", "status")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the member leaves (accounts.actions.do_leave_network); no operator sets it.
+        status = self.fields.get("status")
+        if isinstance(status, forms.ChoiceField):
+            status.choices = [
+                choice for choice in Member.Status.choices if choice[0] != Member.Status.LEFT
+            ]
+
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         if any(field in self.changed_data for field in STANDING_FIELDS):
@@ -77,6 +86,9 @@ class MemberAdmin(AdministratorsChangeAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if self._own(request, obj):  # nobody changes their own role or status
             return (*STANDING_FIELDS, *self.readonly_fields)
+        if obj is not None and obj.status == Member.Status.LEFT:
+            # Nothing of the person is left to change, nor does anyone come back.
+            return ("display_name", "language", *STANDING_FIELDS, *self.readonly_fields)
         return tuple(self.readonly_fields)
 
     @staticmethod

@@ -65,6 +65,14 @@ class ChangePasswordForm(forms.Form):
     new_password = password_field(_("New password"), autocomplete="new-password")
 
 
+class LeaveForm(forms.Form):
+    password = password_field(_("Your password"), autocomplete="current-password")
+    # Checked by the action (do_leave_network), which says what is missing.
+    confirm = forms.BooleanField(
+        label=_("I understand that leaving cannot be undone."), required=False
+    )
+
+
 class CodeForm(forms.Form):
     code = code_field()
 

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock, tree_paths
@@ -20,6 +22,37 @@ JOIN_BY_PHONE = (
     "Members join with a verified phone number, not through createsuperuser: run "
     "`inviteonly founder` and open the printed link to become a founder."
 )
+
+
+def shown_name(stored: str) -> str:
+    """The one place a member's name is shown from: a member who left the network keeps
+    no name (``do_leave_network`` stores an empty one), and is shown everywhere, in the
+    reader's language, as "Former member". Model instances go through
+    ``DisplayNameField``; the few reads in hand-written SQL call this on the column."""
+    return stored or gettext("Former member")
+
+
+class _ShownNameAttribute(DeferredAttribute):
+    # A data descriptor (it has __set__), so that reads come here even once the value
+    # sits in the instance's __dict__, where Django keeps it.
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        value = super().__get__(instance, cls)
+        if instance is None:
+            return value
+        return shown_name(value)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = value
+
+
+class DisplayNameField(models.CharField):
+    """``display_name``: reads through ``shown_name``; stores what was set (an empty
+    name stays empty: ``pre_save`` reads the instance's own value, not the shown one)."""
+
+    descriptor_class = _ShownNameAttribute
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        return model_instance.__dict__.get(self.attname)
 
 
 class MemberManager(BaseUserManager["Member"]):
@@ -43,8 +76,11 @@ class Member(AbstractBaseUser, PermissionsMixin):
         ACTIVE = "active", _("Active")
         QUARANTINED = "quarantined", _("Quarantined")
         BANNED = "banned", _("Banned")
+        # Left the network (accounts.actions.do_leave_network): the row stays, a node
+        # of the invitation tree, with nothing of the person left in it.
+        LEFT = "left", _("Left the network")
 
-    display_name = models.CharField(_("display name"), max_length=settings.DISPLAY_NAME_MAX_LENGTH)
+    display_name = DisplayNameField(_("display name"), max_length=settings.DISPLAY_NAME_MAX_LENGTH)
     phone_blind_index = models.CharField(max_length=64, unique=True, editable=False)
     phone_ciphertext = models.BinaryField(editable=False)
     phone_masked = models.CharField(_("phone number"), max_length=32, editable=False)
@@ -64,6 +100,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
     joined_at = models.DateTimeField(_("joined"), default=clock.now)
+    # When the member left the network; their number's blind index is held until
+    # LEFT_NUMBER_HOLD_DAYS after it (``sweep``: accounts.actions.release_left_numbers).
+    left_at = models.DateTimeField(_("left"), null=True, blank=True)
     # The invitation tree beside ``invited_by`` (see invitations/tree.py): the ids from
     # the root down to this member, 4 bytes each, big-endian. The first
     # TREE_PATH_INDEXED_BYTES live in ``tree_path`` (indexed with status, so a branch is
@@ -135,8 +174,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
-        # Django's login machinery refuses inactive accounts; banned members are that.
-        return self.status != self.Status.BANNED
+        # Django's login machinery refuses inactive accounts: banned members, and those
+        # who left the network.
+        return self.status not in (self.Status.BANNED, self.Status.LEFT)
 
     @property
     def invites_without_limit(self) -> bool:

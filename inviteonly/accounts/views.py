@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -22,6 +22,7 @@ from inviteonly.accounts.actions import (
     do_confirm_recovery,
     do_end_other_sessions,
     do_end_session,
+    do_leave_network,
     do_log_in,
     do_log_out,
     do_set_language,
@@ -31,6 +32,7 @@ from inviteonly.accounts.actions import (
 from inviteonly.accounts.forms import (
     ChangePasswordForm,
     CodeForm,
+    LeaveForm,
     LoginForm,
     PhoneChangeForm,
     RecoverConfirmForm,
@@ -169,6 +171,29 @@ def change_password_view(request: HttpRequest) -> HttpResponse:
         )
         return redirect("edit_profile")
     return render_form_page(request, "accounts/change_password.html", {}, form=form)
+
+
+@login_required
+def leave_view(request: HttpRequest) -> HttpResponse:
+    """Leave the network: the password and a tick (accounts.actions.do_leave_network)."""
+    member = signed_in_member(request)
+    form = LeaveForm(request.POST or None)
+    left = run_form_action(
+        request,
+        form,
+        lambda data: do_leave_network(
+            member=member, password=data["password"], confirmed=data["confirm"],
+            ip_address=client_ip(request),
+        ),
+    )
+    if left is not None:
+        # The action ended every session, this one too: its cookie goes as well.
+        auth.logout(request)
+        messages.success(request, _("You have left the network. Goodbye."))
+        return redirect("login")
+    return render_form_page(
+        request, "accounts/leave.html", {"hold_days": settings.LEFT_NUMBER_HOLD_DAYS}, form=form
+    )
 
 
 @login_required

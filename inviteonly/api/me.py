@@ -1,5 +1,6 @@
 """/api/me: the logged-in member, their notifications (read and marked read), their
-sessions (listed, ended), changing their password, moving them to a new number."""
+sessions (listed, ended), changing their password, moving them to a new number,
+leaving the network."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from inviteonly.accounts.actions import (
     do_confirm_phone_change,
     do_end_other_sessions,
     do_end_session,
+    do_leave_network,
     do_start_phone_change,
 )
 from inviteonly.accounts.queries import other_sessions_ended_text, sessions_of
@@ -24,6 +26,7 @@ from inviteonly.api.schemas import (
     ERRORS,
     RATE_LIMITED_ERRORS,
     CodeField,
+    DetailOut,
     MemberOut,
     PasswordField,
     PhoneField,
@@ -222,6 +225,32 @@ def confirm_phone_change(request: HttpRequest, payload: PhoneChangeConfirmIn) ->
         ip_address=client_ip(request),
     )
     return MemberOut.of(member)
+
+
+class LeaveIn(Schema):
+    password: str = PasswordField
+    # Must be true: leaving cannot be undone.
+    confirm: bool = False
+
+
+@router.post(
+    "/leave", response={200: DetailOut, **RATE_LIMITED_ERRORS},
+    summary="Leave the network",
+)
+def leave_network(request: HttpRequest, payload: LeaveIn) -> DetailOut:
+    """Your password, and ``confirm: true``. Cannot be undone: your name, number,
+    profile, friends, wall and notifications are erased and every session ends (this
+    token too); your messages stay in your correspondents' conversations, shown as from
+    "Former member", and your invitees keep you as their inviter. A wrong password
+    counts as a failed login (403, ``password_wrong``). Your number cannot join again
+    for ``LEFT_NUMBER_HOLD_DAYS``."""
+    do_leave_network(
+        member=authenticated_member(request),
+        password=payload.password,
+        confirmed=payload.confirm,
+        ip_address=client_ip(request),
+    )
+    return DetailOut(detail=_("You have left the network. Goodbye."))
 
 
 class ReadUpToIn(Schema):

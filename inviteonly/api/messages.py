@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from inviteonly.accounts.models import shown_name
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import MemberCard, MemberIdPath
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, IdempotencyKeyHeader
@@ -102,7 +103,7 @@ def inbox(request: HttpRequest, page: Query[InboxIn]) -> HttpResponse:
     # Plain data, rendered without a second validation (see get_wall).
     return api_response(request, {
         "items": [{
-            "member": {"id": row["other_id"], "display_name": row["other_display_name"],
+            "member": {"id": row["other_id"], "display_name": shown_name(row["other_display_name"]),
                        "avatar_url": avatar_url_of(row["other_avatar"])},
             "unread_count": row["unread_count"],
             "last_message": None if row["last_message_id"] is None else {

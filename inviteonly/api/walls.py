@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
 
+from inviteonly.accounts.models import shown_name
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import MemberCard, MemberIdPath
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, IdempotencyKeyHeader
@@ -80,7 +81,8 @@ def get_wall(
         "owner": MemberCard.of(owner).dict(),
         "posts": [{
             "id": row["id"],
-            "author": {"id": row["author_id"], "display_name": row["author_display_name"],
+            "author": {"id": row["author_id"],
+                       "display_name": shown_name(row["author_display_name"]),
                        "avatar_url": avatar_url_of(row["author_avatar"])},
             "text": row["text"],
             "created_at": row["created_at"],

@@ -60,6 +60,7 @@ class AuditAction(models.TextChoices):
     REPORTED_CONTENT_REMOVED = "reported_content_removed", _("Reported content removed")
     ROLE_CHANGED = "role_changed", _("Role changed")
     STATUS_CHANGED = "status_changed", _("Status changed by an operator")
+    MEMBER_LEFT = "member_left", _("Left the network")
 
 
 class AuditEntry(models.Model):

@@ -30,7 +30,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 from django.utils.translation import gettext_lazy as _
 
-from inviteonly.accounts.models import Member
+from inviteonly.accounts.models import Member, shown_name
 from inviteonly.lib import tree_paths
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.models import Report
@@ -39,7 +39,8 @@ from inviteonly.moderation.queries import check_is_moderator, roles_moderated_by
 
 @dataclass(frozen=True)
 class BranchCounts:
-    """How a branch turned out. ``members`` is the total of the three statuses."""
+    """How a branch turned out. ``members`` counts everyone in it, those who left the
+    network too (a status of its own, in none of the three counts)."""
 
     members: int = 0
     active: int = 0
@@ -104,7 +105,7 @@ def ancestors_of(member: Member, *, nearest: int | None = None) -> list[TreeNode
     else:
         id_list = RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)])
     rows = Member.objects.filter(pk__in=id_list).values_list("id", "display_name", "status")
-    by_id = {row[0]: TreeNode(*row) for row in rows}
+    by_id = {row[0]: TreeNode(row[0], shown_name(row[1]), row[2]) for row in rows}
     return [by_id[ancestor_id] for ancestor_id in ids]
 
 

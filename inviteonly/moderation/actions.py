@@ -135,6 +135,8 @@ def sanctioned_status(*, now: datetime) -> Case:
         )
 
     return Case(
+        # A member who left stays gone, whatever is decided about them afterwards.
+        When(status=Member.Status.LEFT, then=Value(Member.Status.LEFT.value)),
         When(in_force(SanctionKind.BAN), then=Value(Member.Status.BANNED.value)),
         When(in_force(SanctionKind.QUARANTINE), then=Value(Member.Status.QUARANTINED.value)),
         default=Value(Member.Status.ACTIVE.value),

@@ -38,6 +38,7 @@ from inviteonly.social.queries import Relation, member_for_viewer
 from inviteonly.social.rules import (
     access_member,
     check_may_write,
+    check_not_left,
     count_links,
     is_new_member,
 )
@@ -133,7 +134,9 @@ def _other(member: Member, other_id: int) -> Member:
 
 def _other_with_relation(member: Member, other_id: int) -> tuple[Member, Relation]:
     _refuse_self(member, other_id)
-    return member_for_viewer(member, other_id)
+    other, relation = member_for_viewer(member, other_id)
+    check_not_left(other)
+    return other, relation
 
 
 def _lock_pair(member_id: int, other_id: int) -> None:

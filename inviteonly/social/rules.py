@@ -104,6 +104,16 @@ def check_may_write(member: Member) -> None:
         )
 
 
+def check_not_left(other: Member) -> None:
+    """A member who left the network (accounts.actions.do_leave_network) is written to
+    no more, nor asked to be friends: their messages stay in their correspondents'
+    conversations, read-only."""
+    if other.status == Member.Status.LEFT:
+        raise ActionError(
+            "member_left", _("This member has left the network."), status=410
+        )
+
+
 # The member and their profile's columns (prefixed "profile_"), if any: the member
 # every profile, wall and friend list starts from (see lib/queries.py).
 _PROFILE_FIELDS = [field for field in Profile._meta.concrete_fields if not field.primary_key]

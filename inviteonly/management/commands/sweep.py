@@ -1,6 +1,7 @@
 """`inviteonly sweep`: delete what has outlived its use (expired sessions and
-idempotency keys among it), give back the allowance of expired invitations (the
-delivery worker also runs this once an hour)."""
+idempotency keys among it), give back the allowance of expired invitations, let go
+of the numbers of members who left past LEFT_NUMBER_HOLD_DAYS (the delivery worker
+also runs this once an hour)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand
 
 from inviteonly.abuse.limiter import sweep_expired_counters
 from inviteonly.abuse.login_throttle import sweep_forgotten_login_failures
+from inviteonly.accounts.actions import release_left_numbers
 from inviteonly.accounts.sessions import sweep_expired_sessions
 from inviteonly.invitation_requests.actions import sweep_old_requests
 from inviteonly.invitations.allowance import sweep_expired_refunds
@@ -23,7 +25,8 @@ class Command(BaseCommand):
     help = (
         "Delete ended rate-limit windows, forgotten login failures, expired sessions, old "
         "phone verifications, long-ended invitation requests and idempotency keys past "
-        "their window; fail abandoned SMS; give back the allowance of expired invitations."
+        "their window; fail abandoned SMS; give back the allowance of expired invitations; "
+        "release the numbers of members who left past LEFT_NUMBER_HOLD_DAYS."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -35,6 +38,7 @@ class Command(BaseCommand):
         idempotency_keys = sweep_expired_idempotency_keys()
         abandoned = sweep_abandoned_messages()
         refunded = sweep_expired_refunds(now=clock.now())
+        released = release_left_numbers(now=clock.now())
         self.stdout.write(
             f"Deleted {counters} rate-limit counters, {login_failures} numbers' login "
             f"failures, {sessions} expired sessions, "
@@ -43,3 +47,5 @@ class Command(BaseCommand):
         )
         if refunded:
             self.stdout.write(f"Gave back the allowance of {refunded} expired invitations.")
+        if released:
+            self.stdout.write(f"Released the numbers of {released} members who left.")
