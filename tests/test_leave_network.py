@@ -372,3 +372,27 @@ def test_the_admin_shows_a_left_member_read_only_and_offers_no_one_the_status(
     assert 'name="status"' not in page and 'name="display_name"' not in page
     other_page = admin.get(f"/admin/accounts/member/{other.id}/change/").content.decode()
     assert 'name="status"' in other_page and 'value="left"' not in other_page
+
+
+def test_leaving_does_not_escape_a_ban_for_spam_or_the_inviters_strike(
+    founder: Member,
+) -> None:
+    """A spammer reported and then gone: the report keeps its excerpt, the moderator
+    still bans for spam from the queue, and the inviter still answers for them."""
+    from inviteonly.moderation.actions import do_resolve_reports
+    from inviteonly.moderation.models import Report, Strike
+    from tests.test_reports import post_by, report
+
+    moderator = make_member(display_name="Moderator", role=Member.Role.MODERATOR)
+    inviter = make_member(display_name="Inviter Ivan")
+    spammer = make_member(phone="+79165550021", display_name="Spammer", invited_by=inviter)
+    post = post_by(spammer)
+    report(make_member(), post)
+    do_leave_network(member=spammer, password=PASSWORD, confirmed=True)
+    do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                       decision="ban", reason="Spam links", for_spam=True)
+    spammer.refresh_from_db()
+    assert spammer.status == Member.Status.LEFT
+    assert Sanction.objects.filter(member=spammer, kind="ban").exists()
+    assert Strike.objects.filter(member=inviter, invitee=spammer).exists()
+    assert Report.objects.get(target_id=post.id).resolved_at is not None
