@@ -3,7 +3,8 @@ two members writing to, befriending and blocking each other at once; one idempot
 key sent by many requests at once writes one post or message; a login meeting a
 ban leaves no session behind it; members moving to one number at once leave it to one;
 moderation actions meeting on the same members never deadlock (they lock in one order:
-moderation.actions)."""
+moderation.actions); nothing written to or by a member leaving the network outlives
+the leave."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 from django.test import override_settings
 
+from inviteonly.accounts import actions as account_actions
 from inviteonly.accounts.actions import (
     do_confirm_join,
     do_confirm_phone_change,
@@ -47,6 +50,7 @@ from inviteonly.moderation.actions import (
     do_set_status_as_operator,
 )
 from inviteonly.moderation.models import Sanction, SanctionKind
+from inviteonly.notifications.models import Notification
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.social import actions as social_actions
 from inviteonly.social.actions import (
@@ -55,14 +59,17 @@ from inviteonly.social.actions import (
     do_post_on_wall,
     do_send_friend_request,
     do_send_message,
+    do_update_profile,
 )
 from inviteonly.social.models import (
     Block,
     Conversation,
     FriendRequest,
     Friendship,
+    IdempotencyKey,
     Message,
     Participant,
+    Profile,
     WallPost,
 )
 from tests.conftest import PASSWORD, ApiClient, SmsOutbox, make_member
@@ -535,3 +542,144 @@ def test_members_moving_to_one_number_at_once_leave_it_to_exactly_one(
     for member in Member.objects.exclude(id=moved.id).filter(id__in=before):
         assert member.phone_blind_index == before[member.id]
     assert AuditEntry.objects.filter(action=AuditAction.PHONE_CHANGED).count() == 1
+
+
+# ---------------------------------------------------------------------------
+# Leaving the network while someone writes to, or as, the member leaving
+# ---------------------------------------------------------------------------
+
+
+def _write_as_the_leave_meets_it(
+    kind: str, leaving: Member, friend: Member
+) -> Callable[[], object]:
+    """What another member (or the leaving member's other session, with its own copy
+    of the member) does at the moment of the leave; the pair is set up for it
+    beforehand."""
+    other_session = Member.objects.get(id=leaving.id)
+    if kind in ("post on their wall", "accept their request"):
+        if kind == "post on their wall":
+            befriend(leaving, friend)
+            return partial(do_post_on_wall, author=friend, wall_owner_id=leaving.id, text="hi")
+        do_send_friend_request(member=leaving, recipient_id=friend.id)
+        Notification.objects.all().delete()
+        return partial(do_accept_friend_request, member=friend, sender_id=leaving.id)
+    writes: dict[str, Callable[[], object]] = {
+        "friend request to them": partial(
+            do_send_friend_request, member=friend, recipient_id=leaving.id),
+        "friend request from them": partial(
+            do_send_friend_request, member=other_session, recipient_id=friend.id),
+        "first message to them": partial(
+            do_send_message, sender=friend, recipient_id=leaving.id, text="hi"),
+        "first message from them": partial(
+            do_send_message, sender=other_session, recipient_id=friend.id, text="hi",
+            idempotency_key="k-1"),
+        "about on their profile": partial(
+            do_update_profile, member=other_session, about="me"),
+        "post on their own wall": partial(
+            do_post_on_wall, author=other_session, wall_owner_id=leaving.id, text="hi",
+            idempotency_key="k-1"),
+    }
+    return writes[kind]
+
+
+def _pause_after(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, reached: threading.Event,
+    release: threading.Event,
+) -> None:
+    """``owner.name`` runs, then holds its caller's transaction open until released."""
+    original = getattr(owner, name)
+
+    def run_then_wait(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        reached.set()
+        assert release.wait(20)
+        return result
+
+    monkeypatch.setattr(owner, name, run_then_wait)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["the write", "the leave"])
+@pytest.mark.parametrize("kind", [
+    "friend request to them", "friend request from them", "accept their request",
+    "first message to them", "first message from them", "post on their wall",
+    "post on their own wall", "about on their profile",
+])
+def test_nothing_to_or_from_a_member_lands_after_their_leave_committed(
+    monkeypatch: pytest.MonkeyPatch, kind: str, first: str
+) -> None:
+    """The write holds its transaction open, its row written, while the leave starts:
+    the leave waits for it and then deletes the row. Or the leave holds its
+    transaction open, everything deleted, while the write starts: the write waits, and
+    is refused once the leave committed. Either way nothing of, to or from the member
+    outlives the leave (their messages stay, sent before it)."""
+    leaving, friend = settled("Lena"), settled("Fedor")
+    write = _write_as_the_leave_meets_it(kind, leaving, friend)
+    reached, release = threading.Event(), threading.Event()
+    # Where the holder stops: the write right after its row, the leave after deleting.
+    owner: Any = account_actions
+    name = "record_audit_entry"
+    if first == "the write" and kind == "about on their profile":
+        owner, name = Profile, "save"
+    elif first == "the write" and ("post" in kind or "message" in kind):
+        owner, name = social_actions.idempotency, "remember"
+    elif first == "the write":
+        owner, name = social_actions, "notify_member"
+    _pause_after(monkeypatch, owner, name, reached, release)
+    leave = partial(account_actions.do_leave_network, member=leaving, password=PASSWORD,
+                    confirmed=True)
+    starts_first, then = (write, leave) if first == "the write" else (leave, write)
+    outcomes: dict[str, str] = {}
+
+    def run(label: str, attempt: Callable[[], object]) -> None:
+        try:
+            attempt()
+            outcomes[label] = "done"
+        except ActionError as error:
+            outcomes[label] = error.code
+        except Exception as error:
+            outcomes[label] = f"crash: {error!r}"
+        finally:
+            reached.set()
+            connection.close()
+
+    holder = threading.Thread(target=run, args=("first", starts_first))
+    holder.start()
+    assert reached.wait(20)
+    follower = threading.Thread(target=run, args=("then", then))
+    follower.start()
+    # The follower waits for the holder's lock, or runs to its end; on SQLite it waits
+    # for the write lock (wait_for_a_lock_waiter's moment).
+    deadline = time.monotonic() + (5 if connection.vendor == "postgresql" else 0.3)
+    while follower.is_alive() and time.monotonic() < deadline:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                row = cursor.fetchone()
+            if row and row[0]:
+                break
+        follower.join(0.05)
+    release.set()
+    for thread in (holder, follower):
+        thread.join(60)
+    write_outcome, leave_outcome = (
+        (outcomes["first"], outcomes["then"]) if first == "the write"
+        else (outcomes["then"], outcomes["first"])
+    )
+    assert leave_outcome == "done", outcomes
+    if first == "the write":
+        assert write_outcome == "done", outcomes
+    else:  # the request to accept may be gone before the refusal
+        assert write_outcome in {"member_left", "no_friend_request"}, outcomes
+        assert write_outcome == "member_left" or kind == "accept their request", outcomes
+    assert Member.objects.get(id=leaving.id).status == Member.Status.LEFT
+    of_them = Q(member_id=leaving.id)
+    assert not FriendRequest.objects.filter(
+        Q(sender_id=leaving.id) | Q(recipient_id=leaving.id)).exists()
+    assert not Friendship.objects.filter(of_them | Q(friend_id=leaving.id)).exists()
+    assert not WallPost.objects.filter(
+        Q(author_id=leaving.id) | Q(wall_owner_id=leaving.id)).exists()
+    assert not Participant.objects.filter(of_them).exists()
+    assert not Notification.objects.filter(of_them).exists()
+    assert not IdempotencyKey.objects.filter(of_them).exists()
+    assert not Profile.objects.filter(of_them).exists()

@@ -77,6 +77,7 @@ from inviteonly.sms.texts import (
     phone_moved_text,
     recovery_code_text,
 )
+from inviteonly.social.actions import lock_member_leaving
 from inviteonly.social.avatars import delete_avatar_file
 from inviteonly.social.models import (
     Block,
@@ -580,6 +581,9 @@ def do_change_password(
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(new_password)
     with transaction.atomic():
+        # What writes to, of or from the member at this moment ends first, and what
+        # starts now waits, then finds them gone (social.actions._hold_members).
+        lock_member_leaving(member.id)
         # Lock order (moderation.actions.lock_members): the member, then their sessions.
         status, stored_hash = (
             Member.objects.select_for_update(no_key=True)
@@ -954,6 +958,9 @@ def do_leave_network(
     _check_current_password(member, password=password, ip_address=ip_address)
     now = clock.now()
     with transaction.atomic():
+        # What writes to, of or from the member at this moment ends first, and what
+        # starts now waits, then finds them gone (social.actions._hold_members).
+        lock_member_leaving(member.id)
         # Lock order (moderation.actions.lock_members): the member, then their sessions.
         status, stored_hash = (
             Member.objects.select_for_update(no_key=True)

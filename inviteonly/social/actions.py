@@ -41,6 +41,7 @@ from inviteonly.social.rules import (
     check_not_left,
     count_links,
     is_new_member,
+    member_left,
 )
 
 # ---------------------------------------------------------------------------
@@ -78,6 +79,7 @@ def do_update_profile(
     if findable_by_phone is not None:
         changes["findable_by_phone"] = findable_by_phone
     with transaction.atomic():
+        _hold_members(member.id)
         profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
         if changes.get("about", profile.about) not in (profile.about, ""):
             check_may_write(member)
@@ -96,6 +98,7 @@ def do_set_avatar(*, member: Member, data: bytes) -> Profile:
     name = store_avatar(reencode_avatar(data))
     try:
         with transaction.atomic():
+            _hold_members(member.id)
             profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
             previous = profile.avatar
             profile.avatar = name
@@ -109,6 +112,7 @@ def do_set_avatar(*, member: Member, data: bytes) -> Profile:
 
 def do_remove_avatar(*, member: Member) -> Profile:
     with transaction.atomic():
+        _hold_members(member.id)
         profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
         previous = profile.avatar
         profile.avatar = ""
@@ -152,12 +156,46 @@ def _lock_pair(member_id: int, other_id: int) -> None:
     insert that refers to the member. Only these actions take it, each one pair, first
     thing, so it waits for nothing else. One statement; ids past 2**31 wrap, which
     at worst makes two pairs wait for each other. SQLite needs none: its transactions
-    take the database's write lock as they begin (``BEGIN IMMEDIATE``)."""
+    take the database's write lock as they begin (``BEGIN IMMEDIATE``).
+
+    It holds the two members too (``_hold_members``): neither leaves the network while
+    it lasts, and it is refused if one of them has."""
+    if connection.vendor == "postgresql":
+        low, high = sorted((member_id, other_id))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [low % 2**31, high % 2**31])
+    _hold_members(member_id, other_id)
+
+
+def _hold_members(*member_ids: int) -> None:
+    """Wait for any of these members leaving the network at this moment, hold them
+    until the transaction ends (their leave waits: ``lock_member_leaving``), then
+    refuse if one of them has left: called in the transaction of every action that
+    writes something of, to or from a member (a friendship, a friend request, a
+    message, a wall post, a profile), before it reads how they stand. Without it, what
+    the action writes lands after the leave deleted everything of the member. A
+    PostgreSQL advisory lock per member, shared by these actions and taken after the
+    pair's (``_lock_pair``), in id order, each single-key (a key space apart from the
+    pairs' two-key locks); the leave takes it exclusively, first thing."""
+    ids = sorted(set(member_ids))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join(["pg_advisory_xact_lock_shared(%s)"] * len(ids)), ids
+            )
+    # After the wait: a statement of its own sees the leave that committed meanwhile.
+    if Member.objects.filter(id__in=ids, status=Member.Status.LEFT).exists():
+        raise member_left()
+
+
+def lock_member_leaving(member_id: int) -> None:
+    """First thing in a leave's transaction (accounts.actions.do_leave_network): wait
+    for every action holding the member (``_hold_members``) to end, and hold back
+    those that start, until the leave commits and they find the member gone."""
     if connection.vendor != "postgresql":
         return
-    low, high = sorted((member_id, other_id))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [low % 2**31, high % 2**31])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [member_id])
 
 
 def _lock_pair_unblocked(member_id: int, other_id: int) -> None:
@@ -357,6 +395,8 @@ def do_post_on_wall(
         with transaction.atomic():
             if owner.id != author.id:
                 _lock_pair_unblocked(author.id, owner.id)
+            else:
+                _hold_members(author.id)
             post = WallPost.objects.create(wall_owner=owner, author=author, text=text)
             idempotency.remember(submission, result_id=post.id)
     except idempotency.KeyTaken:

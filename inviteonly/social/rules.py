@@ -109,9 +109,11 @@ def check_not_left(other: Member) -> None:
     no more, nor asked to be friends: their messages stay in their correspondents'
     conversations, read-only."""
     if other.status == Member.Status.LEFT:
-        raise ActionError(
-            "member_left", _("This member has left the network."), status=410
-        )
+        raise member_left()
+
+
+def member_left() -> ActionError:
+    return ActionError("member_left", _("This member has left the network."), status=410)
 
 
 # The member and their profile's columns (prefixed "profile_"), if any: the member
