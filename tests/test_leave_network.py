@@ -396,3 +396,27 @@ def test_leaving_does_not_escape_a_ban_for_spam_or_the_inviters_strike(
     assert Sanction.objects.filter(member=spammer, kind="ban").exists()
     assert Strike.objects.filter(member=inviter, invitee=spammer).exists()
     assert Report.objects.get(target_id=post.id).resolved_at is not None
+
+
+def test_their_profile_and_conversation_offer_nothing_that_would_be_refused(
+    leaving: Member, clock: FrozenClock
+) -> None:
+    """No button to befriend, write to, block or report someone who left, nor a form to
+    send a message the action refuses (410): the pages and the API's relation say so."""
+    friend = make_member(phone="+79165550012", display_name="Fedor",
+                         joined_at=clock.current - SETTLED)
+    do_send_message(sender=leaving, recipient_id=friend.id, text="hello Fedor")
+    do_leave_network(member=leaving, password=PASSWORD, confirmed=True)
+    page = Client()
+    page.force_login(friend)
+    profile = page.get(f"/members/{leaving.id}/").content.decode()
+    assert "This member has left the network." in profile
+    for action in ("add-friend", "write-message", 'data-testid="block"', "report-profile",
+                   "post-form"):
+        assert action not in profile, action
+    conversation = page.get(f"/messages/{leaving.id}/").content.decode()
+    assert "hello Fedor" in conversation
+    assert "This member has left the network." in conversation
+    assert 'data-testid="send"' not in conversation
+    relation = api_of("+79165550012").get(f"/members/{leaving.id}").json_body["relation"]
+    assert (relation["may_message"], relation["may_post"]) == (False, False)

@@ -103,6 +103,8 @@ def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]
     )
     friends, blocked = is_friend, blocked_by_me or blocks_me
     profile = profile_of(member)
+    # Nobody posts to or writes to a member who left (social.rules.check_not_left).
+    staying = member.status != Member.Status.LEFT
     return member, Relation(
         is_self=is_self,
         friends=friends,
@@ -112,9 +114,10 @@ def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]
         blocks_me=blocks_me,
         may_see_wall=may_see_wall(viewer=viewer, owner=member, profile=profile,
                                   friends=friends, blocked=blocked),
-        may_post=is_self or (friends and not blocked),
-        may_message=not is_self and may_message(profile=profile, friends=friends,
-                                                blocked=blocked),
+        may_post=staying and (is_self or (friends and not blocked)),
+        may_message=staying and not is_self and may_message(
+            profile=profile, friends=friends, blocked=blocked
+        ),
     )
 
 
