@@ -274,6 +274,7 @@ def test_a_notice_that_came_after_the_list_was_shown_stays_unread(
     from django.test import Client
 
     shown = notify_member(founder, NotificationKind.PASSWORD_RECOVERED)
+    assert shown is not None
     if page:
         client = Client()
         client.force_login(founder)
@@ -285,6 +286,7 @@ def test_a_notice_that_came_after_the_list_was_shown_stays_unread(
         listed = api.get("/me/notifications").json_body["items"]
         assert [notice["id"] for notice in listed] == [shown.id]
     came_since = notify_member(founder, NotificationKind.PHONE_CHANGED)
+    assert came_since is not None
     if page:
         assert client.post("/notifications/read/", {"up_to": str(shown.id)}).status_code == 302
     else:

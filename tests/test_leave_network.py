@@ -420,3 +420,20 @@ def test_their_profile_and_conversation_offer_nothing_that_would_be_refused(
     assert 'data-testid="send"' not in conversation
     relation = api_of("+79165550012").get(f"/members/{leaving.id}").json_body["relation"]
     assert (relation["may_message"], relation["may_post"]) == (False, False)
+
+
+def test_no_notice_is_written_for_a_member_who_left(founder: Member, leaving: Member) -> None:
+    """A decision about them, about their invitee, or on the report they filed: each
+    notifies them no more (nobody reads it, and leaving erased their notifications)."""
+    from inviteonly.moderation.actions import do_resolve_reports, do_warn_member
+    from tests.test_reports import post_by, report
+
+    spammer = make_member(phone="+79165550021", display_name="Spammer", invited_by=leaving)
+    post = post_by(spammer)
+    report(leaving, post)
+    do_leave_network(member=leaving, password=PASSWORD, confirmed=True)
+    do_warn_member(member=leaving, moderator=founder, reason="rude")
+    do_resolve_reports(moderator=founder, target_kind="wall_post", target_id=post.id,
+                       decision="ban", reason="Spam links", for_spam=True)
+    assert Sanction.objects.filter(member=spammer, kind="ban").exists()
+    assert not Notification.objects.filter(member_id=leaving.id).exists()

@@ -88,7 +88,9 @@ def test_a_notice_of_a_slower_transaction_is_not_marked_read_unseen(page: bool) 
     member, api = member_with_api("Anna")
     client = signed_in(member)
     slower = notify_member(member, NotificationKind.PASSWORD_CHANGED)
+    assert slower is not None
     shown = notify_member(member, NotificationKind.WARNED, reason="spam")
+    assert shown is not None
     # The slower transaction has drawn its id but not committed yet: nobody sees it.
     Notification.objects.filter(id=slower.id).delete()
     if page:
@@ -129,8 +131,10 @@ def test_the_page_marks_nothing_read_without_the_bound_of_what_it_showed() -> No
     member = member_with_api("Anna")[0]
     client = signed_in(member)
     shown = notify_member(member, NotificationKind.WARNED, reason="spam")
+    assert shown is not None
     assert f'name="up_to" value="{shown.id}"' in client.get("/").content.decode()
     came_since = notify_member(member, NotificationKind.PHONE_CHANGED)
+    assert came_since is not None
     assert client.get("/").status_code == 200  # listed, but this page was not posted
     for posted in ({}, {"up_to": ""}, {"up_to": "nonsense"}):
         assert client.post("/notifications/read/", posted).status_code == 302

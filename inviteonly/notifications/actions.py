@@ -19,7 +19,13 @@ def notify_member(
     subject: Member | None = None,
     reason: str = "",
     until: datetime | None = None,
-) -> Notification:
+) -> Notification | None:
+    """The notice, written with the action's other rows; none for a member who left
+    the network (accounts.actions.do_leave_network erased theirs, and nobody reads
+    it): a decision about them, their invitee or their report still notifies others.
+    The callers pass a member read in their transaction, most of them locked."""
+    if member.status == Member.Status.LEFT:
+        return None
     return insert_later(
         Notification(member=member, kind=kind, subject=subject, reason=reason, until=until)
     )
@@ -32,12 +38,16 @@ def notify_members(
     subject: Member | None = None,
     reason: str = "",
 ) -> list[Notification]:
-    """The same notice to several members, in one INSERT."""
+    """The same notice to several members, in one INSERT; none to those who left the
+    network (see ``notify_member``)."""
+    if not member_ids:
+        return []
     now = clock.now()
+    staying = Member.objects.filter(id__in=set(member_ids)).exclude(status=Member.Status.LEFT)
     return Notification.objects.bulk_create([
         Notification(member_id=member_id, kind=kind, subject=subject, reason=reason,
                      created_at=now)
-        for member_id in dict.fromkeys(member_ids)
+        for member_id in sorted(staying.values_list("id", flat=True))
     ])
 
 
