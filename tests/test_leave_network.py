@@ -437,3 +437,25 @@ def test_no_notice_is_written_for_a_member_who_left(founder: Member, leaving: Me
                        decision="ban", reason="Spam links", for_spam=True)
     assert Sanction.objects.filter(member=spammer, kind="ban").exists()
     assert not Notification.objects.filter(member_id=leaving.id).exists()
+
+
+def test_the_invitation_they_joined_with_keeps_no_number_of_theirs(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """The invitation they redeemed held their number, encrypted and masked, tied to
+    their row by ``redeemed_by``: the leave erases it there too (the inviter's list shows
+    no number for it any more)."""
+    from tests.test_invitations import invite_and_open
+
+    number = "+79165550031"
+    joined = join(invite_and_open(founder, sms_outbox, phone=number), sms_outbox, phone=number)
+    used = Invitation.objects.get(redeemed_by=joined)
+    mask = used.phone_masked
+    assert used.phone_ciphertext and mask
+    page = Client()
+    page.force_login(founder)
+    assert mask in page.get("/invitations/").content.decode()
+    do_leave_network(member=joined, password=PASSWORD, confirmed=True)
+    used.refresh_from_db()
+    assert not used.phone_ciphertext and used.phone_masked == ""
+    assert mask not in page.get("/invitations/").content.decode()

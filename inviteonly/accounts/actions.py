@@ -934,8 +934,9 @@ def do_leave_network(
     ``invited_by``; moderators still see it, and its sanctions stay), but nothing of the
     person: the status becomes ``left``, the name empty (shown as "Former member":
     ``models.shown_name``), the password unusable, the number's ciphertext and mask
-    erased — only its blind index is held, LEFT_NUMBER_HOLD_DAYS, so the number cannot
-    join again at once (``release_left_numbers``). Every session ends; the profile (and
+    erased, on the invitation they joined with too — only its blind index is held,
+    LEFT_NUMBER_HOLD_DAYS, so the number cannot join again at once
+    (``release_left_numbers``). Every session ends; the profile (and
     its avatar file, once committed), friendships, friend requests and blocks either way,
     wall posts they wrote and those on their wall, their inbox rows, idempotency keys
     and notifications are deleted; their pending invitations are revoked (the requests
@@ -989,6 +990,10 @@ def do_leave_network(
             put_requests_back(
                 Invitation.objects.filter(inviter_id=member.id, revoked_at=now), now=now
             )
+        # The invitation they joined with held their number too.
+        Invitation.objects.filter(redeemed_by_id=member.id).update(
+            phone_ciphertext=None, phone_masked=""
+        )
         Vouch.objects.filter(member_id=member.id, request__granted_at__isnull=True).delete()
         Profile.objects.filter(member_id=member.id).delete()
         Friendship.objects.filter(Q(member_id=member.id) | Q(friend_id=member.id)).delete()
