@@ -459,3 +459,29 @@ def test_the_invitation_they_joined_with_keeps_no_number_of_theirs(
     used.refresh_from_db()
     assert not used.phone_ciphertext and used.phone_masked == ""
     assert mask not in page.get("/invitations/").content.decode()
+
+
+def test_a_recovery_or_a_new_number_in_progress_ends_with_the_leave(
+    leaving: Member, sms_outbox: SmsOutbox
+) -> None:
+    """Their open codes are used up and keep no number: a recovery code typed after
+    the leave answers as a used code does, not "this account is restricted"."""
+    from inviteonly.accounts.actions import (
+        do_confirm_recovery,
+        do_start_phone_change,
+        do_start_recovery,
+    )
+    from inviteonly.phone_verification.models import PhoneVerification
+
+    recovery = do_start_recovery(phone=LEAVING)
+    do_start_phone_change(member=leaving, password=PASSWORD, phone="+79165550041")
+    codes = {sms.to: sms_outbox.code_for(sms.to) for sms in sms_outbox.deliver()}
+    do_leave_network(member=leaving, password=PASSWORD, confirmed=True)
+    with pytest.raises(ActionError) as refused:
+        do_confirm_recovery(verification_id=recovery.verification.id, code=codes[LEAVING],
+                            new_password="a brand new passphrase")
+    assert (refused.value.code, refused.value.status) == ("code_expired", 410)
+    for verification in PhoneVerification.objects.filter(member_id=leaving.id):
+        assert verification.consumed_at is not None
+        assert not verification.phone_ciphertext and verification.phone_masked == ""
+    assert Member.objects.get(id=leaving.id).status == Member.Status.LEFT

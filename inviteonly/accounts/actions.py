@@ -12,8 +12,8 @@ from django.contrib.auth import HASH_SESSION_KEY
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -934,7 +934,8 @@ def do_leave_network(
     ``invited_by``; moderators still see it, and its sanctions stay), but nothing of the
     person: the status becomes ``left``, the name empty (shown as "Former member":
     ``models.shown_name``), the password unusable, the number's ciphertext and mask
-    erased, on the invitation they joined with too — only its blind index is held,
+    erased, on the invitation they joined with and their codes under way (used up) too
+    — only its blind index is held,
     LEFT_NUMBER_HOLD_DAYS, so the number cannot join again at once
     (``release_left_numbers``). Every session ends; the profile (and
     its avatar file, once committed), friendships, friend requests and blocks either way,
@@ -990,6 +991,12 @@ def do_leave_network(
             put_requests_back(
                 Invitation.objects.filter(inviter_id=member.id, revoked_at=now), now=now
             )
+        # Their codes under way (a recovery, a new number) are used up, and keep no
+        # number or pending name (the blind index stays: it counts the number's tries).
+        PhoneVerification.objects.filter(member_id=member.id).update(
+            consumed_at=Coalesce(F("consumed_at"), Value(now)), phone_ciphertext=b"",
+            phone_masked="", pending_display_name="", pending_password_hash="",
+        )
         # The invitation they joined with held their number too.
         Invitation.objects.filter(redeemed_by_id=member.id).update(
             phone_ciphertext=None, phone_masked=""
