@@ -485,3 +485,17 @@ def test_a_recovery_or_a_new_number_in_progress_ends_with_the_leave(
         assert verification.consumed_at is not None
         assert not verification.phone_ciphertext and verification.phone_masked == ""
     assert Member.objects.get(id=leaving.id).status == Member.Status.LEFT
+
+
+def test_a_recovery_asked_for_their_held_number_is_audited_as_for_an_unknown_one(
+    leaving: Member,
+) -> None:
+    """The audit entry names no member: it would tie the number's mask, typed by
+    anyone, back to the row that the leave emptied."""
+    from inviteonly.accounts.actions import do_start_recovery
+
+    do_leave_network(member=leaving, password=PASSWORD, confirmed=True)
+    for phone in (LEAVING, UNKNOWN):
+        do_start_recovery(phone=phone)
+    entries = AuditEntry.objects.filter(action=AuditAction.RECOVERY_REQUESTED).order_by("id")
+    assert [entry.target_member_id for entry in entries] == [None, None]

@@ -473,7 +473,9 @@ def do_start_recovery(
             )
             record_audit_entry(
                 AuditAction.RECOVERY_REQUESTED,
-                target_member=member,
+                # A member who left is no longer tied to the number (its mask below).
+                target_member=None if member is None or member.status == Member.Status.LEFT
+                else member,
                 ip_address=ip_address,
                 phone_masked=number.masked,
             )
