@@ -499,3 +499,23 @@ def test_a_recovery_asked_for_their_held_number_is_audited_as_for_an_unknown_one
         do_start_recovery(phone=phone)
     entries = AuditEntry.objects.filter(action=AuditAction.RECOVERY_REQUESTED).order_by("id")
     assert [entry.target_member_id for entry in entries] == [None, None]
+
+
+def test_serialized_a_left_member_keeps_an_empty_name_not_the_shown_one(
+    leaving: Member,
+) -> None:
+    """dumpdata (and a model form's initial values) read what is stored: "Former
+    member" written out in the language of the dump would read as a name."""
+    from django.core import serializers
+    from django.forms.models import model_to_dict
+
+    do_leave_network(member=leaving, password=PASSWORD, confirmed=True)
+    member = Member.objects.get(id=leaving.id)
+    with translation.override("ru"):
+        dumped = serializers.serialize("json", [member])
+        initial = model_to_dict(member, fields=["display_name"])
+    [loaded] = serializers.deserialize("json", dumped)
+    assert isinstance(loaded.object, Member)
+    assert loaded.object.__dict__["display_name"] == ""
+    assert initial == {"display_name": ""}
+    assert loaded.object.display_name == "Former member"

@@ -47,12 +47,18 @@ class _ShownNameAttribute(DeferredAttribute):
 
 class DisplayNameField(models.CharField):
     """``display_name``: reads through ``shown_name``; stores what was set (an empty
-    name stays empty: ``pre_save`` reads the instance's own value, not the shown one)."""
+    name stays empty: ``pre_save`` reads the instance's own value, not the shown one),
+    and serializes it (``value_from_object``)."""
 
     descriptor_class = _ShownNameAttribute
 
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         return model_instance.__dict__.get(self.attname)
+
+    def value_from_object(self, obj: models.Model) -> Any:
+        # What serializers (dumpdata) and model forms' initial values read: the stored
+        # name, not the shown one, which loaddata would store as a name.
+        return obj.__dict__.get(self.attname)
 
 
 class MemberManager(BaseUserManager["Member"]):
