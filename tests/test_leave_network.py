@@ -519,3 +519,26 @@ def test_serialized_a_left_member_keeps_an_empty_name_not_the_shown_one(
     assert loaded.object.__dict__["display_name"] == ""
     assert initial == {"display_name": ""}
     assert loaded.object.display_name == "Former member"
+
+
+def test_a_login_whose_password_was_checked_before_the_leave_stores_no_session(
+    leaving: Member, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The login checked the password on the member read before the leave committed:
+    the session is refused under the member's lock, as after a ban, not stored for a
+    member who left (with their browser and network, until it expired)."""
+    from inviteonly.api import sessions as api_sessions
+
+    authenticate = api_sessions.authenticate_member
+
+    def authenticate_then_leave(**kwargs: Any) -> Member:
+        member = authenticate(**kwargs)
+        do_leave_network(member=Member.objects.get(id=member.id), password=PASSWORD,
+                         confirmed=True)
+        return member
+
+    monkeypatch.setattr(api_sessions, "authenticate_member", authenticate_then_leave)
+    login = ApiClient().post("/session", {"phone": LEAVING, "password": PASSWORD})
+    assert login.status_code == 401 and login.json_body["code"] == "login_failed"
+    assert not MemberSession.objects.filter(member_id=leaving.id).exists()
+    assert Member.objects.get(id=leaving.id).last_login is None

@@ -387,15 +387,17 @@ def do_log_in(
     committed since, and ended their sessions. So the session is stored under the
     member's row lock, which a ban also takes (moderation.actions, lock order), and
     only if the member is not banned: a ban either deletes it or comes first and
-    refuses it. ``just_joined``: the member was created in the caller's transaction,
-    where nobody can have banned them (no lock, no query, no savepoint)."""
+    refuses it. So does a leave. ``just_joined``: the member was created in the
+    caller's transaction, where nobody can have banned them (no lock, no query, no
+    savepoint)."""
     with transaction.atomic(savepoint=not just_joined):
         if not just_joined:
             status = (
                 Member.objects.select_for_update(no_key=True)
                 .filter(id=member.id).values_list("status", flat=True).get()
             )
-            if status == Member.Status.BANNED:
+            # Banned, or left the network (do_leave_network also ends every session).
+            if status in (Member.Status.BANNED, Member.Status.LEFT):
                 raise _login_refused()
         # What the member's sessions page shows of this one (accounts/sessions.py);
         # the store's kind (web or API) is its creator's.
