@@ -683,3 +683,55 @@ def test_nothing_to_or_from_a_member_lands_after_their_leave_committed(
     assert not Notification.objects.filter(of_them).exists()
     assert not IdempotencyKey.objects.filter(of_them).exists()
     assert not Profile.objects.filter(of_them).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first", ["the vouch", "the leave"])
+def test_no_vouch_of_a_member_outlives_their_leave(
+    monkeypatch: pytest.MonkeyPatch, first: str
+) -> None:
+    """A vouch the leaving member's other session gives at that moment: the leave
+    withdraws it, or it is refused once the leave committed."""
+    from inviteonly.invitation_requests import actions as request_actions
+    from inviteonly.invitation_requests.actions import (
+        do_request_invitation,
+        do_vouch_for_request,
+    )
+    from inviteonly.invitation_requests.models import Vouch
+
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    leaving = make_member(display_name="Lena", role=Member.Role.MODERATOR,
+                          invited_by=founder, joined_at=clock.now() - SETTLED)
+    asked = do_request_invitation(phone="+79165550023", note="me too", language="en")
+    reached, release = threading.Event(), threading.Event()
+    owner: Any = request_actions if first == "the vouch" else account_actions
+    _pause_after(monkeypatch, owner, "record_audit_entry", reached, release)
+    vouch = partial(do_vouch_for_request, member=Member.objects.get(id=leaving.id),
+                    request_id=asked.request.id)
+    leave = partial(account_actions.do_leave_network, member=leaving, password=PASSWORD,
+                    confirmed=True)
+    outcomes: dict[str, str] = {}
+
+    def run(label: str, attempt: Callable[[], object]) -> None:
+        try:
+            attempt()
+            outcomes[label] = "done"
+        except ActionError as error:
+            outcomes[label] = error.code
+        finally:
+            reached.set()
+            connection.close()
+
+    holder = threading.Thread(target=run, args=(first, vouch if first == "the vouch" else leave))
+    holder.start()
+    assert reached.wait(20)
+    then = "the leave" if first == "the vouch" else "the vouch"
+    follower = threading.Thread(target=run, args=(then, leave if first == "the vouch" else vouch))
+    follower.start()
+    follower.join(2 if connection.vendor == "postgresql" else 0.3)
+    release.set()
+    for thread in (holder, follower):
+        thread.join(60)
+    assert outcomes["the leave"] == "done", outcomes
+    assert outcomes["the vouch"] == ("done" if first == "the vouch" else "member_left"), outcomes
+    assert not Vouch.objects.filter(member_id=leaving.id).exists()

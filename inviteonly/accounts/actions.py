@@ -586,7 +586,7 @@ def do_change_password(
     password_hash = make_password(new_password)
     with transaction.atomic():
         # What writes to, of or from the member at this moment ends first, and what
-        # starts now waits, then finds them gone (social.actions._hold_members).
+        # starts now waits, then finds them gone (social.actions.hold_members).
         lock_member_leaving(member.id)
         # Lock order (moderation.actions.lock_members): the member, then their sessions.
         status, stored_hash = (
@@ -965,7 +965,7 @@ def do_leave_network(
     now = clock.now()
     with transaction.atomic():
         # What writes to, of or from the member at this moment ends first, and what
-        # starts now waits, then finds them gone (social.actions._hold_members).
+        # starts now waits, then finds them gone (social.actions.hold_members).
         lock_member_leaving(member.id)
         # Lock order (moderation.actions.lock_members): the member, then their sessions.
         status, stored_hash = (

@@ -28,6 +28,7 @@ from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.log_redaction import redact
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+from inviteonly.social.actions import hold_members
 from inviteonly.social.rules import count_links
 
 
@@ -138,6 +139,8 @@ def do_vouch_for_request(*, member: Member, request_id: int) -> int:
     """Vouch once for an open request; return how many members vouch for it now."""
     check_can_invite(member, allowance_needed=False)
     with transaction.atomic():
+        # Not once they left: their leave withdraws their vouches.
+        hold_members(member.id)
         request = _open_request(request_id)
         _vouch, created = Vouch.objects.get_or_create(request=request, member=member)
         if created:

@@ -79,7 +79,7 @@ def do_update_profile(
     if findable_by_phone is not None:
         changes["findable_by_phone"] = findable_by_phone
     with transaction.atomic():
-        _hold_members(member.id)
+        hold_members(member.id)
         profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
         if changes.get("about", profile.about) not in (profile.about, ""):
             check_may_write(member)
@@ -98,7 +98,7 @@ def do_set_avatar(*, member: Member, data: bytes) -> Profile:
     name = store_avatar(reencode_avatar(data))
     try:
         with transaction.atomic():
-            _hold_members(member.id)
+            hold_members(member.id)
             profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
             previous = profile.avatar
             profile.avatar = name
@@ -112,7 +112,7 @@ def do_set_avatar(*, member: Member, data: bytes) -> Profile:
 
 def do_remove_avatar(*, member: Member) -> Profile:
     with transaction.atomic():
-        _hold_members(member.id)
+        hold_members(member.id)
         profile, _created = Profile.objects.select_for_update().get_or_create(member=member)
         previous = profile.avatar
         profile.avatar = ""
@@ -158,21 +158,22 @@ def _lock_pair(member_id: int, other_id: int) -> None:
     at worst makes two pairs wait for each other. SQLite needs none: its transactions
     take the database's write lock as they begin (``BEGIN IMMEDIATE``).
 
-    It holds the two members too (``_hold_members``): neither leaves the network while
+    It holds the two members too (``hold_members``): neither leaves the network while
     it lasts, and it is refused if one of them has."""
     if connection.vendor == "postgresql":
         low, high = sorted((member_id, other_id))
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [low % 2**31, high % 2**31])
-    _hold_members(member_id, other_id)
+    hold_members(member_id, other_id)
 
 
-def _hold_members(*member_ids: int) -> None:
+def hold_members(*member_ids: int) -> None:
     """Wait for any of these members leaving the network at this moment, hold them
     until the transaction ends (their leave waits: ``lock_member_leaving``), then
     refuse if one of them has left: called in the transaction of every action that
     writes something of, to or from a member (a friendship, a friend request, a
-    message, a wall post, a profile), before it reads how they stand. Without it, what
+    message, a wall post, a profile; a vouch: invitation_requests.actions), before it
+    reads how they stand. Without it, what
     the action writes lands after the leave deleted everything of the member. A
     PostgreSQL advisory lock per member, shared by these actions and taken after the
     pair's (``_lock_pair``), in id order, each single-key (a key space apart from the
@@ -190,7 +191,7 @@ def _hold_members(*member_ids: int) -> None:
 
 def lock_member_leaving(member_id: int) -> None:
     """First thing in a leave's transaction (accounts.actions.do_leave_network): wait
-    for every action holding the member (``_hold_members``) to end, and hold back
+    for every action holding the member (``hold_members``) to end, and hold back
     those that start, until the leave commits and they find the member gone."""
     if connection.vendor != "postgresql":
         return
@@ -396,7 +397,7 @@ def do_post_on_wall(
             if owner.id != author.id:
                 _lock_pair_unblocked(author.id, owner.id)
             else:
-                _hold_members(author.id)
+                hold_members(author.id)
             post = WallPost.objects.create(wall_owner=owner, author=author, text=text)
             idempotency.remember(submission, result_id=post.id)
     except idempotency.KeyTaken:
