@@ -76,3 +76,16 @@ def test_a_note_with_nothing_visible_is_empty_and_a_stray_joiner_is_refused() ->
     with pytest.raises(ActionError) as refused:
         clean_visible_text("thanks 🙏\u200d", field="note")
     assert (refused.value.code, refused.value.field) == ("note_invalid", "note")
+
+
+@pytest.mark.parametrize("raw", ["Former member", "former  MEMBER", "Бывший участник"])
+@pytest.mark.parametrize(("language", "words"), [("en", "who left"), ("ru", "покинувших")])
+def test_the_name_the_site_gives_members_who_left_is_refused_in_either_language(
+    raw: str, language: str, words: str
+) -> None:
+    """A live member named "Former member" would pass for one who left the network."""
+    with translation.override(language):
+        with pytest.raises(ActionError) as refused:
+            clean_display_name(raw)
+        assert words in str(refused.value.message)
+    assert (refused.value.code, refused.value.field) == ("display_name_reserved", "display_name")

@@ -8,6 +8,7 @@ import unicodedata
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -135,6 +136,13 @@ def clean_display_name(raw: str) -> str:
             _("A name needs at least one letter, digit or symbol."),
             field="display_name",
         )
+    if _folded(name) in _names_of_members_who_left():
+        raise ActionError(
+            "display_name_reserved",
+            _("This is the name the site shows for members who left the network. "
+              "Choose another."),
+            field="display_name",
+        )
     if len(name) > settings.DISPLAY_NAME_MAX_LENGTH:
         raise ActionError(
             "display_name_too_long",
@@ -147,6 +155,22 @@ def clean_display_name(raw: str) -> str:
             field="display_name",
         )
     return name
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.casefold().split())
+
+
+def _names_of_members_who_left() -> set[str]:
+    """What every member who left is called (``models.shown_name``), in each language:
+    a live member so named would pass for one who left."""
+    from inviteonly.accounts.models import shown_name
+
+    names = set()
+    for code, _name in settings.LANGUAGES:
+        with translation.override(code):
+            names.add(_folded(shown_name("")))
+    return names
 
 
 def clean_language(raw: str) -> str:
