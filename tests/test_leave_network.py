@@ -6,12 +6,13 @@ Their number's blind index is held LEFT_NUMBER_HOLD_DAYS (no rejoining at once),
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.test import Client, override_settings
-from django.utils import translation
+from django.utils import formats, translation
 
 from inviteonly.abuse.models import LoginThrottle
 from inviteonly.accounts import actions as account_actions
@@ -542,3 +543,31 @@ def test_a_login_whose_password_was_checked_before_the_leave_stores_no_session(
     assert login.status_code == 401 and login.json_body["code"] == "login_failed"
     assert not MemberSession.objects.filter(member_id=leaving.id).exists()
     assert Member.objects.get(id=leaving.id).last_login is None
+
+
+@pytest.mark.parametrize(("language", "words"), [("en", "left the network"), ("ru", "покинул")])
+def test_joining_with_a_held_number_says_when_it_may_join_again(
+    founder: Member, leaving: Member, sms_outbox: SmsOutbox, clock: FrozenClock,
+    language: str, words: str,
+) -> None:
+    """Only the holder of the phone gets this far (the code went to it): they are told
+    the number is held and until when, not to log in or recover, which answer for it
+    as for an unknown number."""
+    from inviteonly.site_config.actions import do_set_registration_mode
+    from inviteonly.site_config.models import RegistrationMode
+
+    assert leave_by_api(api_of(LEAVING)).status_code == 200
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.OPEN)
+    clock.advance(days=10)
+    with translation.override(language):
+        with pytest.raises(ActionError) as refused:
+            join(None, sms_outbox, phone=LEAVING)
+        assert words in str(refused.value.message)
+        left_at = Member.objects.get(id=leaving.id).left_at
+        assert left_at is not None
+        released = left_at + timedelta(days=90)
+        assert formats.date_format(released, "DATE_FORMAT") in str(refused.value.message)
+    assert (refused.value.code, refused.value.status) == ("number_held", 409)
+    assert not Member.objects.filter(
+        status=Member.Status.ACTIVE, phone_blind_index=crypto.blind_index(LEAVING)
+    ).exists()

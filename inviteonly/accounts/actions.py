@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.http import HttpRequest
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
@@ -197,7 +198,24 @@ def _start_join(
     return started
 
 
-def _phone_taken() -> ActionError:
+def _phone_taken(verification: PhoneVerification | None) -> ActionError:
+    """A code was typed right for a number that has an account. One held after its
+    member left the network (LEFT_NUMBER_HOLD_DAYS) is said to be so, and until when:
+    logging in and recovery answer for it as for an unknown number, and only the
+    phone's holder gets this far (the code went to it)."""
+    left_at = None if verification is None else (
+        Member.objects.filter(
+            phone_blind_index=verification.phone_blind_index, status=Member.Status.LEFT
+        ).values_list("left_at", flat=True).first()
+    )
+    if left_at is not None:
+        released = left_at + timedelta(days=settings.LEFT_NUMBER_HOLD_DAYS)
+        return ActionError(
+            "number_held",
+            _("The member with this number left the network. The number can join again "
+              "from %(date)s.") % {"date": formats.date_format(released, "DATE_FORMAT")},
+            status=409,
+        )
     return ActionError(
         "phone_taken",
         _("This number already has an account. Log in, or recover your password "
@@ -245,7 +263,7 @@ def do_confirm_join(
                     status=410,
                 )
     except IntegrityError as error:
-        raise _phone_taken() from error
+        raise _phone_taken(check.verification) from error
     if check.refusal is not None:
         if check.refusal.code == "code_expired" and verification_token is not None:
             _refuse_if_joined_with(verification_token=verification_token, code=code)
@@ -864,7 +882,7 @@ def do_confirm_phone_change(
                         keep_session_key=keep_session_key, ip_address=ip_address,
                     )
         except IntegrityError as error:
-            raise _phone_taken() from error
+            raise _phone_taken(check.verification) from error
         if check.refusal is not None:
             raise check.refusal
     assert moved is not None
