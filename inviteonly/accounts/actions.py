@@ -751,9 +751,13 @@ def _check_current_password(member: Member, *, password: str, ip_address: str | 
             AuditAction.LOGIN_FAILED, actor=member, target_member=member,
             ip_address=ip_address, phone_masked=number.masked,
         )
-        raise ActionError(
-            "password_wrong", _("The password is wrong."), status=403, field="password"
-        )
+        raise _password_wrong()
+
+
+def _password_wrong() -> ActionError:
+    return ActionError(
+        "password_wrong", _("The password is wrong."), status=403, field="password"
+    )
 
 
 def _password_typed_again(member: Member, password: str, *, hashed: str, subject: Subject) -> bool:
@@ -946,6 +950,14 @@ def _move_member(
 RELEASED_INDEX_PREFIX = "left:"
 
 
+def _cannot_leave() -> ActionError:
+    return ActionError(
+        "account_restricted",
+        _("This account is restricted; it cannot leave the network."),
+        status=403,
+    )
+
+
 def do_leave_network(
     *, member: Member, password: str, confirmed: bool, ip_address: str | None = None
 ) -> Member:
@@ -973,11 +985,7 @@ def do_leave_network(
             field="confirm",
         )
     if not member.is_active:
-        raise ActionError(
-            "account_restricted",
-            _("This account is restricted; it cannot leave the network."),
-            status=403,
-        )
+        raise _cannot_leave()
     # Counted like a login; a wrong password commits its count and audit entry.
     _check_current_password(member, password=password, ip_address=ip_address)
     now = clock.now()
@@ -991,18 +999,14 @@ def do_leave_network(
             .filter(id=member.id).values_list("status", "password").get()
         )
         if status in (Member.Status.BANNED, Member.Status.LEFT):
-            raise ActionError(
-                "account_restricted",
-                _("This account is restricted; it cannot leave the network."),
-                status=403,
-            )
+            raise _cannot_leave()
         if stored_hash != member.password:
             # Changed or recovered since this session checked it: that ended the session.
-            raise ActionError(
-                "password_wrong", _("The password is wrong."), status=403, field="password"
-            )
-        avatar = Profile.objects.filter(member_id=member.id).values_list("avatar", flat=True)
-        avatar_name = next(iter(avatar), "")
+            raise _password_wrong()
+        avatar_name = (
+            Profile.objects.filter(member_id=member.id).values_list("avatar", flat=True).first()
+            or ""
+        )
         end_other_sessions(member.id, keeping=None)
         pending = Invitation.objects.filter(
             inviter_id=member.id, redeemed_at__isnull=True, revoked_at__isnull=True,
