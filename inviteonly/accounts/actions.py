@@ -603,9 +603,6 @@ def do_change_password(
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(new_password)
     with transaction.atomic():
-        # What writes to, of or from the member at this moment ends first, and what
-        # starts now waits, then finds them gone (social.actions.hold_members).
-        lock_member_leaving(member.id)
         # Lock order (moderation.actions.lock_members): the member, then their sessions.
         status, stored_hash = (
             Member.objects.select_for_update(no_key=True)
