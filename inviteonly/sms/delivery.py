@@ -206,8 +206,9 @@ def _record(
 # (see ``_suppressed_outcome``), so that its sender never sees it as sent while the
 # others wait: during an outage that would name every member's number invited. Every
 # worker's failures are shared (``GatewayOutage``): this is read from them at each
-# batch and before each suppressed message, and tells the worker which outages a
-# success of its own ends (deleting the row). An outage counts until the gateway's next
+# batch whose claim found one (``any_gateway_down``) and before each suppressed
+# message, and tells the worker which outages a success of its own ends (deleting the
+# row). An outage counts until the gateway's next
 # success, or until the failed message's retry is overdue without any news.
 _gateway_down: dict[str, tuple[datetime, GatewayError]] = {}
 
