@@ -4,6 +4,7 @@ granting makes them the inviter and sends the invitation SMS; requests expire.""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from functools import partial
 from io import StringIO
@@ -597,3 +598,53 @@ def test_a_ban_puts_back_the_requests_the_banned_member_granted(
     again = do_grant_invitation_request(member=founder, request_id=mine)
     assert InvitationRequest.objects.get(id=mine).invitation == again
     assert len(sms_outbox.to(ASKER)) == 2
+
+
+def join_with_sms(phone: str, sms_outbox: SmsOutbox) -> None:
+    newcomer = ApiClient("ru")
+    started = newcomer.post("/join", {"token": sms_outbox.join_token_for(phone), "phone": phone,
+                                      "language": "ru", "display_name": "Vera",
+                                      "password": PASSWORD})
+    assert started.status_code == 202, started.json_body
+    joined = newcomer.post("/join/confirm", {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for(phone),
+    })
+    assert joined.status_code == 201, joined.json_body
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "The link in the invitation SMS worked until"),
+        ("ru", "Ссылка из SMS с приглашением работала до"),
+    ],
+)
+def test_a_granted_requests_status_says_when_its_link_stopped_working(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox, language: str, said: str
+) -> None:
+    """Once the invitation's link has expired, the status page no longer sends the
+    requester to it, and says the same whether or not its number joined through it: it
+    would tell whoever asked for someone else's number that its owner became a member."""
+    tokens = [ask().json_body["status_token"], ask(phone=OTHER_ASKER).json_body["status_token"]]
+    for phone in (ASKER, OTHER_ASKER):
+        do_grant_invitation_request(member=founder, request_id=request_id_of(phone))
+    join_with_sms(ASKER, sms_outbox)
+
+    def status_of(token: str) -> tuple[str, str]:
+        state = ApiClient().post("/invitation-requests/status", {"status_token": token})
+        page = Client(HTTP_ACCEPT_LANGUAGE=language).get(f"/ask/{token}").content.decode()
+        return state.json_body["state"], page
+
+    for token in tokens:
+        state, page = status_of(token)
+        assert state == "granted" and said not in page
+    clock.advance(days=7, seconds=1)
+    pages = []
+    for token in tokens:
+        state, page = status_of(token)
+        assert state == "invitation_expired"
+        assert said in page and 'data-state="invitation_expired"' in page
+        page = page.replace(token, "")
+        pages.append(re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", page))
+    assert pages[0] == pages[1]

@@ -21,6 +21,10 @@ from inviteonly.lib import clock
 class RequestState(models.TextChoices):
     WAITING = "waiting", _("Waiting for a member")
     GRANTED = "granted", _("Invitation sent")
+    # Granted, and the link in the invitation SMS has expired since: whether or not
+    # the number joined through it, which the requester's page must not tell (who asked
+    # for someone else's number would learn that its owner became a member).
+    INVITATION_EXPIRED = "invitation_expired", _("Invitation link expired")
     EXPIRED = "expired", _("Expired")
 
 
@@ -63,7 +67,10 @@ class InvitationRequest(models.Model):
         return f"{self.region} {self.created_at:%Y-%m-%d}"
 
     def state_at(self, moment: datetime) -> RequestState:
+        """The state its requester reads (load ``invitation`` with it)."""
         if self.granted_at is not None:
+            if self.invitation is not None and self.invitation.expires_at <= moment:
+                return RequestState.INVITATION_EXPIRED
             return RequestState.GRANTED
         if self.expires_at <= moment:
             return RequestState.EXPIRED

@@ -33,7 +33,7 @@ def open_requests_for(member: Member) -> QuerySet[InvitationRequest]:
 
 
 def access_request_by_status_token(token: str) -> InvitationRequest:
-    request = InvitationRequest.objects.filter(
+    request = InvitationRequest.objects.select_related("invitation").filter(
         status_token_digest=status_token_digest(token or "")
     ).first()
     if request is None:
