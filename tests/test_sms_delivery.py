@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from inviteonly.accounts.actions import do_start_recovery
-from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.sms import delivery
 from inviteonly.sms.delivery import deliver_due_messages
@@ -320,6 +320,38 @@ def test_while_the_gateway_is_down_the_sender_sees_the_same_for_a_members_number
         do_invite_by_phone(inviter=founder, phone=phone)
     assert len(sms_outbox.deliver()) == 1
     assert statuses()[:2] == [SmsStatusForSender.SENT] * 2
+
+
+def test_an_invitation_revoked_before_its_sms_went_out_is_never_sent(
+    sms_outbox: SmsOutbox, clock: FrozenClock
+) -> None:
+    """An inviter who revokes an invitation (a mistyped number) while its SMS waits for
+    a gateway that is down: the stranger gets no text naming them, with a dead link,
+    once the gateway is back. A member's number's (suppressed) ends alike."""
+    founder = make_member(phone="+79160000001", role="founder")
+    make_member(phone="+79165550001")
+    client = Client()
+    client.force_login(founder)
+    sms_outbox.gateway.unavailable = True
+    invitations = [
+        do_invite_by_phone(inviter=founder, phone=phone)
+        for phone in ("+79165550002", "+79165550001", "+79165550003")
+    ]
+    assert sms_outbox.deliver() == []
+    for invitation in invitations[:2]:
+        do_revoke_invitation(member=founder, invitation_id=invitation.id)
+    sms_outbox.gateway.unavailable = False
+    clock.advance(minutes=10)
+    assert [sms.to for sms in sms_outbox.deliver()] == ["+79165550003"]
+    revoked = OutboundSms.objects.filter(id__in=[invitations[0].sms_id, invitations[1].sms_id])
+    assert {(message.status, message.text_ciphertext) for message in revoked} == {
+        (SmsStatus.FAILED, None)
+    }
+    page = client.get("/invitations/").content.decode()
+    assert re.findall(r'data-sms-status="(\w+)"', page) == [
+        SmsStatusForSender.SENT, SmsStatusForSender.NOT_DELIVERED,
+        SmsStatusForSender.NOT_DELIVERED,
+    ]
 
 
 def test_a_batch_reads_the_shared_outages_only_while_a_gateway_is_down(

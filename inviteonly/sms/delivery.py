@@ -69,7 +69,12 @@ _CLAIM_SQL = (
     f"RETURNING {columns_of(OutboundSms, 'sms_outboundsms')}, "
     # Whether any gateway is down (``GatewayOutage``, a handful of rows at most): the
     # outages are read only then, not once more for every batch.
-    f"EXISTS (SELECT 1 FROM {GatewayOutage._meta.db_table}) AS any_gateway_down"
+    f"EXISTS (SELECT 1 FROM {GatewayOutage._meta.db_table}) AS any_gateway_down, "
+    # Whether the message is the SMS of an invitation revoked since it was queued (its
+    # inviter mistyped the number, or was banned, while the gateway was down): its
+    # join link is dead, and it is not sent (the index of invitations.sms_id).
+    "EXISTS (SELECT 1 FROM invitations_invitation i WHERE i.sms_id = sms_outboundsms.id "
+    "AND i.revoked_at IS NOT NULL) AS invitation_revoked"
 )
 
 
@@ -99,7 +104,7 @@ def _claim_batch(limit: int, *, claim: str) -> list[OutboundSms]:
         "lease_end": now + settings.SMS_SEND_LEASE, "now": now,
         # Abandoned by dying workers too often: `sweep_abandoned_messages` fails it.
         "max_attempts": settings.SMS_MAX_ATTEMPTS, "limit": limit,
-    }, extra=["any_gateway_down"])
+    }, extra=["any_gateway_down", "invitation_revoked"])
     return sorted(batch, key=lambda message: message.id)
 
 
@@ -280,7 +285,10 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
         route = route_for(message.region)
         message_gateway = gateway or get_gateway(route.gateway)
         outcome: str | GatewayError | None
-        if message.suppressed:
+        if getattr(message, "invitation_revoked"):  # noqa: B009  (set by the claim)
+            # Failed, whether suppressed or not: the sender sees the same for both.
+            outcome = GatewayError("invitation revoked before it was sent", retryable=False)
+        elif message.suppressed:
             outcome = _suppressed_outcome(message, message_gateway)
         else:
             try:
