@@ -263,6 +263,21 @@ def test_asking_is_rate_limited(clock: FrozenClock) -> None:
     assert statuses == [201] * 5 + [429]
 
 
+def test_notes_refused_before_a_good_one_use_up_no_asking(clock: FrozenClock) -> None:
+    """A requester told to leave out their number, then a link, may still ask: a note
+    the form refuses is no request (the number may ask twice a day)."""
+    clock.current = clock.current.replace(hour=0, minute=0, second=0)
+    with override_settings(RATE_LIMITS=production_settings.RATE_LIMITS):
+        refused = [ask(note=note).json_body["code"] for note in (
+            "Call me: 8 916 111-22-33", "My page: vk.com/anna", "", "Write to anna@mail.ru",
+        )]
+        asked = ask()
+    assert refused == ["note_has_contact", "note_has_contact", "note_required",
+                       "note_has_contact"]
+    assert asked.status_code == 201, asked.json_body
+    assert InvitationRequest.objects.count() == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_ten_members_granting_one_request_at_once_send_one_invitation() -> None:
     do_request_invitation(phone=ASKER, note=NOTE, language="en")

@@ -82,7 +82,9 @@ def do_request_invitation(
     they would recognise, whether that number is a member's.
     """
     number = normalize_phone_number(phone, region_hint=region_hint)
-    enforce_rate_limit(["invitation_request"], Subject(ip=ip_address, number=number.e164))
+    # The note is checked before the request is counted, as an invitation's is: a
+    # requester told to leave out their number, then a link, has not used up the
+    # number's two requests a day.
     note = clean_note(note, limit=settings.INVITATION_REQUEST_NOTE_MAX_LENGTH)
     if not note:
         raise ActionError(
@@ -92,6 +94,7 @@ def do_request_invitation(
         )
     _check_no_contact_details(note)
     language = clean_language(language)
+    enforce_rate_limit(["invitation_request"], Subject(ip=ip_address, number=number.e164))
     token = tokens.new_url_token(settings.VERIFICATION_TOKEN_BYTES)
     index = crypto.blind_index(number.e164)
     now = clock.now()
