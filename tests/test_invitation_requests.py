@@ -15,6 +15,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
+from django.utils.translation import gettext
 
 from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member
@@ -665,3 +667,26 @@ def test_a_granted_requests_status_says_when_its_link_stopped_working(
         page = page.replace(token, "")
         pages.append(re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", page))
     assert pages[0] == pages[1]
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "The member who invited you withdrew the invitation on"),
+        ("ru", "отозвал приглашение"),
+    ],
+)
+def test_a_request_that_expired_before_its_invitation_was_withdrawn_says_so(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox, language: str, said: str
+) -> None:
+    """Not "no member granted the request in time": one did, and withdrew it."""
+    token = ask().json_body["status_token"]
+    clock.advance(days=29)
+    invitation = do_grant_invitation_request(member=founder, request_id=request_id_of(ASKER))
+    clock.advance(days=2)
+    do_revoke_invitation(member=founder, invitation_id=invitation.id)
+    page = Client(HTTP_ACCEPT_LANGUAGE=language).get(f"/ask/{token}").content.decode()
+    assert 'data-state="expired"' in page
+    assert said in page
+    with translation.override(language):
+        assert gettext("No member granted the request in time. You may ask again.") not in page
