@@ -35,6 +35,7 @@ AUTH_TOKEN = "twilio-test-auth-token"
 SENDER = "+14155550100"
 INVALID_NUMBER = "+12015550199"  # the fake API answers 400, code 21211
 BUSY_NUMBER = "+12015550198"  # the fake API answers 429
+QUEUE_FULL_NUMBER = "+12015550197"  # the fake API answers 400, code 21611
 
 
 class FakeTwilio(BaseHTTPRequestHandler):
@@ -52,6 +53,9 @@ class FakeTwilio(BaseHTTPRequestHandler):
         if form.get("To") == INVALID_NUMBER:
             return self._answer(400, {"code": 21211, "message": "Invalid 'To' Phone Number",
                                       "status": 400})
+        if form.get("To") == QUEUE_FULL_NUMBER:
+            return self._answer(400, {"code": 21611, "status": 400, "message": (
+                "This 'From' number has exceeded the maximum number of queued messages")})
         if form.get("To") == BUSY_NUMBER:
             return self._answer(429, {"code": 20429, "message": "Too Many Requests",
                                       "status": 429})
@@ -151,11 +155,14 @@ def test_an_invalid_number_fails_for_good_and_a_busy_api_means_retry(
 ) -> None:
     invalid = queued(INVALID_NUMBER)
     busy = queued(BUSY_NUMBER)
+    # A 400 too, but about the sender's queue at Twilio, which drains: not this number.
+    queue_full = queued(QUEUE_FULL_NUMBER)
     deliver_due_messages(gateway=twilio)
-    invalid.refresh_from_db()
-    busy.refresh_from_db()
+    for message in (invalid, busy, queue_full):
+        message.refresh_from_db()
     assert invalid.status == SmsStatus.FAILED and "21211" in invalid.last_error
     assert busy.status == SmsStatus.QUEUED and "429" in busy.last_error
+    assert queue_full.status == SmsStatus.QUEUED and "21611" in queue_full.last_error
     assert FakeTwilio.created == []
 
 

@@ -6,8 +6,9 @@ with the auth token, and the HMAC token in the URL). Twilio picks GSM-7 or UCS-2
 splits long texts itself.
 
 Twilio's answers: 400 means this message cannot go (an invalid or unreachable
-number, a region the account may not send to) — permanent; 401/403/404 are the
-operator's configuration, 429 and 5xx are passing — retryable, as is no answer.
+number, a region the account may not send to) — permanent, but for code 21611 (the
+sender's queue at Twilio is full, which drains); 401/403/404 are the operator's
+configuration, 429 and 5xx are passing — retryable, as is no answer.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from inviteonly.sms.delivery_reports import delivery_report_url
 from inviteonly.sms.gateways import GatewayError, SmsReceipt
 
 TWILIO_API = "https://api.twilio.com"
+
+# Error codes Twilio answers with 400 that are about the moment, not the message: the
+# sender number's queue is full ("exceeded the maximum number of queued messages").
+RETRYABLE_ERROR_CODES = frozenset({21611})
 
 
 class _RedirectingHttpClient(TwilioHttpClient):
@@ -65,7 +70,8 @@ class TwilioGateway:
             )
         except TwilioRestException as error:
             reason = f"twilio answered {error.status} (code {error.code})"
-            raise GatewayError(reason, retryable=error.status != 400) from error
+            retryable = error.status != 400 or error.code in RETRYABLE_ERROR_CODES
+            raise GatewayError(reason, retryable=retryable) from error
         except (TwilioException, OSError) as error:
             raise GatewayError(f"twilio unreachable: {type(error).__name__}",
                                retryable=True) from error
