@@ -84,6 +84,8 @@ def test_asking_sends_nothing_and_gives_a_status_token(sms_outbox: SmsOutbox) ->
         ({"note": "Write to ivan\uff20example.de"}, "note_has_contact", "note"),
         ({"note": "Find me at t.me/ivan_petrov"}, "note_has_contact", "note"),
         ({"note": "My page: https://example.org/ivan"}, "note_has_contact", "note"),
+        ({"note": "Telegram: @ivan_petrov"}, "note_has_contact", "note"),
+        ({"note": "Write to ivan@gmail"}, "note_has_contact", "note"),
     ],
 )
 def test_a_bad_request_is_refused_and_leaves_nothing(
@@ -99,6 +101,11 @@ def test_a_bad_request_is_refused_and_leaves_nothing(
 
 def test_a_note_with_numbers_that_are_no_contact_is_taken() -> None:
     asked = ask(note="Chess since 2019, rated 1850; 3 kids, flat 12, since 12.05.2020")
+    assert asked.status_code == 201, asked.json_body
+
+
+def test_a_note_with_an_at_sign_that_is_no_contact_is_taken() -> None:
+    asked = ask(phone=OTHER_ASKER, note="I work @ Yandex, a c@t lover, 2@3 on Fridays")
     assert asked.status_code == 201, asked.json_body
 
 

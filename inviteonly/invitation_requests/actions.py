@@ -46,21 +46,29 @@ def status_token_digest(token: str) -> str:
 
 # Something@somewhere.tld, whatever the domain (count_links knows only some).
 _EMAIL_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+# A username (Telegram's @ivan_petrov, an Instagram one) or an address without its
+# domain's end (ivan@gmail): "@" and a name of four characters or more, a letter
+# first — not "work @ Yandex", "c@t" or "2@3".
+_USERNAME = re.compile(r"@[^\W\d_]\w{3,}")
 
 
 def _check_no_contact_details(note: str) -> None:
-    """Every member who may invite reads the note: a phone number, an e-mail address or
-    a link in it would hand the asker's contact (or someone else's) to all of them —
-    the public begging for invitations, addresses included, that requests replace.
+    """Every member who may invite reads the note: a phone number, an e-mail address, a
+    username or a link in it would hand the asker's contact (or someone else's) to all
+    of them — the public begging for invitations, addresses included, that requests
+    replace.
     Numbers are found as the log redaction finds them, links as the new-member limit
     counts them, in the text as a reader sees it."""
     seen = text_as_seen(note)
-    if _EMAIL_ADDRESS.search(seen) or redact(seen) != seen or count_links(seen):
+    if (
+        _EMAIL_ADDRESS.search(seen) or _USERNAME.search(seen) or redact(seen) != seen
+        or count_links(seen)
+    ):
         raise ActionError(
             "note_has_contact",
-            _("Leave out phone numbers, e-mail addresses and links: every member who may "
-              "invite reads the note. Your number stays private; a member who grants the "
-              "request sends the invitation to it."),
+            _("Leave out phone numbers, e-mail addresses, usernames and links: every "
+              "member who may invite reads the note. Your number stays private; a member "
+              "who grants the request sends the invitation to it."),
             field="note",
         )
 
