@@ -1,9 +1,11 @@
-"""Django's error views (``handler400``/``403``/``404``/``500`` in urls.py): the API's
-JSON shape under /api/, the translated templates elsewhere."""
+"""Django's error views (``handler400``/``403``/``404``/``500`` in urls.py, and
+``CSRF_FAILURE_VIEW`` in settings.py): the API's JSON shape under /api/, the translated
+templates elsewhere."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views import defaults
 
 from inviteonly.api import django_error_response, is_api_request
@@ -36,3 +38,14 @@ def server_error_view(request: HttpRequest) -> HttpResponse:
         return django_error_response(request, status=500)
     # 500.html is rendered without the request: no context processor, no database.
     return defaults.server_error(request)
+
+
+def csrf_failure_view(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form whose CSRF check failed: kept open too long, sent after logging in or out
+    in another tab, or from a browser that refuses cookies. The site's page in the
+    reader's language, saying what to do; Django's own is English jargon pointing at
+    DEBUG. The reason stays in the log (django.security.csrf), not on the page. The
+    page's own forms (the header's) give the browser a fresh token."""
+    if is_api_request(request):
+        return django_error_response(request, status=403)
+    return render(request, "403_csrf.html", status=403)

@@ -402,6 +402,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = BASE_URL.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A form that fails its CSRF check gets the site's page, translated (Django's is English).
+CSRF_FAILURE_VIEW = "inviteonly.error_views.csrf_failure_view"
 
 # HTTPS (Django's security.W004 and W008 under `check --deploy`). Only a proxy that
 # says so (SECURE_PROXY_SSL_HEADER above) lets the site tell https from plain http, so

@@ -7,6 +7,7 @@ The module is also the URL map of the tests that need a view that fails
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -190,3 +191,34 @@ def test_unknown_language_keeps_a_visitors_cookie() -> None:
     assert response.status_code == 302
     assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
     assert client.cookies[settings.LANGUAGE_COOKIE_NAME].value == "ru"
+
+
+FORM_EXPIRED = {"en": "This form has expired", "ru": "Срок действия формы истёк"}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_form_sent_without_its_csrf_token_gets_the_sites_page_in_the_readers_language(
+    founder: Member, language: str
+) -> None:
+    """A form that was open too long, or sent after a log-in in another tab, fails its
+    CSRF check. That was Django's bare page: in English on a Russian site (its <html
+    lang>, its title), too small to read on a phone, in words of cookies and "CSRF", and
+    pointing at the DEBUG setting. Now it is the site's page, saying what to do; and,
+    as it sets a fresh token, the form sent again from a reloaded page goes through."""
+    client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE=language)
+    form = {"phone": "+79160000001", "password": PASSWORD}
+    response = client.post("/login/", form)
+    assert response.status_code == 403
+    text = page(response)
+    assert f'<html lang="{language}">' in text
+    assert f"<title>{FORM_EXPIRED[language]} · " in text
+    assert f"<h1>{FORM_EXPIRED[language]}</h1>" in text
+    assert 'name="viewport"' in text and 'href="/login/"' in text  # the site's own page
+    assert "DEBUG" not in text and "CSRF" not in text
+    assert "_auth_user_id" not in client.session
+    reloaded = page(client.get("/login/"))
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', reloaded)
+    assert token is not None
+    sent_again = client.post("/login/", {**form, "csrfmiddlewaretoken": token[1]})
+    assert sent_again.status_code == 302
+    assert client.session["_auth_user_id"] == str(founder.id)
