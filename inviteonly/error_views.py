@@ -1,10 +1,12 @@
 """Django's error views (``handler400``/``403``/``404``/``500`` in urls.py, and
-``CSRF_FAILURE_VIEW`` in settings.py): the API's JSON shape under /api/, the translated
-templates elsewhere."""
+``CSRF_FAILURE_VIEW`` in settings.py) and the page for a wrong method (a middleware):
+the API's JSON shape under /api/, the translated templates elsewhere."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import render
 from django.views import defaults
 
@@ -49,3 +51,24 @@ def csrf_failure_view(request: HttpRequest, reason: str = "") -> HttpResponse:
     if is_api_request(request):
         return django_error_response(request, status=403)
     return render(request, "403_csrf.html", status=403)
+
+
+def method_not_allowed_middleware(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """``require_POST`` answers a GET with an empty 405: a blank page. A member meets it
+    when the log-in page, after a session ended, brings them back to the address a
+    button sent its form to. They get a page saying to go back and send again; the 405
+    and its Allow header stay. Last in MIDDLEWARE, so that the others (the language,
+    the CSRF cookie of the page's forms) see the page. The API has its own 405."""
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        response = get_response(request)
+        if (isinstance(response, HttpResponseNotAllowed) and not response.content
+                and not is_api_request(request)):
+            page = render(request, "405.html", status=405)
+            page["Allow"] = response["Allow"]
+            return page
+        return response
+
+    return middleware

@@ -291,6 +291,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: a page instead of the empty 405 of a form's address opened (error_views.py).
+    "inviteonly.error_views.method_not_allowed_middleware",
 ]
 
 ROOT_URLCONF = "inviteonly.urls"

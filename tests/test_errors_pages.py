@@ -22,6 +22,7 @@ from pytest_django import DjangoAssertNumQueries
 
 from inviteonly import urls as site_urls
 from inviteonly.accounts.models import Member
+from inviteonly.social.models import FriendRequest
 from tests.conftest import PASSWORD, make_member
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +223,33 @@ def test_a_form_sent_without_its_csrf_token_gets_the_sites_page_in_the_readers_l
     sent_again = client.post("/login/", {**form, "csrfmiddlewaretoken": token[1]})
     assert sent_again.status_code == 302
     assert client.session["_auth_user_id"] == str(founder.id)
+
+
+SENT_ONLY = {"en": "This address only receives forms", "ru": "Этот адрес только принимает формы"}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_opening_a_forms_address_gets_the_sites_page_not_a_blank_one(language: str) -> None:
+    """A member whose session has ended taps "Add to friends": the log-in page brings
+    them back to the address the button sent to, which takes only a POST. That was a
+    blank white page (405, empty body); it is now the site's page, in their language,
+    saying to go back and send again. Opening the address did nothing."""
+    anna = make_member(display_name="Anna", phone="+79160000001", language=language)
+    boris = make_member(display_name="Boris")
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    to_login = client.post(f"/members/{boris.id}/befriend")
+    assert to_login.status_code == 302
+    back = to_login["Location"].partition("next=")[2]
+    logged_in = client.post(f"/login/?next={back}",
+                            {"phone": "+79160000001", "password": PASSWORD, "next": back})
+    response = client.get(logged_in["Location"])
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    text = page(response)
+    assert f'<html lang="{language}">' in text
+    assert f"<h1>{SENT_ONLY[language]}</h1>" in text
+    assert f"<title>{SENT_ONLY[language]} · " in text
+    assert f'href="/members/{anna.id}/"' in text  # the member's own header
+    assert not FriendRequest.objects.exists()
+    # Under /api/ the API answers in its own shape.
+    api = client.get("/api/join")
+    assert api.status_code == 405 and api.json()["code"] == "method_not_allowed"
