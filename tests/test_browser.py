@@ -640,3 +640,42 @@ def test_the_header_of_a_member_is_at_most_two_lines_on_a_narrow_phone(
     page.screenshot(path=str(SCREENSHOTS / f"header-wide-{language}.png"))
     context.close()
 
+
+
+EMPTY_FORM_WORDS = {
+    "en": {"required": "This field is required.", "empty_post": "Write something first.",
+           "no_picture": "Choose a picture to upload."},
+    "ru": {"required": "Это поле обязательно.", "empty_post": "Сначала напишите что-нибудь.",
+           "no_picture": "Выберите картинку для загрузки."},
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_form_sent_empty_is_answered_by_the_site_in_the_pages_language(
+    browser: object, live_server: object, language: str
+) -> None:
+    """A message, a wall post, a search by number or an avatar sent empty: the browser
+    stopped these forms itself, with a bubble in its own language (English on a Russian
+    page in an English browser, and no bubble at all in some), where every other form
+    of the site lets the site answer, next to the field, in the page's language."""
+    from playwright.sync_api import expect
+
+    base = str(live_server)
+    words = EMPTY_FORM_WORDS[language]
+    anna = make_member(display_name="Anna", phone="+79160000001", language=language)
+    boris = make_member(display_name="Boris")
+    page = signed_in_page(browser, base, "+79160000001", language=language)
+
+    page.goto(f"{base}/messages/{boris.id}/")
+    page.click("[data-testid=send]")
+    expect(page.locator("#id_text_error")).to_have_text(words["required"])
+    page.goto(f"{base}/friends/")
+    page.click("main form button[type=submit]")
+    expect(page.locator("#id_phone_error")).to_have_text(words["required"])
+    page.goto(f"{base}/members/{anna.id}/")
+    page.click("[data-testid=post]")
+    expect(page.locator("[role=status]")).to_have_text(words["empty_post"])
+    page.goto(f"{base}/profile/")
+    page.click("[data-testid=upload-avatar]")
+    expect(page.locator("[role=status]")).to_have_text(words["no_picture"])
+    assert_fits_the_screen(page)
