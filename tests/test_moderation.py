@@ -811,3 +811,29 @@ def test_a_moderator_does_not_end_their_own_strike_suspension(
     do_lift_sanction(sanction_id=bans[1].id, moderator=founder, reason="Not spam")
     suspension.refresh_from_db()
     assert (suspension.ended_by, suspension.upheld) == (founder, False)
+
+
+def test_each_form_of_the_member_page_has_its_own_labelled_fields(
+    clock: FrozenClock, founder: Member
+) -> None:
+    """The decision, each sanction's "end" and each grant's "withdraw" form all have a
+    reason: they were all id="id_reason", so every "Reason" label named the decision's
+    field (tapping one focused that field; a screen reader read the wrong one)."""
+    member = make_member(display_name="Petr")
+    client = page_client("+79160000001")
+    url = f"/moderation/members/{member.id}/"
+    client.post(url, {"decision": "warn", "reason": "Rude"})
+    client.post(url, {"decision": "quarantine", "reason": "Mass messages"})
+    client.post(url, {"decision": "grant_invites", "reason": "Local organiser",
+                      "ends_on": (clock.current + 30 * DAY).date().isoformat()})
+    page = client.get(url).content.decode()
+    fields = re.findall(r'<(?:input|select|textarea)\b(?![^>]*type="hidden")[^>]*\bid="([^"]+)"',
+                        page)
+    labels = re.findall(r'<label for="([^"]+)"', page)
+    assert len(fields) == len(set(fields)) >= 6, fields
+    assert sorted(labels) == sorted(fields)
+    # The forms still send what their views read.
+    sanction = Sanction.objects.get(kind=SanctionKind.QUARANTINE)
+    ended = client.post(f"/moderation/sanctions/{sanction.id}/end/", {"reason": "Fine"},
+                        follow=True)
+    assert "The sanction has ended." in ended.content.decode()

@@ -130,16 +130,20 @@ def member_view(request: HttpRequest, member_id: int) -> HttpResponse:
     context = {
         "member": member,
         "rights": evaluate_invite_rights(member),
-        "sanctions": [(sanction, sanction.in_force_at(now)) for sanction in sanctions],
+        # Each row's form has ids of its own: the decision's and theirs all have a
+        # reason, and a label names the field with its id.
+        "sanctions": [
+            (sanction, sanction.in_force_at(now),
+             EndSanctionForm(auto_id=f"id_sanction_{sanction.id}_%s"))
+            for sanction in sanctions
+        ],
         "grants": [
-            (grant, grant.in_force_at(now))
+            (grant, grant.in_force_at(now), WithdrawGrantForm(auto_id=f"id_grant_{grant.id}_%s"))
             for grant in InviteRightsGrant.objects.filter(member=member)
             .select_related("granted_by")
             .order_by("-created_at")
         ],
         "strikes": list(strikes_of(member)),
-        "end_form": EndSanctionForm(),
-        "withdraw_form": WithdrawGrantForm(),
     }
     return render_form_page(request, "moderation/member.html", context, form=form)
 
