@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -446,3 +446,23 @@ def test_a_recovery_ends_the_sessions_the_page_would_list(
     assert shown.current
     ended = here.post("/profile/sessions/end-others", follow=True)
     assert "You had no other session to end." in ended.content.decode()
+
+
+@pytest.mark.parametrize(("minutes", "language", "words"), [
+    (1, "en", "exact to about 1 minute."),
+    (5, "en", "exact to about 5 minutes."),
+    (1, "ru", "точно примерно до 1 минуты."),
+    (2, "ru", "точно примерно до 2 минут."),
+    (5, "ru", "точно примерно до 5 минут."),
+    (21, "ru", "точно примерно до 21 минуты."),
+])
+def test_the_sessions_page_counts_its_minutes_in_the_readers_language(
+    vera: Member, minutes: int, language: str, words: str
+) -> None:
+    """INVITEONLY_SESSION_LAST_SEEN_MINUTES may be 1 to 1440: the page said "1 minutes"
+    and, in Russian, "до 1 минут", "до 21 минут"."""
+    here = browser(VERA)
+    here.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    with override_settings(SESSION_LAST_SEEN_INTERVAL=timedelta(minutes=minutes)):
+        html = here.get("/profile/sessions/").content.decode()
+    assert words in html
