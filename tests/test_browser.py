@@ -319,7 +319,7 @@ def test_social_flow_spam_report_and_ban_in_chromium(
         # A newcomer meets the new-member limits: no links, five posts an hour.
         sam, sam_member = invited_and_joined(anna, "+79161110003", "Spammer Sam")
         post(sam, sam_member, "Cheap watches at watches.example.com")
-        expect(sam.locator("[role=status]")).to_contain_text(words["no_links"])
+        expect(sam.locator("#id_text_error")).to_contain_text(words["no_links"])  # by its box
         for number in range(5):
             post(sam, sam_member, f"Cheap watches, write to me ({number})")
         post(sam, sam_member, "Cheap watches, one more")

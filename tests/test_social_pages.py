@@ -105,10 +105,25 @@ def test_a_post_on_the_page_is_refused_for_what_is_wrong_with_it(
 ) -> None:
     anna = make_member(display_name="Anna", language=language)
     as_anna = signed_in(anna, language)
-    for text, refusal in (("x" * 5001, too_long), ("", empty), ("\u200b", empty)):
+    # Nothing typed: the wall, with a notice at its top.
+    page = as_anna.post(f"/members/{anna.id}/post", {"text": ""}, follow=True)
+    assert [str(message) for message in page.context["messages"]] == [empty]
+    # Something to fix: by its field, as on every form.
+    for text, refusal in (("x" * 5001, too_long), ("\u200b", empty)):
         page = as_anna.post(f"/members/{anna.id}/post", {"text": text}, follow=True)
-        assert [str(message) for message in page.context["messages"]] == [refusal]
+        assert list(page.context["messages"]) == []
+        assert_refused_by_the_field(page.content.decode(), refusal)
     assert not WallPost.objects.exists()
+
+
+def assert_refused_by_the_field(html: str, refusal: str) -> None:
+    """The refusal is the wall box's error: under it, read out with it, and the box has
+    the focus (the browser opens the page there); once, not also at the top."""
+    assert re.search(r'<span class="error" role="alert" id="id_text_error"[^>]*>'
+                     + re.escape(refusal), html), html
+    [box] = re.findall(r"<textarea[^>]*>", html)
+    assert 'aria-describedby="id_text_error"' in box and " autofocus" in box
+    assert html.count(refusal) == 1
 
 
 @pytest.mark.parametrize(("language", "refusal", "label"), [
@@ -125,7 +140,9 @@ def test_a_refused_post_keeps_what_was_written(language: str, refusal: str, labe
     answer = signed_in(anna, language).post(f"/members/{anna.id}/post", {"text": text},
                                             follow=True)
     html = answer.content.decode()
-    assert refusal in html
+    [shown] = re.findall(r'id="id_text_error"[^>]*>([^<]*)<', html)
+    assert_refused_by_the_field(html, shown)
+    assert refusal in shown
     assert re.search(r"<textarea[^>]*>\s*" + re.escape(text) + r"</textarea>", html)
     assert re.search(r'<label for="id_text"[^>]*>' + label + "</label>", html)
     # Its links and forms lead where the wall's do, not to the address it was posted to.

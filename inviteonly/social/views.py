@@ -151,9 +151,14 @@ def post_view(request: HttpRequest, member_id: int) -> HttpResponse:
         )
     except ActionError as refusal:
         # The wall again, with the text in its box: a refusal (a link, too many posts)
-        # must not throw away what was written.
+        # must not throw away what was written. A refusal of the text is by its box, as
+        # on every form; another (this wall is not open to the author, too many posts)
+        # at the top, where it shows even if the box does not.
         error = _sent_already(form, refusal)
-        messages.error(request, str(error.message))
+        if error.field == "text":
+            form.add_error("text", str(error.message))
+        else:
+            messages.error(request, str(error.message))
         form.refusal = error  # type: ignore[attr-defined]
         response = _profile_page(request, member_id, form=form)
         if response.status_code == 200:
