@@ -368,3 +368,18 @@ def test_the_friends_page_reaches_every_request_and_block(
     assert len(client.get(f"/friends/?{cursor}=nonsense").context[name]) == (
         settings.SOCIAL_PAGE_SIZE
     )
+
+
+@pytest.mark.parametrize(("language", "heading"), [
+    ("en", "Not available"), ("ru", "Недоступно"),
+])
+def test_a_refused_page_has_a_heading(language: str, heading: str) -> None:
+    """A profile, conversation or report form that is refused was a page without a
+    heading: a screen reader's list of headings was empty, and on a phone one line of
+    red text under the header was the whole page."""
+    anna = make_member(display_name="Anna", language=language)
+    as_anna = signed_in(anna, language)
+    for path in ("/members/999999/", "/messages/999999/", "/report/profile/999999/"):
+        html = as_anna.get(path).content.decode()
+        assert re.findall(r"<h1>([^<]*)</h1>", html) == [heading], path
+        assert f"<title>{heading} · " in html
