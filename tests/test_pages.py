@@ -748,3 +748,20 @@ def test_admin_filtered_member_list_counts_only_what_the_filter_finds(founder: M
     counts = [query["sql"] for query in queries.captured_queries
               if "COUNT(" in query["sql"].upper() and f'FROM "{table}"' in query["sql"]]
     assert len(counts) == 1, counts
+
+
+@pytest.mark.parametrize(("language", "heading"), [
+    ("en", "Join inviteonly"), ("ru", "Присоединяйтесь к inviteonly"),
+])
+def test_the_open_join_page_refused_speaks_of_no_link(
+    founder: Member, language: str, heading: str
+) -> None:
+    """/join/ on a site that is not open has no link in it, but was headed "This link
+    does not work" above "You can join only with an invitation"; an invitation link that
+    does not work still says so."""
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    refused = client.get("/join/").content.decode()
+    assert re.findall(r"<h1>([^<]*)</h1>", refused) == [heading]
+    bad_link = client.get("/j/not-a-token").content.decode()
+    assert re.findall(r"<h1>([^<]*)</h1>", bad_link) == [
+        {"en": "This link does not work", "ru": "Эта ссылка не работает"}[language]]

@@ -126,7 +126,8 @@ def join_by_link_view(request: HttpRequest, token: str) -> HttpResponse:
         invitation = access_invitation_by_token(token)
     except ActionError as error:
         return render(
-            request, "invitations/join_refused.html", {"reason": error.message}, status=error.status
+            request, "invitations/join_refused.html", {"reason": error.message, "link": True},
+            status=error.status,
         )
     return _join_form_page(request, invitation)
 
