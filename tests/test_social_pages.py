@@ -383,3 +383,18 @@ def test_a_refused_page_has_a_heading(language: str, heading: str) -> None:
         html = as_anna.get(path).content.decode()
         assert re.findall(r"<h1>([^<]*)</h1>", html) == [heading], path
         assert f"<title>{heading} · " in html
+
+
+def test_the_language_switch_keeps_the_wall_page_being_read() -> None:
+    """On an older page of a wall (?before=…) the language switch led back to the
+    wall's first page; after a refused post it leads to the wall, not to the address
+    the post was sent to (which takes no GET)."""
+    anna = make_member(display_name="Anna")
+    as_anna = signed_in(anna, "en")
+    older = f"/members/{anna.id}/?before=12"
+    html = as_anna.get(older).content.decode()
+    assert re.findall(r'name="next" value="([^"]*)"', html)[0] == older
+    switched = as_anna.post("/language/", {"language": "ru", "next": older})
+    assert switched["Location"] == older
+    refused = as_anna.post(f"/members/{anna.id}/post", {"text": "x" * 5001}).content.decode()
+    assert re.findall(r'name="next" value="([^"]*)"', refused)[0] == f"/members/{anna.id}/"
