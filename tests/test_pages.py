@@ -765,3 +765,37 @@ def test_the_open_join_page_refused_speaks_of_no_link(
     bad_link = client.get("/j/not-a-token").content.decode()
     assert re.findall(r"<h1>([^<]*)</h1>", bad_link) == [
         {"en": "This link does not work", "ru": "Эта ссылка не работает"}[language]]
+
+
+AGAIN_BY_LINK = {
+    "en": "open the link from the invitation SMS again",
+    "ru": "снова откройте ссылку из SMS с приглашением",
+}
+START_AGAIN = {"en": "Start again", "ru": "Начать заново"}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("typed", [NUMBER, "+79161234500"])
+def test_the_join_code_page_says_how_to_start_again(
+    founder: Member, sms_outbox: SmsOutbox, language: str, typed: str
+) -> None:
+    """A newcomer who mistyped their number waits for a code that never comes, and an
+    expired code's refusal says "Start again": the code page offered no way to. It now
+    says how — the same words whatever number was typed (the invited one or not)."""
+    do_invite_by_phone(inviter=founder, phone=NUMBER)
+    newcomer = Client(HTTP_ACCEPT_LANGUAGE=language)
+    newcomer.post(f"/j/{sms_outbox.join_token_for(NUMBER)}", {
+        "phone": typed, "display_name": "Boris", "password": PASSWORD, "language": language,
+    })
+    page = newcomer.get("/join/confirm/").content.decode()
+    assert AGAIN_BY_LINK[language] in page
+    assert f'href="/join/">{START_AGAIN[language]}</a>' not in page
+
+    do_set_registration_mode(actor=founder, mode="open")
+    visitor = Client(HTTP_ACCEPT_LANGUAGE=language)
+    visitor.post("/join/", {
+        "phone": typed, "display_name": "Vera", "password": PASSWORD, "language": language,
+    })
+    page = visitor.get("/join/confirm/").content.decode()
+    assert f'<a href="/join/">{START_AGAIN[language]}</a>' in page
+    assert AGAIN_BY_LINK[language] not in page

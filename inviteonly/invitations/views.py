@@ -32,6 +32,9 @@ from inviteonly.lib.web import client_ip, render_form_page, run_form_action
 from inviteonly.sms.models import SmsStatusForSender
 
 JOIN_SESSION_KEY = "join_verification_id"
+# Whether the join began at an invitation link (the link itself is not kept: its token
+# is stored nowhere in clear), for the code page's way to start again.
+JOIN_BY_LINK_SESSION_KEY = "join_by_link"
 INVITATIONS_PER_PAGE = 50
 
 
@@ -115,6 +118,7 @@ def _join_form_page(request: HttpRequest, invitation: Invitation | None) -> Http
     )
     if started is not None:
         request.session[JOIN_SESSION_KEY] = started.verification.id
+        request.session[JOIN_BY_LINK_SESSION_KEY] = invitation is not None
         return redirect("join_confirm")
     return render_form_page(
         request, "invitations/join.html", {"invitation": invitation}, form=form
@@ -167,4 +171,6 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
     if member is not None:
         messages.success(request, _("Welcome, %(name)s!") % {"name": member.display_name})
         return set_language_cookie(redirect("home"), member.language)
-    return render_form_page(request, "invitations/join_confirm.html", {}, form=form)
+    return render_form_page(request, "invitations/join_confirm.html", {
+        "by_link": request.session.get(JOIN_BY_LINK_SESSION_KEY, True),
+    }, form=form)
