@@ -4,6 +4,8 @@ removing the content, sanctioning the author and notifying every reporter."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test import Client, override_settings
@@ -437,3 +439,32 @@ def test_a_founder_decides_on_reports_about_a_moderator(
                        decision="remove", reason="Rude")
     assert not WallPost.objects.filter(id=post.id).exists()
     assert Report.objects.get().resolution == ReportResolution.CONTENT_REMOVED
+
+
+@pytest.mark.parametrize(("language", "required"), [
+    ("en", "This field is required."), ("ru", "Это поле обязательно."),
+])
+def test_a_decision_sent_without_a_reason_is_refused_by_its_field(
+    moderator: Member, language: str, required: str
+) -> None:
+    """The queue shows a form per item. A decision without a reason was sent back to the
+    queue's top as a bare "This field is required.": which item, which field? It is now
+    shown by that item's reason, with the decision chosen still chosen."""
+    first, second = post_by(make_member()), post_by(make_member(), text="Rude words")
+    report(make_member(), first)
+    report(make_member(), second, reason="abuse")
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(moderator)
+    prefix = f"wall_post-{second.id}"
+    answer = client.post(f"/moderation/reports/wall_post/{second.id}/resolve", {
+        f"{prefix}-decision": "remove", f"{prefix}-reason": "",
+    })
+    assert answer.status_code == 200
+    page = answer.content.decode()
+    assert re.search(rf'id="id_{prefix}-reason_error"[^>]*>{required}<', page), page
+    assert page.count(required) == 1
+    assert re.search(r'<option value="remove" selected>', page)
+    # The other item's form is as it was; the language switch leads to the queue.
+    assert f'id="id_wall_post-{first.id}-reason_error"' not in page
+    assert re.findall(r'name="next" value="([^"]*)"', page)[0] == "/moderation/reports/"
+    assert Report.objects.filter(resolved_at=None).count() == 2

@@ -213,16 +213,34 @@ def _page_number(request: HttpRequest) -> int:
         return 1
 
 
-@moderators_only
-def report_queue_view(request: HttpRequest) -> HttpResponse:
+def _report_queue_page(
+    request: HttpRequest, *, refused: ResolveReportsForm | None = None
+) -> HttpResponse | None:
+    """The queue, one form per item; ``refused``, a form sent back, in its item's place
+    with its errors and what was chosen (None if the item is not on the page)."""
     page = _page_number(request)
     items, has_next = moderation_queue(signed_in_member(request), page=page)
-    return render(request, "moderation/reports.html", {
-        "items": [(item, ResolveReportsForm(prefix=f"{item.target_kind}-{item.target_id}"))
-                  for item in items],
+    forms = [ResolveReportsForm(prefix=f"{item.target_kind}-{item.target_id}") for item in items]
+    if refused is not None:
+        places = [index for index, form in enumerate(forms) if form.prefix == refused.prefix]
+        if not places:
+            return None
+        forms[places[0]] = refused
+    context = {
+        "items": list(zip(items, forms, strict=True)),
         "page": page, "next_page": page + 1 if has_next else None,
         "previous_page": page - 1 if page > 1 else None,
-    })
+    }
+    if refused is None:
+        return render(request, "moderation/reports.html", context)
+    return render_form_page(request, "moderation/reports.html", context, form=refused)
+
+
+@moderators_only
+def report_queue_view(request: HttpRequest) -> HttpResponse:
+    response = _report_queue_page(request)
+    assert response is not None
+    return response
 
 
 @require_POST
@@ -242,9 +260,14 @@ def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int)
         return _refused(request, refusal)
     if resolved:
         messages.success(request, _("Decision recorded; the reporters are notified."))
-    else:
-        for errors in form.errors.values():
-            messages.error(request, " ".join(str(error) for error in errors))
+        return redirect("moderation_reports")
+    if refusal is None:
+        # The form itself is wrong (no reason): by its fields, in the queue.
+        page = _report_queue_page(request, refused=form)
+        if page is not None:
+            return page
+    for errors in form.errors.values():
+        messages.error(request, " ".join(str(error) for error in errors))
     return redirect("moderation_reports")
 
 
