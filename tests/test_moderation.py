@@ -837,3 +837,35 @@ def test_each_form_of_the_member_page_has_its_own_labelled_fields(
     ended = client.post(f"/moderation/sanctions/{sanction.id}/end/", {"reason": "Fine"},
                         follow=True)
     assert "The sanction has ended." in ended.content.decode()
+
+
+@pytest.mark.parametrize(("language", "required"), [
+    ("en", "This field is required."), ("ru", "Это поле обязательно."),
+])
+def test_ending_a_sanction_without_a_reason_is_refused_by_its_field(
+    founder: Member, language: str, required: str
+) -> None:
+    """A member's page has a decision form and an "end" form per sanction, each with a
+    reason. An end sent without one came back as a bare "This field is required." at
+    the top: whose? It is now by that sanction's reason, its form open, the box ticked
+    still ticked."""
+    member = make_member(display_name="Petr")
+    client = page_client("+79160000001")
+    client.cookies["django_language"] = language
+    url = f"/moderation/members/{member.id}/"
+    client.post(url, {"decision": "warn", "reason": "Rude"})
+    client.post(url, {"decision": "quarantine", "reason": "Mass messages"})
+    sanction = Sanction.objects.get(kind=SanctionKind.QUARANTINE)
+    answer = client.post(f"/moderation/sanctions/{sanction.id}/end/",
+                         {"reason": "", "upheld": "on"})
+    assert answer.status_code == 200
+    page = answer.content.decode()
+    field = f"id_sanction_{sanction.id}_reason"
+    assert re.search(rf'id="{field}_error"[^>]*>{required}<', page), page
+    assert page.count(required) == 1
+    assert re.search(rf'<details open>\s*<summary>[^<]*</summary>\s*'
+                     rf'<form[^>]*/sanctions/{sanction.id}/end/"', page)
+    [upheld] = re.findall(rf'<input[^>]*id="id_sanction_{sanction.id}_upheld"[^>]*>', page)
+    assert " checked" in upheld
+    assert re.findall(r'name="next" value="([^"]*)"', page)[0] == url
+    assert Sanction.objects.get(id=sanction.id).ended_at is None

@@ -125,33 +125,52 @@ def member_view(request: HttpRequest, member_id: int) -> HttpResponse:
     if run_form_action(request, form, lambda _data: _decide(moderator, member, form)):
         messages.success(request, _("Decision recorded."))
         return redirect("moderation_member", member_id=member.id)
+    return _member_page(request, member, decision_form=form)
+
+
+def _member_page(
+    request: HttpRequest, member: Member, *, decision_form: DecisionForm,
+    refused: EndSanctionForm | WithdrawGrantForm | None = None,
+) -> HttpResponse:
+    """A member's page: the decision form, and an end or withdraw form per sanction or
+    grant; ``refused``, one of those sent back, in its row with its errors."""
     now = clock.now()
-    sanctions = list(sanctions_of(member))
+
+    def row_form(form_class: type[forms.Form], auto_id: str) -> forms.Form:
+        # Each row's form has ids of its own: the decision's and theirs all have a
+        # reason, and a label names the field with its id.
+        if isinstance(refused, form_class) and refused.auto_id == auto_id:
+            return refused
+        return form_class(auto_id=auto_id)
+
     context = {
         "member": member,
         "rights": evaluate_invite_rights(member),
-        # Each row's form has ids of its own: the decision's and theirs all have a
-        # reason, and a label names the field with its id.
+        "decision_form": decision_form,
         "sanctions": [
             (sanction, sanction.in_force_at(now),
-             EndSanctionForm(auto_id=f"id_sanction_{sanction.id}_%s"))
-            for sanction in sanctions
+             row_form(EndSanctionForm, f"id_sanction_{sanction.id}_%s"))
+            for sanction in sanctions_of(member)
         ],
         "grants": [
-            (grant, grant.in_force_at(now), WithdrawGrantForm(auto_id=f"id_grant_{grant.id}_%s"))
+            (grant, grant.in_force_at(now),
+             row_form(WithdrawGrantForm, f"id_grant_{grant.id}_%s"))
             for grant in InviteRightsGrant.objects.filter(member=member)
             .select_related("granted_by")
             .order_by("-created_at")
         ],
         "strikes": list(strikes_of(member)),
     }
-    return render_form_page(request, "moderation/member.html", context, form=form)
+    return render_form_page(request, "moderation/member.html", context,
+                            form=decision_form if refused is None else refused)
 
 
 def _after_form(
-    request: HttpRequest, form: forms.Form, member_id: int | None, done: str | None
+    request: HttpRequest, form: EndSanctionForm | WithdrawGrantForm, member_id: int | None,
+    done: str | None,
 ) -> HttpResponse:
-    """Back to the member page with the outcome as a message."""
+    """Back to the member page with the outcome as a message; a form that is itself
+    wrong (no reason) on the page, by its fields."""
     refusal = getattr(form, "refusal", None)
     if member_id is None or (isinstance(refusal, ActionError) and refusal.status in (403, 404)):
         return _refused(
@@ -161,6 +180,12 @@ def _after_form(
         )
     if done is not None:
         messages.success(request, done)
+    elif refusal is None:
+        try:
+            member = access_member_for_moderation(signed_in_member(request), member_id)
+        except ActionError as error:
+            return _refused(request, error)
+        return _member_page(request, member, decision_form=DecisionForm(), refused=form)
     else:
         for errors in form.errors.values():
             messages.error(request, " ".join(str(error) for error in errors))
@@ -170,7 +195,7 @@ def _after_form(
 @require_POST
 @moderators_only
 def end_sanction_view(request: HttpRequest, sanction_id: int) -> HttpResponse:
-    form = EndSanctionForm(request.POST)
+    form = EndSanctionForm(request.POST, auto_id=f"id_sanction_{sanction_id}_%s")
     sanction = run_form_action(
         request,
         form,
@@ -190,7 +215,7 @@ def end_sanction_view(request: HttpRequest, sanction_id: int) -> HttpResponse:
 @require_POST
 @moderators_only
 def withdraw_grant_view(request: HttpRequest, grant_id: int) -> HttpResponse:
-    form = WithdrawGrantForm(request.POST)
+    form = WithdrawGrantForm(request.POST, auto_id=f"id_grant_{grant_id}_%s")
     grant = run_form_action(
         request,
         form,
