@@ -16,7 +16,7 @@ from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib.errors import ActionError
-from inviteonly.moderation.actions import do_report_item, do_resolve_reports
+from inviteonly.moderation.actions import do_ban_member, do_report_item, do_resolve_reports
 from inviteonly.moderation.models import Report, ReportResolution, SanctionKind, Strike
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.notifications.queries import recent_notifications
@@ -86,6 +86,29 @@ def test_nobody_reports_what_they_cannot_see_or_themselves() -> None:
         do_report_item(reporter=author, target_kind="profile", target_id=author.id,
                        reason="other")
     assert refused.value.code == "own_content"
+    assert not Report.objects.exists()
+
+
+def test_nobody_reports_or_reads_what_a_banned_author_wrote(moderator: Member) -> None:
+    """Walls and conversations hide a banned member's posts and messages: the report
+    form does not show them again, and a report about them is refused."""
+    author, reader = make_member(), make_member()
+    # On the reader's own wall, which they can see whoever is banned.
+    post = WallPost.objects.create(wall_owner=reader, author=author,
+                                   text="Hidden since the ban")
+    message = do_send_message(sender=author, recipient_id=reader.id, text="Hidden too")
+    do_ban_member(member=author, moderator=moderator, reason="Spam")
+    client = Client()
+    client.force_login(reader)
+    for kind, target_id, text in (("wall_post", post.id, "Hidden since the ban"),
+                                  ("message", message.id, "Hidden too")):
+        page = client.get(f"/report/{kind}/{target_id}/")
+        assert page.status_code == 404
+        assert text not in page.content.decode()
+        with pytest.raises(ActionError) as refused:
+            do_report_item(reporter=reader, target_kind=kind, target_id=target_id,
+                           reason="spam")
+        assert (refused.value.code, refused.value.status) == ("report_target_unknown", 404)
     assert not Report.objects.exists()
 
 

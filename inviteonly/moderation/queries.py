@@ -130,10 +130,11 @@ def _excerpt(text: str) -> str:
 
 def reported_item(reporter: Member, *, target_kind: str, target_id: int) -> ReportedItem:
     """What a member reports, if they can see it: a post on a wall they may read, a
-    message of one of their conversations, a member's profile."""
+    message of one of their conversations, a member's profile — never what a banned
+    member wrote, which walls and conversations no longer show."""
     if target_kind == ReportTarget.WALL_POST:
         post = WallPost.objects.select_related("author").filter(id=target_id).first()
-        if post is None:
+        if post is None or post.author.status == Member.Status.BANNED:
             raise _nothing_to_report()
         try:
             visible_wall_owner(reporter, post.wall_owner_id)  # refuses a wall they cannot see
@@ -143,9 +144,11 @@ def reported_item(reporter: Member, *, target_kind: str, target_id: int) -> Repo
                             excerpt=_excerpt(post.text))
     if target_kind == ReportTarget.MESSAGE:
         message = Message.objects.select_related("sender").filter(id=target_id).first()
-        if message is None or not Participant.objects.filter(
-            conversation_id=message.conversation_id, member=reporter
-        ).exists():
+        if message is None or message.sender.status == Member.Status.BANNED or not (
+            Participant.objects.filter(
+                conversation_id=message.conversation_id, member=reporter
+            ).exists()
+        ):
             raise _nothing_to_report()
         return ReportedItem(kind=target_kind, target_id=message.id, author=message.sender,
                             excerpt=_excerpt(message.text))
