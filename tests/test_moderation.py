@@ -18,6 +18,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_grant_invite_rights, do_invite_by_phone
 from inviteonly.invitations.allowance import allowance_of
+from inviteonly.invitations.branch_actions import BranchAction, preview_branch_action
 from inviteonly.invitations.models import Invitation, InvitationState, InviteRightsGrant
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.invitations.rights import RuleResult, RuleState, evaluate_invite_rights
@@ -38,7 +39,7 @@ from inviteonly.moderation.models import Report, Sanction, SanctionKind, Strike
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.notifications.queries import recent_notifications
 from inviteonly.social.models import WallPost
-from tests.conftest import PASSWORD, FrozenClock, SmsOutbox, make_member
+from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
 from tests.social_helpers import member_with_api
 
 pytestmark = pytest.mark.django_db
@@ -869,3 +870,111 @@ def test_ending_a_sanction_without_a_reason_is_refused_by_its_field(
     assert " checked" in upheld
     assert re.findall(r'name="next" value="([^"]*)"', page)[0] == url
     assert Sanction.objects.get(id=sanction.id).ended_at is None
+
+
+# --- where a decision came from ------------------------------------------------------
+
+MODERATOR_ADDRESS = "203.0.113.77"
+REPORTER_ADDRESS = "198.51.100.5"
+# Entries about the request itself (a login), not about a decision.
+NOT_DECISIONS = [AuditAction.LOGIN_SUCCEEDED, AuditAction.INVITATION_CREATED]
+
+
+def addresses_by_action() -> set[tuple[str, str | None]]:
+    return set(
+        AuditEntry.objects.exclude(action__in=NOT_DECISIONS).values_list("action", "ip_address")
+    )
+
+
+def test_every_decision_made_on_the_pages_is_audited_with_the_address_it_came_from(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """Who, what, about whom, when — and from where: every entry a moderator's decision
+    writes (its consequences included) carries the address the decision was sent from,
+    as an operator's change in the admin does; a report, the reporter's."""
+    client = Client(REMOTE_ADDR=MODERATOR_ADDRESS)
+    client.force_login(founder)
+    inviter = veteran(display_name="Inviter")
+    spammer = veteran(display_name="Spammer", invited_by=inviter)
+    do_invite_by_phone(inviter=spammer, phone="+79163330001")
+    member = veteran(display_name="Petr")
+    for decision in ("warn", "grant_invites", "suspend_invites"):
+        client.post(f"/moderation/members/{member.id}/",
+                    {"decision": decision, "reason": f"Decided: {decision}"})
+    grant = InviteRightsGrant.objects.get()
+    client.post(f"/moderation/grants/{grant.id}/withdraw/", {"reason": "Done"})
+    suspension = Sanction.objects.get(kind=SanctionKind.INVITE_SUSPENSION)
+    client.post(f"/moderation/sanctions/{suspension.id}/end/", {"reason": "Reviewed"})
+    post = WallPost.objects.create(wall_owner=spammer, author=spammer, text="Casino")
+    reporter = Client(REMOTE_ADDR=REPORTER_ADDRESS)
+    reporter.force_login(veteran(display_name="Reporter"))
+    reporter.post(f"/report/wall_post/{post.id}/", {"reason": "spam"})
+    item = f"wall_post-{post.id}"
+    client.post(f"/moderation/reports/wall_post/{post.id}/resolve", {
+        f"{item}-decision": "ban", f"{item}-reason": "Casino links", f"{item}-for_spam": "on",
+    })
+    root = veteran(display_name="Root")
+    veteran(invited_by=root)
+    preview = preview_branch_action(moderator=founder, root=root,
+                                    action=BranchAction.QUARANTINE)
+    client.post(f"/moderation/tree/{root.id}/",
+                {"action": "quarantine", "digest": preview.digest, "reason": "A ring"})
+    assert addresses_by_action() == {
+        (AuditAction.REPORT_FILED, REPORTER_ADDRESS),
+        *((action, MODERATOR_ADDRESS) for action in (
+            AuditAction.MEMBER_WARNED, AuditAction.INVITE_RIGHTS_GRANTED,
+            AuditAction.INVITE_RIGHTS_SUSPENDED, AuditAction.INVITE_RIGHTS_GRANT_WITHDRAWN,
+            AuditAction.SANCTION_LIFTED, AuditAction.MEMBER_BANNED,
+            AuditAction.INVITATIONS_REVOKED_BY_BAN, AuditAction.STRIKE_RECORDED,
+            AuditAction.REPORTED_CONTENT_REMOVED, AuditAction.REPORTS_RESOLVED,
+            AuditAction.BRANCH_QUARANTINED, AuditAction.BRANCH_ACTION_APPLIED,
+        )),
+    }
+
+
+def test_every_decision_made_through_the_api_is_audited_with_the_address_it_came_from(
+    founder: Member,
+) -> None:
+    moderator = ApiClient()
+    moderator.client.defaults["REMOTE_ADDR"] = MODERATOR_ADDRESS
+    moderator.log_in("+79160000001")
+    member = veteran(display_name="Petr")
+    for decision in ("grant", "suspend"):
+        response = moderator.post(f"/members/{member.id}/invite-rights",
+                                  {"decision": decision, "reason": "Decided"})
+        assert response.status_code == 200, response.json_body
+    author, reporter = member_with_api("Author")[0], member_with_api("Reporter")[1]
+    reporter.client.defaults["REMOTE_ADDR"] = REPORTER_ADDRESS
+    post = WallPost.objects.create(wall_owner=author, author=author, text="Rude")
+    assert reporter.post("/reports", {"target_kind": "wall_post", "target_id": post.id,
+                                      "reason": "abuse"}).status_code == 201
+    assert moderator.post(f"/moderation/reports/wall_post/{post.id}/resolve",
+                          {"decision": "warn", "reason": "Be polite"}).status_code == 200
+    root = veteran(display_name="Root")
+    preview = moderator.get(f"/tree/members/{root.id}/branch-actions/ban").json_body
+    assert moderator.post(f"/tree/members/{root.id}/branch-actions/ban",
+                          {"digest": preview["digest"], "reason": "A ring"}).status_code == 200
+    assert addresses_by_action() == {
+        (AuditAction.REPORT_FILED, REPORTER_ADDRESS),
+        *((action, MODERATOR_ADDRESS) for action in (
+            AuditAction.INVITE_RIGHTS_GRANTED, AuditAction.INVITE_RIGHTS_SUSPENDED,
+            AuditAction.MEMBER_WARNED, AuditAction.REPORTED_CONTENT_REMOVED,
+            AuditAction.REPORTS_RESOLVED, AuditAction.BRANCH_BANNED,
+            AuditAction.BRANCH_ACTION_APPLIED,
+        )),
+    }
+
+
+def test_an_operators_status_change_is_audited_with_the_address_it_came_from(
+    founder: Member,
+) -> None:
+    member = veteran()
+    do_set_status_as_operator(member=member, operator=founder, status="quarantined",
+                              reason="Review", ip_address=MODERATOR_ADDRESS)
+    do_set_status_as_operator(member=member, operator=founder, status="banned",
+                              reason="Spam", ip_address=MODERATOR_ADDRESS)
+    assert addresses_by_action() == {
+        (AuditAction.MEMBER_QUARANTINED, MODERATOR_ADDRESS),
+        (AuditAction.SANCTION_LIFTED, MODERATOR_ADDRESS),
+        (AuditAction.MEMBER_BANNED, MODERATOR_ADDRESS),
+    }

@@ -109,6 +109,6 @@ def resolve_reports(
     reports = do_resolve_reports(
         moderator=authenticated_member(request), target_kind=target_kind.value,
         target_id=target_id, decision=payload.decision.value, reason=payload.reason,
-        for_spam=payload.for_spam,
+        for_spam=payload.for_spam, ip_address=client_ip(request),
     )
     return ResolveOut(resolution=reports[0].resolution, resolved_reports=len(reports))

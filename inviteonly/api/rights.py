@@ -16,6 +16,7 @@ from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.schemas import ERRORS
 from inviteonly.invitations.actions import do_grant_invite_rights
 from inviteonly.invitations.rights import InviteRights, RuleState, evaluate_invite_rights
+from inviteonly.lib.web import client_ip
 from inviteonly.moderation.actions import do_suspend_invite_rights
 from inviteonly.moderation.queries import access_member_for_moderation
 
@@ -110,5 +111,6 @@ def decide_member_invite_rights(
     moderator = authenticated_member(request)
     member: Member = access_member_for_moderation(moderator, member_id)
     decide = do_grant_invite_rights if payload.decision == "grant" else do_suspend_invite_rights
-    decide(member=member, moderator=moderator, reason=payload.reason, ends_at=payload.ends_at)
+    decide(member=member, moderator=moderator, reason=payload.reason, ends_at=payload.ends_at,
+           ip_address=client_ip(request))
     return InviteRightsOut.of(evaluate_invite_rights(member))

@@ -23,6 +23,7 @@ from inviteonly.invitations.branch_actions import (
     preview_branch_action,
 )
 from inviteonly.lib import tree_paths
+from inviteonly.lib.web import client_ip
 
 router = Router(auth=session_bearer)
 
@@ -280,5 +281,6 @@ def apply_action(
             digest=payload.digest,
             reason=payload.reason,
             ends_at=payload.ends_at,
+            ip_address=client_ip(request),
         )
     )

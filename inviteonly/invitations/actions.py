@@ -283,7 +283,8 @@ def do_revoke_invitation(
 
 @transaction.atomic
 def do_grant_invite_rights(
-    *, member: Member, moderator: Member, reason: str, ends_at: datetime | None = None
+    *, member: Member, moderator: Member, reason: str, ends_at: datetime | None = None,
+    ip_address: str | None = None,
 ) -> InviteRightsGrant:
     """A moderator lets a member invite although an automatic rule says no (see
     rights.py), optionally until a date."""
@@ -309,6 +310,7 @@ def do_grant_invite_rights(
         AuditAction.INVITE_RIGHTS_GRANTED,
         actor=moderator,
         target_member=member,
+        ip_address=ip_address,
         grant=grant.id,
         reason=reason,
         ends_at=ends_at.isoformat() if ends_at else None,
@@ -318,7 +320,7 @@ def do_grant_invite_rights(
 
 @transaction.atomic
 def do_withdraw_invite_rights_grant(
-    *, grant_id: int, moderator: Member, reason: str
+    *, grant_id: int, moderator: Member, reason: str, ip_address: str | None = None
 ) -> InviteRightsGrant:
     check_is_moderator(moderator)
     found = InviteRightsGrant.objects.select_related("member").filter(id=grant_id).first()
@@ -338,6 +340,7 @@ def do_withdraw_invite_rights_grant(
         AuditAction.INVITE_RIGHTS_GRANT_WITHDRAWN,
         actor=moderator,
         target_member=member,
+        ip_address=ip_address,
         grant=grant.id,
         reason=reason,
     )

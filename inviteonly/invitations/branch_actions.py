@@ -249,6 +249,7 @@ def _audit_each(
     actor: Member,
     details: dict[str, Any],
     at: datetime,
+    ip_address: str | None,
 ) -> int:
     """An audit entry per target, by one INSERT … SELECT."""
     unknown = set(details) - ALLOWED_DETAIL_KEYS
@@ -258,7 +259,8 @@ def _audit_each(
         targets,
         AuditEntry,
         target_field="target_member",
-        values={"created_at": at, "action": str(action), "actor": actor.pk, "details": details},
+        values={"created_at": at, "action": str(action), "actor": actor.pk,
+                "ip_address": ip_address, "details": details},
     )
 
 
@@ -326,6 +328,7 @@ def do_apply_branch_action(
     digest: str,
     reason: str,
     ends_at: datetime | None = None,
+    ip_address: str | None = None,
 ) -> BranchPreview:
     """Apply ``action`` exactly as previewed (same ``digest``), or refuse with nothing
     written. Returns what was applied. ``ends_at`` is the optional end of a suspension
@@ -361,7 +364,8 @@ def do_apply_branch_action(
     # no longer stand out.
     written = [
         _audit_each(
-            targets, action=transition.audit_action, actor=moderator, details=details, at=now
+            targets, action=transition.audit_action, actor=moderator, details=details, at=now,
+            ip_address=ip_address,
         )
     ]
     kind = transition.sanction_kind
@@ -389,16 +393,19 @@ def do_apply_branch_action(
             branch_of(root).filter(id__lte=current.highest_id, status=Member.Status.BANNED),
             actor=moderator,
             now=now,
+            ip_address=ip_address,
         )
         # The branch was let in through its root: whoever invited the root answers for
         # it as for any invitee banned for spam (a strike, a notice with the reason),
         # if the moderator may act on them.
         if root.role == Member.Role.MEMBER and root.invited_by_id is not None:
-            record_ban_consequences(banned=root, reason=reason, for_spam=True, actor=moderator)
+            record_ban_consequences(banned=root, reason=reason, for_spam=True, actor=moderator,
+                                    ip_address=ip_address)
     record_audit_entry(
         AuditAction.BRANCH_ACTION_APPLIED,
         actor=moderator,
         target_member=root,
+        ip_address=ip_address,
         reason=reason,
         branch_action=str(action),
         count=current.affected,

@@ -29,7 +29,7 @@ from inviteonly.invitations.branch_actions import (
     preview_branch_action,
 )
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import render_form_page, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, run_form_action
 from inviteonly.moderation.forms import start_of_day
 
 # Inviters shown above a member in the branch browser (a chain can be 10,000 long).
@@ -174,6 +174,7 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
                 digest=data["digest"],
                 reason=data["reason"],
                 ends_at=start_of_day(data.get("ends_on")),
+                ip_address=client_ip(request),
             ),
         )
         if applied is not None:

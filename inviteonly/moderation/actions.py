@@ -166,11 +166,13 @@ def _impose(
     for_spam: bool = False,
     ends_at: datetime | None = None,
     repeat_allowed: bool = False,
+    ip_address: str | None = None,
 ) -> Sanction:
-    """Create the sanction, set the member's status, write the audit entry. Runs inside
-    the caller's transaction, with the member's row locked (so a form sent twice finds
-    the first one's sanction). ``repeat_allowed``: the decision is about a reported
-    item, and the same one about another item is another decision."""
+    """Create the sanction, set the member's status, write the audit entry (with the
+    address the decision came from). Runs inside the caller's transaction, with the
+    member's row locked (so a form sent twice finds the first one's sanction).
+    ``repeat_allowed``: the decision is about a reported item, and the same one about
+    another item is another decision."""
     now = clock.now()
     if moderator is not None and not repeat_allowed and _just_imposed(
         member, moderator, kind=kind, reason=reason, for_spam=for_spam, ends_at=ends_at,
@@ -195,6 +197,7 @@ def _impose(
         _AUDIT_ACTION[kind],
         actor=moderator,
         target_member=member,
+        ip_address=ip_address,
         sanction=sanction.id,
         kind=kind.value,
         reason=reason,
@@ -266,20 +269,20 @@ def lock_for_moderation(
 @transaction.atomic
 def do_warn_member(
     *, member: Member, moderator: Member, reason: str, for_spam: bool = False,
-    repeat_allowed: bool = False,
+    repeat_allowed: bool = False, ip_address: str | None = None,
 ) -> Sanction:
     member = lock_for_moderation(moderator, member)
     return _impose(
         member=member, moderator=moderator, kind=SanctionKind.WARN,
         reason=clean_moderation_reason(reason), for_spam=for_spam,
-        repeat_allowed=repeat_allowed,
+        repeat_allowed=repeat_allowed, ip_address=ip_address,
     )
 
 
 @transaction.atomic
 def do_quarantine_member(
     *, member: Member, moderator: Member, reason: str, for_spam: bool = False,
-    repeat_allowed: bool = False,
+    repeat_allowed: bool = False, ip_address: str | None = None,
 ) -> Sanction:
     """The member cannot post, message or invite until a moderator reviews the case
     and ends the quarantine (``do_lift_sanction``)."""
@@ -287,30 +290,32 @@ def do_quarantine_member(
     return _impose(
         member=member, moderator=moderator, kind=SanctionKind.QUARANTINE,
         reason=clean_moderation_reason(reason), for_spam=for_spam,
-        repeat_allowed=repeat_allowed,
+        repeat_allowed=repeat_allowed, ip_address=ip_address,
     )
 
 
 @transaction.atomic
 def do_ban_member(
     *, member: Member, moderator: Member, reason: str, for_spam: bool = False,
-    repeat_allowed: bool = False,
+    repeat_allowed: bool = False, ip_address: str | None = None,
 ) -> Sanction:
     member = lock_for_moderation(moderator, member, with_inviter=for_spam)
     reason = clean_moderation_reason(reason)
     sanction = _impose(
         member=member, moderator=moderator, kind=SanctionKind.BAN, reason=reason,
-        for_spam=for_spam, repeat_allowed=repeat_allowed,
+        for_spam=for_spam, repeat_allowed=repeat_allowed, ip_address=ip_address,
     )
     cut_off_banned(Member.objects.filter(id=member.id), actor=moderator,
-                   now=sanction.created_at)
-    record_ban_consequences(banned=member, reason=reason, for_spam=for_spam, actor=moderator)
+                   now=sanction.created_at, ip_address=ip_address)
+    record_ban_consequences(banned=member, reason=reason, for_spam=for_spam, actor=moderator,
+                            ip_address=ip_address)
     return sanction
 
 
 @transaction.atomic
 def do_suspend_invite_rights(
-    *, member: Member, moderator: Member, reason: str, ends_at: datetime | None = None
+    *, member: Member, moderator: Member, reason: str, ends_at: datetime | None = None,
+    ip_address: str | None = None,
 ) -> Sanction:
     """A moderator takes a member's invite rights, optionally until a date (then the
     suspension lapses by itself)."""
@@ -318,13 +323,14 @@ def do_suspend_invite_rights(
     check_end_date(ends_at, now=clock.now())
     return _impose(
         member=member, moderator=moderator, kind=SanctionKind.INVITE_SUSPENSION,
-        reason=clean_moderation_reason(reason), ends_at=ends_at,
+        reason=clean_moderation_reason(reason), ends_at=ends_at, ip_address=ip_address,
     )
 
 
 @transaction.atomic
 def do_lift_sanction(
-    *, sanction_id: int, moderator: Member, reason: str, upheld: bool = False
+    *, sanction_id: int, moderator: Member, reason: str, upheld: bool = False,
+    ip_address: str | None = None,
 ) -> Sanction:
     """End a sanction now: a quarantine after review, a ban or suspension on appeal.
     ``upheld=False`` (the default) declares it a mistake: it then no longer counts
@@ -349,9 +355,10 @@ def do_lift_sanction(
             "sanction_already_ended", _("This sanction has already ended."), status=409
         )
     _end_sanction(sanction, member=member, moderator=moderator, reason=reason, upheld=upheld,
-                  now=now)
+                  now=now, ip_address=ip_address)
     if sanction.kind == SanctionKind.BAN and not upheld:
-        _withdraw_strike(banned=member, moderator=moderator, reason=reason, now=now)
+        _withdraw_strike(banned=member, moderator=moderator, reason=reason, now=now,
+                         ip_address=ip_address)
     return sanction
 
 
@@ -363,6 +370,7 @@ def _end_sanction(
     reason: str,
     upheld: bool,
     now: datetime,
+    ip_address: str | None = None,
 ) -> None:
     """End ``sanction`` of ``member`` (both rows locked), recompute the status, tell the
     member and write the audit entry."""
@@ -378,6 +386,7 @@ def _end_sanction(
         AuditAction.SANCTION_LIFTED,
         actor=moderator,
         target_member=member,
+        ip_address=ip_address,
         sanction=sanction.id,
         kind=sanction.kind,
         reason=reason,
@@ -426,14 +435,15 @@ def do_set_status_as_operator(
     for sanction in in_force:
         if sanction.kind != wanted:
             _end_sanction(sanction, member=member, moderator=operator, reason=reason,
-                          upheld=True, now=now)
+                          upheld=True, now=now, ip_address=ip_address)
             decided = True
     if wanted is not None and all(sanction.kind != wanted for sanction in in_force):
-        sanction = _impose(member=member, moderator=operator, kind=wanted, reason=reason)
+        sanction = _impose(member=member, moderator=operator, kind=wanted, reason=reason,
+                           ip_address=ip_address)
         decided = True
         if wanted == SanctionKind.BAN:
             cut_off_banned(Member.objects.filter(id=member.id), actor=operator,
-                           now=sanction.created_at)
+                           now=sanction.created_at, ip_address=ip_address)
     _update_status(member, now=now)
     if not decided and member.status != previous:
         record_audit_entry(
@@ -485,7 +495,9 @@ def _counted_strikes(inviter_id: int, *, until: datetime) -> int:
     ).count()
 
 
-def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: datetime) -> None:
+def _withdraw_strike(
+    *, banned: Member, moderator: Member, reason: str, now: datetime, ip_address: str | None
+) -> None:
     """A ban of ``banned`` was declared a mistake: unless another upheld ban of theirs
     for spam stands, the strike it gave their inviter no longer counts. A suspension the strike
     rule imposed on the inviter ends too (as a mistake, with this moderator's reason)
@@ -512,6 +524,7 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
         AuditAction.STRIKE_WITHDRAWN,
         actor=moderator,
         target_member=inviter,
+        ip_address=ip_address,
         reason=reason,
         strikes=_counted_strikes(inviter.id, until=now),
     )
@@ -528,10 +541,12 @@ def _withdraw_strike(*, banned: Member, moderator: Member, reason: str, now: dat
             settings.INVITE_STRIKES_TO_SUSPEND
         ):
             _end_sanction(suspension, member=inviter, moderator=moderator, reason=reason,
-                          upheld=False, now=now)
+                          upheld=False, now=now, ip_address=ip_address)
 
 
-def cut_off_banned(members: QuerySet[Member], *, actor: Member, now: datetime) -> None:
+def cut_off_banned(
+    members: QuerySet[Member], *, actor: Member, now: datetime, ip_address: str | None = None
+) -> None:
     """What a ban does to the banned members' other rows, for one member or a whole
     branch alike, set-based: every session ends (lifting the ban later revives no
     cookie or token), their unredeemed invitations are revoked (no refund), the
@@ -556,14 +571,16 @@ def cut_off_banned(members: QuerySet[Member], *, actor: Member, now: datetime) -
     AuditEntry.objects.bulk_create(
         AuditEntry(
             created_at=now, action=AuditAction.INVITATIONS_REVOKED_BY_BAN, actor=actor,
-            target_member_id=inviter_id, details={"revoked_invitations": revoked},
+            target_member_id=inviter_id, ip_address=ip_address,
+            details={"revoked_invitations": revoked},
         )
         for inviter_id, revoked in sorted(revoked_of.items())
     )
 
 
 def record_ban_consequences(
-    *, banned: Member, reason: str, for_spam: bool, actor: Member | None
+    *, banned: Member, reason: str, for_spam: bool, actor: Member | None,
+    ip_address: str | None = None,
 ) -> None:
     """Whom a ban holds to account beyond the banned member (``cut_off_banned`` ends
     their sessions and invitations): for a ban for spam, their inviter is notified with
@@ -598,6 +615,7 @@ def record_ban_consequences(
         AuditAction.STRIKE_RECORDED,
         actor=actor,
         target_member=inviter,
+        ip_address=ip_address,
         reason=reason,
         strikes=strikes,
     )
@@ -657,7 +675,7 @@ def do_report_item(
             )
             record_audit_entry(
                 AuditAction.REPORT_FILED, actor=reporter, target_member=item.author,
-                kind=item.kind, target=item.target_id, reason=reason,
+                ip_address=ip_address, kind=item.kind, target=item.target_id, reason=reason,
             )
     except IntegrityError:  # the same report, sent twice at once
         raise _already_reported() from None
@@ -717,6 +735,7 @@ def do_resolve_reports(
     decision: str,
     reason: str,
     for_spam: bool = False,
+    ip_address: str | None = None,
 ) -> list[Report]:
     """Decide on a reported item: dismiss, remove it, or remove it and warn,
     quarantine or ban its author (a ban for spam strikes the author's inviter). Every
@@ -747,11 +766,12 @@ def do_resolve_reports(
         sanction(
             member=author, moderator=moderator, reason=reason, for_spam=for_spam,
             repeat_allowed=True,  # each reported item is a decision of its own
+            ip_address=ip_address,
         )
     if decision != ReportDecision.DISMISS and _remove_content(target_kind, target_id):
         record_audit_entry(
             AuditAction.REPORTED_CONTENT_REMOVED, actor=moderator, target_member=author,
-            kind=target_kind, target=target_id, reason=reason,
+            ip_address=ip_address, kind=target_kind, target=target_id, reason=reason,
         )
     now = clock.now()
     Report.objects.filter(id__in=[report.id for report in reports]).update(
@@ -766,8 +786,8 @@ def do_resolve_reports(
     )
     record_audit_entry(
         AuditAction.REPORTS_RESOLVED, actor=moderator, target_member=author,
-        kind=target_kind, target=target_id, resolution=resolution.value, reason=reason,
-        count=len(reports), for_spam=for_spam,
+        ip_address=ip_address, kind=target_kind, target=target_id,
+        resolution=resolution.value, reason=reason, count=len(reports), for_spam=for_spam,
     )
     for report in reports:
         report.resolved_at, report.resolution = now, resolution

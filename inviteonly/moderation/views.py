@@ -94,24 +94,29 @@ def open_cases_view(request: HttpRequest) -> HttpResponse:
     return render(request, "moderation/open_cases.html", {"cases": cases, "total": total})
 
 
-def _decide(moderator: Member, member: Member, form: DecisionForm) -> object:
+def _decide(
+    moderator: Member, member: Member, form: DecisionForm, *, ip_address: str | None
+) -> object:
     data: dict[str, Any] = form.cleaned_data
     decision = data["decision"]
     reason = data["reason"]
     if decision == Decision.GRANT_INVITES:
         return do_grant_invite_rights(
-            member=member, moderator=moderator, reason=reason, ends_at=form.ends_at()
+            member=member, moderator=moderator, reason=reason, ends_at=form.ends_at(),
+            ip_address=ip_address,
         )
     if decision == Decision.SUSPEND_INVITES:
         return do_suspend_invite_rights(
-            member=member, moderator=moderator, reason=reason, ends_at=form.ends_at()
+            member=member, moderator=moderator, reason=reason, ends_at=form.ends_at(),
+            ip_address=ip_address,
         )
     sanction = {
         Decision.WARN: do_warn_member,
         Decision.QUARANTINE: do_quarantine_member,
         Decision.BAN: do_ban_member,
     }[Decision(decision)]
-    return sanction(member=member, moderator=moderator, reason=reason, for_spam=data["for_spam"])
+    return sanction(member=member, moderator=moderator, reason=reason, for_spam=data["for_spam"],
+                    ip_address=ip_address)
 
 
 @moderators_only
@@ -122,7 +127,9 @@ def member_view(request: HttpRequest, member_id: int) -> HttpResponse:
     except ActionError as error:
         return _refused(request, error)
     form = DecisionForm(request.POST or None)
-    if run_form_action(request, form, lambda _data: _decide(moderator, member, form)):
+    if run_form_action(request, form, lambda _data: _decide(
+        moderator, member, form, ip_address=client_ip(request)
+    )):
         messages.success(request, _("Decision recorded."))
         return redirect("moderation_member", member_id=member.id)
     return _member_page(request, member, decision_form=form)
@@ -201,7 +208,7 @@ def end_sanction_view(request: HttpRequest, sanction_id: int) -> HttpResponse:
         form,
         lambda data: do_lift_sanction(
             sanction_id=sanction_id, moderator=signed_in_member(request), reason=data["reason"],
-            upheld=data["upheld"],
+            upheld=data["upheld"], ip_address=client_ip(request),
         ),
     )
     member_id = (
@@ -220,7 +227,8 @@ def withdraw_grant_view(request: HttpRequest, grant_id: int) -> HttpResponse:
         request,
         form,
         lambda data: do_withdraw_invite_rights_grant(
-            grant_id=grant_id, moderator=signed_in_member(request), reason=data["reason"]
+            grant_id=grant_id, moderator=signed_in_member(request), reason=data["reason"],
+            ip_address=client_ip(request),
         ),
     )
     member_id = (
@@ -278,6 +286,7 @@ def resolve_reports_view(request: HttpRequest, target_kind: str, target_id: int)
         lambda data: do_resolve_reports(
             moderator=signed_in_member(request), target_kind=target_kind, target_id=target_id,
             decision=data["decision"], reason=data["reason"], for_spam=data["for_spam"],
+            ip_address=client_ip(request),
         ),
     )
     refusal = getattr(form, "refusal", None)
