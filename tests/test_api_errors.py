@@ -8,8 +8,10 @@ import pytest
 from django.test import Client
 
 from inviteonly.accounts.models import Member
+from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_create_founder_invitation
 from inviteonly.invitations.models import Invitation
+from inviteonly.moderation.actions import do_set_status_as_operator
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.sms.models import OutboundSms
 from tests.conftest import PASSWORD, ApiClient, SmsOutbox, make_member
@@ -99,6 +101,20 @@ def test_only_administrators_switch_registration_mode(founder: Member) -> None:
     good = admin.request("PUT", "/site/registration-mode", {"mode": "open"})
     assert good.status_code == 200
     assert ApiClient().get("/site").json_body["registration_mode"] == "open"
+
+
+def test_a_quarantined_founder_does_not_switch_registration_mode(founder: Member) -> None:
+    """A founder another operator quarantined is no administrator until it is lifted:
+    the admin refuses them its changes, and so does the API."""
+    other = make_member(role=Member.Role.FOUNDER, phone="+79160000002")
+    quarantined = ApiClient()
+    quarantined.log_in("+79160000002")
+    do_set_status_as_operator(member=other, operator=founder, status="quarantined",
+                              reason="Under review")
+    refused = quarantined.request("PUT", "/site/registration-mode", {"mode": "open"})
+    assert (refused.status_code, refused.json_body["code"]) == (403, "forbidden")
+    assert ApiClient().get("/site").json_body["registration_mode"] == "invite_only"
+    assert not AuditEntry.objects.filter(action=AuditAction.REGISTRATION_MODE_CHANGED).exists()
 
 
 def test_openapi_document_is_served() -> None:

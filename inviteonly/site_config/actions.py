@@ -17,8 +17,9 @@ def do_set_registration_mode(
     *, actor: Member | None, mode: str, ip_address: str | None = None
 ) -> SiteConfiguration:
     """Switch the registration mode. ``actor`` is None for the operator's command line;
-    a member must be an administrator (a superuser: founders are)."""
-    if actor is not None and not actor.is_superuser:
+    a member must be an operator (``Member.is_operator``: an administrator — founders
+    are — in good standing, as the admin asks)."""
+    if actor is not None and not actor.is_operator:
         raise ActionError(
             "forbidden", _("Only administrators can change the registration mode."), status=403
         )
