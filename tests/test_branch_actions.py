@@ -379,7 +379,7 @@ def test_a_branch_quarantine_is_a_sanction_per_member_that_later_decisions_keep(
         (pk, "Spam wave") for pk in targets
     )
     # They wait for review on /moderation/ like any quarantined member.
-    assert {s.member_id for s in open_quarantines(now=clock.current)} == targets
+    assert {s.member_id for s in open_quarantines(moderator, now=clock.current)} == targets
     client = Client()
     client.force_login(moderator)
     cases = client.get("/moderation/").content.decode()
@@ -447,7 +447,7 @@ def test_lifting_a_branch_quarantine_ends_every_quarantine_in_it(
     assert statuses(branch) == ["active"] * 7
     # Every quarantine of the branch ended as a moderator ending it would end it
     # (declared a mistake, the default of ending a sanction), A1's own included.
-    assert not open_quarantines(now=clock.current).exists()
+    assert not open_quarantines(moderator, now=clock.current).exists()
     assert {
         (s.ended_at, s.ended_by_id, s.end_reason, s.upheld)
         for s in Sanction.objects.filter(kind=SanctionKind.QUARANTINE)

@@ -487,6 +487,27 @@ def test_open_cases_past_the_page_say_how_many_wait(
     assert "Показаны самые давние: 2 из 3." in client.get("/moderation/").content.decode()
 
 
+def test_open_cases_list_only_quarantines_the_viewer_may_end(
+    founder: Member, moderator: Member
+) -> None:
+    """As in the report queue, a moderator's list holds only cases they may decide: a
+    fellow moderator's quarantine (a founder's case) is neither listed nor counted
+    there, nor its reason shown."""
+    do_quarantine_member(member=veteran(display_name="Plain Petr"), moderator=founder,
+                         reason="Mass messages")
+    peer = make_member(role=Member.Role.MODERATOR, display_name="Peer Pavel")
+    do_quarantine_member(member=peer, moderator=founder, reason="Abused the queue")
+    seen_by_moderator = Client()
+    seen_by_moderator.force_login(moderator)
+    page = seen_by_moderator.get("/moderation/").content.decode()
+    assert "Plain Petr" in page and "Mass messages" in page
+    assert "Peer Pavel" not in page and "Abused the queue" not in page
+    seen_by_founder = Client()
+    seen_by_founder.force_login(founder)
+    page = seen_by_founder.get("/moderation/").content.decode()
+    assert "Plain Petr" in page and "Peer Pavel" in page
+
+
 def test_moderation_pages_are_for_moderators_only(founder: Member) -> None:
     make_member(phone="+79163330011")
     client = page_client("+79163330011")

@@ -101,11 +101,13 @@ def strikes_of(member: Member) -> QuerySet[Strike]:
     return Strike.objects.filter(member=member).select_related("invitee").order_by("-created_at")
 
 
-def open_quarantines(*, now: datetime) -> QuerySet[Sanction]:
-    """Quarantines waiting for a moderator's review, oldest first."""
+def open_quarantines(viewer: Member, *, now: datetime) -> QuerySet[Sanction]:
+    """Quarantines waiting for the viewer's review, oldest first: only those of members
+    they may act on (``roles_moderated_by``), as in their report queue — a moderator
+    does not see, nor learn why, a peer or a founder was quarantined."""
     return (
         Sanction.objects.in_force_at(now)
-        .filter(kind=SanctionKind.QUARANTINE)
+        .filter(kind=SanctionKind.QUARANTINE, member__role__in=roles_moderated_by(viewer))
         .select_related("member", "moderator")
         .order_by("created_at", "id")
     )

@@ -88,9 +88,13 @@ def moderators_only(
 @moderators_only
 def open_cases_view(request: HttpRequest) -> HttpResponse:
     now = clock.now()
-    cases = list(open_quarantines(now=now)[:OPEN_CASES_LIMIT])
+    moderator = signed_in_member(request)
+    cases = list(open_quarantines(moderator, now=now)[:OPEN_CASES_LIMIT])
     # Past the limit the page says how many wait in all: the newest are not shown.
-    total = open_quarantines(now=now).count() if len(cases) == OPEN_CASES_LIMIT else len(cases)
+    total = (
+        open_quarantines(moderator, now=now).count()
+        if len(cases) == OPEN_CASES_LIMIT else len(cases)
+    )
     return render(request, "moderation/open_cases.html", {"cases": cases, "total": total})
 
 
