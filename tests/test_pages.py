@@ -248,6 +248,24 @@ def test_a_role_change_in_the_admin_is_audited_and_gives_the_admin_to_founders_o
     assert AuditEntry.objects.filter(action=AuditAction.ROLE_CHANGED).count() == 3
 
 
+@pytest.mark.parametrize("name", ["Former member", "Бывший участник", "\u200b\u2066"])
+def test_the_admin_holds_a_new_name_to_the_rules_a_member_is_held_to(
+    founder: Member, name: str
+) -> None:
+    """No live member is called what the site calls members who left, nor nothing
+    visible, whoever names them; a name the member already has stays editable around."""
+    member = make_member(phone=NUMBER, display_name="Plain Member")
+    admin = logged_in("+79160000001")
+    refused = admin_change_member(admin, member, display_name=name)
+    assert refused.status_code == 200
+    assert 'class="errorlist' in refused.content.decode()
+    member.refresh_from_db()
+    assert member.display_name == "Plain Member"
+    assert admin_change_member(admin, member, language="ru").status_code == 302
+    member.refresh_from_db()
+    assert (member.display_name, member.language) == ("Plain Member", "ru")
+
+
 @pytest.mark.parametrize(("language", "refusal"), [
     ("en", "Write the reason: the member and other moderators see it."),
     ("ru", "Укажите причину: её увидят участник и другие модераторы."),

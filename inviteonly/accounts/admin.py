@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
+from inviteonly.accounts.validation import clean_display_name
 from inviteonly.lib.admin import AdministratorsChangeAdmin
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip
@@ -51,6 +52,18 @@ class MemberAdminForm(forms.ModelForm):
             status.choices = [
                 choice for choice in Member.Status.choices if choice[0] != Member.Status.LEFT
             ]
+
+    def clean_display_name(self) -> str:
+        """A new name follows the rules a member's own does (accounts.validation): no
+        live member is called what the site calls members who left, nor nothing
+        visible. A name left as it is stays, whatever rules came after it."""
+        name: str = self.cleaned_data["display_name"]
+        if "display_name" not in self.changed_data:
+            return name
+        try:
+            return clean_display_name(name)
+        except ActionError as refusal:
+            raise forms.ValidationError(str(refusal.message), code=refusal.code) from None
 
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
