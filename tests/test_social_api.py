@@ -18,7 +18,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
 from inviteonly.notifications.models import Notification, NotificationKind
-from inviteonly.social.actions import do_send_friend_request
+from inviteonly.social.actions import do_block_member, do_send_friend_request
 from inviteonly.social.avatars import avatar_directory
 from inviteonly.social.models import FriendRequest, Friendship, Message, Participant, WallPost
 from inviteonly.social.rules import count_links
@@ -666,3 +666,25 @@ def test_friend_requests_page_past_the_first_hundred() -> None:
     assert len(api.get("/friend-requests").json_body["incoming"]) == 20  # SOCIAL_PAGE_SIZE
     assert api.get("/friend-requests?limit=1000").status_code == 422
     assert api.get("/friend-requests/incoming?before=0").status_code == 422
+
+
+def test_blocks_page_neither_repeats_nor_skips_when_a_block_is_added_between_pages() -> None:
+    """Newest first by ``next_before``: a member blocked between two pages goes to the
+    top of the list, and does not push the last of the first page onto the next."""
+    anna, api = member_with_api("Anna")
+    others = [make_member(display_name=f"Other {n}") for n in range(5)]
+    for other in others[:4]:
+        do_block_member(member=anna, blocked_id=other.id)
+    first = api.get("/blocks?limit=2")
+    assert first.status_code == 200, first.json_body
+    do_block_member(member=anna, blocked_id=others[4].id)
+    seen = [row["member"]["id"] for row in first.json_body["items"]]
+    cursor = first.json_body["next_before"]
+    while cursor is not None:
+        page = api.get(f"/blocks?limit=2&before={cursor}").json_body
+        seen += [row["member"]["id"] for row in page["items"]]
+        cursor = page["next_before"]
+    assert seen == [other.id for other in reversed(others[:4])]
+    assert [row["member"]["id"] for row in api.get("/blocks").json_body["items"]] == [
+        other.id for other in reversed(others)]
+    assert api.get("/blocks?before=0").status_code == 422

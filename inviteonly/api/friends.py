@@ -26,7 +26,7 @@ from inviteonly.social.actions import (
     do_send_friend_request,
     do_unblock_member,
 )
-from inviteonly.social.models import Block, FriendRequest, Friendship
+from inviteonly.social.models import FriendRequest, Friendship
 from inviteonly.social.queries import (
     before,
     blocked_members,
@@ -102,9 +102,14 @@ class BlockOut(Schema):
     member: MemberCard
     created_at: datetime
 
-    @staticmethod
-    def resolve_member(block: Block) -> MemberCard:
-        return MemberCard.of(block.blocked)
+
+class BlockPageOut(Schema):
+    """Newest first: a member blocked between two pages goes to the top, and pushes
+    none of the next page's onto the one before."""
+
+    items: list[BlockOut]
+    # Ask for the next (older) page with ?before=<next_before>; null on the last page.
+    next_before: int | None
 
 
 def _request_out(request: FriendRequest, *, incoming: bool) -> FriendRequestOut:
@@ -210,11 +215,19 @@ def cancel(request: HttpRequest, member_id: int = MemberIdPath) -> tuple[int, No
     return 204, None
 
 
-@router.get("/blocks", response={200: list[BlockOut], **ERRORS},
-            summary="Members I block")
-@paginate(BoundedLimitOffsetPagination)
-def blocks(request: HttpRequest) -> list[BlockOut]:
-    return blocked_members(authenticated_member(request))  # type: ignore[return-value]
+@router.get("/blocks", response={200: BlockPageOut, **ERRORS},
+            summary="Members I block, newest first")
+def blocks(request: HttpRequest, page: Query[KeysetIn]) -> BlockPageOut:
+    rows, next_before = keyset_page(
+        list(before(blocked_members(authenticated_member(request)), page.before)[
+            :page.limit + 1]),
+        page.limit,
+    )
+    return BlockPageOut(
+        items=[BlockOut(member=MemberCard.of(row.blocked), created_at=row.created_at)
+               for row in rows],
+        next_before=next_before,
+    )
 
 
 @router.post("/blocks", response={204: None, **ERRORS}, summary="Block a member")
