@@ -688,3 +688,41 @@ def test_blocks_page_neither_repeats_nor_skips_when_a_block_is_added_between_pag
     assert [row["member"]["id"] for row in api.get("/blocks").json_body["items"]] == [
         other.id for other in reversed(others)]
     assert api.get("/blocks?before=0").status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/friends", "/members/{boris}/friends",
+                                  "/members/{boris}/mutual-friends"])
+def test_friend_lists_page_by_name_without_repeats_or_gaps(path: str) -> None:
+    """By name, then id, with ``next_after``: a friend added before the cursor or one
+    removed from the page already read, between two pages, neither repeats another nor
+    pushes one past the next page. Names may hold the cursor's "-" and URL signs."""
+    anna, api = member_with_api("Anna")
+    boris = make_member(display_name="Boris")
+    befriend(anna, boris)
+    friends = [make_member(display_name=name)
+               for name in ("C-1", "C-1", "D & E", "F?g=h", "G#1", "H", "I", "J")]
+    for friend in friends:
+        befriend(anna, friend)
+        befriend(boris, friend)
+    path = path.format(boris=boris.id)
+    first = api.get(f"{path}?limit=3")
+    assert first.status_code == 200, first.json_body
+    newcomer = make_member(display_name="A")  # listed before the cursor: not shown now
+    befriend(anna, newcomer)
+    befriend(boris, newcomer)
+    gone = first.json_body["items"][-1]["member"]["id"]
+    Friendship.objects.filter(member_id=anna.id, friend_id=gone).delete()
+    Friendship.objects.filter(member_id=boris.id, friend_id=gone).delete()
+    seen = [row["member"]["id"] for row in first.json_body["items"]]
+    cursor = first.json_body["next_after"]
+    while cursor is not None:
+        page = api.client.get(f"/api{path}", {"limit": 3, "after": cursor},
+                              headers={"Authorization": f"Bearer {api.token}"}).json()
+        seen += [row["member"]["id"] for row in page["items"]]
+        cursor = page["next_after"]
+    listed = [friend.id for friend in friends]
+    if "mutual" not in path:  # each one's friend
+        listed.insert(0, boris.id if path == "/friends" else anna.id)
+    assert seen == listed
+    assert api.get(f"{path}?after=nonsense").status_code == 422
+    assert api.get(f"{path}?limit=0").status_code == 422

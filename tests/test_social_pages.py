@@ -398,3 +398,37 @@ def test_the_language_switch_keeps_the_wall_page_being_read() -> None:
     assert switched["Location"] == older
     refused = as_anna.post(f"/members/{anna.id}/post", {"text": "x" * 5001}).content.decode()
     assert re.findall(r'name="next" value="([^"]*)"', refused)[0] == f"/members/{anna.id}/"
+
+
+@pytest.mark.parametrize("path", ["/friends/", "/members/{boris}/friends/",
+                                  "/members/{boris}/friends/?mutual=1"])
+def test_friend_lists_page_by_name_without_repeats_or_gaps(path: str) -> None:
+    """The "More" link carries the last friend's name and id: a friend added before it
+    between two pages is not listed twice over the next page, and a name with URL
+    signs in it still leads on."""
+    anna = make_member(display_name="Anna")
+    boris = make_member(display_name="Boris")
+    friends = [make_member(display_name=f"F-{n:03} & #?x=y") for n in range(25)]
+    for friend in friends:
+        for member in (anna, boris):
+            Friendship.objects.bulk_create([Friendship(member=member, friend=friend),
+                                            Friendship(member=friend, friend=member)])
+    client = signed_in(anna, "en")
+    path = path.format(boris=boris.id)
+    page = client.get(path)
+    seen = [row.friend_id for row in page.context["friends"]]
+    newcomer = make_member(display_name="A")
+    for member in (anna, boris):
+        Friendship.objects.bulk_create([Friendship(member=member, friend=newcomer),
+                                        Friendship(member=newcomer, friend=member)])
+    while True:
+        more = re.search(r'<p class="pages"><a href="([^"]+)">More</a>', page.content.decode())
+        if more is None:
+            break
+        page = client.get(path.split("?")[0] + more.group(1).replace("&amp;", "&"))
+        assert page.status_code == 200
+        seen += [row.friend_id for row in page.context["friends"]]
+    assert seen == [friend.id for friend in friends]
+    assert len(client.get(f"{path.split('?')[0]}?after=nonsense").context["friends"]) == (
+        settings.SOCIAL_PAGE_SIZE
+    )

@@ -9,11 +9,9 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from ninja.pagination import paginate
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.pagination import BoundedLimitOffsetPagination
 from inviteonly.api.profiles import MemberCard, MemberIdField, MemberIdPath
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS
 from inviteonly.api.walls import KeysetIn
@@ -28,9 +26,11 @@ from inviteonly.social.actions import (
 )
 from inviteonly.social.models import FriendRequest, Friendship
 from inviteonly.social.queries import (
+    FriendCursor,
     before,
     blocked_members,
     friends_of,
+    friends_page,
     incoming_friend_requests,
     keyset_page,
     mutual_friends,
@@ -45,15 +45,33 @@ class FriendOut(Schema):
     member: MemberCard
     since: datetime
 
-    # Built from Friendship rows (paginated querysets): friend and profile come with
-    # them through select_related.
-    @staticmethod
-    def resolve_member(friendship: Friendship) -> MemberCard:
-        return MemberCard.of(friendship.friend)
 
-    @staticmethod
-    def resolve_since(friendship: Friendship) -> datetime:
-        return friendship.created_at
+class FriendsIn(Schema):
+    """A page of a friend list, by name: pass the previous page's ``next_after``."""
+
+    after: str | None = Field(default=None, pattern=FriendCursor.PATTERN)
+    limit: int = Field(default=settings.SOCIAL_PAGE_SIZE, ge=1,
+                       le=settings.NINJA_PAGINATION_MAX_LIMIT)
+
+
+class FriendPageOut(Schema):
+    """By name, then id: a friend added or removed between two pages neither repeats
+    nor skips another."""
+
+    items: list[FriendOut]
+    # Ask for the next page with ?after=<next_after>; null on the last page.
+    next_after: str | None
+
+
+def _friends_out(friendships: QuerySet[Friendship], page: FriendsIn) -> FriendPageOut:
+    # Friend and profile come with the rows (friends_of's select_related).
+    rows, next_after = friends_page(friendships, after=FriendCursor.parse(page.after),
+                                    limit=page.limit)
+    return FriendPageOut(
+        items=[FriendOut(member=MemberCard.of(row.friend), since=row.created_at)
+               for row in rows],
+        next_after=None if next_after is None else str(next_after),
+    )
 
 
 class FriendRequestOut(Schema):
@@ -117,24 +135,28 @@ def _request_out(request: FriendRequest, *, incoming: bool) -> FriendRequestOut:
     return FriendRequestOut(member=MemberCard.of(other), created_at=request.created_at)
 
 
-@router.get("/friends", response={200: list[FriendOut], **ERRORS}, summary="My friends")
-@paginate(BoundedLimitOffsetPagination)
-def my_friends(request: HttpRequest) -> list[FriendOut]:
-    return friends_of(authenticated_member(request))  # type: ignore[return-value]
+@router.get("/friends", response={200: FriendPageOut, **ERRORS},
+            summary="My friends, by name")
+def my_friends(request: HttpRequest, page: Query[FriendsIn]) -> FriendPageOut:
+    return _friends_out(friends_of(authenticated_member(request)), page)
 
 
-@router.get("/members/{member_id}/friends", response={200: list[FriendOut], **ERRORS},
-            summary="A member's friends")
-@paginate(BoundedLimitOffsetPagination)
-def member_friends(request: HttpRequest, member_id: int = MemberIdPath) -> list[FriendOut]:
-    return friends_of(access_member(member_id))  # type: ignore[return-value]
+@router.get("/members/{member_id}/friends", response={200: FriendPageOut, **ERRORS},
+            summary="A member's friends, by name")
+def member_friends(
+    request: HttpRequest, page: Query[FriendsIn], member_id: int = MemberIdPath
+) -> FriendPageOut:
+    return _friends_out(friends_of(access_member(member_id)), page)
 
 
-@router.get("/members/{member_id}/mutual-friends", response={200: list[FriendOut], **ERRORS},
-            summary="Friends I share with a member")
-@paginate(BoundedLimitOffsetPagination)
-def member_mutual_friends(request: HttpRequest, member_id: int = MemberIdPath) -> list[FriendOut]:
-    return mutual_friends(authenticated_member(request), access_member(member_id))  # type: ignore[return-value]
+@router.get("/members/{member_id}/mutual-friends", response={200: FriendPageOut, **ERRORS},
+            summary="Friends I share with a member, by name")
+def member_mutual_friends(
+    request: HttpRequest, page: Query[FriendsIn], member_id: int = MemberIdPath
+) -> FriendPageOut:
+    return _friends_out(
+        mutual_friends(authenticated_member(request), access_member(member_id)), page
+    )
 
 
 @router.delete("/friends/{member_id}", response={204: None, **ERRORS},

@@ -254,6 +254,52 @@ def mutual_friends(viewer: Member, member: Member) -> QuerySet[Friendship]:
     return friends_of(member).filter(friend_id__in=viewer_friends)
 
 
+@dataclass(frozen=True)
+class FriendCursor:
+    """Where a page of a friend list (``friends_of``, ``mutual_friends``: by name, then
+    id) ends: its last friend's name and id. The next page starts after it, so a friend
+    added or removed between two pages neither repeats nor skips another, as an offset
+    would."""
+
+    display_name: str
+    id: int
+
+    # In a URL: "<id>-<name>", the name as it was listed (it may hold "-" too).
+    PATTERN: ClassVar[str] = rf"^[0-9]{{1,19}}-[^\n]{{0,{settings.DISPLAY_NAME_MAX_LENGTH}}}$"
+
+    @staticmethod
+    def after(friendship: Friendship) -> FriendCursor:
+        return FriendCursor(display_name=friendship.friend.display_name,
+                            id=friendship.friend_id)
+
+    @staticmethod
+    def parse(text: str | None) -> FriendCursor | None:
+        """The cursor ``str`` wrote; None for anything else."""
+        if text is None or not re.fullmatch(FriendCursor.PATTERN, text):
+            return None
+        row_id, display_name = text.split("-", 1)
+        return FriendCursor(display_name=display_name, id=min(int(row_id), NO_CURSOR))
+
+    def __str__(self) -> str:
+        return f"{self.id}-{self.display_name}"
+
+
+def friends_page(
+    friendships: QuerySet[Friendship], *, after: FriendCursor | None, limit: int
+) -> tuple[list[Friendship], FriendCursor | None]:
+    """Up to ``limit`` of a friend list (``friends_of``, ``mutual_friends``) after
+    ``after`` (None: from the first), and the next page's cursor (None on the last)."""
+    if after is not None:
+        friendships = friendships.filter(
+            Q(friend__display_name__gt=after.display_name)
+            | Q(friend__display_name=after.display_name, friend_id__gt=after.id)
+        )
+    rows = list(friendships[:limit + 1])
+    if len(rows) > limit:
+        return rows[:limit], FriendCursor.after(rows[limit - 1])
+    return rows, None
+
+
 def incoming_friend_requests(member: Member) -> QuerySet[FriendRequest]:
     """Requests to the member, newest first by id (paged with ``before``)."""
     return (

@@ -31,12 +31,14 @@ from inviteonly.social.forms import (
 from inviteonly.social.idempotency import new_submission_key
 from inviteonly.social.models import Message
 from inviteonly.social.queries import (
+    FriendCursor,
     InboxCursor,
     access_member_by_phone,
     before,
     blocked_members,
     conversation_with,
     friends_of,
+    friends_page,
     inbox_before,
     inbox_of,
     incoming_friend_requests,
@@ -61,16 +63,13 @@ def _keyset(
     )
 
 
-def _offset_page(request: HttpRequest, queryset: Any) -> tuple[list[Any], int | None]:
-    """One page of a list by bounded offset (?page=<n>) and the next page's number."""
-    try:
-        number = max(1, min(int(request.GET.get("page", "1")), 10_000))
-    except ValueError:
-        number = 1
-    limit = page_size(None)
-    start = (number - 1) * limit
-    rows = list(queryset[start:start + limit + 1])
-    return rows[:limit], (number + 1 if len(rows) > limit else None)
+def _friends_page(request: HttpRequest, friendships: Any) -> tuple[list[Any], str | None]:
+    """One page of a friend list by name (?after=<cursor>; anything else: the first
+    page) and the next page's cursor."""
+    rows, next_after = friends_page(
+        friendships, after=FriendCursor.parse(request.GET.get("after")), limit=page_size(None)
+    )
+    return rows, None if next_after is None else str(next_after)
 
 
 def _back(request: HttpRequest, default: str) -> HttpResponse:
@@ -235,7 +234,7 @@ def avatar_view(request: HttpRequest, name: str) -> HttpResponseBase:
 @login_required
 def friends_view(request: HttpRequest) -> HttpResponse:
     member = signed_in_member(request)
-    friends, next_page = _offset_page(request, friends_of(member))
+    friends, next_after = _friends_page(request, friends_of(member))
     form = FindByPhoneForm(request.POST or None)
     found = run_form_action(request, form, lambda data: access_member_by_phone(
         member, data["phone"]))
@@ -248,7 +247,7 @@ def friends_view(request: HttpRequest) -> HttpResponse:
     blocked, blocked_next_before = _keyset(
         request, blocked_members(member), cursor="blocked_before")
     return render_form_page(request, "social/friends.html", {
-        "friends": friends, "next_page": next_page,
+        "friends": friends, "next_after": next_after,
         "incoming": incoming, "incoming_next_before": incoming_next_before,
         "outgoing": outgoing, "outgoing_next_before": outgoing_next_before,
         "blocked": blocked, "blocked_next_before": blocked_next_before,
@@ -264,9 +263,9 @@ def member_friends_view(request: HttpRequest, member_id: int) -> HttpResponse:
         return _refused(request, error)
     mutual = request.GET.get("mutual") == "1"
     rows = mutual_friends(viewer, member) if mutual else friends_of(member)
-    friends, next_page = _offset_page(request, rows)
+    friends, next_after = _friends_page(request, rows)
     return render(request, "social/member_friends.html", {
-        "member": member, "friends": friends, "next_page": next_page, "mutual": mutual,
+        "member": member, "friends": friends, "next_after": next_after, "mutual": mutual,
     })
 
 
