@@ -34,7 +34,11 @@ from inviteonly.moderation.actions import do_ban_member, do_lift_sanction, do_qu
 from inviteonly.moderation.models import Sanction
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import Notification, NotificationKind
-from inviteonly.social.actions import do_send_friend_request, do_send_message
+from inviteonly.social.actions import (
+    do_post_on_wall,
+    do_send_friend_request,
+    do_send_message,
+)
 from inviteonly.social.avatars import avatar_directory
 from inviteonly.social.models import (
     Block,
@@ -181,6 +185,9 @@ def test_leaving_erases_the_person_and_keeps_the_tree_and_the_correspondence(
     with pytest.raises(ActionError) as refused:
         do_send_friend_request(member=friend, recipient_id=leaving.id)
     assert refused.value.code == "member_left"
+    with pytest.raises(ActionError) as refused:  # as to anyone else, not "not friends"
+        do_post_on_wall(author=friend, wall_owner_id=leaving.id, text="miss you")
+    assert (refused.value.code, refused.value.status) == ("member_left", 410)
 
 
 def test_a_wrong_password_refuses_changes_nothing_and_counts_as_a_failed_login(

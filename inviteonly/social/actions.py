@@ -366,7 +366,8 @@ def do_post_on_wall(
     text = _clean_text(text, limit=settings.WALL_POST_MAX_LENGTH)
     owner = author
     if wall_owner_id != author.id:
-        owner, relation = member_for_viewer(author, wall_owner_id)
+        # A member who left is refused as for a message or a friend request (410).
+        owner, relation = _other_with_relation(author, wall_owner_id)
         if relation.blocked:
             raise _refuse_blocked()
         if not relation.friends:
