@@ -432,3 +432,34 @@ def test_friend_lists_page_by_name_without_repeats_or_gaps(path: str) -> None:
     assert len(client.get(f"{path.split('?')[0]}?after=nonsense").context["friends"]) == (
         settings.SOCIAL_PAGE_SIZE
     )
+
+
+@pytest.mark.parametrize(("language", "blocked", "friends_only"), [
+    ("en", "You cannot do this: one of you has blocked the other.",
+     "This member accepts messages from friends only."),
+    ("ru", "Это невозможно: один из вас заблокировал другого.",
+     "Этот участник принимает сообщения только от друзей."),
+])
+def test_a_conversation_offers_no_form_that_sending_would_refuse(
+    language: str, blocked: str, friends_only: str
+) -> None:
+    """As the profile offers no "Write a message" then: a member who blocks me (or whom
+    I block), or who takes messages from friends only, is not written to from the
+    conversation either; the page says why, and the messages stay readable."""
+    anna = make_member(display_name="Anna", language=language)
+    boris = make_member(display_name="Boris", language=language)
+    vera = make_member(display_name="Vera", language=language)
+    as_boris = signed_in(boris, language)
+    as_boris.post(f"/messages/{anna.id}/", {"text": "hello Anna"})
+    as_boris.post(f"/messages/{vera.id}/", {"text": "hello Vera"})
+    Block.objects.create(blocker=anna, blocked=boris)
+    Profile.objects.create(member=vera, message_audience="friends")
+    for other, reason in ((anna, blocked), (vera, friends_only)):
+        for viewer, client in ((boris, as_boris), (other, signed_in(other, language))):
+            them = other if viewer == boris else boris
+            html = client.get(f"/messages/{them.id}/").content.decode()
+            assert f"hello {other.display_name}" in html
+            offered = viewer == vera  # to Boris, who takes messages from everyone
+            assert ('data-testid="send"' in html) is offered, (viewer, them)
+            assert (reason in html) is not offered, (viewer, them)
+    assert Message.objects.count() == 2

@@ -391,6 +391,8 @@ def inbox_of(member: Member) -> QuerySet[Participant]:
 @dataclass(frozen=True)
 class ConversationPage:
     other: Member
+    # How the member stands with the other: whether they may write (``may_message``).
+    relation: Relation
     participant: Participant | None
     # The newest message of ours the other member has read (for read marks).
     read_by_other_up_to: int
@@ -400,8 +402,8 @@ class ConversationPage:
 def conversation_with(member: Member, other_id: int) -> ConversationPage:
     """Messages between the member and another, newest first (index
     ``conversation_newest``)."""
-    other = access_member(other_id)
-    if other.id == member.id:
+    other, relation = member_for_viewer(member, other_id)
+    if relation.is_self:
         raise ActionError("self", _("That is you."), status=400)
     sides = {
         row.member_id: row
@@ -415,6 +417,7 @@ def conversation_with(member: Member, other_id: int) -> ConversationPage:
     )
     return ConversationPage(
         other=other,
+        relation=relation,
         participant=mine,
         read_by_other_up_to=theirs.last_read_message_id if theirs else 0,
         messages=messages,
