@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.core.serializers.json import DjangoJSONEncoder
-from django.test import override_settings
+from django.test import Client, override_settings
 from PIL import Image
 
 from inviteonly import settings as production_settings
@@ -601,6 +601,8 @@ def test_a_banned_members_posts_conversations_and_friendships_are_left_out() -> 
     assert friend_api.post(f"/conversations/{owner.id}", {"text": "tea?"}).status_code == 201
     stranger, stranger_api = member_with_api("Stranger")
     assert spammer_api.post("/friend-requests", {"member_id": stranger.id}).status_code == 201
+    home = Client()
+    home.force_login(stranger)
 
     def seen() -> dict[str, Any]:
         wall = reader_api.get(f"/members/{owner.id}/wall?limit=3").json_body
@@ -617,6 +619,10 @@ def test_a_banned_members_posts_conversations_and_friendships_are_left_out() -> 
             "counts": (profile["friend_count"], profile["mutual_friend_count"]),
             "requests": [row["member"]["display_name"]
                          for row in stranger_api.get("/friend-requests").json_body["incoming"]],
+            # The notice of the request too, on the API and on the home page.
+            "notices": [row["text"] for row in
+                        stranger_api.get("/me/notifications").json_body["items"]],
+            "home": "Spammer wants to be your friend." in home.get("/").content.decode(),
         }
 
     before = seen()
@@ -625,12 +631,13 @@ def test_a_banned_members_posts_conversations_and_friendships_are_left_out() -> 
         "inbox": [("Friend", 1), ("Spammer", 3)],
         "friends": ["Friend", "Spammer"], "their_friends": ["Friend", "Spammer"],
         "mutual": ["Friend", "Spammer"], "counts": (2, 2), "requests": ["Spammer"],
+        "notices": ["Spammer wants to be your friend."], "home": True,
     }
     ban = do_ban_member(member=spammer, moderator=moderator, reason="spam", for_spam=True)
     assert seen() == {
         "wall": ["my news"], "inbox": [("Friend", 1)],
         "friends": ["Friend"], "their_friends": ["Friend"], "mutual": ["Friend"],
-        "counts": (1, 1), "requests": [],
+        "counts": (1, 1), "requests": [], "notices": [], "home": False,
     }
     assert owner_api.get(f"/conversations/{spammer.id}").status_code == 404
     do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="a mistake")

@@ -158,15 +158,24 @@ _REPORT_OUTCOMES = {
 }
 
 
+# Notices of what a member did towards the reader (asking to be friends, accepting):
+# left out while that member is banned, as their friend requests and friendships are
+# (social.queries), and back when the ban is lifted. Those about the ban itself name
+# the banned member on purpose.
+_LEFT_OUT_WHILE_BANNED = (NotificationKind.FRIEND_REQUEST, NotificationKind.FRIEND_ACCEPTED)
+
+
 def recent_notifications(
     member: Member, *, before_id: int | None = None, limit: int = RECENT_LIMIT
 ) -> list[NotificationView]:
     """Up to ``limit`` of the member's notifications older than ``before_id`` (None: the
-    newest), newest first by id (index ``notification_newest``): the order in which
-    ``do_mark_notifications_read`` marks "up to" one of them. Not by time: a notice is
-    timed when its action starts, numbered when it is written."""
+    newest; ``_LEFT_OUT_WHILE_BANNED`` left out), newest first by id (index
+    ``notification_newest``): the order in which ``do_mark_notifications_read`` marks
+    "up to" one of them. Not by time: a notice is timed when its action starts,
+    numbered when it is written."""
     rows = (
         Notification.objects.filter(member=member)
+        .exclude(kind__in=_LEFT_OUT_WHILE_BANNED, subject__status=Member.Status.BANNED)
         .select_related("subject")
         .order_by("-id")
     )
