@@ -733,3 +733,14 @@ def test_friend_lists_page_by_name_without_repeats_or_gaps(path: str) -> None:
     assert seen == listed
     assert api.get(f"{path}?after=nonsense").status_code == 422
     assert api.get(f"{path}?limit=0").status_code == 422
+
+
+def test_a_friend_list_cursor_with_a_control_character_is_refused() -> None:
+    """No name holds one; PostgreSQL cannot even compare a NUL: 422, not a 500."""
+    anna, api = member_with_api("Anna")
+    boris = make_member(display_name="Boris")
+    befriend(anna, boris)
+    for after in (f"{boris.id}-\x00", f"{boris.id}-A\x1fB", f"{boris.id}-\x7f"):
+        answer = api.client.get("/api/friends", {"after": after},
+                                headers={"Authorization": f"Bearer {api.token}"})
+        assert answer.status_code == 422, after

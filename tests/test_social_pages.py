@@ -463,3 +463,16 @@ def test_a_conversation_offers_no_form_that_sending_would_refuse(
             assert ('data-testid="send"' in html) is offered, (viewer, them)
             assert (reason in html) is not offered, (viewer, them)
     assert Message.objects.count() == 2
+
+
+def test_a_friend_list_cursor_with_a_control_character_is_no_cursor() -> None:
+    """No name holds one; PostgreSQL cannot even compare a NUL: the first page."""
+    anna = make_member(display_name="Anna")
+    boris = make_member(display_name="Boris")
+    Friendship.objects.bulk_create([Friendship(member=anna, friend=boris),
+                                    Friendship(member=boris, friend=anna)])
+    client = signed_in(anna, "en")
+    for after in (f"{boris.id}-\x00", f"{boris.id}-A\x1fB", f"{boris.id}-\x7f"):
+        page = client.get("/friends/", {"after": after})
+        assert page.status_code == 200
+        assert [row.friend_id for row in page.context["friends"]] == [boris.id]

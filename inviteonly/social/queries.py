@@ -264,8 +264,11 @@ class FriendCursor:
     display_name: str
     id: int
 
-    # In a URL: "<id>-<name>", the name as it was listed (it may hold "-" too).
-    PATTERN: ClassVar[str] = rf"^[0-9]{{1,19}}-[^\n]{{0,{settings.DISPLAY_NAME_MAX_LENGTH}}}$"
+    # In a URL: "<id>-<name>", the name as it was listed (it may hold "-" too; no
+    # control character, which no name holds and PostgreSQL cannot compare: a NUL).
+    PATTERN: ClassVar[str] = (
+        rf"^[0-9]{{1,19}}-[^\x00-\x1f\x7f]{{0,{settings.DISPLAY_NAME_MAX_LENGTH}}}$"
+    )
 
     @staticmethod
     def after(friendship: Friendship) -> FriendCursor:
