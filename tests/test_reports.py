@@ -181,9 +181,10 @@ def test_dismissal_keeps_the_content_and_tells_the_reporter_why(moderator: Membe
     report(reporter, post)
 
 
-def test_removing_a_message_fixes_the_inbox(moderator: Member) -> None:
+def test_removing_a_message_fixes_the_inbox(moderator: Member, clock: FrozenClock) -> None:
     sender, recipient = make_member(), make_member()
-    do_send_message(sender=sender, recipient_id=recipient.id, text="hi")
+    greeting = do_send_message(sender=sender, recipient_id=recipient.id, text="hi")
+    clock.advance(hours=1)
     spam = do_send_message(sender=sender, recipient_id=recipient.id, text="buy now")
     do_report_item(reporter=recipient, target_kind="message", target_id=spam.id,
                    reason="spam")
@@ -192,6 +193,10 @@ def test_removing_a_message_fixes_the_inbox(moderator: Member) -> None:
     inbox = Participant.objects.get(member=recipient)
     assert inbox.unread_count == 1 and inbox.last_message is not None
     assert inbox.last_message.text == "hi"
+    # Both inboxes show the message before it, at its time and in its place.
+    for side in Participant.objects.all():
+        assert (side.last_message_id, side.last_message_at) == (
+            greeting.id, greeting.created_at), side
     assert sender.sanctions.get().kind == SanctionKind.WARN
 
 

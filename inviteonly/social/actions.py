@@ -544,8 +544,8 @@ def do_mark_conversation_read(*, member: Member, other_id: int) -> int:
 
 def remove_message(*, message_id: int) -> bool:
     """A moderator removes a reported message: the recipient's unread count and both
-    inboxes' last message follow. Runs in the caller's transaction; false if the
-    message was already gone."""
+    inboxes' last message (its text, its time, the conversation's place in the inbox)
+    follow. Runs in the caller's transaction; false if the message was already gone."""
     message = Message.objects.select_for_update().filter(id=message_id).first()
     if message is None:
         return False
@@ -559,5 +559,5 @@ def remove_message(*, message_id: int) -> bool:
     if newest is not None:  # …until they show the message before it
         Participant.objects.filter(
             conversation_id=conversation_id, last_message__isnull=True
-        ).update(last_message=newest)
+        ).update(last_message=newest, last_message_at=newest.created_at)
     return True
