@@ -476,3 +476,38 @@ def test_a_friend_list_cursor_with_a_control_character_is_no_cursor() -> None:
         page = client.get("/friends/", {"after": after})
         assert page.status_code == 200
         assert [row.friend_id for row in page.context["friends"]] == [boris.id]
+
+
+def test_member_text_is_escaped_on_every_social_page() -> None:
+    """A name, an about text, a post, a message and the notices that carry a name, with
+    markup in each: every page (its title too) shows them as text."""
+    payload = '<script>alert(1)</script><img src=x onerror=alert(2)>"\''
+    anna = make_member(display_name="Anna")
+    mallory = make_member(display_name=f"M {payload}"[:64])
+    Profile.objects.create(member=mallory, about=f"about {payload}")
+    Friendship.objects.bulk_create([Friendship(member=anna, friend=mallory),
+                                    Friendship(member=mallory, friend=anna)])
+    as_mallory = signed_in(mallory, "en")
+    as_mallory.post(f"/members/{anna.id}/post", {"text": f"post {payload}"})
+    as_mallory.post(f"/messages/{anna.id}/", {"text": f"message {payload}"})
+    stranger = make_member(display_name="Stranger")
+    signed_in(stranger, "en").post(f"/members/{mallory.id}/befriend")
+    Block.objects.create(blocker=stranger, blocked=mallory)
+    assert WallPost.objects.count() == Message.objects.count() == 1
+    from inviteonly.notifications.actions import notify_member
+    from inviteonly.notifications.models import NotificationKind
+
+    notify_member(anna, NotificationKind.FRIEND_REQUEST, subject=mallory)
+    pages = [(anna, path) for path in (
+        "/", f"/members/{mallory.id}/", f"/members/{anna.id}/", "/friends/",
+        f"/members/{anna.id}/friends/", f"/members/{mallory.id}/friends/?mutual=1",
+        "/messages/", f"/messages/{mallory.id}/",
+        f"/report/wall_post/{WallPost.objects.get().id}/",
+        f"/report/message/{Message.objects.get().id}/", f"/report/profile/{mallory.id}/",
+    )] + [(stranger, "/friends/")]
+    for viewer, path in pages:
+        page = signed_in(viewer, "en").get(path)
+        assert page.status_code == 200, path
+        html = page.content.decode()
+        assert "<script>" not in html and "<img src=x" not in html, path
+        assert "&lt;script&gt;" in html, path
