@@ -744,3 +744,27 @@ def test_a_friend_list_cursor_with_a_control_character_is_refused() -> None:
         answer = api.client.get("/api/friends", {"after": after},
                                 headers={"Authorization": f"Bearer {api.token}"})
         assert answer.status_code == 422, after
+
+
+def test_marking_a_conversation_read_up_to_what_was_shown_leaves_newer_messages_unread() -> None:
+    """``?up_to=<the newest message shown>``: one that arrived since stays unread, and
+    its sender sees it unread, as for notifications."""
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    for text in ("one", "two"):
+        anna_api.post(f"/conversations/{boris.id}", {"text": text})
+    shown = boris_api.get(f"/conversations/{anna.id}").json_body["messages"]
+    anna_api.post(f"/conversations/{boris.id}", {"text": "three"})
+    marked = boris_api.post(f"/conversations/{anna.id}/read?up_to={shown[0]['id']}")
+    assert marked.status_code == 200 and marked.json_body == {"marked_read": 2}
+    assert boris_api.get("/conversations").json_body["items"][0]["unread_count"] == 1
+    assert [(m["text"], m["read"]) for m in anna_api.get(
+        f"/conversations/{boris.id}").json_body["messages"]] == [
+        ("three", False), ("two", True), ("one", True)]
+    # Again with the same bound: nothing more; past the newest: the rest.
+    assert boris_api.post(f"/conversations/{anna.id}/read?up_to={shown[0]['id']}").json_body[
+        "marked_read"] == 0
+    assert boris_api.post(f"/conversations/{anna.id}/read?up_to=9999999").json_body[
+        "marked_read"] == 1
+    assert boris_api.get("/conversations").json_body["items"][0]["unread_count"] == 0
+    assert boris_api.post(f"/conversations/{anna.id}/read?up_to=0").status_code == 422

@@ -511,3 +511,22 @@ def test_member_text_is_escaped_on_every_social_page() -> None:
         html = page.content.decode()
         assert "<script>" not in html and "<img src=x" not in html, path
         assert "&lt;script&gt;" in html, path
+
+
+def test_marking_a_conversation_read_on_the_page_leaves_a_message_that_came_since() -> None:
+    """The button marks what the page showed: a message that arrived after the page was
+    read stays unread (and unread to its sender)."""
+    anna = make_member(display_name="Anna")
+    boris = make_member(display_name="Boris")
+    as_anna, as_boris = signed_in(anna, "en"), signed_in(boris, "en")
+    as_anna.post(f"/messages/{boris.id}/", {"text": "one"})
+    html = as_boris.get(f"/messages/{anna.id}/").content.decode()
+    form = re.search(r'<form method="post" action="/messages/\d+/read">(.*?)</form>', html,
+                     re.DOTALL)
+    assert form is not None
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(1)))
+    as_anna.post(f"/messages/{boris.id}/", {"text": "two"})
+    assert as_boris.post(f"/messages/{anna.id}/read", fields).status_code == 302
+    assert Participant.objects.get(member=boris).unread_count == 1
+    assert as_anna.get(f"/messages/{boris.id}/").content.decode().count(
+        'data-testid="read-mark"') == 1

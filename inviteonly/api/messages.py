@@ -15,6 +15,7 @@ from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import MemberCard, MemberIdPath
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, IdempotencyKeyHeader
 from inviteonly.api.walls import KeysetIn, api_response
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
 from inviteonly.social.actions import do_mark_conversation_read, do_send_message
 from inviteonly.social.avatars import avatar_url_of
@@ -70,6 +71,12 @@ class MessageIn(Schema):
 
 class ReadOut(Schema):
     marked_read: int
+
+
+class ReadUpToIn(Schema):
+    # The id of the newest message the member was shown: those that came since stay
+    # unread. Left out: every message so far is marked read.
+    up_to: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
 
 def message_out(message: Message, *, member_id: int, read_up_to: int) -> MessageOut:
@@ -153,6 +160,8 @@ def send_message(
 
 @router.post("/{member_id}/read", response={200: ReadOut, **ERRORS},
              summary="Mark the conversation read")
-def mark_read(request: HttpRequest, member_id: int = MemberIdPath) -> ReadOut:
+def mark_read(
+    request: HttpRequest, shown: Query[ReadUpToIn], member_id: int = MemberIdPath
+) -> ReadOut:
     return ReadOut(marked_read=do_mark_conversation_read(
-        member=authenticated_member(request), other_id=member_id))
+        member=authenticated_member(request), other_id=member_id, up_to=shown.up_to))

@@ -521,9 +521,13 @@ def _send_message(
     return message
 
 
-def do_mark_conversation_read(*, member: Member, other_id: int) -> int:
-    """Mark everything the other member wrote so far as read; returns how many
-    messages were unread."""
+def do_mark_conversation_read(
+    *, member: Member, other_id: int, up_to: int | None = None
+) -> int:
+    """Mark what the other member wrote as read: up to the message id ``up_to`` (the
+    newest the member was shown), or all so far. One that arrived after the page or
+    list was shown stays unread, and unread to its sender. Returns how many messages
+    were marked."""
     with transaction.atomic():
         participant = (
             Participant.objects.select_for_update().filter(member=member, other_id=other_id)
@@ -535,11 +539,18 @@ def do_mark_conversation_read(*, member: Member, other_id: int) -> int:
                 status=404,
             )
         newest = participant.last_message_id or 0
-        unread = participant.unread_count
-        participant.unread_count = 0
-        participant.last_read_message_id = max(participant.last_read_message_id, newest)
+        read_up_to = newest if up_to is None else min(up_to, newest)
+        if read_up_to <= participant.last_read_message_id:
+            return 0
+        # Those of the other's still unread after it (none when it is the newest).
+        still_unread = 0 if read_up_to >= newest else Message.objects.filter(
+            conversation_id=participant.conversation_id, id__gt=read_up_to,
+        ).exclude(sender_id=member.id).count()
+        marked = max(participant.unread_count - still_unread, 0)
+        participant.unread_count = min(participant.unread_count, still_unread)
+        participant.last_read_message_id = read_up_to
         participant.save(update_fields=["unread_count", "last_read_message_id"])
-    return unread
+    return marked
 
 
 def remove_message(*, message_id: int) -> bool:

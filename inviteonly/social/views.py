@@ -348,6 +348,9 @@ def conversation_view(request: HttpRequest, member_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def mark_read_view(request: HttpRequest, member_id: int) -> HttpResponse:
+    # The newest message the page showed (its form sends it): one that came since
+    # stays unread.
     return _act(request, lambda: actions.do_mark_conversation_read(
         member=signed_in_member(request), other_id=member_id,
+        up_to=row_id(request.POST.get("up_to")),
     ), done=None, default=reverse("conversation", args=[member_id]))
