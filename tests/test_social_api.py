@@ -768,3 +768,29 @@ def test_marking_a_conversation_read_up_to_what_was_shown_leaves_newer_messages_
         "marked_read"] == 1
     assert boris_api.get("/conversations").json_body["items"][0]["unread_count"] == 0
     assert boris_api.post(f"/conversations/{anna.id}/read?up_to=0").status_code == 422
+
+
+def test_a_friend_request_taken_back_or_blocked_takes_its_unread_notice_with_it() -> None:
+    """The notice "<name> wants to be your friend" of a request that is no more would
+    send the reader to look for it; and asking, taking back and asking again would
+    stack one notice per request. A notice already read stays, as do the others."""
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    _vera, vera_api = member_with_api("Vera")
+
+    def notices(api: Any) -> list[str]:
+        return [row["text"] for row in api.get("/me/notifications").json_body["items"]]
+
+    for _time in range(2):
+        assert boris_api.post("/friend-requests", {"member_id": anna.id}).status_code == 201
+        assert boris_api.request("DELETE", f"/friend-requests/{anna.id}").status_code == 204
+    assert boris_api.post("/friend-requests", {"member_id": anna.id}).status_code == 201
+    assert vera_api.post("/friend-requests", {"member_id": anna.id}).status_code == 201
+    assert notices(anna_api) == ["Vera wants to be your friend.",
+                                 "Boris wants to be your friend."]
+    assert anna_api.post("/blocks", {"member_id": boris.id}).status_code == 204
+    assert notices(anna_api) == ["Vera wants to be your friend."]
+    # Read, then taken back: it stays, as history.
+    assert anna_api.post("/me/notifications/read").json_body == {"marked_read": 1}
+    assert vera_api.request("DELETE", f"/friend-requests/{anna.id}").status_code == 204
+    assert notices(anna_api) == ["Vera wants to be your friend."]

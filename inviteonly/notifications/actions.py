@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.db.models import Q
+
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
 from inviteonly.lib.queries import insert_later
@@ -49,6 +51,18 @@ def notify_members(
                      created_at=now)
         for member_id in sorted(staying.values_list("id", flat=True))
     ])
+
+
+def withdraw_unread_notices(
+    kind: NotificationKind, *, pairs: list[tuple[int, int]]
+) -> None:
+    """Delete the unread notices of ``kind`` to each (member, subject) of ``pairs``: what
+    they told of is no more (a friend request taken back, or ended by a block). One
+    already read stays, as history. Runs in the caller's transaction."""
+    matches = Q()
+    for member_id, subject_id in pairs:
+        matches |= Q(member_id=member_id, subject_id=subject_id)
+    Notification.objects.filter(matches, kind=kind, read_at__isnull=True).delete()
 
 
 def do_show_notifications(

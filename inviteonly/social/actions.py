@@ -18,7 +18,7 @@ from inviteonly.accounts.models import Member
 from inviteonly.accounts.validation import clean_multiline_text
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.actions import notify_member, withdraw_unread_notices
 from inviteonly.notifications.models import NotificationKind
 from inviteonly.social import idempotency
 from inviteonly.social.avatars import delete_avatar_file, reencode_avatar, store_avatar
@@ -286,11 +286,15 @@ def do_decline_friend_request(*, member: Member, sender_id: int) -> None:
 
 
 def do_cancel_friend_request(*, member: Member, recipient_id: int) -> None:
-    deleted, _by_model = FriendRequest.objects.filter(
-        sender=member, recipient_id=recipient_id
-    ).delete()
-    if not deleted:
-        raise _no_request()
+    """Take back a request; its notice goes too, unless the recipient read it."""
+    with transaction.atomic():
+        deleted, _by_model = FriendRequest.objects.filter(
+            sender=member, recipient_id=recipient_id
+        ).delete()
+        if not deleted:
+            raise _no_request()
+        withdraw_unread_notices(NotificationKind.FRIEND_REQUEST,
+                                pairs=[(recipient_id, member.id)])
 
 
 def _unfriend(member_id: int, other_id: int) -> int:
@@ -307,8 +311,9 @@ def do_remove_friend(*, member: Member, friend_id: int) -> None:
 
 
 def do_block_member(*, member: Member, blocked_id: int) -> None:
-    """Block a member: the friendship and friend requests between the two end, and
-    neither can write to the other or post on the other's wall."""
+    """Block a member: the friendship and friend requests between the two end (with
+    the requests' unread notices), and neither can write to the other or post on the
+    other's wall."""
     blocked = _other(member, blocked_id)
     with transaction.atomic():
         _lock_pair(member.id, blocked.id)
@@ -317,6 +322,8 @@ def do_block_member(*, member: Member, blocked_id: int) -> None:
         FriendRequest.objects.filter(
             Q(sender=member, recipient=blocked) | Q(sender=blocked, recipient=member)
         ).delete()
+        withdraw_unread_notices(NotificationKind.FRIEND_REQUEST,
+                                pairs=[(member.id, blocked.id), (blocked.id, member.id)])
 
 
 def do_unblock_member(*, member: Member, blocked_id: int) -> None:
