@@ -578,3 +578,18 @@ def test_joining_with_a_held_number_says_when_it_may_join_again(
     assert not Member.objects.filter(
         status=Member.Status.ACTIVE, phone_blind_index=crypto.blind_index(LEAVING)
     ).exists()
+
+
+def test_their_pending_friend_requests_take_their_unread_notices_with_them(
+    leaving: Member, clock: FrozenClock
+) -> None:
+    """"Former member wants to be your friend" would send the reader to a request that
+    leaving deleted; a notice already read stays, as history."""
+    fedor = make_member(phone="+79165550031", display_name="Fedor")
+    asya = make_member(phone="+79165550032", display_name="Asya")
+    do_send_friend_request(member=leaving, recipient_id=fedor.id)
+    do_send_friend_request(member=leaving, recipient_id=asya.id)
+    Notification.objects.filter(member=asya).update(read_at=clock.current)
+    do_leave_network(member=leaving, password=PASSWORD, confirmed=True)
+    assert not Notification.objects.filter(member=fedor).exists()
+    assert Notification.objects.filter(member=asya, subject_id=leaving.id).count() == 1

@@ -57,7 +57,7 @@ from inviteonly.lib.queries import (
     written_together,
 )
 from inviteonly.moderation.actions import lock_members
-from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.actions import notify_member, withdraw_unread_notices
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.phone_verification.actions import (
     StartedVerification,
@@ -1027,6 +1027,11 @@ def do_leave_network(
         Vouch.objects.filter(member_id=member.id, request__granted_at__isnull=True).delete()
         Profile.objects.filter(member_id=member.id).delete()
         Friendship.objects.filter(Q(member_id=member.id) | Q(friend_id=member.id)).delete()
+        # Their requests' unread notices go with them (read ones stay, as history).
+        withdraw_unread_notices(
+            NotificationKind.FRIEND_REQUEST, subject_id=member.id,
+            member_ids=FriendRequest.objects.filter(sender_id=member.id).values("recipient_id"),
+        )
         FriendRequest.objects.filter(
             Q(sender_id=member.id) | Q(recipient_id=member.id)
         ).delete()

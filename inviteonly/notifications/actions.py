@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import QuerySet
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
@@ -54,15 +56,15 @@ def notify_members(
 
 
 def withdraw_unread_notices(
-    kind: NotificationKind, *, pairs: list[tuple[int, int]]
+    kind: NotificationKind, *, subject_id: int, member_ids: Iterable[int] | QuerySet[Any]
 ) -> None:
-    """Delete the unread notices of ``kind`` to each (member, subject) of ``pairs``: what
-    they told of is no more (a friend request taken back, or ended by a block). One
-    already read stays, as history. Runs in the caller's transaction."""
-    matches = Q()
-    for member_id, subject_id in pairs:
-        matches |= Q(member_id=member_id, subject_id=subject_id)
-    Notification.objects.filter(matches, kind=kind, read_at__isnull=True).delete()
+    """Delete the unread notices of ``kind`` about ``subject_id`` to ``member_ids`` (ids,
+    or a query of them): what they told of is no more (a friend request taken back,
+    ended by a block or by its sender leaving). One already read stays, as history.
+    Runs in the caller's transaction."""
+    Notification.objects.filter(
+        kind=kind, subject_id=subject_id, member_id__in=member_ids, read_at__isnull=True
+    ).delete()
 
 
 def do_show_notifications(

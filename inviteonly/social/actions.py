@@ -293,8 +293,8 @@ def do_cancel_friend_request(*, member: Member, recipient_id: int) -> None:
         ).delete()
         if not deleted:
             raise _no_request()
-        withdraw_unread_notices(NotificationKind.FRIEND_REQUEST,
-                                pairs=[(recipient_id, member.id)])
+        withdraw_unread_notices(NotificationKind.FRIEND_REQUEST, subject_id=member.id,
+                                member_ids=[recipient_id])
 
 
 def _unfriend(member_id: int, other_id: int) -> int:
@@ -322,8 +322,9 @@ def do_block_member(*, member: Member, blocked_id: int) -> None:
         FriendRequest.objects.filter(
             Q(sender=member, recipient=blocked) | Q(sender=blocked, recipient=member)
         ).delete()
-        withdraw_unread_notices(NotificationKind.FRIEND_REQUEST,
-                                pairs=[(member.id, blocked.id), (blocked.id, member.id)])
+        for asker, asked in ((member, blocked), (blocked, member)):
+            withdraw_unread_notices(NotificationKind.FRIEND_REQUEST, subject_id=asker.id,
+                                    member_ids=[asked.id])
 
 
 def do_unblock_member(*, member: Member, blocked_id: int) -> None:
