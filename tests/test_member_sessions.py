@@ -466,3 +466,22 @@ def test_the_sessions_page_counts_its_minutes_in_the_readers_language(
     with override_settings(SESSION_LAST_SEEN_INTERVAL=timedelta(minutes=minutes)):
         html = here.get("/profile/sessions/").content.decode()
     assert words in html
+
+
+def test_a_member_logged_in_who_recovers_on_that_page_is_sent_to_log_in(
+    vera: Member, sms_outbox: SmsOutbox
+) -> None:
+    # The recovery ends every session, the one the recovery pages run in too: they go on
+    # logged out, to the login page with its message, not to an error page.
+    here = browser(VERA)
+    assert here.post("/recover/", {"phone": VERA})["Location"] == "/recover/confirm/"
+    recovered = here.post("/recover/confirm/", {
+        "code": sms_outbox.code_for(VERA), "new_password": "a brand new passphrase",
+    })
+    assert recovered.status_code == 302
+    assert recovered["Location"] == "/login/"
+    login_page = here.get("/login/")
+    assert "Your password has been changed." in login_page.content.decode()
+    assert here.get("/profile/sessions/").status_code == 302
+    assert not MemberSession.objects.filter(member=vera).exists()
+    assert Member.objects.get(id=vera.id).check_password("a brand new passphrase")

@@ -140,7 +140,13 @@ def recover_confirm_view(request: HttpRequest) -> HttpResponse:
         ),
     )
     if member is not None:
-        request.session.pop(RECOVERY_SESSION_KEY, None)
+        if isinstance(request.user, Member) and request.user.pk == member.pk:
+            # The action ended every session of the member, this one too (a member
+            # logged in here who forgot the password): its cookie goes as well, rather
+            # than the session being stored again after its row is gone (a 400).
+            auth.logout(request)
+        else:
+            request.session.pop(RECOVERY_SESSION_KEY, None)
         messages.success(
             request, _("Your password has been changed. Log in with the new password.")
         )
