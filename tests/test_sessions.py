@@ -12,6 +12,7 @@ import pytest
 from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.hashers import PBKDF2PasswordHasher, check_password, make_password
 from django.contrib.auth.signals import user_logged_in
 from django.core.management import call_command
 from django.db import connection
@@ -224,6 +225,45 @@ def test_a_member_banned_while_their_password_is_checked_is_refused_the_session(
     assert bans and not MemberSession.objects.filter(member=member).exists()
     do_lift_sanction(sanction_id=bans[0].id, moderator=founder, reason="Owner got it back")
     assert page.get("/invitations/").status_code == 302
+
+
+@pytest.mark.parametrize("through", ["api", "web"])
+def test_a_password_recovered_while_an_old_hash_is_checked_at_login_stands(
+    through: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hash of an older hasher is stored anew, upgraded, when its password logs in.
+    Someone logging in with the old password while the member recovers (that is why
+    they recover) must neither write the old password back over the recovered one nor
+    get a session."""
+    member = make_member(phone="+79161234567", display_name="Boris")
+    Member.objects.filter(id=member.id).update(
+        password=make_password(PASSWORD, hasher="pbkdf2_sha256")
+    )
+    verify = PBKDF2PasswordHasher.verify
+    recovered: list[bool] = []
+
+    def recovered_meanwhile(self: PBKDF2PasswordHasher, password: str, encoded: str) -> bool:
+        if not recovered:
+            recovered.append(True)
+            Member.objects.filter(id=member.id).update(
+                password=make_password("the recovered passphrase")
+            )
+        return verify(self, password, encoded)
+
+    monkeypatch.setattr(PBKDF2PasswordHasher, "verify", recovered_meanwhile)
+    api, page = ApiClient(), Client()
+    if through == "api":
+        response = api.post("/session", {"phone": "+79161234567", "password": PASSWORD})
+        assert response.status_code == 401, response.json_body
+        assert response.json_body["code"] == "login_failed"
+    else:
+        response = page.post("/login/", {"phone": "+79161234567", "password": PASSWORD})
+        assert response.status_code == 200
+        assert "The phone number or the password is wrong." in response.content.decode()
+    assert recovered
+    stored = Member.objects.get(id=member.id).password
+    assert check_password("the recovered passphrase", stored)
+    assert not MemberSession.objects.filter(member=member).exists()
 
 
 @pytest.mark.parametrize(

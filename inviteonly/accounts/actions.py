@@ -405,17 +405,20 @@ def do_log_in(
     committed since, and ended their sessions. So the session is stored under the
     member's row lock, which a ban also takes (moderation.actions, lock order), and
     only if the member is not banned: a ban either deletes it or comes first and
-    refuses it. So does a leave. ``just_joined``: the member was created in the
-    caller's transaction, where nobody can have banned them (no lock, no query, no
-    savepoint)."""
+    refuses it. So does a leave, and so does a recovery or a change of the password:
+    the one checked must still be the member's. ``just_joined``: the member was
+    created in the caller's transaction, where nobody can have banned them (no lock,
+    no query, no savepoint)."""
     with transaction.atomic(savepoint=not just_joined):
         if not just_joined:
-            status = (
+            status, password = (
                 Member.objects.select_for_update(no_key=True)
-                .filter(id=member.id).values_list("status", flat=True).get()
+                .filter(id=member.id).values_list("status", "password").get()
             )
-            # Banned, or left the network (do_leave_network also ends every session).
-            if status in (Member.Status.BANNED, Member.Status.LEFT):
+            # Banned, or left the network (do_leave_network also ends every session);
+            # or the password was recovered or changed since it was checked, which
+            # ended every session: one stored now would be refused anyway.
+            if status in (Member.Status.BANNED, Member.Status.LEFT) or password != member.password:
                 raise _login_refused()
         # What the member's sessions page shows of this one (accounts/sessions.py);
         # the store's kind (web or API) is its creator's.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
@@ -13,7 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib import clock, tree_paths
-from inviteonly.lib.queries import update_later
+from inviteonly.lib.queries import update, update_later
 
 if TYPE_CHECKING:
     from inviteonly.accounts.sessions import SessionStore
@@ -183,6 +184,21 @@ class Member(AbstractBaseUser, PermissionsMixin):
         # Django's login machinery refuses inactive accounts: banned members, and those
         # who left the network.
         return self.status not in (self.Status.BANNED, self.Status.LEFT)
+
+    def check_password(self, raw_password: str) -> bool:
+        """Django's check, but a hash due for an upgrade (an older hasher's or older
+        parameters') is stored anew only if the row still holds the hash checked: a
+        password recovered or changed meanwhile is not overwritten with the one it
+        replaced, typed by whoever still knew it."""
+        checked = self.password
+
+        def upgrade(raw: str) -> None:
+            upgraded = make_password(raw)
+            if update(Member, {"password": upgraded}, where="id = %s AND password = %s",
+                      params=[self.pk, checked]) == 1:
+                self.password = upgraded
+
+        return check_password(raw_password, checked, setter=upgrade)
 
     @property
     def invites_without_limit(self) -> bool:
