@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+from django.contrib.auth.hashers import check_password
 from django.db import connection, transaction
 from django.db.models import Q
 from django.test import override_settings
@@ -23,8 +24,10 @@ from inviteonly.accounts import actions as account_actions
 from inviteonly.accounts.actions import (
     do_confirm_join,
     do_confirm_phone_change,
+    do_confirm_recovery,
     do_start_join,
     do_start_phone_change,
+    do_start_recovery,
 )
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
@@ -127,6 +130,38 @@ def test_twenty_simultaneous_submits_of_one_code_create_one_member(
     assert outcomes.count("joined") == 1, outcomes
     assert set(outcomes) <= {"joined", "code_expired"}, outcomes
     assert Member.objects.exclude(id=founder.id).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_recovery_code_gives_five_tries_and_one_new_password_to_twenty_at_once(
+    sms_outbox: SmsOutbox,
+) -> None:
+    member = make_member(phone="+79161234567")
+    guessed = do_start_recovery(phone="+79161234567")
+    code = sms_outbox.code_for("+79161234567")
+    wrong = "000000" if code != "000000" else "111111"
+    guesses = race([partial(
+        do_confirm_recovery, verification_token=guessed.token, code=wrong,
+        new_password="a brand new passphrase",
+    )] * RACERS)
+    assert sorted(set(guesses)) == ["code_exhausted", "code_expired", "code_wrong"], guesses
+    assert (guesses.count("code_wrong"), guesses.count("code_exhausted")) == (4, 1)
+    assert PhoneVerification.objects.get(id=guessed.verification.id).failed_attempts == 5
+
+    started = do_start_recovery(phone="+79161234567")
+    code = sms_outbox.code_for("+79161234567")
+    outcomes = race([partial(
+        do_confirm_recovery, verification_token=started.token, code=code,
+        new_password=f"a brand new passphrase {racer}",
+    ) for racer in range(RACERS)])
+    assert outcomes.count("joined") == 1, outcomes
+    assert set(outcomes) <= {"joined", "code_expired"}, outcomes
+    assert AuditEntry.objects.filter(
+        action=AuditAction.PASSWORD_RECOVERED, target_member=member
+    ).count() == 1
+    password = Member.objects.get(id=member.id).password
+    assert sum(check_password(f"a brand new passphrase {racer}", password)
+               for racer in range(RACERS)) == 1
 
 
 def confirmation_of(

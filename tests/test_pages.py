@@ -619,7 +619,10 @@ def test_closed_site_says_registration_is_closed(founder: Member) -> None:
 
 
 def test_login_redirect_stays_on_the_site(founder: Member) -> None:
-    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+    # Browsers drop tabs and line breaks in a URL and read a backslash as a slash.
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example",
+                   "/\t/evil.example", "/\n/evil.example", "/\r\\evil.example",
+                   "///evil.example", " //evil.example", "javascript:alert(1)"):
         response = Client().post(
             f"/login/?next={target}", {"phone": "+79160000001", "password": PASSWORD}
         )

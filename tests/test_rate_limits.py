@@ -7,6 +7,7 @@ import re
 import secrets
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -609,3 +610,29 @@ def test_a_count_given_back_after_its_window_ended_leaves_no_key_in_redis(
     assert redis_store.client.exists(ended) == 0
     assert redis_store.read([running]) == [1]
     assert redis_store.client.ttl(running) > 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("proxies", "remote"), [(0, "192.0.2.1"), (1, "10.0.0.2")])
+def test_a_forged_forwarded_address_does_not_dodge_the_login_limit(
+    settings: Any, proxies: int, remote: str
+) -> None:
+    """A client writes what it likes in X-Forwarded-For; only what the trusted proxies
+    appended (none trusted: the connection's address) counts. Each try names another
+    address and another number (no number's own throttle), all from one client."""
+    settings.TRUSTED_PROXY_COUNT = proxies
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": [("ip", 3, 600)]}
+    statuses = []
+    for attempt in range(4):
+        # What the client sent, then (behind a proxy) what the proxy appended.
+        forged = f"198.51.100.{attempt}"
+        forwarded = forged if proxies == 0 else f"{forged}, 203.0.113.7"
+        response = Client(REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded).post(
+            "/api/session", {"phone": f"+7916555000{attempt}", "password": "a guess"},
+            content_type="application/json",
+        )
+        statuses.append(response.status_code)
+    assert statuses == [401, 401, 401, 429]
+    client = "192.0.2.1" if proxies == 0 else "203.0.113.7"
+    assert set(AuditEntry.objects.filter(action=AuditAction.LOGIN_FAILED)
+               .values_list("ip_address", flat=True)) == {client}

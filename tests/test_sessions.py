@@ -3,6 +3,7 @@ by a password change, found with their member in one query, swept once expired."
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from importlib import import_module
 from io import StringIO
@@ -348,3 +349,33 @@ def test_the_web_join_logs_in_with_the_join_and_a_ban_just_after_ends_it(
     answer = banned.post("/join/confirm/", {"code": sms_outbox.code_for(second)})
     assert answer.status_code == 302
     assert not MemberSession.objects.filter(member__display_name="Spammer").exists()
+
+
+def test_the_api_takes_no_session_cookie_and_needs_no_csrf_token_with_a_bearer(
+    founder: Member,
+) -> None:
+    """A page's session cookie, which a browser sends along with any site's request,
+    authenticates no API request, so a forged cross-site write finds no member; a
+    bearer token does, with no CSRF token. The pages' own writes need one."""
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(founder, backend=settings.AUTHENTICATION_BACKENDS[0])
+    writes = [
+        ("POST", "/api/invitations", {"phone": "+79165550009"}),
+        ("POST", "/api/me/sessions/end-others", {}),
+        ("POST", "/api/me/password",
+         {"current_password": PASSWORD, "new_password": "another fine passphrase"}),
+        ("DELETE", "/api/session", None),
+    ]
+    for method, path, body in writes:
+        response = browser.generic(method, path, data=json.dumps(body or {}),
+                                   content_type="application/json")
+        assert response.status_code == 401, path
+        assert response["WWW-Authenticate"] == "Bearer"
+    assert browser.post("/profile/sessions/end-others").status_code == 403  # no CSRF token
+    assert MemberSession.objects.filter(member=founder).count() == 1
+    api = ApiClient()
+    api.client = Client(enforce_csrf_checks=True)
+    api.log_in("+79160000001")
+    ended = api.post("/me/sessions/end-others", {})
+    assert ended.status_code == 200, ended.json_body
+    assert ended.json_body["ended"] == 1  # the page's session
