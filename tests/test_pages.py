@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import Client, override_settings
 
-from inviteonly.accounts.models import Member
-from inviteonly.invitations.actions import do_invite_by_phone
+from inviteonly.accounts.models import Member, MemberSession
+from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.site_config.actions import do_set_registration_mode
@@ -86,6 +86,31 @@ def test_submitting_the_code_page_again_finds_nothing_to_confirm(
     assert first["Location"] == "/"
     assert second["Location"] == "/"  # the join is done: the page has nothing left to confirm
     assert Member.objects.filter(display_name="Boris").count() == 1
+
+
+def test_a_join_refused_at_its_code_leaves_the_newcomer_logged_out(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    # The invitation is revoked while the newcomer waits for the code: the join, the
+    # new member and their login are undone together, and the refusal is no page of a
+    # member that does not exist.
+    invitation = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    newcomer = Client()
+    newcomer.post(f"/j/{sms_outbox.join_token_for(NUMBER)}", {
+        "phone": NUMBER, "display_name": "Boris", "password": PASSWORD, "language": "en",
+    })
+    do_revoke_invitation(member=founder, invitation_id=invitation.id)
+    refused = newcomer.post("/join/confirm/", {"code": sms_outbox.code_for(NUMBER)})
+    assert refused.status_code == 200
+    page = refused.content.decode()
+    assert "already been used or has expired" in page
+    assert not refused.context["user"].is_authenticated
+    assert "My wall" not in page and "/logout/" not in page
+    assert not Member.objects.filter(display_name="Boris").exists()
+    assert not MemberSession.objects.filter(member__isnull=False).exclude(
+        member=founder
+    ).exists()
+    assert newcomer.get("/invitations/")["Location"].startswith("/login/")
 
 
 def test_login_answers_the_same_for_unknown_and_registered_numbers(founder: Member) -> None:

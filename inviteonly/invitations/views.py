@@ -3,7 +3,7 @@ link or, in open mode, without one)."""
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -151,6 +151,7 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
     if verification_id is None:
         return redirect("home")
     form = CodeForm(request.POST or None)
+    logged_in: list[Member] = []
 
     def log_in(member: Member) -> None:
         # In the join's transaction, as the API's session is: the member and their
@@ -159,6 +160,7 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
         # join's last writes (a stored one would be updated before it is there).
         request.session.flush()
         do_log_in(request, member=member, ip_address=client_ip(request), just_joined=True)
+        logged_in.append(member)
 
     member = run_form_action(
         request,
@@ -168,6 +170,10 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
             on_joined=log_in,
         ),
     )
+    if member is None and logged_in:
+        # Refused after it logged in (the invitation was used or revoked meanwhile): the
+        # member and their session were undone with the join, so is this request's login.
+        auth.logout(request)
     if member is not None:
         messages.success(request, _("Welcome, %(name)s!") % {"name": member.display_name})
         return set_language_cookie(redirect("home"), member.language)
