@@ -43,6 +43,8 @@ urlpatterns = [
     path("join/confirm/", invitation_views.join_confirm_view, name="join_confirm"),
     path("ask/", request_views.ask_view, name="ask_for_invitation"),
     path("ask/<str:token>", request_views.status_view, name="invitation_request_status"),
+    path("ask/<str:token>/withdraw", request_views.withdraw_view,
+         name="withdraw_invitation_request"),
     path("requests/", request_views.open_requests_view, name="invitation_requests"),
     path("requests/<id:request_id>/vouch", request_views.vouch_view, name="vouch_for_request"),
     path("requests/<id:request_id>/grant", request_views.grant_view, name="grant_request"),

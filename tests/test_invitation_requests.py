@@ -25,6 +25,7 @@ from inviteonly.invitation_requests.actions import (
     do_grant_invitation_request,
     do_request_invitation,
     do_vouch_for_request,
+    do_withdraw_invitation_request,
 )
 from inviteonly.invitation_requests.models import InvitationRequest, Vouch
 from inviteonly.invitation_requests.queries import open_requests_for
@@ -697,3 +698,170 @@ def test_a_request_that_expired_before_its_invitation_was_withdrawn_says_so(
     assert said in page
     with translation.override(language):
         assert gettext("No member granted the request in time. You may ask again.") not in page
+
+
+def withdraw(token: str, language: str = "en") -> Any:
+    return ApiClient(language).post("/invitation-requests/withdraw", {"status_token": token})
+
+
+def test_withdrawing_a_waiting_request_deletes_it_and_its_number(founder: Member) -> None:
+    token = ask().json_body["status_token"]
+    request = InvitationRequest.objects.get()
+    do_vouch_for_request(member=founder, request_id=request.id)
+    withdrawn = withdraw(token)
+    assert withdrawn.status_code == 204, withdrawn.json_body
+    # Nothing of the request is left: no number, no index, no note, no vouch...
+    assert InvitationRequest.objects.count() == 0
+    assert Vouch.objects.count() == 0
+    assert open_requests_for(founder).count() == 0
+    # ...its status link leads nowhere, and it cannot be withdrawn twice.
+    status = ApiClient().post("/invitation-requests/status", {"status_token": token})
+    assert (status.status_code, status.json_body["code"]) == (404, "request_not_found")
+    again = withdraw(token, "ru")
+    assert (again.status_code, again.json_body["code"]) == (404, "request_not_found")
+    assert "Нет запроса" in again.json_body["detail"]
+    with pytest.raises(ActionError) as gone:
+        do_grant_invitation_request(member=founder, request_id=request.id)
+    assert gone.value.code == "request_not_open"
+    # The audit entry says that it happened, and nothing about the number or the token.
+    (entry,) = AuditEntry.objects.filter(action=AuditAction.INVITATION_REQUEST_WITHDRAWN)
+    assert entry.details == {"region": "RU"}
+    assert token not in str(entry.details) and "33" not in str(entry.details)
+
+
+@pytest.mark.parametrize("token", ["", "not-a-real-token", "x" * 43])
+def test_withdrawing_with_a_wrong_token_is_a_translated_404_and_changes_nothing(
+    token: str,
+) -> None:
+    ask()
+    refused = withdraw(token, "ru")
+    assert refused.status_code in (404, 422)
+    if refused.status_code == 404:
+        assert refused.json_body["code"] == "request_not_found"
+        assert "Нет запроса" in refused.json_body["detail"]
+    assert InvitationRequest.objects.filter(listed=True).count() == 1
+    assert not AuditEntry.objects.filter(
+        action=AuditAction.INVITATION_REQUEST_WITHDRAWN
+    ).exists()
+
+
+def test_withdrawing_answers_alike_for_a_members_number(founder: Member) -> None:
+    make_member(phone="+79162223344")
+    tokens = [ask().json_body["status_token"],
+              ask(phone="+79162223344").json_body["status_token"]]
+    answers = [withdraw(token) for token in tokens]
+    assert [(answer.status_code, answer.content) for answer in answers] == [(204, b"")] * 2
+    assert InvitationRequest.objects.count() == 0
+
+
+def test_withdrawing_a_granted_request_revokes_its_unused_invitation(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    token = ask().json_body["status_token"]
+    api = granter_api(clock)
+    granter = Member.objects.get(phone_blind_index=crypto.blind_index(GRANTER))
+    granted = api.post(f"/invitation-requests/{request_id_of(ASKER)}/grant")
+    assert granted.status_code == 201
+    link = sms_outbox.join_token_for(ASKER)
+    clock.advance(hours=1)
+    assert withdraw(token).status_code == 204
+    assert InvitationRequest.objects.count() == 0
+    with pytest.raises(ActionError) as dead:
+        access_invitation_by_token(link)
+    assert dead.value.code == "invitation_revoked"
+    invitation = Invitation.objects.get()
+    assert invitation.revoked_at == clock.current
+    assert AuditEntry.objects.filter(
+        action=AuditAction.INVITATION_REVOKED, invitation=invitation
+    ).exists()
+    # The granter's invitation comes back as after a revocation: when it would have
+    # expired, not at once.
+    assert allowance_of(granter, moment=clock.current).available == 4
+    assert allowance_of(granter, moment=invitation.expires_at).available == 5
+    # The granter cannot revoke it again, and nothing puts the request back.
+    revoked = api.post(f"/invitations/{invitation.id}/revoke")
+    assert (revoked.status_code, revoked.json_body["code"]) == (409, "invitation_not_revocable")
+    assert api.get("/invitation-requests").json_body["count"] == 0
+
+
+def test_withdrawing_a_request_whose_invitation_was_used_leaves_the_member_be(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    token = ask().json_body["status_token"]
+    do_grant_invitation_request(member=founder, request_id=request_id_of(ASKER))
+    join_with_sms(ASKER, sms_outbox)
+    assert withdraw(token).status_code == 204
+    assert InvitationRequest.objects.count() == 0
+    invitation = Invitation.objects.get()
+    assert invitation.redeemed_at is not None and invitation.revoked_at is None
+    assert Member.objects.get(display_name="Vera").status == Member.Status.ACTIVE
+    assert not AuditEntry.objects.filter(action=AuditAction.INVITATION_REVOKED).exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "button", "done"),
+    [
+        ("en", "Withdraw my request", "Your request is withdrawn"),
+        ("ru", "Отозвать мой запрос", "Ваш запрос отозван"),
+    ],
+)
+def test_withdrawing_on_the_status_page(language: str, button: str, done: str) -> None:
+    token = ask().json_body["status_token"]
+    asker = Client(HTTP_ACCEPT_LANGUAGE=language, enforce_csrf_checks=True)
+    page = asker.get(f"/ask/{token}").content.decode()
+    assert button in page
+    assert asker.get(f"/ask/{token}/withdraw").status_code == 405
+    # Without the form's CSRF token, nothing happens.
+    assert asker.post(f"/ask/{token}/withdraw").status_code == 403
+    assert InvitationRequest.objects.count() == 1
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert csrf is not None
+    withdrawn = asker.post(f"/ask/{token}/withdraw",
+                           {"csrfmiddlewaretoken": csrf.group(1)}, follow=True)
+    assert withdrawn.status_code == 200
+    assert done in withdrawn.content.decode()
+    assert InvitationRequest.objects.count() == 0
+    again = asker.post(f"/ask/{token}/withdraw", {"csrfmiddlewaretoken": csrf.group(1)})
+    assert again.status_code == 404
+    with translation.override(language):
+        said = gettext("There is no request with this status link. Check that you copied "
+                       "all of it.")
+    assert said.replace("'", "&#x27;") in again.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_withdrawals_of_one_granted_request_at_once_revoke_once(
+    sms_outbox: SmsOutbox,
+) -> None:
+    submitted = do_request_invitation(phone=ASKER, note=NOTE, language="en")
+    founder = make_member(role=Member.Role.FOUNDER)
+    do_grant_invitation_request(member=founder, request_id=submitted.request.id)
+    outcomes = race([
+        partial(do_withdraw_invitation_request, token=submitted.status_token)
+        for _ in range(10)
+    ])
+    assert outcomes.count("joined") == 1  # race()'s word for success
+    assert outcomes.count("request_not_found") == 9
+    assert InvitationRequest.objects.count() == 0
+    assert Invitation.objects.get().revoked_at is not None
+    assert AuditEntry.objects.filter(action=AuditAction.INVITATION_REVOKED).count() == 1
+    assert AuditEntry.objects.filter(
+        action=AuditAction.INVITATION_REQUEST_WITHDRAWN
+    ).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_withdrawal_racing_grants_leaves_no_live_invitation(sms_outbox: SmsOutbox) -> None:
+    """Whichever comes first, the request ends deleted and no invitation sent on it
+    still works: a grant after the withdrawal finds nothing, one before is revoked."""
+    submitted = do_request_invitation(phone=ASKER, note=NOTE, language="en")
+    granters = [make_member(role=Member.Role.MODERATOR) for _ in range(4)]
+    outcomes = race([
+        partial(do_withdraw_invitation_request, token=submitted.status_token),
+        *(partial(do_grant_invitation_request, member=member, request_id=submitted.request.id)
+          for member in granters),
+    ])
+    assert not [outcome for outcome in outcomes if outcome.startswith("crash")], outcomes
+    assert InvitationRequest.objects.count() == 0
+    assert not Invitation.objects.filter(revoked_at__isnull=True).exists()
+    assert Invitation.objects.count() == outcomes.count("joined") - 1

@@ -27,6 +27,7 @@ from inviteonly.invitation_requests.actions import (
     do_grant_invitation_request,
     do_request_invitation,
     do_vouch_for_request,
+    do_withdraw_invitation_request,
 )
 from inviteonly.invitation_requests.models import InvitationRequest
 from inviteonly.invitation_requests.queries import (
@@ -119,6 +120,16 @@ def create_request(request: HttpRequest, payload: RequestIn) -> tuple[int, Reque
              summary="The state of my request")
 def request_status(request: HttpRequest, payload: StatusIn) -> RequestStatusOut:
     return RequestStatusOut.of(access_request_by_status_token(payload.status_token))
+
+
+@router.post("/withdraw", response={204: None, **ERRORS}, summary="Withdraw my request")
+def withdraw_request(request: HttpRequest, payload: StatusIn) -> tuple[int, None]:
+    """Deletes the request at once, its number and note with it, and takes it off the
+    members' list; an invitation granted on it that nobody has used yet is revoked.
+    The status token no longer works afterwards. The answer is the same whatever the
+    number."""
+    do_withdraw_invitation_request(token=payload.status_token, ip_address=client_ip(request))
+    return 204, None
 
 
 @router.get("", response={200: list[OpenRequestOut], **ERRORS}, auth=session_bearer,

@@ -36,6 +36,9 @@ class AuditAction(models.TextChoices):
     INVITATION_REQUESTED = "invitation_requested", _("Invitation requested")
     INVITATION_REQUEST_VOUCHED = "invitation_request_vouched", _("Vouched for a request")
     INVITATION_REQUEST_GRANTED = "invitation_request_granted", _("Invitation request granted")
+    INVITATION_REQUEST_WITHDRAWN = (
+        "invitation_request_withdrawn", _("Invitation request withdrawn by its requester")
+    )
     INVITATION_REVOKED = "invitation_revoked", _("Invitation revoked")
     INVITATIONS_REVOKED_BY_BAN = "invitations_revoked_by_ban", _(
         "Unredeemed invitations revoked by a ban"

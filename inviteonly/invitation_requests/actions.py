@@ -21,6 +21,7 @@ from inviteonly.invitations.actions import (
     clean_note,
     create_invitation,
     invitation_rate_limits,
+    revoke_pending_invitation,
 )
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.rights import check_can_invite
@@ -124,6 +125,55 @@ def do_request_invitation(
             region=number.region,
         )
     return SubmittedRequest(request=request, status_token=token)
+
+
+def request_not_found() -> ActionError:
+    return ActionError(
+        "request_not_found",
+        _("There is no request with this status link. Check that you copied all of it."),
+        status=404,
+    )
+
+
+def _lock_invitation(invitation_id: int | None) -> Invitation | None:
+    if invitation_id is None:
+        return None
+    return Invitation.objects.select_for_update().filter(id=invitation_id).first()
+
+
+def do_withdraw_invitation_request(*, token: str, ip_address: str | None = None) -> None:
+    """The requester takes their request back, whatever its state: the row goes, with
+    the encrypted number, its blind index, the note and the vouches, so it leaves the
+    members' list at once; the status link then leads nowhere. An invitation granted on
+    it that nobody has used yet is revoked as its inviter's revocation does (the
+    allowance it spent comes back when it would have expired). The answer is the same
+    whatever the number; of two withdrawals at once, one does it and the other finds no
+    request.
+
+    Locks the invitation before the request, as a revocation does (its
+    ``put_requests_back`` writes the request after locking the invitation)."""
+    digest = status_token_digest(token or "")
+    with transaction.atomic():
+        found = InvitationRequest.objects.filter(status_token_digest=digest).values_list(
+            "id", "invitation_id"
+        ).first()
+        if found is None:
+            raise request_not_found()
+        request_id, invitation_id = found
+        invitation = _lock_invitation(invitation_id)
+        request = InvitationRequest.objects.select_for_update().filter(id=request_id).first()
+        if request is None:  # withdrawn meanwhile
+            raise request_not_found()
+        if request.invitation_id != invitation_id:  # granted or revoked meanwhile
+            invitation = _lock_invitation(request.invitation_id)
+        now = clock.now()
+        if invitation is not None:
+            revoke_pending_invitation(invitation, now=now, actor=None, ip_address=ip_address)
+        request.delete()
+        record_audit_entry(
+            AuditAction.INVITATION_REQUEST_WITHDRAWN, ip_address=ip_address,
+            region=request.region,
+        )
 
 
 def _request_not_open() -> ActionError:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
-from django.utils.translation import gettext_lazy as _
 
 from inviteonly.accounts.models import Member
-from inviteonly.invitation_requests.actions import status_token_digest
+from inviteonly.invitation_requests.actions import request_not_found, status_token_digest
 from inviteonly.invitation_requests.models import InvitationRequest, Vouch
 from inviteonly.invitations.rights import check_can_invite
 from inviteonly.lib import clock
-from inviteonly.lib.errors import ActionError
 
 
 def open_requests_for(member: Member) -> QuerySet[InvitationRequest]:
@@ -37,9 +35,5 @@ def access_request_by_status_token(token: str) -> InvitationRequest:
         status_token_digest=status_token_digest(token or "")
     ).first()
     if request is None:
-        raise ActionError(
-            "request_not_found",
-            _("There is no request with this status link. Check that you copied all of it."),
-            status=404,
-        )
+        raise request_not_found()
     return request

@@ -17,6 +17,7 @@ from inviteonly.invitation_requests.actions import (
     do_grant_invitation_request,
     do_request_invitation,
     do_vouch_for_request,
+    do_withdraw_invitation_request,
 )
 from inviteonly.invitation_requests.forms import RequestInvitationForm
 from inviteonly.invitation_requests.queries import (
@@ -56,7 +57,20 @@ def status_view(request: HttpRequest, token: str) -> HttpResponse:
         "invitation_request": invitation_request,
         "state": invitation_request.state_at(clock.now()),
         "status_url": request.build_absolute_uri(),
+        "status_token": token,
     })
+
+
+@require_POST
+def withdraw_view(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        do_withdraw_invitation_request(token=token, ip_address=client_ip(request))
+    except ActionError as error:
+        return render(request, "invitation_requests/status.html", {"refusal": error.message},
+                      status=error.status)
+    messages.success(request, _("Your request is withdrawn: its number and note are deleted, "
+                                "and members no longer see it."))
+    return redirect("ask_for_invitation")
 
 
 @login_required

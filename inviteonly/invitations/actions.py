@@ -258,11 +258,7 @@ def do_revoke_invitation(
     if invitation is None:
         raise ActionError("invitation_unknown", _("You sent no such invitation."), status=404)
     now = clock.now()
-    # Conditional: a concurrent redemption or a second revoke leaves nothing to revoke.
-    revoked = Invitation.objects.filter(
-        id=invitation.id, redeemed_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
-    ).update(revoked_at=now, revoked_by_inviter=True)
-    if not revoked:
+    if not revoke_pending_invitation(invitation, now=now, actor=member, ip_address=ip_address):
         raise ActionError(
             "invitation_not_revocable",
             _("Only an invitation that is still waiting for the invitee can be revoked."),
@@ -271,14 +267,30 @@ def do_revoke_invitation(
     if invitation.from_request:
         put_requests_back(Invitation.objects.filter(id=invitation.id), now=now)
     invitation.refresh_from_db()
-    record_audit_entry(
-        AuditAction.INVITATION_REVOKED,
-        actor=member,
-        invitation=invitation,
-        ip_address=ip_address,
-        phone_masked=invitation.phone_masked,
-    )
     return invitation
+
+
+def revoke_pending_invitation(
+    invitation: Invitation, *, now: datetime, actor: Member | None, ip_address: str | None
+) -> bool:
+    """Revoke ``invitation`` (locked by the caller, in its transaction) if it is still
+    waiting for the invitee, as its inviter's revocation does: the join link dies, and
+    the allowance it spent comes back when it would have expired (allowance.py). Used
+    by that revocation and by a requester's withdrawing the request it was sent on
+    (``actor`` None). Returns whether it revoked it."""
+    # Conditional: a concurrent redemption or a second revoke leaves nothing to revoke.
+    revoked = Invitation.objects.filter(
+        id=invitation.id, redeemed_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(revoked_at=now, revoked_by_inviter=True)
+    if revoked:
+        record_audit_entry(
+            AuditAction.INVITATION_REVOKED,
+            actor=actor,
+            invitation=invitation,
+            ip_address=ip_address,
+            phone_masked=invitation.phone_masked,
+        )
+    return bool(revoked)
 
 
 @transaction.atomic
