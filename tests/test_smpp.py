@@ -44,6 +44,7 @@ MISSING = (
 SYSTEM_ID, PASSWORD = "inviteonly", "smpp-pw8"  # SMPP passwords: 8 characters at most
 REFUSED, THROTTLED, SILENT = "1201555", "1202555", "1203555"
 LATER_PARTS_THROTTLED = "1204555"
+NO_RECEIPTS = "1205555"
 
 
 class Simulator:
@@ -54,7 +55,7 @@ class Simulator:
         assert node is not None
         self.process = subprocess.Popen(
             [node, str(SIMULATOR / "sim.js"), SYSTEM_ID, PASSWORD, REFUSED, THROTTLED,
-             SILENT, LATER_PARTS_THROTTLED],
+             SILENT, LATER_PARTS_THROTTLED, NO_RECEIPTS],
             stdout=subprocess.PIPE, text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -246,6 +247,7 @@ def test_receipts_that_never_come_are_forgotten_beyond_a_bound(
     assert deliver_due_messages(gateway=gateway) == 6
     simulator.submitted(6)
     assert len(gateway._references) == 3
+    assert len(gateway._parts) == 3
     forgotten = OutboundSms.objects.order_by("id").first()
     assert forgotten is not None and forgotten.status == SmsStatus.SENT
     assert forgotten.gateway_message_id not in gateway._references
@@ -393,3 +395,71 @@ def test_an_unreachable_smsc_means_retry(settings: Any) -> None:
     message.refresh_from_db()
     assert message.status == SmsStatus.QUEUED and "unreachable" in message.last_error
     assert message.text_ciphertext is not None
+
+
+def receipt_for(smsc_id: str, stat: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        esm_class=smpp_gateway.RECEIPT_ESM_CLASS, receipted_message_id=smsc_id.encode(),
+        short_message=f"id:{smsc_id} sub:001 dlvrd:001 stat:{stat} err:000 text:".encode(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("receipts", "status"),
+    [
+        # Delivered only once every part is: the first part's receipt alone, or the
+        # last part's arriving first, is not the whole text on the phone.
+        ([(1, "DELIVRD"), (2, "DELIVRD"), (3, "DELIVRD")], SmsStatus.DELIVERED),
+        ([(3, "DELIVRD"), (1, "DELIVRD"), (2, "DELIVRD")], SmsStatus.DELIVERED),
+        ([(1, "DELIVRD"), (2, "DELIVRD")], SmsStatus.SENT),
+        ([(3, "DELIVRD")], SmsStatus.SENT),
+        # Failed as soon as any part fails, whichever it is and whenever it comes.
+        ([(2, "UNDELIV")], SmsStatus.FAILED),
+        ([(1, "DELIVRD"), (3, "EXPIRED"), (2, "DELIVRD")], SmsStatus.FAILED),
+        ([(3, "DELIVRD"), (2, "DELIVRD"), (1, "REJECTD")], SmsStatus.FAILED),
+        # A part's receipt sent twice counts once.
+        ([(1, "DELIVRD"), (1, "DELIVRD"), (2, "DELIVRD")], SmsStatus.SENT),
+    ],
+)
+def test_a_multipart_message_is_delivered_when_every_part_is_and_failed_if_any_fails(
+    simulator: Simulator, gateway: SmppGateway,
+    receipts: list[tuple[int, str]], status: SmsStatus,
+) -> None:
+    message = queued(f"+1{NO_RECEIPTS}0001", "Ж" * 150)  # three UCS-2 parts
+    assert deliver_due_messages(gateway=gateway) == 1
+    part_ids = [part["message_id"] for part in simulator.submitted(3)]
+    message.refresh_from_db()
+    assert message.status == SmsStatus.SENT
+    for number, stat in receipts:
+        assert gateway._receipt_received(receipt_for(part_ids[number - 1], stat)) is None
+    message.refresh_from_db()
+    assert message.status == status
+    if status == SmsStatus.FAILED:
+        assert "smpp receipt" in message.last_error
+        # Nothing later makes it delivered.
+        for part_id in part_ids:
+            gateway._receipt_received(receipt_for(part_id, "DELIVRD"))
+        message.refresh_from_db()
+        assert message.status == SmsStatus.FAILED
+
+
+def test_a_multipart_receipt_that_could_not_be_recorded_decides_when_sent_again(
+    simulator: Simulator, gateway: SmppGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = queued(f"+1{NO_RECEIPTS}0002", "Ж" * 100)  # two UCS-2 parts
+    assert deliver_due_messages(gateway=gateway) == 1
+    first, last = (part["message_id"] for part in simulator.submitted(2))
+    assert gateway._receipt_received(receipt_for(first, "DELIVRD")) is None
+
+    def database_down(**kwargs: Any) -> bool:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(smpp_gateway, "record_delivery_report", database_down)
+        assert gateway._receipt_received(receipt_for(last, "DELIVRD")) == (
+            smpplib.consts.SMPP_ESME_RX_T_APPN
+        )
+    assert gateway._receipt_received(receipt_for(last, "DELIVRD")) is None
+    message.refresh_from_db()
+    assert message.status == SmsStatus.DELIVERED
+    assert not gateway._parts and not gateway._references

@@ -1,7 +1,7 @@
 // An SMPP server on loopback for tests/test_smpp.py, built on the npm package `smpp`.
 //
 //   node sim.js SYSTEM_ID PASSWORD REFUSED_PREFIX THROTTLED_PREFIX SILENT_PREFIX \
-//     LATER_PARTS_THROTTLED_PREFIX
+//     LATER_PARTS_THROTTLED_PREFIX NO_RECEIPTS_PREFIX
 //
 // Prints one JSON object per line on stdout: {"event": "listening", "port": N} once,
 // then {"event": "submit_sm", ...} for every message it takes. Binds with another
@@ -9,13 +9,14 @@
 // (ESME_RINVDSTADR, permanent), with THROTTLED_PREFIX throttled (ESME_RTHROTTLED),
 // with SILENT_PREFIX never answered (a wedged session), with
 // LATER_PARTS_THROTTLED_PREFIX throttled from the second part of a message on (and
-// no receipt sent).
+// no receipt sent), with NO_RECEIPTS_PREFIX taken but sent no receipt (the test sends
+// its own).
 // Every message it takes is "delivered" at once: a deliver_sm receipt follows.
 'use strict';
 const smpp = require('smpp');
 
 const [systemId, password, refusedPrefix, throttledPrefix, silentPrefix,
-  laterPartsThrottledPrefix] = process.argv.slice(2);
+  laterPartsThrottledPrefix, noReceiptsPrefix] = process.argv.slice(2);
 let nextId = 1;
 
 function print(event) {
@@ -85,7 +86,8 @@ const server = smpp.createServer((session) => {
       message: typeof message.message === 'string' ? message.message : '',
     });
     session.send(pdu.response({message_id: messageId}));
-    const receipts = !(laterPartsThrottledPrefix && to.startsWith(laterPartsThrottledPrefix));
+    const receipts = !(laterPartsThrottledPrefix && to.startsWith(laterPartsThrottledPrefix)) &&
+      !(noReceiptsPrefix && to.startsWith(noReceiptsPrefix));
     if (receipts && pdu.registered_delivery & 0x01) {
       session.send(new smpp.PDU('deliver_sm', {
         source_addr: to,

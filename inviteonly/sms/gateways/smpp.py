@@ -5,9 +5,12 @@ A text in the GSM 03.38 alphabet goes as GSM-7 (data_coding 0), anything else as
 (data_coding 8); a text longer than one segment is split into parts carrying a
 concatenation header (UDHI), each part a ``submit_sm``. Numbers travel international
 (TON 1, NPI 1, no "+"); a name as sender is alphanumeric (TON 5), a number
-international. ``registered_delivery`` asks for a receipt, which arrives as a
-``deliver_sm`` and is recorded against our message (the first part's receipt
-decides).
+international. ``registered_delivery`` asks for a receipt for each part, which
+arrives as a ``deliver_sm``; a message is delivered once every part's receipt says so,
+and failed as soon as any part's says it failed (its text cannot be whole on the
+phone). A receipt is matched to our message by the part's id, kept in memory; one the
+memory no longer holds (the worker restarted, or ``MAX_REFERENCES`` later) is matched by
+the first part's id, recorded in the database, and then decides alone.
 
 A reader thread owns the socket's incoming side: it matches each ``submit_sm_resp`` to
 the waiting ``send`` by sequence number and records receipts. A broken connection is
@@ -58,6 +61,15 @@ RECEIPT_OUTCOMES = {
     "EXPIRED": ReportOutcome.FAILED,
     "DELETED": ReportOutcome.FAILED,
 }
+
+
+@dataclass
+class _Parts:
+    """A message's parts whose receipts are awaited (see ``SmppGateway._decide``)."""
+
+    count: int
+    ids: list[str] = field(default_factory=list)
+    delivered: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -117,8 +129,10 @@ class SmppGateway:
         # Per connection (sequence numbers start again with each), the submits waiting
         # for their answers: a connection dropped wakes only its own.
         self._pending: dict[smpplib.client.Client, dict[int, _PendingSubmit]] = {}
-        # Gateway message id → our message id, for receipts on this connection.
+        # Gateway message id (of each part) → our message id, for receipts.
         self._references: dict[str, int] = {}
+        # Our message id → its parts, until their receipts decide it.
+        self._parts: dict[int, _Parts] = {}
 
     # The connection -------------------------------------------------------------------
 
@@ -193,10 +207,18 @@ class SmppGateway:
             "registered_delivery": 1,
         }
         message_ids: list[str] = []
+        # Known before the first part goes: its receipt may come before the last is sent.
+        with self._lock:
+            self._forget(int(reference))
+            self._parts[int(reference)] = _Parts(count=len(parts))
+            if len(self._parts) > MAX_REFERENCES:
+                self._forget(next(iter(self._parts)))
         for number, part in enumerate(parts, start=1):
             try:
                 message_ids.append(self._submit(part, reference=int(reference), fields=fields))
             except GatewayError as error:
+                with self._lock:
+                    self._forget(int(reference))
                 if not message_ids:
                     raise
                 # An earlier part was taken: sent again whole, the message would arrive
@@ -243,6 +265,9 @@ class SmppGateway:
             # receipt may follow the answer at once, before the sender wakes up.
             if pending is not None and pdu.status == smpplib.consts.SMPP_ESME_ROK:
                 self._references[message_id] = pending.reference
+                parts = self._parts.get(pending.reference)
+                if parts is not None:
+                    parts.ids.append(message_id)
                 if len(self._references) > MAX_REFERENCES:
                     # The oldest, whose receipt may never come (an SMSC that sends
                     # none): it is matched by the gateway's id, recorded by then.
@@ -254,6 +279,27 @@ class SmppGateway:
         pending.done.set()
 
     # Receipts ---------------------------------------------------------------------------
+
+    def _forget(self, reference: int) -> None:
+        """Forget message ``reference``'s parts (under the lock): decided, or sent again."""
+        parts = self._parts.pop(reference, None)
+        for part_id in parts.ids if parts is not None else ():
+            self._references.pop(part_id, None)
+
+    def _decide(
+        self, reference: int, part_id: str, outcome: ReportOutcome
+    ) -> ReportOutcome | None:
+        """What one part's receipt says of the whole message (under the lock): failed if
+        this part failed, delivered if it was the last part awaited, else nothing yet.
+        A message whose parts are forgotten (beyond ``MAX_REFERENCES``) takes the
+        receipt as it is. The parts are forgotten once the decision is recorded: a
+        receipt that could not be, delivered again, decides again."""
+        parts = self._parts.get(reference)
+        if parts is not None and outcome == ReportOutcome.DELIVERED:
+            parts.delivered.add(part_id)
+            if len(parts.delivered) < parts.count:
+                return None
+        return outcome
 
     def _receipt_received(self, pdu: Any, **kwargs: Any) -> int | None:
         if not getattr(pdu, "esm_class", 0) & RECEIPT_ESM_CLASS:
@@ -268,7 +314,11 @@ class SmppGateway:
         if outcome is None or not gateway_message_id:
             return None
         with self._lock:
-            reference = self._references.pop(gateway_message_id, None)
+            reference = self._references.get(gateway_message_id)
+            if reference is not None:
+                outcome = self._decide(reference, gateway_message_id, outcome)
+                if outcome is None:
+                    return None  # more parts to come
         try:
             # This thread lives as long as the bind: its kept database connection is
             # checked as a request's is (a restart or idle_session_timeout ends it).
@@ -284,4 +334,8 @@ class SmppGateway:
             logger.exception("SMPP receipt could not be recorded")
             # Not acknowledged as taken: the SMSC delivers it again later.
             return int(smpplib.consts.SMPP_ESME_RX_T_APPN)
+        if reference is not None:
+            with self._lock:
+                self._references.pop(gateway_message_id, None)
+                self._forget(reference)
         return None
