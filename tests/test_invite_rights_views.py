@@ -12,7 +12,10 @@ from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_invite_by_phone
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
+from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.models import Sanction, SanctionKind
+from inviteonly.site_config.actions import do_set_registration_mode
+from inviteonly.site_config.models import RegistrationMode
 from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +110,7 @@ def test_api_returns_the_same_rules_as_the_page(clock: FrozenClock, api: ApiClie
     }
     assert [rule["rule"] for rule in body["rules"]] == [
         "standing", "suspension", "account_age", "sanctions", "invitees", "trust_score",
-        "allowance",
+        "allowance", "registration",
     ]
     age = body["rules"][2]
     assert age["state"] == "failed" and (age["progress"], age["target"]) == (18, 30)
@@ -188,3 +191,62 @@ def test_api_decision_needs_an_end_date_with_a_time_zone(
         assert (too_far.status_code, too_far.json_body["code"]) == (400, "ends_at_too_far")
     assert not Sanction.objects.exists() and not InviteRightsGrant.objects.exists()
     assert api.get("/me").status_code == 200
+
+
+CLOSED = {
+    "en": "Registration is closed at the moment, so invitations cannot be sent. "
+          "Please try again later.",
+    "ru": "Регистрация сейчас закрыта, поэтому приглашения не отправляются. "
+          "Попробуйте позже.",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("role", [Member.Role.MEMBER, Member.Role.FOUNDER])
+def test_a_closed_site_tells_members_they_cannot_invite_as_sending_does(
+    clock: FrozenClock, founder: Member, api: ApiClient, language: str, role: Member.Role,
+) -> None:
+    """In closed mode every invitation is refused, a founder's too: the checklist, the
+    page and the API say so, with the reason sending gives, and offer no form."""
+    member = make_member(phone=NUMBER, joined_at=clock.current - 30 * DAY, role=role,
+                         language=language)
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.CLOSED)
+    page = logged_in(NUMBER, language).get("/invite/").content.decode()
+    assert CLOSED[language] in page, page
+    assert 'data-rule="registration" data-state="failed"' in page
+    assert '<form method="post" novalidate>' not in page
+    localized = ApiClient(language)
+    localized.log_in(NUMBER)
+    body = localized.get("/me/invite-rights").json_body
+    assert body["can_invite"] is False and body["can_invite_at"] is None
+    (rule,) = [rule for rule in body["rules"] if rule["state"] == "failed"]
+    assert (rule["rule"], rule["reason"]) == ("registration", CLOSED[language])
+    with pytest.raises(ActionError) as refused:
+        do_invite_by_phone(inviter=member, phone="+79161230002")
+    assert refused.value.code == "registration_closed"
+    # Open again, the member may invite, and the page says so.
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.INVITE_ONLY)
+    body = localized.get("/me/invite-rights").json_body
+    assert body["can_invite"] is True
+    assert [rule["state"] for rule in body["rules"] if rule["rule"] == "registration"] == [
+        "passed"
+    ]
+    page = logged_in(NUMBER, language).get("/invite/").content.decode()
+    assert '<form method="post" novalidate>' in page
+
+
+def test_a_closed_site_still_lets_members_read_and_vouch_for_requests(
+    clock: FrozenClock, founder: Member
+) -> None:
+    """Vouching sends nothing: closed registration stops invitations, not invite rights."""
+    from inviteonly.invitation_requests.actions import (
+        do_request_invitation,
+        do_vouch_for_request,
+    )
+    from inviteonly.invitation_requests.queries import open_requests_for
+
+    member = make_member(phone=NUMBER, joined_at=clock.current - 30 * DAY)
+    submitted = do_request_invitation(phone="+79161112233", note="A friend", language="en")
+    do_set_registration_mode(actor=founder, mode=RegistrationMode.CLOSED)
+    assert open_requests_for(member).count() == 1
+    assert do_vouch_for_request(member=member, request_id=submitted.request.id) == 1

@@ -21,7 +21,11 @@ from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitation_requests.withdrawal import put_requests_back
 from inviteonly.invitations.allowance import allowance_of, spend_allowance
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
-from inviteonly.invitations.rights import allowance_refusal_reason, check_can_invite
+from inviteonly.invitations.rights import (
+    allowance_refusal_reason,
+    check_can_invite,
+    registration_closed,
+)
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
@@ -170,12 +174,7 @@ def create_invitation(
         )
         if found["registration_mode"] == RegistrationMode.CLOSED:
             # Nobody could join through it: no SMS for a link that cannot work.
-            raise ActionError(
-                "registration_closed",
-                _("Registration is closed at the moment, so invitations cannot be sent. "
-                  "Please try again later."),
-                status=403,
-            )
+            raise registration_closed()
         if found["pending_until"] is not None and not from_request:
             raise ActionError(
                 "invitation_pending",

@@ -14,12 +14,15 @@ The rules, in the order members see them:
 ``invitees``           at most INVITE_INVITEES_MAX_BAD_SHARE of the member's invitees are
                        banned or quarantined (once there are INVITE_INVITEES_MIN_COUNT);
 ``trust_score``        at least INVITE_MIN_TRUST_SCORE (inactive until scores exist);
-``allowance``          an invitation left to spend (see allowance.py).
+``allowance``          an invitation left to spend (see allowance.py);
+``registration``       registration is not ``closed`` (site_config): nobody could join
+                       through an invitation then, so none is sent, a founder's neither.
 
 Founders and moderators pass the automatic rules (age, sanctions, invitees, trust
 score) and the allowance; a moderator's grant waives the automatic rules for a member.
-Nothing waives standing or a suspension. An evaluation makes at most three queries
-(sanctions, grant, one for the invitees' record and the allowance), whatever the
+Nothing waives standing, a suspension or closed registration. An evaluation makes at
+most three queries (sanctions, grant, one for the invitees' record, the allowance and
+the registration mode; founders and moderators: sanctions and the mode), whatever the
 number of invitees.
 """
 
@@ -32,11 +35,11 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import models
-from django.db.models import OuterRef, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import formats
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from inviteonly.accounts.models import Member
 from inviteonly.invitations.allowance import AllowanceState, allowance_from, allowance_inputs
@@ -46,6 +49,11 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.lib.queries import columns_of, fetch_models
 from inviteonly.lib.subqueries import SubqueryCount
 from inviteonly.moderation.models import RECORD_KINDS, Sanction, SanctionKind
+from inviteonly.site_config.models import (
+    RegistrationMode,
+    SiteConfiguration,
+    get_site_configuration,
+)
 
 DAY = timedelta(days=1)
 
@@ -89,6 +97,10 @@ class InviteRights:
     @property
     def can_invite(self) -> bool:
         return not any(rule.failed for rule in self.rules)
+
+    @property
+    def registration_closed(self) -> bool:
+        return any(rule.rule == "registration" and rule.failed for rule in self.rules)
 
     @property
     def failed_rules(self) -> list[RuleResult]:
@@ -333,6 +345,28 @@ def _allowance_rule(allowance: AllowanceState | None) -> RuleResult:
     )
 
 
+def registration_closed() -> ActionError:
+    """The refusal of any invitation while registration is closed: nobody could join
+    through its link."""
+    return ActionError(
+        "registration_closed",
+        gettext_lazy("Registration is closed at the moment, so invitations cannot be "
+                     "sent. Please try again later."),
+        status=403,
+    )
+
+
+def _registration_rule(mode: str | None) -> RuleResult:
+    title = _("The site takes new members")
+    if mode == RegistrationMode.CLOSED:
+        return RuleResult(
+            "registration", title, RuleState.FAILED, str(registration_closed().message)
+        )
+    return RuleResult(
+        "registration", title, RuleState.PASSED, _("The people you invite can join.")
+    )
+
+
 def _waived_automatic_rules(waiver: str) -> list[RuleResult]:
     return [
         _waived("account_age", _account_age_title(), waiver),
@@ -359,7 +393,7 @@ _SANCTIONS_SQL = (
 
 
 def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> InviteRights:
-    """Every rule for ``member``, in three queries (one for founders and moderators).
+    """Every rule for ``member``, in three queries (two for founders and moderators).
     ``just_joined``: the member was created by this very request, so no sanction,
     grant, invitee or allowance of theirs can exist yet — no query is needed."""
     now = clock.now()
@@ -381,8 +415,14 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
     if unlimited:
         rules += _waived_automatic_rules(_("Waived for founders and moderators."))
         rules.append(_allowance_rule(None))
+        rules.append(_registration_rule(
+            None if just_joined else get_site_configuration().registration_mode
+        ))
         return InviteRights(evaluated_at=now, unlimited=True, rules=rules, allowance=None)
     grant: InviteRightsGrant | None = None
+    # A member who just joined did so with registration not closed (a join reads the
+    # mode in its own statement).
+    registration_mode: str | None = None
     if just_joined:
         invitee_count, bad_invitee_count = 0, 0
         allowance = allowance_from(member, earned_from=None, unsettled=0, moment=now)
@@ -409,10 +449,14 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
                     ).values("id")
                 ),
                 **allowance_inputs(now),
+                registration_mode=Subquery(
+                    SiteConfiguration.objects.filter(id=1).values("registration_mode")[:1]
+                ),
             )
             .get(),
         )
         invitee_count, bad_invitee_count = row["invitee_count"], row["bad_invitee_count"]
+        registration_mode = row["registration_mode"]
         allowance = allowance_from(
             member,
             earned_from=row["allowance_earned_from"],
@@ -434,19 +478,28 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
             _trust_score_rule(member),
         ]
     rules.append(_allowance_rule(allowance))
+    rules.append(_registration_rule(registration_mode))
     return InviteRights(
         evaluated_at=now, unlimited=False, rules=rules, allowance=allowance, grant=grant
     )
 
 
+# Rules about sending an invitation now rather than about the member's invite rights.
+_NOT_RIGHTS = frozenset({"allowance", "registration"})
+
+
 def check_can_invite(member: Member, *, allowance_needed: bool = True) -> InviteRights:
     """Refuse (403) with the first failed rule's reason; otherwise the evaluation.
     ``allowance_needed=False`` asks only whether the member has invite rights — enough
-    to read and vouch for invitation requests with no invitation left to spend."""
+    to read and vouch for invitation requests with no invitation left to spend, or
+    while registration is closed (vouching sends nothing)."""
     rights = evaluate_invite_rights(member)
     failed = [
-        rule for rule in rights.failed_rules if allowance_needed or rule.rule != "allowance"
+        rule for rule in rights.failed_rules
+        if allowance_needed or rule.rule not in _NOT_RIGHTS
     ]
+    if failed and failed[0].rule == "registration":
+        raise registration_closed()
     if failed:
         code = "no_invitations_left" if failed[0].rule == "allowance" else "invite_not_allowed"
         raise ActionError(code, failed[0].reason, status=403)
