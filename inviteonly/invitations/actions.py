@@ -21,11 +21,7 @@ from inviteonly.audit_log.models import AuditAction
 from inviteonly.invitation_requests.withdrawal import put_requests_back
 from inviteonly.invitations.allowance import allowance_of, spend_allowance
 from inviteonly.invitations.models import Invitation, InviteRightsGrant
-from inviteonly.invitations.rights import (
-    allowance_refusal_reason,
-    check_can_invite,
-    registration_closed,
-)
+from inviteonly.invitations.rights import allowance_refusal_reason, check_can_invite
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
@@ -46,7 +42,7 @@ from inviteonly.moderation.actions import (
 from inviteonly.moderation.queries import check_is_moderator
 from inviteonly.notifications.actions import notify_member
 from inviteonly.notifications.models import NotificationKind
-from inviteonly.site_config.models import REGISTRATION_MODE_COLUMN, RegistrationMode
+from inviteonly.site_config.models import REGISTRATION_MODE_COLUMN
 from inviteonly.sms.models import SmsPurpose
 from inviteonly.sms.outbox import queue_sms
 from inviteonly.sms.texts import invitation_text, language_for_number
@@ -165,16 +161,15 @@ def create_invitation(
         locked = fetch_model(Member, locking(_INVITER_SQL), [inviter.id])
         assert locked is not None  # a member is never deleted, only banned
         inviter = locked
-        rights = check_can_invite(inviter)
         index = crypto.blind_index(number.e164)
         now = clock.now()
         (found,) = fetch_dicts(
             _PENDING_AND_OWNER_SQL, {"inviter": inviter.id, "index": index, "now": now},
             datetimes=["pending_until"],
         )
-        if found["registration_mode"] == RegistrationMode.CLOSED:
-            # Nobody could join through it: no SMS for a link that cannot work.
-            raise registration_closed()
+        # Refused while registration is closed too (the rights' last rule): nobody could
+        # join through it, so no SMS for a link that cannot work.
+        rights = check_can_invite(inviter, registration_mode=found["registration_mode"])
         if found["pending_until"] is not None and not from_request:
             raise ActionError(
                 "invitation_pending",

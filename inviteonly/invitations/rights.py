@@ -28,6 +28,7 @@ number of invitees.
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -392,10 +393,22 @@ _SANCTIONS_SQL = (
 )
 
 
-def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> InviteRights:
+class _Unread(enum.Enum):
+    UNREAD = "unread"
+
+
+UNREAD = _Unread.UNREAD
+
+
+def evaluate_invite_rights(
+    member: Member, *, just_joined: bool = False,
+    registration_mode: str | _Unread | None = UNREAD,
+) -> InviteRights:
     """Every rule for ``member``, in three queries (two for founders and moderators).
     ``just_joined``: the member was created by this very request, so no sanction,
-    grant, invitee or allowance of theirs can exist yet — no query is needed."""
+    grant, invitee or allowance of theirs can exist yet — no query is needed.
+    ``registration_mode``: as the caller read it (REGISTRATION_MODE_COLUMN: None while
+    the row is missing), so that it is not read again."""
     now = clock.now()
     cooldown_start = now - timedelta(days=settings.INVITE_SANCTION_COOLDOWN_DAYS)
     # One query for both sanction rules; relies on the index sanction_member_recent.
@@ -415,14 +428,17 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
     if unlimited:
         rules += _waived_automatic_rules(_("Waived for founders and moderators."))
         rules.append(_allowance_rule(None))
-        rules.append(_registration_rule(
-            None if just_joined else get_site_configuration().registration_mode
-        ))
+        if registration_mode is UNREAD:
+            registration_mode = (
+                None if just_joined else get_site_configuration().registration_mode
+            )
+        rules.append(_registration_rule(registration_mode))
         return InviteRights(evaluated_at=now, unlimited=True, rules=rules, allowance=None)
     grant: InviteRightsGrant | None = None
     # A member who just joined did so with registration not closed (a join reads the
     # mode in its own statement).
-    registration_mode: str | None = None
+    if just_joined and registration_mode is UNREAD:
+        registration_mode = None
     if just_joined:
         invitee_count, bad_invitee_count = 0, 0
         allowance = allowance_from(member, earned_from=None, unsettled=0, moment=now)
@@ -449,14 +465,15 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
                     ).values("id")
                 ),
                 **allowance_inputs(now),
-                registration_mode=Subquery(
+                **({"registration_mode": Subquery(
                     SiteConfiguration.objects.filter(id=1).values("registration_mode")[:1]
-                ),
+                )} if registration_mode is UNREAD else {}),
             )
             .get(),
         )
         invitee_count, bad_invitee_count = row["invitee_count"], row["bad_invitee_count"]
-        registration_mode = row["registration_mode"]
+        if registration_mode is UNREAD:
+            registration_mode = row["registration_mode"]
         allowance = allowance_from(
             member,
             earned_from=row["allowance_earned_from"],
@@ -478,6 +495,7 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
             _trust_score_rule(member),
         ]
     rules.append(_allowance_rule(allowance))
+    assert not isinstance(registration_mode, _Unread)
     rules.append(_registration_rule(registration_mode))
     return InviteRights(
         evaluated_at=now, unlimited=False, rules=rules, allowance=allowance, grant=grant
@@ -488,12 +506,16 @@ def evaluate_invite_rights(member: Member, *, just_joined: bool = False) -> Invi
 _NOT_RIGHTS = frozenset({"allowance", "registration"})
 
 
-def check_can_invite(member: Member, *, allowance_needed: bool = True) -> InviteRights:
+def check_can_invite(
+    member: Member, *, allowance_needed: bool = True,
+    registration_mode: str | _Unread | None = UNREAD,
+) -> InviteRights:
     """Refuse (403) with the first failed rule's reason; otherwise the evaluation.
     ``allowance_needed=False`` asks only whether the member has invite rights — enough
     to read and vouch for invitation requests with no invitation left to spend, or
-    while registration is closed (vouching sends nothing)."""
-    rights = evaluate_invite_rights(member)
+    while registration is closed (vouching sends nothing). ``registration_mode``: see
+    ``evaluate_invite_rights``."""
+    rights = evaluate_invite_rights(member, registration_mode=registration_mode)
     failed = [
         rule for rule in rights.failed_rules
         if allowance_needed or rule.rule not in _NOT_RIGHTS
