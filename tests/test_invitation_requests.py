@@ -771,6 +771,10 @@ def test_withdrawing_a_granted_request_revokes_its_unused_invitation(
     assert dead.value.code == "invitation_revoked"
     invitation = Invitation.objects.get()
     assert invitation.revoked_at == clock.current
+    # The invitation kept the number too: it goes, as a member's who leaves does (the
+    # blind index stays: it counts the number's invitation SMS).
+    assert (invitation.phone_ciphertext, invitation.phone_masked) == (None, "")
+    assert invitation.phone_blind_index == crypto.blind_index(ASKER)
     assert AuditEntry.objects.filter(
         action=AuditAction.INVITATION_REVOKED, invitation=invitation
     ).exists()
@@ -794,6 +798,7 @@ def test_withdrawing_a_request_whose_invitation_was_used_leaves_the_member_be(
     assert InvitationRequest.objects.count() == 0
     invitation = Invitation.objects.get()
     assert invitation.redeemed_at is not None and invitation.revoked_at is None
+    assert invitation.phone_ciphertext is not None  # the member's, who joined with it
     assert Member.objects.get(display_name="Vera").status == Member.Status.ACTIVE
     assert not AuditEntry.objects.filter(action=AuditAction.INVITATION_REVOKED).exists()
 

@@ -148,7 +148,7 @@ def do_withdraw_invitation_request(*, token: str, ip_address: str | None = None)
     it that nobody has used yet is revoked as its inviter's revocation does (the
     allowance it spent comes back when it would have expired). The answer is the same
     whatever the number; of two withdrawals at once, one does it and the other finds no
-    request.
+    request. An invitation nobody used loses the number as well.
 
     Locks the invitation before the request, as a revocation does (its
     ``put_requests_back`` writes the request after locking the invitation)."""
@@ -169,6 +169,11 @@ def do_withdraw_invitation_request(*, token: str, ip_address: str | None = None)
         now = clock.now()
         if invitation is not None:
             revoke_pending_invitation(invitation, now=now, actor=None, ip_address=ip_address)
+            # Unused, it held the requester's number too: it goes, as the number of a
+            # member who leaves does (the blind index stays: it counts the number's SMS).
+            Invitation.objects.filter(id=invitation.id, redeemed_at__isnull=True).update(
+                phone_ciphertext=None, phone_masked=""
+            )
         request.delete()
         record_audit_entry(
             AuditAction.INVITATION_REQUEST_WITHDRAWN, ip_address=ip_address,
