@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY
+from django.contrib.auth.hashers import Argon2PasswordHasher, make_password
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.accounts.queries import sessions_of
 from inviteonly.accounts.sessions import SessionStore, session_public_id, stored_session_key
@@ -332,7 +335,11 @@ def test_older_sessions_without_the_new_columns_are_listed_with_what_is_known(
     vera: Member,
 ) -> None:
     store = SessionStore()
-    store.update({"_auth_user_id": str(vera.pk)})
+    store.update({
+        "_auth_user_id": str(vera.pk),
+        "_auth_user_backend": "inviteonly.accounts.backends.PhonePasswordBackend",
+        HASH_SESSION_KEY: vera.get_session_auth_hash(),
+    })
     store.create()
     MemberSession.objects.filter(member=vera).update(
         kind="", created_at=None, last_seen_at=None
@@ -485,3 +492,58 @@ def test_a_member_logged_in_who_recovers_on_that_page_is_sent_to_log_in(
     assert here.get("/profile/sessions/").status_code == 302
     assert not MemberSession.objects.filter(member=vera).exists()
     assert Member.objects.get(id=vera.id).check_password("a brand new passphrase")
+
+
+class StrongerArgon2PasswordHasher(Argon2PasswordHasher):
+    """Argon2 as a later Django release may tune it: every stored hash "must update"."""
+
+    time_cost = Argon2PasswordHasher.time_cost + 1
+
+
+@pytest.mark.parametrize("older", ["pbkdf2", "weaker_argon2"])
+def test_a_login_that_upgrades_the_password_hash_keeps_the_other_sessions(
+    older: str, vera: Member
+) -> None:
+    """A hash made by an older hasher, or with older parameters, is stored anew when its
+    password logs in. That is no password change: the member's other sessions, pages and
+    API, stay logged in and listed, and their pages stay usable."""
+    production = production_settings.PASSWORD_HASHERS
+    # The hashers of the first logins, then of the one that upgrades the hash.
+    first, then = (
+        ([production[1], production[0]], production) if older == "pbkdf2"
+        else (production, ["tests.test_member_sessions.StrongerArgon2PasswordHasher",
+                           *production])
+    )
+    with override_settings(PASSWORD_HASHERS=first):
+        Member.objects.filter(id=vera.id).update(password=make_password(PASSWORD))
+        phone, token = browser(VERA), api_client(VERA)
+    before = Member.objects.get(id=vera.id).password
+    with override_settings(PASSWORD_HASHERS=then):
+        laptop = browser(VERA, MAC_SAFARI)
+        assert Member.objects.get(id=vera.id).password != before  # upgraded
+        assert phone.get("/profile/sessions/").status_code == 200
+        assert token.get("/me").status_code == 200
+        listed = page_sessions(laptop)
+        assert len(listed) == 3
+        assert len(token.get("/me/sessions").json_body) == 3
+        assert len(page_sessions(phone)) == 3
+        # A real change of the password still ends the others.
+        changed = token.post("/me/password", {
+            "current_password": PASSWORD, "new_password": "a brand new passphrase",
+        })
+        assert changed.status_code == 200, changed.json_body
+        token.token = changed.json_body["session_token"]
+        assert phone.get("/profile/sessions/").status_code == 302
+        assert laptop.get("/profile/sessions/").status_code == 302
+        assert len(token.get("/me/sessions").json_body) == 1
+
+
+def test_a_session_that_no_longer_verifies_is_not_listed(vera: Member) -> None:
+    """A session whose auth hash is no longer the member's (signed before a secret key
+    rotated out of the fallbacks) would be refused if used: it is not listed either."""
+    phone, token = browser(VERA), api_client(VERA)
+    stale = SessionStore(session_key=cookie(phone))
+    stale[HASH_SESSION_KEY] = "0" * 64
+    stale.save()
+    assert len(token.get("/me/sessions").json_body) == 1
+    assert phone.get("/profile/sessions/").status_code == 302

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.sessions.base_session import AbstractBaseSession
-from django.db import models
+from django.db import models, transaction
 from django.db.models.query_utils import DeferredAttribute
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -189,14 +189,23 @@ class Member(AbstractBaseUser, PermissionsMixin):
         """Django's check, but a hash due for an upgrade (an older hasher's or older
         parameters') is stored anew only if the row still holds the hash checked: a
         password recovered or changed meanwhile is not overwritten with the one it
-        replaced, typed by whoever still knew it."""
+        replaced, typed by whoever still knew it. An upgrade keeps the member's other
+        sessions logged in (``sessions.sign_sessions_anew``)."""
         checked = self.password
 
         def upgrade(raw: str) -> None:
+            from inviteonly.accounts.sessions import sign_sessions_anew
+
             upgraded = make_password(raw)
-            if update(Member, {"password": upgraded}, where="id = %s AND password = %s",
-                      params=[self.pk, checked]) == 1:
-                self.password = upgraded
+            # The session auth hash derives from the stored hash: the member's sessions
+            # signed with the old one's are signed anew in the same transaction, or the
+            # upgrade would log them out everywhere else (it is no password change).
+            signed_with = [self.get_session_auth_hash(), *self.get_session_auth_fallback_hash()]
+            with transaction.atomic():
+                if update(Member, {"password": upgraded}, where="id = %s AND password = %s",
+                          params=[self.pk, checked]) == 1:
+                    self.password = upgraded
+                    sign_sessions_anew(self, signed_with=signed_with)
 
         return check_password(raw_password, checked, setter=upgrade)
 

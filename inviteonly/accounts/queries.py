@@ -11,7 +11,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from inviteonly.accounts.models import Member, MemberSession, SessionKind
-from inviteonly.accounts.sessions import session_public_id, stored_session_key
+from inviteonly.accounts.sessions import (
+    SessionStore,
+    login_verifies,
+    session_public_id,
+    stored_session_key,
+)
 
 
 @dataclass(frozen=True)
@@ -50,14 +55,18 @@ def other_sessions_ended_text(ended: int) -> str:
 
 def sessions_of(member: Member, *, session: SessionBase) -> list[ShownSession]:
     """The live sessions of ``member``, ``session`` (the one asking) first, then the most
-    recently used: one query (the index on member_id)."""
+    recently used: one query (the index on member_id). Live: not expired, and still
+    logged in as the member (``sessions.login_verifies``), so that none is listed that
+    would be refused if used."""
     current = session.session_key
     current_stored = stored_session_key(current) if current is not None else None
     rows = MemberSession.objects.filter(
         member_id=member.id, expire_date__gt=timezone.now()  # expiry: Django's clock
     ).only(
-        "session_key", "kind", "created_at", "last_seen_at", "browser", "system", "network"
+        "session_key", "session_data", "kind", "created_at", "last_seen_at", "browser",
+        "system", "network",
     )
+    store = SessionStore()
     shown = [
         ShownSession(
             id=session_public_id(row.session_key),
@@ -69,6 +78,7 @@ def sessions_of(member: Member, *, session: SessionBase) -> list[ShownSession]:
             last_seen_at=row.last_seen_at or row.created_at,
         )
         for row in rows
+        if login_verifies(store.decode(row.session_data), member) is not None
     ]
     never = datetime.min.replace(tzinfo=UTC)
     shown.sort(key=lambda row: (row.current, row.last_seen_at or never), reverse=True)

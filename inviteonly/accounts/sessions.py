@@ -5,7 +5,10 @@ Django's database backend stores the session key — the bearer secret in the co
 backend stores ``token_digest(key)`` instead (truncated to the column's 40
 characters, 160 bits); the key itself lives only in the member's cookie or API
 client. Ending all of a member's sessions does not need to find them: every
-session carries Django's session auth hash, which changes with the password.
+session carries Django's session auth hash, which changes with the password. (It
+is derived from the stored password hash: when a login stores that hash anew,
+upgraded, the password unchanged, ``sign_sessions_anew`` gives the member's sessions
+the new one, so an upgrade logs nobody out.)
 
 The rows are ``MemberSession``s: Django's three columns and the member, written from
 the session's data on every save, so the API finds a bearer's session and member in
@@ -198,10 +201,8 @@ _SESSION_AND_MEMBER_SQL = (
 
 def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | None]:
     """The live session with this key, if it is logged in as a member, loaded, and that
-    member if the session verifies: one query. It verifies as
-    ``django.contrib.auth.get_user`` verifies: logged in through our backend, the member
-    active, its auth hash the member's password's (compared in constant time). A hash
-    made under one of the SECRET_KEY_FALLBACKS verifies too and is re-signed in place:
+    member if the session verifies (``login_verifies``): one query. A hash made under
+    one of the SECRET_KEY_FALLBACKS verifies too and is re-signed in place:
     a bearer keeps its key (Django's own check would cycle it, and the client would
     never learn the new one)."""
     row = fetch_model(
@@ -214,20 +215,53 @@ def session_and_member(session_key: str) -> tuple[SessionStore | None, Member | 
     session = SessionStore(session_key=session_key)
     data = session.decode(row.session_data)
     session._session_cache = data  # type: ignore[attr-defined]  # loaded: no second query
+    verified = login_verifies(data, member)
+    if verified is None:
+        return session, None
+    session.remember_row(row)
+    if verified == "fallback":
+        session[HASH_SESSION_KEY] = member.get_session_auth_hash()
+        session.save()
+    return session, member
+
+
+def login_verifies(data: dict[str, Any], member: Member) -> str | None:
+    """Whether a session's ``data`` is logged in as ``member``, as
+    ``django.contrib.auth.get_user`` verifies it: logged in through our backend, the
+    member active, its auth hash the member's password's (compared in constant time).
+    "current"; "fallback": the hash was made under one of the SECRET_KEY_FALLBACKS and
+    is to be signed anew; None: it does not verify (the session is logged out)."""
     if not (
         member.is_active
         and data.get(SESSION_KEY) == str(member.pk)
         and data.get(BACKEND_SESSION_KEY) in settings.AUTHENTICATION_BACKENDS
     ):
-        return session, None
+        return None
     stored_hash = data.get(HASH_SESSION_KEY, "")
     if constant_time_compare(stored_hash, member.get_session_auth_hash()):
-        session.remember_row(row)
-        return session, member
+        return "current"
     if any(constant_time_compare(stored_hash, fallback)
            for fallback in member.get_session_auth_fallback_hash()):
-        session.remember_row(row)
-        session[HASH_SESSION_KEY] = member.get_session_auth_hash()
-        session.save()
-        return session, member
-    return session, None
+        return "fallback"
+    return None
+
+
+def sign_sessions_anew(member: Member, *, signed_with: list[str]) -> int:
+    """The member's password hash was stored anew without the password changing (an
+    upgrade, Member.check_password): the session auth hash derives from it, so each of
+    their sessions whose hash is one of ``signed_with`` (the old hash's, under the
+    secret key and its fallbacks) gets the new one and stays logged in. Sessions that
+    did not verify before stay logged out. Call it in the transaction that stored the
+    new hash, after it (the lock order: the member, then their sessions). How many."""
+    current = member.get_session_auth_hash()
+    store = SessionStore()
+    signed = 0
+    for row in MemberSession.objects.filter(member_id=member.pk).only("session_key",
+                                                                      "session_data"):
+        data = store.decode(row.session_data)
+        stored_hash = data.get(HASH_SESSION_KEY, "")
+        if any(constant_time_compare(stored_hash, old) for old in signed_with):
+            data[HASH_SESSION_KEY] = current
+            signed += update(MemberSession, {"session_data": store.encode(data)},
+                             where="session_key = %s", params=[row.session_key])
+    return signed
