@@ -16,7 +16,11 @@ from PIL import Image
 from inviteonly import settings as production_settings
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
-from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
+from inviteonly.moderation.actions import (
+    do_ban_member,
+    do_lift_sanction,
+    do_quarantine_member,
+)
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.social.actions import do_block_member, do_send_friend_request
 from inviteonly.social.avatars import avatar_directory
@@ -794,3 +798,20 @@ def test_a_friend_request_taken_back_or_blocked_takes_its_unread_notice_with_it(
     assert anna_api.post("/me/notifications/read").json_body == {"marked_read": 1}
     assert vera_api.request("DELETE", f"/friend-requests/{anna.id}").status_code == 204
     assert notices(anna_api) == ["Vera wants to be your friend."]
+
+
+def test_a_quarantined_members_relation_offers_no_post_or_message() -> None:
+    """What the profile page offers, the API's relation says: a quarantined member may
+    neither post on a friend's wall nor write to them (sending would be refused)."""
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    anna, anna_api = member_with_api("Anna")
+    boris, _ = member_with_api("Boris")
+    befriend(anna, boris)
+    relation = anna_api.get(f"/members/{boris.id}").json_body["relation"]
+    assert relation["may_post"] and relation["may_message"]
+    do_quarantine_member(member=anna, moderator=founder, reason="Spam links")
+    for member_id in (boris.id, anna.id):
+        relation = anna_api.get(f"/members/{member_id}").json_body["relation"]
+        assert not relation["may_post"] and not relation["may_message"], member_id
+    refused = anna_api.post(f"/conversations/{boris.id}", {"text": "hello"})
+    assert refused.status_code == 403 and refused.json_body["code"] == "quarantined"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -14,7 +15,12 @@ from PIL import Image
 
 from inviteonly.accounts.models import Member
 from inviteonly.lib import clock
-from inviteonly.moderation.actions import do_ban_member, do_lift_sanction
+from inviteonly.moderation.actions import (
+    do_ban_member,
+    do_lift_sanction,
+    do_quarantine_member,
+)
+from inviteonly.moderation.models import Sanction
 from inviteonly.social.models import (
     Block,
     FriendRequest,
@@ -25,7 +31,7 @@ from inviteonly.social.models import (
     WallPost,
 )
 from tests.conftest import FrozenClock, make_member
-from tests.social_helpers import SETTLED
+from tests.social_helpers import SETTLED, befriend
 
 pytestmark = pytest.mark.django_db
 
@@ -530,3 +536,44 @@ def test_marking_a_conversation_read_on_the_page_leaves_a_message_that_came_sinc
     assert Participant.objects.get(member=boris).unread_count == 1
     assert as_anna.get(f"/messages/{boris.id}/").content.decode().count(
         'data-testid="read-mark"') == 1
+
+
+@pytest.mark.parametrize(("language", "quarantined", "ends"), [
+    ("en", "Your account is quarantined by the moderators: for now you cannot post, "
+     "send messages, change your profile or ask anyone to be friends.",
+     "The quarantine ends on"),
+    ("ru", "Модераторы поместили ваш аккаунт в карантин: пока вы не можете публиковать "
+     "записи, отправлять сообщения, менять профиль и добавлять кого-либо в друзья.",
+     "Карантин закончится"),
+])
+def test_a_quarantined_member_is_offered_no_form_that_quarantine_would_refuse(
+    language: str, quarantined: str, ends: str
+) -> None:
+    """No wall post form (on their own wall or a friend's), no "Write a message", no
+    message form: the pages say why instead, and when the quarantine ends if it is
+    known."""
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    anna = make_member(display_name="Anna", language=language)
+    boris = make_member(display_name="Boris", language=language)
+    befriend(anna, boris)
+    as_boris = signed_in(boris, language)
+    as_boris.post(f"/messages/{anna.id}/", {"text": "hello Anna"})
+    pages = (f"/members/{anna.id}/", f"/members/{boris.id}/", f"/messages/{anna.id}/")
+    for page in pages:
+        html = as_boris.get(page).content.decode()
+        assert 'data-testid="post-form"' in html or 'data-testid="send"' in html, page
+    sanction = do_quarantine_member(member=boris, moderator=founder, reason="Spam links")
+    for known_end in (False, True):
+        if known_end:
+            Sanction.objects.filter(id=sanction.id).update(
+                ends_at=clock.now() + timedelta(days=3)
+            )
+        for page in pages:
+            response = as_boris.get(page)
+            assert response.status_code == 200
+            html = response.content.decode()
+            for offer in ("post-form", "write-message", "send"):
+                assert f'data-testid="{offer}"' not in html, (page, offer)
+            assert quarantined in html, page
+            assert (ends in html) is known_end, page
+    assert Message.objects.count() == 1

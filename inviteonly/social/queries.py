@@ -39,6 +39,7 @@ from inviteonly.social.rules import (
     access_member,
     may_message,
     may_see_wall,
+    may_write,
     member_with_profile_query,
     profile_of,
 )
@@ -55,6 +56,8 @@ class Relation:
     blocked_by_me: bool
     blocks_me: bool
     may_see_wall: bool
+    # Posting and writing are also closed to a viewer who may not write at all
+    # (``rules.may_write``: quarantined).
     may_post: bool
     may_message: bool
 
@@ -105,6 +108,8 @@ def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]
     profile = profile_of(member)
     # Nobody posts to or writes to a member who left (social.rules.check_not_left).
     staying = member.status != Member.Status.LEFT
+    # Nor does a quarantined viewer (social.rules.check_may_write).
+    writing = staying and may_write(viewer)
     return member, Relation(
         is_self=is_self,
         friends=friends,
@@ -114,8 +119,8 @@ def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]
         blocks_me=blocks_me,
         may_see_wall=may_see_wall(viewer=viewer, owner=member, profile=profile,
                                   friends=friends, blocked=blocked),
-        may_post=staying and (is_self or (friends and not blocked)),
-        may_message=staying and not is_self and may_message(
+        may_post=writing and (is_self or (friends and not blocked)),
+        may_message=writing and not is_self and may_message(
             profile=profile, friends=friends, blocked=blocked
         ),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +15,7 @@ from inviteonly.accounts.validation import text_as_seen
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.queries import columns_of, fetch_model
+from inviteonly.moderation.models import Sanction, SanctionKind
 from inviteonly.social.models import Audience, Profile
 
 # Top-level domains spammers use: a bare "cheap-pills.ru" counts as a link without a
@@ -90,18 +91,50 @@ def is_new_member(member: Member) -> bool:
     return member.joined_at > clock.now() - timedelta(days=settings.NEW_MEMBER_PERIOD_DAYS)
 
 
-def check_may_write(member: Member) -> None:
+QUARANTINED_TEXT = _(
+    "Your account is quarantined by the moderators: for now you cannot post, send "
+    "messages, change your profile or ask anyone to be friends."
+)
+
+
+def may_write(member: Member) -> bool:
     """Quarantined (and banned) members put nothing before others: no post, message,
     about text, avatar or friend request (each of which notifies its recipient). What
     only closes their account (privacy settings, clearing the about text, removing the
     avatar, declining, blocking) stays open to them."""
-    if member.status != Member.Status.ACTIVE:
-        raise ActionError(
-            "quarantined",
-            _("Your account is quarantined by the moderators: for now you cannot post, "
-              "send messages, change your profile or ask anyone to be friends."),
-            status=403,
-        )
+    return member.status == Member.Status.ACTIVE
+
+
+def check_may_write(member: Member) -> None:
+    """Refuse what ``may_write`` does not allow."""
+    if not may_write(member):
+        raise ActionError("quarantined", QUARANTINED_TEXT, status=403)
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """Why a member may not write, which pages say instead of offering a form that
+    sending would refuse: the refusal's text, and when the quarantine ends if every
+    quarantine in force has an end (None: until a moderator ends it)."""
+
+    text: Any
+    ends_at: datetime | None
+
+
+def quarantine_of(member: Member) -> Quarantine | None:
+    """None if ``member`` may write (no query); else what pages tell them."""
+    if may_write(member):
+        return None
+    ends = list(
+        Sanction.objects.in_force_at(clock.now())
+        .filter(member_id=member.id, kind=SanctionKind.QUARANTINE)
+        .values_list("ends_at", flat=True)
+    )
+    known = [end for end in ends if end is not None]
+    return Quarantine(
+        text=QUARANTINED_TEXT,
+        ends_at=max(known) if known and len(known) == len(ends) else None,
+    )
 
 
 def check_not_left(other: Member) -> None:

@@ -49,7 +49,7 @@ from inviteonly.social.queries import (
     profile_page,
     wall_posts,
 )
-from inviteonly.social.rules import access_member, profile_of
+from inviteonly.social.rules import access_member, profile_of, quarantine_of
 
 
 def _keyset(
@@ -126,6 +126,8 @@ def _profile_page(request: HttpRequest, member_id: int, *, form: WallPostForm) -
         posts, next_before = _keyset(request, wall_posts(page.member))
     return render_form_page(request, "social/profile.html", {
         "page": page, "posts": posts, "next_before": next_before,
+        # Said instead of the post form and "Write a message" (Relation.may_post).
+        "quarantine": quarantine_of(viewer),
     }, form=form)
 
 
@@ -342,6 +344,8 @@ def conversation_view(request: HttpRequest, member_id: int) -> HttpResponse:
         # Newest first from the database; shown oldest to newest, like a chat.
         "conversation": conversation, "rows": rows[::-1], "next_before": next_before,
         "member": member,
+        # Said instead of the message form (Relation.may_message).
+        "quarantine": quarantine_of(member),
     }, form=form)
 
 
