@@ -50,7 +50,7 @@ from inviteonly.social.models import (
     WallPost,
 )
 from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
-from tests.social_helpers import SETTLED, befriend
+from tests.social_helpers import SETTLED, befriend, member_with_api
 from tests.test_invitations import join
 from tests.test_pages import logged_in, without_csrf
 
@@ -593,3 +593,28 @@ def test_their_pending_friend_requests_take_their_unread_notices_with_them(
     do_leave_network(member=leaving, password=PASSWORD, confirmed=True)
     assert not Notification.objects.filter(member=fedor).exists()
     assert Notification.objects.filter(member=asya, subject_id=leaving.id).count() == 1
+
+
+def test_messages_to_a_member_who_left_have_no_read_state() -> None:
+    """What they read left with them (their side of the conversation is deleted): the
+    API says neither read nor unread (null) of the messages sent to them, and the
+    page marks none."""
+    anna, anna_api = member_with_api("Anna")
+    boris, boris_api = member_with_api("Boris")
+    first = anna_api.post(f"/conversations/{boris.id}", {"text": "first note"}).json_body["id"]
+    anna_api.post(f"/conversations/{boris.id}", {"text": "second note"})
+    assert boris_api.post(f"/conversations/{anna.id}/read?up_to={first}").status_code == 200
+    shown = anna_api.get(f"/conversations/{boris.id}").json_body["messages"]
+    assert [(row["text"], row["read"]) for row in shown] == [
+        ("second note", False), ("first note", True)
+    ]
+    do_leave_network(member=boris, password=PASSWORD, confirmed=True)
+    shown = anna_api.get(f"/conversations/{boris.id}").json_body["messages"]
+    assert [(row["text"], row["read"]) for row in shown] == [
+        ("second note", None), ("first note", None)
+    ]
+    page = Client()
+    page.force_login(anna)
+    html = page.get(f"/messages/{boris.id}/").content.decode()
+    assert "first note" in html and "second note" in html
+    assert 'data-testid="read-mark"' not in html

@@ -54,8 +54,10 @@ class MessageOut(Schema):
     mine: bool
     text: str
     created_at: datetime
-    # For my messages: whether the other member has read it (for theirs: always true).
-    read: bool
+    # For my messages: whether the other member has read it; null once they left the
+    # network (what they read left with them: neither read nor unread). For theirs:
+    # always true.
+    read: bool | None
 
 
 class ConversationPageOut(Schema):
@@ -79,11 +81,12 @@ class ReadUpToIn(Schema):
     up_to: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
 
-def message_out(message: Message, *, member_id: int, read_up_to: int) -> MessageOut:
+def message_out(message: Message, *, member_id: int, read_up_to: int | None) -> MessageOut:
+    """``read_up_to``: ``ConversationPage.read_by_other_up_to`` (None: no read state)."""
     mine = message.sender_id == member_id
+    read = True if not mine else None if read_up_to is None else message.id <= read_up_to
     return MessageOut(id=message.id, mine=mine, text=message.text,
-                      created_at=message.created_at,
-                      read=not mine or message.id <= read_up_to)
+                      created_at=message.created_at, read=read)
 
 
 class InboxIn(Schema):

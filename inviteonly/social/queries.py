@@ -402,8 +402,9 @@ class ConversationPage:
     # How the member stands with the other: whether they may write (``may_message``).
     relation: Relation
     participant: Participant | None
-    # The newest message of ours the other member has read (for read marks).
-    read_by_other_up_to: int
+    # The newest message of ours the other member has read (for read marks); None once
+    # they left the network: no read state.
+    read_by_other_up_to: int | None
     messages: QuerySet[Message]
 
 
@@ -427,7 +428,12 @@ def conversation_with(member: Member, other_id: int) -> ConversationPage:
         other=other,
         relation=relation,
         participant=mine,
-        read_by_other_up_to=theirs.last_read_message_id if theirs else 0,
+        # Leaving deleted their side: what they read is gone, and nothing is unread to
+        # them any more (None: no read state, neither read nor unread).
+        read_by_other_up_to=(
+            None if other.status == Member.Status.LEFT
+            else theirs.last_read_message_id if theirs else 0
+        ),
         messages=messages,
     )
 
