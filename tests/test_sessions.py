@@ -196,6 +196,19 @@ def test_a_ban_ends_every_session_and_lifting_it_revives_none(founder: Member) -
     assert page.get("/invitations/").status_code == 302
 
 
+def assert_login_refused(through: str, *, api: ApiClient, page: Client) -> None:
+    """Boris's login with his password, through the API or the login page, is refused
+    as a wrong password is."""
+    if through == "api":
+        response = api.post("/session", {"phone": "+79161234567", "password": PASSWORD})
+        assert response.status_code == 401, response.json_body
+        assert response.json_body["code"] == "login_failed"
+    else:
+        response = page.post("/login/", {"phone": "+79161234567", "password": PASSWORD})
+        assert response.status_code == 200
+        assert "The phone number or the password is wrong." in response.content.decode()
+
+
 @pytest.mark.parametrize("through", ["api", "web"])
 def test_a_member_banned_while_their_password_is_checked_is_refused_the_session(
     founder: Member, through: str, monkeypatch: pytest.MonkeyPatch
@@ -215,14 +228,7 @@ def test_a_member_banned_while_their_password_is_checked_is_refused_the_session(
 
     monkeypatch.setattr(Member, "check_password", check_then_ban)
     api, page = ApiClient(), Client()
-    if through == "api":
-        response = api.post("/session", {"phone": "+79161234567", "password": PASSWORD})
-        assert response.status_code == 401, response.json_body
-        assert response.json_body["code"] == "login_failed"
-    else:
-        response = page.post("/login/", {"phone": "+79161234567", "password": PASSWORD})
-        assert response.status_code == 200
-        assert "The phone number or the password is wrong." in response.content.decode()
+    assert_login_refused(through, api=api, page=page)
     assert bans and not MemberSession.objects.filter(member=member).exists()
     do_lift_sanction(sanction_id=bans[0].id, moderator=founder, reason="Owner got it back")
     assert page.get("/invitations/").status_code == 302
@@ -253,14 +259,7 @@ def test_a_password_recovered_while_an_old_hash_is_checked_at_login_stands(
 
     monkeypatch.setattr(PBKDF2PasswordHasher, "verify", recovered_meanwhile)
     api, page = ApiClient(), Client()
-    if through == "api":
-        response = api.post("/session", {"phone": "+79161234567", "password": PASSWORD})
-        assert response.status_code == 401, response.json_body
-        assert response.json_body["code"] == "login_failed"
-    else:
-        response = page.post("/login/", {"phone": "+79161234567", "password": PASSWORD})
-        assert response.status_code == 200
-        assert "The phone number or the password is wrong." in response.content.decode()
+    assert_login_refused(through, api=api, page=page)
     assert recovered
     stored = Member.objects.get(id=member.id).password
     assert check_password("the recovered passphrase", stored)
