@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import secrets
+import zoneinfo
 from base64 import urlsafe_b64encode
 from datetime import timedelta
 from pathlib import Path
@@ -115,6 +116,19 @@ def _env_choice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
     if value.upper() in choices:
         return value.upper()
     raise _bad_value(name, f"one of {', '.join(choices)}")
+
+
+def _env_time_zone(name: str, default: str) -> str:
+    """An IANA time zone name (``Europe/Moscow``), as the system's time zone data knows
+    it."""
+    value = _env_text(name)
+    if value is None:
+        return default
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _bad_value(name, "an IANA time zone name such as Europe/Moscow or UTC") from None
+    return value
 
 
 def _env_list(name: str, default: str = "") -> list[str]:
@@ -289,6 +303,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The member's time zone, or the site's, for everything the request shows.
+    "inviteonly.accounts.middleware.time_zone_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: a page instead of the empty 405 of a form's address opened (error_views.py).
@@ -440,8 +456,15 @@ LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 # doubled the full stop of every sentence ending in a date); Django's for the rest.
 FORMAT_MODULE_PATH = ["inviteonly.formats"]
 USE_I18N = True
+# Times are stored in UTC, and the server's own output (logs, the commands' lines, the
+# process's clock) stays in UTC whatever SITE_TIME_ZONE says.
 TIME_ZONE = "UTC"
 USE_TZ = True
+# The time zone pages, notices and the API's messages show times in for members who
+# chose none on their profile page (Member.time_zone), and for visitors who are not
+# logged in: an IANA name (Europe/Moscow). The API's times are ISO 8601 with their
+# offset (UTC) either way.
+SITE_TIME_ZONE = _env_time_zone("INVITEONLY_TIME_ZONE", "UTC")
 
 STATIC_URL = "static/"
 # Where `inviteonly collectstatic` gathers files for a front proxy; unset, whitenoise

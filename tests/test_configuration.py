@@ -163,6 +163,8 @@ def clean_environment(tmp_path: Path, **values: str) -> dict[str, str]:
         ("INVITEONLY_SMS_ROUTES", '["US"]', "must be a JSON object"),
         ("INVITEONLY_INVITATION_TTL_DAYS", "7d", "must be a whole number"),
         ("INVITEONLY_DEBUG", "maybe", "must be one of"),
+        ("INVITEONLY_TIME_ZONE", "Moscow", "must be an IANA time zone name"),
+        ("INVITEONLY_TIME_ZONE", "Europe/../../etc/passwd", "must be an IANA time zone name"),
         # Values Python would take, but that overflow a time or name no database.
         ("INVITEONLY_INVITATION_TTL_DAYS", "1000000000", "at most 36,500"),
         ("INVITEONLY_SESSION_DAYS", "99999999999", "at most 36,500"),
@@ -184,6 +186,26 @@ def test_a_bad_value_stops_the_command_with_one_line_naming_the_variable(
     assert variable in result.stderr and expected in result.stderr
     assert result.stderr.startswith("inviteonly: ")
     assert "secret" not in result.stderr  # a password in the value is not repeated
+
+
+def test_the_site_time_zone_is_an_iana_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "INVITEONLY_TIME_ZONE"
+    monkeypatch.delenv(name, raising=False)
+    assert site_settings._env_time_zone(name, "UTC") == "UTC"
+    monkeypatch.setenv(name, " Europe/Moscow ")
+    assert site_settings._env_time_zone(name, "UTC") == "Europe/Moscow"
+    for bad in ("MSK+3", "Europe/Atlantis", "/etc/localtime"):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ImproperlyConfigured, match=rf"{name} must be an IANA time zone"):
+            site_settings._env_time_zone(name, "UTC")
+
+
+def test_the_server_keeps_utc_whatever_the_site_time_zone(tmp_path: Path) -> None:
+    """Stored times, logs and the commands' lines stay in UTC; the setting is what
+    members who chose no zone read times in."""
+    assert settings_under(
+        tmp_path, "TIME_ZONE", "USE_TZ", "SITE_TIME_ZONE", INVITEONLY_TIME_ZONE="Europe/Moscow"
+    ) == {"TIME_ZONE": "UTC", "USE_TZ": True, "SITE_TIME_ZONE": "Europe/Moscow"}
 
 
 def test_an_empty_site_name_is_the_default(tmp_path: Path) -> None:
