@@ -115,6 +115,7 @@ urlpatterns = [
     path("posts/<id:post_id>/delete", social_views.delete_post_view, name="delete_post"),
     path("profile/", social_views.edit_profile_view, name="edit_profile"),
     path("profile/avatar", social_views.avatar_upload_view, name="upload_avatar"),
+    path("profile/time-zone/", account_views.time_zone_view, name="set_time_zone"),
     path("profile/password/", account_views.change_password_view, name="change_password"),
     path("profile/sessions/", account_views.sessions_view, name="sessions"),
     path("profile/leave/", account_views.leave_view, name="leave_network"),

@@ -15,7 +15,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.http import HttpRequest
-from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_limited_transaction
@@ -33,7 +32,12 @@ from inviteonly.accounts.sessions import (
     session_public_id,
     stored_session_key,
 )
-from inviteonly.accounts.validation import check_new_password, clean_display_name, clean_language
+from inviteonly.accounts.validation import (
+    check_new_password,
+    clean_display_name,
+    clean_language,
+    clean_time_zone,
+)
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitation_requests.models import Vouch
@@ -56,6 +60,7 @@ from inviteonly.lib.queries import (
     written_at_once,
     written_together,
 )
+from inviteonly.lib.time_zones import shown_date
 from inviteonly.moderation.actions import lock_members
 from inviteonly.notifications.actions import notify_member, withdraw_unread_notices
 from inviteonly.notifications.models import Notification, NotificationKind
@@ -213,7 +218,7 @@ def _phone_taken(verification: PhoneVerification | None) -> ActionError:
         return ActionError(
             "number_held",
             _("The member with this number left the network. The number can join again "
-              "from %(date)s.") % {"date": formats.date_format(released, "DATE_FORMAT")},
+              "from %(date)s.") % {"date": shown_date(released)},
             status=409,
         )
     return ActionError(
@@ -451,6 +456,15 @@ def do_set_language(*, member: Member, language: str) -> None:
     if member.language != language:
         update(Member, {"language": language}, where="id = %s", params=[member.pk])
         member.language = language
+
+
+def do_set_time_zone(*, member: Member, time_zone: str) -> None:
+    """The zone the member reads times in, on pages, in notices and in the API's
+    messages; "" for the site's (SITE_TIME_ZONE)."""
+    time_zone = clean_time_zone(time_zone)
+    if member.time_zone != time_zone:
+        update(Member, {"time_zone": time_zone}, where="id = %s", params=[member.pk])
+        member.time_zone = time_zone
 
 
 def do_log_out(request: HttpRequest, *, ip_address: str | None = None) -> None:

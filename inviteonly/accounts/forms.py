@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
+from inviteonly.lib.time_zones import time_zone_names
 
 if TYPE_CHECKING:  # django-stubs-ext comes with mypy, not with the site
     from django_stubs_ext import StrOrPromise
@@ -122,3 +123,17 @@ class TextareaField(forms.CharField):
     def to_python(self, value: Any) -> str | None:
         text = super().to_python(value)
         return None if text is None else text.replace("\r\n", "\n")
+
+
+class TimeZoneForm(forms.Form):
+    """The zone the member reads times in: the site's (empty), or one of every zone the
+    system knows. Any text passes here; ``do_set_time_zone`` refuses one not listed."""
+
+    time_zone = forms.CharField(label=_("Time zone"), required=False, max_length=64)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        site_zone = _("The site's time zone (%(zone)s)") % {"zone": settings.SITE_TIME_ZONE}
+        self.fields["time_zone"].widget = forms.Select(
+            choices=[("", site_zone), *((name, name) for name in time_zone_names())]
+        )

@@ -94,6 +94,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
     language = models.CharField(
         _("language"), max_length=8, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
+    # The zone the member reads times in (an IANA name, lib.time_zones); empty: the
+    # site's (SITE_TIME_ZONE), which then follows the site's setting.
+    time_zone = models.CharField(_("time zone"), max_length=64, blank=True, default="")
     invited_by = models.ForeignKey(
         "self",
         null=True,

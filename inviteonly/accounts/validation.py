@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.time_zones import is_time_zone_name
 
 # Letters that draw nothing (U+3164 HANGUL FILLER and its kin, U+2800 BRAILLE PATTERN
 # BLANK): fonts show blank space, so they count as whitespace.
@@ -171,6 +172,18 @@ def _names_of_members_who_left() -> set[str]:
         with translation.override(code):
             names.add(_folded(shown_name("")))
     return names
+
+
+def clean_time_zone(raw: str) -> str:
+    """A zone of the profile page's list (lib.time_zones), or "" for the site's."""
+    name = raw.strip()
+    if name and not is_time_zone_name(name):
+        raise ActionError(
+            "time_zone_unknown",
+            _("Choose one of the offered time zones."),
+            field="time_zone",
+        )
+    return name
 
 
 def clean_language(raw: str) -> str:

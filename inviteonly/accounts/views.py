@@ -26,6 +26,7 @@ from inviteonly.accounts.actions import (
     do_log_in,
     do_log_out,
     do_set_language,
+    do_set_time_zone,
     do_start_phone_change,
     do_start_recovery,
 )
@@ -295,6 +296,21 @@ def set_language_view(request: HttpRequest) -> HttpResponse:
     if isinstance(request.user, Member):
         do_set_language(member=request.user, language=language)
     return set_language_cookie(HttpResponseRedirect(_safe_next(request)), language)
+
+
+@require_POST
+@login_required
+def time_zone_view(request: HttpRequest) -> HttpResponse:
+    """The profile page's time zone form: back to that page, saved or refused."""
+    try:
+        do_set_time_zone(
+            member=signed_in_member(request), time_zone=request.POST.get("time_zone", "")
+        )
+    except ActionError as error:
+        messages.error(request, str(error.message))
+    else:
+        messages.success(request, _("Your time zone was saved."))
+    return redirect("edit_profile")
 
 
 def signed_in_member(request: HttpRequest) -> Member:

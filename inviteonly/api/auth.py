@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils import timezone
 from ninja.security import HttpBearer
 
 from inviteonly.accounts.actions import do_log_in, do_log_out
 from inviteonly.accounts.models import Member, SessionKind
 from inviteonly.accounts.sessions import SessionStore, session_and_member
+from inviteonly.lib.time_zones import effective_time_zone
 from inviteonly.lib.web import client_ip
 
 
@@ -26,6 +28,9 @@ class SessionBearer(HttpBearer):
             return None
         request.user = member
         request.api_session = session  # type: ignore[attr-defined]
+        # The messages the answer writes ("valid until …") in the member's zone; its
+        # times stay ISO 8601 in UTC (accounts.middleware deactivates it afterwards).
+        timezone.activate(effective_time_zone(member.time_zone))
         return member
 
 

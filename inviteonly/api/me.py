@@ -17,6 +17,7 @@ from inviteonly.accounts.actions import (
     do_end_other_sessions,
     do_end_session,
     do_leave_network,
+    do_set_time_zone,
     do_start_phone_change,
 )
 from inviteonly.accounts.queries import other_sessions_ended_text, sessions_of
@@ -251,6 +252,24 @@ def leave_network(request: HttpRequest, payload: LeaveIn) -> DetailOut:
         ip_address=client_ip(request),
     )
     return DetailOut(detail=_("You have left the network. Goodbye."))
+
+
+class TimeZoneIn(Schema):
+    # An IANA name from the system's time zone data ("Europe/Moscow"); "" for the
+    # site's (GET /api/site's time_zone).
+    time_zone: str = Field(max_length=64, examples=["Europe/Moscow"])
+
+
+@router.put(
+    "/time-zone", response={200: MemberOut, **ERRORS}, summary="Choose my time zone",
+)
+def set_time_zone(request: HttpRequest, payload: TimeZoneIn) -> MemberOut:
+    """The zone the texts of pages, notifications and this API's messages show times in
+    ("valid until …"). Times themselves stay ISO 8601 in UTC. 400 ``time_zone_unknown``
+    for a name the server's time zone data does not list."""
+    member = authenticated_member(request)
+    do_set_time_zone(member=member, time_zone=payload.time_zone)
+    return MemberOut.of(member)
 
 
 class ReadUpToIn(Schema):

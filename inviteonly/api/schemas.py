@@ -59,6 +59,9 @@ class MemberOut(Schema):
     display_name: str
     phone_masked: str
     language: str
+    # The zone the member chose to read times in (an IANA name); "" for the site's
+    # (GET /api/site). Times in answers are UTC either way; messages use it.
+    time_zone: str
     role: str
     status: str
     joined_at: datetime
@@ -75,6 +78,7 @@ class MemberOut(Schema):
             display_name=member.display_name,
             phone_masked=member.phone_masked,
             language=member.language,
+            time_zone=member.time_zone,
             role=member.role,
             status=member.status,
             joined_at=member.joined_at,

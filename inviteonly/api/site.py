@@ -18,6 +18,15 @@ router = Router()
 class SiteOut(Schema):
     site_name: str
     registration_mode: RegistrationMode
+    # The zone members who chose none read times in (SITE_TIME_ZONE), an IANA name.
+    time_zone: str
+
+    @staticmethod
+    def of(mode: str) -> SiteOut:
+        return SiteOut(
+            site_name=settings.SITE_NAME, registration_mode=RegistrationMode(mode),
+            time_zone=settings.SITE_TIME_ZONE,
+        )
 
 
 class RegistrationModeIn(Schema):
@@ -26,10 +35,7 @@ class RegistrationModeIn(Schema):
 
 @router.get("", response=SiteOut, summary="Site name and registration mode")
 def get_site(request: HttpRequest) -> SiteOut:
-    return SiteOut(
-        site_name=settings.SITE_NAME,
-        registration_mode=RegistrationMode(get_site_configuration().registration_mode),
-    )
+    return SiteOut.of(get_site_configuration().registration_mode)
 
 
 @router.put(
@@ -42,7 +48,4 @@ def set_registration_mode(request: HttpRequest, payload: RegistrationModeIn) -> 
     configuration = do_set_registration_mode(
         actor=authenticated_member(request), mode=payload.mode, ip_address=client_ip(request)
     )
-    return SiteOut(
-        site_name=settings.SITE_NAME,
-        registration_mode=RegistrationMode(configuration.registration_mode),
-    )
+    return SiteOut.of(configuration.registration_mode)

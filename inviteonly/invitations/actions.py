@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -33,6 +32,7 @@ from inviteonly.lib.queries import (
     locking,
     written_together,
 )
+from inviteonly.lib.time_zones import shown_date
 from inviteonly.moderation.actions import (
     check_end_date,
     clean_moderation_reason,
@@ -175,7 +175,7 @@ def create_invitation(
                 "invitation_pending",
                 _("You have already invited this number. The invitation is valid until "
                   "%(date)s.")
-                % {"date": formats.date_format(found["pending_until"], "DATE_FORMAT")},
+                % {"date": shown_date(found["pending_until"])},
                 status=409,
                 field="phone",
             )

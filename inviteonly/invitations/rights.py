@@ -49,6 +49,7 @@ from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.queries import columns_of, fetch_models
 from inviteonly.lib.subqueries import SubqueryCount
+from inviteonly.lib.time_zones import shown_date
 from inviteonly.moderation.models import RECORD_KINDS, Sanction, SanctionKind
 from inviteonly.site_config.models import (
     RegistrationMode,
@@ -125,10 +126,6 @@ class InviteRights:
         return max(1, math.ceil((moment - self.evaluated_at) / DAY))
 
 
-def _date(moment: datetime) -> str:
-    return formats.date_format(moment, "DATE_FORMAT")
-
-
 def _standing_rule(member: Member) -> RuleResult:
     title = _("Your account is in good standing")
     if member.status == Member.Status.ACTIVE:
@@ -155,7 +152,7 @@ def _suspension_rule(suspension: Sanction | None) -> RuleResult:
         }
     if suspension.ends_at is not None:
         reason = f"{reason} " + _("The suspension ends on %(date)s.") % {
-            "date": _date(suspension.ends_at)
+            "date": shown_date(suspension.ends_at)
         }
     return RuleResult(
         "suspension", title, RuleState.FAILED, reason, passes_at=suspension.ends_at
@@ -212,7 +209,7 @@ def _account_age_rule(member: Member, now: datetime) -> RuleResult:
         "Members can invite once their account is %(days)d days old. "
         "You can invite from %(date)s.",
         days,
-    ) % {"days": days, "date": _date(eligible_at)}
+    ) % {"days": days, "date": shown_date(eligible_at)}
     return RuleResult(
         "account_age",
         title,
@@ -249,9 +246,9 @@ def _sanctions_rule(recent: list[Sanction]) -> RuleResult:
         days,
     ) % {
         "kind": SanctionKind(latest.kind).label,
-        "date": _date(latest.created_at),
+        "date": shown_date(latest.created_at),
         "days": days,
-        "until": _date(passes_at),
+        "until": shown_date(passes_at),
     }
     return RuleResult("sanctions", title, RuleState.FAILED, reason, passes_at=passes_at)
 
@@ -319,7 +316,7 @@ def allowance_refusal_reason(allowance: AllowanceState) -> str:
         "You have used all your invitations. The next one arrives on %(date)s; an "
         "invitation that expires unused comes back on the day it expires, one you revoke "
         "on the day it would have expired."
-    ) % {"date": _date(allowance.next_earned_at)}
+    ) % {"date": shown_date(allowance.next_earned_at)}
 
 
 def _allowance_rule(allowance: AllowanceState | None) -> RuleResult:
@@ -334,7 +331,7 @@ def _allowance_rule(allowance: AllowanceState | None) -> RuleResult:
         ) % {"available": allowance.available, "maximum": allowance.maximum}
         if allowance.next_earned_at is not None:
             reason = f"{reason} " + _("The next one arrives on %(date)s.") % {
-                "date": _date(allowance.next_earned_at)
+                "date": shown_date(allowance.next_earned_at)
             }
         return RuleResult(
             "allowance", title, RuleState.PASSED, reason,
@@ -483,7 +480,7 @@ def evaluate_invite_rights(
     if grant is not None:
         rules += _waived_automatic_rules(
             _("Waived: a moderator granted you invite rights until %(date)s.")
-            % {"date": _date(grant.ends_at)}
+            % {"date": shown_date(grant.ends_at)}
             if grant.ends_at is not None
             else _("Waived: a moderator granted you invite rights.")
         )

@@ -8,7 +8,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import formats
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -28,6 +27,7 @@ from inviteonly.invitations.queries import access_invitation_by_token, invitatio
 from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.time_zones import shown_date
 from inviteonly.lib.web import client_ip, render_form_page, run_form_action
 from inviteonly.sms.models import SmsStatusForSender
 
@@ -61,7 +61,7 @@ def invite_view(request: HttpRequest) -> HttpResponse:
             _("Invitation sent to %(phone)s. It is valid until %(date)s.")
             % {
                 "phone": invitation.phone_masked,
-                "date": formats.date_format(invitation.expires_at, "DATE_FORMAT"),
+                "date": shown_date(invitation.expires_at),
             },
         )
         return redirect("invitations")

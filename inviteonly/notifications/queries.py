@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils import formats
 from django.utils.translation import gettext as _
 
 from inviteonly.accounts.models import Member
+from inviteonly.lib.time_zones import shown_date
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.social.queries import before
 
@@ -26,14 +26,10 @@ class NotificationView:
     shown: bool
 
 
-def _date(moment: datetime) -> str:
-    return formats.date_format(moment, "DATE_FORMAT")
-
-
 def _until(notification: Notification) -> str:
     if notification.until is None:
         return ""
-    return " " + _("Until %(date)s.") % {"date": _date(notification.until)}
+    return " " + _("Until %(date)s.") % {"date": shown_date(notification.until)}
 
 
 def _text_of(notification: Notification) -> str:
@@ -78,7 +74,7 @@ def _text_of(notification: Notification) -> str:
             return _(
                 "People you invited were banned for spam, so your invite rights are "
                 "suspended until %(date)s."
-            ) % {"date": _date(notification.until)}
+            ) % {"date": shown_date(notification.until)}
         return _("A moderator suspended your invite rights: %(reason)s.") % {
             "reason": notification.reason
         } + _until(notification)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from inviteonly.accounts.forms import TimeZoneForm
 from inviteonly.accounts.views import signed_in_member
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.web import client_ip, render_form_page, row_id, run_form_action, safe_next
@@ -195,6 +196,7 @@ def edit_profile_view(request: HttpRequest) -> HttpResponse:
         return redirect("edit_profile")
     return render_form_page(request, "social/edit_profile.html", {
         "profile": profile, "avatar_form": AvatarForm(),
+        "time_zone_form": TimeZoneForm(initial={"time_zone": member.time_zone}),
     }, form=form)
 
 

@@ -1,0 +1,38 @@
+"""The time zone a page is shown in: the member's own, or the site's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
+from django.utils import timezone
+
+from inviteonly.accounts.models import Member
+from inviteonly.api import is_api_request
+from inviteonly.lib.time_zones import effective_time_zone
+
+
+def time_zone_middleware(
+    get_response: Callable[[HttpRequest], HttpResponseBase],
+) -> Callable[[HttpRequest], HttpResponseBase]:
+    """After AuthenticationMiddleware. A page reads its member anyway (``base.html``
+    asks who is logged in), so taking their zone from the row costs no query. The API
+    leaves ``request.user`` alone (a bearer's member is read with its session: the
+    bearer check activates their zone) and starts in the site's."""
+
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        if is_api_request(request):
+            timezone.activate(settings.SITE_TIME_ZONE)
+        else:
+            user = request.user
+            timezone.activate(effective_time_zone(
+                user.time_zone if isinstance(user, Member) else ""
+            ))
+        try:
+            return get_response(request)
+        finally:
+            # The thread serves other requests next: none inherits this one's zone.
+            timezone.deactivate()
+
+    return middleware
