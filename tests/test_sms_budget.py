@@ -216,6 +216,9 @@ def test_the_circuit_breaker_stops_every_sms_and_alerts(
     assert OutboundSms.objects.count() == 3
     banner = admin.get("/admin/").content.decode()
     assert "SMS circuit breaker" in banner and "01:00" in banner
+    # It says UTC, as the log line does, whatever zone the operator reads pages in.
+    Member.objects.filter(pk=founder.pk).update(time_zone="Europe/Moscow")
+    assert "until 01:00 (UTC)" in admin.get("/admin/").content.decode()
     clock.advance(hours=1)
     assert ask(DE, ip="198.51.100.2") == "sent"
     assert "circuit breaker" not in admin.get("/admin/").content.decode()
