@@ -845,3 +845,10 @@ def test_the_join_code_page_says_how_to_start_again(
     page = visitor.get("/join/confirm/").content.decode()
     assert f'<a href="/join/">{START_AGAIN[language]}</a>' in page
     assert AGAIN_BY_LINK[language] not in page
+
+
+def test_the_language_buttons_are_named_in_their_own_language(client: Client) -> None:
+    """Read in their own language by a screen reader; the name holds the visible code."""
+    html = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'lang="ru" aria-label="Русский (RU)"' in html
+    assert 'lang="en" aria-label="English (EN)"' in html
