@@ -127,3 +127,14 @@ def test_the_api_answers_times_in_iso_8601_with_their_offset(
     assert started.utcoffset() is not None
     assert started == noon_utc
 
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_a_name_too_long_for_any_zone(founder: Member) -> None:
+    api = ApiClient(language="ru")
+    api.log_in("+79160000001")
+    refused = api.request("PUT", "/me/time-zone", {"time_zone": "Europe/" + "x" * 500})
+    assert (refused.status_code, refused.json_body["field"]) == (422, "time_zone")
+    assert "64" in refused.json_body["detail"]
+    founder.refresh_from_db()
+    assert founder.time_zone == ""
