@@ -1,5 +1,5 @@
 """Pages: home, login, logout, recovery, changing the password, the member's sessions,
-moving to a new number, the language switch."""
+moving to a new number, the language switch, the member's time zone."""
 
 from __future__ import annotations
 

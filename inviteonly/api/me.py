@@ -1,6 +1,6 @@
 """/api/me: the logged-in member, their notifications (read and marked read), their
 sessions (listed, ended), changing their password, moving them to a new number,
-leaving the network."""
+choosing their time zone, leaving the network."""
 
 from __future__ import annotations
 
