@@ -4,14 +4,19 @@ in UTC."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client, override_settings
 from django.utils import formats, timezone, translation
+from PIL import Image
 
 from inviteonly.accounts.models import Member
+from inviteonly.social.actions import do_set_avatar
+from inviteonly.social.avatars import avatar_url
 from tests.conftest import ApiClient, FrozenClock, SmsOutbox, make_member
 
 MOSCOW = "Europe/Moscow"
@@ -138,3 +143,22 @@ def test_the_api_refuses_a_name_too_long_for_any_zone(founder: Member) -> None:
     assert "64" in refused.json_body["detail"]
     founder.refresh_from_db()
     assert founder.time_zone == ""
+
+
+@pytest.mark.django_db
+def test_an_avatar_costs_no_query_for_the_viewers_time_zone(
+    django_assert_num_queries: Any,
+) -> None:
+    """A page's avatars come with the session's cookie; they show no time, so the
+    member is not read for them."""
+    owner = make_member()
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(picture, "PNG")
+    profile = do_set_avatar(member=owner, data=picture.getvalue())
+    url = avatar_url(profile)
+    assert url is not None
+    viewer = Client()
+    viewer.force_login(member_in(MOSCOW))
+    with django_assert_num_queries(0):
+        fetched = viewer.get(url)
+    assert fetched.status_code == 200

@@ -19,10 +19,13 @@ def time_zone_middleware(
     """After AuthenticationMiddleware. A page reads its member anyway (``base.html``
     asks who is logged in), so taking their zone from the row costs no query. The API
     leaves ``request.user`` alone (a bearer's member is read with its session: the
-    bearer check activates their zone) and starts in the site's."""
+    bearer check activates their zone) and starts in the site's, as avatars do."""
 
     def middleware(request: HttpRequest) -> HttpResponseBase:
-        if is_api_request(request):
+        # Avatars (MEDIA_URL, with the script's prefix as request.path has it): files,
+        # no times, fetched a page's worth at a time with the session's cookie —
+        # reading the member for each would cost two queries each.
+        if is_api_request(request) or request.path.startswith(settings.MEDIA_URL):
             timezone.activate(settings.SITE_TIME_ZONE)
         else:
             user = request.user
