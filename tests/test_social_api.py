@@ -815,3 +815,40 @@ def test_a_quarantined_members_relation_offers_no_post_or_message() -> None:
         assert not relation["may_post"] and not relation["may_message"], member_id
     refused = anna_api.post(f"/conversations/{boris.id}", {"text": "hello"})
     assert refused.status_code == 403 and refused.json_body["code"] == "quarantined"
+
+
+@pytest.mark.parametrize(("language", "hidden"), [
+    ("en", "This member's page is not available to you."),
+    ("ru", "Страница этого участника вам недоступна."),
+])
+def test_a_member_who_blocks_me_hides_their_about_text_and_friends(
+    language: str, hidden: str
+) -> None:
+    """As on the pages: the blocked member reads the blocker's name and avatar only,
+    and is refused their friend lists; the blocker still reads the blocked member's."""
+    anna, anna_api = member_with_api("Anna", language=language)
+    boris, boris_api = member_with_api("Boris", language=language)
+    vera, _ = member_with_api("Vera")
+    befriend(anna, vera)
+    befriend(boris, vera)
+    anna_api.request("PUT", "/profile", {"about": "Anna's secret hobbies"})
+    boris_api.request("PUT", "/profile", {"about": "Boris's about text"})
+    assert boris_api.get(f"/members/{anna.id}").json_body["about"] == "Anna's secret hobbies"
+    assert anna_api.post("/blocks", {"member_id": boris.id}).status_code == 204
+
+    profile = boris_api.get(f"/members/{anna.id}").json_body
+    assert profile["member"]["display_name"] == "Anna"
+    assert profile["relation"]["blocks_me"]
+    assert (profile["about"], profile["friend_count"], profile["mutual_friend_count"]) == (
+        None, None, None)
+    for path in (f"/members/{anna.id}/friends", f"/members/{anna.id}/mutual-friends"):
+        refused = boris_api.get(path)
+        assert refused.status_code == 403, path
+        assert refused.json_body["code"] == "profile_hidden", path
+        assert refused.json_body["detail"] == hidden, path
+
+    profile = anna_api.get(f"/members/{boris.id}").json_body
+    assert profile["about"] == "Boris's about text" and profile["friend_count"] == 1
+    assert profile["relation"]["blocked_by_me"]
+    friends = anna_api.get(f"/members/{boris.id}/friends").json_body["items"]
+    assert [row["member"]["id"] for row in friends] == [vera.id]

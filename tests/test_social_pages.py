@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.test import Client, override_settings
+from django.utils.html import escape
 from PIL import Image
 
 from inviteonly.accounts.models import Member
@@ -577,3 +578,42 @@ def test_a_quarantined_member_is_offered_no_form_that_quarantine_would_refuse(
             assert quarantined in html, page
             assert (ends in html) is known_end, page
     assert Message.objects.count() == 1
+
+
+@pytest.mark.parametrize(("language", "hidden", "refused"), [
+    ("en", "This member's page is not available to you.", "Not available"),
+    ("ru", "Страница этого участника вам недоступна.", "Недоступно"),
+])
+def test_a_member_who_blocks_me_shows_me_only_their_name(
+    language: str, hidden: str, refused: str
+) -> None:
+    """Their about text and friends stay hidden from the member they block, on the
+    profile and the friend lists; the blocker still sees the blocked member's page,
+    with the button to unblock."""
+    anna = make_member(display_name="Anna", language=language)
+    boris = make_member(display_name="Boris", language=language)
+    vera = make_member(display_name="Vera", language=language)
+    Profile.objects.create(member=anna, about="Anna collects secret stamps")
+    Profile.objects.create(member=boris, about="Boris about text")
+    befriend(anna, vera)
+    befriend(boris, vera)
+    as_anna, as_boris = signed_in(anna, language), signed_in(boris, language)
+    assert "Anna collects secret stamps" in as_boris.get(f"/members/{anna.id}/").content.decode()
+    as_anna.post(f"/members/{boris.id}/block")
+
+    page = as_boris.get(f"/members/{anna.id}/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Anna" in html and hidden in html
+    assert "Anna collects secret stamps" not in html
+    assert f"/members/{anna.id}/friends/" not in html
+    for path in (f"/members/{anna.id}/friends/", f"/members/{anna.id}/friends/?mutual=1"):
+        answer = as_boris.get(path)
+        html = answer.content.decode()
+        assert answer.status_code == 403, path
+        assert refused in html and escape(hidden) in html and "Vera" not in html, path
+
+    html = as_anna.get(f"/members/{boris.id}/").content.decode()
+    assert "Boris about text" in html and hidden not in html
+    assert f'action="/members/{boris.id}/unblock"' in html
+    assert "Vera" in as_anna.get(f"/members/{boris.id}/friends/").content.decode()
+

@@ -35,8 +35,8 @@ from inviteonly.social.queries import (
     keyset_page,
     mutual_friends,
     outgoing_friend_requests,
+    visible_friends_owner,
 )
-from inviteonly.social.rules import access_member
 
 router = Router(auth=session_bearer)
 
@@ -146,7 +146,9 @@ def my_friends(request: HttpRequest, page: Query[FriendsIn]) -> FriendPageOut:
 def member_friends(
     request: HttpRequest, page: Query[FriendsIn], member_id: int = MemberIdPath
 ) -> FriendPageOut:
-    return _friends_out(friends_of(access_member(member_id)), page)
+    return _friends_out(
+        friends_of(visible_friends_owner(authenticated_member(request), member_id)), page
+    )
 
 
 @router.get("/members/{member_id}/mutual-friends", response={200: FriendPageOut, **ERRORS},
@@ -154,8 +156,9 @@ def member_friends(
 def member_mutual_friends(
     request: HttpRequest, page: Query[FriendsIn], member_id: int = MemberIdPath
 ) -> FriendPageOut:
+    viewer = authenticated_member(request)
     return _friends_out(
-        mutual_friends(authenticated_member(request), access_member(member_id)), page
+        mutual_friends(viewer, visible_friends_owner(viewer, member_id)), page
     )
 
 

@@ -53,9 +53,10 @@ class RelationOut(Schema):
 
 class ProfileOut(Schema):
     member: MemberCard
-    about: str
-    friend_count: int
-    mutual_friend_count: int
+    # Null while the member blocks me (relation.blocks_me): their name and avatar only.
+    about: str | None
+    friend_count: int | None
+    mutual_friend_count: int | None
     relation: RelationOut
 
 
@@ -99,7 +100,7 @@ def get_profile(request: HttpRequest, member_id: int = MemberIdPath) -> ProfileO
     return ProfileOut(
         member=MemberCard(id=page.member.id, display_name=page.member.display_name,
                           avatar_url=avatar_url(page.profile)),
-        about=page.profile.about,
+        about=page.profile.about if page.relation.may_see_profile else None,
         friend_count=page.friend_count,
         mutual_friend_count=page.mutual_friend_count,
         relation=RelationOut(**vars(page.relation)),

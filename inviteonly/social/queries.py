@@ -66,14 +66,22 @@ class Relation:
         """Whether either of the two blocks the other."""
         return self.blocked_by_me or self.blocks_me
 
+    @property
+    def may_see_profile(self) -> bool:
+        """A member's about text and friends are hidden from a member they block, who
+        sees their name and avatar only (``visible_friends_owner``). The blocker still
+        sees the blocked member's page, and the button to unblock."""
+        return not self.blocks_me
+
 
 @dataclass(frozen=True)
 class ProfilePage:
     member: Member
     profile: Profile
     relation: Relation
-    friend_count: int
-    mutual_friend_count: int
+    # None: hidden from the viewer (``Relation.may_see_profile``).
+    friend_count: int | None
+    mutual_friend_count: int | None
 
 
 # How the viewer stands with another member: five EXISTS, each on a unique pair index,
@@ -129,6 +137,9 @@ def member_for_viewer(viewer: Member, member_id: int) -> tuple[Member, Relation]
 def profile_page(viewer: Member, member_id: int) -> ProfilePage:
     member, relation = member_for_viewer(viewer, member_id)
     profile = profile_of(member)
+    if not relation.may_see_profile:
+        return ProfilePage(member=member, profile=profile, relation=relation,
+                           friend_count=None, mutual_friend_count=None)
     friend_ids = Friendship.objects.filter(member_id=viewer.id).values("friend_id")
     return ProfilePage(
         member=member,
@@ -140,6 +151,21 @@ def profile_page(viewer: Member, member_id: int) -> ProfilePage:
             else _listed_friendships(member).filter(friend_id__in=friend_ids).count()
         ),
     )
+
+
+def profile_hidden() -> ActionError:
+    return ActionError(
+        "profile_hidden", _("This member's page is not available to you."), status=403
+    )
+
+
+def visible_friends_owner(viewer: Member, member_id: int) -> Member:
+    """The member whose friends (or mutual friends) the viewer asks for, if the viewer
+    may see them (``Relation.may_see_profile``)."""
+    member, relation = member_for_viewer(viewer, member_id)
+    if not relation.may_see_profile:
+        raise profile_hidden()
+    return member
 
 
 def visible_wall_owner(viewer: Member, member_id: int) -> Member:

@@ -48,9 +48,10 @@ from inviteonly.social.queries import (
     outgoing_friend_requests,
     page_size,
     profile_page,
+    visible_friends_owner,
     wall_posts,
 )
-from inviteonly.social.rules import access_member, profile_of, quarantine_of
+from inviteonly.social.rules import profile_of, quarantine_of
 
 
 def _keyset(
@@ -262,7 +263,7 @@ def friends_view(request: HttpRequest) -> HttpResponse:
 def member_friends_view(request: HttpRequest, member_id: int) -> HttpResponse:
     viewer = signed_in_member(request)
     try:
-        member = access_member(member_id)
+        member = visible_friends_owner(viewer, member_id)
     except ActionError as error:
         return _refused(request, error)
     mutual = request.GET.get("mutual") == "1"
