@@ -617,3 +617,29 @@ def test_a_member_who_blocks_me_shows_me_only_their_name(
     assert f'action="/members/{boris.id}/unblock"' in html
     assert "Vera" in as_anna.get(f"/members/{boris.id}/friends/").content.decode()
 
+
+@pytest.mark.parametrize(("language", "quarantined"), [
+    ("en", "Your account is quarantined by the moderators"),
+    ("ru", "Модераторы поместили ваш аккаунт в карантин"),
+])
+def test_a_quarantined_member_is_offered_no_friend_request_or_write_link(
+    language: str, quarantined: str
+) -> None:
+    """Sending either would be refused: the profile and the friends page say why
+    instead."""
+    founder = make_member(display_name="Founder", role=Member.Role.FOUNDER)
+    anna = make_member(display_name="Anna", language=language)
+    boris = make_member(display_name="Boris", language=language)
+    vera = make_member(display_name="Vera", language=language)
+    befriend(boris, vera)
+    as_boris = signed_in(boris, language)
+    write = f'href="/messages/{vera.id}/"'
+    assert 'data-testid="add-friend"' in as_boris.get(f"/members/{anna.id}/").content.decode()
+    assert write in as_boris.get("/friends/").content.decode()
+    do_quarantine_member(member=boris, moderator=founder, reason="Spam links")
+    html = as_boris.get(f"/members/{anna.id}/").content.decode()
+    assert 'data-testid="add-friend"' not in html and quarantined in html
+    html = as_boris.get("/friends/").content.decode()
+    assert write not in html and "Vera" in html and quarantined in html
+    refused = as_boris.post(f"/members/{anna.id}/befriend")
+    assert refused.status_code == 302 and not FriendRequest.objects.exists()

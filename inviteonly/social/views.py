@@ -256,6 +256,8 @@ def friends_view(request: HttpRequest) -> HttpResponse:
         "incoming": incoming, "incoming_next_before": incoming_next_before,
         "outgoing": outgoing, "outgoing_next_before": outgoing_next_before,
         "blocked": blocked, "blocked_next_before": blocked_next_before,
+        # Said instead of the "Write" links (Relation.may_message).
+        "quarantine": quarantine_of(member),
     }, form=form)
 
 
