@@ -27,3 +27,11 @@ def member_with_api(
 def befriend(first: Member, second: Member) -> None:
     Friendship.objects.bulk_create([Friendship(member=first, friend=second),
                                     Friendship(member=second, friend=first)])
+
+
+# What the blocker reads where the blocked member's wall would be.
+BLOCKED_WALL = {
+    "en": "You block this member: their wall stays hidden from you until you unblock them.",
+    "ru": "Вы заблокировали этого участника: его стена скрыта от вас, пока вы его не "
+          "разблокируете.",
+}

@@ -27,7 +27,7 @@ from inviteonly.social.avatars import avatar_directory
 from inviteonly.social.models import FriendRequest, Friendship, Message, Participant, WallPost
 from inviteonly.social.rules import count_links
 from tests.conftest import FrozenClock, make_member
-from tests.social_helpers import befriend, member_with_api
+from tests.social_helpers import BLOCKED_WALL, befriend, member_with_api
 
 pytestmark = pytest.mark.django_db
 
@@ -852,3 +852,10 @@ def test_a_member_who_blocks_me_hides_their_about_text_and_friends(
     assert profile["relation"]["blocked_by_me"]
     friends = anna_api.get(f"/members/{boris.id}/friends").json_body["items"]
     assert [row["member"]["id"] for row in friends] == [vera.id]
+    # Their walls: the blocked member is told what the profile tells them; the blocker
+    # that the block hides the wall (not that it is for friends only).
+    refused = boris_api.get(f"/members/{anna.id}/wall")
+    assert (refused.status_code, refused.json_body["code"]) == (403, "profile_hidden")
+    refused = anna_api.get(f"/members/{boris.id}/wall")
+    assert (refused.status_code, refused.json_body["code"]) == (403, "wall_hidden")
+    assert refused.json_body["detail"] == BLOCKED_WALL[language]

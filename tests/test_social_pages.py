@@ -32,7 +32,7 @@ from inviteonly.social.models import (
     WallPost,
 )
 from tests.conftest import FrozenClock, make_member
-from tests.social_helpers import SETTLED, befriend
+from tests.social_helpers import BLOCKED_WALL, SETTLED, befriend
 
 pytestmark = pytest.mark.django_db
 
@@ -614,6 +614,9 @@ def test_a_member_who_blocks_me_shows_me_only_their_name(
 
     html = as_anna.get(f"/members/{boris.id}/").content.decode()
     assert "Boris about text" in html and hidden not in html
+    # The block hides his wall from her, and the page says so (not "friends only").
+    assert escape(BLOCKED_WALL[language]) in html
+    assert "friends only" not in html and "только друзьям" not in html
     assert f'action="/members/{boris.id}/unblock"' in html
     assert "Vera" in as_anna.get(f"/members/{boris.id}/friends/").content.decode()
 

@@ -172,10 +172,22 @@ def visible_wall_owner(viewer: Member, member_id: int) -> Member:
     """The member whose wall the viewer asks for, if the viewer may see it."""
     member, relation = member_for_viewer(viewer, member_id)
     if not relation.may_see_wall:
-        raise ActionError(
-            "wall_hidden", _("This member shows their wall to friends only."), status=403
-        )
+        raise wall_hidden(relation)
     return member
+
+
+def wall_hidden(relation: Relation) -> ActionError:
+    """Why a wall is hidden from the viewer, as the profile page says it: the owner
+    blocks them (their page is), the viewer blocks the owner, or it is for friends."""
+    if not relation.may_see_profile:
+        return profile_hidden()
+    if relation.blocked_by_me:
+        return ActionError("wall_hidden", _(
+            "You block this member: their wall stays hidden from you until you unblock "
+            "them."), status=403)
+    return ActionError(
+        "wall_hidden", _("This member shows their wall to friends only."), status=403
+    )
 
 
 def wall_posts(owner: Member) -> QuerySet[WallPost]:
