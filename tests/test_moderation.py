@@ -822,10 +822,12 @@ def test_a_moderator_does_not_end_their_own_strike_suspension(
         for spammer in spammers
     ]
     suspension = Sanction.objects.get(member=moderator, kind=SanctionKind.INVITE_SUSPENSION)
-    # The moderator may declare a member's ban a mistake, and the strike goes with it;
-    # the suspension it caused them stays for someone who may act on them.
-    do_lift_sanction(sanction_id=bans[0].id, moderator=moderator, reason="My friend")
-    assert Strike.objects.get(invitee=spammers[0]).withdrawn_at is not None
+    # Nor the strike behind it: the ban of their own invitee is not theirs to declare
+    # a mistake (test_a_moderator_cannot_declare_a_mistake_the_ban_of_their_own_invitee).
+    with pytest.raises(ActionError) as refused:
+        do_lift_sanction(sanction_id=bans[0].id, moderator=moderator, reason="My friend")
+    assert refused.value.code == "conflict_of_interest"
+    assert Strike.objects.get(invitee=spammers[0]).withdrawn_at is None
     suspension.refresh_from_db()
     assert suspension.ended_at is None and suspension.in_force_at(clock.now())
     assert suspension_rule(moderator).state == RuleState.FAILED
@@ -999,3 +1001,67 @@ def test_an_operators_status_change_is_audited_with_the_address_it_came_from(
         (AuditAction.SANCTION_LIFTED, MODERATOR_ADDRESS),
         (AuditAction.MEMBER_BANNED, MODERATOR_ADDRESS),
     }
+
+
+# --- a ban declared a mistake: who may decide, and what comes back -----------------
+
+
+@pytest.mark.parametrize(
+    ("language", "refusal"),
+    [
+        ("en", "You invited this member: whether their ban was a mistake is not yours to "
+               "decide. Another moderator or a founder can decide it."),
+        ("ru", "Вы пригласили этого участника: не вам решать, была ли его блокировка "
+               "ошибкой. Это может решить другой модератор или основатель."),
+    ],
+)
+def test_a_moderator_cannot_declare_a_mistake_the_ban_of_their_own_invitee(
+    clock: FrozenClock, founder: Member, language: str, refusal: str
+) -> None:
+    """Declaring a ban a mistake withdraws the strike it gave the inviter and can end
+    the inviter's strike-rule suspension: the inviter does not decide it."""
+    inviter = make_member(phone="+79163330020", role=Member.Role.MODERATOR,
+                          joined_at=clock.current - 400 * DAY, display_name="Mod Inviter")
+    first, second = veteran(invited_by=inviter), veteran(invited_by=inviter)
+    bans = [
+        do_ban_member(member=invitee, moderator=founder, reason="Spam", for_spam=True)
+        for invitee in (first, second)
+    ]
+    suspension = Sanction.objects.get(member=inviter, kind=SanctionKind.INVITE_SUSPENSION)
+    entries = AuditEntry.objects.count()
+
+    def nothing_written() -> None:
+        assert AuditEntry.objects.count() == entries
+        assert not Strike.objects.filter(withdrawn_at__isnull=False).exists()
+        assert all(sanction.upheld and sanction.ended_at is None
+                   for sanction in Sanction.objects.all())
+
+    with translation.override(language), pytest.raises(ActionError) as refused:
+        do_lift_sanction(sanction_id=bans[1].id, moderator=inviter, reason="Not spam")
+    assert (refused.value.code, refused.value.status) == ("conflict_of_interest", 403)
+    assert str(refused.value.message) == refusal
+    nothing_written()
+    # The page refuses the same.
+    client = page_client("+79163330020")
+    client.cookies["django_language"] = language
+    entries = AuditEntry.objects.count()  # the login's own entry
+    answer = client.post(f"/moderation/sanctions/{bans[0].id}/end/", {"reason": "Not spam"})
+    assert answer.status_code == 403
+    assert refusal in answer.content.decode()
+    nothing_written()
+    # Another moderator may: the strike is withdrawn (the suspension of a peer, only
+    # a founder ends)...
+    other = make_member(role=Member.Role.MODERATOR, display_name="Mod Ivan")
+    do_lift_sanction(sanction_id=bans[1].id, moderator=other, reason="Not spam")
+    assert Strike.objects.get(invitee=second).withdrawn_at == clock.current
+    # ... and a founder may, which ends the suspension too.
+    do_lift_sanction(sanction_id=bans[0].id, moderator=founder, reason="Not spam")
+    suspension.refresh_from_db()
+    assert (suspension.ended_at, suspension.upheld) == (clock.current, False)
+    # A founder gets no strike for their invitees (nobody acts on a founder), and
+    # nobody ranks above them: they may declare their own invitee's ban a mistake.
+    own = veteran(invited_by=founder)
+    ban = do_ban_member(member=own, moderator=other, reason="Spam", for_spam=True)
+    do_lift_sanction(sanction_id=ban.id, moderator=founder, reason="Not spam")
+    assert Sanction.objects.get(id=ban.id).upheld is False
+
