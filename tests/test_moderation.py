@@ -17,7 +17,7 @@ from django.utils import translation
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitations.actions import do_grant_invite_rights, do_invite_by_phone
-from inviteonly.invitations.allowance import allowance_of
+from inviteonly.invitations.allowance import allowance_of, sweep_expired_refunds
 from inviteonly.invitations.branch_actions import BranchAction, preview_branch_action
 from inviteonly.invitations.models import Invitation, InvitationState, InviteRightsGrant
 from inviteonly.invitations.queries import access_invitation_by_token
@@ -1065,3 +1065,45 @@ def test_a_moderator_cannot_declare_a_mistake_the_ban_of_their_own_invitee(
     do_lift_sanction(sanction_id=ban.id, moderator=founder, reason="Not spam")
     assert Sanction.objects.get(id=ban.id).upheld is False
 
+
+@pytest.mark.parametrize("upheld", [False, True])
+def test_a_ban_declared_a_mistake_gives_back_the_invitations_it_revoked(
+    clock: FrozenClock, moderator: Member, sms_outbox: SmsOutbox, upheld: bool
+) -> None:
+    phone = "+79163330030"
+    member = make_member(phone=phone, joined_at=clock.current - 400 * DAY)
+    api = ApiClient()
+    api.log_in(phone)
+    before = api.get("/me/invite-rights").json_body["allowance"]["available"]
+    invitations = [
+        do_invite_by_phone(inviter=member, phone=f"+7916333004{n}") for n in range(3)
+    ]
+    assert api.get("/me/invite-rights").json_body["allowance"]["available"] == before - 3
+    token = sms_outbox.join_token_for("+79163330040")
+    ban = do_ban_member(member=member, moderator=moderator, reason="Spam?")
+    clock.advance(days=1)
+    do_lift_sanction(sanction_id=ban.id, moderator=moderator, reason="Reviewed",
+                     upheld=upheld)
+    api = ApiClient()
+    api.log_in(phone)
+    available = api.get("/me/invite-rights").json_body["allowance"]["available"]
+    # Declared a mistake: the allowance is what it was before the invitations were
+    # sent; ended as deserved: nothing comes back.
+    assert available == (before - 3 if upheld else before)
+    if not upheld:
+        page = page_client(phone).get("/invite/").content.decode()
+        assert f"You can invite: {before} invitations left." in page, page
+    # The invitations stay revoked: their links are dead.
+    for invitation in invitations:
+        invitation.refresh_from_db()
+        assert invitation.state == InvitationState.REVOKED
+    with pytest.raises(ActionError) as refused:
+        access_invitation_by_token(token)
+    assert refused.value.code == "invitation_revoked"
+    # Given back once: not again when they would have expired.
+    lifted_at = clock.current
+    clock.advance(days=30)
+    assert sweep_expired_refunds(now=clock.current) == 0
+    assert {invitation.allowance_refunded_at for invitation in invitations} == {
+        None if upheld else lifted_at
+    }

@@ -14,7 +14,8 @@ Expired invitations are refunded lazily: each send first settles the sender's ex
 unredeemed invitations (and ``inviteonly sweep`` settles everyone's), while reading
 an allowance counts the unsettled ones as already given back, so the number a member
 sees never depends on when the sweep last ran. An invitation revoked by a ban gives
-nothing back.
+nothing back — unless the ban is declared a mistake: then it gives back at once, as an
+expired one (``give_back_revoked_by_ban``), and stays revoked.
 """
 
 from __future__ import annotations
@@ -108,10 +109,25 @@ def settle_expired_refunds(member_id: int, *, now: datetime) -> int:
     """Give back the allowance of the member's expired unredeemed invitations; returns
     how many. Marking them refunded is a conditional UPDATE, so a concurrent sweep and
     send never refund one invitation twice."""
+    return _settle(_unsettled_expired(member_id, now), member_id, now=now)
+
+
+def give_back_revoked_by_ban(member_id: int, *, revoked_at: datetime, now: datetime) -> int:
+    """A ban of the member was declared a mistake: the allowance the invitations it
+    revoked (at ``revoked_at``, its start) spent comes back now, as if they had expired
+    — they stay revoked, their links dead. Returns how many."""
+    revoked = Invitation.objects.filter(
+        inviter_id=member_id, revoked_at=revoked_at, revoked_by_inviter=False,
+        spent_allowance=True, allowance_refunded_at__isnull=True, redeemed_at__isnull=True,
+    )
+    return _settle(revoked, member_id, now=now)
+
+
+def _settle(invitations: QuerySet[Invitation], member_id: int, *, now: datetime) -> int:
+    """Mark ``invitations`` refunded and give their allowance back to ``member_id``;
+    the conditional UPDATE never refunds one invitation twice."""
     with transaction.atomic():
-        refunded: int = _unsettled_expired(member_id, now).update(
-            allowance_refunded_at=now
-        )
+        refunded: int = invitations.update(allowance_refunded_at=now)
         if refunded:
             give_back_allowance(member_id, count=refunded)
     return refunded

@@ -20,6 +20,7 @@ from inviteonly.accounts.validation import clean_visible_text
 from inviteonly.audit_log.actions import record_audit_entry
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitation_requests.withdrawal import put_requests_back
+from inviteonly.invitations.allowance import give_back_revoked_by_ban
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
@@ -335,7 +336,8 @@ def do_lift_sanction(
     """End a sanction now: a quarantine after review, a ban or suspension on appeal.
     ``upheld=False`` (the default) declares it a mistake: it then no longer counts
     against the member (a ban declared a mistake takes back the strike it gave the
-    inviter, see ``_withdraw_strike``); ``upheld=True`` ends it but keeps it on the
+    inviter, see ``_withdraw_strike``, and gives back the allowance of the invitations
+    it revoked); ``upheld=True`` ends it but keeps it on the
     record."""
     check_is_moderator(moderator)
     found = Sanction.objects.select_related("member").filter(id=sanction_id).first()
@@ -361,6 +363,9 @@ def do_lift_sanction(
     if sanction.kind == SanctionKind.BAN and not upheld:
         _withdraw_strike(banned=member, moderator=moderator, reason=reason, now=now,
                          ip_address=ip_address)
+        # The invitations the ban revoked (cut_off_banned, at its start) give back
+        # their allowance.
+        give_back_revoked_by_ban(member.id, revoked_at=sanction.created_at, now=now)
     return sanction
 
 
@@ -567,7 +572,8 @@ def cut_off_banned(
 ) -> None:
     """What a ban does to the banned members' other rows, for one member or a whole
     branch alike, set-based: every session ends (lifting the ban later revives no
-    cookie or token), their unredeemed invitations are revoked (no refund), the
+    cookie or token), their unredeemed invitations are revoked (no refund, unless the
+    ban is declared a mistake: ``do_lift_sanction``), the
     requests those were sent on wait again, and each member whose invitations were
     revoked gets an audit entry saying how many."""
     end_sessions(members)
