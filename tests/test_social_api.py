@@ -859,3 +859,25 @@ def test_a_member_who_blocks_me_hides_their_about_text_and_friends(
     refused = anna_api.get(f"/members/{boris.id}/wall")
     assert (refused.status_code, refused.json_body["code"]) == (403, "wall_hidden")
     assert refused.json_body["detail"] == BLOCKED_WALL[language]
+
+
+def test_a_method_the_named_list_does_not_take_falls_to_the_member_route() -> None:
+    """DELETE /friend-requests/incoming is, by the document, DELETE
+    /friend-requests/{member_id} with a member id that is not one: it gets that
+    operation's 422, as /friend-requests/abc does, not the list's 405."""
+    _anna, api = member_with_api("Anna")
+    boris, _boris_api = member_with_api("Boris")
+    for path in ("/friend-requests/incoming", "/friend-requests/outgoing",
+                 "/friend-requests/abc"):
+        answer = api.request("DELETE", path)
+        assert answer.status_code == 422, (path, answer.json_body)
+        assert answer.json_body["code"] == "invalid_request"
+        assert answer.json_body["field"] == "member_id"
+    # The lists and the member routes still answer as before.
+    api.post("/friend-requests", {"member_id": boris.id})
+    assert api.get("/friend-requests/outgoing").json_body["items"][0]["member"]["id"] == boris.id
+    assert api.request("DELETE", f"/friend-requests/{boris.id}").status_code == 204
+    wrong = api.post("/friend-requests/incoming")
+    assert wrong.status_code == 405 and wrong["Allow"] == "GET"
+    assert wrong.json_body["code"] == "method_not_allowed"
+    assert api.get(f"/friend-requests/{boris.id}").status_code == 405

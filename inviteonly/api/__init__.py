@@ -78,20 +78,38 @@ class ShapedErrorsNinjaAPI(NinjaAPI):
     @property
     def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:
         patterns, app_name, namespace = super().urls
-        return [_shaping_wrong_methods(pattern) for pattern in patterns], app_name, namespace
+        return ([_shaping_wrong_methods(pattern, patterns[index + 1:])
+                 for index, pattern in enumerate(patterns)], app_name, namespace)
 
 
-def _shaping_wrong_methods(pattern: URLResolver | URLPattern) -> URLResolver | URLPattern:
+def _shaping_wrong_methods(
+    pattern: URLResolver | URLPattern, later: list[URLResolver | URLPattern]
+) -> URLResolver | URLPattern:
+    """A path that does not take the method gives the request to the first later
+    pattern that matches it too and does: Django stops at the first match, so
+    ``DELETE /friend-requests/incoming`` would otherwise never reach ``DELETE
+    /friend-requests/{member_id}``, which the document says it is (and which refuses
+    "incoming" as a member id with 422)."""
     if not isinstance(pattern, URLPattern):
         return pattern
     view = pattern.callback
+    fallbacks = [other for other in later if isinstance(other, URLPattern)]
 
     @wraps(view)  # keeps ninja's csrf_exempt
     def shaped_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         response: HttpResponseBase = view(request, *args, **kwargs)
-        if isinstance(response, HttpResponseNotAllowed):
-            return method_not_allowed_response(request, allowed=response["Allow"])
-        return response
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        remainder = request.path[len(reverse("api:api-root")):]
+        for other in fallbacks:
+            match = other.pattern.match(remainder)
+            if match is None:
+                continue
+            _rest, other_args, other_kwargs = match
+            answer: HttpResponseBase = other.callback(request, *other_args, **other_kwargs)
+            if not isinstance(answer, HttpResponseNotAllowed):
+                return answer
+        return method_not_allowed_response(request, allowed=response["Allow"])
 
     return URLPattern(pattern.pattern, shaped_view, pattern.default_args, pattern.name)
 
