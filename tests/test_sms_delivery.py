@@ -528,3 +528,27 @@ def test_a_claim_on_its_own_does_not_wait_for_the_disk_on_postgresql() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone() == ("on",)
+
+
+def test_the_sweep_removes_outages_of_gateways_no_longer_configured_or_long_past(
+    clock: FrozenClock,
+) -> None:
+    """An outage row of a gateway the operator took out of the configuration (or whose
+    failure is older than any retry it could hold back) would otherwise stay for
+    ever: every batch's claim would find a gateway down and read the outages again."""
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from inviteonly.sms.models import GatewayOutage
+
+    now = clock.current
+    GatewayOutage.objects.bulk_create([
+        GatewayOutage(gateway="memory", failed_at=now, error="down"),  # SMS_GATEWAY
+        GatewayOutage(gateway="kannel", failed_at=now, error="down"),  # a route's
+        GatewayOutage(gateway="smpp", failed_at=now, error="down"),  # removed
+        GatewayOutage(gateway="twilio", failed_at=now - settings.SMS_RETRY_MAX_DELAY * 2,
+                      error="down"),  # configured, but long past
+    ])
+    with override_settings(SMS_ROUTES={"US": {"gateway": "kannel"}, "GB": {"gateway": "twilio"}}):
+        call_command("sweep", verbosity=0)
+    assert set(GatewayOutage.objects.values_list("gateway", flat=True)) == {"memory", "kannel"}

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from inviteonly.sms.gateways import GATEWAYS
+from inviteonly.sms.gateways import GATEWAYS, gateways_in_use
 
 HINT = "See docs/operations.md, 'SMS gateways'."
 # What carriers accept as a sender: a number (E.164 or a short code) or a name of up
@@ -67,11 +67,7 @@ def _gateway_errors(name: str) -> list[str]:
 
 @register()
 def check_sms_gateways(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
-    in_use = {settings.SMS_GATEWAY} | {
-        route.get("gateway", settings.SMS_GATEWAY)
-        for route in settings.SMS_ROUTES.values()
-        if isinstance(route, dict)
-    }
+    in_use = gateways_in_use()
     unknown = sorted(in_use - set(GATEWAYS))
     if unknown:
         return [

@@ -29,11 +29,17 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.management import call_command
 from django.db import close_old_connections, connection
-from django.db.models import F
+from django.db.models import F, Q
 
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.queries import columns_of, fetch_models, locking, update
-from inviteonly.sms.gateways import GatewayError, SmsGateway, get_gateway, route_for
+from inviteonly.sms.gateways import (
+    GatewayError,
+    SmsGateway,
+    gateways_in_use,
+    get_gateway,
+    route_for,
+)
 from inviteonly.sms.models import GatewayOutage, OutboundSms, SmsPurpose, SmsStatus
 
 logger = logging.getLogger(__name__)
@@ -116,6 +122,19 @@ def sweep_abandoned_messages() -> int:
         next_attempt_at__lte=clock.now(),
         attempts__gte=F("failed_attempts") + settings.SMS_MAX_ATTEMPTS,
     ).update(status=SmsStatus.FAILED, text_ciphertext=None, last_error="abandoned by workers")
+
+
+def sweep_gateway_outages() -> int:
+    """Delete the outages that no longer count: of a gateway the configuration no
+    longer names (its row would stay for ever, no message going through it to end
+    it), or older than the longest retry delay. Otherwise every batch's claim finds
+    a gateway down and reads the outages again (part of `inviteonly sweep`, which a
+    worker runs when it starts)."""
+    deleted, _ = GatewayOutage.objects.filter(
+        ~Q(gateway__in=gateways_in_use())
+        | Q(failed_at__lt=clock.now() - _longest_retry_delay())
+    ).delete()
+    return deleted
 
 
 def _still_ours(message: OutboundSms, *, claim: str, claimed_at: datetime) -> bool:

@@ -1,5 +1,6 @@
 """`inviteonly sweep`: delete what has outlived its use (expired sessions and
-idempotency keys among it), give back the allowance of expired invitations, let go
+idempotency keys among it, and SMS gateway outages long past or of gateways no
+longer configured), give back the allowance of expired invitations, let go
 of the numbers of members who left past LEFT_NUMBER_HOLD_DAYS (the delivery worker
 also runs this once an hour)."""
 
@@ -17,7 +18,7 @@ from inviteonly.invitation_requests.actions import sweep_old_requests
 from inviteonly.invitations.allowance import sweep_expired_refunds
 from inviteonly.lib import clock
 from inviteonly.phone_verification.actions import sweep_old_verifications
-from inviteonly.sms.delivery import sweep_abandoned_messages
+from inviteonly.sms.delivery import sweep_abandoned_messages, sweep_gateway_outages
 from inviteonly.social.idempotency import sweep_expired_idempotency_keys
 
 
@@ -25,7 +26,8 @@ class Command(BaseCommand):
     help = (
         "Delete ended rate-limit windows, forgotten login failures, expired sessions, old "
         "phone verifications, long-ended invitation requests and idempotency keys past "
-        "their window; fail abandoned SMS; give back the allowance of expired invitations; "
+        "their window; fail abandoned SMS; forget SMS gateway outages long past or of "
+        "gateways no longer configured; give back the allowance of expired invitations; "
         "release the numbers of members who left past LEFT_NUMBER_HOLD_DAYS."
     )
 
@@ -37,13 +39,15 @@ class Command(BaseCommand):
         requests = sweep_old_requests()
         idempotency_keys = sweep_expired_idempotency_keys()
         abandoned = sweep_abandoned_messages()
+        outages = sweep_gateway_outages()
         refunded = sweep_expired_refunds(now=clock.now())
         released = release_left_numbers(now=clock.now())
         self.stdout.write(
             f"Deleted {counters} rate-limit counters, {login_failures} numbers' login "
             f"failures, {sessions} expired sessions, "
             f"{verifications} phone verifications, {requests} invitation requests and "
-            f"{idempotency_keys} idempotency keys; failed {abandoned} abandoned SMS."
+            f"{idempotency_keys} idempotency keys; failed {abandoned} abandoned SMS; "
+            f"forgot {outages} SMS gateway outages."
         )
         if refunded:
             self.stdout.write(f"Gave back the allowance of {refunded} expired invitations.")

@@ -43,6 +43,15 @@ class Route:
     sender_id: str
 
 
+def gateways_in_use() -> set[str]:
+    """The gateways the configuration names: SMS_GATEWAY and every route's."""
+    return {settings.SMS_GATEWAY} | {
+        route.get("gateway", settings.SMS_GATEWAY)
+        for route in settings.SMS_ROUTES.values()
+        if isinstance(route, dict)  # a malformed route is the checks' to report
+    }
+
+
 def route_for(region: str) -> Route:
     """The gateway and sender id for a recipient in ``region`` (ISO code)."""
     route = settings.SMS_ROUTES.get(region, {})
