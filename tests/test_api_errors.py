@@ -125,8 +125,8 @@ def test_openapi_document_is_served() -> None:
 
 @pytest.mark.parametrize(
     ("query", "status"),
-    [("offset=9223372036854775807", 422), ("limit=1000", 422), ("limit=0", 422),
-     ("limit=10&offset=5", 200)],
+    [("before=9223372036854775808", 422), ("before=0", 422), ("limit=1000", 422),
+     ("limit=0", 422), ("limit=10&before=5", 200)],
 )
 def test_list_pagination_is_bounded(founder: Member, query: str, status: int) -> None:
     api = ApiClient()

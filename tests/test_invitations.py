@@ -588,3 +588,32 @@ def test_a_numbers_invitation_sms_count_in_the_invitations_transaction_with_redi
     ]
     (counter,) = RateLimitCounter.objects.filter(bucket__startswith="rl:invitation_sms.")
     assert counter.count == 4
+
+
+def test_my_invitations_page_by_id_so_one_sent_between_pages_repeats_none(
+    founder: Member, sms_outbox: SmsOutbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newest first by id, ?before=<id>: an invitation sent while the member reads the
+    first page goes to its top and pushes none of it onto the next one."""
+    from inviteonly.invitations import views
+
+    sent = [do_invite_by_phone(inviter=founder, phone=f"+7916555000{digit}").id
+            for digit in range(1, 4)]
+    api = ApiClient()
+    api.log_in("+79160000001")
+    first = api.get("/invitations?limit=2").json_body
+    assert [item["id"] for item in first["items"]] == [sent[2], sent[1]]
+    monkeypatch.setattr(views, "INVITATIONS_PER_PAGE", 2)
+    page = Client()
+    page.force_login(founder)
+    listing = page.get("/invitations/").content.decode()
+    assert f'href="?before={sent[1]}"' in listing
+
+    do_invite_by_phone(inviter=founder, phone="+79165550009")
+    second = api.get(f"/invitations?limit=2&before={first['next_before']}").json_body
+    assert [item["id"] for item in second["items"]] == [sent[0]]
+    assert second["next_before"] is None
+    older = page.get(f"/invitations/?before={sent[1]}").content.decode()
+    assert f"revoke-{sent[0]}" in older
+    assert f"revoke-{sent[1]}" not in older and f"revoke-{sent[2]}" not in older
+    assert api.get("/invitations?before=0").status_code == 422

@@ -6,17 +6,17 @@ from datetime import datetime
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Path, Router, Schema
-from ninja.pagination import paginate
+from ninja import Path, Query, Router, Schema
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
-from inviteonly.api.pagination import BoundedLimitOffsetPagination
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, PhoneField, RegionField
+from inviteonly.api.walls import KeysetIn
 from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.lib.web import client_ip
+from inviteonly.social.queries import before, keyset_page
 
 router = Router(auth=session_bearer)
 
@@ -46,6 +46,15 @@ class InvitationOut(Schema):
         return InvitationOut.from_orm(invitation)
 
 
+class InvitationPageOut(Schema):
+    """Newest first by id: an invitation sent between two pages goes to the top, and
+    pushes none of the next page's onto the one before."""
+
+    items: list[InvitationOut]
+    # Ask for the next (older) page with ?before=<next_before>; null on the last page.
+    next_before: int | None
+
+
 @router.post(
     "", response={201: InvitationOut, **RATE_LIMITED_ERRORS}, summary="Invite a mobile number"
 )
@@ -64,11 +73,16 @@ def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, Inv
 
 
 @router.get(
-    "", response={200: list[InvitationOut], **ERRORS}, summary="My invitations, newest first"
+    "", response={200: InvitationPageOut, **ERRORS}, summary="My invitations, newest first"
 )
-@paginate(BoundedLimitOffsetPagination)
-def list_invitations(request: HttpRequest) -> list[InvitationOut]:
-    return invitations_sent_by(authenticated_member(request))  # type: ignore[return-value]
+def list_invitations(request: HttpRequest, page: Query[KeysetIn]) -> InvitationPageOut:
+    rows, next_before = keyset_page(
+        list(before(invitations_sent_by(authenticated_member(request)), page.before)[
+            :page.limit + 1]),
+        page.limit,
+    )
+    return InvitationPageOut(items=[InvitationOut.of(row) for row in rows],
+                             next_before=next_before)
 
 
 @router.post(

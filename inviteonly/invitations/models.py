@@ -83,7 +83,7 @@ class Invitation(models.Model):
         verbose_name_plural = _("invitations")
         indexes = [
             # "My invitations", newest first.
-            models.Index(fields=["inviter", "-created_at"], name="invitation_inviter_recent"),
+            models.Index(fields=["inviter", "-id"], name="invitation_inviter_recent"),
         ]
 
     def __str__(self) -> str:

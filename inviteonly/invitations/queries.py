@@ -91,9 +91,10 @@ def check_bootstrap_invitation(invitation: Invitation) -> None:
 
 
 def invitations_sent_by(member: Member) -> QuerySet[Invitation]:
-    # Relies on the index invitation_inviter_recent.
+    # Newest first by id, paged with ?before=<id> (social.queries.before): relies on
+    # the index invitation_inviter_recent.
     return (
         Invitation.objects.filter(inviter=member)
         .annotate(sms_status=F("sms__status"))
-        .order_by("-created_at", "-id")
+        .order_by("-id")
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import auth, messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
@@ -28,8 +27,9 @@ from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.time_zones import shown_date
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, row_id, run_form_action
 from inviteonly.sms.models import SmsStatusForSender
+from inviteonly.social.queries import before, keyset_page
 
 JOIN_SESSION_KEY = "join_verification_id"
 # Whether the join began at an invitation link (the link itself is not kept: its token
@@ -70,15 +70,19 @@ def invite_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def invitations_view(request: HttpRequest) -> HttpResponse:
-    page = Paginator(invitations_sent_by(_member(request)), INVITATIONS_PER_PAGE).get_page(
-        request.GET.get("page")
+    """Newest first by id, a page at a time (?before=<id>; anything else: the first)."""
+    invitations, next_before = keyset_page(
+        list(before(invitations_sent_by(_member(request)), row_id(request.GET.get("before")))[
+            :INVITATIONS_PER_PAGE + 1]),
+        INVITATIONS_PER_PAGE,
     )
     now = clock.now()
     rows = [
         (invitation, invitation.state_at(now), SmsStatusForSender.of(invitation.sms_status))
-        for invitation in page.object_list
+        for invitation in invitations
     ]
-    return render(request, "invitations/list.html", {"page": page, "rows": rows})
+    return render(request, "invitations/list.html",
+                  {"rows": rows, "next_before": next_before})
 
 
 @require_POST
