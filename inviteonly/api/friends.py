@@ -27,14 +27,13 @@ from inviteonly.social.actions import (
 from inviteonly.social.models import FriendRequest, Friendship
 from inviteonly.social.queries import (
     FriendCursor,
-    before,
     blocked_members,
     friends_of,
     friends_page,
     incoming_friend_requests,
-    keyset_page,
     mutual_friends,
     outgoing_friend_requests,
+    page_before,
     visible_friends_owner,
 )
 
@@ -172,7 +171,7 @@ def remove_friend(request: HttpRequest, member_id: int = MemberIdPath) -> tuple[
 def _requests_page(
     rows: QuerySet[FriendRequest], *, incoming: bool, before_id: int | None, limit: int
 ) -> tuple[list[FriendRequestOut], int | None]:
-    page, next_before = keyset_page(list(before(rows, before_id)[:limit + 1]), limit)
+    page, next_before = page_before(rows, before_id, limit)
     return [_request_out(row, incoming=incoming) for row in page], next_before
 
 
@@ -243,10 +242,8 @@ def cancel(request: HttpRequest, member_id: int = MemberIdPath) -> tuple[int, No
 @router.get("/blocks", response={200: BlockPageOut, **ERRORS},
             summary="Members I block, newest first")
 def blocks(request: HttpRequest, page: Query[KeysetIn]) -> BlockPageOut:
-    rows, next_before = keyset_page(
-        list(before(blocked_members(authenticated_member(request)), page.before)[
-            :page.limit + 1]),
-        page.limit,
+    rows, next_before = page_before(
+        blocked_members(authenticated_member(request)), page.before, page.limit
     )
     return BlockPageOut(
         items=[BlockOut(member=MemberCard.of(row.blocked), created_at=row.created_at)

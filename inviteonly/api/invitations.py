@@ -16,7 +16,7 @@ from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitat
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import invitations_sent_by
 from inviteonly.lib.web import client_ip
-from inviteonly.social.queries import before, keyset_page
+from inviteonly.social.queries import page_before
 
 router = Router(auth=session_bearer)
 
@@ -76,10 +76,8 @@ def create_invitation(request: HttpRequest, payload: InviteIn) -> tuple[int, Inv
     "", response={200: InvitationPageOut, **ERRORS}, summary="My invitations, newest first"
 )
 def list_invitations(request: HttpRequest, page: Query[KeysetIn]) -> InvitationPageOut:
-    rows, next_before = keyset_page(
-        list(before(invitations_sent_by(authenticated_member(request)), page.before)[
-            :page.limit + 1]),
-        page.limit,
+    rows, next_before = page_before(
+        invitations_sent_by(authenticated_member(request)), page.before, page.limit
     )
     return InvitationPageOut(items=[InvitationOut.of(row) for row in rows],
                              next_before=next_before)

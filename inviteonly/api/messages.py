@@ -22,10 +22,9 @@ from inviteonly.social.avatars import avatar_url_of
 from inviteonly.social.models import Message
 from inviteonly.social.queries import (
     InboxCursor,
-    before,
     conversation_with,
     inbox_page,
-    keyset_page,
+    page_before,
     page_size,
 )
 
@@ -137,9 +136,7 @@ def get_conversation(
     member = authenticated_member(request)
     conversation = conversation_with(member, member_id)
     limit = page_size(page.limit)
-    rows, next_before = keyset_page(
-        list(before(conversation.messages, page.before)[:limit + 1]), limit
-    )
+    rows, next_before = page_before(conversation.messages, page.before, limit)
     return ConversationPageOut(
         member=MemberCard.of(conversation.other),
         unread_count=conversation.participant.unread_count if conversation.participant else 0,

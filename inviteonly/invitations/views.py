@@ -29,7 +29,7 @@ from inviteonly.lib.errors import ActionError
 from inviteonly.lib.time_zones import shown_date
 from inviteonly.lib.web import client_ip, render_form_page, row_id, run_form_action
 from inviteonly.sms.models import SmsStatusForSender
-from inviteonly.social.queries import before, keyset_page
+from inviteonly.social.queries import page_before
 
 JOIN_SESSION_KEY = "join_verification_id"
 # Whether the join began at an invitation link (the link itself is not kept: its token
@@ -71,9 +71,8 @@ def invite_view(request: HttpRequest) -> HttpResponse:
 @login_required
 def invitations_view(request: HttpRequest) -> HttpResponse:
     """Newest first by id, a page at a time (?before=<id>; anything else: the first)."""
-    invitations, next_before = keyset_page(
-        list(before(invitations_sent_by(_member(request)), row_id(request.GET.get("before")))[
-            :INVITATIONS_PER_PAGE + 1]),
+    invitations, next_before = page_before(
+        invitations_sent_by(_member(request)), row_id(request.GET.get("before")),
         INVITATIONS_PER_PAGE,
     )
     now = clock.now()

@@ -268,6 +268,14 @@ def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:
     return queryset if before_id is None else queryset.filter(id__lt=before_id)
 
 
+def page_before(
+    queryset: QuerySet[Any], before_id: int | None, limit: int
+) -> tuple[list[Any], int | None]:
+    """One page of a list newest first by id: up to ``limit`` rows older than
+    ``before_id`` (None: the newest), and the next page's cursor (``keyset_page``)."""
+    return keyset_page(list(before(queryset, before_id)[:limit + 1]), limit)
+
+
 def keyset_page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
     """Split ``limit + 1`` fetched rows (models, value dicts or anything with an ``id``)
     of a list newest first by id into the page and the next page's cursor (``before``)."""

@@ -35,7 +35,6 @@ from inviteonly.social.queries import (
     FriendCursor,
     InboxCursor,
     access_member_by_phone,
-    before,
     blocked_members,
     conversation_with,
     friends_of,
@@ -43,9 +42,9 @@ from inviteonly.social.queries import (
     inbox_before,
     inbox_of,
     incoming_friend_requests,
-    keyset_page,
     mutual_friends,
     outgoing_friend_requests,
+    page_before,
     page_size,
     profile_page,
     visible_friends_owner,
@@ -60,9 +59,7 @@ def _keyset(
     """One page of a newest-first list (?before=<id>, or the ``cursor`` parameter a
     page of several lists gives each) and the next page's cursor."""
     limit = page_size(None)
-    return keyset_page(
-        list(before(queryset, row_id(request.GET.get(cursor)))[:limit + 1]), limit
-    )
+    return page_before(queryset, row_id(request.GET.get(cursor)), limit)
 
 
 def _friends_page(request: HttpRequest, friendships: Any) -> tuple[list[Any], str | None]:
