@@ -26,12 +26,12 @@ def time_zone_middleware(
         # no times, fetched a page's worth at a time with the session's cookie —
         # reading the member for each would cost two queries each.
         if is_api_request(request) or request.path.startswith(settings.MEDIA_URL):
-            timezone.activate(settings.SITE_TIME_ZONE)
+            zone = settings.SITE_TIME_ZONE
         else:
             user = request.user
-            timezone.activate(effective_time_zone(
-                user.time_zone if isinstance(user, Member) else ""
-            ))
+            zone = effective_time_zone(user.time_zone if isinstance(user, Member) else "")
+        if zone != settings.TIME_ZONE:  # Django's default needs no activating
+            timezone.activate(zone)
         try:
             return get_response(request)
         finally:

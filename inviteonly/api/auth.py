@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
@@ -30,7 +31,10 @@ class SessionBearer(HttpBearer):
         request.api_session = session  # type: ignore[attr-defined]
         # The messages the answer writes ("valid until …") in the member's zone; its
         # times stay ISO 8601 in UTC (accounts.middleware deactivates it afterwards).
-        timezone.activate(effective_time_zone(member.time_zone))
+        # The middleware has the site's active already: most members read that one.
+        zone = effective_time_zone(member.time_zone)
+        if zone != settings.SITE_TIME_ZONE:
+            timezone.activate(zone)
         return member
 
 
