@@ -633,6 +633,48 @@ def _pause_after(
     monkeypatch.setattr(owner, name, run_then_wait)
 
 
+def _hold_then_follow(
+    starts_first: Callable[[], object], then: Callable[[], object],
+    reached: threading.Event, release: threading.Event,
+) -> dict[str, str]:
+    """Run ``starts_first`` in a thread until it holds (``_pause_after``), then ``then``
+    in another; release the first once the second waits for its lock or has ended (on
+    SQLite: waits for the write lock, wait_for_a_lock_waiter's moment). The outcomes
+    under "first" and "then": "done", an ActionError's code, or "crash: …"."""
+    outcomes: dict[str, str] = {}
+
+    def run(label: str, attempt: Callable[[], object]) -> None:
+        try:
+            attempt()
+            outcomes[label] = "done"
+        except ActionError as error:
+            outcomes[label] = error.code
+        except Exception as error:
+            outcomes[label] = f"crash: {error!r}"
+        finally:
+            reached.set()
+            connection.close()
+
+    holder = threading.Thread(target=run, args=("first", starts_first))
+    holder.start()
+    assert reached.wait(20)
+    follower = threading.Thread(target=run, args=("then", then))
+    follower.start()
+    deadline = time.monotonic() + (5 if connection.vendor == "postgresql" else 0.3)
+    while follower.is_alive() and time.monotonic() < deadline:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                row = cursor.fetchone()
+            if row and row[0]:
+                break
+        follower.join(0.05)
+    release.set()
+    for thread in (holder, follower):
+        thread.join(60)
+    return outcomes
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("first", ["the write", "the leave"])
 @pytest.mark.parametrize("kind", [
@@ -664,39 +706,7 @@ def test_nothing_to_or_from_a_member_lands_after_their_leave_committed(
     leave = partial(account_actions.do_leave_network, member=leaving, password=PASSWORD,
                     confirmed=True)
     starts_first, then = (write, leave) if first == "the write" else (leave, write)
-    outcomes: dict[str, str] = {}
-
-    def run(label: str, attempt: Callable[[], object]) -> None:
-        try:
-            attempt()
-            outcomes[label] = "done"
-        except ActionError as error:
-            outcomes[label] = error.code
-        except Exception as error:
-            outcomes[label] = f"crash: {error!r}"
-        finally:
-            reached.set()
-            connection.close()
-
-    holder = threading.Thread(target=run, args=("first", starts_first))
-    holder.start()
-    assert reached.wait(20)
-    follower = threading.Thread(target=run, args=("then", then))
-    follower.start()
-    # The follower waits for the holder's lock, or runs to its end; on SQLite it waits
-    # for the write lock (wait_for_a_lock_waiter's moment).
-    deadline = time.monotonic() + (5 if connection.vendor == "postgresql" else 0.3)
-    while follower.is_alive() and time.monotonic() < deadline:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-                row = cursor.fetchone()
-            if row and row[0]:
-                break
-        follower.join(0.05)
-    release.set()
-    for thread in (holder, follower):
-        thread.join(60)
+    outcomes = _hold_then_follow(starts_first, then, reached, release)
     write_outcome, leave_outcome = (
         (outcomes["first"], outcomes["then"]) if first == "the write"
         else (outcomes["then"], outcomes["first"])
@@ -745,28 +755,12 @@ def test_no_vouch_of_a_member_outlives_their_leave(
                     request_id=asked.request.id)
     leave = partial(account_actions.do_leave_network, member=leaving, password=PASSWORD,
                     confirmed=True)
-    outcomes: dict[str, str] = {}
-
-    def run(label: str, attempt: Callable[[], object]) -> None:
-        try:
-            attempt()
-            outcomes[label] = "done"
-        except ActionError as error:
-            outcomes[label] = error.code
-        finally:
-            reached.set()
-            connection.close()
-
-    holder = threading.Thread(target=run, args=(first, vouch if first == "the vouch" else leave))
-    holder.start()
-    assert reached.wait(20)
-    then = "the leave" if first == "the vouch" else "the vouch"
-    follower = threading.Thread(target=run, args=(then, leave if first == "the vouch" else vouch))
-    follower.start()
-    follower.join(2 if connection.vendor == "postgresql" else 0.3)
-    release.set()
-    for thread in (holder, follower):
-        thread.join(60)
-    assert outcomes["the leave"] == "done", outcomes
-    assert outcomes["the vouch"] == ("done" if first == "the vouch" else "member_left"), outcomes
+    starts_first, then = (vouch, leave) if first == "the vouch" else (leave, vouch)
+    outcomes = _hold_then_follow(starts_first, then, reached, release)
+    leave_outcome, vouch_outcome = (
+        (outcomes["then"], outcomes["first"]) if first == "the vouch"
+        else (outcomes["first"], outcomes["then"])
+    )
+    assert leave_outcome == "done", outcomes
+    assert vouch_outcome == ("done" if first == "the vouch" else "member_left"), outcomes
     assert not Vouch.objects.filter(member_id=leaving.id).exists()
