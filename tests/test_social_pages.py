@@ -257,8 +257,7 @@ def test_editing_the_profile_uploading_an_avatar_and_being_found_by_phone() -> N
 def test_blocking_from_the_profile_ends_the_friendship() -> None:
     anna = make_member(display_name="Anna")
     boris = make_member(display_name="Boris")
-    Friendship.objects.bulk_create([Friendship(member=anna, friend=boris),
-                                    Friendship(member=boris, friend=anna)])
+    befriend(anna, boris)
     as_anna = signed_in(anna, "en")
     as_anna.post(f"/members/{boris.id}/block")
     assert Block.objects.filter(blocker=anna, blocked=boris).exists()
@@ -280,8 +279,7 @@ def test_a_banned_members_posts_conversations_and_friendships_leave_the_pages() 
     moderator = make_member(role=Member.Role.MODERATOR)
     owner = make_member(display_name="Owner")
     spammer = make_member(display_name="Spammer Sam", joined_at=clock.now() - SETTLED)
-    Friendship.objects.bulk_create([Friendship(member=owner, friend=spammer),
-                                    Friendship(member=spammer, friend=owner)])
+    befriend(owner, spammer)
     as_owner, as_spammer = signed_in(owner, "en"), signed_in(spammer, "en")
     as_spammer.post(f"/members/{owner.id}/post", {"text": "Buy pills at cheap.example"})
     as_spammer.post(f"/messages/{owner.id}/", {"text": "Cheap pills for you"})
@@ -418,16 +416,14 @@ def test_friend_lists_page_by_name_without_repeats_or_gaps(path: str) -> None:
     friends = [make_member(display_name=f"F-{n:03} & #?x=y") for n in range(25)]
     for friend in friends:
         for member in (anna, boris):
-            Friendship.objects.bulk_create([Friendship(member=member, friend=friend),
-                                            Friendship(member=friend, friend=member)])
+            befriend(member, friend)
     client = signed_in(anna, "en")
     path = path.format(boris=boris.id)
     page = client.get(path)
     seen = [row.friend_id for row in page.context["friends"]]
     newcomer = make_member(display_name="A")
     for member in (anna, boris):
-        Friendship.objects.bulk_create([Friendship(member=member, friend=newcomer),
-                                        Friendship(member=newcomer, friend=member)])
+        befriend(member, newcomer)
     while True:
         more = re.search(r'<p class="pages"><a href="([^"]+)">More</a>', page.content.decode())
         if more is None:
@@ -476,8 +472,7 @@ def test_a_friend_list_cursor_with_a_control_character_is_no_cursor() -> None:
     """No name holds one; PostgreSQL cannot even compare a NUL: the first page."""
     anna = make_member(display_name="Anna")
     boris = make_member(display_name="Boris")
-    Friendship.objects.bulk_create([Friendship(member=anna, friend=boris),
-                                    Friendship(member=boris, friend=anna)])
+    befriend(anna, boris)
     client = signed_in(anna, "en")
     for after in (f"{boris.id}-\x00", f"{boris.id}-A\x1fB", f"{boris.id}-\x7f"):
         page = client.get("/friends/", {"after": after})
@@ -492,8 +487,7 @@ def test_member_text_is_escaped_on_every_social_page() -> None:
     anna = make_member(display_name="Anna")
     mallory = make_member(display_name=f"M {payload}"[:64])
     Profile.objects.create(member=mallory, about=f"about {payload}")
-    Friendship.objects.bulk_create([Friendship(member=anna, friend=mallory),
-                                    Friendship(member=mallory, friend=anna)])
+    befriend(anna, mallory)
     as_mallory = signed_in(mallory, "en")
     as_mallory.post(f"/members/{anna.id}/post", {"text": f"post {payload}"})
     as_mallory.post(f"/messages/{anna.id}/", {"text": f"message {payload}"})
