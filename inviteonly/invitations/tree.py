@@ -7,7 +7,7 @@ once, when the member is created (``Member.save``), and never rewritten.
 - ancestors of X: the ids are decoded from X's own path; one ``pk IN`` query loads them;
 - the branch under X: one range scan of the index member_tree_path_status on
   ``[path(X), successor(path(X)))``; below depth 256 the scan is on X's ancestor at
-  depth 256 and the overflow column narrows it (see docs/architecture.md);
+  depth 256 and the overflow column narrows it (see docs/internals.md);
 - counts by status of a branch: the same range, grouped by status (index-only);
 - children with the counts of their branches: one query for the children, one range
   scan over the children's branches grouped by the first path segment below X;

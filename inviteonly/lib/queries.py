@@ -2,7 +2,7 @@
 
 The ORM spends about 0.4 ms of Python compiling a query with joins that the database
 answers in a twentieth of that, so the few reads nearly every API request or
-registration makes (docs/architecture.md lists them) are written as SQL once, beside
+registration makes (docs/internals.md lists them) are written as SQL once, beside
 the function that runs them, and read through ``fetch_models`` / ``fetch_model`` or
 ``fetch_dicts``; everything else uses the ORM. A test holds each to what the ORM would
 return. Parameters are adapted as the ORM adapts them (SQLite stores datetimes as
