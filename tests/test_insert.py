@@ -412,6 +412,40 @@ def test_rows_written_at_once_go_in_all_or_none() -> None:
     assert Invitation.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_rows_written_at_once_not_waiting_for_the_disk_affect_only_their_own_commit() -> None:
+    """On PostgreSQL the one statement turns synchronous_commit off for its own
+    transaction; the session keeps its setting, a block inside a caller's transaction
+    (whose other writes may need the disk) is left alone, and the rows are written as
+    by any block."""
+    member = make_member(display_name="Anna")
+    statements: list[str] = []
+
+    def watch(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if sql.startswith("WITH"):
+            statements.append(sql)
+        return execute(sql, params, many, context)
+
+    def write(*, waits_for_disk: bool) -> None:
+        with written_at_once(waits_for_disk=waits_for_disk):
+            insert_later(outbound_sms(member))
+            insert_later(audit_entry(member))
+
+    with connection.execute_wrapper(watch):
+        write(waits_for_disk=False)
+        write(waits_for_disk=True)
+        with transaction.atomic():
+            write(waits_for_disk=False)
+    assert OutboundSms.objects.count() == AuditEntry.objects.count() == 3
+    if connection.vendor != "postgresql":
+        assert statements == []  # one INSERT per model, in a transaction
+        return
+    assert ["synchronous_commit" in sql for sql in statements] == [True, False, False]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)
+
+
 def test_a_block_written_at_once_may_not_touch_the_database() -> None:
     member = make_member(display_name="Anna")
     with pytest.raises(AssertionError, match="may not touch the database"), written_at_once():

@@ -132,3 +132,34 @@ def test_every_statement_of_a_registration_stays_in_psycopgs_statement_cache(
         or parameters > _queries.MAX_CACHED_STATEMENT_PARAMS
     ]
     assert too_big == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit: PostgreSQL")
+def test_only_the_code_requests_write_commits_without_waiting_for_the_disk(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    """A code lost in a crash of the database server is asked for again
+    (lib.queries.written_at_once); the invitation and the new member wait for the
+    disk. (Inside a test's transaction nothing may turn it off: this test commits.)"""
+    inviter = ApiClient()
+    inviter.log_in("+79160000001")
+    newcomer = ApiClient()
+    with CaptureQueriesContext(connection) as invite:
+        assert inviter.post("/invitations", {"phone": NUMBER}).status_code == 201
+    token = sms_outbox.join_token_for(NUMBER)  # the worker's claim does not wait either
+    with CaptureQueriesContext(connection) as start:
+        started = newcomer.post("/join", {
+            "token": token, "phone": NUMBER, "display_name": "Newcomer Boris",
+            "password": PASSWORD,
+        })
+    assert started.status_code == 202, started.json_body
+    code = sms_outbox.code_for(NUMBER)
+    with CaptureQueriesContext(connection) as confirm:
+        joined = newcomer.post("/join/confirm", {
+            "verification_token": started.json_body["verification_token"], "code": code,
+        })
+    assert joined.status_code == 201, joined.json_body
+    every = statements(invite) + statements(start) + statements(confirm)
+    assert [sql for sql in every if "synchronous_commit" in sql] == statements(start)[-1:]
+    assert "phone_verification" in statements(start)[-1]

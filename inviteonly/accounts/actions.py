@@ -176,8 +176,9 @@ def _start_join(
 ) -> StartedVerification:
     # The one deliberately slow step, done before any lock is taken.
     password_hash = make_password(password)
-    # The verification, its SMS and the audit entry go in together as the block ends.
-    with written_at_once():
+    # The verification, its SMS and the audit entry go in together as the block ends,
+    # its commit not waiting for the disk: a code lost with it is asked for again.
+    with written_at_once(waits_for_disk=False):
         started, code = create_verification(
             purpose=VerificationPurpose.JOIN,
             phone=number,
@@ -491,8 +492,9 @@ def do_start_recovery(
     ):
         member = Member.objects.filter(phone_blind_index=crypto.blind_index(number.e164)).first()
         recoverable = member if member is not None and member.is_active else None
-        # The verification, its SMS and the audit entry go in together as the block ends.
-        with written_at_once():
+        # The verification, its SMS and the audit entry go in together as the block ends,
+        # its commit not waiting for the disk: a code lost with it is asked for again.
+        with written_at_once(waits_for_disk=False):
             started, code = create_verification(
                 purpose=VerificationPurpose.RECOVERY,
                 phone=number,
@@ -832,8 +834,9 @@ def do_start_phone_change(
                 _("This is already your account's number."),
                 field="phone",
             )
-        # The verification, its SMS and the audit entry go in together as the block ends.
-        with written_at_once():
+        # The verification, its SMS and the audit entry go in together as the block ends,
+        # its commit not waiting for the disk: a code lost with it is asked for again.
+        with written_at_once(waits_for_disk=False):
             started, code = create_verification(
                 purpose=VerificationPurpose.PHONE_CHANGE,
                 phone=number,

@@ -179,6 +179,8 @@ class _Later:
     updates: dict[_UpdateKey, dict[str, Any]] = dataclasses.field(default_factory=dict)
     counted: dict[_UpdateKey, Changed] = dataclasses.field(default_factory=dict)
     statements: list[tuple[str, tuple[Any, ...]]] = dataclasses.field(default_factory=list)
+    # False: the one statement's commit does not wait for the disk (written_at_once).
+    waits_for_disk: bool = True
 
 
 _later: ContextVar[_Later | None] = ContextVar("written_together", default=None)
@@ -205,15 +207,24 @@ def written_together() -> Iterator[None]:
 
 
 @contextmanager
-def written_at_once() -> Iterator[None]:
+def written_at_once(*, waits_for_disk: bool = True) -> Iterator[None]:
     """``written_together`` for a block that only gives rows and changes: it may not
     touch the database itself (it raises if it does). Its writes then need a
     transaction only where they take more than one statement, so on PostgreSQL, where
     they are one, they go in without ``BEGIN`` and ``COMMIT``: two round trips fewer.
     On SQLite they are written in a transaction of their own (inside the caller's, if
-    there is one)."""
+    there is one).
+
+    ``waits_for_disk=False``: on PostgreSQL, that one statement's commit does not wait
+    for the WAL to reach the disk (``synchronous_commit`` off for its own transaction;
+    the WAL writer flushes it within a fraction of a second). A crash of the database
+    server in that moment loses the block's writes whole, never a part of them, so it
+    is for writes whose loss the person simply repeats: a code requested (its
+    verification, its SMS and its audit entry), which is then asked for again as one
+    the phone network lost. Inside a caller's transaction, whose other writes may need
+    the disk, and on SQLite, it changes nothing."""
     db = _db()
-    later = _Later()
+    later = _Later(waits_for_disk=waits_for_disk or db.in_atomic_block)
     token = _later.set(later)
     try:
         with db.execute_wrapper(_no_statement_before_the_writes):
@@ -341,12 +352,13 @@ def _by_model(rows: list[Model]) -> list[list[Model]]:
 _Update = tuple[type[Model], str, tuple[Any, ...], dict[str, Any]]
 # What one statement's SQL depends on: its updates (model, fields, condition, whether
 # counted), its other statements, and its rows (model, pointers back to earlier rows,
-# the fields written as literals: NULL or '').
+# the fields written as literals: NULL or ''), and whether its commit waits for the disk.
 _RowShape = tuple[type[Model], tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]]
 _Shape = tuple[
     tuple[tuple[type[Model], tuple[str, ...], str, bool], ...],
     tuple[str, ...],
     tuple[_RowShape, ...],
+    bool,  # waits for the disk
 ]
 _TOGETHER: dict[_Shape, str] = {}
 
@@ -398,6 +410,7 @@ def _write_in_one_statement(rows: list[Model], updates: list[_Update], later: _L
         ),
         tuple(sql for sql, _ in later.statements),
         tuple(shape),
+        later.waits_for_disk,
     )
     if key not in _TOGETHER:
         _TOGETHER[key] = _one_statement(*key)
@@ -428,6 +441,7 @@ def _one_statement(
     updates: Sequence[tuple[type[Model], tuple[str, ...], str, bool]],
     statements: Sequence[str],
     shape: Sequence[_RowShape],
+    waits_for_disk: bool,
 ) -> str:
     # Names from the models' metadata only; every value is a parameter.
     quote = _db().ops.quote_name
@@ -456,6 +470,8 @@ def _one_statement(
         f"(SELECT count(*) FROM u{position})"  # noqa: S608
         for position, (*_, counted) in enumerate(updates) if counted
     ]
+    if not waits_for_disk:  # last: read by nobody; for this transaction alone
+        answers.append("set_config('synchronous_commit', 'off', true)")
     return f"WITH {', '.join(clauses)} SELECT {', '.join(answers) or '1'}"
 
 
