@@ -118,8 +118,20 @@ api = ShapedErrorsNinjaAPI(
     title="inviteonly",
     version="1",
     description=(
-        "Invitations by mobile number, sign-up with an SMS code, login and recovery, "
-        "invite rights."
+        "An invite-only social network: invitations by mobile number, joining with an "
+        "SMS code, login and recovery, invite rights and invitation requests, the "
+        "invitation tree, profiles, friends, walls, messages, reports and moderation.\n\n"
+        "**Authentication:** `POST /api/session` (or, when joining, "
+        "`POST /api/join/confirm`) answers with a `session_token`; send it as "
+        "`Authorization: Bearer <token>`. Bodies are JSON only.\n\n"
+        "**Refusals** are `{\"code\", \"detail\", \"field\"}`: `code` is stable, "
+        "`detail` is in the language of `Accept-Language` (Russian or English), `field` "
+        "names the field at fault or is null. Rate-limited operations answer 429 with "
+        "`Retry-After`.\n\n"
+        "**Lists** page by cursor: give a page's `next_before` (friend lists: "
+        "`next_after`) as `before` (`after`) to get the next one; null on the last page."
+        "\n\n**Times** are ISO 8601 in UTC. A wall post or message sent again with the "
+        "same `Idempotency-Key` header answers the first instead of writing twice."
     ),
     parser=JsonOnlyParser(),
     urls_namespace="api",
