@@ -1066,6 +1066,66 @@ def test_a_moderator_cannot_declare_a_mistake_the_ban_of_their_own_invitee(
     assert Sanction.objects.get(id=ban.id).upheld is False
 
 
+MISTAKE_NOT_YOURS = {
+    "en": "You invited this member: whether their ban was a mistake is not yours to "
+          "decide. Another moderator or a founder can decide it.",
+    "ru": "Вы пригласили этого участника: не вам решать, была ли его блокировка "
+          "ошибкой. Это может решить другой модератор или основатель.",
+}
+
+
+def _end_forms(page: str, sanction: Sanction) -> list[str]:
+    """The forms on a member's page that end ``sanction``."""
+    return re.findall(rf'<form[^>]*/sanctions/{sanction.id}/end/".*?</form>', page, re.S)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_member_page_does_not_offer_the_inviter_to_declare_the_ban_a_mistake(
+    clock: FrozenClock, founder: Member, language: str
+) -> None:
+    """The inviter's page offered them "mark as a mistake" (an end without the
+    "deserved" box ticked) for their invitee's ban, which the action then refused: it
+    now offers only to end it as deserved, and says why; once it is over, nothing."""
+    inviter = make_member(phone="+79163330020", role=Member.Role.MODERATOR,
+                          joined_at=clock.current - 400 * DAY, display_name="Mod Inviter")
+    invitee = veteran(invited_by=inviter, display_name="Invitee")
+    quarantine = do_quarantine_member(member=invitee, moderator=founder, reason="Links")
+    ban = do_ban_member(member=invitee, moderator=founder, reason="Spam", for_spam=True)
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(inviter)
+    url = f"/moderation/members/{invitee.id}/"
+    page = client.get(url).content.decode()
+    assert page.count(MISTAKE_NOT_YOURS[language]) == 1
+    [form] = _end_forms(page, ban)
+    assert 'type="checkbox"' not in form
+    assert re.search(r'<input type="hidden" name="upheld" value="True"', form), form
+    # Their invitee's other sanctions they may declare a mistake.
+    [other] = _end_forms(page, quarantine)
+    assert re.search(
+        rf'<input type="checkbox" name="upheld" id="id_sanction_{quarantine.id}_upheld"', other
+    ), other
+    # Another moderator is offered both.
+    peer = Client(HTTP_ACCEPT_LANGUAGE=language)
+    peer.force_login(make_member(role=Member.Role.MODERATOR, display_name="Mod Ivan"))
+    seen_by_peer = peer.get(url).content.decode()
+    assert MISTAKE_NOT_YOURS[language] not in seen_by_peer
+    [form_of_peer] = _end_forms(seen_by_peer, ban)
+    assert re.search(rf'<input type="checkbox" name="upheld" id="id_sanction_{ban.id}_upheld"',
+                     form_of_peer), form_of_peer
+    # What the inviter is offered is done: the ban ends as deserved.
+    ended = client.post(f"/moderation/sanctions/{ban.id}/end/",
+                        {"reason": "Served", "upheld": "True"})
+    assert (ended.status_code, ended["Location"]) == (302, url)
+    ban.refresh_from_db()
+    assert ban.upheld and ban.ended_by == inviter
+    assert Strike.objects.get(invitee=invitee).withdrawn_at is None
+    # Over and kept on the record: the only step left, "mark as a mistake", is not theirs.
+    page = client.get(url).content.decode()
+    assert _end_forms(page, ban) == []
+    assert page.count(MISTAKE_NOT_YOURS[language]) == 1
+    assert len(_end_forms(client.get(url).content.decode(), quarantine)) == 1
+
+
 @pytest.mark.parametrize("upheld", [False, True])
 def test_a_ban_declared_a_mistake_gives_back_the_invitations_it_revoked(
     clock: FrozenClock, moderator: Member, sms_outbox: SmsOutbox, upheld: bool

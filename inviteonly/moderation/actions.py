@@ -39,6 +39,7 @@ from inviteonly.moderation.queries import (
     check_can_act_as_operator,
     check_can_moderate,
     check_is_moderator,
+    conflict_of_interest,
     may_moderate,
     reported_item,
 )
@@ -349,7 +350,9 @@ def do_lift_sanction(
         moderator, found.member, with_inviter=found.kind == SanctionKind.BAN and not upheld
     )
     if found.kind == SanctionKind.BAN and not upheld:
-        _check_not_own_invitee(moderator, member)
+        refusal = conflict_of_interest(moderator, member)
+        if refusal is not None:
+            raise refusal
     sanction = Sanction.objects.select_for_update().get(id=sanction_id)
     reason = clean_moderation_reason(reason)
     now = clock.now()
@@ -367,22 +370,6 @@ def do_lift_sanction(
         # their allowance.
         give_back_revoked_by_ban(member.id, revoked_at=sanction.created_at, now=now)
     return sanction
-
-
-def _check_not_own_invitee(moderator: Member, banned: Member) -> None:
-    """Declaring a ban a mistake withdraws the strike it gave the banned member's
-    inviter and can end the inviter's strike-rule suspension: the inviter (whoever got
-    the strike) does not decide it; another moderator or a founder does. A founder
-    who invited the member may: no strike reaches a founder (nobody acts on one), and
-    nobody ranks above them to decide instead."""
-    inviter = moderator.id == banned.invited_by_id and moderator.role != Member.Role.FOUNDER
-    if inviter or Strike.objects.filter(invitee_id=banned.id, member_id=moderator.id).exists():
-        raise ActionError(
-            "conflict_of_interest",
-            _("You invited this member: whether their ban was a mistake is not yours to "
-              "decide. Another moderator or a founder can decide it."),
-            status=403,
-        )
 
 
 def _end_sanction(

@@ -74,6 +74,13 @@ class EndSanctionForm(forms.Form):
         label=_("The sanction was deserved (keep it on the record)"), required=False
     )
 
+    def only_as_deserved(self) -> EndSanctionForm:
+        """For a moderator who may not declare the sanction a mistake: the form ends it
+        as deserved, with no box to untick (moderation.queries.conflict_of_interest)."""
+        self.fields["upheld"].widget = forms.HiddenInput()
+        self.fields["upheld"].initial = True
+        return self
+
 
 class WithdrawGrantForm(forms.Form):
     reason = reason_field()

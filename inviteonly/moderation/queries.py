@@ -67,6 +67,25 @@ def check_can_moderate(actor: Member, member: Member) -> None:
         )
 
 
+def conflict_of_interest(moderator: Member, banned: Member) -> ActionError | None:
+    """The refusal of ``moderator`` declaring a ban of ``banned`` a mistake, or None if
+    they may. Declaring it withdraws the strike the ban gave the banned member's inviter
+    and can end the inviter's strike-rule suspension: the inviter (whoever got the
+    strike) does not decide it; another moderator or a founder does. A founder who
+    invited the member may: no strike reaches a founder (nobody acts on one), and
+    nobody ranks above them to decide instead. The action refuses with it; the
+    member's page shows it instead of offering the decision."""
+    inviter = moderator.id == banned.invited_by_id and moderator.role != Member.Role.FOUNDER
+    if inviter or Strike.objects.filter(invitee_id=banned.id, member_id=moderator.id).exists():
+        return ActionError(
+            "conflict_of_interest",
+            _("You invited this member: whether their ban was a mistake is not yours to "
+              "decide. Another moderator or a founder can decide it."),
+            status=403,
+        )
+    return None
+
+
 def check_can_act_as_operator(actor: Member, member: Member) -> None:
     """Operators (administrators: founders are) change roles and statuses in the admin,
     on anyone but themselves: the only decisions that reach a founder."""

@@ -43,10 +43,11 @@ from inviteonly.moderation.forms import (
     ResolveReportsForm,
     WithdrawGrantForm,
 )
-from inviteonly.moderation.models import Sanction
+from inviteonly.moderation.models import Sanction, SanctionKind
 from inviteonly.moderation.queries import (
     access_member_for_moderation,
     check_is_moderator,
+    conflict_of_interest,
     moderation_queue,
     open_quarantines,
     reported_item,
@@ -154,15 +155,30 @@ def _member_page(
             return refused
         return form_class(auto_id=auto_id)
 
+    def end_form(sanction: Sanction, mistake_refusal: ActionError | None) -> forms.Form:
+        form = row_form(EndSanctionForm, f"id_sanction_{sanction.id}_%s")
+        if mistake_refusal is not None and isinstance(form, EndSanctionForm):
+            form.only_as_deserved()
+        return form
+
+    sanctions = list(sanctions_of(member))
+    # A ban the viewer may not declare a mistake (they invited the member): the page
+    # offers only what the action would do, and says why.
+    ban_mistake_refusal = (
+        conflict_of_interest(signed_in_member(request), member)
+        if any(sanction.kind == SanctionKind.BAN and sanction.upheld for sanction in sanctions)
+        else None
+    )
+    rows = []
+    for sanction in sanctions:
+        refusal = ban_mistake_refusal if sanction.kind == SanctionKind.BAN else None
+        rows.append((sanction, sanction.in_force_at(now), end_form(sanction, refusal),
+                     refusal.message if refusal is not None else None))
     context = {
         "member": member,
         "rights": evaluate_invite_rights(member),
         "decision_form": decision_form,
-        "sanctions": [
-            (sanction, sanction.in_force_at(now),
-             row_form(EndSanctionForm, f"id_sanction_{sanction.id}_%s"))
-            for sanction in sanctions_of(member)
-        ],
+        "sanctions": rows,
         "grants": [
             (grant, grant.in_force_at(now),
              row_form(WithdrawGrantForm, f"id_grant_{grant.id}_%s"))
