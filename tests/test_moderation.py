@@ -1066,6 +1066,47 @@ def test_a_moderator_cannot_declare_a_mistake_the_ban_of_their_own_invitee(
     assert Sanction.objects.get(id=ban.id).upheld is False
 
 
+@pytest.mark.parametrize(("language", "listed"), [
+    ("en", "Allowance given back for invitations revoked by a ban declared a mistake"),
+    ("ru", "Возвращены приглашения, отозванные блокировкой, признанной ошибкой"),
+])
+def test_the_allowance_a_mistaken_ban_gives_back_is_audited(
+    clock: FrozenClock, founder: Member, moderator: Member, sms_outbox: SmsOutbox,
+    language: str, listed: str,
+) -> None:
+    """The refund is a decision's consequence like the revocation it undoes: who decided,
+    for whom, how many invitations, from which address — with the decision, in its
+    transaction; ended as deserved, nothing comes back and nothing is written."""
+    other = veteran(display_name="Other")
+    do_invite_by_phone(inviter=other, phone="+79163330049")
+    deserved = do_ban_member(member=other, moderator=moderator, reason="Spam")
+    do_lift_sanction(sanction_id=deserved.id, moderator=moderator, reason="Served",
+                     upheld=True)
+    assert not AuditEntry.objects.filter(
+        action=AuditAction.INVITATIONS_GIVEN_BACK_AFTER_BAN).exists()
+    member = veteran(display_name="Member")
+    for n in range(2):
+        do_invite_by_phone(inviter=member, phone=f"+7916333004{n}")
+    ban = do_ban_member(member=member, moderator=moderator, reason="Spam?")
+    clock.advance(days=1)
+    pages = Client(REMOTE_ADDR=MODERATOR_ADDRESS)
+    pages.force_login(moderator)
+    ended = pages.post(f"/moderation/sanctions/{ban.id}/end/", {"reason": "Wrong person"})
+    assert ended.status_code == 302
+    entry = AuditEntry.objects.get(action=AuditAction.INVITATIONS_GIVEN_BACK_AFTER_BAN)
+    assert (entry.actor, entry.target_member, entry.ip_address, entry.created_at) == (
+        moderator, member, MODERATOR_ADDRESS, clock.current)
+    assert entry.details == {"sanction": ban.id, "refunded": 2}
+    lifted = AuditEntry.objects.get(action=AuditAction.SANCTION_LIFTED,
+                                    details__upheld=False)
+    assert lifted.created_at == entry.created_at
+    # Where the log is read, in the reader's language.
+    admin = Client(HTTP_ACCEPT_LANGUAGE=language)
+    admin.force_login(founder)
+    log = admin.get("/admin/audit_log/auditentry/").content.decode()
+    assert listed in log
+
+
 MISTAKE_NOT_YOURS = {
     "en": "You invited this member: whether their ban was a mistake is not yours to "
           "decide. Another moderator or a founder can decide it.",

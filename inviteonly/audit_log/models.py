@@ -43,6 +43,9 @@ class AuditAction(models.TextChoices):
     INVITATIONS_REVOKED_BY_BAN = "invitations_revoked_by_ban", _(
         "Unredeemed invitations revoked by a ban"
     )
+    INVITATIONS_GIVEN_BACK_AFTER_BAN = "invitations_given_back_after_ban", _(
+        "Allowance given back for invitations revoked by a ban declared a mistake"
+    )
     INVITE_RIGHTS_GRANTED = "invite_rights_granted", _("Invite rights granted")
     INVITE_RIGHTS_GRANT_WITHDRAWN = "invite_rights_grant_withdrawn", _(
         "Invite rights grant withdrawn"

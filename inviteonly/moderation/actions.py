@@ -367,8 +367,14 @@ def do_lift_sanction(
         _withdraw_strike(banned=member, moderator=moderator, reason=reason, now=now,
                          ip_address=ip_address)
         # The invitations the ban revoked (cut_off_banned, at its start) give back
-        # their allowance.
-        give_back_revoked_by_ban(member.id, revoked_at=sanction.created_at, now=now)
+        # their allowance; audited as that revocation was.
+        refunded = give_back_revoked_by_ban(member.id, revoked_at=sanction.created_at, now=now)
+        if refunded:
+            record_audit_entry(
+                AuditAction.INVITATIONS_GIVEN_BACK_AFTER_BAN, actor=moderator,
+                target_member=member, ip_address=ip_address, sanction=sanction.id,
+                refunded=refunded,
+            )
     return sanction
 
 
