@@ -694,6 +694,14 @@ MODERATION_REPEAT_WINDOW_SECONDS = 60
 REPORT_DETAILS_MAX_LENGTH = 500
 REPORT_EXCERPT_LENGTH = 300
 
+# A report moderators dismissed cannot be filed again by the same reporter about the
+# same post, message or profile for this many days (409 report_dismissed): otherwise one
+# member re-queues the same item at once, without end. Other members may still report
+# it; 0 lets the reporter file it again at once.
+REPORT_REFILE_AFTER_DAYS = _env_int(
+    "INVITEONLY_REPORT_REFILE_AFTER_DAYS", 30, minimum=0, maximum=_MAX_DAYS
+)
+
 # Items (reported posts, messages, profiles) per page of the moderation queue.
 MODERATION_QUEUE_PAGE_SIZE = 25
 

@@ -3,8 +3,8 @@ two members writing to, befriending and blocking each other at once; one idempot
 key sent by many requests at once writes one post or message; a login meeting a
 ban leaves no session behind it; members moving to one number at once leave it to one;
 moderation actions meeting on the same members never deadlock (they lock in one order:
-moderation.actions); nothing written to or by a member leaving the network outlives
-the leave."""
+moderation.actions); a report sent again as it is dismissed stays refused; nothing
+written to or by a member leaving the network outlives the leave."""
 
 from __future__ import annotations
 
@@ -50,9 +50,11 @@ from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.moderation.actions import (
     do_ban_member,
     do_lift_sanction,
+    do_report_item,
+    do_resolve_reports,
     do_set_status_as_operator,
 )
-from inviteonly.moderation.models import Sanction, SanctionKind
+from inviteonly.moderation.models import Report, Sanction, SanctionKind
 from inviteonly.notifications.models import Notification
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.social import actions as social_actions
@@ -550,6 +552,35 @@ def test_a_mistaken_ban_and_the_lifting_of_the_strike_suspension_never_deadlock(
 
         outcomes += race([lift_ban, lift_suspension])
     assert crashes(outcomes) == [], (len(crashes(outcomes)), crashes(outcomes)[:2])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_sent_again_while_it_is_dismissed_is_refused_either_way() -> None:
+    """The reporter sends their report again as a moderator dismisses it: the report
+    is read either still open or already dismissed, never as neither, so the item does
+    not go back to the queue."""
+    moderator = make_member(display_name="Mod", role=Member.Role.MODERATOR)
+    author, reporter = make_member(display_name="Author"), make_member(display_name="Ann")
+    outcomes: list[str] = []
+    for round_ in range(20):
+        post = WallPost.objects.create(wall_owner=author, author=author, text=f"Poem {round_}")
+        do_report_item(reporter=reporter, target_kind="wall_post", target_id=post.id,
+                       reason="spam")
+
+        def dismiss(post_id: int = post.id, delay: float = (round_ % 5) / 1000) -> None:
+            time.sleep(delay)  # scheduling jitter, swept 0–4 ms across the rounds
+            do_resolve_reports(moderator=moderator, target_kind="wall_post",
+                               target_id=post_id, decision="dismiss", reason="A poem")
+
+        def report_again(post_id: int = post.id) -> None:
+            do_report_item(reporter=reporter, target_kind="wall_post", target_id=post_id,
+                           reason="spam")
+
+        outcomes += race([dismiss, report_again])
+    assert crashes(outcomes) == [], (len(crashes(outcomes)), crashes(outcomes)[:2])
+    assert outcomes.count("joined") == 20, outcomes  # the dismissals, each
+    assert set(outcomes) - {"joined"} <= {"already_reported", "report_dismissed"}
+    assert not Report.objects.filter(resolved_at__isnull=True).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,6 +5,7 @@ removing the content, sanctioning the author and notifying every reporter."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -173,12 +174,90 @@ def test_dismissal_keeps_the_content_and_tells_the_reporter_why(moderator: Membe
     assert author.status == Member.Status.ACTIVE and not author.sanctions.exists()
     [notice] = recent_notifications(reporter, limit=1)
     assert "Poet" in notice.text and "Poetry is allowed" in notice.text
-    # Resolved: the reporter may report it again, a second decision finds nothing.
+    # Resolved: a second decision finds nothing.
     with pytest.raises(ActionError) as refused:
         do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
                            decision="dismiss", reason="again")
     assert refused.value.status == 404
+
+
+# Dismissed on 10 March 2026 at noon (UTC), with REPORT_REFILE_AFTER_DAYS=30.
+DISMISSED_AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
+REFILE_REFUSED = {
+    "en": "The moderators looked at your report about this and found nothing to act on. "
+          "You can report it again from April 9, 2026.",
+    "ru": "Модераторы рассмотрели вашу жалобу на это и не нашли нарушения. "
+          "Пожаловаться снова можно с 9 апреля 2026.",
+}
+
+
+@override_settings(REPORT_REFILE_AFTER_DAYS=30,
+                   RATE_LIMITS={"report": [("member", 2, 86400)]})
+def test_a_dismissed_report_is_not_filed_again_by_its_reporter_until_the_wait_is_over(
+    clock: FrozenClock, moderator: Member,
+) -> None:
+    """A dismissed report filed again at once went straight back to the queue: one
+    member could re-queue the same item without end. The reporter now waits
+    REPORT_REFILE_AFTER_DAYS; the refusal writes nothing and counts no report; another
+    member may report the item, and an item resolved otherwise may be reported again."""
+    clock.current = DISMISSED_AT
+    author, reporter, other = make_member(display_name="Poet"), make_member(), make_member()
+    post = post_by(author, text="A poem")
+    report(reporter, post, reason="other")
+    do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                       decision="dismiss", reason="Poetry is allowed")
+    entries = AuditEntry.objects.count()
+    for language, refusal in REFILE_REFUSED.items():
+        with translation.override(language), pytest.raises(ActionError) as refused:
+            report(reporter, post, reason="spam")
+        assert (refused.value.code, refused.value.status) == ("report_dismissed", 409)
+        assert str(refused.value.message) == refusal
+    assert Report.objects.count() == 1 and AuditEntry.objects.count() == entries
+    # Counted nothing: the reporter's second report of the day goes through.
+    report(reporter, post_by(author, text="Another poem"))
+    report(other, post)
+    # A profile whose report ended in a warning (its text removed) may be reported again.
+    clock.advance(days=1)
+    do_report_item(reporter=reporter, target_kind="profile", target_id=author.id,
+                   reason="abuse")
+    do_resolve_reports(moderator=moderator, target_kind="profile", target_id=author.id,
+                       decision="warn", reason="Rude about text")
+    do_report_item(reporter=reporter, target_kind="profile", target_id=author.id,
+                   reason="abuse")
+    # The wait ends at the date the refusal gave.
+    do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                       decision="dismiss", reason="Still poetry")  # the other's report
+    clock.current = DISMISSED_AT + timedelta(days=30, seconds=-1)
+    with pytest.raises(ActionError):
+        report(reporter, post)
+    clock.current = DISMISSED_AT + timedelta(days=30)
+    assert report(reporter, post).resolved_at is None
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@override_settings(REPORT_REFILE_AFTER_DAYS=30)
+def test_a_dismissed_report_filed_again_is_refused_on_the_page_and_in_the_api(
+    clock: FrozenClock, moderator: Member, language: str,
+) -> None:
+    clock.current = DISMISSED_AT
+    author = make_member(display_name="Ads")
+    reporter, api = member_with_api("Reporter", language=language)
+    befriend(author, reporter)
+    post = post_by(author)
     report(reporter, post)
+    do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                       decision="dismiss", reason="Not ads")
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(reporter)
+    page = client.post(f"/report/wall_post/{post.id}/", {"reason": "spam"})
+    assert page.status_code == 200
+    assert REFILE_REFUSED[language] in page.content.decode()
+    answer = api.post("/reports", {"target_kind": "wall_post", "target_id": post.id,
+                                   "reason": "spam"})
+    assert answer.status_code == 409
+    assert answer.json_body == {"code": "report_dismissed", "detail": REFILE_REFUSED[language],
+                                "field": None}
+    assert Report.objects.count() == 1
 
 
 def test_removing_a_message_fixes_the_inbox(moderator: Member, clock: FrozenClock) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, Exists, OuterRef, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -24,6 +24,7 @@ from inviteonly.invitations.allowance import give_back_revoked_by_ban
 from inviteonly.invitations.models import Invitation
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.time_zones import shown_date
 from inviteonly.moderation.models import (
     STRIKES_REASON,
     Report,
@@ -36,6 +37,7 @@ from inviteonly.moderation.models import (
     Strike,
 )
 from inviteonly.moderation.queries import (
+    ReportedItem,
     check_can_act_as_operator,
     check_can_moderate,
     check_is_moderator,
@@ -680,8 +682,7 @@ def do_report_item(
     item = reported_item(reporter, target_kind=target_kind, target_id=target_id)
     if item.author.id == reporter.id:
         raise ActionError("own_content", _("You cannot report yourself."), status=400)
-    if _open_reports(item.kind, item.target_id).filter(reporter=reporter).exists():
-        raise _already_reported()
+    _check_not_reported_lately(reporter, item)
     enforce_rate_limit(["report"], Subject(member_id=reporter.id, ip=ip_address))
     try:
         with transaction.atomic():
@@ -697,6 +698,37 @@ def do_report_item(
     except IntegrityError:  # the same report, sent twice at once
         raise _already_reported() from None
     return report
+
+
+def _check_not_reported_lately(reporter: Member, item: ReportedItem) -> None:
+    """Refuse the reporter's report about ``item`` while their earlier one is open, or
+    for REPORT_REFILE_AFTER_DAYS after moderators dismissed it. One statement reads
+    both: a dismissal committing meanwhile is seen either as the open report or as the
+    dismissal, never as neither; two reports sent at once meet report_open_once."""
+    refile_after = timedelta(days=settings.REPORT_REFILE_AFTER_DAYS)
+    # Relies on the index of Report.reporter: a member files at most RATE_LIMITS["report"].
+    earlier = list(
+        Report.objects.filter(
+            reporter=reporter, target_kind=item.kind, target_id=item.target_id
+        )
+        .filter(
+            Q(resolved_at__isnull=True)
+            | Q(resolution=ReportResolution.DISMISSED, resolved_at__gt=clock.now() - refile_after)
+        )
+        .order_by(F("resolved_at").desc(nulls_first=True))
+        .values_list("resolved_at", flat=True)[:1]
+    )
+    if not earlier:
+        return
+    if earlier[0] is None:
+        raise _already_reported()
+    raise ActionError(
+        "report_dismissed",
+        _("The moderators looked at your report about this and found nothing to act on. "
+          "You can report it again from %(date)s.")
+        % {"date": shown_date(earlier[0] + refile_after)},
+        status=409,
+    )
 
 
 def _already_reported() -> ActionError:
