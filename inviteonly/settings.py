@@ -10,6 +10,7 @@ and what it takes (the ``inviteonly`` command prints that one line).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
@@ -133,6 +134,16 @@ def _env_time_zone(name: str, default: str) -> str:
 
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_networks(
+    name: str, default: str = ""
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """IP networks (CIDR) or single addresses, comma-separated."""
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in _env_list(name, default)]
+    except ValueError:
+        raise _bad_value(name, "IP addresses or networks such as 10.0.5.7, 10.0.5.0/24") from None
 
 
 def _env_regions(name: str) -> list[str]:
@@ -792,6 +803,15 @@ KANNEL_SENDSMS_URL = os.environ.get("INVITEONLY_KANNEL_SENDSMS_URL", "")
 KANNEL_USERNAME = os.environ.get("INVITEONLY_KANNEL_USERNAME", "")
 KANNEL_PASSWORD = os.environ.get("INVITEONLY_KANNEL_PASSWORD", "")
 KANNEL_SMSC_ID = os.environ.get("INVITEONLY_KANNEL_SMSC_ID", "")
+# Where Kannel's delivery reports may come from: smsbox's addresses or networks, as the
+# site sees its clients (behind TRUSTED_PROXY_COUNT proxies, from X-Forwarded-For).
+# Kannel signs nothing: the token in a report URL names the message, but the report's
+# type (delivered, not delivered) is Kannel's %d in the query string, and whoever has
+# read a report URL (in a proxy's access log, in Kannel's) could call it with another.
+# Default: this machine (smsbox beside the site); "0.0.0.0/0, ::/0" takes any caller.
+KANNEL_DELIVERY_REPORT_SOURCES = _env_networks(
+    "INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES", "127.0.0.1, ::1"
+)
 
 # SMPP: the provider's host and port ("host:port") and the system id and password of
 # the bind (transceiver: submits and receipts on one connection).

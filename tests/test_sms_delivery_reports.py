@@ -5,13 +5,18 @@ doubt."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
+from inviteonly import settings as site_settings
 from inviteonly.lib import crypto
 from inviteonly.lib.phone_numbers import normalize_phone_number
+from inviteonly.sms import delivery_reports
 from inviteonly.sms.delivery import deliver_due_messages
 from inviteonly.sms.delivery_reports import (
     delivery_report_token,
@@ -24,6 +29,11 @@ from inviteonly.sms.outbox import queue_sms
 from tests.conftest import FrozenClock, SmsOutbox
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _refused_reports_logged_afresh() -> None:
+    delivery_reports.forget_refused_reports()
 
 
 class KannelStandIn(MemoryGateway):
@@ -222,3 +232,86 @@ def test_reports_are_only_taken_by_get_or_post() -> None:
     through_kannel()
     token = delivery_report_token(message.id, gateway="kannel")
     assert Client().put(f"/sms/kannel/{message.id}/{token}/").status_code == 405
+
+
+# Kannel signs nothing: the token in the URL names the message, but the report type is
+# Kannel's %d in the query string. Whoever has read one report URL (a proxy's access
+# log, Kannel's own) could call it with another type; only smsbox's address is taken.
+
+
+def report_from(
+    address: str, message: OutboundSms, report_type: str, *, forwarded_for: str = ""
+) -> int:
+    token = delivery_report_token(message.id, gateway="kannel")
+    client = Client(REMOTE_ADDR=address)
+    if forwarded_for:
+        client.defaults["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    response = client.get(f"/sms/kannel/{message.id}/{token}/", {"type": report_type})
+    message.refresh_from_db()
+    return response.status_code
+
+
+def test_a_report_with_the_right_url_from_elsewhere_than_kannel_changes_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    message = queue()
+    through_kannel()
+    token = delivery_report_token(message.id, gateway="kannel")
+    # A forged "not delivered", and a replayed "delivered": neither is Kannel's.
+    assert report_from("203.0.113.9", message, "2") == 403
+    assert report_from("203.0.113.9", message, "1") == 403
+    assert (message.status, message.last_error, message.delivered_at) == (
+        SmsStatus.SENT, "", None
+    )
+    assert "refused" in caplog.text and "203.0.113.9" in caplog.text
+    assert token not in caplog.text
+    # Kannel's own report still counts.
+    assert report(message, "1") == 204
+    assert message.status == SmsStatus.DELIVERED
+
+
+def test_kannel_elsewhere_is_named_by_its_network_behind_the_sites_proxies(
+    settings: Any,
+) -> None:
+    settings.KANNEL_DELIVERY_REPORT_SOURCES = [ipaddress.ip_network("10.0.5.0/24")]
+    settings.TRUSTED_PROXY_COUNT = 1
+    message = queue()
+    through_kannel()
+    proxy = "127.0.0.1"
+    # The proxy itself (this machine) is no longer Kannel, nor is a client that
+    # writes Kannel's address into X-Forwarded-For before the proxy appends its own.
+    assert report_from(proxy, message, "16") == 403
+    assert report_from(proxy, message, "16", forwarded_for="10.0.5.7, 198.51.100.4") == 403
+    assert message.status == SmsStatus.SENT
+    assert report_from(proxy, message, "1", forwarded_for="10.0.5.7") == 204
+    assert message.status == SmsStatus.DELIVERED
+
+
+def test_refused_reports_are_logged_once_a_minute_with_a_count(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of forged reports must not flood the log."""
+    now = [1000.0]
+    monkeypatch.setattr(delivery_reports, "_monotonic", lambda: now[0])
+    message = queue()
+    through_kannel()
+    for _ in range(5):
+        assert report_from("203.0.113.9", message, "2") == 403
+    refused = [record for record in caplog.records if "refused" in record.getMessage()]
+    assert len(refused) == 1
+    now[0] += 61
+    assert report(message, "2", token="0" * 64) == 403
+    refused = [record for record in caplog.records if "refused" in record.getMessage()]
+    assert len(refused) == 2
+    assert "4 more" in refused[1].getMessage() and "wrong token" in refused[1].getMessage()
+    assert "0" * 64 not in caplog.text
+
+
+def test_kannel_sources_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES", "10.0.5.7, 2001:db8::/32")
+    assert site_settings._env_networks("INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES") == [
+        ipaddress.ip_network("10.0.5.7/32"), ipaddress.ip_network("2001:db8::/32")
+    ]
+    monkeypatch.setenv("INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES", "smsbox.internal")
+    with pytest.raises(ImproperlyConfigured, match="INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES"):
+        site_settings._env_networks("INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES")

@@ -8,13 +8,22 @@ connection. All end in ``record_delivery_report``, which changes a message only 
 went through the gateway that reports: a token seen in one gateway's URL (a Twilio
 callback in Twilio's console, in a proxy's log) is worth nothing at another's endpoint.
 
+Kannel signs nothing: its report type (delivered, not delivered) is Kannel's ``%d``
+in the query string, which anybody holding a report URL could change. Its reports
+are taken only from smsbox's addresses (``KANNEL_DELIVERY_REPORT_SOURCES``), and no
+report moves a message backwards or reopens a final answer. Refused reports are
+logged, without their tokens, at most once a minute.
+
 A report also settles a message a dead worker left in doubt: a "sent" report marks
 it sent, so it is not claimed and sent again once its lease runs out.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import threading
+import time
 from enum import StrEnum
 
 from django.conf import settings
@@ -62,6 +71,49 @@ def delivery_report_is_authentic(message_id: int, token: str, *, gateway: str) -
     return crypto.digests_equal(
         _token_before_gateways_were_named(message_id), token
     ) and OutboundSms.objects.filter(id=message_id, gateway=gateway).exists()
+
+
+def kannel_may_report(address: str | None) -> bool:
+    """True if a report from ``address`` (the caller, as ``lib.web.client_ip`` sees it)
+    comes from smsbox: Kannel puts no signature on the report type, only the caller's
+    address vouches for it."""
+    if address is None:
+        return False
+    caller = ipaddress.ip_address(address)
+    return any(caller in network for network in settings.KANNEL_DELIVERY_REPORT_SOURCES)
+
+
+# Refused reports are logged once a minute at most, with how many went unlogged: a
+# flood of forged ones (each costs a constant-time comparison, nothing more) must not
+# flood the log.
+REFUSED_LOG_INTERVAL = 60.0
+_monotonic = time.monotonic
+_refused_lock = threading.Lock()
+_refused = {"logged_at": -REFUSED_LOG_INTERVAL, "unlogged": 0}
+
+
+def forget_refused_reports() -> None:
+    """For tests: the next refused report is logged."""
+    with _refused_lock:
+        _refused.update(logged_at=-REFUSED_LOG_INTERVAL, unlogged=0)
+
+
+def log_refused_report(
+    *, gateway: str, message_id: int, reason: str, address: str | None
+) -> None:
+    """Note a refused report: the message, why, from where; never the URL's token."""
+    with _refused_lock:
+        now = _monotonic()
+        if now - _refused["logged_at"] < REFUSED_LOG_INTERVAL:
+            _refused["unlogged"] += 1
+            return
+        unlogged = int(_refused["unlogged"])
+        _refused.update(logged_at=now, unlogged=0)
+    logger.warning(
+        "%s delivery report for SMS %s from %s refused: %s%s", gateway, message_id,
+        address or "an unknown address", reason,
+        f" ({unlogged} more refused since the last of these lines)" if unlogged else "",
+    )
 
 
 def delivery_report_url(message_id: int, *, gateway: str, token: str | None = None) -> str:
@@ -121,3 +173,4 @@ def record_delivery_report(
         logger.info("SMS %s reported not delivered: %s", message_id or gateway_message_id,
                     detail[:100])
     return bool(updated)
+
