@@ -45,6 +45,7 @@ SYSTEM_ID, PASSWORD = "inviteonly", "smpp-pw8"  # SMPP passwords: 8 characters a
 REFUSED, THROTTLED, SILENT = "1201555", "1202555", "1203555"
 LATER_PARTS_THROTTLED = "1204555"
 NO_RECEIPTS = "1205555"
+HELD_RECEIPTS = "1206555"
 
 
 class Simulator:
@@ -55,7 +56,7 @@ class Simulator:
         assert node is not None
         self.process = subprocess.Popen(
             [node, str(SIMULATOR / "sim.js"), SYSTEM_ID, PASSWORD, REFUSED, THROTTLED,
-             SILENT, LATER_PARTS_THROTTLED, NO_RECEIPTS],
+             SILENT, LATER_PARTS_THROTTLED, NO_RECEIPTS, HELD_RECEIPTS],
             stdout=subprocess.PIPE, text=True,
         )
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -235,28 +236,65 @@ def test_no_receipt_is_lost_however_soon_it_follows_the_answer(
         wait_for_status(message, SmsStatus.DELIVERED)
 
 
-def test_receipts_that_never_come_are_forgotten_beyond_a_bound(
-    simulator: Simulator, gateway: SmppGateway, monkeypatch: pytest.MonkeyPatch
+def test_a_receipt_that_comes_after_a_restart_is_recorded_by_the_new_bind(
+    simulator: Simulator, gateway: SmppGateway
 ) -> None:
-    """An SMSC that sends no receipts (the simulator sends none to these numbers) must
-    not grow the worker's memory message by message; a receipt for a message whose
-    reference was forgotten is matched by the gateway's id."""
-    monkeypatch.setattr(smpp_gateway, "MAX_REFERENCES", 3)
-    for index in range(6):
-        queued(f"+1{LATER_PARTS_THROTTLED}{index:04d}", "hello")
-    assert deliver_due_messages(gateway=gateway) == 6
-    simulator.submitted(6)
-    assert len(gateway._references) == 3
-    assert len(gateway._parts) == 3
-    forgotten = OutboundSms.objects.order_by("id").first()
-    assert forgotten is not None and forgotten.status == SmsStatus.SENT
-    assert forgotten.gateway_message_id not in gateway._references
-    gateway._receipt_received(SimpleNamespace(
-        esm_class=smpp_gateway.RECEIPT_ESM_CLASS, receipted_message_id=None,
-        short_message=f"id:{forgotten.gateway_message_id} stat:DELIVRD err:000".encode(),
-    ))
-    forgotten.refresh_from_db()
-    assert forgotten.status == SmsStatus.DELIVERED
+    """The SMSC keeps a receipt for a client that went away and hands it to the next
+    bind (here, of each message its last part's): the worker that sent the message
+    restarted, or another worker's bind got it. It is matched by the SMSC's id of the
+    part, kept with the message, and the parts' receipts that came before still count."""
+    single = queued(f"+1{HELD_RECEIPTS}0001", "hello")
+    long = queued(f"+1{HELD_RECEIPTS}0002", "Ж" * 100)  # two UCS-2 parts
+    assert deliver_due_messages(gateway=gateway) == 2
+    simulator.submitted(3)
+    for message in (single, long):
+        message.refresh_from_db()
+        assert message.status == SmsStatus.SENT  # part 1's receipt alone is not all
+    gateway.close()  # the worker stops
+    restarted = SmppGateway()
+    try:
+        # Its first message binds: the receipts held come on that bind.
+        first_after = queued("+447911123464", "hello")
+        assert deliver_due_messages(gateway=restarted) == 1
+        simulator.submitted(1)
+        for message in (single, long, first_after):
+            wait_for_status(message, SmsStatus.DELIVERED)
+    finally:
+        restarted.close()
+
+
+def test_a_part_taken_while_the_database_is_slow_is_not_sent_again(
+    simulator: Simulator, gateway: SmppGateway, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader keeps each part's id before the sender goes on; keeping it may outlast
+    the gateway timeout, and the part, taken, must not look unanswered."""
+    settings.SMS_GATEWAY_TIMEOUT = 0.3
+    kept = smpp_gateway.keep_part
+
+    def slowly(**kwargs: Any) -> None:
+        time.sleep(0.6)
+        kept(**kwargs)
+
+    monkeypatch.setattr(smpp_gateway, "keep_part", slowly)
+    message = queued("+447911123465", "hello")
+    assert deliver_due_messages(gateway=gateway) == 1
+    simulator.submitted(1)
+    wait_for_status(message, SmsStatus.DELIVERED)
+    assert message.attempts == 1 and message.last_error == ""
+
+
+def test_a_receipt_for_a_message_sent_before_its_parts_were_kept_is_matched_by_its_id(
+    gateway: SmppGateway,
+) -> None:
+    """A message sent before each part's id was kept has its first part's id only (with
+    the message): its receipt is matched by that, and decides alone."""
+    message = queued("+447911123463", "hello")
+    OutboundSms.objects.filter(id=message.id).update(
+        status=SmsStatus.SENT, gateway="smpp", gateway_message_id="smsc-old"
+    )
+    assert gateway._receipt_received(receipt_for("smsc-old", "DELIVRD")) is None
+    message.refresh_from_db()
+    assert message.status == SmsStatus.DELIVERED
 
 
 def test_a_receipt_that_could_not_be_recorded_is_not_acknowledged(
@@ -266,7 +304,7 @@ def test_a_receipt_that_could_not_be_recorded_is_not_acknowledged(
     def database_down(**kwargs: Any) -> bool:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(smpp_gateway, "record_delivery_report", database_down)
+    monkeypatch.setattr(smpp_gateway, "record_part_report", database_down)
     receipt = SimpleNamespace(
         esm_class=0x04, receipted_message_id=b"sim1",
         short_message=b"id:sim1 sub:001 dlvrd:001 stat:DELIVRD err:000 text:",
@@ -421,24 +459,32 @@ def receipt_for(smsc_id: str, stat: str) -> SimpleNamespace:
         ([(1, "DELIVRD"), (1, "DELIVRD"), (2, "DELIVRD")], SmsStatus.SENT),
     ],
 )
+@pytest.mark.parametrize("restart_after", [None, 0, 1, 2], ids=[
+    "one-bind", "all-after-a-restart", "restart-after-one", "restart-after-two",
+])
 def test_a_multipart_message_is_delivered_when_every_part_is_and_failed_if_any_fails(
     simulator: Simulator, gateway: SmppGateway,
-    receipts: list[tuple[int, str]], status: SmsStatus,
+    receipts: list[tuple[int, str]], status: SmsStatus, restart_after: int | None,
 ) -> None:
+    """Whichever bind each receipt comes on: the sending worker's, or the one it made
+    after restarting after the first ``restart_after`` receipts."""
     message = queued(f"+1{NO_RECEIPTS}0001", "Ж" * 150)  # three UCS-2 parts
     assert deliver_due_messages(gateway=gateway) == 1
     part_ids = [part["message_id"] for part in simulator.submitted(3)]
     message.refresh_from_db()
     assert message.status == SmsStatus.SENT
-    for number, stat in receipts:
-        assert gateway._receipt_received(receipt_for(part_ids[number - 1], stat)) is None
+    receiver = gateway
+    for index, (number, stat) in enumerate(receipts):
+        if index == restart_after:
+            receiver = SmppGateway()  # a new process knows nothing of the last one's
+        assert receiver._receipt_received(receipt_for(part_ids[number - 1], stat)) is None
     message.refresh_from_db()
     assert message.status == status
     if status == SmsStatus.FAILED:
         assert "smpp receipt" in message.last_error
         # Nothing later makes it delivered.
         for part_id in part_ids:
-            gateway._receipt_received(receipt_for(part_id, "DELIVRD"))
+            receiver._receipt_received(receipt_for(part_id, "DELIVRD"))
         message.refresh_from_db()
         assert message.status == SmsStatus.FAILED
 
@@ -455,11 +501,10 @@ def test_a_multipart_receipt_that_could_not_be_recorded_decides_when_sent_again(
         raise OperationalError("server closed the connection unexpectedly")
 
     with monkeypatch.context() as patched:
-        patched.setattr(smpp_gateway, "record_delivery_report", database_down)
+        patched.setattr(smpp_gateway, "record_part_report", database_down)
         assert gateway._receipt_received(receipt_for(last, "DELIVRD")) == (
             smpplib.consts.SMPP_ESME_RX_T_APPN
         )
     assert gateway._receipt_received(receipt_for(last, "DELIVRD")) is None
     message.refresh_from_db()
     assert message.status == SmsStatus.DELIVERED
-    assert not gateway._parts and not gateway._references

@@ -4,7 +4,9 @@ Kannel calls a per-message URL (``dlr-url``) that carries an HMAC of the gateway
 and the message id under the token key, so nobody can mark someone else's message
 delivered; Twilio calls a status callback with its own such token, also signed with
 the account's auth token; the SMPP gateway reads ``deliver_sm`` receipts on its own
-connection. All end in ``record_delivery_report``, which changes a message only if it
+connection, one per part of a long message, each named by the id the SMSC gave the
+part (``SmsPart``), so that any worker's bind matches it, after any restart (see
+``record_part_report``). All end in ``record_delivery_report``, which changes a message only if it
 went through the gateway that reports: a token seen in one gateway's URL (a Twilio
 callback in Twilio's console, in a proxy's log) is worth nothing at another's endpoint.
 
@@ -20,6 +22,7 @@ it sent, so it is not claimed and sent again once its lease runs out.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import threading
@@ -27,11 +30,12 @@ import time
 from enum import StrEnum
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 
 from inviteonly.lib import clock, crypto
-from inviteonly.sms.models import OutboundSms, SmsStatus
+from inviteonly.sms.models import OutboundSms, SmsPart, SmsStatus
 
 logger = logging.getLogger(__name__)
 
@@ -174,3 +178,51 @@ def record_delivery_report(
                     detail[:100])
     return bool(updated)
 
+
+def keep_part(*, message_id: int, number: int, count: int, gateway_message_id: str) -> None:
+    """Keep the SMSC's id for part ``number`` of ``count`` of message ``message_id`` as
+    soon as the SMSC answers with it: before its receipt can arrive, on this bind or
+    another worker's. A message sent again replaces its parts' ids."""
+    # A message no longer in the outbox (a foreign key refused): nothing to report on.
+    with contextlib.suppress(IntegrityError):
+        SmsPart.objects.bulk_create(
+            [SmsPart(sms_id=message_id, number=number, count=count,
+                     gateway_message_id=gateway_message_id)],
+            update_conflicts=True, unique_fields=["sms", "number"],
+            update_fields=["count", "gateway_message_id", "delivered"],
+        )
+
+
+def record_part_report(
+    *, outcome: ReportOutcome, gateway: str, gateway_message_id: str, detail: str = ""
+) -> bool:
+    """Record a receipt for one part of a message, named by the id the SMSC gave the
+    part: the message is delivered once every part is, and failed as soon as any part
+    is not (its text cannot be whole on the phone). The parts are rows (``keep_part``),
+    so it does not matter which worker's bind the receipts arrive on, nor whether the
+    worker that sent the message restarted since. A receipt for a message sent before
+    its parts were kept is matched by the first part's id, kept with the message, and
+    decides alone. Receipts sent twice count once. True if it changed the message."""
+    # The newest part under that id: an SMSC may use its ids again, years apart.
+    part = SmsPart.objects.filter(gateway_message_id=gateway_message_id).order_by("-id").first()
+    if part is None:
+        return record_delivery_report(
+            outcome=outcome, gateway=gateway, gateway_message_id=gateway_message_id,
+            detail=detail,
+        )
+    with transaction.atomic():
+        # One receipt of a message at a time, on whichever bind: each counts the parts
+        # the others marked delivered.
+        list(OutboundSms.objects.select_for_update().filter(id=part.sms_id).values_list("id"))
+        if outcome == ReportOutcome.DELIVERED:
+            SmsPart.objects.filter(id=part.id).update(delivered=True)
+            delivered = SmsPart.objects.filter(sms_id=part.sms_id, delivered=True).count()
+            if delivered < part.count:
+                return False
+        changed = record_delivery_report(
+            outcome=outcome, message_id=part.sms_id, gateway=gateway, detail=detail
+        )
+        # Decided: a later receipt of another part finds no part and changes nothing
+        # (one of the first part is matched by the message's id, and changes nothing).
+        SmsPart.objects.filter(sms_id=part.sms_id).delete()
+    return changed

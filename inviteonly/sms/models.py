@@ -129,3 +129,33 @@ class GatewayOutage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway} ({self.failed_at:%Y-%m-%d %H:%M:%S})"
+
+
+class SmsPart(models.Model):
+    """One part of an SMS sent over SMPP, under the id the SMSC answered its
+    ``submit_sm`` with: the part's receipt is matched by that id on whichever worker's
+    bind it arrives, after any restart, and the message is delivered once every part
+    is (``delivery_reports.record_part_report``). Kept until the receipts decide."""
+
+    # Indexed by the unique constraint below, whose first column it is.
+    sms = models.ForeignKey(
+        OutboundSms, on_delete=models.CASCADE, related_name="parts", db_index=False
+    )
+    # This part's number, 1 to ``count``: how many parts the message was sent in.
+    number = models.PositiveSmallIntegerField()
+    count = models.PositiveSmallIntegerField()
+    gateway_message_id = models.CharField(max_length=128)
+    delivered = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # A message sent again (its first part failed) takes its parts' new ids.
+            models.UniqueConstraint(fields=["sms", "number"], name="sms_part_number"),
+        ]
+        indexes = [
+            # Receipts name the part by the SMSC's id.
+            models.Index(fields=["gateway_message_id"], name="sms_part_gateway_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"SMS #{self.sms_id} part {self.number}/{self.count}"

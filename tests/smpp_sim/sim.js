@@ -1,7 +1,7 @@
 // An SMPP server on loopback for tests/test_smpp.py, built on the npm package `smpp`.
 //
 //   node sim.js SYSTEM_ID PASSWORD REFUSED_PREFIX THROTTLED_PREFIX SILENT_PREFIX \
-//     LATER_PARTS_THROTTLED_PREFIX NO_RECEIPTS_PREFIX
+//     LATER_PARTS_THROTTLED_PREFIX NO_RECEIPTS_PREFIX HELD_RECEIPTS_PREFIX
 //
 // Prints one JSON object per line on stdout: {"event": "listening", "port": N} once,
 // then {"event": "submit_sm", ...} for every message it takes. Binds with another
@@ -10,14 +10,18 @@
 // with SILENT_PREFIX never answered (a wedged session), with
 // LATER_PARTS_THROTTLED_PREFIX throttled from the second part of a message on (and
 // no receipt sent), with NO_RECEIPTS_PREFIX taken but sent no receipt (the test sends
-// its own).
+// its own), with HELD_RECEIPTS_PREFIX taken, the receipt of each message's last part
+// held until another session binds (as an SMSC keeps receipts for a client that went
+// away and came back with a new bind), then sent to that session.
 // Every message it takes is "delivered" at once: a deliver_sm receipt follows.
 'use strict';
 const smpp = require('smpp');
 
 const [systemId, password, refusedPrefix, throttledPrefix, silentPrefix,
-  laterPartsThrottledPrefix, noReceiptsPrefix] = process.argv.slice(2);
+  laterPartsThrottledPrefix, noReceiptsPrefix, heldReceiptsPrefix] = process.argv.slice(2);
 let nextId = 1;
+// Receipts waiting for a session other than the one that took their message.
+let held = [];
 
 function print(event) {
   process.stdout.write(JSON.stringify(event) + '\n');
@@ -39,6 +43,11 @@ const server = smpp.createServer((session) => {
     }
     bound = true;
     session.send(pdu.response());
+    const forThisSession = held.filter((receipt) => receipt.session !== session);
+    held = held.filter((receipt) => receipt.session === session);
+    for (const receipt of forThisSession) {
+      session.send(new smpp.PDU('deliver_sm', receipt.fields));
+    }
   });
   session.on('enquire_link', (pdu) => session.send(pdu.response()));
   session.on('unbind', (pdu) => {
@@ -60,6 +69,7 @@ const server = smpp.createServer((session) => {
     }
     const udh = (pdu.short_message || {}).udh || [];
     const partNumber = udh.length ? Buffer.from(udh[0])[4] : 1;
+    const partCount = udh.length ? Buffer.from(udh[0])[3] : 1;
     if (laterPartsThrottledPrefix && to.startsWith(laterPartsThrottledPrefix) && partNumber > 1) {
       session.send(pdu.response({command_status: smpp.ESME_RTHROTTLED}));
       return;
@@ -89,14 +99,19 @@ const server = smpp.createServer((session) => {
     const receipts = !(laterPartsThrottledPrefix && to.startsWith(laterPartsThrottledPrefix)) &&
       !(noReceiptsPrefix && to.startsWith(noReceiptsPrefix));
     if (receipts && pdu.registered_delivery & 0x01) {
-      session.send(new smpp.PDU('deliver_sm', {
+      const fields = {
         source_addr: to,
         destination_addr: pdu.source_addr,
         esm_class: smpp.ESM_CLASS.MC_DELIVERY_RECEIPT,
         short_message: receiptText(messageId),
         receipted_message_id: messageId,
         message_state: smpp.MESSAGE_STATE.DELIVERED,
-      }));
+      };
+      if (heldReceiptsPrefix && to.startsWith(heldReceiptsPrefix) && partNumber === partCount) {
+        held.push({session, fields});
+      } else {
+        session.send(new smpp.PDU('deliver_sm', fields));
+      }
     }
   });
   session.on('deliver_sm_resp', () => {});

@@ -8,9 +8,11 @@ concatenation header (UDHI), each part a ``submit_sm``. Numbers travel internati
 international. ``registered_delivery`` asks for a receipt for each part, which
 arrives as a ``deliver_sm``; a message is delivered once every part's receipt says so,
 and failed as soon as any part's says it failed (its text cannot be whole on the
-phone). A receipt is matched to our message by the part's id, kept in memory; one the
-memory no longer holds (the worker restarted, or ``MAX_REFERENCES`` later) is matched by
-the first part's id, recorded in the database, and then decides alone.
+phone). A receipt is matched to our message by the id the SMSC answered the part's
+``submit_sm`` with, kept in the database (``SmsPart``) before the next PDU is read: an
+SMSC hands receipts to whichever bind of ours it likes, and keeps those for a bind
+that went away for the next one, so a worker that restarted, or another worker,
+records them all the same. The gateway keeps nothing per message in memory.
 
 A reader thread owns the socket's incoming side: it matches each ``submit_sm_resp`` to
 the waiting ``send`` by sequence number and records receipts. A broken connection is
@@ -35,7 +37,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 
 from inviteonly.lib.sms_text import SmsEncoding, gsm7_septets, segment_texts
-from inviteonly.sms.delivery_reports import ReportOutcome, record_delivery_report
+from inviteonly.sms.delivery_reports import ReportOutcome, keep_part, record_part_report
 from inviteonly.sms.gateways import GatewayError, SmsReceipt
 
 logger = logging.getLogger(__name__)
@@ -64,17 +66,10 @@ RECEIPT_OUTCOMES = {
 
 
 @dataclass
-class _Parts:
-    """A message's parts whose receipts are awaited (see ``SmppGateway._decide``)."""
-
-    count: int
-    ids: list[str] = field(default_factory=list)
-    delivered: set[str] = field(default_factory=set)
-
-
-@dataclass
 class _PendingSubmit:
     reference: int  # our message's id, which its receipts are recorded for
+    number: int  # which part, of how many
+    count: int
     done: threading.Event = field(default_factory=threading.Event)
     status: int = -1
     message_id: str = ""
@@ -113,11 +108,6 @@ def sender_address(sender_id: str) -> tuple[str, int, int]:
     return sender_id, TON_ALPHANUMERIC, NPI_UNKNOWN
 
 
-# Receipts are matched to our messages from memory for this many of the latest parts
-# sent (a few MiB at most); older ones by the gateway's message id, in the database.
-MAX_REFERENCES = 100_000
-
-
 class SmppGateway:
     name = "smpp"
 
@@ -129,10 +119,6 @@ class SmppGateway:
         # Per connection (sequence numbers start again with each), the submits waiting
         # for their answers: a connection dropped wakes only its own.
         self._pending: dict[smpplib.client.Client, dict[int, _PendingSubmit]] = {}
-        # Gateway message id (of each part) → our message id, for receipts.
-        self._references: dict[str, int] = {}
-        # Our message id → its parts, until their receipts decide it.
-        self._parts: dict[int, _Parts] = {}
 
     # The connection -------------------------------------------------------------------
 
@@ -207,18 +193,11 @@ class SmppGateway:
             "registered_delivery": 1,
         }
         message_ids: list[str] = []
-        # Known before the first part goes: its receipt may come before the last is sent.
-        with self._lock:
-            self._forget(int(reference))
-            self._parts[int(reference)] = _Parts(count=len(parts))
-            if len(self._parts) > MAX_REFERENCES:
-                self._forget(next(iter(self._parts)))
         for number, part in enumerate(parts, start=1):
+            pending = _PendingSubmit(reference=int(reference), number=number, count=len(parts))
             try:
-                message_ids.append(self._submit(part, reference=int(reference), fields=fields))
+                message_ids.append(self._submit(part, pending=pending, fields=fields))
             except GatewayError as error:
-                with self._lock:
-                    self._forget(int(reference))
                 if not message_ids:
                     raise
                 # An earlier part was taken: sent again whole, the message would arrive
@@ -228,9 +207,8 @@ class SmppGateway:
                 ) from error
         return SmsReceipt(gateway_message_id=message_ids[0])
 
-    def _submit(self, part: bytes, *, reference: int, fields: dict[str, Any]) -> str:
+    def _submit(self, part: bytes, *, pending: _PendingSubmit, fields: dict[str, Any]) -> str:
         """One submit_sm, answered; returns the SMSC's message id."""
-        pending = _PendingSubmit(reference=reference)
         try:
             with self._lock:
                 client = self._connected()
@@ -240,7 +218,11 @@ class SmppGateway:
             self._client = None
             raise GatewayError(f"smpp unreachable: {type(error).__name__}",
                                retryable=True) from error
-        if not pending.done.wait(settings.SMS_GATEWAY_TIMEOUT) or pending.status < 0:
+        if not pending.done.wait(settings.SMS_GATEWAY_TIMEOUT) and pending.status >= 0:
+            # Answered: the reader is keeping the part's id, in a slow database. Taken
+            # by the SMSC, the part must not look unanswered (and be sent again).
+            pending.done.wait()
+        if pending.status < 0:
             # A session that stopped answering (or a half-open connection) would fail
             # every later send too: the next one binds again.
             self._drop(client)
@@ -261,45 +243,26 @@ class SmppGateway:
         )
         with self._lock:
             pending = self._pending.get(client, {}).pop(pdu.sequence, None)
-            # Known before the next PDU is read (this thread reads them in order): a
-            # receipt may follow the answer at once, before the sender wakes up.
-            if pending is not None and pdu.status == smpplib.consts.SMPP_ESME_ROK:
-                self._references[message_id] = pending.reference
-                parts = self._parts.get(pending.reference)
-                if parts is not None:
-                    parts.ids.append(message_id)
-                if len(self._references) > MAX_REFERENCES:
-                    # The oldest, whose receipt may never come (an SMSC that sends
-                    # none): it is matched by the gateway's id, recorded by then.
-                    del self._references[next(iter(self._references))]
         if pending is None:
             return
         pending.status = int(pdu.status)
         pending.message_id = message_id
-        pending.done.set()
+        try:
+            if pdu.status == smpplib.consts.SMPP_ESME_ROK:
+                # Kept before the sender goes on (a message recorded as sent has every
+                # part kept) and before the next PDU is read (this thread reads them in
+                # order): a receipt may follow the answer at once, on any bind.
+                close_old_connections()
+                keep_part(message_id=pending.reference, number=pending.number,
+                          count=pending.count, gateway_message_id=message_id)
+        except Exception:
+            # The SMSC has the part all the same: its receipt will find no match.
+            logger.exception("SMPP part %s of SMS %s could not be kept",
+                             pending.number, pending.reference)
+        finally:
+            pending.done.set()
 
     # Receipts ---------------------------------------------------------------------------
-
-    def _forget(self, reference: int) -> None:
-        """Forget message ``reference``'s parts (under the lock): decided, or sent again."""
-        parts = self._parts.pop(reference, None)
-        for part_id in parts.ids if parts is not None else ():
-            self._references.pop(part_id, None)
-
-    def _decide(
-        self, reference: int, part_id: str, outcome: ReportOutcome
-    ) -> ReportOutcome | None:
-        """What one part's receipt says of the whole message (under the lock): failed if
-        this part failed, delivered if it was the last part awaited, else nothing yet.
-        A message whose parts are forgotten (beyond ``MAX_REFERENCES``) takes the
-        receipt as it is. The parts are forgotten once the decision is recorded: a
-        receipt that could not be, delivered again, decides again."""
-        parts = self._parts.get(reference)
-        if parts is not None and outcome == ReportOutcome.DELIVERED:
-            parts.delivered.add(part_id)
-            if len(parts.delivered) < parts.count:
-                return None
-        return outcome
 
     def _receipt_received(self, pdu: Any, **kwargs: Any) -> int | None:
         if not getattr(pdu, "esm_class", 0) & RECEIPT_ESM_CLASS:
@@ -313,29 +276,18 @@ class SmppGateway:
         outcome = RECEIPT_OUTCOMES.get(fields.get("stat", ""))
         if outcome is None or not gateway_message_id:
             return None
-        with self._lock:
-            reference = self._references.get(gateway_message_id)
-            if reference is not None:
-                outcome = self._decide(reference, gateway_message_id, outcome)
-                if outcome is None:
-                    return None  # more parts to come
         try:
             # This thread lives as long as the bind: its kept database connection is
             # checked as a request's is (a restart or idle_session_timeout ends it).
             close_old_connections()
-            record_delivery_report(
+            record_part_report(
                 outcome=outcome,
-                message_id=reference,
                 gateway=self.name,
-                gateway_message_id="" if reference is not None else gateway_message_id,
+                gateway_message_id=gateway_message_id,
                 detail=f"smpp receipt {fields.get('stat')} (error {fields.get('err', '?')})",
             )
         except Exception:
             logger.exception("SMPP receipt could not be recorded")
             # Not acknowledged as taken: the SMSC delivers it again later.
             return int(smpplib.consts.SMPP_ESME_RX_T_APPN)
-        if reference is not None:
-            with self._lock:
-                self._references.pop(gateway_message_id, None)
-                self._forget(reference)
         return None
