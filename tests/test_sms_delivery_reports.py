@@ -127,6 +127,22 @@ def test_not_delivered_report_fails_the_message() -> None:
     assert message.status == SmsStatus.FAILED
 
 
+@pytest.mark.parametrize(("final", "status"), [("1", SmsStatus.DELIVERED),
+                                               ("2", SmsStatus.FAILED),
+                                               ("16", SmsStatus.FAILED)])
+def test_no_report_moves_a_message_out_of_its_final_answer(final: str, status: SmsStatus) -> None:
+    """Even from smsbox with the right URL: a report replayed, forged or late."""
+    message = queue()
+    through_kannel()
+    assert report(message, final) == 204
+    answered = (message.status, message.delivered_at, message.last_error, message.sent_at)
+    assert message.status == status
+    for report_type in ("1", "2", "4", "8", "16"):
+        assert report(message, report_type) == 204
+        assert (message.status, message.delivered_at, message.last_error,
+                message.sent_at) == answered
+
+
 def test_buffered_and_unknown_reports_change_nothing() -> None:
     message = queue()
     through_kannel()
