@@ -859,6 +859,11 @@ SMS_MAX_AGE = timedelta(
     hours=_env_int("INVITEONLY_SMS_MAX_AGE_HOURS", 12, minimum=1, maximum=24 * _MAX_DAYS)
 )
 
+# How long the parts of an SMS sent over SMPP wait for their delivery receipts: an
+# SMSC stops retrying a message after its validity period (commonly 48 hours), so a
+# receipt that has not come in three days will not. `sweep` then deletes the parts.
+SMS_PART_RECEIPT_WAIT = timedelta(days=3)
+
 # First retry delay; each further attempt doubles it (with jitter) up to the longest,
 # so that messages go out within minutes once a gateway that was down is back.
 SMS_RETRY_BASE_DELAY = timedelta(seconds=5)

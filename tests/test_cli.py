@@ -150,7 +150,8 @@ def test_sweep_deletes_only_what_has_outlived_its_use(clock: FrozenClock) -> Non
     assert output.getvalue().strip() == (
         "Deleted 1 rate-limit counters, 0 numbers' login failures, 0 expired sessions, 0 "
         "phone verifications, 0 invitation requests and 0 idempotency keys; failed 0 "
-        "abandoned SMS; forgot 0 SMS gateway outages."
+        "abandoned SMS; forgot 0 SMS gateway outages and 0 SMS parts whose receipts never "
+        "came."
     )
     clock.advance(hours=2)
     call_command("sweep", stdout=output)

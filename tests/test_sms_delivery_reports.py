@@ -19,12 +19,16 @@ from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.sms import delivery_reports
 from inviteonly.sms.delivery import deliver_due_messages
 from inviteonly.sms.delivery_reports import (
+    ReportOutcome,
     delivery_report_token,
     delivery_report_url,
+    keep_part,
+    record_part_report,
+    sweep_undecided_parts,
 )
 from inviteonly.sms.gateways import SmsReceipt
 from inviteonly.sms.gateways.memory import MemoryGateway
-from inviteonly.sms.models import OutboundSms, SmsPurpose, SmsStatus
+from inviteonly.sms.models import OutboundSms, SmsPart, SmsPurpose, SmsStatus
 from inviteonly.sms.outbox import queue_sms
 from tests.conftest import FrozenClock, SmsOutbox
 
@@ -331,3 +335,26 @@ def test_kannel_sources_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES", "smsbox.internal")
     with pytest.raises(ImproperlyConfigured, match="INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES"):
         site_settings._env_networks("INVITEONLY_KANNEL_DELIVERY_REPORT_SOURCES")
+
+
+def test_parts_whose_receipts_never_came_are_swept_after_the_wait(clock: FrozenClock) -> None:
+    """An SMPP message's parts wait SMS_PART_RECEIPT_WAIT for their receipts; then
+    `sweep` deletes them (they would stay for ever), and a receipt after that changes
+    nothing. Parts still within the wait, and their receipts, are left alone."""
+    old, recent = queue("+79161234567"), queue("+79161234568")
+    for part in (1, 2):
+        keep_part(message_id=old.id, number=part, count=2, gateway_message_id=f"old-{part}")
+    clock.advance(days=2)
+    for part in (1, 2):
+        keep_part(message_id=recent.id, number=part, count=2, gateway_message_id=f"new-{part}")
+    clock.advance(days=1, seconds=1)
+    assert sweep_undecided_parts() == 2
+    assert sorted(SmsPart.objects.values_list("gateway_message_id", flat=True)) == [
+        "new-1", "new-2",
+    ]
+    assert not record_part_report(
+        outcome=ReportOutcome.DELIVERED, gateway="smpp", gateway_message_id="old-2"
+    )
+    clock.advance(days=2)
+    assert sweep_undecided_parts() == 2
+    assert not SmsPart.objects.exists()

@@ -187,10 +187,21 @@ def keep_part(*, message_id: int, number: int, count: int, gateway_message_id: s
     with contextlib.suppress(IntegrityError):
         SmsPart.objects.bulk_create(
             [SmsPart(sms_id=message_id, number=number, count=count,
-                     gateway_message_id=gateway_message_id)],
+                     gateway_message_id=gateway_message_id, submitted_at=clock.now())],
             update_conflicts=True, unique_fields=["sms", "number"],
-            update_fields=["count", "gateway_message_id", "delivered"],
+            update_fields=["count", "gateway_message_id", "delivered", "submitted_at"],
         )
+
+
+def sweep_undecided_parts() -> int:
+    """Delete the parts whose receipts have not decided their message
+    SMS_PART_RECEIPT_WAIT after the SMSC took them (part of `inviteonly sweep`): the
+    SMSC has stopped trying by then, and a receipt never asked for or lost would keep
+    them for ever. The message stays sent, as one whose receipt never came."""
+    deleted, _ = SmsPart.objects.filter(
+        submitted_at__lt=clock.now() - settings.SMS_PART_RECEIPT_WAIT
+    ).delete()
+    return deleted
 
 
 def record_part_report(

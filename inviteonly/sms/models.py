@@ -135,7 +135,8 @@ class SmsPart(models.Model):
     """One part of an SMS sent over SMPP, under the id the SMSC answered its
     ``submit_sm`` with: the part's receipt is matched by that id on whichever worker's
     bind it arrives, after any restart, and the message is delivered once every part
-    is (``delivery_reports.record_part_report``). Kept until the receipts decide."""
+    is (``delivery_reports.record_part_report``). Kept until the receipts decide, or
+    until ``sweep`` gives up waiting for them."""
 
     # Indexed by the unique constraint below, whose first column it is.
     sms = models.ForeignKey(
@@ -146,6 +147,10 @@ class SmsPart(models.Model):
     count = models.PositiveSmallIntegerField()
     gateway_message_id = models.CharField(max_length=128)
     delivered = models.BooleanField(default=False)
+    # When the SMSC answered with the id: a part whose receipt has not come
+    # SMS_PART_RECEIPT_WAIT later is deleted by `sweep` (a receipt never asked for,
+    # or lost, would keep it for ever).
+    submitted_at = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -155,6 +160,8 @@ class SmsPart(models.Model):
         indexes = [
             # Receipts name the part by the SMSC's id.
             models.Index(fields=["gateway_message_id"], name="sms_part_gateway_message"),
+            # The sweep.
+            models.Index(fields=["submitted_at"], name="sms_part_submitted"),
         ]
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from inviteonly.invitations.allowance import sweep_expired_refunds
 from inviteonly.lib import clock
 from inviteonly.phone_verification.actions import sweep_old_verifications
 from inviteonly.sms.delivery import sweep_abandoned_messages, sweep_gateway_outages
+from inviteonly.sms.delivery_reports import sweep_undecided_parts
 from inviteonly.social.idempotency import sweep_expired_idempotency_keys
 
 
@@ -27,7 +28,8 @@ class Command(BaseCommand):
         "Delete ended rate-limit windows, forgotten login failures, expired sessions, old "
         "phone verifications, long-ended invitation requests and idempotency keys past "
         "their window; fail abandoned SMS; forget SMS gateway outages long past or of "
-        "gateways no longer configured; give back the allowance of expired invitations; "
+        "gateways no longer configured, and SMPP parts whose receipts never came; give "
+        "back the allowance of expired invitations; "
         "release the numbers of members who left past LEFT_NUMBER_HOLD_DAYS."
     )
 
@@ -40,6 +42,7 @@ class Command(BaseCommand):
         idempotency_keys = sweep_expired_idempotency_keys()
         abandoned = sweep_abandoned_messages()
         outages = sweep_gateway_outages()
+        parts = sweep_undecided_parts()
         refunded = sweep_expired_refunds(now=clock.now())
         released = release_left_numbers(now=clock.now())
         self.stdout.write(
@@ -47,7 +50,8 @@ class Command(BaseCommand):
             f"failures, {sessions} expired sessions, "
             f"{verifications} phone verifications, {requests} invitation requests and "
             f"{idempotency_keys} idempotency keys; failed {abandoned} abandoned SMS; "
-            f"forgot {outages} SMS gateway outages."
+            f"forgot {outages} SMS gateway outages and {parts} SMS parts whose receipts "
+            f"never came."
         )
         if refunded:
             self.stdout.write(f"Gave back the allowance of {refunded} expired invitations.")
