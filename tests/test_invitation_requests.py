@@ -122,8 +122,8 @@ def test_members_numbers_and_repeats_answer_alike_and_are_listed_alike(founder: 
     answers = [ask(), ask(), ask(phone="+79162223344", note="A note its writer will know")]
     assert [answer.status_code for answer in answers] == [201, 201, 201]
     assert {tuple(sorted(answer.json_body)) for answer in answers} == {
-        ("created_at", "expires_at", "granted_at", "invitation_withdrawn_at", "state",
-         "status_token")
+        ("created_at", "expires_at", "granted_at", "invitation_undelivered_at",
+         "invitation_withdrawn_at", "state", "status_token")
     }
     # Leaving any of them out would tell whoever asked for a member's number with a note
     # they would recognise, then read the list, that it is a member's.

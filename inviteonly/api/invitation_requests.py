@@ -60,6 +60,9 @@ class RequestStatusOut(Schema):
     # Set when that invitation was revoked (by the member who granted the request, or
     # by their ban): the link in the SMS is dead and the request waits again.
     invitation_withdrawn_at: datetime | None
+    # Set when that invitation's SMS failed for good (state ``invitation_undelivered``):
+    # the invitation is revoked; check the number, withdraw the request and ask again.
+    invitation_undelivered_at: datetime | None
 
     @staticmethod
     def of(request: InvitationRequest) -> RequestStatusOut:
@@ -69,6 +72,7 @@ class RequestStatusOut(Schema):
             expires_at=request.expires_at,
             granted_at=request.granted_at,
             invitation_withdrawn_at=request.invitation_withdrawn_at,
+            invitation_undelivered_at=request.invitation_undelivered_at,
         )
 
 
@@ -119,6 +123,10 @@ def create_request(request: HttpRequest, payload: RequestIn) -> tuple[int, Reque
 @router.post("/status", response={200: RequestStatusOut, **ERRORS},
              summary="The state of my request")
 def request_status(request: HttpRequest, payload: StatusIn) -> RequestStatusOut:
+    """``state``: ``waiting``, ``granted`` (an invitation SMS is on its way to the
+    number), ``invitation_expired`` (its link has expired), ``invitation_undelivered``
+    (the invitation SMS could not be delivered, and the invitation is revoked: check
+    the number, withdraw the request and ask again) or ``expired``."""
     return RequestStatusOut.of(access_request_by_status_token(payload.status_token))
 
 

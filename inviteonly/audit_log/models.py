@@ -40,6 +40,9 @@ class AuditAction(models.TextChoices):
         "invitation_request_withdrawn", _("Invitation request withdrawn by its requester")
     )
     INVITATION_REVOKED = "invitation_revoked", _("Invitation revoked")
+    INVITATION_UNDELIVERED = "invitation_undelivered", _(
+        "Invitation SMS of a granted request not delivered: invitation revoked"
+    )
     INVITATIONS_REVOKED_BY_BAN = "invitations_revoked_by_ban", _(
         "Unredeemed invitations revoked by a ban"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -23,12 +24,16 @@ from inviteonly.invitations.actions import (
     invitation_rate_limits,
     revoke_pending_invitation,
 )
+from inviteonly.invitations.allowance import give_back_undelivered
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.rights import check_can_invite
 from inviteonly.lib import clock, crypto, tokens
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.log_redaction import redact
 from inviteonly.lib.phone_numbers import PhoneNumber, normalize_phone_number
+from inviteonly.notifications.actions import notify_member
+from inviteonly.notifications.models import NotificationKind
+from inviteonly.sms.models import SmsStatus
 from inviteonly.social.actions import hold_members
 from inviteonly.social.rules import count_links
 
@@ -245,6 +250,65 @@ def do_grant_invitation_request(
             AuditAction.INVITATION_REQUEST_GRANTED, actor=member, invitation=invitation
         )
     return invitation
+
+
+def settle_undelivered_invitations(*, sms_ids: Collection[int] | None = None) -> int:
+    """Granted requests whose invitation SMS failed for good (of ``sms_ids``, or any):
+    each invitation nobody used is revoked and its allowance given back now, the
+    granter is notified (no number: they never see it), and the request is marked
+    undelivered — its status tells the requester to check the number, withdraw and ask
+    again; it is not listed again, since granted again its SMS would fail again.
+    Returns how many.
+
+    Called by the SMS worker and the delivery reports once they have recorded a
+    failure, and by ``inviteonly sweep`` for any a dead worker left unsettled. Only a
+    final failure counts (a retryable one leaves the message queued), and it is the
+    outbox row's: a suppressed SMS (the number is a member's) fails only as a real one
+    does while its gateway is down, so both requesters read the same. An invitation
+    revoked before its SMS went out (its SMS failed unsent) no longer belongs to the
+    request: its revocation put the request back."""
+    undelivered = InvitationRequest.objects.filter(
+        invitation_undelivered_at__isnull=True,
+        invitation__sms__status=SmsStatus.FAILED,
+        invitation__redeemed_at__isnull=True,
+        invitation__revoked_at__isnull=True,
+    )
+    if sms_ids is not None:
+        if not sms_ids:
+            return 0
+        undelivered = undelivered.filter(invitation__sms_id__in=sms_ids)
+    return sum(
+        _settle_undelivered(request_id, invitation_id)
+        for request_id, invitation_id in undelivered.values_list("id", "invitation_id")
+    )
+
+
+def _settle_undelivered(request_id: int, invitation_id: int) -> int:
+    """One request of ``settle_undelivered_invitations``, in its own transaction: 1 if
+    it settled it, 0 if something settled, redeemed, revoked or withdrew it first.
+    Locks the invitation before the request, as a revocation and a withdrawal do."""
+    with transaction.atomic():
+        invitation = Invitation.objects.select_for_update().filter(
+            id=invitation_id, redeemed_at__isnull=True, revoked_at__isnull=True
+        ).first()
+        request = InvitationRequest.objects.select_for_update().filter(
+            id=request_id, invitation_id=invitation_id, invitation_undelivered_at__isnull=True
+        ).first()
+        if invitation is None or request is None or invitation.inviter is None:
+            return 0
+        now = clock.now()
+        # Revoked as its inviter's revocation does (an expired one stays as it is); the
+        # allowance comes back at once, not at its expiry as after that revocation:
+        # nothing reached the number, and the request is not granted again.
+        revoke_pending_invitation(invitation, now=now, actor=None, ip_address=None)
+        give_back_undelivered(invitation, now=now)
+        request.invitation_undelivered_at = now
+        request.save(update_fields=["invitation_undelivered_at"])
+        notify_member(invitation.inviter, NotificationKind.REQUEST_INVITATION_UNDELIVERED)
+        record_audit_entry(
+            AuditAction.INVITATION_UNDELIVERED, invitation=invitation, region=request.region
+        )
+    return 1
 
 
 def _number_of(request: InvitationRequest) -> PhoneNumber:

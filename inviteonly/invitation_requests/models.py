@@ -25,6 +25,10 @@ class RequestState(models.TextChoices):
     # the number joined through it, which the requester's page must not tell (who asked
     # for someone else's number would learn that its owner became a member).
     INVITATION_EXPIRED = "invitation_expired", _("Invitation link expired")
+    # Granted, and the invitation SMS failed for good (refused, reported undelivered,
+    # given up on): the invitation is revoked and the request stays off the list, since
+    # its number would fail again; the requester checks it, withdraws and asks again.
+    INVITATION_UNDELIVERED = "invitation_undelivered", _("Invitation SMS not delivered")
     EXPIRED = "expired", _("Expired")
 
 
@@ -55,6 +59,9 @@ class InvitationRequest(models.Model):
     # open) and its status page tells the requester why the link in their SMS no
     # longer works.
     invitation_withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # When the SMS of the invitation granted on it failed for good and that invitation
+    # was revoked (actions.settle_undelivered_invitations); ``invitation`` still names it.
+    invitation_undelivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("invitation request")
@@ -68,6 +75,8 @@ class InvitationRequest(models.Model):
 
     def state_at(self, moment: datetime) -> RequestState:
         """The state its requester reads (load ``invitation`` with it)."""
+        if self.invitation_undelivered_at is not None:
+            return RequestState.INVITATION_UNDELIVERED
         if self.granted_at is not None:
             if self.invitation is not None and self.invitation.expires_at <= moment:
                 return RequestState.INVITATION_EXPIRED

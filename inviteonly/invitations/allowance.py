@@ -15,7 +15,9 @@ unredeemed invitations (and ``inviteonly sweep`` settles everyone's), while read
 an allowance counts the unsettled ones as already given back, so the number a member
 sees never depends on when the sweep last ran. An invitation revoked by a ban gives
 nothing back — unless the ban is declared a mistake: then it gives back at once, as an
-expired one (``give_back_revoked_by_ban``), and stays revoked.
+expired one (``give_back_revoked_by_ban``), and stays revoked. One granted on a
+request whose SMS failed for good is revoked and gives back at once
+(``give_back_undelivered``).
 """
 
 from __future__ import annotations
@@ -121,6 +123,20 @@ def give_back_revoked_by_ban(member_id: int, *, revoked_at: datetime, now: datet
         spent_allowance=True, allowance_refunded_at__isnull=True, redeemed_at__isnull=True,
     )
     return _settle(revoked, member_id, now=now)
+
+
+def give_back_undelivered(invitation: Invitation, *, now: datetime) -> int:
+    """The invitation's SMS never reached its number, and the invitation is revoked
+    for it (invitation_requests.actions.settle_undelivered_invitations): the allowance
+    it spent comes back now, as if it had expired — nobody could use it, and sending it
+    again to that number would fail again. Returns 1, or 0 if it spent none or was given
+    back already (expired meanwhile)."""
+    undelivered = Invitation.objects.filter(
+        id=invitation.id, spent_allowance=True, allowance_refunded_at__isnull=True,
+        redeemed_at__isnull=True,
+    )
+    assert invitation.inviter_id is not None  # a founder invitation sends no SMS
+    return _settle(undelivered, invitation.inviter_id, now=now)
 
 
 def _settle(invitations: QuerySet[Invitation], member_id: int, *, now: datetime) -> int:

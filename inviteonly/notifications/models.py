@@ -23,6 +23,11 @@ class NotificationKind(models.TextChoices):
     INVITE_RIGHTS_GRANT_WITHDRAWN = (
         "invite_rights_grant_withdrawn", _("A moderator withdrew your invite rights grant")
     )
+    # The SMS of an invitation the member sent on a request failed for good: revoked,
+    # its allowance given back (invitation_requests.actions.settle_undelivered_invitations).
+    REQUEST_INVITATION_UNDELIVERED = (
+        "request_invitation_undelivered", _("Your invitation on a request was not delivered")
+    )
     WARNED = "warned", _("A moderator warned you")
     QUARANTINED = "quarantined", _("Your account was quarantined")
     SANCTION_LIFTED = "sanction_lifted", _("A sanction on your account ended")

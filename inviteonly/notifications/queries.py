@@ -87,6 +87,13 @@ def _text_of(notification: Notification) -> str:
             "A moderator withdrew the invite rights they had granted you: %(reason)s. Your "
             "invite rights now follow the rules shown on the invite page."
         ) % {"reason": notification.reason}
+    if notification.kind == NotificationKind.REQUEST_INVITATION_UNDELIVERED:
+        # No number, not even masked: a granter never learns whose request it was.
+        return _(
+            "The SMS with the invitation you sent on a request could not be delivered. "
+            "The invitation is revoked, and if it used one of your invitations, you have "
+            "it back. The person who asked is told to check their number and ask again."
+        )
     if notification.kind == NotificationKind.WARNED:
         return _("A moderator warned you: %(reason)s.") % {"reason": notification.reason}
     if notification.kind == NotificationKind.QUARANTINED:

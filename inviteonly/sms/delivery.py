@@ -31,6 +31,7 @@ from django.core.management import call_command
 from django.db import close_old_connections, connection
 from django.db.models import F, Q
 
+from inviteonly.invitation_requests.actions import settle_undelivered_invitations
 from inviteonly.lib import clock, crypto
 from inviteonly.lib.queries import columns_of, fetch_models, locking, update
 from inviteonly.sms.gateways import (
@@ -194,10 +195,10 @@ def _send(message: OutboundSms, gateway: SmsGateway, *, sender_id: str) -> str:
 def _record(
     message: OutboundSms, *, claim: str, gateway: SmsGateway,
     outcome: str | GatewayError | None, sender_id: str = "",
-) -> None:
+) -> bool:
     """Record what the gateway answered: its message id, or the error (for a suppressed
     message: the one its gateway gives real ones now); None: nothing was sent, the
-    message is suppressed."""
+    message is suppressed. False if the claim was no longer ours: nothing recorded."""
     now = clock.now()
     attempts = message.attempts  # counted when claimed
     changes: dict[str, object] = {"claim": "", "gateway": gateway.name, "sender_id": sender_id}
@@ -222,7 +223,9 @@ def _record(
         )
     # Only while our claim holds: a worker whose lease ran out does not overwrite, nor
     # does a delivery report that came first (it clears the claim).
-    update(OutboundSms, changes, where="id = %s AND claim = %s", params=[message.id, claim])
+    return bool(
+        update(OutboundSms, changes, where="id = %s AND claim = %s", params=[message.id, claim])
+    )
 
 
 # The gateways that are down, as this worker last saw them: each one's last retryable
@@ -298,6 +301,8 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
             _read_gateway_states()
         else:
             _gateway_down.clear()
+    # Invitation SMS this batch failed for good: settled once the batch is recorded.
+    failed_invitations: list[int] = []
     for message in batch:
         if not _still_ours(message, claim=claim, claimed_at=claimed_at):
             continue
@@ -315,8 +320,17 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
             except GatewayError as error:
                 outcome = error
             _note_gateway_answer(message_gateway, outcome)
-        _record(message, claim=claim, gateway=message_gateway, outcome=outcome,
-                sender_id=route.sender_id)
+        recorded = _record(message, claim=claim, gateway=message_gateway, outcome=outcome,
+                           sender_id=route.sender_id)
+        if (
+            recorded and message.purpose == SmsPurpose.INVITATION
+            and isinstance(outcome, GatewayError) and not outcome.retryable
+        ):
+            failed_invitations.append(message.id)
+    if failed_invitations:
+        # A granted request's requester and granter learn of it (a worker that dies
+        # first leaves it to the sweep).
+        settle_undelivered_invitations(sms_ids=failed_invitations)
     return len(batch)
 
 

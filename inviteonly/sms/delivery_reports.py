@@ -34,8 +34,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce
 
+from inviteonly.invitation_requests.actions import settle_undelivered_invitations
 from inviteonly.lib import clock, crypto
-from inviteonly.sms.models import OutboundSms, SmsPart, SmsStatus
+from inviteonly.sms.models import OutboundSms, SmsPart, SmsPurpose, SmsStatus
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +177,11 @@ def record_delivery_report(
     if outcome == ReportOutcome.FAILED and updated:
         logger.info("SMS %s reported not delivered: %s", message_id or gateway_message_id,
                     detail[:100])
+        # An invitation granted on a request: its requester and granter learn of it.
+        settle_undelivered_invitations(sms_ids=list(
+            OutboundSms.objects.filter(which, purpose=SmsPurpose.INVITATION)
+            .values_list("id", flat=True)
+        ))
     return bool(updated)
 
 
