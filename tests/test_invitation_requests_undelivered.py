@@ -32,7 +32,7 @@ from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.notifications.queries import recent_notifications
 from inviteonly.sms import delivery
 from inviteonly.sms.delivery_reports import delivery_report_token
-from inviteonly.sms.models import OutboundSms, SmsStatus
+from inviteonly.sms.models import OutboundSms, SmsStatus, SmsStatusForSender
 from tests.conftest import ApiClient, FrozenClock, SmsOutbox, make_member
 from tests.test_invitation_requests import (
     ASKER,
@@ -177,19 +177,21 @@ def test_a_retried_failure_that_then_goes_through_changes_nothing(
 
 
 @pytest.mark.parametrize(
-    ("language", "state", "said", "notice"),
+    ("language", "state", "said", "notice", "listed"),
     [
         ("en", "Invitation SMS not delivered",
          "the invitation SMS could not be delivered to the number you gave",
-         "The SMS with the invitation you sent on a request could not be delivered."),
+         "The SMS with the invitation you sent on a request could not be delivered.",
+         "Not delivered to the number of the request."),
         ("ru", "SMS с приглашением не доставлено",
          "SMS с приглашением не удалось доставить на указанный вами номер",
-         "SMS с приглашением, которое вы отправили по запросу, не удалось доставить."),
+         "SMS с приглашением, которое вы отправили по запросу, не удалось доставить.",
+         "Не доставлено на номер из запроса."),
     ],
 )
 def test_the_status_page_and_the_notice_say_what_to_do_in_the_readers_language(
     clock: FrozenClock, sms_outbox: SmsOutbox, language: str, state: str, said: str,
-    notice: str,
+    notice: str, listed: str,
 ) -> None:
     token, _api = grant_by_member(clock)
     refused_by_the_gateway(sms_outbox, clock)
@@ -203,9 +205,16 @@ def test_the_status_page_and_the_notice_say_what_to_do_in_the_readers_language(
     with translation.override(language):
         (shown,) = recent_notifications(granter())
     assert shown.text.startswith(notice)
-    # Neither the requester's number nor any part of it reaches the granter.
+    # The granter's list says so too, without the advice for a number they typed
+    # ("tell them another way", "check the number"): they know neither.
     home = Client(HTTP_ACCEPT_LANGUAGE=language)
     home.force_login(granter())
+    invitations = home.get("/invitations/").content.decode()
+    assert 'data-sms-status="not_delivered_on_request"' in invitations
+    assert listed in invitations
+    with translation.override(language):
+        assert str(SmsStatusForSender.NOT_DELIVERED.label) not in invitations
+    # Neither the requester's number nor any part of it reaches the granter.
     for where in (shown.text, home.get("/").content.decode(),
                   home.get("/invitations/").content.decode()):
         for part in ("1112233", "111-22-33", "***-**-33"):

@@ -77,7 +77,8 @@ def invitations_view(request: HttpRequest) -> HttpResponse:
     )
     now = clock.now()
     rows = [
-        (invitation, invitation.state_at(now), SmsStatusForSender.of(invitation.sms_status))
+        (invitation, invitation.state_at(now),
+         SmsStatusForSender.of(invitation.sms_status, from_request=invitation.from_request))
         for invitation in invitations
     ]
     return render(request, "invitations/list.html",

@@ -30,11 +30,17 @@ class SmsStatusForSender(models.TextChoices):
         "Not delivered: the SMS did not reach this number. Tell them another way, "
         "or check the number and invite again."
     )
+    # An invitation granted on a request: its sender never saw the number nor knows
+    # whose it is, so there is nothing for them to check or tell (the requester's status
+    # page says what to do; invitation_requests.actions.settle_undelivered_invitations).
+    NOT_DELIVERED_ON_REQUEST = "not_delivered_on_request", _(
+        "Not delivered to the number of the request."
+    )
 
     @classmethod
-    def of(cls, status: str | None) -> SmsStatusForSender:
+    def of(cls, status: str | None, *, from_request: bool = False) -> SmsStatusForSender:
         if status == SmsStatus.FAILED:
-            return cls.NOT_DELIVERED
+            return cls.NOT_DELIVERED_ON_REQUEST if from_request else cls.NOT_DELIVERED
         if status in (SmsStatus.QUEUED, SmsStatus.SENDING):
             return cls.SENDING
         return cls.SENT
