@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 from io import StringIO
 from typing import Any
 
@@ -20,12 +22,18 @@ from django.utils import translation
 
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
-from inviteonly.invitation_requests.actions import do_grant_invitation_request
+from inviteonly.invitation_requests.actions import (
+    do_grant_invitation_request,
+    do_request_invitation,
+    do_withdraw_invitation_request,
+    settle_undelivered_invitations,
+)
 from inviteonly.invitation_requests.models import InvitationRequest
 from inviteonly.invitation_requests.queries import open_requests_for
 from inviteonly.invitations.allowance import allowance_of
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
+from inviteonly.lib import clock as clock_module
 from inviteonly.lib import crypto
 from inviteonly.lib.errors import ActionError
 from inviteonly.notifications.models import Notification, NotificationKind
@@ -34,6 +42,7 @@ from inviteonly.sms import delivery
 from inviteonly.sms.delivery_reports import delivery_report_token
 from inviteonly.sms.models import OutboundSms, SmsStatus, SmsStatusForSender
 from tests.conftest import ApiClient, FrozenClock, SmsOutbox, make_member
+from tests.test_concurrency import race
 from tests.test_invitation_requests import (
     ASKER,
     GRANTER,
@@ -337,3 +346,26 @@ def test_the_requester_withdraws_and_asks_again_with_the_right_number(
     assert status(token)["state"] == "granted"
     with pytest.raises(ActionError):
         do_grant_invitation_request(member=granter(), request_id=listed["id"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settling_a_failure_racing_withdrawals_and_settlements_is_done_once_or_not_at_all(
+    sms_outbox: SmsOutbox,
+) -> None:
+    """Whichever comes first: the request ends deleted, its invitation revoked, and of
+    the settlements at most one notifies and gives back."""
+    submitted = do_request_invitation(phone=ASKER, note="Chess on Thursdays", language="en")
+    member = make_member(phone=GRANTER, joined_at=clock_module.now() - timedelta(days=60))
+    do_grant_invitation_request(member=member, request_id=submitted.request.id)
+    OutboundSms.objects.update(status=SmsStatus.FAILED, last_error="refused")
+    outcomes = race([
+        partial(do_withdraw_invitation_request, token=submitted.status_token),
+        *(partial(settle_undelivered_invitations) for _ in range(3)),
+    ])
+    assert not [outcome for outcome in outcomes if outcome.startswith("crash")], outcomes
+    assert InvitationRequest.objects.count() == 0
+    assert Invitation.objects.get().revoked_at is not None
+    notices = len(undelivered_notices())
+    assert notices in (0, 1)
+    # Given back now if settled first, else when it would have expired.
+    assert allowance_of(member, moment=clock_module.now()).available == 4 + notices
