@@ -10,9 +10,10 @@ primary key, so the test on their status costs no query and keeps the list's ind
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -205,6 +206,9 @@ def wall_posts(owner: Member) -> QuerySet[WallPost]:
 # Newer than any id: the first page of a newest-first list.
 NO_CURSOR = MAX_ROW_ID + 1
 
+# What a page of a list in another order than by id ends with (``keyset_page``).
+Cursor = TypeVar("Cursor")
+
 # The API's wall page and inbox page as plain rows (see lib/queries.py): the two most
 # read lists of the site (benchmarks/social_reads.py). Pages in HTML read the same
 # lists through the ORM (wall_posts, inbox_of), as model instances for the templates.
@@ -263,25 +267,46 @@ def inbox_page(
     )
 
 
-def before(queryset: QuerySet[Any], before_id: int | None) -> QuerySet[Any]:
-    """Keyset pagination on id: the rows older than ``before_id``."""
-    return queryset if before_id is None else queryset.filter(id__lt=before_id)
+def before(queryset: QuerySet[Any], before_id: int | None, *, key: str = "id") -> QuerySet[Any]:
+    """Keyset pagination on id (or another unique integer ``key`` the list is ordered
+    by, descending): the rows older than ``before_id``."""
+    return queryset if before_id is None else queryset.filter(**{f"{key}__lt": before_id})
 
 
 def page_before(
-    queryset: QuerySet[Any], before_id: int | None, limit: int
+    queryset: QuerySet[Any], before_id: int | None, limit: int, *, key: str = "id"
 ) -> tuple[list[Any], int | None]:
-    """One page of a list newest first by id: up to ``limit`` rows older than
-    ``before_id`` (None: the newest), and the next page's cursor (``keyset_page``)."""
-    return keyset_page(list(before(queryset, before_id)[:limit + 1]), limit)
+    """One page of a list newest first by id (or ``key``: the moderation queue's items
+    by their newest report): up to ``limit`` rows older than ``before_id`` (None: the
+    newest), and the next page's cursor (``keyset_page``)."""
+    rows = list(before(queryset, before_id, key=key)[:limit + 1])
+    return keyset_page(rows, limit, cursor=lambda row: _value(row, key))
 
 
-def keyset_page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]:
+def _value(row: Any, key: str) -> Any:
+    return row[key] if isinstance(row, dict) else getattr(row, key)
+
+
+@overload
+def keyset_page(rows: list[Any], limit: int) -> tuple[list[Any], int | None]: ...
+
+
+@overload
+def keyset_page(
+    rows: list[Any], limit: int, *, cursor: Callable[[Any], Cursor]
+) -> tuple[list[Any], Cursor | None]: ...
+
+
+def keyset_page(
+    rows: list[Any], limit: int, *, cursor: Callable[[Any], Any] | None = None
+) -> tuple[list[Any], Any]:
     """Split ``limit + 1`` fetched rows (models, value dicts or anything with an ``id``)
-    of a list newest first by id into the page and the next page's cursor (``before``)."""
+    of a list into the page and the next page's cursor: the last row's id (a list
+    newest first by id: ``before``), or what ``cursor`` makes of the last row (a list
+    in another order: ``FriendCursor.after``); None on the last page."""
     if len(rows) > limit:
         last = rows[limit - 1]
-        return rows[:limit], last["id"] if isinstance(last, dict) else last.id
+        return rows[:limit], _value(last, "id") if cursor is None else cursor(last)
     return rows, None
 
 
@@ -348,10 +373,7 @@ def friends_page(
             Q(friend__display_name__gt=after.display_name)
             | Q(friend__display_name=after.display_name, friend_id__gt=after.id)
         )
-    rows = list(friendships[:limit + 1])
-    if len(rows) > limit:
-        return rows[:limit], FriendCursor.after(rows[limit - 1])
-    return rows, None
+    return keyset_page(list(friendships[:limit + 1]), limit, cursor=FriendCursor.after)
 
 
 def incoming_friend_requests(member: Member) -> QuerySet[FriendRequest]:
@@ -407,14 +429,24 @@ class InboxCursor:
         if text is None or not re.match(InboxCursor.PATTERN, text):
             return None
         micros, row_id = text.split("-")
-        return InboxCursor(last_message_at=_EPOCH + timedelta(microseconds=int(micros)),
+        return InboxCursor(last_message_at=moment_in_cursor(int(micros)),
                            id=min(int(row_id), NO_CURSOR))  # past every id is past them all
 
     def __str__(self) -> str:
-        return f"{(self.last_message_at - _EPOCH) // timedelta(microseconds=1)}-{self.id}"
+        return f"{cursor_micros(self.last_message_at)}-{self.id}"
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def cursor_micros(moment: datetime) -> int:
+    """A moment as a cursor writes it: microseconds since 1970 (up to 16 digits)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def moment_in_cursor(micros: int) -> datetime:
+    """The moment ``cursor_micros`` wrote."""
+    return _EPOCH + timedelta(microseconds=micros)
 # Before every conversation: the first page.
 _INBOX_START = InboxCursor(last_message_at=datetime(9999, 12, 31, tzinfo=UTC), id=NO_CURSOR)
 
