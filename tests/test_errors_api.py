@@ -99,8 +99,9 @@ def test_openapi_document_still_lists_only_the_operations() -> None:
          f"before: This value is too large: at most {2**62}."),
         ("/members/{id}/wall?before=99999999999999999999999", "ru",
          f"before: Слишком большое значение: не более {2**62}."),
-        ("/moderation/reports?page=0", "en", "page: This value is too small: at least 1."),
-        ("/moderation/reports?page=0", "ru", "page: Слишком маленькое значение: не менее 1."),
+        ("/moderation/reports?before=0", "en", "before: This value is too small: at least 1."),
+        ("/moderation/reports?before=0", "ru",
+         "before: Слишком маленькое значение: не менее 1."),
     ],
 )
 def test_range_errors_state_the_bound(

@@ -324,19 +324,105 @@ def test_queue_page_groups_items_at_a_constant_query_count(moderator: Member) ->
     assert counts[0] == counts[1]
 
 
-def test_queue_pages_newest_first(moderator: Member) -> None:
+def _reported_items(count: int) -> list[WallPost]:
+    """``count`` posts reported one after the other (the last the newest in the queue)."""
     reporter = make_member()
-    posts = [post_by(make_member()) for _ in range(3)]
+    posts = [post_by(make_member()) for _ in range(count)]
     for post in posts:
         report(reporter, post)
-    with override_settings(MODERATION_QUEUE_PAGE_SIZE=2):
-        client = Client()
-        client.force_login(moderator)
-        first = client.get("/moderation/reports/").content.decode()
-        second = client.get("/moderation/reports/?page=2").content.decode()
-    assert f'data-target="wall_post-{posts[2].id}"' in first
-    assert f'data-target="wall_post-{posts[0].id}"' in second
-    assert "?page=2" in first
+    return posts
+
+
+def _dismiss(moderator: Member, post: WallPost) -> None:
+    do_resolve_reports(moderator=moderator, target_kind="wall_post", target_id=post.id,
+                       decision="dismiss", reason="Fine")
+
+
+def _page_targets(html: str) -> list[int]:
+    return [int(target) for target in re.findall(r'data-target="wall_post-(\d+)"', html)]
+
+
+def _older_link(html: str) -> str | None:
+    older = re.search(r'<a href="([^"]+)" data-testid="older">', html)
+    return None if older is None else older.group(1).replace("&amp;", "&")
+
+
+@override_settings(MODERATION_QUEUE_PAGE_SIZE=2)
+def test_queue_pages_by_cursor_without_repeats_or_gaps(moderator: Member) -> None:
+    """Newest report first, ``?before=<next_before>``: an item reported between two
+    pages goes to the top and pushes nothing read onto the next page, and one decided
+    on from a page already read lets nothing slip past the next (an offset did both)."""
+    posts = _reported_items(6)
+    api = ApiClient()
+    api.log_in(PHONES["moderator"])
+    first = api.get("/moderation/reports")
+    assert first.status_code == 200, first.json_body
+    seen = [item["target_id"] for item in first.json_body["items"]]
+    report(make_member(), post_by(make_member()))  # reported between two pages
+    second = api.get(f"/moderation/reports?before={first.json_body['next_before']}")
+    seen += [item["target_id"] for item in second.json_body["items"]]
+    _dismiss(moderator, posts[3])  # read on the second page
+    cursor = second.json_body["next_before"]
+    while cursor is not None:
+        page = api.get(f"/moderation/reports?before={cursor}").json_body
+        seen += [item["target_id"] for item in page["items"]]
+        cursor = page["next_before"]
+    assert seen == [post.id for post in reversed(posts)]
+
+
+@override_settings(MODERATION_QUEUE_PAGE_SIZE=2)
+def test_the_queue_page_links_its_next_page_by_cursor(moderator: Member) -> None:
+    """The page's "Older" link carries the cursor and keeps the address's other
+    parameters; an item reported or decided on between two pages changes no other's
+    place."""
+    posts = _reported_items(6)
+    client = Client()
+    client.force_login(moderator)
+    page = client.get("/moderation/reports/", {"mark": "x y"}).content.decode()
+    seen = _page_targets(page)
+    report(make_member(), post_by(make_member()))
+    link = _older_link(page)
+    assert link is not None and "mark=x+y" in link and "page=" not in link
+    page = client.get(f"/moderation/reports/{link}").content.decode()
+    seen += _page_targets(page)
+    _dismiss(moderator, posts[3])
+    while (link := _older_link(page)) is not None:
+        assert link.count("before=") == 1 and "mark=x+y" in link
+        page = client.get(f"/moderation/reports/{link}").content.decode()
+        seen += _page_targets(page)
+    assert seen == [post.id for post in reversed(posts)]
+
+
+@pytest.mark.parametrize("cursor", ["nonsense", "0", "-1", "1.5", "\x00", "7\x00",
+                                    "99999999999999999999999", "\u0661"])
+def test_a_malformed_queue_cursor_is_the_first_page(moderator: Member, cursor: str) -> None:
+    """A cursor no page wrote (PostgreSQL refuses a NUL outright): the newest items,
+    never an error."""
+    posts = _reported_items(2)
+    client = Client()
+    client.force_login(moderator)
+    page = client.get("/moderation/reports/", {"before": cursor})
+    assert page.status_code == 200
+    assert _page_targets(page.content.decode()) == [post.id for post in reversed(posts)]
+
+
+@pytest.mark.parametrize(("cursor", "language", "detail"), [
+    ("nonsense", "en", "before: This value has the wrong type."),
+    ("nonsense", "ru", "before: У этого значения неверный тип."),
+    ("0", "en", "before: This value is too small: at least 1."),
+    ("%00", "en", "before: This value has the wrong type."),
+    ("7%00", "ru", "before: У этого значения неверный тип."),
+])
+def test_a_malformed_queue_cursor_is_a_translated_422(
+    moderator: Member, cursor: str, language: str, detail: str
+) -> None:
+    _reported_items(1)
+    api = ApiClient(language)
+    api.log_in(PHONES["moderator"])
+    answer = api.get(f"/moderation/reports?before={cursor}")
+    assert answer.status_code == 422
+    assert (answer.json_body["code"], answer.json_body["field"]) == ("invalid_request", "before")
+    assert answer.json_body["detail"] == detail
 
 
 def test_queue_refuses_members(db: None) -> None:

@@ -13,6 +13,7 @@ from pydantic import Field
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.profiles import MemberIdField, MemberIdPath
 from inviteonly.api.schemas import ERRORS, RATE_LIMITED_ERRORS, MemberRef
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
 from inviteonly.moderation.actions import do_report_item, do_resolve_reports
 from inviteonly.moderation.models import ReportDecision, ReportReason, ReportTarget
@@ -50,12 +51,18 @@ class QueueItemOut(Schema):
 
 
 class QueueOut(Schema):
+    """The most recently reported first: an item reported or decided on between two
+    pages neither repeats nor skips another."""
+
     items: list[QueueItemOut]
-    next_page: int | None
+    # Ask for the next (older) page with ?before=<next_before>; null on the last page.
+    next_before: int | None
 
 
 class QueuePageIn(Schema):
-    page: int = Field(default=1, ge=1, le=10_000)
+    """A page of the queue: pass the previous page's ``next_before``."""
+
+    before: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
 
 class ResolveIn(Schema):
@@ -88,7 +95,7 @@ def report_item(request: HttpRequest, payload: ReportIn) -> tuple[int, ReportOut
 def get_queue(request: HttpRequest, page: Query[QueuePageIn]) -> QueueOut:
     moderator = authenticated_member(request)
     check_is_moderator(moderator)
-    items, has_next = moderation_queue(moderator, page=page.page)
+    items, next_before = moderation_queue(moderator, before=page.before)
     return QueueOut(items=[QueueItemOut(
         target_kind=item.target_kind, target_id=item.target_id,
         author=MemberRef(id=item.author.id, display_name=item.author.display_name),
@@ -96,7 +103,7 @@ def get_queue(request: HttpRequest, page: Query[QueuePageIn]) -> QueueOut:
         spam_reports=item.spam_reports, excerpt=item.newest.excerpt,
         newest_reason=item.newest.reason, newest_details=item.newest.details,
         newest_at=item.newest.created_at,
-    ) for item in items], next_page=page.page + 1 if has_next else None)
+    ) for item in items], next_before=next_before)
 
 
 @router.post("/moderation/reports/{target_kind}/{target_id}/resolve",

@@ -21,7 +21,7 @@ from inviteonly.moderation.models import (
     Strike,
 )
 from inviteonly.social.models import Message, Participant, WallPost
-from inviteonly.social.queries import visible_wall_owner
+from inviteonly.social.queries import page_before, visible_wall_owner
 from inviteonly.social.rules import access_member
 
 # A moderator acts on members; only a founder acts on a moderator; nobody here acts on
@@ -197,16 +197,19 @@ class QueueItem:
     newest: Report
 
 
-def moderation_queue(viewer: Member, *, page: int) -> tuple[list[QueueItem], bool]:
+def moderation_queue(
+    viewer: Member, *, before: int | None
+) -> tuple[list[QueueItem], int | None]:
     """One page of the items reported about members the viewer may act on
     (``may_moderate``: never their own, those of their equals or of founders), the
-    most recently reported first, and whether there is a next page. Two queries
-    whatever the page holds: the grouped counts, then each item's newest report with
-    its author and reporter."""
-    limit = settings.MODERATION_QUEUE_PAGE_SIZE
-    start = (page - 1) * limit
+    most recently reported first: those whose newest open report is older than
+    ``before`` (None: from the newest), and the next page's cursor (None on the last).
+    An item reported again between two pages moves to the top, as on the first page,
+    and one decided on leaves: neither repeats nor skips another, as an offset did.
+    Two queries whatever the page holds: the grouped counts, then each item's newest
+    report with its author and reporter."""
     # Relies on the partial index report_open_item; each report's author by primary key.
-    groups = list(
+    groups, next_before = page_before(
         Report.objects.filter(
             resolved_at__isnull=True, target_member__role__in=roles_moderated_by(viewer)
         )
@@ -216,10 +219,11 @@ def moderation_queue(viewer: Member, *, page: int) -> tuple[list[QueueItem], boo
             spam_reports=Count("id", filter=Q(reason=ReportReason.SPAM)),
             newest_id=Max("id"),
         )
-        .order_by("-newest_id")[start:start + limit + 1]
+        .order_by("-newest_id"),
+        before,
+        settings.MODERATION_QUEUE_PAGE_SIZE,
+        key="newest_id",  # an item's newest report is its alone: a unique key
     )
-    has_next = len(groups) > limit
-    groups = groups[:limit]
     newest = Report.objects.select_related("target_member", "reporter").in_bulk(
         [group["newest_id"] for group in groups]
     )
@@ -233,4 +237,4 @@ def moderation_queue(viewer: Member, *, page: int) -> tuple[list[QueueItem], boo
             newest=newest[group["newest_id"]],
         )
         for group in groups
-    ], has_next
+    ], next_before

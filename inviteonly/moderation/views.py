@@ -25,7 +25,7 @@ from inviteonly.invitations.models import InviteRightsGrant
 from inviteonly.invitations.rights import evaluate_invite_rights
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action, safe_next
+from inviteonly.lib.web import client_ip, render_form_page, row_id, run_form_action, safe_next
 from inviteonly.moderation.actions import (
     do_ban_member,
     do_lift_sanction,
@@ -259,20 +259,14 @@ def withdraw_grant_view(request: HttpRequest, grant_id: int) -> HttpResponse:
     )
 
 
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(1, min(int(request.GET.get("page", "1")), 10_000))
-    except ValueError:
-        return 1
-
-
 def _report_queue_page(
     request: HttpRequest, *, refused: ResolveReportsForm | None = None
 ) -> HttpResponse | None:
     """The queue, one form per item; ``refused``, a form sent back, in its item's place
     with its errors and what was chosen (None if the item is not on the page)."""
-    page = _page_number(request)
-    items, has_next = moderation_queue(signed_in_member(request), page=page)
+    # A cursor no page wrote (?before=nonsense) is the first page.
+    items, next_before = moderation_queue(signed_in_member(request),
+                                          before=row_id(request.GET.get("before")))
     forms = [ResolveReportsForm(prefix=f"{item.target_kind}-{item.target_id}") for item in items]
     if refused is not None:
         places = [index for index, form in enumerate(forms) if form.prefix == refused.prefix]
@@ -281,8 +275,7 @@ def _report_queue_page(
         forms[places[0]] = refused
     context = {
         "items": list(zip(items, forms, strict=True)),
-        "page": page, "next_page": page + 1 if has_next else None,
-        "previous_page": page - 1 if page > 1 else None,
+        "next_before": next_before,
     }
     if refused is None:
         return render(request, "moderation/reports.html", context)
