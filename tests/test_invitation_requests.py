@@ -133,7 +133,7 @@ def test_members_numbers_and_repeats_answer_alike_and_are_listed_alike(founder: 
     member = ApiClient()
     member.log_in("+79160000001")
     listed = member.get("/invitation-requests").json_body
-    assert listed["count"] == 3
+    assert len(listed["items"]) == 3
     assert "A note its writer will know" in [item["note"] for item in listed["items"]]
 
 
@@ -204,7 +204,7 @@ def test_granting_invites_in_the_askers_language_and_the_granter_is_the_inviter(
     again = api.post(f"/invitation-requests/{request.id}/grant")
     assert (again.status_code, again.json_body["code"]) == (410, "request_not_open")
     assert Invitation.objects.count() == 1
-    assert api.get("/invitation-requests").json_body["count"] == 0
+    assert len(api.get("/invitation-requests").json_body["items"]) == 0
     assert AuditEntry.objects.filter(
         action=AuditAction.INVITATION_REQUEST_GRANTED, actor=founder, invitation=invitation
     ).exists()
@@ -346,7 +346,7 @@ def test_revoking_a_granted_invitation_puts_the_request_back_on_the_list(
     granted = api.post(f"/invitation-requests/{listed['id']}/grant")
     assert granted.status_code == 201, granted.json_body
     dead_link = sms_outbox.join_token_for(ASKER)
-    assert api.get("/invitation-requests").json_body["count"] == 0
+    assert len(api.get("/invitation-requests").json_body["items"]) == 0
     clock.advance(hours=1)
     revoked = api.post(f"/invitations/{granted.json_body['id']}/revoke")
     assert revoked.status_code == 200, revoked.json_body
@@ -466,13 +466,13 @@ def test_a_number_that_joined_stays_on_the_list_and_granting_it_names_nobody(
     ask(note="I left a violent home, please")
     ask(phone=OTHER_ASKER)
     api = granter_api(clock)
-    assert api.get("/invitation-requests").json_body["count"] == 2
+    assert len(api.get("/invitation-requests").json_body["items"]) == 2
     # The requester got in through someone else and lets members find them by number.
     olga = make_member(phone=ASKER, display_name="Olga Petrova", invited_by=founder)
     Profile.objects.create(member=olga, findable_by_phone=True)
     # The list does not change (leaving her request out would tell that its number is a
     # member's), and it never names anyone.
-    assert api.get("/invitation-requests").json_body["count"] == 2
+    assert len(api.get("/invitation-requests").json_body["items"]) == 2
     page = Client()
     page.force_login(founder)
     assert "Olga" not in page.get("/requests/").content.decode()
@@ -785,7 +785,7 @@ def test_withdrawing_a_granted_request_revokes_its_unused_invitation(
     # The granter cannot revoke it again, and nothing puts the request back.
     revoked = api.post(f"/invitations/{invitation.id}/revoke")
     assert (revoked.status_code, revoked.json_body["code"]) == (409, "invitation_not_revocable")
-    assert api.get("/invitation-requests").json_body["count"] == 0
+    assert len(api.get("/invitation-requests").json_body["items"]) == 0
 
 
 def test_withdrawing_a_request_whose_invitation_was_used_leaves_the_member_be(
@@ -870,3 +870,136 @@ def test_a_withdrawal_racing_grants_leaves_no_live_invitation(sms_outbox: SmsOut
     assert InvitationRequest.objects.count() == 0
     assert not Invitation.objects.filter(revoked_at__isnull=True).exists()
     assert Invitation.objects.count() == outcomes.count("joined") - 1
+
+
+# --- paging: by vouches, then age, then id, with a cursor -----------------------------
+
+
+def _listed_in_order(founder: Member, clock: FrozenClock) -> tuple[list[int], int]:
+    """Six requests in the list's order — the one vouched for first (asked last), then
+    the longest waiting, two asked at the same moment by id — and a seventh, older
+    than those, granted now (off the list until its invitation is revoked)."""
+    phones = [f"+7916777{index:04d}" for index in range(7)]
+    for index, phone in enumerate(phones):
+        if index != 4:  # asked at the same moment as the one before
+            clock.advance(minutes=1)
+        do_request_invitation(phone=phone, note=f"note {index}", language="en")
+    ids = [request_id_of(phone) for phone in phones]
+    do_vouch_for_request(member=founder, request_id=ids[6])
+    do_grant_invitation_request(member=founder, request_id=ids[0])
+    return [ids[6], *ids[1:6]], ids[0]
+
+
+def _put_back(founder: Member, request_id: int) -> None:
+    invitation = InvitationRequest.objects.get(id=request_id).invitation
+    assert invitation is not None
+    do_revoke_invitation(member=founder, invitation_id=invitation.id)
+
+
+def test_the_request_list_pages_by_cursor_without_repeats_or_gaps(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """``?after=<next_after>``: a request put back on the list between two pages (its
+    invitation revoked) takes its old place without pushing a read one onto the next
+    page, and one granted from a page already read lets none slip past the next (an
+    offset did both)."""
+    listed, granted = _listed_in_order(founder, clock)
+    api = ApiClient()
+    api.log_in("+79160000001")
+    first = api.get("/invitation-requests?limit=2")
+    assert first.status_code == 200, first.json_body
+    assert set(first.json_body) == {"items", "next_after"}
+    seen = [item["id"] for item in first.json_body["items"]]
+    _put_back(founder, granted)
+    second = api.get(f"/invitation-requests?limit=2&after={first.json_body['next_after']}")
+    seen += [item["id"] for item in second.json_body["items"]]
+    do_grant_invitation_request(member=founder, request_id=listed[2])  # read just now
+    cursor = second.json_body["next_after"]
+    while cursor is not None:
+        page = api.get(f"/invitation-requests?limit=2&after={cursor}").json_body
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_after"]
+    assert seen == listed
+    assert [item["id"] for item in api.get("/invitation-requests").json_body["items"]] == [
+        listed[0], granted, listed[1], *listed[3:]]
+
+
+def _next_link(html: str) -> str | None:
+    more = re.search(r'<a href="([^"]+)" data-testid="next">', html)
+    return None if more is None else more.group(1).replace("&amp;", "&")
+
+
+def _shown_requests(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r'/requests/(\d+)/grant', html)]
+
+
+def test_the_request_page_links_its_next_page_by_cursor(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The "Next" link carries the cursor and keeps the address's other parameters."""
+    monkeypatch.setattr("inviteonly.invitation_requests.views.REQUESTS_PER_PAGE", 2)
+    listed, granted = _listed_in_order(founder, clock)
+    client = Client()
+    client.force_login(founder)
+    page = client.get("/requests/", {"mark": "x y"}).content.decode()
+    seen = _shown_requests(page)
+    _put_back(founder, granted)
+    link = _next_link(page)
+    assert link is not None and "mark=x+y" in link and "page=" not in link
+    page = client.get(f"/requests/{link}").content.decode()
+    seen += _shown_requests(page)
+    do_grant_invitation_request(member=founder, request_id=listed[2])
+    while (link := _next_link(page)) is not None:
+        assert link.count("after=") == 1 and "mark=x+y" in link
+        page = client.get(f"/requests/{link}").content.decode()
+        seen += _shown_requests(page)
+    assert seen == listed
+
+
+# Cursors no page wrote: other shapes, a NUL (which PostgreSQL refuses outright), digits
+# of another script, and the largest each part may be.
+MALFORMED_REQUEST_CURSORS = ["nonsense", "1-2", "1-2-3-4", "-1-2-3", "0-1-2\x00", "\x00",
+                             "1-\u0661-2", "1-2-3\n", "1234567890-1-1", "1-12345678901234567-1"]
+
+
+@pytest.mark.parametrize("cursor", MALFORMED_REQUEST_CURSORS)
+@pytest.mark.parametrize(("language", "detail"), [
+    ("en", "after: This value is invalid."), ("ru", "after: Недопустимое значение."),
+])
+def test_a_malformed_request_list_cursor_is_a_translated_422(
+    founder: Member, cursor: str, language: str, detail: str
+) -> None:
+    ask()
+    api = ApiClient(language)
+    api.log_in("+79160000001")
+    answer = api.client.get("/api/invitation-requests", {"after": cursor},
+                            headers={"Authorization": f"Bearer {api.token}"})
+    assert answer.status_code == 422, cursor
+    body = answer.json()
+    assert (body["code"], body["field"], body["detail"]) == ("invalid_request", "after", detail)
+
+
+@pytest.mark.parametrize("cursor", MALFORMED_REQUEST_CURSORS)
+def test_a_malformed_request_page_cursor_is_the_first_page(
+    founder: Member, cursor: str
+) -> None:
+    ask()
+    client = Client()
+    client.force_login(founder)
+    page = client.get("/requests/", {"after": cursor})
+    assert page.status_code == 200
+    assert _shown_requests(page.content.decode()) == [InvitationRequest.objects.get().id]
+
+
+def test_the_largest_request_list_cursors_are_answered(founder: Member) -> None:
+    """Each part at its largest: bound as they are, never an error on PostgreSQL."""
+    ask()
+    api = ApiClient()
+    api.log_in("+79160000001")
+    # Vouched for more than any: before every request.
+    most = api.get("/invitation-requests?after=999999999-9999999999999999-9999999999999999999")
+    assert (len(most.json_body["items"]), most.json_body["next_after"]) == (1, None)
+    # Of no vouch, asked last and of the largest id: after every one.
+    last = api.get("/invitation-requests?after=0-9999999999999999-9999999999999999999")
+    assert last.json_body == {"items": [], "next_after": None}

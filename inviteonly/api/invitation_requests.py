@@ -4,17 +4,16 @@ and — members who may invite — browse, vouch for and grant requests."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import get_language
-from ninja import Router, Schema
-from ninja.pagination import paginate
+from ninja import Query, Router, Schema
 from pydantic import Field
 
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.invitations import InvitationOut
-from inviteonly.api.pagination import BoundedLimitOffsetPagination
 from inviteonly.api.schemas import (
     ERRORS,
     RATE_LIMITED_ERRORS,
@@ -31,8 +30,9 @@ from inviteonly.invitation_requests.actions import (
 )
 from inviteonly.invitation_requests.models import InvitationRequest
 from inviteonly.invitation_requests.queries import (
+    RequestCursor,
     access_request_by_status_token,
-    open_requests_for,
+    open_requests_page,
 )
 from inviteonly.lib import clock
 from inviteonly.lib.phone_numbers import country_name
@@ -103,6 +103,23 @@ class OpenRequestOut(Schema):
         return int(request.vouch_count)  # type: ignore[attr-defined]
 
 
+class OpenRequestsIn(Schema):
+    """A page of the requests: pass the previous page's ``next_after``."""
+
+    after: str | None = Field(default=None, pattern=RequestCursor.PATTERN)
+    limit: int = Field(default=settings.NINJA_PAGINATION_PER_PAGE, ge=1,
+                       le=settings.NINJA_PAGINATION_MAX_LIMIT)
+
+
+class OpenRequestPageOut(Schema):
+    """Most vouched for first, then the longest waiting: a request granted, withdrawn
+    or put back on the list between two pages neither repeats nor skips another."""
+
+    items: list[OpenRequestOut]
+    # Ask for the next page with ?after=<next_after>; null on the last page.
+    next_after: str | None
+
+
 class VouchesOut(Schema):
     vouches: int
 
@@ -140,11 +157,14 @@ def withdraw_request(request: HttpRequest, payload: StatusIn) -> tuple[int, None
     return 204, None
 
 
-@router.get("", response={200: list[OpenRequestOut], **ERRORS}, auth=session_bearer,
+@router.get("", response={200: OpenRequestPageOut, **ERRORS}, auth=session_bearer,
             summary="Requests waiting for a member (members who may invite)")
-@paginate(BoundedLimitOffsetPagination)
-def list_requests(request: HttpRequest) -> list[OpenRequestOut]:
-    return open_requests_for(authenticated_member(request))  # type: ignore[return-value]
+def list_requests(request: HttpRequest, page: Query[OpenRequestsIn]) -> dict[str, Any]:
+    rows, next_after = open_requests_page(
+        authenticated_member(request), after=RequestCursor.parse(page.after), limit=page.limit
+    )
+    # The rows as they are: the response schema reads them (and resolves the country).
+    return {"items": rows, "next_after": None if next_after is None else str(next_after)}
 
 
 @router.post("/{request_id}/vouch", response={200: VouchesOut, **ERRORS}, auth=session_bearer,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import get_language
@@ -21,8 +20,9 @@ from inviteonly.invitation_requests.actions import (
 )
 from inviteonly.invitation_requests.forms import RequestInvitationForm
 from inviteonly.invitation_requests.queries import (
+    RequestCursor,
     access_request_by_status_token,
-    open_requests_for,
+    open_requests_page,
 )
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
@@ -76,13 +76,18 @@ def withdraw_view(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 def open_requests_view(request: HttpRequest) -> HttpResponse:
     try:
-        requests = open_requests_for(signed_in_member(request))
+        # A cursor no page wrote (?after=nonsense) is the first page.
+        page, next_after = open_requests_page(
+            signed_in_member(request), after=RequestCursor.parse(request.GET.get("after")),
+            limit=REQUESTS_PER_PAGE,
+        )
     except ActionError as error:
         return render(request, "invitation_requests/list.html", {"refusal": error.message})
-    page = Paginator(requests, REQUESTS_PER_PAGE).get_page(request.GET.get("page"))
     language = get_language()
     rows = [(item, country_name(item.region, language)) for item in page]
-    return render(request, "invitation_requests/list.html", {"page": page, "rows": rows})
+    return render(request, "invitation_requests/list.html", {
+        "rows": rows, "next_after": None if next_after is None else str(next_after),
+    })
 
 
 @login_required
