@@ -993,3 +993,16 @@ LOGIN_MAX_CONSECUTIVE_FAILURES = 100
 # failed with it for this long: else every number ever typed keeps a row. Long enough
 # that waiting it out wins a guesser far fewer tries than the waits allow meanwhile.
 LOGIN_FAILURES_FORGOTTEN_AFTER = timedelta(days=30)
+# Device tokens (accounts/device_tokens.py; OWASP's device cookies): a successful login
+# hands the client one — the pages a cookie, the API `device_token` in its answer —
+# and a later login that brings it back for the same number is throttled per token
+# (the waits and lockout above, counted apart), not by the number's count. Without
+# them anyone who knows a member's number could lock the member out by failing with
+# it. Long-lived: a device stays trusted this long after its last login (each login
+# hands out a new token); then its logins count on the number again.
+LOGIN_DEVICE_TOKEN_LIFETIME = timedelta(
+    days=_env_int("INVITEONLY_LOGIN_DEVICE_TOKEN_DAYS", 365, minimum=1, maximum=_MAX_DAYS)
+)
+# The pages' cookie holding it: HttpOnly, SameSite=Lax, Secure with an https BASE_URL,
+# kept at logout (it trusts the browser, it logs nobody in).
+LOGIN_DEVICE_COOKIE_NAME = "inviteonly_device"

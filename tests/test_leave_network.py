@@ -16,7 +16,11 @@ from django.utils import formats, translation
 
 from inviteonly.abuse.models import LoginThrottle
 from inviteonly.accounts import actions as account_actions
-from inviteonly.accounts.actions import RELEASED_INDEX_PREFIX, do_leave_network
+from inviteonly.accounts.actions import (
+    RELEASED_INDEX_PREFIX,
+    Authenticated,
+    do_leave_network,
+)
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.invitation_requests.actions import (
@@ -539,11 +543,11 @@ def test_a_login_whose_password_was_checked_before_the_leave_stores_no_session(
 
     authenticate = api_sessions.authenticate_member
 
-    def authenticate_then_leave(**kwargs: Any) -> Member:
-        member = authenticate(**kwargs)
-        do_leave_network(member=Member.objects.get(id=member.id), password=PASSWORD,
-                         confirmed=True)
-        return member
+    def authenticate_then_leave(**kwargs: Any) -> Authenticated:
+        authenticated = authenticate(**kwargs)
+        do_leave_network(member=Member.objects.get(id=authenticated.member.id),
+                         password=PASSWORD, confirmed=True)
+        return authenticated
 
     monkeypatch.setattr(api_sessions, "authenticate_member", authenticate_then_leave)
     login = ApiClient().post("/session", {"phone": LEAVING, "password": PASSWORD})

@@ -61,7 +61,7 @@ def test_after_three_typos_the_number_must_wait(clock: FrozenClock) -> None:
     clock.advance(seconds=59)
     assert fail() == "login_throttled"
     clock.advance(seconds=1)
-    assert authenticate_member(phone=MEMBER, password=PASSWORD).phone_masked.endswith("01")
+    assert authenticate_member(phone=MEMBER, password=PASSWORD).member.phone_masked.endswith("01")
     assert [fail() for _ in range(4)] == ["login_failed"] * 4  # success reset the count
 
 
@@ -109,7 +109,7 @@ def test_failures_typed_before_a_number_joined_do_not_lock_out_its_member(
     )
     do_confirm_join(verification_id=started.verification.id,
                     code=sms_outbox.code_for(NEWCOMER))
-    assert authenticate_member(phone=NEWCOMER, password=PASSWORD).display_name == "Newcomer"
+    assert authenticate_member(phone=NEWCOMER, password=PASSWORD).member.display_name == "Newcomer"
     assert fail(NEWCOMER) == "login_failed"  # counted afresh from here
 
 

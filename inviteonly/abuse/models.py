@@ -41,3 +41,28 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consecutive_failures} failures"
+
+
+class DeviceLoginThrottle(models.Model):
+    """Consecutive failed logins through one device token (accounts/device_tokens.py):
+    a login that brings a valid token for the number typed is counted here, not on the
+    number's ``LoginThrottle``, so strangers failing with a member's number do not lock
+    out the member's own devices. Keyed by a digest of the token's nonce (never the
+    token); ``phone_blind_index`` is the number it was issued for, whose recovery
+    deletes its rows. A success through the token deletes its row; the sweep deletes
+    it like a number's."""
+
+    device_key = models.CharField(max_length=64, primary_key=True)
+    # Indexed for the recovery's and the new number's reset.
+    phone_blind_index = models.CharField(max_length=64, db_index=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    # Indexed for the sweep.
+    last_failure_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("device login throttle")
+        verbose_name_plural = _("device login throttles")
+
+    def __str__(self) -> str:
+        return f"{self.consecutive_failures} failures"

@@ -4,6 +4,7 @@ recovering and changing a password, moving to a new number, leaving the network.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -21,10 +22,12 @@ from inviteonly.abuse.actions import describe_wait, enforce_rate_limit, rate_lim
 from inviteonly.abuse.limiter import DatabaseStore, KeyKind, Rule, Subject, hit_rules
 from inviteonly.abuse.login_throttle import (
     begin_login_attempt,
-    reset_login_failures,
+    login_succeeded,
     reset_login_failures_as_joined,
+    reset_login_failures_of_number,
 )
 from inviteonly.abuse.sms_budget import sms_budget
+from inviteonly.accounts.device_tokens import device_throttle_key, issue_device_token
 from inviteonly.accounts.models import Member, MemberSession
 from inviteonly.accounts.sessions import (
     SessionStore,
@@ -382,24 +385,39 @@ def _login_refused() -> ActionError:
     )
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """A member whose password was right, and the device token for the client that
+    typed it (accounts/device_tokens.py): its next logins are throttled per token."""
+
+    member: Member
+    device_token: str
+
+
 def authenticate_member(
-    *, phone: str, password: str, region_hint: str | None = None, ip_address: str | None = None
-) -> Member:
+    *, phone: str, password: str, region_hint: str | None = None,
+    ip_address: str | None = None, device_token: str | None = None,
+) -> Authenticated:
     """The member with this number and password, or one refusal for every failure.
-    Failures are counted per number (abuse/login_throttle.py) and per address. A
-    member whose country the site stopped serving can still log in."""
+    Failures are counted per number (abuse/login_throttle.py) and per address; an
+    attempt that brings a valid ``device_token`` for the number (from an earlier login
+    on this client) per token instead of per number. A success hands out a new device
+    token; a failure none, so the answer is the same for every number. A member whose
+    country the site stopped serving can still log in."""
     number = normalize_phone_number(phone, region_hint=region_hint, refuse_regions=False)
     enforce_rate_limit(["login"], Subject(ip=ip_address, number=number.e164))
     index = crypto.blind_index(number.e164)
-    begin_login_attempt(index)
+    attempt = begin_login_attempt(
+        index, device_key=device_throttle_key(device_token, phone_blind_index=index)
+    )
     member = auth.authenticate(None, phone=number, password=password or "")
     if not isinstance(member, Member):
         record_audit_entry(
             AuditAction.LOGIN_FAILED, ip_address=ip_address, phone_masked=number.masked
         )
         raise _login_refused()
-    reset_login_failures(index)
-    return member
+    login_succeeded(attempt)
+    return Authenticated(member=member, device_token=issue_device_token(member))
 
 
 def do_log_in(
@@ -565,7 +583,7 @@ def do_confirm_recovery(
         member.password = password_hash
         member.save(update_fields=["password"])
         end_other_sessions(member.id, keeping=None)
-        reset_login_failures(member.phone_blind_index)
+        reset_login_failures_of_number(member.phone_blind_index)
         notify_member(member, NotificationKind.PASSWORD_RECOVERED)
         record_audit_entry(
             AuditAction.PASSWORD_RECOVERED,
@@ -590,6 +608,7 @@ def do_change_password(
     current_password: str,
     new_password: str,
     ip_address: str | None = None,
+    device_token: str | None = None,
 ) -> int:
     """Replace the password of ``member``, logged in on ``session``, once they typed the
     current one. Every other session of the member ends (deleted); ``session`` stays
@@ -598,15 +617,17 @@ def do_change_password(
 
     The current password is a guess like a login's and is counted as one, before it is
     checked: the ``login`` rate limits of the address and the number's login throttle
-    (abuse/login_throttle.py), so a stolen session cannot guess faster than the login
-    form allows. Banned members cannot (nor can they be logged in); quarantined may.
+    (abuse/login_throttle.py) — or, with the client's ``device_token``, the token's —,
+    so a stolen session cannot guess faster than the login form allows. Banned members
+    cannot (nor can they be logged in); quarantined may.
     """
     check_new_password(new_password, field="new_password")
     # The hash the typed password is checked against: the password must still be it
     # under the lock below (a recovery may commit meanwhile).
     checked_hash = Member.objects.filter(id=member.id).values_list("password", flat=True).get()
     if not _password_typed_again(
-        member, current_password, hashed=checked_hash, subject=Subject(ip=ip_address)
+        member, current_password, hashed=checked_hash, subject=Subject(ip=ip_address),
+        device_token=device_token,
     ):
         record_audit_entry(
             AuditAction.PASSWORD_CHANGE_FAILED, actor=member, target_member=member,
@@ -753,15 +774,17 @@ def current_phone_number(member: Member) -> PhoneNumber:
     )
 
 
-def _check_current_password(member: Member, *, password: str, ip_address: str | None) -> None:
+def _check_current_password(
+    member: Member, *, password: str, ip_address: str | None, device_token: str | None
+) -> None:
     """The member's password again, before their account may move: a session alone (left
     open on a shared computer, stolen) is not enough. Counted like a login with their
-    number (the address's ``login`` limit, the number's waits and lockout), so a session
-    is no way around them for guessing it."""
+    number (the address's ``login`` limit, the number's waits and lockout, or those of
+    the client's ``device_token``), so a session is no way around them for guessing it."""
     number = current_phone_number(member)
     if not _password_typed_again(
         member, password, hashed=member.password,
-        subject=Subject(ip=ip_address, number=number.e164),
+        subject=Subject(ip=ip_address, number=number.e164), device_token=device_token,
     ):
         record_audit_entry(
             AuditAction.LOGIN_FAILED, actor=member, target_member=member,
@@ -776,17 +799,23 @@ def _password_wrong() -> ActionError:
     )
 
 
-def _password_typed_again(member: Member, password: str, *, hashed: str, subject: Subject) -> bool:
+def _password_typed_again(
+    member: Member, password: str, *, hashed: str, subject: Subject, device_token: str | None
+) -> bool:
     """Whether a logged-in member typed their password (``hashed``) again, counted like a
-    login (the ``login`` limits of ``subject``, the number's waits and lockout): a
-    session is no way around them for guessing it. Not ``Member.check_password``: that
-    stores a hash due for an upgrade anew, which would end every session of the member,
-    this one included."""
+    login (the ``login`` limits of ``subject``, the number's waits and lockout — or,
+    where the client brings a valid ``device_token`` for the number, as the pages do
+    with their cookie, the token's, as a login would): a session is no way around them
+    for guessing it. Not ``Member.check_password``: that stores a hash due for an
+    upgrade anew, which would end every session of the member, this one included."""
     enforce_rate_limit(["login"], subject)
-    begin_login_attempt(member.phone_blind_index)
+    index = member.phone_blind_index
+    attempt = begin_login_attempt(
+        index, device_key=device_throttle_key(device_token, phone_blind_index=index)
+    )
     if not check_password(password or "", hashed):
         return False
-    reset_login_failures(member.phone_blind_index)
+    login_succeeded(attempt)
     return True
 
 
@@ -805,6 +834,7 @@ def do_start_phone_change(
     phone: str,
     region_hint: str | None = None,
     ip_address: str | None = None,
+    device_token: str | None = None,
 ) -> StartedVerification:
     """Check the member's password and send a code to the number they move to.
 
@@ -818,7 +848,9 @@ def do_start_phone_change(
         raise _account_restricted()
     current = current_phone_number(member)
     number = normalize_phone_number(phone, region_hint=region_hint or current.region or None)
-    _check_current_password(member, password=password, ip_address=ip_address)
+    _check_current_password(
+        member, password=password, ip_address=ip_address, device_token=device_token
+    )
     with sms_budget(
         number=number,
         ip_address=ip_address,
@@ -942,9 +974,10 @@ def _move_member(
     member.save(update_fields=["phone_blind_index", "phone_ciphertext", "phone_masked"])
     end_other_sessions(member.id, keeping=keep_session_key)
     # The old number's waits and lockout stay behind with it; the new one, proved by
-    # its code, starts without those strangers may have typed for it.
-    reset_login_failures(old_index)
-    reset_login_failures(member.phone_blind_index)
+    # its code, starts without those strangers may have typed for it. Device tokens of
+    # either number are no tokens for this member any more (bound to the number).
+    reset_login_failures_of_number(old_index)
+    reset_login_failures_of_number(member.phone_blind_index)
     record_audit_entry(
         AuditAction.PHONE_CHANGED,
         actor=member,
@@ -976,7 +1009,8 @@ def _cannot_leave() -> ActionError:
 
 
 def do_leave_network(
-    *, member: Member, password: str, confirmed: bool, ip_address: str | None = None
+    *, member: Member, password: str, confirmed: bool, ip_address: str | None = None,
+    device_token: str | None = None,
 ) -> Member:
     """The member leaves the network, once they typed their password (counted like a
     login, as for a new number) and confirmed.
@@ -1004,7 +1038,9 @@ def do_leave_network(
     if not member.is_active:
         raise _cannot_leave()
     # Counted like a login; a wrong password commits its count and audit entry.
-    _check_current_password(member, password=password, ip_address=ip_address)
+    _check_current_password(
+        member, password=password, ip_address=ip_address, device_token=device_token
+    )
     now = clock.now()
     with transaction.atomic():
         # What writes to, of or from the member at this moment ends first, and what

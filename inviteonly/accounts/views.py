@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from inviteonly.accounts.actions import (
+    Authenticated,
     authenticate_member,
     do_change_password,
     do_confirm_phone_change,
@@ -62,6 +63,24 @@ def set_language_cookie(response: HttpResponse, language: str) -> HttpResponse:
     return response
 
 
+def set_device_cookie(response: HttpResponse, device_token: str) -> HttpResponse:
+    """The device token of a login (accounts/device_tokens.py): this browser's next
+    logins with the number are throttled per token, not by the number's count."""
+    response.set_cookie(
+        settings.LOGIN_DEVICE_COOKIE_NAME,
+        device_token,
+        max_age=int(settings.LOGIN_DEVICE_TOKEN_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+    )
+    return response
+
+
+def device_token_of(request: HttpRequest) -> str | None:
+    return request.COOKIES.get(settings.LOGIN_DEVICE_COOKIE_NAME)
+
+
 def home(request: HttpRequest) -> HttpResponse:
     member = request.user
     if not isinstance(member, Member):
@@ -90,16 +109,19 @@ def _safe_next(request: HttpRequest) -> str:
 def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
 
-    def log_in(data: dict[str, Any]) -> Member:
-        member = authenticate_member(
-            phone=data["phone"], password=data["password"], ip_address=client_ip(request)
+    def log_in(data: dict[str, Any]) -> Authenticated:
+        authenticated = authenticate_member(
+            phone=data["phone"], password=data["password"], ip_address=client_ip(request),
+            device_token=device_token_of(request),
         )
-        do_log_in(request, member=member, ip_address=client_ip(request))
-        return member
+        do_log_in(request, member=authenticated.member, ip_address=client_ip(request))
+        return authenticated
 
-    member = run_form_action(request, form, log_in)
-    if member is not None:
-        return set_language_cookie(HttpResponseRedirect(_safe_next(request)), member.language)
+    authenticated = run_form_action(request, form, log_in)
+    if authenticated is not None:
+        response = HttpResponseRedirect(_safe_next(request))
+        set_device_cookie(response, authenticated.device_token)
+        return set_language_cookie(response, authenticated.member.language)
     return render_form_page(
         request, "accounts/login.html", {"next": _safe_next(request)}, form=form
     )
@@ -168,6 +190,7 @@ def change_password_view(request: HttpRequest) -> HttpResponse:
             current_password=data["current_password"],
             new_password=data["new_password"],
             ip_address=client_ip(request),
+            device_token=device_token_of(request),
         ),
     )
     if ended is not None:
@@ -190,7 +213,7 @@ def leave_view(request: HttpRequest) -> HttpResponse:
         form,
         lambda data: do_leave_network(
             member=member, password=data["password"], confirmed=data["confirm"],
-            ip_address=client_ip(request),
+            ip_address=client_ip(request), device_token=device_token_of(request),
         ),
     )
     if left is not None:
@@ -247,7 +270,7 @@ def phone_change_view(request: HttpRequest) -> HttpResponse:
         form,
         lambda data: do_start_phone_change(
             member=member, password=data["password"], phone=data["phone"],
-            ip_address=client_ip(request),
+            ip_address=client_ip(request), device_token=device_token_of(request),
         ),
     )
     if started is not None:

@@ -28,6 +28,7 @@ from inviteonly.api.schemas import (
     RATE_LIMITED_ERRORS,
     CodeField,
     DetailOut,
+    DeviceTokenField,
     MemberOut,
     PasswordField,
     PhoneField,
@@ -151,6 +152,7 @@ def end_session(request: HttpRequest, session_id: str = SessionIdPath) -> tuple[
 class PasswordChangeIn(Schema):
     current_password: str = PasswordField
     new_password: str = PasswordField
+    device_token: str | None = DeviceTokenField
 
 
 class PasswordChangedOut(Schema):
@@ -173,6 +175,7 @@ def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Password
         current_password=payload.current_password,
         new_password=payload.new_password,
         ip_address=client_ip(request),
+        device_token=payload.device_token,
     )
     return PasswordChangedOut(
         detail=_("Your password has been changed. Your other sessions have ended."),
@@ -185,6 +188,7 @@ class PhoneChangeIn(Schema):
     phone: str = PhoneField
     # Left out: the region of the member's current number.
     region: str | None = RegionField
+    device_token: str | None = DeviceTokenField
 
 
 class PhoneChangeConfirmIn(Schema):
@@ -207,6 +211,7 @@ def start_phone_change(
         phone=payload.phone,
         region_hint=payload.region,
         ip_address=client_ip(request),
+        device_token=payload.device_token,
     )
     return 202, VerificationStartedOut.of(started)
 
@@ -232,6 +237,7 @@ class LeaveIn(Schema):
     password: str = PasswordField
     # Must be true: leaving cannot be undone.
     confirm: bool = False
+    device_token: str | None = DeviceTokenField
 
 
 @router.post(
@@ -250,6 +256,7 @@ def leave_network(request: HttpRequest, payload: LeaveIn) -> DetailOut:
         password=payload.password,
         confirmed=payload.confirm,
         ip_address=client_ip(request),
+        device_token=payload.device_token,
     )
     return DetailOut(detail=_("You have left the network. Goodbye."))
 

@@ -27,6 +27,15 @@ LanguageField = Field(
 PasswordField = Field(max_length=settings.PASSWORD_MAX_LENGTH)
 CodeField = Field(max_length=16, examples=["123456"])
 TokenField = Field(max_length=128)
+# A device token (accounts/device_tokens.py): handed out by every login, sent back with
+# later logins and password checks so they are throttled per token, not by the number.
+DeviceTokenField = Field(
+    default=None, max_length=128,
+    description="The device_token of this client's last login, if it has one: its "
+    "failed attempts are then counted per token (with the same waits and lockout), so "
+    "failures others type with the number do not lock this client out. A token that is "
+    "not valid for the number is treated as none.",
+)
 # The key that makes a retried POST answer the first one's result instead of writing
 # again (social.idempotency): declared in the document for the operations that take it.
 IdempotencyKeyHeader = Header(
@@ -106,6 +115,17 @@ class VerificationStartedOut(Schema):
 class SessionOut(Schema):
     session_token: str
     member: MemberOut
+
+
+class LoginOut(SessionOut):
+    device_token: str = Field(
+        description="Keep it and send it with later logins with this number "
+        "(POST /api/session) and with the password typed again (POST /api/me/password, "
+        "/api/me/phone, /api/me/leave): they are then throttled per token, so a "
+        "stranger failing with the number does not lock this client out. Each login "
+        "answers a new one; valid for LOGIN_DEVICE_TOKEN_LIFETIME (365 days by "
+        "default) and only for the number and account it was issued for."
+    )
 
 
 class DetailOut(Schema):

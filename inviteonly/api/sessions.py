@@ -10,11 +10,12 @@ from inviteonly.api.auth import end_api_session, session_bearer, start_api_sessi
 from inviteonly.api.schemas import (
     ERRORS,
     RATE_LIMITED_ERRORS,
+    DeviceTokenField,
+    LoginOut,
     MemberOut,
     PasswordField,
     PhoneField,
     RegionField,
-    SessionOut,
 )
 from inviteonly.lib.web import client_ip
 
@@ -25,18 +26,23 @@ class LoginIn(Schema):
     phone: str = PhoneField
     password: str = PasswordField
     region: str | None = RegionField
+    device_token: str | None = DeviceTokenField
 
 
-@router.post("", response={201: SessionOut, **RATE_LIMITED_ERRORS}, summary="Log in")
-def log_in(request: HttpRequest, payload: LoginIn) -> tuple[int, SessionOut]:
-    member = authenticate_member(
+@router.post("", response={201: LoginOut, **RATE_LIMITED_ERRORS}, summary="Log in")
+def log_in(request: HttpRequest, payload: LoginIn) -> tuple[int, LoginOut]:
+    """A session token, and a new device token for this client's later logins."""
+    authenticated = authenticate_member(
         phone=payload.phone,
         password=payload.password,
         region_hint=payload.region,
         ip_address=client_ip(request),
+        device_token=payload.device_token,
     )
-    return 201, SessionOut(
-        session_token=start_api_session(request, member), member=MemberOut.of(member)
+    member = authenticated.member
+    return 201, LoginOut(
+        session_token=start_api_session(request, member), member=MemberOut.of(member),
+        device_token=authenticated.device_token,
     )
 
 

@@ -1,0 +1,306 @@
+"""Device tokens (OWASP's "Slow Down Online Guessing Attacks with Device Cookies"): a
+stranger who fails logins with a member's number locks that number for every client
+without a token, while the member's own browser and apps, holding the token of an
+earlier login, are throttled per token and still log in. A guesser gains nothing: a
+forged, stale or other number's token counts on the number as no token does."""
+
+from __future__ import annotations
+
+from functools import partial
+from http.cookies import Morsel
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.test import Client, override_settings
+
+from inviteonly.abuse.models import DeviceLoginThrottle, LoginThrottle
+from inviteonly.accounts.actions import (
+    authenticate_member,
+    do_confirm_phone_change,
+    do_confirm_recovery,
+    do_start_phone_change,
+    do_start_recovery,
+)
+from inviteonly.accounts.device_tokens import device_throttle_key
+from inviteonly.lib import crypto
+from inviteonly.lib.errors import ActionError
+from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
+from tests.test_concurrency import race
+
+pytestmark = pytest.mark.django_db
+
+MEMBER = "+79165550001"
+OTHER = "+79165550002"
+NEW_NUMBER = "+79165550003"
+WRONG = "not the password"
+
+
+def attempt(phone: str = MEMBER, password: str = WRONG, token: str | None = None) -> str:
+    """The outcome of one login attempt: "ok" or the refusal's code."""
+    try:
+        authenticate_member(phone=phone, password=password, device_token=token)
+    except ActionError as refused:
+        return refused.code
+    return "ok"
+
+
+def token_of(phone: str = MEMBER, password: str = PASSWORD) -> str:
+    return authenticate_member(phone=phone, password=password).device_token
+
+
+def lock_out(phone: str = MEMBER, clock: FrozenClock | None = None) -> None:
+    """A stranger's failures, an hour apart, up to the lockout (12 in these tests)."""
+    for _ in range(settings.LOGIN_MAX_CONSECUTIVE_FAILURES):
+        assert attempt(phone) == "login_failed"
+        if clock is not None:
+            clock.advance(hours=1)
+    assert attempt(phone) == "login_locked"
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)  # 100 by default; each costs a hash
+def test_a_strangers_failures_lock_the_number_but_not_the_members_token(
+    clock: FrozenClock,
+) -> None:
+    make_member(phone=MEMBER)
+    token = token_of()
+    lock_out(clock=clock)
+    assert attempt(password=PASSWORD) == "login_locked"  # an untrusted client
+    assert attempt(password=PASSWORD, token=token) == "ok"
+    # The success through the token reset the token's count, not the number's.
+    assert attempt(password=PASSWORD) == "login_locked"
+    assert LoginThrottle.objects.get().consecutive_failures == 12
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_the_members_browser_logs_in_with_its_device_cookie(clock: FrozenClock) -> None:
+    make_member(phone=MEMBER)
+    browser = Client()
+    logged_in = browser.post("/login/", {"phone": MEMBER, "password": PASSWORD})
+    assert logged_in.status_code == 302
+    cookie: Morsel[Any] = logged_in.cookies[settings.LOGIN_DEVICE_COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert cookie["max-age"] == int(settings.LOGIN_DEVICE_TOKEN_LIFETIME.total_seconds())
+    assert cookie["max-age"] >= 365 * 24 * 3600
+    assert not cookie["secure"]  # the tests' BASE_URL is http
+    browser.post("/logout/")
+    assert settings.LOGIN_DEVICE_COOKIE_NAME in browser.cookies  # logging out keeps it
+
+    stranger = Client()
+    for _ in range(12):
+        assert stranger.post("/login/", {"phone": MEMBER, "password": WRONG}).status_code == 200
+        clock.advance(hours=1)
+    locked = stranger.post("/login/", {"phone": MEMBER, "password": PASSWORD})
+    assert locked.status_code == 200
+    assert "too many failed logins" in locked.content.decode().lower()
+    assert settings.LOGIN_DEVICE_COOKIE_NAME not in locked.cookies  # no token on failure
+    assert browser.post("/login/", {"phone": MEMBER, "password": PASSWORD}).status_code == 302
+
+
+def test_the_device_cookie_is_secure_where_the_site_is_https() -> None:
+    make_member(phone=MEMBER)
+    with override_settings(SESSION_COOKIE_SECURE=True):
+        logged_in = Client().post("/login/", {"phone": MEMBER, "password": PASSWORD},
+                                  secure=True)
+    assert logged_in.cookies[settings.LOGIN_DEVICE_COOKIE_NAME]["secure"]
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_an_api_client_logs_in_with_the_device_token_of_its_last_login(
+    clock: FrozenClock,
+) -> None:
+    make_member(phone=MEMBER)
+    first = ApiClient().log_in(MEMBER)
+    token = first.json_body["device_token"]
+    refused = ApiClient().post("/session", {"phone": MEMBER, "password": WRONG})
+    assert refused.status_code == 401 and "device_token" not in refused.json_body
+    for _ in range(11):
+        clock.advance(hours=1)
+        assert attempt() == "login_failed"
+    clock.advance(hours=1)
+    locked = ApiClient().post("/session", {"phone": MEMBER, "password": PASSWORD})
+    assert (locked.status_code, locked.json_body["code"]) == (403, "login_locked")
+    again = ApiClient().post(
+        "/session", {"phone": MEMBER, "password": PASSWORD, "device_token": token}
+    )
+    assert again.status_code == 201
+    assert again.json_body["device_token"] != token  # a fresh one with every login
+    assert ApiClient().post("/session", {
+        "phone": MEMBER, "password": PASSWORD, "device_token": again.json_body["device_token"],
+    }).status_code == 201
+
+
+def test_a_guesser_with_a_forged_stale_or_other_numbers_token_is_throttled_as_today(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    member = make_member(phone=MEMBER)
+    make_member(phone=OTHER)
+    token = token_of()
+    others_token = token_of(OTHER)
+    issued, nonce, signature = token.split(".")
+    forged = [
+        f"{issued}.{nonce}.{'0' * 64}",
+        f"{int(issued) + 1}.{nonce}.{signature}",
+        f"{issued}.{'A' * 22}.{signature}",
+        others_token,
+        "garbage",
+        "",
+    ]
+    for fake in forged:
+        assert device_throttle_key(fake, phone_blind_index=member.phone_blind_index) is None
+        assert [attempt(token=fake) for _ in range(5)] == ["login_failed"] * 4 + [
+            "login_throttled"
+        ], fake
+        assert attempt(token=token, password=PASSWORD) == "ok"
+        assert attempt(password=PASSWORD) == "login_throttled"  # the number still waits
+        clock.advance(hours=2)
+        assert attempt(password=PASSWORD) == "ok"
+
+    # Expired: older than its lifetime.
+    clock.advance(days=365)
+    assert [attempt(token=token) for _ in range(5)] == ["login_failed"] * 4 + [
+        "login_throttled"
+    ]
+    clock.advance(hours=1)
+    token = token_of()
+    clock.advance(days=364)
+    assert attempt(token=token, password=PASSWORD) == "ok"  # still within its lifetime
+
+    # Stale: the member moved to another number, so the old number's token is no
+    # token for the new one.
+    token = token_of()
+    started = do_start_phone_change(member=member, password=PASSWORD, phone=NEW_NUMBER)
+    member.refresh_from_db()
+    do_confirm_phone_change(
+        member=member, verification_id=started.verification.id,
+        code=sms_outbox.code_for(NEW_NUMBER),
+    )
+    assert [attempt(NEW_NUMBER, token=token) for _ in range(5)] == [
+        "login_failed"
+    ] * 4 + ["login_throttled"]
+    # And a token for a number is no token once another member holds it.
+    assert device_throttle_key(token, phone_blind_index=crypto.blind_index(MEMBER)) is None
+    make_member(phone=MEMBER)
+    assert device_throttle_key(token, phone_blind_index=crypto.blind_index(MEMBER)) is None
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_a_tokens_own_failures_make_it_wait_and_then_lock_it(clock: FrozenClock) -> None:
+    make_member(phone=MEMBER)
+    token = token_of()
+    # The token's own waits, the same as a number's.
+    assert [attempt(token=token) for _ in range(5)] == ["login_failed"] * 4 + [
+        "login_throttled"
+    ]
+    assert attempt(token=token, password=PASSWORD) == "login_throttled"
+    assert attempt(password=PASSWORD) == "ok"  # the number counted none of them
+    clock.advance(seconds=30)
+    for _ in range(8):
+        assert attempt(token=token) == "login_failed"
+        clock.advance(hours=1)
+    # Locked: now it is no token, and its attempts count on the number.
+    assert not LoginThrottle.objects.exists()
+    assert [attempt(token=token) for _ in range(5)] == ["login_failed"] * 4 + [
+        "login_throttled"
+    ]
+    assert LoginThrottle.objects.get().consecutive_failures == 4
+    assert attempt(token=token, password=PASSWORD) == "login_throttled"
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_a_recovery_unlocks_the_number_and_its_tokens(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    make_member(phone=MEMBER)
+    token = token_of()
+    for _ in range(12):
+        assert attempt(token=token) == "login_failed"
+        clock.advance(hours=1)
+    lock_out(clock=clock)
+    assert DeviceLoginThrottle.objects.count() == LoginThrottle.objects.count() == 1
+    started = do_start_recovery(phone=MEMBER)
+    do_confirm_recovery(
+        verification_id=started.verification.id, code=sms_outbox.code_for(MEMBER),
+        new_password="a brand new passphrase",
+    )
+    assert not DeviceLoginThrottle.objects.exists() and not LoginThrottle.objects.exists()
+    assert attempt(token=token, password="a brand new passphrase") == "ok"
+
+
+def test_answers_are_the_same_for_registered_and_unregistered_numbers() -> None:
+    make_member(phone=MEMBER)
+    token = token_of()
+    answers = []
+    for phone in (MEMBER, OTHER):
+        for sent in (None, token):
+            body = {"phone": phone, "password": WRONG}
+            if sent is not None:
+                body["device_token"] = sent
+            answer = ApiClient().post("/session", body)
+            answers.append((answer.status_code, answer.json_body))
+    assert len({repr(answer) for answer in answers}) == 1
+    assert answers[0][0] == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_guesses_with_one_token_are_counted_before_the_password_is_checked(
+) -> None:
+    make_member(phone=MEMBER)
+    token = token_of()
+    outcomes = race([partial(fail_quietly, token) for _ in range(12)])
+    assert sorted(outcomes) == ["login_failed"] * 4 + ["login_throttled"] * 8
+    assert DeviceLoginThrottle.objects.get().consecutive_failures == 4
+    assert not LoginThrottle.objects.exists()
+
+
+def fail_quietly(token: str) -> None:
+    authenticate_member(phone=MEMBER, password=WRONG, device_token=token)
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_the_phone_change_password_counts_on_the_browsers_token(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """The password typed again inside a session (a new number, leaving, a password
+    change) counts as a login does: on the page's device cookie where it has one."""
+    make_member(phone=MEMBER)
+    browser = Client()
+    assert browser.post("/login/", {"phone": MEMBER, "password": PASSWORD}).status_code == 302
+    lock_out(clock=clock)
+    sent = browser.post("/phone/", {"password": PASSWORD, "phone": NEW_NUMBER})
+    assert sent["Location"] == "/phone/confirm/"
+    assert sms_outbox.code_for(NEW_NUMBER)
+
+
+def test_the_sweep_forgets_tokens_nobody_failed_with_for_thirty_days(
+    clock: FrozenClock,
+) -> None:
+    make_member(phone=MEMBER)
+    token = token_of()
+    assert attempt(token=token) == "login_failed"
+    clock.advance(days=29)
+    call_command("sweep", stdout=StringIO())
+    assert DeviceLoginThrottle.objects.count() == 1
+    clock.advance(days=1, seconds=1)
+    call_command("sweep", stdout=StringIO())
+    assert not DeviceLoginThrottle.objects.exists()
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_an_api_client_sends_its_device_token_with_the_password_typed_again(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    make_member(phone=MEMBER)
+    app = ApiClient()
+    token = app.log_in(MEMBER).json_body["device_token"]
+    lock_out(clock=clock)
+    body = {"password": PASSWORD, "phone": NEW_NUMBER}
+    locked = app.post("/me/phone", body)
+    assert (locked.status_code, locked.json_body["code"]) == (403, "login_locked")
+    assert app.post("/me/phone", {**body, "device_token": token}).status_code == 202
+    # A forged token is none: the number's lockout holds.
+    altered = token[:-1] + ("1" if token.endswith("0") else "0")
+    forged = app.post("/me/phone", {**body, "device_token": altered})
+    assert forged.json_body["code"] == "login_locked"
