@@ -153,7 +153,7 @@ def test_a_failed_invitation_sms_tells_the_requester_and_the_granter(
     assert notice.member == member and notice.read_at is None
     # ...and the request stays off the list: granted again, the SMS would fail again.
     assert open_requests_for(member).count() == 0
-    assert api.get("/invitation-requests").json_body["count"] == 0
+    assert api.get("/invitation-requests").json_body["items"] == []
     assert AuditEntry.objects.filter(
         action=AuditAction.INVITATION_UNDELIVERED, invitation=invitation, actor=None
     ).count() == 1
