@@ -9,6 +9,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models, transaction
+from django.db.models import Q
 from django.db.models.query_utils import DeferredAttribute
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -102,6 +103,9 @@ class Member(AbstractBaseUser, PermissionsMixin):
         null=True,
         blank=True,
         on_delete=models.PROTECT,
+        # Its own index would repeat the first column of member_invitees_status and
+        # member_invitees_in_order (Meta.indexes), which serve every lookup on it.
+        db_index=False,
         related_name="invitees",
         verbose_name=_("invited by"),
     )
@@ -139,6 +143,17 @@ class Member(AbstractBaseUser, PermissionsMixin):
             # How a member's invitees turned out (the invite-rights rule): both counts
             # from the index alone, however many invitees.
             models.Index(fields=["invited_by", "status"], name="member_invitees_status"),
+            # A member's invitees oldest first, a page after a cursor (tree.members_page):
+            # the page is read off this index, not sorted out of every invitee (on
+            # PostgreSQL the two above are not in id order within an inviter).
+            models.Index(fields=["invited_by", "id"], name="member_invitees_in_order"),
+            # Members nobody invited, oldest first (tree.roots, the public tree's and
+            # the branch browser's first page): PostgreSQL does not read the index above
+            # in id order for ``invited_by IS NULL``, and in open registration roots can
+            # be every member.
+            models.Index(
+                fields=["id"], condition=Q(invited_by__isnull=True), name="member_roots_in_order"
+            ),
             # The admin's member list, newest first (MemberAdmin.ordering, and the id
             # the admin adds after it): a page is the index's first entries, not a sort
             # of every member.
