@@ -493,11 +493,9 @@ WHITENOISE_USE_FINDERS = True
 # and API body the site takes fits many times over.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 
-# API list pages: default and largest page, and the largest offset (a bound keeps
-# absurd offsets from reaching the database; see api/pagination.py).
+# API list pages: default and largest page (every list pages by a cursor, no offset).
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_PAGINATION_MAX_LIMIT = 100
-NINJA_PAGINATION_MAX_OFFSET = 1_000_000
 
 
 def _as_warning_without_traceback(record: logging.LogRecord) -> bool:

@@ -4,6 +4,8 @@ flag, the moderators' branch browser with preview → confirm, in English and Ru
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
@@ -16,8 +18,10 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from inviteonly.accounts.models import Member
 from inviteonly.audit_log.models import AuditAction, AuditEntry
 from inviteonly.lib import tree_paths
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.moderation.actions import do_quarantine_member
 from inviteonly.moderation.models import Report, ReportReason, ReportTarget, Sanction, SanctionKind
+from tests.api_document import document
 from tests.conftest import ApiClient, FrozenClock, make_member
 
 pytestmark = pytest.mark.django_db
@@ -515,3 +519,188 @@ def test_branch_counts_leave_out_reports_the_moderator_may_not_see(
     assert own["member"]["open_reports"] == 0
     page = client_for(moderator).get("/moderation/tree/").content.decode()
     assert f'<td data-testid="open-reports-{founder.pk}">1</td>' in page
+
+
+# --- paging: by id, with a cursor (?after=) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class TreeList:
+    """One of the tree's lists, oldest first: its API path and key (None: pages only),
+    its page, who reads it, and how a member leaves it (hiding from the public tree;
+    the private lists lose a member only when the row goes)."""
+
+    api_path: str | None
+    key: str
+    page_path: str
+    reader: Member | None
+    leave: Callable[[Member], object]
+
+
+def _hide(member: Member) -> None:
+    Member.objects.filter(pk=member.pk).update(hidden_from_public_tree=True)
+
+
+def _delete(member: Member) -> None:
+    Member.objects.filter(pk=member.pk).delete()
+
+
+TREE_LISTS = ["mine", "branch", "public member", "public roots", "branch roots"]
+
+
+def _tree_list(name: str, family: dict[str, Member]) -> tuple[TreeList, Callable[[int], Member]]:
+    """The list, and how to add its n-th member (listed as "Listed n")."""
+    parent, moderator = family["parent"], family["moderator"]
+
+    def invitee(n: int) -> Member:
+        return make_member(display_name=f"Listed {n}", invited_by=parent)
+
+    def root(n: int) -> Member:
+        return make_member(display_name=f"Listed {n}")
+
+    lists = {
+        "mine": (TreeList("/tree/me", "invitees", "/tree/", parent, _delete), invitee),
+        "branch": (TreeList(f"/tree/members/{parent.pk}", "invitees",
+                            f"/moderation/tree/{parent.pk}/", moderator, _delete), invitee),
+        "public member": (TreeList(f"/tree/public/{parent.pk}", "members",
+                                   f"/tree/public/{parent.pk}/", None, _hide), invitee),
+        "public roots": (TreeList("/tree/public", "members", "/tree/public/", None, _hide),
+                         root),
+        "branch roots": (TreeList(None, "", "/moderation/tree/", moderator, _delete), root),
+    }
+    return lists[name]
+
+
+def _listed(names: list[str]) -> list[int]:
+    return [int(found) for name in names for found in re.findall(r"^Listed (\d+)$", name)]
+
+
+def _api_for(reader: Member | None, language: str = "en") -> ApiClient:
+    api = ApiClient(language)
+    if reader is not None:
+        api.log_in(PAVEL if reader.display_name == "Pavel" else MILA)
+    return api
+
+
+@pytest.fixture
+def public_tree(settings: SettingsWrapper) -> None:
+    settings.PUBLIC_TREE_PAGE = True
+
+
+@pytest.mark.parametrize("name", [name for name in TREE_LISTS if name != "branch roots"])
+def test_the_api_tree_lists_page_by_cursor_without_repeats_or_gaps(
+    family: dict[str, Member], public_tree: None, name: str
+) -> None:
+    """``?after=<next_after>``: a member read on page 1 who leaves the list before
+    page 2 lets nobody slip past, and one who joins meanwhile is listed once, at the
+    end (an offset skipped the first member of page 2)."""
+    listing, add = _tree_list(name, family)
+    members = [add(n) for n in range(5)]
+    assert listing.api_path is not None
+    api = _api_for(listing.reader)
+    first = api.get(f"{listing.api_path}?limit=2")
+    assert first.status_code == 200, first.json_body
+    assert "members_total" not in first.json_body
+    seen = _listed([each["display_name"] for each in first.json_body[listing.key]])
+    listing.leave(members[0])
+    add(5)
+    cursor = first.json_body["next_after"]
+    while cursor is not None:
+        page = api.get(f"{listing.api_path}?limit=2&after={cursor}").json_body
+        seen += _listed([each["display_name"] for each in page[listing.key]])
+        cursor = page["next_after"]
+    assert seen == [0, 1, 2, 3, 4, 5]
+
+
+def _next_link(html: str) -> str | None:
+    more = re.search(r'<a href="([^"]+)" data-testid="next">', html)
+    return None if more is None else more.group(1).replace("&amp;", "&")
+
+
+def _shown(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r">Listed (\d+)<", html)]
+
+
+def _page_client(reader: Member | None) -> Client:
+    return Client() if reader is None else client_for(reader)
+
+
+@pytest.mark.parametrize("name", TREE_LISTS)
+def test_the_tree_pages_link_their_next_page_by_cursor(
+    family: dict[str, Member], public_tree: None, settings: SettingsWrapper, name: str
+) -> None:
+    """The "Next" link carries the cursor and keeps the address's other parameters; a
+    member leaving or joining between two pages neither repeats nor skips anyone."""
+    settings.TREE_CHILDREN_PER_PAGE = 2
+    listing, add = _tree_list(name, family)
+    members = [add(n) for n in range(5)]
+    client = _page_client(listing.reader)
+    page = client.get(listing.page_path, {"mark": "x y"}).content.decode()
+    link = _next_link(page)
+    seen = _shown(page)
+    listing.leave(members[0])
+    add(5)
+    while link is not None:
+        assert link.count("after=") == 1 and "mark=x+y" in link and "page=" not in link
+        page = client.get(f"{listing.page_path}{link}").content.decode()
+        seen += _shown(page)
+        link = _next_link(page)
+    assert seen == [0, 1, 2, 3, 4, 5]
+
+
+# Cursors no page wrote: not a number, out of range, a NUL (which PostgreSQL refuses
+# outright), digits of another script, far too many digits.
+MALFORMED_TREE_CURSORS = ["nonsense", "0", "-1", "1.5", "\x00", "7\x00", "\u0661",
+                          str(MAX_ROW_ID + 1), "9" * 40, "1" * 5000]
+
+
+@pytest.mark.parametrize("cursor", MALFORMED_TREE_CURSORS)
+@pytest.mark.parametrize("name", [name for name in TREE_LISTS if name != "branch roots"])
+def test_a_malformed_tree_cursor_is_a_translated_422(
+    family: dict[str, Member], public_tree: None, name: str, cursor: str
+) -> None:
+    listing, _add = _tree_list(name, family)
+    assert listing.api_path is not None
+    for language in ("en", "ru"):
+        api = _api_for(listing.reader, language)
+        answer = api.client.get(f"/api{listing.api_path}", {"after": cursor},
+                                headers=api._headers())
+        assert answer.status_code == 422, (cursor, answer.content)
+        body = answer.json()
+        assert (body["code"], body["field"]) == ("invalid_request", "after")
+        assert body["detail"].startswith("after: ")
+        cyrillic = re.search("[а-яА-Я]", body["detail"]) is not None
+        assert cyrillic == (language == "ru"), body["detail"]
+
+
+@pytest.mark.parametrize("cursor", MALFORMED_TREE_CURSORS)
+@pytest.mark.parametrize("name", TREE_LISTS)
+def test_a_malformed_tree_page_cursor_is_the_first_page(
+    family: dict[str, Member], public_tree: None, name: str, cursor: str
+) -> None:
+    listing, add = _tree_list(name, family)
+    add(0)
+    page = _page_client(listing.reader).get(listing.page_path, {"after": cursor})
+    assert page.status_code == 200
+    assert _shown(page.content.decode()) == [0]
+
+
+@pytest.mark.parametrize("name", [name for name in TREE_LISTS if name != "branch roots"])
+def test_the_largest_tree_cursor_is_answered(
+    family: dict[str, Member], public_tree: None, name: str
+) -> None:
+    """Past every id: an empty last page, never an error on PostgreSQL."""
+    listing, add = _tree_list(name, family)
+    add(0)
+    assert listing.api_path is not None
+    answer = _api_for(listing.reader).get(f"{listing.api_path}?after={MAX_ROW_ID}")
+    assert answer.status_code == 200, answer.json_body
+    assert (answer.json_body[listing.key], answer.json_body["next_after"]) == ([], None)
+
+
+def test_no_tree_operation_takes_an_offset() -> None:
+    paths = document()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            names = {parameter["name"] for parameter in operation.get("parameters", [])}
+            assert not names & {"offset", "page"}, (method, path)

@@ -3,6 +3,7 @@ browser with branch actions (preview, then apply with the preview's digest)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from inviteonly.invitations.branch_actions import (
     preview_branch_action,
 )
 from inviteonly.lib import tree_paths
+from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.lib.web import client_ip
 
 router = Router(auth=session_bearer)
@@ -33,9 +35,12 @@ NEAREST_ANCESTORS = 5
 MemberIdPath = Path(..., ge=1, le=tree_paths.MAX_ID)
 
 
-class PageQuery(Schema):
+class TreePageIn(Schema):
+    """A page of a list of the tree (oldest first): pass the previous page's
+    ``next_after``."""
+
+    after: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
     limit: int = Field(settings.TREE_CHILDREN_PER_PAGE, ge=1, le=settings.TREE_CHILDREN_PER_PAGE)
-    offset: int = Field(0, ge=0, le=settings.NINJA_PAGINATION_MAX_OFFSET)
 
 
 class BranchCountsOut(Schema):
@@ -71,10 +76,16 @@ class TreeMemberOut(Schema):
 
 
 class MyTreeOut(Schema):
+    """The invitees oldest first: one who joins or goes between two pages neither
+    repeats nor skips another."""
+
     inviter: MemberRef | None
     hidden_from_public_tree: bool
+    # How many there are now (not for paging: follow next_after).
     invitees_total: int
     invitees: list[TreeMemberOut]
+    # Ask for the next page with ?after=<next_after>; null on the last page.
+    next_after: int | None
 
 
 class VisibilityIn(Schema):
@@ -92,9 +103,13 @@ class PublicMemberOut(Schema):
 
 
 class PublicTreeOut(Schema):
+    """The members oldest first: one who joins, hides or shows themselves again between
+    two pages neither repeats nor skips another."""
+
     member: PublicMemberOut | None
-    members_total: int
     members: list[PublicMemberOut]
+    # Ask for the next page with ?after=<next_after>; null on the last page.
+    next_after: int | None
 
 
 class BranchOut(Schema):
@@ -102,8 +117,11 @@ class BranchOut(Schema):
     role: str
     depth: int
     nearest_ancestors: list[MemberRef]
+    # How many there are now (not for paging: follow next_after).
     invitees_total: int
     invitees: list[TreeMemberOut]
+    # Ask for the next page with ?after=<next_after>; null on the last page.
+    next_after: int | None
 
 
 class PreviewOut(Schema):
@@ -133,30 +151,42 @@ def _ref(member: Member) -> MemberRef:
     return MemberRef(id=member.pk, display_name=member.display_name)
 
 
+@dataclass(frozen=True)
+class _InviteesPage:
+    # All of them, counted from an index on invited_by alone (no row is read).
+    total: int
+    invitees: list[TreeMemberOut]
+    next_after: int | None
+
+
 def _invitees(
-    member: Member, page: PageQuery, *, moderator: Member | None = None
-) -> tuple[int, list[TreeMemberOut]]:
+    member: Member, page: TreePageIn, *, moderator: Member | None = None
+) -> _InviteesPage:
     """A page of ``member``'s invitees with their branches' counts; for a
     ``moderator``, with the open reports they may know of."""
     invitees = tree.invitees_of(member)
-    children = tree.children_with_counts(
-        member, list(invitees[page.offset : page.offset + page.limit])
-    )
+    listed, next_after = tree.members_page(invitees, after=page.after, limit=page.limit)
+    children = tree.children_with_counts(member, listed)
     if moderator is not None:
         children = tree.with_open_reports(moderator, member, children)
-    return invitees.count(), [TreeMemberOut.of(child) for child in children]
+    return _InviteesPage(
+        total=invitees.order_by().count(),
+        invitees=[TreeMemberOut.of(child) for child in children],
+        next_after=next_after,
+    )
 
 
 @router.get("/me", response={200: MyTreeOut, **ERRORS}, summary="My inviter and invitees")
-def my_tree(request: HttpRequest, page: Query[PageQuery]) -> MyTreeOut:
+def my_tree(request: HttpRequest, page: Query[TreePageIn]) -> MyTreeOut:
     member = authenticated_member(request)
-    total, invitees = _invitees(member, page)
+    invitees = _invitees(member, page)
     inviter = member.invited_by
     return MyTreeOut(
         inviter=_ref(inviter) if inviter else None,
         hidden_from_public_tree=member.hidden_from_public_tree,
-        invitees_total=total,
-        invitees=invitees,
+        invitees_total=invitees.total,
+        invitees=invitees.invitees,
+        next_after=invitees.next_after,
     )
 
 
@@ -171,14 +201,22 @@ def set_visibility(request: HttpRequest, payload: VisibilityIn) -> VisibilityOut
     return VisibilityOut(hidden=member.hidden_from_public_tree)
 
 
-def _public_page(
-    members: QuerySet[Member], page: PageQuery
-) -> tuple[int, list[PublicMemberOut]]:
-    listed = members[page.offset : page.offset + page.limit]
-    return members.count(), [
-        PublicMemberOut(id=each.pk, display_name=each.display_name, joined_at=each.joined_at)
-        for each in listed
-    ]
+def _public_tree(
+    member: Member | None, members: QuerySet[Member], page: TreePageIn
+) -> PublicTreeOut:
+    # No count: the roots alone can be every member (open registration), read by anyone.
+    listed, next_after = tree.members_page(members, after=page.after, limit=page.limit)
+    return PublicTreeOut(
+        member=_public_member(member) if member is not None else None,
+        members=[_public_member(each) for each in listed],
+        next_after=next_after,
+    )
+
+
+def _public_member(member: Member) -> PublicMemberOut:
+    return PublicMemberOut(
+        id=member.pk, display_name=member.display_name, joined_at=member.joined_at
+    )
 
 
 @router.get(
@@ -187,10 +225,9 @@ def _public_page(
     response={200: PublicTreeOut, **ERRORS},
     summary="The public tree: members nobody invited",
 )
-def public_roots(request: HttpRequest, page: Query[PageQuery]) -> PublicTreeOut:
+def public_roots(request: HttpRequest, page: Query[TreePageIn]) -> PublicTreeOut:
     tree.check_public_tree_open()
-    total, members = _public_page(tree.public_roots(), page)
-    return PublicTreeOut(member=None, members_total=total, members=members)
+    return _public_tree(None, tree.public_roots(), page)
 
 
 @router.get(
@@ -200,17 +237,10 @@ def public_roots(request: HttpRequest, page: Query[PageQuery]) -> PublicTreeOut:
     summary="The public tree: a member and whom they invited",
 )
 def public_member(
-    request: HttpRequest, page: Query[PageQuery], member_id: int = MemberIdPath
+    request: HttpRequest, page: Query[TreePageIn], member_id: int = MemberIdPath
 ) -> PublicTreeOut:
     member = tree.access_public_tree_member(member_id)
-    total, members = _public_page(tree.public_invitees_of(member), page)
-    return PublicTreeOut(
-        member=PublicMemberOut(
-            id=member.pk, display_name=member.display_name, joined_at=member.joined_at
-        ),
-        members_total=total,
-        members=members,
-    )
+    return _public_tree(member, tree.public_invitees_of(member), page)
 
 
 @router.get(
@@ -219,11 +249,11 @@ def public_member(
     summary="Moderators: a member's branch, level by level, with counts",
 )
 def branch(
-    request: HttpRequest, page: Query[PageQuery], member_id: int = MemberIdPath
+    request: HttpRequest, page: Query[TreePageIn], member_id: int = MemberIdPath
 ) -> BranchOut:
     moderator = authenticated_member(request)
     member = tree.access_tree_member(moderator, member_id)
-    total, invitees = _invitees(member, page, moderator=moderator)
+    invitees = _invitees(member, page, moderator=moderator)
     return BranchOut(
         member=TreeMemberOut.of(
             tree.ChildBranch(
@@ -238,8 +268,9 @@ def branch(
             MemberRef(id=ancestor.id, display_name=ancestor.display_name)
             for ancestor in tree.ancestors_of(member, nearest=NEAREST_ANCESTORS)
         ],
-        invitees_total=total,
-        invitees=invitees,
+        invitees_total=invitees.total,
+        invitees=invitees.invitees,
+        next_after=invitees.next_after,
     )
 
 

@@ -9,8 +9,9 @@ once, when the member is created (``Member.save``), and never rewritten.
   ``[path(X), successor(path(X)))``; below depth 256 the scan is on X's ancestor at
   depth 256 and the overflow column narrows it (see docs/internals.md);
 - counts by status of a branch: the same range, grouped by status (index-only);
-- children with the counts of their branches: one query for the children, one range
-  scan over the children's branches grouped by the first path segment below X;
+- children with the counts of their branches: one query for a page of the children
+  (by id, after a cursor: ``members_page``), one range scan over the children's
+  branches grouped by the first path segment below X;
 - open reports against a branch (for moderators): one aggregate over the open reports
   whose author (``Report.target_member``) lies in the range, for the branch and, grouped
   by that segment, for each child's branch; only reports against members the viewing
@@ -35,6 +36,7 @@ from inviteonly.lib import tree_paths
 from inviteonly.lib.errors import ActionError
 from inviteonly.moderation.models import Report
 from inviteonly.moderation.queries import check_is_moderator, roles_moderated_by
+from inviteonly.social.queries import keyset_page
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,27 @@ def branch_counts(member: Member, *, include_root: bool = True) -> BranchCounts:
 
 
 def invitees_of(member: Member) -> QuerySet[Member]:
-    """The members ``member`` invited, oldest first (index on invited_by)."""
+    """The members ``member`` invited, oldest first (index member_invitees_in_order)."""
     return Member.objects.filter(invited_by=member).order_by("id")
+
+
+def roots() -> QuerySet[Member]:
+    """Members nobody invited (founders; everyone who joined in open mode), oldest
+    first (partial index member_roots_in_order)."""
+    return Member.objects.filter(invited_by__isnull=True).order_by("id")
+
+
+def members_page(
+    members: QuerySet[Member], *, after: int | None, limit: int
+) -> tuple[list[Member], int | None]:
+    """Up to ``limit`` of a list of the tree (``invitees_of``, ``roots`` and their
+    public parts, all oldest first by id) after the member ``after`` (None: from the
+    first), and the next page's cursor (the last one's id; None on the last page). A
+    member who joins, leaves the list or hides between two pages neither repeats nor
+    skips another, as an offset did."""
+    if after is not None:
+        members = members.filter(id__gt=after)
+    return keyset_page(list(members[:limit + 1]), limit)
 
 
 def children_with_counts(
@@ -252,9 +273,11 @@ def public_invitees_of(member: Member) -> QuerySet[Member]:
 
 
 def public_roots() -> QuerySet[Member]:
-    return Member.objects.filter(
-        invited_by__isnull=True, hidden_from_public_tree=False
-    ).exclude(status=Member.Status.BANNED).order_by("id")
+    """What the public tree's first page lists: roots who did not hide themselves and
+    are not banned."""
+    return roots().filter(hidden_from_public_tree=False).exclude(
+        status=Member.Status.BANNED
+    )
 
 
 def check_can_moderate_tree(member: Member) -> None:

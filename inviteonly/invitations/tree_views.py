@@ -10,7 +10,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -29,7 +28,7 @@ from inviteonly.invitations.branch_actions import (
     preview_branch_action,
 )
 from inviteonly.lib.errors import ActionError
-from inviteonly.lib.web import client_ip, render_form_page, run_form_action
+from inviteonly.lib.web import client_ip, render_form_page, row_id, run_form_action
 from inviteonly.moderation.forms import start_of_day
 
 # Inviters shown above a member in the branch browser (a chain can be 10,000 long).
@@ -57,22 +56,25 @@ class BranchActionForm(forms.Form):
             del self.fields["ends_on"]
 
 
-def _page(request: HttpRequest, members: QuerySet[Member]) -> Page[Member]:
-    paginator = Paginator(members, settings.TREE_CHILDREN_PER_PAGE)
-    return paginator.get_page(request.GET.get("page"))
+def _page(request: HttpRequest, members: QuerySet[Member]) -> tuple[list[Member], int | None]:
+    """A page of a list of the tree after ``?after=`` (a cursor no page wrote, such as
+    ?after=nonsense, is the first page), and the next page's cursor."""
+    return tree.members_page(
+        members, after=row_id(request.GET.get("after")), limit=settings.TREE_CHILDREN_PER_PAGE
+    )
 
 
 @login_required
 def my_tree_view(request: HttpRequest) -> HttpResponse:
     member = signed_in_member(request)
-    page = _page(request, tree.invitees_of(member))
+    invitees, next_after = _page(request, tree.invitees_of(member))
     return render(
         request,
         "invitations/my_tree.html",
         {
             "inviter": member.invited_by,
-            "page": page,
-            "children": tree.children_with_counts(member, list(page.object_list)),
+            "next_after": next_after,
+            "children": tree.children_with_counts(member, invitees),
             "public_tree_page": settings.PUBLIC_TREE_PAGE,
         },
     )
@@ -114,10 +116,12 @@ def public_tree_view(request: HttpRequest, member_id: int | None = None) -> Http
             members = tree.public_invitees_of(member)
     except ActionError as error:
         raise Http404 from error
+    listed, next_after = _page(request, members)
     return render(
         request,
         "invitations/public_tree.html",
-        {"member": member, "page": _page(request, members), "moderator": _sees_everything(request)},
+        {"member": member, "members": listed, "next_after": next_after,
+         "moderator": _sees_everything(request)},
     )
 
 
@@ -156,11 +160,10 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
     except ActionError as error:
         raise Http404 from error
     if member is None:
-        page = _page(request, Member.objects.filter(invited_by__isnull=True).order_by("id"))
-        roots = tree.with_open_reports(
-            moderator, None, tree.children_with_counts(None, list(page.object_list))
-        )
-        return render(request, "invitations/branch_roots.html", {"page": page, "roots": roots})
+        listed, next_after = _page(request, tree.roots())
+        roots = tree.with_open_reports(moderator, None, tree.children_with_counts(None, listed))
+        return render(request, "invitations/branch_roots.html",
+                      {"roots": roots, "next_after": next_after})
     preview: BranchPreview | None = None
     form = BranchActionForm(request.POST or None, action=request.POST.get("action"))
     if request.method == "POST":
@@ -208,7 +211,7 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
         form = BranchActionForm(
             initial={"action": preview.action, "digest": preview.digest}, action=preview.action
         )
-    page = _page(request, tree.invitees_of(member))
+    invitees, next_after = _page(request, tree.invitees_of(member))
     ancestors = tree.ancestors_of(member, nearest=BREADCRUMB_ANCESTORS)
     return render_form_page(
         request,
@@ -219,9 +222,9 @@ def branch_browser_view(request: HttpRequest, member_id: int | None = None) -> H
             "depth": len(tree.ancestor_ids(member)),
             "counts": tree.branch_counts(member),
             "open_reports": tree.open_reports_in_branch(moderator, member),
-            "page": page,
+            "next_after": next_after,
             "children": tree.with_open_reports(
-                moderator, member, tree.children_with_counts(member, list(page.object_list))
+                moderator, member, tree.children_with_counts(member, invitees)
             ),
             "actions": BranchAction.choices,
             "preview": preview,
