@@ -127,3 +127,30 @@ def test_range_errors_state_the_bound(
 def test_every_bound_kind_is_stated(kind: str, context: dict[str, int], detail: str) -> None:
     error = {"type": kind, "loc": ("query", "count"), "ctx": context}
     assert validation_error_detail([error]) == ("count", f"count: {detail}")
+
+
+def _schema(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_every_list_pages_by_cursor_as_the_document_says() -> None:
+    """The API's description promises one paging rule: a page's ``next_before``
+    (``next_after``) is the next page's ``before`` (``after``). Every list keeps it;
+    none pages by offset, which repeats or skips items that come and go between pages."""
+    document = json.loads(Client().get("/api/openapi.json").content)
+    paged = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+            assert not query & {"offset", "page"}, (method, path)
+            cursors = query & {"before", "after"}
+            if not cursors:
+                continue
+            paged.append(path)
+            answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            properties = _schema(document, answer).get("properties", {})
+            for cursor in cursors:
+                assert f"next_{cursor}" in properties, (method, path)
+    assert len(paged) >= 8, paged

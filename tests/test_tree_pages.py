@@ -21,7 +21,6 @@ from inviteonly.lib import tree_paths
 from inviteonly.lib.converters import MAX_ROW_ID
 from inviteonly.moderation.actions import do_quarantine_member
 from inviteonly.moderation.models import Report, ReportReason, ReportTarget, Sanction, SanctionKind
-from tests.api_document import document
 from tests.conftest import ApiClient, FrozenClock, make_member
 
 pytestmark = pytest.mark.django_db
@@ -696,11 +695,3 @@ def test_the_largest_tree_cursor_is_answered(
     answer = _api_for(listing.reader).get(f"{listing.api_path}?after={MAX_ROW_ID}")
     assert answer.status_code == 200, answer.json_body
     assert (answer.json_body[listing.key], answer.json_body["next_after"]) == ([], None)
-
-
-def test_no_tree_operation_takes_an_offset() -> None:
-    paths = document()["paths"]
-    for path, operations in paths.items():
-        for method, operation in operations.items():
-            names = {parameter["name"] for parameter in operation.get("parameters", [])}
-            assert not names & {"offset", "page"}, (method, path)
