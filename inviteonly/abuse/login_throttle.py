@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from inviteonly.abuse.actions import describe_wait
-from inviteonly.abuse.models import DeviceLoginThrottle, LoginThrottle
+from inviteonly.abuse.models import DeviceLoginThrottle, FailedLogins, LoginThrottle
 from inviteonly.lib import clock
 from inviteonly.lib.errors import ActionError
 from inviteonly.lib.queries import execute_later
@@ -81,7 +81,7 @@ def begin_login_attempt(phone_blind_index: str, *, device_key: str | None = None
         return LoginAttempt(phone_blind_index)
 
 
-def _count_failure(throttle: LoginThrottle | DeviceLoginThrottle, *, now: datetime) -> None:
+def _count_failure(throttle: FailedLogins, *, now: datetime) -> None:
     """Refuse while ``throttle`` (locked by the caller) makes attempts wait, else count
     one more failure and set the wait it earns."""
     if throttle.blocked_until is not None and throttle.blocked_until > now:

@@ -23,27 +23,36 @@ class RateLimitCounter(models.Model):
         return f"{self.bucket} = {self.count}"
 
 
-class LoginThrottle(models.Model):
-    """Consecutive failed logins for one number — registered or not, so the throttle
-    itself tells nobody which numbers are members. A success deletes the row; so does
-    ``sweep_forgotten_login_failures``, once nobody failed with the number for a while
-    (every number ever typed would otherwise keep a row)."""
+class FailedLogins(models.Model):
+    """What a login throttle counts (abuse/login_throttle.py): failures in a row, the
+    wait they earned, and the last one, which the sweep goes by."""
 
-    phone_blind_index = models.CharField(max_length=64, primary_key=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
     blocked_until = models.DateTimeField(null=True, blank=True)
     # Indexed for the sweep.
     last_failure_at = models.DateTimeField(db_index=True)
 
     class Meta:
-        verbose_name = _("login throttle")
-        verbose_name_plural = _("login throttles")
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.consecutive_failures} failures"
 
 
-class DeviceLoginThrottle(models.Model):
+class LoginThrottle(FailedLogins):
+    """Consecutive failed logins for one number — registered or not, so the throttle
+    itself tells nobody which numbers are members. A success deletes the row; so does
+    ``sweep_forgotten_login_failures``, once nobody failed with the number for a while
+    (every number ever typed would otherwise keep a row)."""
+
+    phone_blind_index = models.CharField(max_length=64, primary_key=True)
+
+    class Meta:
+        verbose_name = _("login throttle")
+        verbose_name_plural = _("login throttles")
+
+
+class DeviceLoginThrottle(FailedLogins):
     """Consecutive failed logins through one device token (accounts/device_tokens.py):
     a login that brings a valid token for the number typed is counted here, not on the
     number's ``LoginThrottle``, so strangers failing with a member's number do not lock
@@ -55,14 +64,7 @@ class DeviceLoginThrottle(models.Model):
     device_key = models.CharField(max_length=64, primary_key=True)
     # Indexed for the recovery's and the new number's reset.
     phone_blind_index = models.CharField(max_length=64, db_index=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    blocked_until = models.DateTimeField(null=True, blank=True)
-    # Indexed for the sweep.
-    last_failure_at = models.DateTimeField(db_index=True)
 
     class Meta:
         verbose_name = _("device login throttle")
         verbose_name_plural = _("device login throttles")
-
-    def __str__(self) -> str:
-        return f"{self.consecutive_failures} failures"
