@@ -473,6 +473,36 @@ def test_a_table_keeps_its_words_whole_on_a_phone(
 
 
 @pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_tables_row_action_is_on_a_phones_screen(
+    browser: object, live_server: object, sms_outbox: SmsOutbox, language: str
+) -> None:
+    """A row's action sits in a table's last column, which on a phone began past the
+    screen's right edge: "Revoke" an invitation or "Log out" a session could be found
+    only by scrolling the table sideways, which nothing on the screen suggested. The
+    column stays in view while the rest of the table scrolls under it."""
+    from inviteonly.invitations.actions import do_invite_by_phone
+
+    base = str(live_server)
+    founder = make_member(display_name="Founder Anna", role=Member.Role.FOUNDER,
+                          phone="+79160000001", language=language)
+    invitation = do_invite_by_phone(inviter=founder, phone="+79161234567")
+    signed_in_page(browser, base, "+79160000001", language=language)  # another session
+    page = signed_in_page(browser, base, "+79160000001", language=language)
+    for path, action in (
+        ("/invitations/", f"[data-testid=revoke-{invitation.id}]"),
+        ("/profile/sessions/", "[data-testid^=end-]:not([data-testid=end-others])"),
+    ):
+        page.goto(f"{base}{path}")
+        page.screenshot(path=str(SCREENSHOTS / f"row-action{path.replace('/', '-')}"
+                                 f"{language}.png"), full_page=True)
+        left, right = page.evaluate(
+            "selector => (box => [box.left, box.right])("
+            "document.querySelector(selector).getBoundingClientRect())", action)
+        assert left >= 0 and right <= PHONE_SCREEN["width"], (path, left, right)
+        assert_fits_the_screen(page)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
 def test_a_refused_field_is_on_the_screen_after_sending(
     browser: object, live_server: object, language: str
 ) -> None:
