@@ -765,6 +765,24 @@ def test_a_russian_sentence_ending_in_a_date_ends_in_one_full_stop(
     assert f"Приглашение действует до {valid_until}." in again
 
 
+def test_an_english_short_date_names_its_month(founder: Member, sms_outbox: SmsOutbox) -> None:
+    """Django's English short dates are American ("12/01/2026"): a reader elsewhere
+    takes the invitation sent on 1 December for one sent on 12 January. The tables
+    name the month ("Dec 1, 2026"), as the sentences above them do."""
+    from django.utils import formats, translation
+
+    client = logged_in("+79160000001")
+    client.post("/invite/", {"phone": NUMBER})
+    invitation = Invitation.objects.get()
+    with translation.override("en"):
+        sent = formats.date_format(invitation.created_at, "SHORT_DATE_FORMAT")
+    assert re.fullmatch(r"[A-Z][a-z]{2} \d{1,2}, \d{4}", sent)
+    for path in ("/invitations/", "/profile/sessions/"):
+        page = client.get(path).content.decode()
+        assert not re.search(r"\b\d{2}/\d{2}/\d{4}\b", page), path
+        assert sent in page, path
+
+
 def test_the_focus_goes_to_the_first_refused_field(founder: Member) -> None:
     """The code field is focused on arrival; once the new password is refused, that one
     is, and only that one (a browser focuses the first autofocus of a page)."""

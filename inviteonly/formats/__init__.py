@@ -1,1 +1,1 @@
-"""Date formats where Django's do not fit our sentences (FORMAT_MODULE_PATH)."""
+"""Date formats where Django's do not fit our pages (FORMAT_MODULE_PATH)."""
