@@ -502,6 +502,43 @@ def test_a_tables_row_action_is_on_a_phones_screen(
         assert_fits_the_screen(page)
 
 
+# Each visible button or link of a selector: its box, and the style it is drawn in.
+BOXES_AND_LOOKS = """selector => [...document.querySelectorAll(selector)]
+  .filter(element => element.offsetParent !== null).map(element => {
+    const box = element.getBoundingClientRect(), style = getComputedStyle(element);
+    return {text: element.textContent.trim(), box: [box.left, box.top, box.right, box.bottom],
+            look: [style.color, style.textDecorationLine]};
+  })"""
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_profiles_actions_are_apart_and_alike_on_a_phone(
+    browser: object, live_server: object, language: str
+) -> None:
+    """On a phone a profile's buttons wrapped onto lines that touched ("Add to friends"
+    on "Write a message"), and "Report" — a link in the browser's own blue, underlined —
+    looked like another kind of thing than "Block" beside it."""
+    base = str(live_server)
+    anna = make_member(display_name="Founder Anna", role=Member.Role.FOUNDER,
+                       phone="+79160000001", language=language)
+    make_member(display_name="Boris", phone="+79160000002", language=language)
+    page = signed_in_page(browser, base, "+79160000002", language=language)
+    page.goto(f"{base}/members/{anna.id}/")
+    page.screenshot(path=str(SCREENSHOTS / f"profile-actions-{language}.png"), full_page=True)
+    actions = page.evaluate(BOXES_AND_LOOKS, ".actions button, .actions a")
+    assert len(actions) == 4, actions
+    for number, first in enumerate(actions):
+        for second in actions[number + 1:]:
+            left, top, right, bottom = first["box"]
+            other_left, other_top, other_right, other_bottom = second["box"]
+            apart = max(other_left - right, left - other_right, other_top - bottom,
+                        top - other_bottom)
+            assert apart >= 8, (first, second)
+    links = {action["text"]: action["look"] for action in actions
+             if action["text"] not in (actions[0]["text"], actions[1]["text"])}
+    assert len({tuple(look) for look in links.values()}) == 1, links  # Block and Report alike
+
+
 @pytest.mark.parametrize("language", ["en", "ru"])
 def test_a_refused_field_is_on_the_screen_after_sending(
     browser: object, live_server: object, language: str
