@@ -640,3 +640,18 @@ def test_a_quarantined_member_is_offered_no_friend_request_or_write_link(
     assert write not in html and "Vera" in html and quarantined in html
     refused = as_boris.post(f"/members/{anna.id}/befriend")
     assert refused.status_code == 302 and not FriendRequest.objects.exists()
+
+
+@pytest.mark.parametrize(("language", "heading"), [("en", "My friends"), ("ru", "Мои друзья")])
+def test_the_friends_list_has_its_own_heading_under_friend_requests(
+    language: str, heading: str
+) -> None:
+    """With requests waiting, the friend list came straight after them under their
+    heading, "No friends yet." reading as one more request."""
+    anna = make_member(display_name="Anna", language=language)
+    boris = make_member(display_name="Boris", language=language)
+    signed_in(boris, language).post(f"/members/{anna.id}/befriend")
+    page = signed_in(anna, language).get("/friends/").content.decode()
+    requests_at = page.index('data-testid="incoming-requests"')
+    friends_at = page.index('data-testid="friends"')
+    assert f"<h2>{heading}</h2>" in page[requests_at:friends_at]
