@@ -655,3 +655,17 @@ def test_the_friends_list_has_its_own_heading_under_friend_requests(
     requests_at = page.index('data-testid="incoming-requests"')
     friends_at = page.index('data-testid="friends"')
     assert f"<h2>{heading}</h2>" in page[requests_at:friends_at]
+
+
+@pytest.mark.parametrize(("language", "notice"), [
+    ("en", "Anna accepted your friend request."),
+    ("ru", "Anna принял(а) вашу заявку в друзья."),
+])
+def test_an_accepted_friend_request_is_told_in_the_past(language: str, notice: str) -> None:
+    """In Russian the notice said "принимает" (is accepting) of a request accepted
+    long before it was read; the notice of a joined invitee already says "принял(а)"."""
+    anna = make_member(display_name="Anna", language=language)
+    boris = make_member(display_name="Boris", language=language)
+    signed_in(boris, language).post(f"/members/{anna.id}/befriend")
+    signed_in(anna, language).post(f"/members/{boris.id}/accept")
+    assert notice in signed_in(boris, language).get("/").content.decode()
