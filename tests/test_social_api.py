@@ -448,7 +448,7 @@ def test_quarantined_members_cannot_change_their_profile_or_ask_to_be_friends(
 
 @override_settings(NEW_MEMBER_PERIOD_DAYS=1)
 @pytest.mark.parametrize(("language", "phrase"), [
-    ("en", "in your first 1 day)"), ("ru", "в первый 1 день)"),
+    ("en", "in their first 1 day."), ("ru", "в первый 1 день на сайте."),
 ])
 def test_a_new_member_period_of_one_day_says_day(
     clock: FrozenClock, language: str, phrase: str

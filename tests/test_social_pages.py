@@ -669,3 +669,19 @@ def test_an_accepted_friend_request_is_told_in_the_past(language: str, notice: s
     signed_in(boris, language).post(f"/members/{anna.id}/befriend")
     signed_in(anna, language).post(f"/members/{boris.id}/accept")
     assert notice in signed_in(boris, language).get("/").content.decode()
+
+
+@pytest.mark.parametrize(("language", "refusal"), [
+    ("en", "New members cannot post links in their first 7 days."),
+    ("ru", "Новые участники пока не могут публиковать ссылки — в первые 7 дней на сайте."),
+])
+def test_a_new_member_allowed_no_links_is_not_told_of_at_most_zero(
+    language: str, refusal: str
+) -> None:
+    """Under the default limit of no links the refusal said "at most 0 per post"."""
+    anna = make_member(display_name="Anna", language=language)  # joined today: new
+    answer = signed_in(anna, language).post(
+        f"/members/{anna.id}/post", {"text": "See holiday.example.com"}, follow=True)
+    html = answer.content.decode()
+    assert refusal in html
+    assert " 0 " not in html.split('id="id_text_error"')[1].split("</span>")[0]

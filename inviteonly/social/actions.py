@@ -355,6 +355,25 @@ def _clean_text(text: str, *, limit: int) -> str:
     return text
 
 
+
+def _too_many_links_message() -> str:
+    """Why a new member's post is refused; under the default limit of no links at all,
+    without an "at most 0"."""
+    days = settings.NEW_MEMBER_PERIOD_DAYS
+    if settings.NEW_MEMBER_MAX_LINKS_PER_POST == 0:
+        return ngettext(
+            "New members cannot post links in their first %(days)d day.",
+            "New members cannot post links in their first %(days)d days.",
+            days,
+        ) % {"days": days}
+    return ngettext(
+        "New members cannot post links yet (at most %(count)d per post in "
+        "your first %(days)d day).",
+        "New members cannot post links yet (at most %(count)d per post in "
+        "your first %(days)d days).",
+        days,
+    ) % {"count": settings.NEW_MEMBER_MAX_LINKS_PER_POST, "days": days}
+
 def do_post_on_wall(
     *, author: Member, wall_owner_id: int, text: str, ip_address: str | None = None,
     idempotency_key: str | None = None,
@@ -386,18 +405,7 @@ def do_post_on_wall(
     if is_new_member(author):
         if count_links(text) > settings.NEW_MEMBER_MAX_LINKS_PER_POST:
             raise ActionError(
-                "too_many_links",
-                ngettext(
-                    "New members cannot post links yet (at most %(count)d per post in "
-                    "your first %(days)d day).",
-                    "New members cannot post links yet (at most %(count)d per post in "
-                    "your first %(days)d days).",
-                    settings.NEW_MEMBER_PERIOD_DAYS,
-                )
-                % {"count": settings.NEW_MEMBER_MAX_LINKS_PER_POST,
-                   "days": settings.NEW_MEMBER_PERIOD_DAYS},
-                field="text",
-                status=403,
+                "too_many_links", _too_many_links_message(), field="text", status=403
             )
         actions.append("new_member_wall_post")
     enforce_rate_limit(actions, Subject(member_id=author.id, ip=ip_address))
