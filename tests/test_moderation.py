@@ -1208,3 +1208,21 @@ def test_a_ban_declared_a_mistake_gives_back_the_invitations_it_revoked(
     assert {invitation.allowance_refunded_at for invitation in invitations} == {
         None if upheld else lifted_at
     }
+
+
+@pytest.mark.parametrize(("language", "heading"), [
+    ("en", "<h2>The rules for inviting, as Petr sees them</h2>"),
+    ("ru", "<h2>Правила приглашения — так их видит Petr</h2>"),
+])
+def test_the_moderators_page_says_whose_rules_it_shows(
+    founder: Member, language: str, heading: str
+) -> None:
+    """The checklist speaks to the member it is about ("Your account is at least 30
+    days old"); on a moderator's page it read as if about the moderator."""
+    member = make_member(phone="+79163330010", display_name="Petr")
+    client = page_client("+79160000001")
+    client.post("/language/", {"language": language, "next": "/"})
+    page = client.get(f"/moderation/members/{member.id}/").content.decode()
+    assert heading in page
+    own = client.get("/invite/").content.decode()
+    assert own.count("<h2>") == 1 and "sees them" not in own and "так их видит" not in own
