@@ -661,3 +661,20 @@ def test_a_decision_sent_without_a_reason_is_refused_by_its_field(
     assert f'id="id_wall_post-{first.id}-reason_error"' not in page
     assert re.findall(r'name="next" value="([^"]*)"', page)[0] == "/moderation/reports/"
     assert Report.objects.filter(resolved_at=None).count() == 2
+
+
+@pytest.mark.parametrize(("language", "cancel"), [("en", "Cancel"), ("ru", "Отмена")])
+def test_the_report_form_leads_back_without_reporting(language: str, cancel: str) -> None:
+    """The report form had only its send button: a member who opened it by mistake
+    could leave it only through the menu or the browser's back."""
+    post = post_by(make_member(display_name="Spammer"))
+    reader = make_member(display_name="Reader", language=language)
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(reader)
+    wall = f"/members/{post.wall_owner_id}/"
+    page = client.get(f"/report/wall_post/{post.id}/", {"next": wall}).content.decode()
+    assert f'<a href="{wall}" data-testid="cancel-report">{cancel}</a>' in page
+    # Without a way back (a hand-typed address): the author's wall, where a report of
+    # theirs is sent back to.
+    page = client.get(f"/report/wall_post/{post.id}/").content.decode()
+    assert f'<a href="/members/{post.author_id}/" data-testid="cancel-report">' in page
