@@ -540,6 +540,29 @@ def test_a_profiles_actions_are_apart_and_alike_on_a_phone(
 
 
 @pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_language_buttons_are_a_fingers_size_on_a_phone(
+    browser: object, live_server: object, language: str
+) -> None:
+    """"EN" and "RU" were 24 px squares 4 px apart: a thumb meant for one pressed the
+    other. Each is now at least 44 px each way, and they do not overlap."""
+    base = str(live_server)
+    make_member(display_name="Founder Anna", role=Member.Role.FOUNDER, phone="+79160000001",
+                language=language)
+    visitor = browser.new_context(viewport=PHONE_SCREEN).new_page()  # type: ignore[attr-defined]
+    visitor.goto(f"{base}/login/")
+    member = signed_in_page(browser, base, "+79160000001", language=language)
+    for page in (visitor, member):
+        page.screenshot(path=str(SCREENSHOTS / f"language-buttons-{language}.png"))
+        [english, russian] = [box for box in page.evaluate(
+            BOXES_AND_LOOKS, "header .language button")]
+        for button in (english, russian):
+            left, top, right, bottom = button["box"]
+            assert right - left >= 44 and bottom - top >= 44, button
+        assert english["box"][2] <= russian["box"][0], (english, russian)
+        assert_fits_the_screen(page)
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
 def test_a_refused_field_is_on_the_screen_after_sending(
     browser: object, live_server: object, language: str
 ) -> None:
