@@ -511,6 +511,17 @@ BOXES_AND_LOOKS = """selector => [...document.querySelectorAll(selector)]
   })"""
 
 
+def assert_apart(boxes: list[dict[str, Any]]) -> None:
+    """No two of the boxes touch: 8 px at least between them, across or down."""
+    for number, first in enumerate(boxes):
+        for second in boxes[number + 1:]:
+            left, top, right, bottom = first["box"]
+            other_left, other_top, other_right, other_bottom = second["box"]
+            apart = max(other_left - right, left - other_right, other_top - bottom,
+                        top - other_bottom)
+            assert apart >= 8, (first, second)
+
+
 @pytest.mark.parametrize("language", ["en", "ru"])
 def test_a_profiles_actions_are_apart_and_alike_on_a_phone(
     browser: object, live_server: object, language: str
@@ -527,13 +538,7 @@ def test_a_profiles_actions_are_apart_and_alike_on_a_phone(
     page.screenshot(path=str(SCREENSHOTS / f"profile-actions-{language}.png"), full_page=True)
     actions = page.evaluate(BOXES_AND_LOOKS, ".actions button, .actions a")
     assert len(actions) == 4, actions
-    for number, first in enumerate(actions):
-        for second in actions[number + 1:]:
-            left, top, right, bottom = first["box"]
-            other_left, other_top, other_right, other_bottom = second["box"]
-            apart = max(other_left - right, left - other_right, other_top - bottom,
-                        top - other_bottom)
-            assert apart >= 8, (first, second)
+    assert_apart(actions)
     links = {action["text"]: action["look"] for action in actions
              if action["text"] not in (actions[0]["text"], actions[1]["text"])}
     assert len({tuple(look) for look in links.values()}) == 1, links  # Block and Report alike
@@ -551,6 +556,8 @@ def test_the_language_buttons_are_a_fingers_size_on_a_phone(
     visitor = browser.new_context(viewport=PHONE_SCREEN).new_page()  # type: ignore[attr-defined]
     visitor.goto(f"{base}/login/")
     member = signed_in_page(browser, base, "+79160000001", language=language)
+    # The home page's invite button and the link beside it, which wraps in Russian.
+    assert_apart(member.evaluate(BOXES_AND_LOOKS, "main .button, main a[href='/invitations/']"))
     for page in (visitor, member):
         page.screenshot(path=str(SCREENSHOTS / f"language-buttons-{language}.png"))
         [english, russian] = [box for box in page.evaluate(
