@@ -477,20 +477,24 @@ def test_a_tables_row_action_is_on_a_phones_screen(
     browser: object, live_server: object, sms_outbox: SmsOutbox, language: str
 ) -> None:
     """A row's action sits in a table's last column, which on a phone began past the
-    screen's right edge: "Revoke" an invitation or "Log out" a session could be found
-    only by scrolling the table sideways, which nothing on the screen suggested. The
-    column stays in view while the rest of the table scrolls under it."""
+    screen's right edge: "Revoke" an invitation, "Log out" a session or end a sanction
+    could be found only by scrolling the table sideways, which nothing on the screen
+    suggested. The column stays in view while the rest of the table scrolls under it."""
     from inviteonly.invitations.actions import do_invite_by_phone
+    from inviteonly.moderation.actions import do_warn_member
 
     base = str(live_server)
     founder = make_member(display_name="Founder Anna", role=Member.Role.FOUNDER,
                           phone="+79160000001", language=language)
     invitation = do_invite_by_phone(inviter=founder, phone="+79161234567")
+    boris = make_member(display_name="Boris", invited_by=founder)
+    do_warn_member(member=boris, moderator=founder, reason="Flooding the walls of strangers")
     signed_in_page(browser, base, "+79160000001", language=language)  # another session
     page = signed_in_page(browser, base, "+79160000001", language=language)
     for path, action in (
         ("/invitations/", f"[data-testid=revoke-{invitation.id}]"),
         ("/profile/sessions/", "[data-testid^=end-]:not([data-testid=end-others])"),
+        (f"/moderation/members/{boris.id}/", "[data-testid=sanctions] summary"),
     ):
         page.goto(f"{base}{path}")
         page.screenshot(path=str(SCREENSHOTS / f"row-action{path.replace('/', '-')}"
