@@ -783,6 +783,21 @@ def test_an_english_short_date_names_its_month(founder: Member, sms_outbox: SmsO
         assert sent in page, path
 
 
+@pytest.mark.parametrize(("language", "back"), [
+    ("en", "Back to my profile"), ("ru", "Назад к профилю"),
+])
+def test_the_profiles_settings_pages_lead_back_to_it(
+    founder: Member, language: str, back: str
+) -> None:
+    """The sessions page led back to the profile page it is opened from; the password
+    and leaving pages, opened from the same place, had no way back but the menu."""
+    client = logged_in("+79160000001")
+    client.post("/language/", {"language": language, "next": "/"})
+    for path in ("/profile/sessions/", "/profile/password/", "/profile/leave/"):
+        page = client.get(path).content.decode()
+        assert f'<a href="/profile/">{back}</a>' in page, path
+
+
 def test_the_focus_goes_to_the_first_refused_field(founder: Member) -> None:
     """The code field is focused on arrival; once the new password is refused, that one
     is, and only that one (a browser focuses the first autofocus of a page)."""
