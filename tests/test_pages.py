@@ -798,6 +798,30 @@ def test_the_profiles_settings_pages_lead_back_to_it(
         assert f'<a href="/profile/">{back}</a>' in page, path
 
 
+@pytest.mark.parametrize(("language", "rule"), [
+    ("en", "At least 8 characters."), ("ru", "Не меньше 8 символов."),
+])
+def test_a_new_password_field_says_how_long_before_it_is_refused(
+    founder: Member, sms_outbox: SmsOutbox, language: str, rule: str
+) -> None:
+    """Joining, recovering and changing a password told the shortest length only in
+    the refusal of a password shorter."""
+    invitation = do_invite_by_phone(inviter=founder, phone=NUMBER)
+    assert invitation
+    client = logged_in("+79160000001")
+    client.post("/language/", {"language": language, "next": "/"})
+    changing = client.get("/profile/password/").content.decode()
+    joining = Client(HTTP_ACCEPT_LANGUAGE=language).get(
+        f"/j/{sms_outbox.join_token_for(NUMBER)}").content.decode()
+    recovering = Client(HTTP_ACCEPT_LANGUAGE=language)
+    recovering.post("/recover/", {"phone": "+79160000001"})
+    for page, name in ((changing, "new_password"), (joining, "password"),
+                       (recovering.get("/recover/confirm/").content.decode(), "new_password")):
+        assert f'<small class="help" id="id_{name}_helptext">{rule}</small>' in page
+        assert f'aria-describedby="id_{name}_helptext"' in page
+    assert "current_password_helptext" not in changing
+
+
 def test_the_focus_goes_to_the_first_refused_field(founder: Member) -> None:
     """The code field is focused on arrival; once the new password is refused, that one
     is, and only that one (a browser focuses the first autofocus of a page)."""

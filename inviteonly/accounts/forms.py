@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from inviteonly.lib.phone_numbers import MAX_INPUT_LENGTH
 from inviteonly.lib.time_zones import time_zone_names
@@ -29,12 +31,27 @@ def phone_field(*, own: bool = True) -> forms.CharField:
 
 
 def password_field(label: StrOrPromise, *, autocomplete: str) -> forms.CharField:
+    """A password; a new one (``autocomplete="new-password"``) says beforehand how
+    long it must be, rather than only in the refusal of a shorter one."""
     return forms.CharField(
         label=label,
         max_length=settings.PASSWORD_MAX_LENGTH,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+        help_text=_new_password_rule() if autocomplete == "new-password" else "",
     )
+
+
+def _password_rule() -> str:
+    # Formatted when a page shows it, in that page's language: a class attribute's
+    # ngettext_lazy(...) % {...} is formatted once, in the language active at import.
+    length = settings.PASSWORD_MIN_LENGTH
+    return ngettext(
+        "At least %(count)d character.", "At least %(count)d characters.", length
+    ) % {"count": length}
+
+
+_new_password_rule = lazy(_password_rule, str)
 
 
 def code_field() -> forms.CharField:
