@@ -102,6 +102,22 @@ def test_the_profile_page_saves_a_zone_and_refuses_an_unknown_one() -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("not_a_place", ["localtime", "Factory"])
+def test_the_zones_offered_are_places(not_a_place: str) -> None:
+    """The system's time zone data holds files that are not places: "localtime" (the
+    server's own zone, whatever it is), "Factory" (shown as "-00") and "posixrules".
+    The profile page offered them at the end of its list; they are no choice."""
+    member = member_in("")
+    client = Client(HTTP_ACCEPT_LANGUAGE="ru")
+    client.force_login(member)
+    assert f'<option value="{not_a_place}"' not in client.get("/profile/").content.decode()
+    refused = client.post("/profile/time-zone/", {"time_zone": not_a_place}, follow=True)
+    assert "Выберите один из предложенных часовых поясов." in refused.content.decode()
+    member.refresh_from_db()
+    assert member.time_zone == ""
+
+
+@pytest.mark.django_db
 def test_the_api_sets_a_zone_and_refuses_an_unknown_one(founder: Member) -> None:
     api = ApiClient(language="ru")
     api.log_in("+79160000001")

@@ -17,12 +17,16 @@ from functools import cache
 from django.conf import settings
 from django.utils import formats, timezone
 
+# Files of the system's time zone data that are no place: the server's own zone
+# (whatever it is), a zone shown as "-00", the rules new POSIX zones take.
+NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+
 
 @cache
 def time_zone_names() -> tuple[str, ...]:
-    """Every zone the system's time zone data knows, sorted: the profile page's choices
-    (read once: listing them walks the data's files)."""
-    return tuple(sorted(zoneinfo.available_timezones()))
+    """Every zone the system's time zone data knows but ``NOT_PLACES``, sorted: the
+    profile page's choices (read once: listing them walks the data's files)."""
+    return tuple(sorted(zoneinfo.available_timezones() - NOT_PLACES))
 
 
 def is_time_zone_name(name: str) -> bool:
