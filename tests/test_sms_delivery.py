@@ -299,7 +299,7 @@ def test_while_the_gateway_is_down_the_sender_sees_the_same_for_a_members_number
         return re.findall(r'data-sms-status="(\w+)"', page)
 
     sms_outbox.gateway.unavailable = True
-    # In one batch, the stranger's first: the worker meets the gateway down on it.
+    # In one batch (in either order: see the test below).
     for phone in ("+79165550002", "+79165550001"):
         do_invite_by_phone(inviter=founder, phone=phone)
     assert sms_outbox.deliver() == []
@@ -320,6 +320,91 @@ def test_while_the_gateway_is_down_the_sender_sees_the_same_for_a_members_number
         do_invite_by_phone(inviter=founder, phone=phone)
     assert len(sms_outbox.deliver()) == 1
     assert statuses()[:2] == [SmsStatusForSender.SENT] * 2
+
+
+@pytest.mark.parametrize("first", ["member", "stranger"])
+def test_at_the_start_of_an_outage_a_members_number_waits_wherever_it_is_in_the_batch(
+    sms_outbox: SmsOutbox, first: str
+) -> None:
+    """The gateway has just gone down and no worker has met it yet: a member's number's
+    suppressed SMS ahead of a stranger's real one in the batch waits as the stranger's
+    does (the worker learns of the outage only from the real one), instead of showing
+    as sent and so naming the member."""
+    founder = make_member(phone="+79160000001", role="founder")
+    make_member(phone="+79165550001")
+    client = Client()
+    client.force_login(founder)
+    sms_outbox.gateway.unavailable = True
+    numbers = ["+79165550001", "+79165550002"]  # the member's, the stranger's
+    if first == "stranger":
+        numbers.reverse()
+    for phone in numbers:
+        do_invite_by_phone(inviter=founder, phone=phone)
+    assert deliver_due_messages(gateway=sms_outbox.gateway) == 2  # one batch
+    page = client.get("/invitations/").content.decode()
+    assert re.findall(r'data-sms-status="(\w+)"', page) == [SmsStatusForSender.SENDING] * 2
+    rows = OutboundSms.objects.order_by("suppressed")
+    assert list(rows.values_list("status", "failed_attempts", "last_error")) == [
+        (SmsStatus.QUEUED, 1, "gateway unavailable")
+    ] * 2
+
+
+def test_suppressed_messages_cost_no_read_of_the_outages_each(
+    sms_outbox: SmsOutbox, django_assert_num_queries: Any
+) -> None:
+    """Suppressed messages are decided after the batch's real ones: through a gateway a
+    real one has just had an answer from, by that answer; in a batch without real ones,
+    by the outages as its claim found them (a read of them only if it found one); in
+    a batch whose real ones went through other gateways, by one read of the outages
+    for all of them."""
+
+    def suppressed(number: str) -> None:
+        queue_sms(phone=normalize_phone_number(number), text="hello",
+                  purpose=SmsPurpose.INVITATION, suppressed=True)
+
+    for number in ("+79165550001", "+79165550002", "+79165550003"):
+        suppressed(number)
+    queue("+79165550004")
+    with django_assert_num_queries(5):  # the claim, four records
+        assert deliver_due_messages(gateway=sms_outbox.gateway) == 4
+    for number in ("+79165550005", "+79165550006", "+79165550007"):
+        suppressed(number)
+    with django_assert_num_queries(4):  # the claim, three records
+        assert deliver_due_messages(gateway=sms_outbox.gateway) == 3
+    assert [sms.to for sms in sms_outbox.messages] == ["+79165550004"]
+    assert list(OutboundSms.objects.order_by("id").values_list("status", flat=True)) == [
+        SmsStatus.SUPPRESSED, SmsStatus.SUPPRESSED, SmsStatus.SUPPRESSED, SmsStatus.SENT,
+    ] + [SmsStatus.SUPPRESSED] * 3
+
+
+def test_a_suppressed_message_meets_an_outage_another_worker_found_during_its_batch(
+    sms_outbox: SmsOutbox, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose real messages go through another gateway than a suppressed one's:
+    the outages are read once they are sent, so an outage another worker met
+    meanwhile holds the suppressed one back, first in the batch as it is."""
+    from inviteonly.sms.gateways import get_gateway
+    from inviteonly.sms.models import GatewayOutage
+
+    settings.SMS_ROUTES = {"US": {"gateway": "console"}}
+    console = get_gateway("console")
+    send = console.send
+
+    def send_while_another_worker_meets_the_outage(**kwargs: Any) -> Any:
+        GatewayOutage.objects.create(
+            gateway=sms_outbox.gateway.name, failed_at=timezone.now(), error="gateway unavailable"
+        )
+        return send(**kwargs)
+
+    monkeypatch.setattr(console, "send", send_while_another_worker_meets_the_outage)
+    held = queue_sms(phone=normalize_phone_number("+79165550001"), text="hello",
+                     purpose=SmsPurpose.INVITATION, suppressed=True)
+    queue("+12025550123", purpose=SmsPurpose.INVITATION)
+    assert deliver_due_messages() == 2
+    held.refresh_from_db()
+    assert (held.status, held.failed_attempts, held.last_error) == (
+        SmsStatus.QUEUED, 1, "gateway unavailable"
+    )
 
 
 def test_an_invitation_revoked_before_its_sms_went_out_is_never_sent(

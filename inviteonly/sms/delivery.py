@@ -233,10 +233,11 @@ def _record(
 # (see ``_suppressed_outcome``), so that its sender never sees it as sent while the
 # others wait: during an outage that would name every member's number invited. Every
 # worker's failures are shared (``GatewayOutage``): this is read from them at each
-# batch whose claim found one (``any_gateway_down``) and before each suppressed
-# message, and tells the worker which outages a success of its own ends (deleting the
-# row). An outage counts until the gateway's next
-# success, or until the failed message's retry is overdue without any news.
+# batch whose claim found one (``any_gateway_down``) and, for the gateways the batch
+# sent nothing through, once its real messages are sent if it holds suppressed ones;
+# it tells the worker which outages a success of its own ends (deleting the row). An
+# outage counts until the gateway's next success, or until the failed message's retry
+# is overdue without any news.
 _gateway_down: dict[str, tuple[datetime, GatewayError]] = {}
 
 
@@ -246,15 +247,18 @@ def forget_gateway_states() -> None:
     _gateway_down.clear()
 
 
-def _read_gateway_states() -> None:
+def _read_gateway_states(*, except_for: frozenset[str] = frozenset()) -> None:
     """This worker's view of the gateways: every worker's outages (a row per gateway
-    down, a handful at most), in one query."""
+    down, a handful at most), in one query; of the gateways ``except_for`` (which this
+    worker has just had an answer from) it keeps its own news."""
     outages = GatewayOutage.objects.values_list("gateway", "failed_at", "error")
+    own = {name: _gateway_down[name] for name in except_for if name in _gateway_down}
     _gateway_down.clear()
     _gateway_down.update({
         gateway: (failed_at, GatewayError(error, retryable=True))
-        for gateway, failed_at, error in outages
+        for gateway, failed_at, error in outages if gateway not in except_for
     })
+    _gateway_down.update(own)
 
 
 def _note_gateway_answer(gateway: SmsGateway, outcome: str | GatewayError) -> None:
@@ -277,12 +281,13 @@ def _note_gateway_answer(gateway: SmsGateway, outcome: str | GatewayError) -> No
 def _suppressed_outcome(message: OutboundSms, gateway: SmsGateway) -> GatewayError | None:
     """What a suppressed message is recorded with: what its gateway answers real messages
     at the moment (a retryable failure while it is down), and once too old the failure
-    a real one gets; None otherwise (recorded as suppressed, shown as sent)."""
+    a real one gets; None otherwise (recorded as suppressed, shown as sent). Asked only
+    once the batch's real messages are answered (``deliver_due_messages``): the outage
+    a real message meets first in the batch counts for a suppressed one before it."""
     now = clock.now()
     too_old = _too_old(message)
     if too_old is not None:
         return too_old
-    _read_gateway_states()  # another worker may have met the gateway down since the batch
     down = _gateway_down.get(gateway.name)
     if down is not None and now - down[0] <= _longest_retry_delay():
         return down[1]
@@ -303,7 +308,15 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
             _gateway_down.clear()
     # Invitation SMS this batch failed for good: settled once the batch is recorded.
     failed_invitations: list[int] = []
-    for message in batch:
+    # Suppressed messages are decided after every real one of the batch, wherever they
+    # stand in it: one ahead of the real message that meets an outage first would
+    # otherwise be shown as sent while a stranger's in its place waits. A gateway a
+    # real one had an answer from is known by that answer; the others by every
+    # worker's outages, as the claim found them if nothing was sent meanwhile, or else
+    # read again then, once for the batch (another worker may have met one down since).
+    answered: set[str] = set()
+    outages_stale = False
+    for message in sorted(batch, key=lambda message: message.suppressed):  # stable
         if not _still_ours(message, claim=claim, claimed_at=claimed_at):
             continue
         route = route_for(message.region)
@@ -313,6 +326,9 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
             # Failed, whether suppressed or not: the sender sees the same for both.
             outcome = GatewayError("invitation revoked before it was sent", retryable=False)
         elif message.suppressed:
+            if outages_stale and message_gateway.name not in answered:
+                _read_gateway_states(except_for=frozenset(answered))
+                outages_stale = False
             outcome = _suppressed_outcome(message, message_gateway)
         else:
             try:
@@ -320,6 +336,9 @@ def deliver_due_messages(*, limit: int | None = None, gateway: SmsGateway | None
             except GatewayError as error:
                 outcome = error
             _note_gateway_answer(message_gateway, outcome)
+            outages_stale = True
+            if isinstance(outcome, str) or outcome.retryable:  # what tells its state
+                answered.add(message_gateway.name)
         recorded = _record(message, claim=claim, gateway=message_gateway, outcome=outcome,
                            sender_id=route.sender_id)
         if (
