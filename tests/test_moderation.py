@@ -1226,3 +1226,57 @@ def test_the_moderators_page_says_whose_rules_it_shows(
     assert heading in page
     own = client.get("/invite/").content.decode()
     assert own.count("<h2>") == 1 and "sees them" not in own and "так их видит" not in own
+
+
+NOT_YOURS_TO_DECIDE = {
+    ("en", Member.Role.MODERATOR): "Only a founder can decide about a moderator.",
+    ("ru", Member.Role.MODERATOR): "Решать о модераторе может только основатель.",
+    ("en", Member.Role.FOUNDER): "Nobody decides about a founder on these pages: an "
+                                 "administrator changes a founder&#x27;s role or status in "
+                                 "the admin.",
+    ("ru", Member.Role.FOUNDER): "На этих страницах об основателе не решает никто: его роль "
+                                 "или статус меняет администратор в админке.",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_the_member_page_offers_no_decision_the_viewer_may_not_make(
+    founder: Member, moderator: Member, language: str
+) -> None:
+    """A moderator's page of a fellow moderator (or of a founder, or their own) offered
+    every form — decide, end, mark as a mistake, withdraw — and each was refused with
+    403 cannot_moderate: it now offers none and says who decides, in the words the
+    refusal uses."""
+    peer = make_member(role=Member.Role.MODERATOR, display_name="Mod Ivan")
+    warning = do_warn_member(member=peer, moderator=founder, reason="Rude")
+    suspension = do_suspend_invite_rights(member=peer, moderator=founder, reason="Spam?")
+    grant = do_grant_invite_rights(member=peer, moderator=founder, reason="Trusted")
+    other_founder = make_member(role=Member.Role.FOUNDER, display_name="Founder Oleg")
+
+    def page(viewer: Member, member: Member) -> str:
+        client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        client.force_login(viewer)
+        response = client.get(f"/moderation/members/{member.id}/")
+        assert response.status_code == 200
+        return response.content.decode()
+
+    for viewer, member in [(moderator, peer), (peer, peer), (moderator, founder),
+                           (founder, founder), (founder, other_founder)]:
+        seen = page(viewer, member)
+        assert 'data-testid="decision-form"' not in seen
+        assert "/end/" not in seen and "/withdraw/" not in seen
+        said = NOT_YOURS_TO_DECIDE[(language, Member.Role(member.role))]
+        assert seen.count(said) == 1, seen
+        # What the page says is why the action would refuse.
+        with translation.override(language), pytest.raises(ActionError) as refused:
+            do_warn_member(member=member, moderator=viewer, reason="Rude")
+        assert refused.value.code == "cannot_moderate"
+        assert str(refused.value.message).replace("'", "&#x27;") == said
+    # A founder is offered every form on the moderator's page, and no such sentence.
+    seen = page(founder, peer)
+    assert 'data-testid="decision-form"' in seen
+    assert len(_end_forms(seen, warning)) == 1 and len(_end_forms(seen, suspension)) == 1
+    assert f"/grants/{grant.id}/withdraw/" in seen
+    assert NOT_YOURS_TO_DECIDE[(language, Member.Role.MODERATOR)] not in seen
+    # Members' pages are the moderator's to decide on, as before.
+    assert 'data-testid="decision-form"' in page(moderator, veteran())

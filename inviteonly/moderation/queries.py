@@ -35,11 +35,15 @@ def is_moderator(member: Member) -> bool:
     )
 
 
+def _not_a_moderator() -> ActionError:
+    return ActionError(
+        "not_a_moderator", _("Only moderators and founders can do this."), status=403
+    )
+
+
 def check_is_moderator(actor: Member) -> None:
     if not is_moderator(actor):
-        raise ActionError(
-            "not_a_moderator", _("Only moderators and founders can do this."), status=403
-        )
+        raise _not_a_moderator()
 
 
 def roles_moderated_by(actor: Member) -> list[str]:
@@ -56,15 +60,31 @@ def may_moderate(actor: Member, member: Member) -> bool:
     )
 
 
-def check_can_moderate(actor: Member, member: Member) -> None:
-    check_is_moderator(actor)
-    if not may_moderate(actor, member):
-        raise ActionError(
+def moderation_refusal(actor: Member, member: Member) -> ActionError | None:
+    """The refusal of any decision of ``actor`` about ``member`` (``may_moderate``),
+    saying who decides instead, or None if they may. The actions refuse with it; the
+    member's page shows it instead of offering forms that would be refused."""
+    if may_moderate(actor, member):
+        return None
+    if not is_moderator(actor):
+        return _not_a_moderator()
+    if member.role == Member.Role.FOUNDER:
+        return ActionError(
             "cannot_moderate",
-            _("You cannot act on this member: moderators act on members, founders on "
-              "moderators."),
+            _("Nobody decides about a founder on these pages: an administrator changes "
+              "a founder's role or status in the admin."),
             status=403,
         )
+    # A moderator: the actor's equal, or the actor themselves; only a founder ranks above.
+    return ActionError(
+        "cannot_moderate", _("Only a founder can decide about a moderator."), status=403
+    )
+
+
+def check_can_moderate(actor: Member, member: Member) -> None:
+    refusal = moderation_refusal(actor, member)
+    if refusal is not None:
+        raise refusal
 
 
 def conflict_of_interest(moderator: Member, banned: Member) -> ActionError | None:

@@ -49,6 +49,7 @@ from inviteonly.moderation.queries import (
     check_is_moderator,
     conflict_of_interest,
     moderation_queue,
+    moderation_refusal,
     open_quarantines,
     reported_item,
     sanctions_of,
@@ -161,21 +162,28 @@ def _member_page(
             form.only_as_deserved()
         return form
 
+    viewer = signed_in_member(request)
     sanctions = list(sanctions_of(member))
+    # A member the viewer may not decide about (a peer, a founder, themselves): no
+    # form, since every one would be refused; the page says who decides instead.
+    refusal = moderation_refusal(viewer, member)
     # A ban the viewer may not declare a mistake (they invited the member): the page
     # offers only what the action would do, and says why.
     ban_mistake_refusal = (
-        conflict_of_interest(signed_in_member(request), member)
-        if any(sanction.kind == SanctionKind.BAN and sanction.upheld for sanction in sanctions)
+        conflict_of_interest(viewer, member)
+        if refusal is None and any(
+            sanction.kind == SanctionKind.BAN and sanction.upheld for sanction in sanctions
+        )
         else None
     )
     rows = []
     for sanction in sanctions:
-        refusal = ban_mistake_refusal if sanction.kind == SanctionKind.BAN else None
-        rows.append((sanction, sanction.in_force_at(now), end_form(sanction, refusal),
-                     refusal.message if refusal is not None else None))
+        mistake_refusal = ban_mistake_refusal if sanction.kind == SanctionKind.BAN else None
+        rows.append((sanction, sanction.in_force_at(now), end_form(sanction, mistake_refusal),
+                     mistake_refusal.message if mistake_refusal is not None else None))
     context = {
         "member": member,
+        "not_yours_to_decide": refusal.message if refusal is not None else None,
         "rights": evaluate_invite_rights(member),
         "decision_form": decision_form,
         "sanctions": rows,
