@@ -1003,3 +1003,28 @@ def test_the_largest_request_list_cursors_are_answered(founder: Member) -> None:
     # Of no vouch, asked last and of the largest id: after every one.
     last = api.get("/invitation-requests?after=0-9999999999999999-9999999999999999999")
     assert last.json_body == {"items": [], "next_after": None}
+
+
+@pytest.mark.parametrize(("language", "new", "older"), [
+    ("en", "asked just now", "asked 5 minutes ago"),
+    ("ru", "запрошено только что", "запрошено 5 минут назад"),
+])
+def test_a_requests_age_below_a_minute_is_just_now(
+    founder: Member, clock: FrozenClock, language: str, new: str, older: str
+) -> None:
+    """A new request was "asked 0 minutes ago"; its age is the site's clock's."""
+    ask()
+    page = Client(HTTP_ACCEPT_LANGUAGE=language)
+    page.force_login(founder)
+
+    def meta() -> str:
+        html = page.get("/requests/").content.decode()
+        [line] = re.findall(r'<p class="meta">(.*?)</p>', html, re.S)
+        return line.replace("\xa0", " ")  # timesince's non-breaking spaces
+
+    assert new in meta()
+    clock.advance(seconds=59)
+    assert new in meta()
+    clock.advance(minutes=4, seconds=1)
+    shown = meta()
+    assert older in shown and new not in shown
