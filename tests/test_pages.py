@@ -12,7 +12,11 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from inviteonly.accounts.models import Member, MemberSession
-from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
+from inviteonly.invitations.actions import (
+    do_create_founder_invitation,
+    do_invite_by_phone,
+    do_revoke_invitation,
+)
 from inviteonly.invitations.models import Invitation
 from inviteonly.phone_verification.models import PhoneVerification
 from inviteonly.site_config.actions import do_set_registration_mode
@@ -902,6 +906,30 @@ def test_the_join_code_page_says_how_to_start_again(
     page = visitor.get("/join/confirm/").content.decode()
     assert f'<a href="/join/">{START_AGAIN[language]}</a>' in page
     assert AGAIN_BY_LINK[language] not in page
+
+
+AGAIN_BY_FOUNDER_LINK = {
+    "en": "open the founder link you were given again",
+    "ru": "снова откройте ссылку основателя, которую вам дали",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+@pytest.mark.parametrize("bound_to", [None, NUMBER])
+def test_the_founders_code_page_says_to_open_the_founder_link_again(
+    language: str, bound_to: str | None
+) -> None:
+    """A founder link is printed by `inviteonly serve` or `inviteonly founder`, never
+    sent by SMS: the code page told the founder to open "the invitation SMS" again."""
+    _invitation, token = do_create_founder_invitation(phone=bound_to, bootstrap=True)
+    founder = Client(HTTP_ACCEPT_LANGUAGE=language)
+    founder.post(f"/j/{token}", {
+        "phone": NUMBER, "display_name": "Anna", "password": PASSWORD, "language": language,
+    })
+    page = founder.get("/join/confirm/").content.decode()
+    assert AGAIN_BY_FOUNDER_LINK[language] in page
+    assert AGAIN_BY_LINK[language] not in page
+    assert f'href="/join/">{START_AGAIN[language]}</a>' not in page
 
 
 def test_the_language_buttons_are_named_in_their_own_language(client: Client) -> None:

@@ -35,6 +35,9 @@ JOIN_SESSION_KEY = "join_verification_id"
 # Whether the join began at an invitation link (the link itself is not kept: its token
 # is stored nowhere in clear), for the code page's way to start again.
 JOIN_BY_LINK_SESSION_KEY = "join_by_link"
+# Whether that link was a founder link (no inviter): printed by `serve` or `founder`,
+# never sent by SMS.
+JOIN_BY_FOUNDER_LINK_SESSION_KEY = "join_by_founder_link"
 INVITATIONS_PER_PAGE = 50
 
 
@@ -123,6 +126,9 @@ def _join_form_page(request: HttpRequest, invitation: Invitation | None) -> Http
     if started is not None:
         request.session[JOIN_SESSION_KEY] = started.verification.id
         request.session[JOIN_BY_LINK_SESSION_KEY] = invitation is not None
+        request.session[JOIN_BY_FOUNDER_LINK_SESSION_KEY] = (
+            invitation is not None and invitation.inviter_id is None
+        )
         return redirect("join_confirm")
     return render_form_page(
         request, "invitations/join.html", {"invitation": invitation}, form=form
@@ -183,4 +189,5 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
         return set_language_cookie(redirect("home"), member.language)
     return render_form_page(request, "invitations/join_confirm.html", {
         "by_link": request.session.get(JOIN_BY_LINK_SESSION_KEY, True),
+        "by_founder_link": request.session.get(JOIN_BY_FOUNDER_LINK_SESSION_KEY, False),
     }, form=form)
