@@ -178,3 +178,17 @@ def test_an_avatar_costs_no_query_for_the_viewers_time_zone(
     with django_assert_num_queries(0):
         fetched = viewer.get(url)
     assert fetched.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("language", "heading", "label"), [
+    ("en", "Time zone", "Show dates and times in"),
+    ("ru", "Часовой пояс", "Показывать даты и время в поясе"),
+])
+def test_the_time_zone_field_says_what_it_sets(language: str, heading: str, label: str) -> None:
+    """The section's heading and its field's label both said "Time zone"."""
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    client.force_login(member_in("", language=language))
+    page = client.get("/profile/").content.decode()
+    assert f"<h2>{heading}</h2>" in page
+    assert f'<label for="id_time_zone">{label}</label>' in page

@@ -146,7 +146,8 @@ class TimeZoneForm(forms.Form):
     """The zone the member reads times in: the site's (empty), or one of every zone the
     system knows. Any text passes here; ``do_set_time_zone`` refuses one not listed."""
 
-    time_zone = forms.CharField(label=_("Time zone"), required=False, max_length=64)
+    time_zone = forms.CharField(label=_("Show dates and times in"), required=False,
+                                max_length=64)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
