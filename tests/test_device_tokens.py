@@ -25,6 +25,8 @@ from inviteonly.accounts.actions import (
     do_start_recovery,
 )
 from inviteonly.accounts.device_tokens import device_throttle_key
+from inviteonly.accounts.models import Member
+from inviteonly.invitations.actions import do_invite_by_phone
 from inviteonly.lib import crypto
 from inviteonly.lib.errors import ActionError
 from tests.conftest import PASSWORD, ApiClient, FrozenClock, SmsOutbox, make_member
@@ -304,3 +306,116 @@ def test_an_api_client_sends_its_device_token_with_the_password_typed_again(
     altered = token[:-1] + ("1" if token.endswith("0") else "0")
     forged = app.post("/me/phone", {**body, "device_token": altered})
     assert forged.json_body["code"] == "login_locked"
+
+
+JOINING = "+79165550004"
+
+
+def join_in_browser(founder: Member, sms_outbox: SmsOutbox) -> tuple[Client, Any]:
+    """A newcomer who joins through the pages: the browser and the confirmation's answer."""
+    do_invite_by_phone(inviter=founder, phone=JOINING)
+    browser = Client()
+    started = browser.post(f"/j/{sms_outbox.join_token_for(JOINING)}", {
+        "phone": JOINING, "display_name": "Boris", "password": PASSWORD, "language": "en",
+    })
+    assert started.status_code == 302
+    confirmed = browser.post("/join/confirm/", {"code": sms_outbox.code_for(JOINING)})
+    assert confirmed.status_code == 302
+    return browser, confirmed
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_a_new_members_browser_logs_in_with_the_device_cookie_of_the_join(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """Between joining and the first login a stranger failing with the number cannot
+    lock the new member out: the join hands out a token as a login does."""
+    browser, joined = join_in_browser(founder, sms_outbox)
+    cookie: Morsel[Any] = joined.cookies[settings.LOGIN_DEVICE_COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert cookie["max-age"] == int(settings.LOGIN_DEVICE_TOKEN_LIFETIME.total_seconds())
+    assert device_throttle_key(
+        cookie.value, phone_blind_index=crypto.blind_index(JOINING)
+    ) is not None
+    browser.post("/logout/")
+    lock_out(JOINING, clock=clock)
+    assert Client().post("/login/", {"phone": JOINING, "password": PASSWORD}).status_code == 200
+    assert browser.post("/login/", {"phone": JOINING, "password": PASSWORD}).status_code == 302
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_a_new_members_app_logs_in_with_the_device_token_of_the_join(
+    founder: Member, clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    do_invite_by_phone(inviter=founder, phone=JOINING)
+    app = ApiClient()
+    started = app.post("/join", {
+        "token": sms_outbox.join_token_for(JOINING), "phone": JOINING,
+        "display_name": "Boris", "password": PASSWORD,
+    })
+    joined = app.post("/join/confirm", {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for(JOINING),
+    })
+    assert joined.status_code == 201, joined.json_body
+    token = joined.json_body["device_token"]
+    lock_out(JOINING, clock=clock)
+    body = {"phone": JOINING, "password": PASSWORD}
+    assert ApiClient().post("/session", body).json_body["code"] == "login_locked"
+    assert ApiClient().post("/session", {**body, "device_token": token}).status_code == 201
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_a_recovery_in_the_browser_hands_it_a_device_cookie(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """The code proved the number: the browser that recovered logs in next, whatever a
+    stranger fails with the number after the recovery forgot the earlier failures."""
+    make_member(phone=MEMBER)
+    browser = Client()
+    assert browser.post("/recover/", {"phone": MEMBER}).status_code == 302
+    recovered = browser.post("/recover/confirm/", {
+        "code": sms_outbox.code_for(MEMBER), "new_password": "a brand new passphrase",
+    })
+    assert recovered["Location"] == "/login/"
+    cookie: Morsel[Any] = recovered.cookies[settings.LOGIN_DEVICE_COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    lock_out(clock=clock)
+    new = {"phone": MEMBER, "password": "a brand new passphrase"}
+    assert Client().post("/login/", new).status_code == 200
+    assert browser.post("/login/", new).status_code == 302
+
+
+def test_a_recovery_hands_out_no_cookie_before_it_succeeds_for_any_number(
+    sms_outbox: SmsOutbox,
+) -> None:
+    make_member(phone=MEMBER)
+    for phone in (MEMBER, OTHER):  # OTHER has no account
+        browser = Client()
+        started = browser.post("/recover/", {"phone": phone})
+        wrong = browser.post("/recover/confirm/", {
+            "code": "000000", "new_password": "a brand new passphrase",
+        })
+        assert (started.status_code, wrong.status_code) == (302, 200)
+        assert settings.LOGIN_DEVICE_COOKIE_NAME not in started.cookies
+        assert settings.LOGIN_DEVICE_COOKIE_NAME not in wrong.cookies
+        assert settings.LOGIN_DEVICE_COOKIE_NAME not in browser.cookies
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_an_app_that_recovered_logs_in_with_the_device_token_of_the_recovery(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    make_member(phone=MEMBER)
+    app = ApiClient()
+    started = app.post("/recovery", {"phone": MEMBER})
+    recovered = app.post("/recovery/confirm", {
+        "verification_token": started.json_body["verification_token"],
+        "code": sms_outbox.code_for(MEMBER), "new_password": "a brand new passphrase",
+    })
+    assert recovered.status_code == 200, recovered.json_body
+    token = recovered.json_body["device_token"]
+    lock_out(clock=clock)
+    body = {"phone": MEMBER, "password": "a brand new passphrase"}
+    assert ApiClient().post("/session", body).json_body["code"] == "login_locked"
+    assert ApiClient().post("/session", {**body, "device_token": token}).status_code == 201

@@ -1,7 +1,8 @@
 """Device tokens: OWASP's "Slow Down Online Guessing Attacks with Device Cookies".
 
 A successful login hands the client a token (the pages' cookie
-``LOGIN_DEVICE_COOKIE_NAME``, the API's ``device_token``):
+``LOGIN_DEVICE_COOKIE_NAME``, the API's ``device_token``), and so do a join's and a
+recovery's confirmation, whose code proved the number:
 ``<issued, Unix seconds>.<nonce, 128 bits from secrets>.<signature>``, the signature an
 HMAC under the token key (``crypto.token_digest``) of the number's blind index, the
 member's id, the time and the nonce. A login that brings back a valid token for the
@@ -39,7 +40,8 @@ def _signature(*, phone_blind_index: str, member_id: object, issued: int, nonce:
 
 
 def issue_device_token(member: Member) -> str:
-    """A new device token for the client ``member`` just logged in on."""
+    """A new device token for the client ``member`` just logged in, joined or recovered
+    the password on. An HMAC: no query."""
     issued = int(clock.now().timestamp())
     nonce = secrets.token_urlsafe(NONCE_BYTES)
     signature = _signature(

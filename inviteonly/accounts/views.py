@@ -31,6 +31,7 @@ from inviteonly.accounts.actions import (
     do_start_phone_change,
     do_start_recovery,
 )
+from inviteonly.accounts.device_tokens import issue_device_token
 from inviteonly.accounts.forms import (
     ChangePasswordForm,
     CodeForm,
@@ -64,8 +65,9 @@ def set_language_cookie(response: HttpResponse, language: str) -> HttpResponse:
 
 
 def set_device_cookie(response: HttpResponse, device_token: str) -> HttpResponse:
-    """The device token of a login (accounts/device_tokens.py): this browser's next
-    logins with the number are throttled per token, not by the number's count."""
+    """The device token of a login, a join or a recovery (accounts/device_tokens.py):
+    this browser's next logins with the number are throttled per token, not by the
+    number's count."""
     response.set_cookie(
         settings.LOGIN_DEVICE_COOKIE_NAME,
         device_token,
@@ -173,7 +175,11 @@ def recover_confirm_view(request: HttpRequest) -> HttpResponse:
         messages.success(
             request, _("Your password has been changed. Log in with the new password.")
         )
-        return redirect("login")
+        # No login, but the code proved the number: the login this browser makes next
+        # is throttled per token, so a stranger failing with the number meanwhile
+        # cannot lock it out. Only a success hands one out, and a number without an
+        # account never succeeds: its answers stay those of a registered number.
+        return set_device_cookie(redirect("login"), issue_device_token(member))
     return render_form_page(request, "accounts/recover_confirm.html", {}, form=form)
 
 

@@ -11,6 +11,7 @@ from ninja import Router, Schema
 from pydantic import Field
 
 from inviteonly.accounts.actions import do_confirm_join, do_start_join
+from inviteonly.accounts.device_tokens import issue_device_token
 from inviteonly.api.auth import start_api_session
 from inviteonly.api.schemas import (
     ERRORS,
@@ -95,9 +96,10 @@ def start_join(request: HttpRequest, payload: JoinIn) -> tuple[int, Verification
     summary="Confirm the code, join",
 )
 def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, SessionOut]:
-    """Creates the account and answers with its session token. Sent again after it
-    created the account (a retry whose answer was lost): 409 ``already_joined``, log in
-    with ``POST /api/session`` instead."""
+    """Creates the account and answers with its session token and, as a login does, a
+    device token for this client's later logins. Sent again after it created the
+    account (a retry whose answer was lost): 409 ``already_joined``, log in with
+    ``POST /api/session`` instead."""
     session_tokens: list[str] = []
     member = do_confirm_join(
         verification_token=payload.verification_token,
@@ -109,5 +111,6 @@ def confirm_join(request: HttpRequest, payload: ConfirmIn) -> tuple[int, Session
         ),
     )
     return 201, SessionOut(
-        session_token=session_tokens[0], member=MemberOut.of(member, just_joined=True)
+        session_token=session_tokens[0], member=MemberOut.of(member, just_joined=True),
+        device_token=issue_device_token(member),
     )

@@ -27,14 +27,25 @@ LanguageField = Field(
 PasswordField = Field(max_length=settings.PASSWORD_MAX_LENGTH)
 CodeField = Field(max_length=16, examples=["123456"])
 TokenField = Field(max_length=128)
-# A device token (accounts/device_tokens.py): handed out by every login, sent back with
-# later logins and password checks so they are throttled per token, not by the number.
+# A device token (accounts/device_tokens.py): handed out by every login, join and
+# recovery, sent back with later logins and password checks so they are throttled per
+# token, not by the number.
 DeviceTokenField = Field(
     default=None, max_length=128,
     description="The device_token of this client's last login, if it has one: its "
     "failed attempts are then counted per token (with the same waits and lockout), so "
     "failures others type with the number do not lock this client out. A token that is "
     "not valid for the number is treated as none.",
+)
+# The device token of an answer: a login's, a join's (the code proved the number, as
+# the password does) and a recovery's (the code proved it; the next login is likely).
+DeviceTokenOutField = Field(
+    description="Keep it and send it with later logins with this number "
+    "(POST /api/session) and with the password typed again (POST /api/me/password, "
+    "/api/me/phone, /api/me/leave): they are then throttled per token, so a "
+    "stranger failing with the number does not lock this client out. Each login, join "
+    "and recovery answers a new one; valid for LOGIN_DEVICE_TOKEN_LIFETIME (365 days by "
+    "default) and only for the number and account it was issued for."
 )
 # The key that makes a retried POST answer the first one's result instead of writing
 # again (social.idempotency): declared in the document for the operations that take it.
@@ -113,19 +124,11 @@ class VerificationStartedOut(Schema):
 
 
 class SessionOut(Schema):
+    """The answer of a login and of a join."""
+
     session_token: str
     member: MemberOut
-
-
-class LoginOut(SessionOut):
-    device_token: str = Field(
-        description="Keep it and send it with later logins with this number "
-        "(POST /api/session) and with the password typed again (POST /api/me/password, "
-        "/api/me/phone, /api/me/leave): they are then throttled per token, so a "
-        "stranger failing with the number does not lock this client out. Each login "
-        "answers a new one; valid for LOGIN_DEVICE_TOKEN_LIFETIME (365 days by "
-        "default) and only for the number and account it was issued for."
-    )
+    device_token: str = DeviceTokenOutField
 
 
 class DetailOut(Schema):

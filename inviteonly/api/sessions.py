@@ -11,11 +11,11 @@ from inviteonly.api.schemas import (
     ERRORS,
     RATE_LIMITED_ERRORS,
     DeviceTokenField,
-    LoginOut,
     MemberOut,
     PasswordField,
     PhoneField,
     RegionField,
+    SessionOut,
 )
 from inviteonly.lib.web import client_ip
 
@@ -29,8 +29,8 @@ class LoginIn(Schema):
     device_token: str | None = DeviceTokenField
 
 
-@router.post("", response={201: LoginOut, **RATE_LIMITED_ERRORS}, summary="Log in")
-def log_in(request: HttpRequest, payload: LoginIn) -> tuple[int, LoginOut]:
+@router.post("", response={201: SessionOut, **RATE_LIMITED_ERRORS}, summary="Log in")
+def log_in(request: HttpRequest, payload: LoginIn) -> tuple[int, SessionOut]:
     """A session token, and a new device token for this client's later logins."""
     authenticated = authenticate_member(
         phone=payload.phone,
@@ -40,7 +40,7 @@ def log_in(request: HttpRequest, payload: LoginIn) -> tuple[int, LoginOut]:
         device_token=payload.device_token,
     )
     member = authenticated.member
-    return 201, LoginOut(
+    return 201, SessionOut(
         session_token=start_api_session(request, member), member=MemberOut.of(member),
         device_token=authenticated.device_token,
     )

@@ -17,9 +17,10 @@ from inviteonly.accounts.actions import (
     do_log_in,
     do_start_join,
 )
+from inviteonly.accounts.device_tokens import issue_device_token
 from inviteonly.accounts.forms import CodeForm, InviteForm, JoinForm
 from inviteonly.accounts.models import Member
-from inviteonly.accounts.views import set_language_cookie
+from inviteonly.accounts.views import set_device_cookie, set_language_cookie
 from inviteonly.invitations.actions import do_invite_by_phone, do_revoke_invitation
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token, invitations_sent_by
@@ -186,7 +187,10 @@ def join_confirm_view(request: HttpRequest) -> HttpResponse:
         auth.logout(request)
     if member is not None:
         messages.success(request, _("Welcome, %(name)s!") % {"name": member.display_name})
-        return set_language_cookie(redirect("home"), member.language)
+        # The code proved the number: this browser's logins are throttled per token from
+        # the start, as after a login (accounts/device_tokens.py).
+        response = set_device_cookie(redirect("home"), issue_device_token(member))
+        return set_language_cookie(response, member.language)
     return render_form_page(request, "invitations/join_confirm.html", {
         "by_link": request.session.get(JOIN_BY_LINK_SESSION_KEY, True),
         "by_founder_link": request.session.get(JOIN_BY_FOUNDER_LINK_SESSION_KEY, False),
