@@ -36,11 +36,10 @@ def statements(captured: CaptureQueriesContext) -> list[str]:
     ]
 
 
-@pytest.mark.django_db
-@override_settings(RATE_LIMITS=DEFAULT_SHAPED_LIMITS)
-def test_each_request_of_a_registration_stays_within_its_statement_budget(
-    founder: Member, sms_outbox: SmsOutbox
-) -> None:
+def registration_statements(sms_outbox: SmsOutbox) -> tuple[list[str], list[str], list[str]]:
+    """One registration through the API — the founder invites NUMBER, the newcomer
+    joins and confirms — and the statements of each of its three requests (the SMS
+    deliveries between them, a worker's, left out)."""
     inviter = ApiClient()
     inviter.log_in("+79160000001")
     with CaptureQueriesContext(connection) as invite:
@@ -59,6 +58,15 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
             "verification_token": started.json_body["verification_token"], "code": code,
         })
     assert joined.status_code == 201, joined.json_body
+    return statements(invite), statements(start), statements(confirm)
+
+
+@pytest.mark.django_db
+@override_settings(RATE_LIMITS=DEFAULT_SHAPED_LIMITS)
+def test_each_request_of_a_registration_stays_within_its_statement_budget(
+    founder: Member, sms_outbox: SmsOutbox
+) -> None:
+    invite, start, confirm = registration_statements(sms_outbox)
 
     # The rows each action creates go in together as it ends (lib.queries.
     # written_together): on PostgreSQL in one statement, on SQLite one per table.
@@ -67,11 +75,11 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     # number's invitation SMS too) in one upsert, the inviter locked, their invite
     # rights (one query for a founder), a pending invitation and the number's owner
     # looked for (one query); then SMS, invitation, audit entry.
-    assert len(statements(invite)) == 5 + (1 if together else 3), statements(invite)
+    assert len(invite) == 5 + (1 if together else 3), invite
     # Invitation read with the site mode, five rate-limit rules in one upsert; then
     # older codes replaced, verification, SMS, audit entry (lib.queries.written_at_once:
     # on PostgreSQL one statement, with no transaction around it).
-    assert len(statements(start)) == 2 + (1 if together else 4), statements(start)
+    assert len(start) == 2 + (1 if together else 4), start
     # Rate-limit upsert, verification locked (found by its token) and read with the site
     # mode, member; then, as the join ends, the invitation redeemed (its row count
     # checked afterwards), the code consumed (it was checked under the lock), one
@@ -79,7 +87,7 @@ def test_each_request_of_a_registration_stays_within_its_statement_budget(
     # last login), the three audit entries (on SQLite in one INSERT), the inviter's
     # notice, the session, the number's login failures forgotten. The new member's
     # invite rights in the answer need no query: nothing about them can exist yet.
-    assert len(statements(confirm)) == 3 + (1 if together else 7), statements(confirm)
+    assert len(confirm) == 3 + (1 if together else 7), confirm
     member = Member.objects.get(display_name="Newcomer Boris")
     assert list(
         AuditEntry.objects.filter(actor=member).order_by("id").values_list("action", flat=True)
@@ -142,24 +150,6 @@ def test_only_the_code_requests_write_commits_without_waiting_for_the_disk(
     """A code lost in a crash of the database server is asked for again
     (lib.queries.written_at_once); the invitation and the new member wait for the
     disk. (Inside a test's transaction nothing may turn it off: this test commits.)"""
-    inviter = ApiClient()
-    inviter.log_in("+79160000001")
-    newcomer = ApiClient()
-    with CaptureQueriesContext(connection) as invite:
-        assert inviter.post("/invitations", {"phone": NUMBER}).status_code == 201
-    token = sms_outbox.join_token_for(NUMBER)  # the worker's claim does not wait either
-    with CaptureQueriesContext(connection) as start:
-        started = newcomer.post("/join", {
-            "token": token, "phone": NUMBER, "display_name": "Newcomer Boris",
-            "password": PASSWORD,
-        })
-    assert started.status_code == 202, started.json_body
-    code = sms_outbox.code_for(NUMBER)
-    with CaptureQueriesContext(connection) as confirm:
-        joined = newcomer.post("/join/confirm", {
-            "verification_token": started.json_body["verification_token"], "code": code,
-        })
-    assert joined.status_code == 201, joined.json_body
-    every = statements(invite) + statements(start) + statements(confirm)
-    assert [sql for sql in every if "synchronous_commit" in sql] == statements(start)[-1:]
-    assert "phone_verification" in statements(start)[-1]
+    invite, start, confirm = registration_statements(sms_outbox)
+    assert [sql for sql in invite + start + confirm if "synchronous_commit" in sql] == start[-1:]
+    assert "phone_verification" in start[-1]
