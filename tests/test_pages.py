@@ -937,3 +937,19 @@ def test_the_language_buttons_are_named_in_their_own_language(client: Client) ->
     html = client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'lang="ru" aria-label="Русский (RU)"' in html
     assert 'lang="en" aria-label="English (EN)"' in html
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_founder_link_does_not_speak_of_an_invitation_sms(language: str) -> None:
+    """A founder link is printed by `inviteonly serve` or `inviteonly founder`: its
+    join page asks for the founder's own number, not "the number that received the
+    invitation"."""
+    _invitation, token = do_create_founder_invitation(phone=None, bootstrap=True)
+    page = Client(HTTP_ACCEPT_LANGUAGE=language).get(f"/j/{token}").content.decode()
+    received = {"en": "received the invitation", "ru": "пришло приглашение"}[language]
+    yours = {
+        "en": "Enter your mobile number. We will send a code to it",
+        "ru": "Мы отправим на него код, чтобы убедиться",
+    }[language]
+    assert received not in page
+    assert yours in page
