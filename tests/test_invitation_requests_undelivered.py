@@ -8,6 +8,7 @@ through changes nothing of this."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import translation
 
@@ -30,19 +32,21 @@ from inviteonly.invitation_requests.actions import (
 )
 from inviteonly.invitation_requests.models import InvitationRequest
 from inviteonly.invitation_requests.queries import open_requests_for
+from inviteonly.invitations.actions import create_invitation
 from inviteonly.invitations.allowance import allowance_of
 from inviteonly.invitations.models import Invitation
 from inviteonly.invitations.queries import access_invitation_by_token
 from inviteonly.lib import clock as clock_module
 from inviteonly.lib import crypto
 from inviteonly.lib.errors import ActionError
+from inviteonly.lib.phone_numbers import normalize_phone_number
 from inviteonly.notifications.models import Notification, NotificationKind
 from inviteonly.notifications.queries import recent_notifications
 from inviteonly.sms import delivery
 from inviteonly.sms.delivery_reports import delivery_report_token
 from inviteonly.sms.models import OutboundSms, SmsStatus, SmsStatusForSender
 from tests.conftest import ApiClient, FrozenClock, SmsOutbox, make_member
-from tests.test_concurrency import race
+from tests.test_concurrency import race, wait_for_a_lock_waiter
 from tests.test_invitation_requests import (
     ASKER,
     GRANTER,
@@ -369,3 +373,53 @@ def test_settling_a_failure_racing_withdrawals_and_settlements_is_done_once_or_n
     assert notices in (0, 1)
     # Given back now if settled first, else when it would have expired.
     assert allowance_of(member, moment=clock_module.now()).available == 4 + notices
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settling_a_failure_while_its_granter_sends_an_invitation_never_deadlocks(
+    sms_outbox: SmsOutbox,
+) -> None:
+    """An invitation locks its inviter, then writes their allowance; the settlement of
+    their failed one writes the allowance and notifies them (which waits for the
+    inviter's lock on PostgreSQL). It waits for the inviter before anything else, so
+    neither waits for the other: both go through."""
+    submitted = do_request_invitation(phone=ASKER, note="Chess on Thursdays", language="en")
+    member = make_member(phone=GRANTER, joined_at=clock_module.now() - timedelta(days=60))
+    do_grant_invitation_request(member=member, request_id=submitted.request.id)
+    OutboundSms.objects.update(status=SmsStatus.FAILED, last_error="refused")
+    holding = threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def invite() -> None:
+        try:
+            with transaction.atomic():
+                # create_invitation's own first lock, held a moment longer.
+                list(Member.objects.select_for_update().filter(id=member.id))
+                holding.set()
+                wait_for_a_lock_waiter()
+                create_invitation(inviter=member, number=normalize_phone_number(OTHER_ASKER),
+                                  note="", ip_address=None)
+            outcomes["invite"] = "invited"
+        except Exception as error:
+            outcomes["invite"] = repr(error)
+        finally:
+            holding.set()
+            connection.close()
+
+    def settle() -> None:
+        try:
+            outcomes["settle"] = str(settle_undelivered_invitations())
+        except Exception as error:
+            outcomes["settle"] = repr(error)
+        finally:
+            connection.close()
+
+    inviting = threading.Thread(target=invite)
+    inviting.start()
+    holding.wait(20)
+    settling = threading.Thread(target=settle)
+    settling.start()
+    for thread in (inviting, settling):
+        thread.join(60)
+    assert outcomes == {"invite": "invited", "settle": "1"}
+    assert len(undelivered_notices()) == 1

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils.translation import gettext_lazy as _
 
 from inviteonly.abuse.actions import enforce_rate_limit
@@ -278,16 +278,31 @@ def settle_undelivered_invitations(*, sms_ids: Collection[int] | None = None) ->
             return 0
         undelivered = undelivered.filter(invitation__sms_id__in=sms_ids)
     return sum(
-        _settle_undelivered(request_id, invitation_id)
-        for request_id, invitation_id in undelivered.values_list("id", "invitation_id")
+        _settle_undelivered(request_id, invitation_id, inviter_id)
+        for request_id, invitation_id, inviter_id in undelivered.values_list(
+            "id", "invitation_id", "invitation__inviter_id"
+        )
     )
 
 
-def _settle_undelivered(request_id: int, invitation_id: int) -> int:
+# The inviter's row, as the notice's foreign key takes it, but first thing: see below.
+_INVITER_KEY_SHARE_SQL = "SELECT 1 FROM accounts_member WHERE id = %s FOR KEY SHARE"
+
+
+def _settle_undelivered(request_id: int, invitation_id: int, inviter_id: int | None) -> int:
     """One request of ``settle_undelivered_invitations``, in its own transaction: 1 if
     it settled it, 0 if something settled, redeemed, revoked or withdrew it first.
-    Locks the invitation before the request, as a revocation and a withdrawal do."""
+    Locks the invitation before the request, as a revocation and a withdrawal do.
+
+    On PostgreSQL it first waits for any invitation its inviter is sending (which
+    locks the inviter, then writes their allowance): the notice's insert would wait for
+    that lock while holding the allowance the invitation needs, a deadlock. The key
+    share lock taken here first is the notice's own, so a revocation or a redemption
+    (invitation, then that same lock) never waits for it."""
     with transaction.atomic():
+        if inviter_id is not None and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_INVITER_KEY_SHARE_SQL, [inviter_id])
         invitation = Invitation.objects.select_for_update().filter(
             id=invitation_id, redeemed_at__isnull=True, revoked_at__isnull=True
         ).first()
