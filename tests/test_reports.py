@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
 import pytest
 from django.db import connection
@@ -661,6 +662,28 @@ def test_a_decision_sent_without_a_reason_is_refused_by_its_field(
     assert f'id="id_wall_post-{first.id}-reason_error"' not in page
     assert re.findall(r'name="next" value="([^"]*)"', page)[0] == "/moderation/reports/"
     assert Report.objects.filter(resolved_at=None).count() == 2
+
+
+@override_settings(MODERATION_QUEUE_PAGE_SIZE=2)
+def test_the_queue_sent_back_with_a_refused_decision_links_its_older_page(
+    moderator: Member
+) -> None:
+    """The queue shown at a decision's address (…/resolve, which takes no GET) after a
+    refused one: its "Older" link leads to the queue's next page, not to ?before= on
+    that address (405)."""
+    posts = _reported_items(3)
+    client = Client()
+    client.force_login(moderator)
+    prefix = f"wall_post-{posts[2].id}"
+    answer = client.post(f"/moderation/reports/wall_post/{posts[2].id}/resolve", {
+        f"{prefix}-decision": "remove", f"{prefix}-reason": "",
+    })
+    assert answer.status_code == 200
+    link = _older_link(answer.content.decode())
+    assert link is not None
+    older = client.get(urljoin(f"/moderation/reports/wall_post/{posts[2].id}/resolve", link))
+    assert older.status_code == 200
+    assert _page_targets(older.content.decode()) == [posts[0].id]
 
 
 @pytest.mark.parametrize(("language", "cancel"), [("en", "Cancel"), ("ru", "Отмена")])
