@@ -336,6 +336,17 @@ def test_inbox_pages_neither_repeat_nor_skip_when_a_message_arrives_between_page
     assert owner_api.get(f"/conversations?before=1-{'9' * 19}").json_body["items"] == []
 
 
+@pytest.mark.parametrize("cursor", ["\u0661-\u0661", "\uff11-\uff12", "1-\u0662"])
+def test_an_inbox_cursor_of_other_digits_is_a_422(cursor: str) -> None:
+    """An inbox cursor is ASCII digits, as a page writes it and as every other list's
+    is: digits of another script are a cursor no page wrote (a 422), not a page."""
+    _owner, api = member_with_api("Owner")
+    answer = api.client.get("/api/conversations", {"before": cursor},
+                            headers={"Authorization": f"Bearer {api.token}"})
+    assert answer.status_code == 422, cursor
+    assert answer.json()["field"] == "before"
+
+
 def test_wall_and_inbox_rows_carry_every_field_as_stored() -> None:
     # These two pages are read with hand-written SQL (lib/queries.py): each field of a
     # row, timestamps with their zone and the author's avatar included, must be what

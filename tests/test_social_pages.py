@@ -231,6 +231,17 @@ def test_inbox_pages_neither_repeat_nor_skip_when_a_message_arrives_between_page
     assert as_owner.get("/messages/?before=nonsense").context["rows"][0].other == writers[0]
 
 
+@pytest.mark.parametrize("cursor", ["\u0661-\u0661", "\uff11-\uff12", "1-2\n"])
+def test_an_inbox_cursor_no_page_wrote_is_the_first_page(cursor: str) -> None:
+    """Digits of another script, or a line break after the cursor, were read as a
+    cursor: an empty inbox instead of its first page."""
+    owner, writer = make_member(display_name="Owner"), make_member(display_name="Writer")
+    assert signed_in(writer, "en").post(f"/messages/{owner.id}/", {"text": "hi"}
+                                        ).status_code == 302
+    page = signed_in(owner, "en").get("/messages/", {"before": cursor})
+    assert [row.other for row in page.context["rows"]] == [writer]
+
+
 def test_editing_the_profile_uploading_an_avatar_and_being_found_by_phone() -> None:
     anna = make_member(display_name="Anna", phone="+79161239999")
     boris = make_member(display_name="Boris")

@@ -414,8 +414,9 @@ class InboxCursor:
     last_message_at: datetime
     id: int
 
-    # In a URL: "<microseconds since 1970>-<id>".
-    PATTERN: ClassVar[str] = r"^\d{1,16}-\d{1,19}$"
+    # In a URL: "<microseconds since 1970>-<id>", ASCII digits only (``\d`` took
+    # digits of any script, and ``re.match``'s ``$`` a line break after them).
+    PATTERN: ClassVar[str] = r"^[0-9]{1,16}-[0-9]{1,19}$"
 
     @staticmethod
     def after(row: Participant | dict[str, Any]) -> InboxCursor:
@@ -426,7 +427,7 @@ class InboxCursor:
     @staticmethod
     def parse(text: str | None) -> InboxCursor | None:
         """The cursor ``str`` wrote; None for anything else."""
-        if text is None or not re.match(InboxCursor.PATTERN, text):
+        if text is None or not re.fullmatch(InboxCursor.PATTERN, text):
             return None
         micros, row_id = text.split("-")
         return InboxCursor(last_message_at=moment_in_cursor(int(micros)),
