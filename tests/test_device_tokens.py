@@ -6,6 +6,8 @@ forged, stale or other number's token counts on the number as no token does."""
 
 from __future__ import annotations
 
+import threading
+import time
 from functools import partial
 from http.cookies import Morsel
 from io import StringIO
@@ -14,8 +16,11 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client, override_settings
+from django.utils import timezone
 
+from inviteonly.abuse.login_throttle import begin_login_attempt, reset_login_failures_of_number
 from inviteonly.abuse.models import DeviceLoginThrottle, LoginThrottle
 from inviteonly.accounts.actions import (
     authenticate_member,
@@ -419,3 +424,36 @@ def test_an_app_that_recovered_logs_in_with_the_device_token_of_the_recovery(
     body = {"phone": MEMBER, "password": "a brand new passphrase"}
     assert ApiClient().post("/session", body).json_body["code"] == "login_locked"
     assert ApiClient().post("/session", {**body, "device_token": token}).status_code == 201
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no row locks")
+@pytest.mark.django_db(transaction=True)
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=2)
+def test_a_recovery_and_a_login_with_a_locked_token_take_the_rows_in_one_order() -> None:
+    """A login with a token at the lockout locks the token's row, then the number's; a
+    recovery (or a new number) deletes both: in the other order it would deadlock."""
+    make_member(phone=MEMBER)
+    token = token_of()
+    index = crypto.blind_index(MEMBER)
+    key = device_throttle_key(token, phone_blind_index=index)
+    assert key is not None
+    for _ in range(2):
+        assert attempt(token=token) in ("login_failed", "login_throttled")
+    DeviceLoginThrottle.objects.filter(device_key=key).update(blocked_until=None)
+    LoginThrottle.objects.create(phone_blind_index=index, last_failure_at=timezone.now())
+    token_locked = threading.Event()
+
+    def log_in() -> None:
+        with transaction.atomic():
+            # As begin_login_attempt does first: the token's row.
+            DeviceLoginThrottle.objects.select_for_update().get(device_key=key)
+            token_locked.set()
+            time.sleep(0.5)  # the recovery is under way meanwhile
+            begin_login_attempt(index, device_key=key)  # then the number's row
+
+    def recover() -> None:
+        token_locked.wait(timeout=10)
+        with transaction.atomic():
+            reset_login_failures_of_number(index)
+
+    assert sorted(race([log_in, recover])) == ["joined", "joined"]

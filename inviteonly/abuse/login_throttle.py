@@ -116,9 +116,11 @@ def reset_login_failures(phone_blind_index: str) -> None:
 
 def reset_login_failures_of_number(phone_blind_index: str) -> None:
     """After a proof of the number by SMS code (a recovery, a move to it or off it):
-    the number's failures and those of every device token issued for it."""
-    reset_login_failures(phone_blind_index)
+    the number's failures and those of every device token issued for it. The tokens'
+    rows first: ``begin_login_attempt`` locks a token's row before the number's, and
+    the other order deadlocks with it on PostgreSQL."""
     DeviceLoginThrottle.objects.filter(phone_blind_index=phone_blind_index).delete()
+    reset_login_failures(phone_blind_index)
 
 
 def sweep_forgotten_login_failures() -> int:
