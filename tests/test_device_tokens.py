@@ -457,3 +457,53 @@ def test_a_recovery_and_a_login_with_a_locked_token_take_the_rows_in_one_order()
             reset_login_failures_of_number(index)
 
     assert sorted(race([log_in, recover])) == ["joined", "joined"]
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_a_token_from_before_a_recovery_is_no_token_after_it(
+    clock: FrozenClock, sms_outbox: SmsOutbox
+) -> None:
+    """Whoever logged in with the old password (a thief too) keeps no token past the
+    recovery that replaced it: its attempts count on the number again."""
+    make_member(phone=MEMBER)
+    stolen = token_of()
+    started = do_start_recovery(phone=MEMBER)
+    do_confirm_recovery(
+        verification_id=started.verification.id, code=sms_outbox.code_for(MEMBER),
+        new_password="a brand new passphrase",
+    )
+    assert device_throttle_key(stolen, phone_blind_index=crypto.blind_index(MEMBER)) is None
+    assert attempt(token=stolen) == "login_failed"
+    assert LoginThrottle.objects.get().consecutive_failures == 1
+    assert not DeviceLoginThrottle.objects.exists()
+
+
+@override_settings(LOGIN_MAX_CONSECUTIVE_FAILURES=12)
+def test_a_password_change_ends_the_other_tokens_and_renews_this_clients(
+    clock: FrozenClock,
+) -> None:
+    make_member(phone=MEMBER)
+    other_device = token_of()
+    browser = Client()
+    browser.post("/login/", {"phone": MEMBER, "password": PASSWORD})
+    changed = browser.post("/profile/password/", {
+        "current_password": PASSWORD, "new_password": "a brand new passphrase",
+    })
+    assert changed.status_code == 302
+    renewed = changed.cookies[settings.LOGIN_DEVICE_COOKIE_NAME].value
+    lock_out(clock=clock)
+    assert attempt(token=other_device, password="a brand new passphrase") == "login_locked"
+    assert attempt(token=renewed, password="a brand new passphrase") == "ok"
+    app = ApiClient()
+    session = app.post("/session", {
+        "phone": MEMBER, "password": "a brand new passphrase", "device_token": renewed,
+    })
+    app.token = session.json_body["session_token"]
+    answer = app.post("/me/password", {
+        "current_password": "a brand new passphrase", "new_password": "yet another passphrase",
+        "device_token": session.json_body["device_token"],
+    })
+    assert answer.status_code == 200
+    new_token = answer.json_body["device_token"]
+    assert attempt(token=new_token, password="yet another passphrase") == "ok"
+    assert attempt(token=renewed, password="yet another passphrase") == "login_locked"

@@ -205,7 +205,9 @@ def change_password_view(request: HttpRequest) -> HttpResponse:
             _("Your password has been changed. You stay logged in here; on your other "
               "devices you were logged out."),
         )
-        return redirect("edit_profile")
+        # The new password ended every device token: this browser, which typed the
+        # current one, gets a new one.
+        return set_device_cookie(redirect("edit_profile"), issue_device_token(member))
     return render_form_page(request, "accounts/change_password.html", {}, form=form)
 
 

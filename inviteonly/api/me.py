@@ -20,6 +20,7 @@ from inviteonly.accounts.actions import (
     do_set_time_zone,
     do_start_phone_change,
 )
+from inviteonly.accounts.device_tokens import issue_device_token
 from inviteonly.accounts.queries import other_sessions_ended_text, sessions_of
 from inviteonly.api.auth import authenticated_member, session_bearer
 from inviteonly.api.messages import ReadOut
@@ -29,6 +30,7 @@ from inviteonly.api.schemas import (
     CodeField,
     DetailOut,
     DeviceTokenField,
+    DeviceTokenOutField,
     MemberOut,
     PasswordField,
     PhoneField,
@@ -159,6 +161,8 @@ class PasswordChangedOut(Schema):
     detail: str
     # This session's new token: the one sent with the request no longer works.
     session_token: str
+    # The new password ended every device token: this client's new one.
+    device_token: str = DeviceTokenOutField
 
 
 @router.post(
@@ -169,8 +173,9 @@ def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Password
     """Every other session of the member ends; this one goes on under the new
     ``session_token``. A wrong current password counts as a failed login."""
     session = request.api_session  # type: ignore[attr-defined]
+    member = authenticated_member(request)
     do_change_password(
-        member=authenticated_member(request),
+        member=member,
         session=session,
         current_password=payload.current_password,
         new_password=payload.new_password,
@@ -180,6 +185,7 @@ def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Password
     return PasswordChangedOut(
         detail=_("Your password has been changed. Your other sessions have ended."),
         session_token=session.session_key,
+        device_token=issue_device_token(member),
     )
 
 

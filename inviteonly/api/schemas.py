@@ -43,9 +43,10 @@ DeviceTokenOutField = Field(
     description="Keep it and send it with later logins with this number "
     "(POST /api/session) and with the password typed again (POST /api/me/password, "
     "/api/me/phone, /api/me/leave): they are then throttled per token, so a "
-    "stranger failing with the number does not lock this client out. Each login, join "
-    "and recovery answers a new one; valid for LOGIN_DEVICE_TOKEN_LIFETIME (365 days by "
-    "default) and only for the number and account it was issued for."
+    "stranger failing with the number does not lock this client out. Each login, join, "
+    "recovery and password change answers a new one; valid for LOGIN_DEVICE_TOKEN_LIFETIME "
+    "(365 days by default) and only for the number, account and password it was issued "
+    "for: a recovery or a password change ends every token issued before it."
 )
 # The key that makes a retried POST answer the first one's result instead of writing
 # again (social.idempotency): declared in the document for the operations that take it.
